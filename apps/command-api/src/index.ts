@@ -1,0 +1,1 @@
+export { CommandApiModule } from './command-api.module.js';

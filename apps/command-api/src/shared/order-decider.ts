@@ -1,0 +1,4 @@
+import type { Decider } from '@app/event-store';
+import { decide, evolve, initialState, type OrderCommand, type OrderEvent, type OrderState } from '@app/orders-domain';
+
+export const orderDecider: Decider<OrderCommand, OrderEvent, OrderState> = { decide, evolve, initialState };

@@ -1,0 +1,3 @@
+export { ProjectionWorkerModule } from './projection-worker.module.js';
+export { PROJECTIONS, ProjectionsTransport } from './projections.transport.js';
+export { attachProjectionsTransport } from './start-worker.js';

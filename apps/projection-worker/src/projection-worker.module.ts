@@ -1,0 +1,23 @@
+import { Module } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+
+import { KafkaHealthCheck, MessagingModule } from '@app/messaging';
+import { ConfigModule, DatabaseModule, HealthModule, postgresHealthCheck } from '@app/platform';
+import { projections } from '@app/projections';
+
+import { PROJECTIONS, ProjectionsTransport } from './projections.transport.js';
+
+@Module({
+  imports: [
+    ConfigModule,
+    DatabaseModule.forRoot({ applicationName: 'projection-worker' }),
+    MessagingModule,
+    HealthModule.withChecks({
+      inject: [DataSource, KafkaHealthCheck],
+      useFactory: (dataSource: DataSource, kafka: KafkaHealthCheck) => [postgresHealthCheck(dataSource), kafka],
+    }),
+  ],
+  providers: [{ provide: PROJECTIONS, useValue: projections }, ProjectionsTransport],
+  exports: [ProjectionsTransport],
+})
+export class ProjectionWorkerModule {}

@@ -1,0 +1,61 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { Server, type CustomTransportStrategy } from '@nestjs/microservices';
+import { DataSource } from 'typeorm';
+
+import { BatchConsumer, KafkaConnection, ensureTopics, orderEventsTopic } from '@app/messaging';
+import { APP_CONFIG, type AppConfig } from '@app/platform';
+import { ProjectionRunner, type Projection } from '@app/projections';
+
+export const PROJECTIONS = Symbol('PROJECTIONS');
+
+/**
+ * A Nest microservice transport that runs each projection as its own consumer group over
+ * `eachBatch`. It replaces the stock Kafka transport, which handles one message at a time, renames
+ * groups, and commits offsets of events no handler took.
+ */
+@Injectable()
+export class ProjectionsTransport extends Server implements CustomTransportStrategy {
+  private consumers: BatchConsumer[] = [];
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(KafkaConnection) private readonly kafka: KafkaConnection,
+    @Inject(PROJECTIONS) private readonly projections: readonly Projection[],
+  ) {
+    super();
+  }
+
+  async listen(callback: (error?: unknown) => void): Promise<void> {
+    try {
+      const topic = orderEventsTopic(this.config);
+      await ensureTopics(this.kafka, [topic]);
+      for (const projection of this.projections) {
+        const consumer = new BatchConsumer(
+          this.kafka,
+          { groupId: `${this.config.kafka.groupPrefix}projection.${projection.name}`, topic: topic.name },
+          new ProjectionRunner(this.dataSource, projection),
+        );
+        this.consumers.push(consumer);
+        await consumer.start();
+      }
+      callback();
+    } catch (error) {
+      callback(error);
+    }
+  }
+
+  async close(): Promise<void> {
+    const consumers = this.consumers;
+    this.consumers = [];
+    await Promise.all(consumers.map((consumer) => consumer.stop()));
+  }
+
+  on(): never {
+    throw new Error('ProjectionsTransport has no events to subscribe to');
+  }
+
+  unwrap<T>(): T {
+    return this.consumers as T;
+  }
+}

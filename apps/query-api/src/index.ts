@@ -1,0 +1,1 @@
+export { QueryApiModule } from './query-api.module.js';

@@ -1,0 +1,125 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+
+import { isPgError } from '@app/platform';
+
+export interface DomainEvent {
+  readonly type: string;
+  readonly data: unknown;
+}
+
+/** Where an event came from; travels to Kafka as headers. */
+export interface EventMetadata {
+  readonly correlationId: string;
+  readonly causationId: string;
+  readonly traceparent?: string | undefined;
+  readonly idempotencyKey?: string | undefined;
+}
+
+export interface NewEvent<E extends DomainEvent = DomainEvent> {
+  readonly eventId: string;
+  readonly schemaVersion: number;
+  readonly event: E;
+  readonly occurredAt: Date;
+  readonly metadata: EventMetadata;
+}
+
+export interface RecordedEvent<E extends DomainEvent = DomainEvent> extends NewEvent<E> {
+  readonly position: string;
+  readonly orderId: string;
+  readonly version: number;
+}
+
+/** Another writer appended to the stream first: the caller's view of it is stale. */
+export class ConcurrencyConflict extends Error {
+  constructor(
+    readonly orderId: string,
+    readonly expectedVersion: number,
+  ) {
+    super(`order ${orderId} is no longer at version ${expectedVersion}`);
+    this.name = 'ConcurrencyConflict';
+  }
+}
+
+/** Wakes the outbox relay; the relay also polls, so a lost notification only costs latency. */
+export const OUTBOX_CHANNEL = 'outbox_events';
+
+interface EventRow {
+  position: string;
+  event_id: string;
+  order_id: string;
+  version: number;
+  type: string;
+  schema_version: number;
+  data: unknown;
+  metadata: EventMetadata;
+  occurred_at: Date;
+}
+
+/** Streams of events keyed by order id, with optimistic concurrency on the stream version. */
+@Injectable()
+export class EventStore {
+  constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}
+
+  async readStream<E extends DomainEvent>(orderId: string, db: EntityManager = this.dataSource.manager): Promise<RecordedEvent<E>[]> {
+    const rows: EventRow[] = await db.query(
+      `SELECT position, event_id, order_id, version, type, schema_version, data, metadata, occurred_at
+         FROM events WHERE order_id = $1 ORDER BY version`,
+      [orderId],
+    );
+    return rows.map((row) => toRecordedEvent<E>(row));
+  }
+
+  /**
+   * Appends events after `expectedVersion` and queues them for the relay, in the caller's transaction.
+   * Returns the stream's new version. Throws ConcurrencyConflict when another writer got there first.
+   */
+  async append(db: EntityManager, orderId: string, expectedVersion: number, events: readonly NewEvent[]): Promise<number> {
+    if (events.length === 0) return expectedVersion;
+    try {
+      await db.query(
+        `WITH appended AS (
+           INSERT INTO events (event_id, order_id, version, type, schema_version, data, metadata, occurred_at)
+           SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[], $8::timestamptz[])
+           RETURNING position
+         )
+         INSERT INTO outbox (position) SELECT position FROM appended`,
+        [
+          events.map((e) => e.eventId),
+          events.map(() => orderId),
+          events.map((_, index) => expectedVersion + index + 1),
+          events.map((e) => e.event.type),
+          events.map((e) => e.schemaVersion),
+          events.map((e) => JSON.stringify(e.event.data)),
+          events.map((e) => JSON.stringify(e.metadata)),
+          events.map((e) => e.occurredAt.toISOString()),
+        ],
+      );
+    } catch (error) {
+      // The unique (order_id, version) key is the guard: a concurrent writer committed this version.
+      if (isPgError(error, '23505')) throw new ConcurrencyConflict(orderId, expectedVersion);
+      throw error;
+    }
+    await db.query('SELECT pg_notify($1, NULL)', [OUTBOX_CHANNEL]);
+    return expectedVersion + events.length;
+  }
+
+  transaction<T>(work: (db: EntityManager) => Promise<T>): Promise<T> {
+    return this.dataSource.transaction(work);
+  }
+}
+
+export function toRecordedEvent<E extends DomainEvent>(row: EventRow): RecordedEvent<E> {
+  return {
+    position: row.position,
+    eventId: row.event_id,
+    orderId: row.order_id,
+    version: row.version,
+    schemaVersion: row.schema_version,
+    event: { type: row.type, data: row.data } as E,
+    occurredAt: row.occurred_at,
+    metadata: row.metadata,
+  };
+}
+
+export type { EventRow };

@@ -1,0 +1,79 @@
+/** The event as it travels on Kafka. Part of the contract outside tools rely on: change it only additively. */
+export interface EventEnvelope {
+  readonly eventId: string;
+  readonly type: string;
+  readonly schemaVersion: number;
+  readonly orderId: string;
+  readonly version: number;
+  readonly occurredAt: string;
+  readonly data: unknown;
+}
+
+export interface EventTrace {
+  readonly correlationId: string;
+  readonly causationId: string;
+  readonly traceparent?: string | undefined;
+}
+
+export interface OutgoingRecord {
+  readonly key: string;
+  readonly value: string;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** Kafka never gets a record larger than this; the broker's default limit is about 1 MB. */
+export const MAX_RECORD_BYTES = 1_000_000;
+
+export function encodeEnvelope(envelope: EventEnvelope, trace: EventTrace): OutgoingRecord {
+  const headers: Record<string, string> = {
+    'event-type': envelope.type,
+    'schema-version': String(envelope.schemaVersion),
+    'event-id': envelope.eventId,
+    'correlation-id': trace.correlationId,
+    'causation-id': trace.causationId,
+  };
+  if (trace.traceparent) headers.traceparent = trace.traceparent;
+  return { key: envelope.orderId, value: JSON.stringify(envelope), headers };
+}
+
+export class EnvelopeDecodeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EnvelopeDecodeError';
+  }
+}
+
+/** Parses and checks a record's value. Anything that is not a well-formed envelope is an error, never a guess. */
+export function decodeEnvelope(value: Buffer | null, key: Buffer | null): EventEnvelope {
+  if (value === null) throw new EnvelopeDecodeError('record has no value');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value.toString('utf8'));
+  } catch {
+    throw new EnvelopeDecodeError('record value is not JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null) throw new EnvelopeDecodeError('envelope is not an object');
+  const envelope = parsed as Record<string, unknown>;
+  const problems = [
+    isNonEmptyString(envelope.eventId) ? null : 'eventId',
+    isNonEmptyString(envelope.type) ? null : 'type',
+    isPositiveInteger(envelope.schemaVersion) ? null : 'schemaVersion',
+    isNonEmptyString(envelope.orderId) ? null : 'orderId',
+    isPositiveInteger(envelope.version) ? null : 'version',
+    isNonEmptyString(envelope.occurredAt) && !Number.isNaN(Date.parse(envelope.occurredAt)) ? null : 'occurredAt',
+    typeof envelope.data === 'object' && envelope.data !== null ? null : 'data',
+  ].filter((problem) => problem !== null);
+  if (problems.length > 0) throw new EnvelopeDecodeError(`envelope has invalid ${problems.join(', ')}`);
+  if (key !== null && key.toString('utf8') !== envelope.orderId) {
+    throw new EnvelopeDecodeError('record key is not the envelope orderId');
+  }
+  return envelope as unknown as EventEnvelope;
+}
+
+function isNonEmptyString(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0;
+}
+
+function isPositiveInteger(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) > 0;
+}

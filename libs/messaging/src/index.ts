@@ -1,0 +1,6 @@
+export * from './batch-consumer.js';
+export * from './envelope.js';
+export * from './event-publisher.js';
+export * from './kafka-connection.js';
+export * from './messaging.module.js';
+export * from './topics.js';

@@ -1,0 +1,71 @@
+import { Logger } from '@nestjs/common';
+import kafkajs, { type Admin, type Consumer, type Kafka, type Producer } from 'kafkajs';
+
+import type { AppConfig } from '@app/platform';
+
+import type { TopicSpec } from './topics.js';
+
+const { Kafka: KafkaClient, logLevel } = kafkajs;
+
+/**
+ * The only place that constructs kafkajs clients. Keeping kafkajs behind this folder means a move to
+ * another client touches `libs/messaging` alone (the layer rules enforce it).
+ */
+export class KafkaConnection {
+  private readonly kafka: Kafka;
+
+  constructor(config: AppConfig['kafka']) {
+    const logger = new Logger('kafkajs');
+    this.kafka = new KafkaClient({
+      clientId: config.clientId,
+      brokers: [...config.brokers],
+      connectionTimeout: 3_000,
+      retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5_000 },
+      logLevel: logLevel.WARN,
+      logCreator: () => ({ namespace, level, log }) => {
+        const { message, ...extra } = log;
+        const line = `${namespace} ${message} ${JSON.stringify(extra)}`;
+        if (level <= logLevel.ERROR) logger.error(line);
+        else logger.warn(line);
+      },
+    });
+  }
+
+  admin(): Admin {
+    return this.kafka.admin();
+  }
+
+  /** Idempotent producer: with one request in flight (kafkajs' idempotence is only safe so) and acks from all replicas. */
+  producer(): Producer {
+    return this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  }
+
+  consumer(groupId: string): Consumer {
+    return this.kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: 30_000, heartbeatInterval: 3_000 });
+  }
+}
+
+/** Creates the topics that do not exist yet. Existing topics are left as they are. */
+export async function ensureTopics(connection: KafkaConnection, topics: readonly TopicSpec[]): Promise<void> {
+  const admin = connection.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((topic) => !existing.has(topic.name));
+    if (missing.length === 0) return;
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((topic) => ({
+        topic: topic.name,
+        numPartitions: topic.partitions,
+        replicationFactor: -1, // the broker's default.replication.factor
+        configEntries: Object.entries(topic.config).map(([name, value]) => ({ name, value })),
+      })),
+    });
+  } catch (error) {
+    // A concurrent process may have created it between listTopics and createTopics.
+    if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+  } finally {
+    await admin.disconnect();
+  }
+}

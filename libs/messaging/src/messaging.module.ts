@@ -1,0 +1,46 @@
+import { Global, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
+import type { Admin } from 'kafkajs';
+
+import { APP_CONFIG, type AppConfig, type HealthCheck } from '@app/platform';
+
+import { KafkaConnection } from './kafka-connection.js';
+
+/** A readiness check that asks the cluster for its metadata over one long-lived admin connection. */
+@Injectable()
+export class KafkaHealthCheck implements HealthCheck, OnApplicationShutdown {
+  readonly name = 'kafka';
+  private admin: Admin | undefined;
+
+  constructor(@Inject(KafkaConnection) private readonly connection: KafkaConnection) {}
+
+  async check(): Promise<void> {
+    this.admin ??= this.connection.admin();
+    try {
+      await this.admin.connect();
+      await this.admin.describeCluster();
+    } catch (error) {
+      const admin = this.admin;
+      this.admin = undefined;
+      await admin.disconnect().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.admin?.disconnect();
+  }
+}
+
+@Global()
+@Module({
+  providers: [
+    {
+      provide: KafkaConnection,
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) => new KafkaConnection(config.kafka),
+    },
+    KafkaHealthCheck,
+  ],
+  exports: [KafkaConnection, KafkaHealthCheck],
+})
+export class MessagingModule {}

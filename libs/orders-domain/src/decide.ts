@@ -1,0 +1,153 @@
+import type {
+  AddOrderLine,
+  CancelOrder,
+  ConfirmOrder,
+  DeliverOrder,
+  OrderCommand,
+  PlaceOrder,
+  RemoveOrderLine,
+  ShipOrder,
+} from './commands.js';
+import { OrderRuleViolation } from './errors.js';
+import type {
+  OrderCancelled,
+  OrderConfirmed,
+  OrderDelivered,
+  OrderEvent,
+  OrderLine,
+  OrderLineAdded,
+  OrderLineRemoved,
+  OrderPlaced,
+  OrderShipped,
+} from './events.js';
+import type { OrderState, Placed } from './state.js';
+
+export const MAX_LINES_PER_ORDER = 100;
+
+const knownCurrencies = new Set(Intl.supportedValuesOf('currency'));
+
+/** Decides which events a command produces from the current state, or throws the rule it breaks. */
+export function decide(command: OrderCommand, state: OrderState): OrderEvent[] {
+  switch (command.type) {
+    case 'PlaceOrder':
+      return [placeOrder(command, state)];
+    case 'AddOrderLine':
+      return [addOrderLine(command, state)];
+    case 'RemoveOrderLine':
+      return [removeOrderLine(command, state)];
+    case 'ConfirmOrder':
+      return [confirmOrder(command, state)];
+    case 'ShipOrder':
+      return [shipOrder(command, state)];
+    case 'DeliverOrder':
+      return [deliverOrder(command, state)];
+    case 'CancelOrder':
+      return [cancelOrder(command, state)];
+    default: {
+      const unhandled: never = command;
+      return unhandled;
+    }
+  }
+}
+
+function placeOrder({ data }: PlaceOrder, state: OrderState): OrderPlaced {
+  if (state.status !== 'UNPLACED') {
+    throw new OrderRuleViolation('ORDER_ALREADY_PLACED', 'the order has already been placed');
+  }
+  if (!knownCurrencies.has(data.currency)) {
+    throw new OrderRuleViolation('INVALID_CURRENCY', `${data.currency} is not an ISO 4217 currency`);
+  }
+  if (data.lines.length === 0) {
+    throw new OrderRuleViolation('ORDER_HAS_NO_LINES', 'an order is placed with at least one line');
+  }
+  if (data.lines.length > MAX_LINES_PER_ORDER) {
+    throw new OrderRuleViolation('TOO_MANY_LINES', `an order has at most ${MAX_LINES_PER_ORDER} lines`);
+  }
+  const skus = new Set<string>();
+  for (const line of data.lines) {
+    assertValidLine(line);
+    if (skus.has(line.sku)) {
+      throw new OrderRuleViolation('DUPLICATE_SKU', `sku ${line.sku} appears twice`);
+    }
+    skus.add(line.sku);
+  }
+  return { type: 'OrderPlaced', data: { ...data, lines: data.lines.map((line) => ({ ...line })) } };
+}
+
+function addOrderLine({ data }: AddOrderLine, state: OrderState): OrderLineAdded {
+  const placed = requirePlaced(state);
+  assertValidLine(data.line);
+  if (placed.lines.some((line) => line.sku === data.line.sku)) {
+    throw new OrderRuleViolation('DUPLICATE_SKU', `sku ${data.line.sku} is already on the order`);
+  }
+  if (placed.lines.length >= MAX_LINES_PER_ORDER) {
+    throw new OrderRuleViolation('TOO_MANY_LINES', `an order has at most ${MAX_LINES_PER_ORDER} lines`);
+  }
+  return { type: 'OrderLineAdded', data: { line: { ...data.line } } };
+}
+
+function removeOrderLine({ data }: RemoveOrderLine, state: OrderState): OrderLineRemoved {
+  const placed = requirePlaced(state);
+  if (!placed.lines.some((line) => line.sku === data.sku)) {
+    throw new OrderRuleViolation('LINE_NOT_FOUND', `sku ${data.sku} is not on the order`);
+  }
+  return { type: 'OrderLineRemoved', data: { sku: data.sku } };
+}
+
+function confirmOrder({ data }: ConfirmOrder, state: OrderState): OrderConfirmed {
+  const placed = requirePlaced(state);
+  if (placed.lines.length === 0) {
+    throw new OrderRuleViolation('ORDER_HAS_NO_LINES', 'an order without lines cannot be confirmed');
+  }
+  return { type: 'OrderConfirmed', data: { paymentReference: data.paymentReference } };
+}
+
+function shipOrder({ data }: ShipOrder, state: OrderState): OrderShipped {
+  requireExisting(state);
+  if (state.status !== 'CONFIRMED') {
+    throw new OrderRuleViolation('ORDER_NOT_CONFIRMED', `a ${state.status} order cannot be shipped`);
+  }
+  return { type: 'OrderShipped', data: { carrier: data.carrier, trackingNumber: data.trackingNumber } };
+}
+
+function deliverOrder(_command: DeliverOrder, state: OrderState): OrderDelivered {
+  requireExisting(state);
+  if (state.status !== 'SHIPPED') {
+    throw new OrderRuleViolation('ORDER_NOT_SHIPPED', `a ${state.status} order cannot be delivered`);
+  }
+  return { type: 'OrderDelivered', data: {} };
+}
+
+function cancelOrder({ data }: CancelOrder, state: OrderState): OrderCancelled {
+  requireExisting(state);
+  if (state.status !== 'PLACED' && state.status !== 'CONFIRMED') {
+    throw new OrderRuleViolation('ORDER_NOT_CANCELLABLE', `a ${state.status} order cannot be cancelled`);
+  }
+  return { type: 'OrderCancelled', data: { reason: data.reason } };
+}
+
+function requireExisting(state: OrderState): asserts state is Exclude<OrderState, { status: 'UNPLACED' }> {
+  if (state.status === 'UNPLACED') {
+    throw new OrderRuleViolation('ORDER_NOT_FOUND', 'the order does not exist');
+  }
+}
+
+function requirePlaced(state: OrderState): Placed {
+  requireExisting(state);
+  if (state.status !== 'PLACED') {
+    throw new OrderRuleViolation('ORDER_NOT_PLACED', `lines of a ${state.status} order cannot change`);
+  }
+  return state;
+}
+
+function assertValidLine(line: OrderLine): void {
+  if (!Number.isSafeInteger(line.quantity) || line.quantity <= 0) {
+    throw new OrderRuleViolation('INVALID_QUANTITY', `quantity of ${line.sku} must be a positive integer`);
+  }
+  if (!Number.isSafeInteger(line.unitPriceMinor) || line.unitPriceMinor < 0) {
+    throw new OrderRuleViolation(
+      'INVALID_PRICE',
+      `unit price of ${line.sku} must be a non-negative integer in minor units`,
+    );
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * All configuration is read and validated here, once, at start-up. A bad value stops the process
+ * with one message naming every problem, instead of failing later somewhere deep.
+ */
+export interface AppConfig {
+  readonly databaseUrl: string;
+  readonly http: {
+    readonly host: string;
+    readonly commandApiPort: number;
+    readonly queryApiPort: number;
+    readonly projectionWorkerPort: number;
+  };
+  readonly kafka: {
+    readonly brokers: readonly string[];
+    readonly clientId: string;
+    readonly ordersTopic: string;
+    readonly ordersTopicPartitions: number;
+    /** Prefixed to every consumer group id, so test runs never share a group with a live system. */
+    readonly groupPrefix: string;
+  };
+  readonly relay: {
+    readonly enabled: boolean;
+    readonly pollIntervalMs: number;
+    readonly batchSize: number;
+  };
+}
+
+export const APP_CONFIG = Symbol('APP_CONFIG');
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export function loadConfig(env: Env = process.env): AppConfig {
+  const problems: string[] = [];
+  const read = new EnvReader(env, problems);
+  const config: AppConfig = {
+    databaseUrl: read.url('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/orders', ['postgres:', 'postgresql:']),
+    http: {
+      host: read.string('HOST', '127.0.0.1'),
+      commandApiPort: read.port('COMMAND_API_PORT', 3000),
+      queryApiPort: read.port('QUERY_API_PORT', 3001),
+      projectionWorkerPort: read.port('PROJECTION_WORKER_PORT', 3002),
+    },
+    kafka: {
+      brokers: read.brokers('KAFKA_BROKERS', '127.0.0.1:9092'),
+      clientId: read.string('KAFKA_CLIENT_ID', 'orders'),
+      ordersTopic: read.topicName('ORDERS_TOPIC', 'orders.events'),
+      ordersTopicPartitions: read.integer('ORDERS_TOPIC_PARTITIONS', 6, 1, 10_000),
+      groupPrefix: read.string('KAFKA_GROUP_PREFIX', ''),
+    },
+    relay: {
+      enabled: read.boolean('OUTBOX_RELAY_ENABLED', true),
+      pollIntervalMs: read.integer('OUTBOX_RELAY_POLL_MS', 500, 10, 60_000),
+      batchSize: read.integer('OUTBOX_RELAY_BATCH_SIZE', 500, 1, 10_000),
+    },
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+class EnvReader {
+  constructor(
+    private readonly env: Env,
+    private readonly problems: string[],
+  ) {}
+
+  string(name: string, fallback: string): string {
+    return this.env[name]?.trim() || fallback;
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.env[name]?.trim();
+    if (!raw) return fallback;
+    const value = Number(raw);
+    if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+      this.problems.push(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return value;
+  }
+
+  port(name: string, fallback: number): number {
+    return this.integer(name, fallback, 0, 65_535);
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const raw = this.env[name]?.trim().toLowerCase();
+    if (!raw) return fallback;
+    if (raw === 'true' || raw === '1') return true;
+    if (raw === 'false' || raw === '0') return false;
+    this.problems.push(`${name} must be true or false, got "${raw}"`);
+    return fallback;
+  }
+
+  url(name: string, fallback: string, protocols: readonly string[]): string {
+    const raw = this.string(name, fallback);
+    try {
+      const url = new URL(raw);
+      if (!protocols.includes(url.protocol)) throw new Error('protocol');
+      if (url.pathname.length <= 1) throw new Error('database');
+    } catch {
+      this.problems.push(`${name} must be a URL like ${fallback}, got "${redact(raw)}"`);
+    }
+    return raw;
+  }
+
+  brokers(name: string, fallback: string): string[] {
+    const brokers = this.string(name, fallback)
+      .split(',')
+      .map((broker) => broker.trim())
+      .filter(Boolean);
+    const bad = brokers.filter((broker) => !/^[\w.-]+:\d{1,5}$/.test(broker));
+    if (brokers.length === 0 || bad.length > 0) {
+      this.problems.push(`${name} must be a comma-separated list of host:port, got "${this.env[name]}"`);
+    }
+    return brokers;
+  }
+
+  topicName(name: string, fallback: string): string {
+    const topic = this.string(name, fallback);
+    if (!/^[A-Za-z0-9._-]{1,249}$/.test(topic)) {
+      this.problems.push(`${name} must be a Kafka topic name ([A-Za-z0-9._-], at most 249), got "${topic}"`);
+    }
+    return topic;
+  }
+}
+
+/** Hides the password of a connection URL in messages. */
+export function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}

@@ -1,0 +1,67 @@
+import { Controller, Get, Inject, Module, ServiceUnavailableException, type DynamicModule, type Provider } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+
+/** One dependency that must answer for the process to be ready. */
+export interface HealthCheck {
+  readonly name: string;
+  check(): Promise<void>;
+}
+
+export const HEALTH_CHECKS = Symbol('HEALTH_CHECKS');
+
+const CHECK_TIMEOUT_MS = 2_000;
+
+@Controller('health')
+export class HealthController {
+  constructor(@Inject(HEALTH_CHECKS) private readonly checks: readonly HealthCheck[]) {}
+
+  /** Alive: the event loop answers. Never touches dependencies, so a slow database restarts nothing. */
+  @Get('live')
+  live(): { status: 'ok' } {
+    return { status: 'ok' };
+  }
+
+  /** Ready: every dependency answers within a short timeout. 503 otherwise, naming the failing ones. */
+  @Get('ready')
+  async ready(): Promise<{ status: 'ok'; checks: Record<string, 'up'> }> {
+    const results = await Promise.all(
+      this.checks.map(async (dependency) => {
+        try {
+          await withTimeout(dependency.check(), CHECK_TIMEOUT_MS);
+          return [dependency.name, 'up'] as const;
+        } catch (error) {
+          return [dependency.name, `down: ${error instanceof Error ? error.message : String(error)}`] as const;
+        }
+      }),
+    );
+    const checks = Object.fromEntries(results);
+    if (results.some(([, state]) => state !== 'up')) {
+      throw new ServiceUnavailableException({ status: 'unavailable', checks });
+    }
+    return { status: 'ok', checks: checks as Record<string, 'up'> };
+  }
+}
+
+export function postgresHealthCheck(dataSource: DataSource): HealthCheck {
+  return { name: 'postgres', check: async () => void (await dataSource.query('SELECT 1')) };
+}
+
+@Module({})
+export class HealthModule {
+  /** `checks` is a provider of HEALTH_CHECKS built from this process's own dependencies. */
+  static withChecks(checks: Omit<Extract<Provider, { useFactory: unknown }>, 'provide'>): DynamicModule {
+    return {
+      module: HealthModule,
+      controllers: [HealthController],
+      providers: [{ ...checks, provide: HEALTH_CHECKS }],
+    };
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,4 @@
+import { EventStoreAndOrderView1764000000000 } from './1764000000000-event-store-and-order-view.js';
+
+/** Every migration, in order. Add new ones at the end; never edit one that has been released. */
+export const migrations = [EventStoreAndOrderView1764000000000];
