@@ -2,7 +2,7 @@
  * Creates the database named in DATABASE_URL when missing and applies pending migrations.
  * Safe to run again and from several processes at once. `npm run db:migrate`.
  */
-import { migrations } from '../migrations/index.js';
+import { migrations } from '@app/migrations';
 import { ensureDatabaseExists, loadConfig, redact, runMigrations } from '@app/platform';
 
 const { databaseUrl } = loadConfig();

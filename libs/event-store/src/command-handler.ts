@@ -34,7 +34,7 @@ export interface CommandResult<State> {
   readonly eventIds: readonly string[];
 }
 
-/** How often an unpinned command re-reads and decides again after losing a race. */
+/** How often an unpinned command re-reads and decides again after losing a race to a writer that did not lock. */
 export const MAX_COMMAND_ATTEMPTS = 5;
 
 /**
@@ -51,6 +51,7 @@ export async function handleCommand<Command, Event extends DomainEvent, State>(
   for (let attempt = 1; ; attempt++) {
     try {
       return await store.transaction(async (db) => {
+        await store.lockStream(db, orderId);
         const history = await store.readStream<Event>(orderId, db);
         const version = history.length;
         if (options.expectedVersion !== undefined && options.expectedVersion !== version) {

@@ -41,6 +41,9 @@ export class ConcurrencyConflict extends Error {
   }
 }
 
+/** The first key of per-order advisory locks; the second is a hash of the order id. */
+const STREAM_LOCK_CLASS = 7_243;
+
 /** Wakes the outbox relay; the relay also polls, so a lost notification only costs latency. */
 export const OUTBOX_CHANNEL = 'outbox_events';
 
@@ -60,6 +63,14 @@ interface EventRow {
 @Injectable()
 export class EventStore {
   constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}
+
+  /**
+   * Queues concurrent writers of one order behind each other until commit, so they decide in turn
+   * instead of all losing the race and retrying. The unique (order_id, version) key stays the guard.
+   */
+  async lockStream(db: EntityManager, orderId: string): Promise<void> {
+    await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [STREAM_LOCK_CLASS, orderId]);
+  }
 
   async readStream<E extends DomainEvent>(orderId: string, db: EntityManager = this.dataSource.manager): Promise<RecordedEvent<E>[]> {
     const rows: EventRow[] = await db.query(

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { EnvelopeDecodeError, decodeEnvelope, encodeEnvelope, type EventEnvelope } from './envelope.js';
+
+const envelope: EventEnvelope = {
+  eventId: '5f0c6e0e-8f61-4a3c-9d8e-0d5a3f6c1b2a',
+  type: 'OrderPlaced',
+  schemaVersion: 1,
+  orderId: '0b8f5c1e-1d2b-4a8e-9b61-7c0f5a2d3e4f',
+  version: 1,
+  occurredAt: '2026-11-24T10:00:00.000Z',
+  data: { customerId: 'c-1', currency: 'EUR', lines: [] },
+};
+
+describe('event envelope', () => {
+  it('is keyed by order id and carries the contract headers', () => {
+    const record = encodeEnvelope(envelope, { correlationId: 'corr-1', causationId: 'cause-1', traceparent: undefined });
+    assert.equal(record.key, envelope.orderId);
+    assert.deepEqual(record.headers, {
+      'event-type': 'OrderPlaced',
+      'schema-version': '1',
+      'event-id': envelope.eventId,
+      'correlation-id': 'corr-1',
+      'causation-id': 'cause-1',
+    });
+    assert.deepEqual(JSON.parse(record.value), envelope);
+  });
+
+  it('round-trips through encode and decode', () => {
+    const record = encodeEnvelope(envelope, { correlationId: 'c', causationId: 'c', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' });
+    assert.equal(record.headers.traceparent, '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+    assert.deepEqual(decodeEnvelope(Buffer.from(record.value), Buffer.from(record.key)), envelope);
+  });
+
+  it('rejects what is not a well-formed envelope', () => {
+    const bad: [Buffer | null, string][] = [
+      [null, 'no value'],
+      [Buffer.from('{not json'), 'not JSON'],
+      [Buffer.from('[]'), 'invalid'],
+      [Buffer.from(JSON.stringify({ ...envelope, version: 0 })), 'version'],
+      [Buffer.from(JSON.stringify({ ...envelope, occurredAt: 'yesterday' })), 'occurredAt'],
+    ];
+    for (const [value, message] of bad) {
+      assert.throws(() => decodeEnvelope(value, null), (error: unknown) => error instanceof EnvelopeDecodeError && error.message.includes(message));
+    }
+  });
+
+  it('rejects a record whose key is not its order id', () => {
+    assert.throws(() => decodeEnvelope(Buffer.from(JSON.stringify(envelope)), Buffer.from('another-order')), EnvelopeDecodeError);
+  });
+});

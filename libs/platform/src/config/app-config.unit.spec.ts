@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { ConfigError, loadConfig } from './app-config.js';
+
+describe('loadConfig', () => {
+  it('uses the documented defaults for an empty environment', () => {
+    const config = loadConfig({});
+    assert.equal(config.databaseUrl, 'postgres://postgres@127.0.0.1:5432/orders');
+    assert.deepEqual(config.kafka.brokers, ['127.0.0.1:9092']);
+    assert.equal(config.kafka.ordersTopic, 'orders.events');
+    assert.equal(config.kafka.ordersTopicPartitions, 6);
+    assert.deepEqual(
+      [config.http.commandApiPort, config.http.queryApiPort, config.http.projectionWorkerPort],
+      [3000, 3001, 3002],
+    );
+  });
+
+  it('names every bad variable in one error', () => {
+    assert.throws(
+      () => loadConfig({ COMMAND_API_PORT: 'abc', KAFKA_BROKERS: 'no-port', DATABASE_URL: 'mysql://x/y', ORDERS_TOPIC: 'bad topic' }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.equal(error.problems.length, 4);
+        for (const name of ['COMMAND_API_PORT', 'KAFKA_BROKERS', 'DATABASE_URL', 'ORDERS_TOPIC']) {
+          assert.match(error.message, new RegExp(name));
+        }
+        return true;
+      },
+    );
+  });
+
+  it('never prints a database password', () => {
+    assert.throws(
+      () => loadConfig({ DATABASE_URL: 'mysql://user:secret@host/db' }),
+      (error: unknown) => !String((error as Error).message).includes('secret'),
+    );
+  });
+});

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+
+import { DataSource } from 'typeorm';
+
+import { encodeEnvelope, type EventEnvelope, type PartitionBatch } from '@app/messaging';
+import { createTestEnvironment, type TestEnvironment } from '@app/testing';
+
+import { orderViewProjection } from './order-view.projection.js';
+import { ProjectionRunner } from './projection-runner.js';
+
+const topic = 'orders.events';
+
+function batch(partition: number, firstOffset: number, envelopes: readonly EventEnvelope[]): PartitionBatch {
+  return {
+    topic,
+    partition,
+    highWatermark: String(firstOffset + envelopes.length),
+    heartbeat: async () => undefined,
+    records: envelopes.map((envelope, index) => {
+      const record = encodeEnvelope(envelope, { correlationId: 'c', causationId: 'c' });
+      return { offset: String(firstOffset + index), key: Buffer.from(record.key), value: Buffer.from(record.value), headers: record.headers };
+    }),
+  };
+}
+
+function lifecycle(orderId: string): EventEnvelope[] {
+  const at = '2026-11-24T10:00:00.000Z';
+  return [
+    { eventId: randomUUID(), type: 'OrderPlaced', schemaVersion: 1, orderId, version: 1, occurredAt: at, data: { customerId: 'c-1', currency: 'EUR', lines: [{ sku: 'A', quantity: 3, unitPriceMinor: 100 }] } },
+    { eventId: randomUUID(), type: 'OrderConfirmed', schemaVersion: 1, orderId, version: 2, occurredAt: at, data: { paymentReference: 'p-1' } },
+  ];
+}
+
+describe('projection runner', () => {
+  let env: TestEnvironment;
+  let dataSource: DataSource;
+  let runner: ProjectionRunner;
+
+  const view = async (orderId: string) => (await env.db.query('SELECT status, version, total_minor FROM order_view WHERE order_id = $1', [orderId])).rows[0];
+  const storedOffset = async (partition: number) =>
+    (await env.db.query('SELECT next_offset FROM projection_offsets WHERE projection = $1 AND partition = $2', [orderViewProjection.name, partition])).rows[0]?.next_offset;
+
+  before(async () => {
+    env = await createTestEnvironment('projection_runner', { relayEnabled: false });
+    dataSource = await new DataSource({ type: 'postgres', url: env.config.databaseUrl }).initialize();
+    runner = new ProjectionRunner(dataSource, orderViewProjection);
+  });
+
+  after(async () => {
+    await dataSource.destroy();
+    await env.dispose();
+  });
+
+  it('applies a batch and stores the next offset with it', async () => {
+    const orderId = randomUUID();
+    const outcome = await runner.handleBatch(batch(0, 0, lifecycle(orderId)));
+    assert.deepEqual(outcome, { kind: 'applied', nextOffset: '2' });
+    assert.deepEqual(await view(orderId), { status: 'CONFIRMED', version: 2, total_minor: '300' });
+    assert.equal(await storedOffset(0), '2');
+  });
+
+  it('changes nothing when the same batch is delivered again', async () => {
+    const orderId = randomUUID();
+    const events = lifecycle(orderId);
+    await runner.handleBatch(batch(1, 0, events));
+    const before = await env.db.query('SELECT * FROM order_view WHERE order_id = $1', [orderId]);
+    const outcome = await runner.handleBatch(batch(1, 0, events));
+    assert.deepEqual(outcome, { kind: 'applied', nextOffset: '2' });
+    const afterwards = await env.db.query('SELECT * FROM order_view WHERE order_id = $1', [orderId]);
+    assert.deepEqual(afterwards.rows, before.rows);
+    assert.equal(await storedOffset(1), '2');
+  });
+
+  it('ignores a duplicate event at a new offset (a relay republish) by the row version', async () => {
+    const orderId = randomUUID();
+    const events = lifecycle(orderId);
+    await runner.handleBatch(batch(2, 0, events));
+    await runner.handleBatch(batch(2, 2, [{ ...events[0]!, occurredAt: '2030-01-01T00:00:00.000Z' }]));
+    assert.deepEqual(await view(orderId), { status: 'CONFIRMED', version: 2, total_minor: '300' });
+    assert.equal(await storedOffset(2), '3');
+  });
+
+  it('asks to rewind when a batch starts past the stored offset, applying nothing', async () => {
+    const orderId = randomUUID();
+    const outcome = await runner.handleBatch(batch(3, 5, lifecycle(orderId)));
+    assert.deepEqual(outcome, { kind: 'rewind', offset: '0' });
+    assert.equal(await view(orderId), undefined);
+  });
+
+  it('lets a stale member whose offset was overtaken change nothing', async () => {
+    const orderId = randomUUID();
+    const events = lifecycle(orderId);
+    await runner.handleBatch(batch(4, 0, events));
+    // A second member took over partition 4 and applied further; the stale one then replays the old batch.
+    await env.db.query('UPDATE projection_offsets SET next_offset = 10 WHERE projection = $1 AND partition = 4', [orderViewProjection.name]);
+    await env.db.query(`UPDATE order_view SET status = 'SHIPPED', version = 3 WHERE order_id = $1`, [orderId]);
+    const stale = await runner.handleBatch(batch(4, 0, events));
+    assert.deepEqual(stale, { kind: 'applied', nextOffset: '10' });
+    assert.deepEqual(await view(orderId), { status: 'SHIPPED', version: 3, total_minor: '300' });
+  });
+});

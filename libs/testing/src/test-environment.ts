@@ -1,0 +1,72 @@
+import { randomBytes } from 'node:crypto';
+
+import pg from 'pg';
+
+import { migrations } from '@app/migrations';
+import { KafkaConnection, ensureTopics, orderEventsTopic } from '@app/messaging';
+import { ensureDatabaseExists, loadConfig, quoteIdentifier, runMigrations, type AppConfig } from '@app/platform';
+
+/**
+ * Real Postgres and real Kafka, isolated per test file: its own database, its own topic, its own
+ * consumer-group prefix. Nothing is shared with other files, other runs, or a running system.
+ */
+export interface TestEnvironment {
+  readonly id: string;
+  readonly config: AppConfig;
+  readonly kafka: KafkaConnection;
+  /** A client on the test database, for arranging and asserting. */
+  readonly db: pg.Pool;
+  dispose(): Promise<void>;
+}
+
+export interface TestEnvironmentOptions {
+  readonly partitions?: number;
+  readonly relayEnabled?: boolean;
+}
+
+export async function createTestEnvironment(label: string, options: TestEnvironmentOptions = {}): Promise<TestEnvironment> {
+  const runId = process.env.TEST_RUN_ID ?? randomBytes(3).toString('hex');
+  const id = `${runId}_${label}_${randomBytes(3).toString('hex')}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  const base = loadConfig(process.env);
+  const databaseUrl = new URL(base.databaseUrl);
+  databaseUrl.pathname = `/orders_test_${id}`;
+  const config: AppConfig = {
+    ...base,
+    databaseUrl: databaseUrl.toString(),
+    kafka: {
+      ...base.kafka,
+      clientId: `orders-test-${id}`,
+      ordersTopic: `orders.events.test.${id}`,
+      ordersTopicPartitions: options.partitions ?? 3,
+      groupPrefix: `test.${id}.`,
+    },
+    relay: { ...base.relay, enabled: options.relayEnabled ?? true, pollIntervalMs: 100 },
+  };
+
+  await ensureDatabaseExists(config.databaseUrl);
+  await runMigrations(config.databaseUrl, migrations);
+  const kafka = new KafkaConnection(config.kafka);
+  const topic = orderEventsTopic(config);
+  await ensureTopics(kafka, [topic]);
+  const db = new pg.Pool({ connectionString: config.databaseUrl, max: 4 });
+
+  return {
+    id,
+    config,
+    kafka,
+    db,
+    async dispose() {
+      await db.end();
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.deleteTopics({ topics: [topic.name] }).catch(() => undefined);
+      await admin.disconnect();
+      const maintenance = new URL(config.databaseUrl);
+      maintenance.pathname = '/postgres';
+      const client = new pg.Client({ connectionString: maintenance.toString() });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(databaseUrl.pathname.slice(1))} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}

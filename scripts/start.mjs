@@ -1,0 +1,125 @@
+// `npm start`: infrastructure up, database migrated, every app in its own process with labelled
+// logs; Ctrl-C stops everything this command started.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+import { defaultDatabaseUrl, dockerEngineAvailable, ensureKafka, ensurePostgres, repo, run } from './lib/infra.mjs';
+
+const env = { ...process.env, DATABASE_URL: process.env.DATABASE_URL ?? defaultDatabaseUrl };
+const host = env.HOST && env.HOST !== '0.0.0.0' ? env.HOST : '127.0.0.1';
+const apps = [
+  { name: 'command-api', port: env.COMMAND_API_PORT ?? '3000', color: 36 },
+  { name: 'projection-worker', port: env.PROJECTION_WORKER_PORT ?? '3002', color: 35 },
+  { name: 'query-api', port: env.QUERY_API_PORT ?? '3001', color: 33 },
+];
+const urlOf = (app) => `http://${host}:${app.port}`;
+
+if (dockerEngineAvailable()) await startWithDocker();
+else await startLocally();
+
+async function startWithDocker() {
+  console.log('A Docker engine answers: starting everything with Docker Compose.');
+  await run('docker', ['compose', 'up', '--build', '--detach', '--wait']);
+  printWelcome();
+  const logs = spawn('docker', ['compose', 'logs', '--follow', '--since', '1s'], { stdio: 'inherit', cwd: repo });
+  const down = once(async () => {
+    logs.kill('SIGTERM');
+    await run('docker', ['compose', 'down']);
+    process.exit(0);
+  });
+  process.on('SIGINT', down);
+  process.on('SIGTERM', down);
+}
+
+async function startLocally() {
+  const stopKafka = await ensureKafka();
+  const children = new Map();
+  const shutdown = once(async (exitCode) => {
+    console.log('\nstopping…');
+    await Promise.all([...children.values()].map(stopChild));
+    await stopKafka();
+    process.exit(exitCode);
+  });
+  process.on('SIGINT', () => shutdown(0));
+  process.on('SIGTERM', () => shutdown(0));
+  try {
+    await ensurePostgres(env.DATABASE_URL);
+    await run('npm', ['run', '--silent', 'build'], { env });
+    await run(process.execPath, ['dist/scripts/migrate.js'], { env });
+    for (const app of apps) children.set(app.name, startApp(app, () => shutdown(1)));
+    await Promise.all(apps.map(waitUntilReady));
+    printWelcome();
+  } catch (error) {
+    console.error(`\nstart failed: ${error.message}`);
+    await shutdown(1);
+  }
+}
+
+function startApp(app, onUnexpectedExit) {
+  const child = spawn(process.execPath, ['--enable-source-maps', `dist/apps/${app.name}/src/main.js`], {
+    cwd: repo,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const label = `\x1b[${app.color}m[${app.name}]\x1b[0m `;
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on('line', (line) => console.log(label + line));
+  }
+  child.exited = new Promise((resolve) => child.on('exit', resolve));
+  child.on('exit', (code, signal) => {
+    if (!child.stopping) {
+      console.error(`${label}exited unexpectedly (${signal ?? `exit ${code}`})`);
+      onUnexpectedExit();
+    }
+  });
+  return child;
+}
+
+async function stopChild(child) {
+  child.stopping = true;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await child.exited;
+  clearTimeout(timer);
+}
+
+async function waitUntilReady(app) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const response = await fetch(`${urlOf(app)}/health/ready`);
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${app.name} was not ready within 60 s`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+function printWelcome() {
+  const [command, worker, query] = apps;
+  console.log(`
+  The order system is running.
+
+    Command API        ${urlOf(command)}
+    Query API          ${urlOf(query)}
+    Projection worker  ${urlOf(worker)}/health/ready
+    Kafka              ${env.KAFKA_BROKERS ?? '127.0.0.1:9092'}, topic ${env.ORDERS_TOPIC ?? 'orders.events'}
+
+  Place an order:
+
+    curl -i -X POST ${urlOf(command)}/orders -H 'Content-Type: application/json' \\
+      -d '{"customerId":"customer-1","currency":"EUR","lines":[{"sku":"BOOK-1","quantity":2,"unitPriceMinor":1250}]}'
+
+  then read it back:  curl ${urlOf(query)}/orders/<orderId>
+
+  Ctrl-C stops everything this command started.
+`);
+}
+
+function once(fn) {
+  let result;
+  return (...args) => (result ??= fn(...args));
+}

@@ -1,0 +1,66 @@
+// `npm test [unit|int|e2e …]`: builds, brings up Kafka and checks Postgres when a tier needs them,
+// then runs each tier with node's test runner. Every integration and end-to-end file makes its own
+// database, topic and consumer groups (libs/testing), so runs never touch each other or a live system.
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+import { defaultDatabaseUrl, ensureKafka, ensurePostgres, repo, run } from './lib/infra.mjs';
+
+const tiers = { unit: 'unit', int: 'int', e2e: 'e2e' };
+const requested = process.argv.slice(2);
+const unknown = requested.filter((tier) => !(tier in tiers));
+if (unknown.length > 0) {
+  console.error(`unknown test tier ${unknown.join(', ')}; the tiers are: ${Object.keys(tiers).join(', ')}`);
+  process.exit(2);
+}
+const selected = requested.length > 0 ? requested : Object.keys(tiers);
+const needsInfrastructure = selected.some((tier) => tier !== 'unit');
+
+const env = {
+  ...process.env,
+  DATABASE_URL: process.env.DATABASE_URL ?? defaultDatabaseUrl,
+  TEST_RUN_ID: process.env.TEST_RUN_ID ?? `r${Date.now().toString(36)}${randomBytes(2).toString('hex')}`,
+};
+
+let stopKafka = async () => {};
+let failed = false;
+try {
+  const started = Date.now();
+  rmSync(join(repo, 'dist-test'), { recursive: true, force: true }); // no stale spec files from deleted sources
+  await run('npm', ['run', '--silent', 'build:test'], { env });
+  console.log(`built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  if (needsInfrastructure) {
+    await ensurePostgres(env.DATABASE_URL);
+    stopKafka = await ensureKafka();
+  }
+  for (const tier of selected) {
+    const files = specFiles(join(repo, 'dist-test'), `.${tiers[tier]}.spec.js`);
+    console.log(`\n=== ${tier} tests (${files.length} files) ===`);
+    if (files.length === 0) throw new Error(`no ${tier} test files found`);
+    try {
+      await run(
+        process.execPath,
+        ['--enable-source-maps', '--test', '--test-reporter=spec', '--test-timeout=180000', ...files.map((file) => relative(repo, file))],
+        { env },
+      );
+    } catch {
+      failed = true;
+    }
+  }
+} catch (error) {
+  console.error(`\n${error.message}`);
+  failed = true;
+} finally {
+  await stopKafka();
+}
+process.exit(failed ? 1 : 0);
+
+function specFiles(dir, suffix) {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (name === 'node_modules') return [];
+    if (statSync(path).isDirectory()) return specFiles(path, suffix);
+    return name.endsWith(suffix) ? [path] : [];
+  });
+}
