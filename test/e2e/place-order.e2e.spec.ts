@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import type { INestApplication } from '@nestjs/common';
+import type { INestApplication, Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 
@@ -12,24 +12,28 @@ import { ProjectionWorkerModule, attachProjectionsTransport } from '@app/project
 import { QueryApiModule } from '@app/query-api';
 import { createTestEnvironment, eventually, placeOrderBody, readTopic, type TestEnvironment } from '@app/testing';
 
-async function startApp(module: unknown, config: AppConfig, worker = false): Promise<INestApplication> {
-  const moduleRef = await Test.createTestingModule({ imports: [module as never] })
+type Server = Parameters<typeof request>[0];
+
+async function startApp(module: Type, config: AppConfig, worker = false): Promise<INestApplication<Server>> {
+  const moduleRef = await Test.createTestingModule({ imports: [module] })
     .overrideProvider(APP_CONFIG)
     .useValue(config)
     .compile();
-  const app = configureHttpApp(moduleRef.createNestApplication({ logger: ['error', 'warn'] }));
+  const app = configureHttpApp(moduleRef.createNestApplication<INestApplication<Server>>());
+  app.useLogger(['error', 'warn']);
   if (worker) {
     attachProjectionsTransport(app);
     await app.startAllMicroservices();
   }
-  return app.init();
+  await app.init();
+  return app;
 }
 
 describe('one order end to end: command API → event store → relay → Kafka → projection → query API', () => {
-  let env: TestEnvironment;
-  let commandApi: INestApplication;
-  let worker: INestApplication;
-  let queryApi: INestApplication;
+  let env: TestEnvironment | undefined;
+  let commandApi: INestApplication<Server> | undefined;
+  let worker: INestApplication<Server> | undefined;
+  let queryApi: INestApplication<Server> | undefined;
 
   before(async () => {
     env = await createTestEnvironment('place_order');
@@ -40,12 +44,19 @@ describe('one order end to end: command API → event store → relay → Kafka 
     ]);
   });
 
+  /** The apps and environment, once `before` has made them. */
+  function started(): { env: TestEnvironment; commandApi: INestApplication<Server>; worker: INestApplication<Server>; queryApi: INestApplication<Server> } {
+    assert.ok(env && commandApi && worker && queryApi, 'the test environment did not start');
+    return { env, commandApi, worker, queryApi };
+  }
+
   after(async () => {
     await Promise.all([commandApi?.close(), worker?.close(), queryApi?.close()]);
     await env?.dispose();
   });
 
   it('places an order and reads it back from the read model', async () => {
+    const { env, commandApi, queryApi } = started();
     const placed = await request(commandApi.getHttpServer())
       .post('/orders')
       .set('X-Correlation-Id', 'e2e-correlation')
@@ -82,6 +93,7 @@ describe('one order end to end: command API → event store → relay → Kafka 
   });
 
   it('rejects an invalid order with a 400 naming each bad field, and stores nothing', async () => {
+    const { env, commandApi } = started();
     const response = await request(commandApi.getHttpServer())
       .post('/orders')
       .send(placeOrderBody({ currency: 'euro', lines: [{ sku: 'A', quantity: 0, unitPriceMinor: 1.5 }], extra: true }))
@@ -93,11 +105,13 @@ describe('one order end to end: command API → event store → relay → Kafka 
   });
 
   it('answers 404 for an unknown order and 400 for a malformed id', async () => {
+    const { queryApi } = started();
     await request(queryApi.getHttpServer()).get('/orders/6f1c1c2e-8a0b-4a6e-9a49-0d0f2b7f0e11').expect(404);
     await request(queryApi.getHttpServer()).get('/orders/not-a-uuid').expect(400);
   });
 
   it('reports live and ready on every HTTP process', async () => {
+    const { commandApi, worker, queryApi } = started();
     for (const app of [commandApi, worker, queryApi]) {
       await request(app.getHttpServer()).get('/health/live').expect(200, { status: 'ok' });
       const ready = await request(app.getHttpServer()).get('/health/ready').expect(200);

@@ -55,6 +55,8 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
     throw new Error('ProjectionsTransport has no events to subscribe to');
   }
 
+  // The signature is Server's.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
   unwrap<T>(): T {
     return this.consumers as T;
   }

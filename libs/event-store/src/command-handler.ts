@@ -69,7 +69,7 @@ export async function handleCommand<Command, Event extends DomainEvent, State>(
         const newVersion = await store.append(db, orderId, version, newEvents);
         return {
           version: newVersion,
-          state: events.reduce(decider.evolve, state),
+          state: events.reduce((current, event) => decider.evolve(current, event), state),
           eventIds: newEvents.map((event) => event.eventId),
         };
       });

@@ -98,15 +98,21 @@ export class OutboxRelay {
   private async becomeLeader(): Promise<boolean> {
     if (this.session) return true;
     const session = new pg.Client({ connectionString: this.options.databaseUrl, application_name: 'outbox-relay' });
-    session.on('error', (error) => this.loseLeadership(session, error));
-    session.on('end', () => this.loseLeadership(session));
+    session.on('error', (error) => {
+      this.loseLeadership(session, error);
+    });
+    session.on('end', () => {
+      this.loseLeadership(session);
+    });
     await session.connect();
     const { rows } = await session.query<{ leader: boolean }>('SELECT pg_try_advisory_lock($1) AS leader', [RELAY_LOCK_ID]);
     if (!rows[0]?.leader) {
       await session.end();
       return false;
     }
-    session.on('notification', () => this.wakeUp.fire());
+    session.on('notification', () => {
+      this.wakeUp.fire();
+    });
     await session.query(`LISTEN ${OUTBOX_CHANNEL}`);
     this.session = session;
     this.logger.log('outbox relay is the leader');

@@ -73,13 +73,14 @@ export class BatchConsumer {
     await this.consumer.disconnect();
   }
 
-  private async onBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
-    if (!isRunning() || isStale() || batch.messages.length === 0) return;
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    if (!payload.isRunning() || payload.isStale() || batch.messages.length === 0) return;
     const outcome = await this.handler.handleBatch({
       topic: batch.topic,
       partition: batch.partition,
       highWatermark: batch.highWatermark,
-      heartbeat,
+      heartbeat: () => payload.heartbeat(),
       records: batch.messages.map((message) => ({
         offset: message.offset,
         key: message.key,
@@ -91,7 +92,7 @@ export class BatchConsumer {
       this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: outcome.offset });
       return;
     }
-    resolveOffset(batch.lastOffset());
+    payload.resolveOffset(batch.lastOffset());
   }
 
   private async seekToStored(partitions: readonly number[]): Promise<void> {

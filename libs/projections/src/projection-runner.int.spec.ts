@@ -17,7 +17,7 @@ function batch(partition: number, firstOffset: number, envelopes: readonly Event
     topic,
     partition,
     highWatermark: String(firstOffset + envelopes.length),
-    heartbeat: async () => undefined,
+    heartbeat: () => Promise.resolve(),
     records: envelopes.map((envelope, index) => {
       const record = encodeEnvelope(envelope, { correlationId: 'c', causationId: 'c' });
       return { offset: String(firstOffset + index), key: Buffer.from(record.key), value: Buffer.from(record.value), headers: record.headers };
@@ -38,8 +38,9 @@ describe('projection runner', () => {
   let dataSource: DataSource;
   let runner: ProjectionRunner;
 
-  const view = async (orderId: string) => (await env.db.query('SELECT status, version, total_minor FROM order_view WHERE order_id = $1', [orderId])).rows[0];
-  const storedOffset = async (partition: number) =>
+  const view = async (orderId: string): Promise<unknown> =>
+    (await env.db.query('SELECT status, version, total_minor FROM order_view WHERE order_id = $1', [orderId])).rows[0];
+  const storedOffset = async (partition: number): Promise<unknown> =>
     (await env.db.query('SELECT next_offset FROM projection_offsets WHERE projection = $1 AND partition = $2', [orderViewProjection.name, partition])).rows[0]?.next_offset;
 
   before(async () => {

@@ -15,7 +15,8 @@ export function deciderSpecification<Command, Event, State>(decider: SpecDecider
     given(history: readonly Event[]) {
       return {
         when(command: Command) {
-          const run = (): Event[] => decider.decide(command, history.reduce(decider.evolve, decider.initialState));
+          const run = (): Event[] =>
+            decider.decide(command, history.reduce((state, event) => decider.evolve(state, event), decider.initialState));
           return {
             then(expected: readonly Event[]): void {
               assert.deepEqual(run(), expected);

@@ -26,7 +26,7 @@ export async function readTopic(
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
-      eachMessage: async ({ partition, message }) => {
+      eachMessage: ({ partition, message }) => {
         const headers: Record<string, string> = {};
         for (const [name, value] of Object.entries(message.headers ?? {})) {
           if (value !== undefined) headers[name] = String(Array.isArray(value) ? value[0] : value);
@@ -38,6 +38,7 @@ export async function readTopic(
           value: message.value?.toString('utf8') ?? null,
           headers,
         });
+        return Promise.resolve();
       },
     });
     await eventually(() => {

@@ -33,7 +33,7 @@ describe('loadConfig', () => {
   it('never prints a database password', () => {
     assert.throws(
       () => loadConfig({ DATABASE_URL: 'mysql://user:secret@host/db' }),
-      (error: unknown) => !String((error as Error).message).includes('secret'),
+      (error: unknown) => !(error as Error).message.includes('secret'),
     );
   });
 });

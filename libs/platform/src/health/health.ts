@@ -43,7 +43,12 @@ export class HealthController {
 }
 
 export function postgresHealthCheck(dataSource: DataSource): HealthCheck {
-  return { name: 'postgres', check: async () => void (await dataSource.query('SELECT 1')) };
+  return {
+    name: 'postgres',
+    check: async () => {
+      await dataSource.query('SELECT 1');
+    },
+  };
 }
 
 @Module({})
@@ -61,7 +66,11 @@ export class HealthModule {
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => {
+      reject(new Error(`no answer within ${ms} ms`));
+    }, ms);
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, timeout]).finally(() => {
+    clearTimeout(timer);
+  });
 }

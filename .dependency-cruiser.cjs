@@ -1,0 +1,85 @@
+// Layer rules, run by `npm run lint:layers` in CI. Each rule says why it exists.
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'Cycles break ESM initialisation order (decorator metadata meets an unfinished module) and blur layers.',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'domain-is-pure',
+      severity: 'error',
+      comment: 'The domain imports no framework, no library and no other layer: it is plain functions over plain data.',
+      from: { path: '^libs/orders-domain/', pathNot: '\\.spec\\.ts$' },
+      to: { pathNot: '^libs/orders-domain/' },
+    },
+    {
+      name: 'platform-is-the-base',
+      severity: 'error',
+      comment: 'Config, database bootstrap and health serve every layer, so they depend on none.',
+      from: { path: '^libs/platform/' },
+      to: { path: '^(libs|apps)/', pathNot: '^libs/platform/' },
+    },
+    {
+      name: 'read-models-stand-alone',
+      severity: 'error',
+      comment: 'Read models are tables and queries; they know nothing of Kafka, the event store or projections.',
+      from: { path: '^libs/read-models/' },
+      to: { path: '^(libs|apps)/', pathNot: '^libs/(read-models|platform)/' },
+    },
+    {
+      name: 'query-side-never-reads-the-event-store',
+      severity: 'error',
+      comment: 'CQRS: the query API serves read models only.',
+      from: { path: '^apps/query-api/' },
+      to: { path: '^libs/(event-store|orders-domain)/' },
+    },
+    {
+      name: 'libs-do-not-import-apps',
+      severity: 'error',
+      from: { path: '^libs/', pathNot: '^libs/testing/' },
+      to: { path: '^apps/' },
+    },
+    {
+      name: 'apps-are-independent',
+      severity: 'error',
+      comment: 'Each app is its own process; shared code belongs in libs/.',
+      from: { path: '^apps/([^/]+)/' },
+      to: { path: '^apps/', pathNot: '^apps/$1/' },
+    },
+    {
+      name: 'kafkajs-stays-behind-messaging',
+      severity: 'error',
+      comment: 'kafkajs is unmaintained: keeping it inside libs/messaging makes a later client swap one folder of work.',
+      from: { pathNot: '^libs/(messaging|testing)/|^scripts/' },
+      to: { path: 'node_modules/kafkajs/' },
+    },
+    {
+      name: 'production-code-does-not-import-tests',
+      severity: 'error',
+      from: { path: '^(apps|libs|migrations)/', pathNot: '\\.spec\\.ts$|^libs/testing/' },
+      to: { path: '^libs/testing/|\\.spec\\.ts$' },
+    },
+    {
+      name: 'not-to-unresolvable',
+      severity: 'error',
+      from: {},
+      to: { couldNotResolve: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '^(dist|dist-test|\\.cache)/' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: {
+      extensions: ['.ts', '.js', '.mjs', '.cjs', '.json'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      exportsFields: ['exports'],
+      mainFields: ['module', 'main', 'types'],
+    },
+  },
+};
