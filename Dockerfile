@@ -1,0 +1,23 @@
+# One image for every app; docker-compose.yml picks the app with APP.
+# Node 22 is the current LTS line this project supports (package.json engines: >=20.19).
+FROM node:22-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY apps ./apps
+COPY libs ./libs
+COPY migrations ./migrations
+COPY scripts ./scripts
+RUN npm run build && npm prune --omit=dev
+
+FROM node:22-bookworm-slim
+ENV NODE_ENV=production HOST=0.0.0.0
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+USER node
+# APP is command-api, projection-worker or query-api; "migrate" runs the migrations and exits.
+ENV APP=command-api
+CMD ["sh", "-c", "if [ \"$APP\" = migrate ]; then exec node dist/scripts/migrate.js; else exec node --enable-source-maps dist/apps/$APP/src/main.js; fi"]
