@@ -19,6 +19,9 @@ export default tseslint.config(
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       '@typescript-eslint/no-unsafe-function-type': 'off', // TypeORM's entity list is typed with Function
+      // Nest declares option bags and our OpenAPI response shapes as classes that are meant to be
+      // passed as plain object literals.
+      '@typescript-eslint/no-unsafe-class-instance-assignment': 'off',
     },
   },
   {

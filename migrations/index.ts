@@ -1,4 +1,5 @@
 import { EventStoreAndOrderView1764000000000 } from './1764000000000-event-store-and-order-view.js';
+import { IdempotencyKeys1764100000000 } from './1764100000000-idempotency-keys.js';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has been released. */
-export const migrations = [EventStoreAndOrderView1764000000000];
+export const migrations = [EventStoreAndOrderView1764000000000, IdempotencyKeys1764100000000];

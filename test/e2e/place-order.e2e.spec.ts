@@ -1,51 +1,34 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import type { INestApplication, Type } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import request from 'supertest';
 
-import { CommandApiModule } from '@app/command-api';
+import { CommandApiModule, setupOpenApi } from '@app/command-api';
 import { decodeEnvelope } from '@app/messaging';
-import { APP_CONFIG, configureHttpApp, type AppConfig } from '@app/platform';
 import { ProjectionWorkerModule, attachProjectionsTransport } from '@app/projection-worker';
 import { QueryApiModule } from '@app/query-api';
-import { createTestEnvironment, eventually, placeOrderBody, readTopic, type TestEnvironment } from '@app/testing';
-
-type Server = Parameters<typeof request>[0];
-
-async function startApp(module: Type, config: AppConfig, worker = false): Promise<INestApplication<Server>> {
-  const moduleRef = await Test.createTestingModule({ imports: [module] })
-    .overrideProvider(APP_CONFIG)
-    .useValue(config)
-    .compile();
-  const app = configureHttpApp(moduleRef.createNestApplication<INestApplication<Server>>());
-  app.useLogger(['error', 'warn']);
-  if (worker) {
-    attachProjectionsTransport(app);
-    await app.startAllMicroservices();
-  }
-  await app.init();
-  return app;
-}
+import { createTestEnvironment, eventually, placeOrderBody, readTopic, startTestApp, type TestApp, type TestEnvironment } from '@app/testing';
 
 describe('one order end to end: command API → event store → relay → Kafka → projection → query API', () => {
   let env: TestEnvironment | undefined;
-  let commandApi: INestApplication<Server> | undefined;
-  let worker: INestApplication<Server> | undefined;
-  let queryApi: INestApplication<Server> | undefined;
+  let commandApi: TestApp | undefined;
+  let worker: TestApp | undefined;
+  let queryApi: TestApp | undefined;
 
   before(async () => {
     env = await createTestEnvironment('place_order');
     [commandApi, worker, queryApi] = await Promise.all([
-      startApp(CommandApiModule, env.config),
-      startApp(ProjectionWorkerModule, env.config, true),
-      startApp(QueryApiModule, env.config),
+      startTestApp(CommandApiModule, env.config, setupOpenApi),
+      startTestApp(ProjectionWorkerModule, env.config, async (app) => {
+        attachProjectionsTransport(app);
+        await app.startAllMicroservices();
+      }),
+      startTestApp(QueryApiModule, env.config),
     ]);
   });
 
   /** The apps and environment, once `before` has made them. */
-  function started(): { env: TestEnvironment; commandApi: INestApplication<Server>; worker: INestApplication<Server>; queryApi: INestApplication<Server> } {
+  function started(): { env: TestEnvironment; commandApi: TestApp; worker: TestApp; queryApi: TestApp } {
     assert.ok(env && commandApi && worker && queryApi, 'the test environment did not start');
     return { env, commandApi, worker, queryApi };
   }

@@ -15,9 +15,15 @@ import {
   SystemClock,
 } from '@app/platform';
 
+import { AddOrderLineController } from './add-order-line/add-order-line.http.controller.js';
+import { CancelOrderController } from './cancel-order/cancel-order.http.controller.js';
+import { ConfirmOrderController } from './confirm-order/confirm-order.http.controller.js';
+import { DeliverOrderController } from './deliver-order/deliver-order.http.controller.js';
 import { PlaceOrderController } from './place-order/place-order.http.controller.js';
-import { PlaceOrderHandler } from './place-order/place-order.handler.js';
+import { RemoveOrderLineController } from './remove-order-line/remove-order-line.http.controller.js';
 import { CommandErrorFilter } from './shared/command-error.filter.js';
+import { OrderCommandHandler } from './shared/order-command.handler.js';
+import { ShipOrderController } from './ship-order/ship-order.http.controller.js';
 
 @Module({
   imports: [
@@ -30,9 +36,17 @@ import { CommandErrorFilter } from './shared/command-error.filter.js';
       useFactory: (dataSource: DataSource, kafka: KafkaHealthCheck) => [postgresHealthCheck(dataSource), kafka],
     }),
   ],
-  controllers: [PlaceOrderController],
+  controllers: [
+    PlaceOrderController,
+    AddOrderLineController,
+    RemoveOrderLineController,
+    ConfirmOrderController,
+    ShipOrderController,
+    DeliverOrderController,
+    CancelOrderController,
+  ],
   providers: [
-    PlaceOrderHandler,
+    OrderCommandHandler,
     { provide: Clock, useClass: SystemClock },
     { provide: IdGenerator, useClass: RandomIdGenerator },
     { provide: APP_FILTER, useClass: CommandErrorFilter },

@@ -1,1 +1,2 @@
 export { CommandApiModule } from './command-api.module.js';
+export { setupOpenApi } from './openapi.js';

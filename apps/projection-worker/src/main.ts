@@ -8,7 +8,7 @@ import { APP_CONFIG, configureHttpApp, type AppConfig } from '@app/platform';
 import { ProjectionWorkerModule } from './projection-worker.module.js';
 import { attachProjectionsTransport } from './start-worker.js';
 
-const app = attachProjectionsTransport(configureHttpApp(await NestFactory.create(ProjectionWorkerModule)));
+const app = attachProjectionsTransport(configureHttpApp(await NestFactory.create(ProjectionWorkerModule, { bodyParser: false })));
 await app.startAllMicroservices();
 const { http } = app.get<AppConfig>(APP_CONFIG);
 await app.listen(http.projectionWorkerPort, http.host);

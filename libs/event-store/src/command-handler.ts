@@ -1,4 +1,6 @@
-import type { EventStore, DomainEvent, EventMetadata, NewEvent } from './event-store.js';
+import type { EntityManager } from 'typeorm';
+
+import type { DomainEvent, EventMetadata, EventStore, NewEvent } from './event-store.js';
 import { ConcurrencyConflict } from './event-store.js';
 
 /** The decider pattern: pure functions the write side runs against a stream's history. */
@@ -14,7 +16,9 @@ export class VersionMismatch extends Error {
     readonly expectedVersion: number,
     readonly actualVersion?: number,
   ) {
-    super(`expected version ${expectedVersion}, the order is at ${actualVersion === undefined ? 'a later version' : `version ${actualVersion}`}`);
+    super(
+      `expected version ${expectedVersion}, the order is at ${actualVersion === undefined ? 'a later version' : `version ${actualVersion}`}`,
+    );
     this.name = 'VersionMismatch';
   }
 }
@@ -38,47 +42,67 @@ export interface CommandResult<State> {
 export const MAX_COMMAND_ATTEMPTS = 5;
 
 /**
- * Loads the stream, folds it, decides, and appends with the version it read, in one transaction.
- * A lost race is retried from a fresh read unless the client pinned the version.
+ * One attempt, inside the caller's transaction: lock the stream, load and fold it, decide, and
+ * append with the version it read.
  */
-export async function handleCommand<Command, Event extends DomainEvent, State>(
+export async function decideAndAppend<Command, Event extends DomainEvent, State>(
+  store: EventStore,
+  decider: Decider<Command, Event, State>,
+  db: EntityManager,
+  orderId: string,
+  command: Command,
+  options: CommandOptions,
+): Promise<CommandResult<State>> {
+  await store.lockStream(db, orderId);
+  const history = await store.readStream<Event>(orderId, db);
+  const version = history.length;
+  if (options.expectedVersion !== undefined && options.expectedVersion !== version) {
+    throw new VersionMismatch(options.expectedVersion, version);
+  }
+  const state = history.reduce((current, recorded) => decider.evolve(current, recorded.event), decider.initialState);
+  const events = decider.decide(command, state);
+  const newEvents: NewEvent[] = events.map((event) => ({
+    eventId: options.newEventId(),
+    schemaVersion: options.schemaVersion,
+    event,
+    occurredAt: options.now,
+    metadata: options.metadata,
+  }));
+  const newVersion = await store.append(db, orderId, version, newEvents);
+  return {
+    version: newVersion,
+    state: events.reduce((current, event) => decider.evolve(current, event), state),
+    eventIds: newEvents.map((event) => event.eventId),
+  };
+}
+
+/**
+ * Runs `work` in a transaction, again from scratch when it loses a race (bounded), unless the
+ * client pinned the version: then a lost race is the client's 412.
+ */
+export async function withConflictRetry<T>(
+  store: EventStore,
+  pinnedVersion: number | undefined,
+  work: (db: EntityManager) => Promise<T>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await store.transaction(work);
+    } catch (error) {
+      if (!(error instanceof ConcurrencyConflict)) throw error;
+      if (pinnedVersion !== undefined) throw new VersionMismatch(pinnedVersion);
+      if (attempt >= MAX_COMMAND_ATTEMPTS) throw error;
+    }
+  }
+}
+
+/** Loads, decides and appends in its own transaction, retrying lost races. */
+export function handleCommand<Command, Event extends DomainEvent, State>(
   store: EventStore,
   decider: Decider<Command, Event, State>,
   orderId: string,
   command: Command,
   options: CommandOptions,
 ): Promise<CommandResult<State>> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await store.transaction(async (db) => {
-        await store.lockStream(db, orderId);
-        const history = await store.readStream<Event>(orderId, db);
-        const version = history.length;
-        if (options.expectedVersion !== undefined && options.expectedVersion !== version) {
-          throw new VersionMismatch(options.expectedVersion, version);
-        }
-        const state = history.reduce((current, recorded) => decider.evolve(current, recorded.event), decider.initialState);
-        const events = decider.decide(command, state);
-        const newEvents: NewEvent[] = events.map((event) => ({
-          eventId: options.newEventId(),
-          schemaVersion: options.schemaVersion,
-          event,
-          occurredAt: options.now,
-          metadata: options.metadata,
-        }));
-        const newVersion = await store.append(db, orderId, version, newEvents);
-        return {
-          version: newVersion,
-          state: events.reduce((current, event) => decider.evolve(current, event), state),
-          eventIds: newEvents.map((event) => event.eventId),
-        };
-      });
-    } catch (error) {
-      if (!(error instanceof ConcurrencyConflict)) throw error;
-      if (options.expectedVersion !== undefined) {
-        throw new VersionMismatch(options.expectedVersion);
-      }
-      if (attempt >= MAX_COMMAND_ATTEMPTS) throw error;
-    }
-  }
+  return withConflictRetry(store, options.expectedVersion, (db) => decideAndAppend(store, decider, db, orderId, command, options));
 }

@@ -8,7 +8,7 @@ import { decide, evolve, initialState, type OrderCommand, type OrderEvent, type 
 import { createTestEnvironment, type TestEnvironment } from '@app/testing';
 
 import { handleCommand, VersionMismatch, type Decider } from './command-handler.js';
-import { ConcurrencyConflict, EventStore, type NewEvent } from './event-store.js';
+import { ConcurrencyConflict, EventStore, EventTooLarge, type NewEvent } from './event-store.js';
 
 const decider: Decider<OrderCommand, OrderEvent, OrderState> = { decide, evolve, initialState };
 const metadata = { correlationId: 'corr-1', causationId: 'cause-1' };
@@ -84,5 +84,12 @@ describe('event store', () => {
       handleCommand(store, decider, orderId, { type: 'ConfirmOrder', data: { paymentReference: 'p' } }, { ...options, expectedVersion: 0 }),
       VersionMismatch,
     );
+  });
+
+  it('refuses an event too large for one Kafka record, and writes nothing', async () => {
+    const orderId = randomUUID();
+    const huge: OrderEvent = { type: 'OrderCancelled', data: { reason: 'x'.repeat(1_100_000) } };
+    await assert.rejects(store.transaction((db) => store.append(db, orderId, 0, [newEvent(huge)])), EventTooLarge);
+    assert.equal((await store.readStream(orderId)).length, 0);
   });
 });

@@ -5,6 +5,8 @@ import { EventPublisher, KafkaConnection, ensureTopics, orderEventsTopic } from 
 import { APP_CONFIG, type AppConfig } from '@app/platform';
 
 import { EventStore } from './event-store.js';
+import { IdempotencyKeyPurger } from './idempotency-key-purger.js';
+import { IdempotencyKeys } from './idempotency-keys.js';
 import { OutboxRelay } from './outbox-relay.js';
 
 /** Runs the outbox relay for the life of the process when OUTBOX_RELAY_ENABLED (the default). */
@@ -36,7 +38,16 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
 }
 
 @Module({
-  providers: [EventStore, OutboxRelayService],
-  exports: [EventStore, OutboxRelayService],
+  providers: [
+    EventStore,
+    OutboxRelayService,
+    {
+      provide: IdempotencyKeys,
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) => new IdempotencyKeys(config.idempotency.keyTtlSeconds),
+    },
+    IdempotencyKeyPurger,
+  ],
+  exports: [EventStore, OutboxRelayService, IdempotencyKeys, IdempotencyKeyPurger],
 })
 export class EventStoreModule {}

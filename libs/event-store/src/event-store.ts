@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 
+import { MAX_RECORD_BYTES } from '@app/messaging';
 import { isPgError } from '@app/platform';
 
 export interface DomainEvent {
@@ -40,6 +41,20 @@ export class ConcurrencyConflict extends Error {
     this.name = 'ConcurrencyConflict';
   }
 }
+
+/** An event whose record would exceed Kafka's limit: refused at append, so it is never stuck in the outbox. */
+export class EventTooLarge extends Error {
+  constructor(
+    readonly type: string,
+    readonly bytes: number,
+  ) {
+    super(`a ${type} event of ${bytes} bytes exceeds the ${EVENT_DATA_LIMIT_BYTES}-byte limit`);
+    this.name = 'EventTooLarge';
+  }
+}
+
+/** Room left for the envelope fields and headers around the event data in one Kafka record. */
+export const EVENT_DATA_LIMIT_BYTES = MAX_RECORD_BYTES - 16_384;
 
 /** The first key of per-order advisory locks; the second is a hash of the order id. */
 const STREAM_LOCK_CLASS = 7_243;
@@ -87,6 +102,11 @@ export class EventStore {
    */
   async append(db: EntityManager, orderId: string, expectedVersion: number, events: readonly NewEvent[]): Promise<number> {
     if (events.length === 0) return expectedVersion;
+    const data = events.map((e) => JSON.stringify(e.event.data));
+    data.forEach((json, index) => {
+      const bytes = Buffer.byteLength(json);
+      if (bytes > EVENT_DATA_LIMIT_BYTES) throw new EventTooLarge(events[index]?.event.type ?? 'unknown', bytes);
+    });
     try {
       await db.query(
         `WITH appended AS (
@@ -101,7 +121,7 @@ export class EventStore {
           events.map((_, index) => expectedVersion + index + 1),
           events.map((e) => e.event.type),
           events.map((e) => e.schemaVersion),
-          events.map((e) => JSON.stringify(e.event.data)),
+          data,
           events.map((e) => JSON.stringify(e.metadata)),
           events.map((e) => e.occurredAt.toISOString()),
         ],

@@ -1,4 +1,6 @@
 export * from './command-handler.js';
 export * from './event-store.js';
 export * from './event-store.module.js';
+export * from './idempotency-key-purger.js';
+export * from './idempotency-keys.js';
 export * from './outbox-relay.js';

@@ -4,12 +4,27 @@ import { after, before, describe, it } from 'node:test';
 
 import { DataSource } from 'typeorm';
 
-import { EventPublisher, decodeEnvelope, orderEventsTopic } from '@app/messaging';
+import { EventPublisher, decodeEnvelope, orderEventsTopic, type EventEnvelope } from '@app/messaging';
 import type { OrderEvent } from '@app/orders-domain';
-import { createTestEnvironment, eventually, readTopic, type TestEnvironment } from '@app/testing';
+import { createTestEnvironment, eventually, readTopic, type ReadRecord, type TestEnvironment } from '@app/testing';
 
-import { EventStore } from './event-store.js';
+import { EventStore, type NewEvent } from './event-store.js';
 import { OutboxRelay } from './outbox-relay.js';
+
+const metadata = { correlationId: 'corr-1', causationId: 'cause-1' };
+const placed: OrderEvent = { type: 'OrderPlaced', data: { customerId: 'c-1', currency: 'EUR', lines: [{ sku: 'A', quantity: 1, unitPriceMinor: 100 }] } };
+const confirmed: OrderEvent = { type: 'OrderConfirmed', data: { paymentReference: 'pay-1' } };
+const shipped: OrderEvent = { type: 'OrderShipped', data: { carrier: 'DHL', trackingNumber: 'T-1' } };
+
+function newEvents(...events: OrderEvent[]): NewEvent[] {
+  return events.map((event) => ({ eventId: randomUUID(), schemaVersion: 1, event, occurredAt: new Date(), metadata }));
+}
+
+function envelopesOf(records: readonly ReadRecord[], orderId: string): EventEnvelope[] {
+  return records
+    .filter((record) => record.key === orderId)
+    .map((record) => decodeEnvelope(Buffer.from(record.value ?? ''), Buffer.from(record.key ?? '')));
+}
 
 describe('outbox relay', () => {
   let env: TestEnvironment;
@@ -17,15 +32,20 @@ describe('outbox relay', () => {
   let store: EventStore;
   let relay: OutboxRelay;
 
+  const newRelay = (pollIntervalMs: number): OutboxRelay =>
+    new OutboxRelay(dataSource, new EventPublisher(env.kafka, orderEventsTopic(env.config)), {
+      databaseUrl: env.config.databaseUrl,
+      pollIntervalMs,
+      batchSize: 100,
+    });
+  const append = (orderId: string, ...events: OrderEvent[]) => store.transaction((db) => store.append(db, orderId, 0, newEvents(...events)));
+  const topic = () => env.config.kafka.ordersTopic;
+
   before(async () => {
     env = await createTestEnvironment('outbox_relay');
     dataSource = await new DataSource({ type: 'postgres', url: env.config.databaseUrl }).initialize();
     store = new EventStore(dataSource);
-    relay = new OutboxRelay(dataSource, new EventPublisher(env.kafka, orderEventsTopic(env.config)), {
-      databaseUrl: env.config.databaseUrl,
-      pollIntervalMs: 5_000, // long on purpose: the test passes quickly only if NOTIFY wakes the relay
-      batchSize: 100,
-    });
+    relay = newRelay(5_000); // a long poll: the tests finish quickly only because NOTIFY wakes the relay
     relay.start();
   });
 
@@ -37,26 +57,13 @@ describe('outbox relay', () => {
 
   it('publishes committed events keyed by order id, in version order, with the envelope headers', async () => {
     const orderId = randomUUID();
-    const events: OrderEvent[] = [
-      { type: 'OrderPlaced', data: { customerId: 'c-1', currency: 'EUR', lines: [{ sku: 'A', quantity: 1, unitPriceMinor: 100 }] } },
-      { type: 'OrderConfirmed', data: { paymentReference: 'pay-1' } },
-      { type: 'OrderShipped', data: { carrier: 'DHL', trackingNumber: 'T-1' } },
-    ];
-    const metadata = { correlationId: 'corr-1', causationId: 'cause-1' };
-    await store.transaction((db) =>
-      store.append(
-        db,
-        orderId,
-        0,
-        events.map((event) => ({ eventId: randomUUID(), schemaVersion: 1, event, occurredAt: new Date(), metadata })),
-      ),
-    );
+    await append(orderId, placed, confirmed, shipped);
 
-    const records = await readTopic(env.kafka, env.config.kafka.ordersTopic, (read) => read.filter((r) => r.key === orderId).length >= 3);
+    const records = await readTopic(env.kafka, topic(), (read) => read.filter((r) => r.key === orderId).length >= 3);
     const ours = records.filter((record) => record.key === orderId);
     assert.equal(ours.length, 3);
     assert.equal(new Set(ours.map((record) => record.partition)).size, 1, 'one order, one partition');
-    const envelopes = ours.map((record) => decodeEnvelope(Buffer.from(record.value ?? ''), Buffer.from(record.key ?? '')));
+    const envelopes = envelopesOf(records, orderId);
     assert.deepEqual(envelopes.map((envelope) => [envelope.version, envelope.type]), [
       [1, 'OrderPlaced'],
       [2, 'OrderConfirmed'],
@@ -71,10 +78,100 @@ describe('outbox relay', () => {
       'correlation-id': 'corr-1',
       'causation-id': 'cause-1',
     });
-
     await eventually(async () => {
       const { rows } = await env.db.query('SELECT count(*)::int AS n FROM outbox');
-      assert.equal(rows[0].n, 0, 'the outbox is drained once the broker acknowledged');
+      assert.equal((rows[0] as { n: number }).n, 0, 'the outbox is drained once the broker acknowledged');
     });
+  });
+
+  for (const ending of ['commit', 'rollback'] as const) {
+    it(`never skips a transaction that commits late, and keeps flowing when one rolls back (${ending})`, async () => {
+      const slowOrder = randomUUID();
+      const fastOrders = [randomUUID(), randomUUID()];
+      const slow = dataSource.createQueryRunner();
+      await slow.connect();
+      await slow.startTransaction();
+      // The slow transaction takes its positions first, then stays open while later ones commit.
+      await store.append(slow.manager, slowOrder, 0, newEvents(placed, confirmed));
+      for (const orderId of fastOrders) await append(orderId, placed, confirmed);
+      await readTopic(env.kafka, topic(), (read) => fastOrders.every((id) => read.filter((r) => r.key === id).length === 2));
+
+      if (ending === 'commit') await slow.commitTransaction();
+      else await slow.rollbackTransaction();
+      await slow.release();
+      const after = randomUUID();
+      await append(after, placed);
+
+      const records = await readTopic(env.kafka, topic(), (read) =>
+        read.some((r) => r.key === after) && (ending === 'rollback' || read.filter((r) => r.key === slowOrder).length === 2),
+      );
+      for (const orderId of fastOrders) assert.deepEqual(envelopesOf(records, orderId).map((e) => e.version), [1, 2]);
+      assert.deepEqual(envelopesOf(records, slowOrder).map((e) => e.version), ending === 'commit' ? [1, 2] : []);
+      assert.deepEqual(envelopesOf(records, after).map((e) => e.version), [1]);
+    });
+  }
+
+  it('has exactly one leader; a standby takes over when the leader stops', async () => {
+    const standby = newRelay(100);
+    standby.start();
+    try {
+      await eventually(() => {
+        assert.ok(relay.isLeader);
+      });
+      assert.equal(standby.isLeader, false);
+
+      await relay.stop();
+      await eventually(() => {
+        assert.ok(standby.isLeader);
+      });
+      const orderId = randomUUID();
+      await append(orderId, placed);
+      await readTopic(env.kafka, topic(), (read) => read.some((r) => r.key === orderId));
+    } finally {
+      await standby.stop();
+      relay = newRelay(5_000);
+      relay.start();
+    }
+  });
+});
+
+describe('event publisher', () => {
+  let env: TestEnvironment;
+
+  before(async () => {
+    env = await createTestEnvironment('publisher', { partitions: 1 });
+  });
+
+  after(async () => {
+    await env.dispose();
+  });
+
+  it('splits a batch larger than the broker accepts into several requests, in order', async () => {
+    const publisher = new EventPublisher(env.kafka, orderEventsTopic(env.config));
+    try {
+      const records = ['a', 'b', 'c'].map((tag) => ({ key: 'order-1', value: tag.repeat(400_000), headers: { tag } }));
+      await publisher.publish(records);
+      const read = await readTopic(env.kafka, env.config.kafka.ordersTopic, (seen) => seen.length >= 3);
+      assert.deepEqual(read.map((record) => record.headers.tag), ['a', 'b', 'c']);
+    } finally {
+      await publisher.close();
+    }
+  });
+
+  it('refuses a record over 1 MB and produces nothing of its batch', async () => {
+    const publisher = new EventPublisher(env.kafka, orderEventsTopic(env.config));
+    try {
+      await assert.rejects(
+        publisher.publish([
+          { key: 'order-2', value: 'small', headers: {} },
+          { key: 'order-2', value: 'x'.repeat(1_100_000), headers: {} },
+        ]),
+        /exceeds/,
+      );
+      const read = await readTopic(env.kafka, env.config.kafka.ordersTopic, (seen) => seen.length >= 3);
+      assert.equal(read.filter((record) => record.key === 'order-2').length, 0);
+    } finally {
+      await publisher.close();
+    }
   });
 });

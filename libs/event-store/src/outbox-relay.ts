@@ -39,6 +39,11 @@ export class OutboxRelay {
     private readonly options: OutboxRelayOptions,
   ) {}
 
+  /** Whether this relay holds the leader lock (and so is the one publishing). */
+  get isLeader(): boolean {
+    return this.session !== undefined;
+  }
+
   start(): void {
     this.stopped = false;
     this.running ??= this.run().finally(() => (this.running = undefined));

@@ -24,6 +24,20 @@ export interface OutgoingRecord {
 /** Kafka never gets a record larger than this; the broker's default limit is about 1 MB. */
 export const MAX_RECORD_BYTES = 1_000_000;
 
+/** Bytes a record takes on the wire, near enough to keep produce requests under the broker's limit. */
+export function recordSize(record: OutgoingRecord): number {
+  let size = Buffer.byteLength(record.key) + Buffer.byteLength(record.value);
+  for (const [name, value] of Object.entries(record.headers)) size += Buffer.byteLength(name) + Buffer.byteLength(value);
+  return size + 64;
+}
+
+export class RecordTooLarge extends Error {
+  constructor(readonly size: number) {
+    super(`a record of ${size} bytes exceeds the ${MAX_RECORD_BYTES}-byte limit`);
+    this.name = 'RecordTooLarge';
+  }
+}
+
 export function encodeEnvelope(envelope: EventEnvelope, trace: EventTrace): OutgoingRecord {
   const headers: Record<string, string> = {
     'event-type': envelope.type,

@@ -1,6 +1,6 @@
 import type { Producer } from 'kafkajs';
 
-import type { OutgoingRecord } from './envelope.js';
+import { MAX_RECORD_BYTES, RecordTooLarge, recordSize, type OutgoingRecord } from './envelope.js';
 import type { KafkaConnection } from './kafka-connection.js';
 import type { TopicSpec } from './topics.js';
 
@@ -16,15 +16,21 @@ export class EventPublisher {
     this.producer = connection.producer();
   }
 
-  /** One produce request for the whole batch; resolves once the broker has acknowledged every record. */
+  /**
+   * Publishes in order, in as few produce requests as the broker's size limit allows (it applies to a
+   * whole record batch, not one record); resolves once the broker has acknowledged every record.
+   * Throws RecordTooLarge, producing nothing, if any single record is over the limit.
+   */
   async publish(records: readonly OutgoingRecord[]): Promise<void> {
     if (records.length === 0) return;
     await this.connect();
-    await this.producer.send({
-      topic: this.topic.name,
-      acks: -1,
-      messages: records.map(({ key, value, headers }) => ({ key, value, headers })),
-    });
+    for (const chunk of chunkBySize(records)) {
+      await this.producer.send({
+        topic: this.topic.name,
+        acks: -1,
+        messages: chunk.map(({ key, value, headers }) => ({ key, value, headers })),
+      });
+    }
   }
 
   async close(): Promise<void> {
@@ -40,4 +46,23 @@ export class EventPublisher {
     });
     return this.connected;
   }
+}
+
+function chunkBySize(records: readonly OutgoingRecord[]): OutgoingRecord[][] {
+  const chunks: OutgoingRecord[][] = [];
+  let current: OutgoingRecord[] = [];
+  let bytes = 0;
+  for (const record of records) {
+    const size = recordSize(record);
+    if (size > MAX_RECORD_BYTES) throw new RecordTooLarge(size);
+    if (current.length > 0 && bytes + size > MAX_RECORD_BYTES) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(record);
+    bytes += size;
+  }
+  chunks.push(current);
+  return chunks;
 }

@@ -40,8 +40,18 @@ export class KafkaConnection {
     return this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   }
 
+  /**
+   * A fetch returns as soon as records arrive, so its maximum wait only bounds idle polls, and how long
+   * `disconnect()` waits for the fetch in flight: short, so members leave quickly.
+   */
   consumer(groupId: string): Consumer {
-    return this.kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: 30_000, heartbeatInterval: 3_000 });
+    return this.kafka.consumer({
+      groupId,
+      allowAutoTopicCreation: false,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+      maxWaitTimeInMs: 500,
+    });
   }
 }
 

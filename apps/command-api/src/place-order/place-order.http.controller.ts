@@ -1,29 +1,36 @@
-import { Body, Controller, Headers, HttpCode, HttpStatus, Inject, Post, Res } from '@nestjs/common';
-import type { Response } from 'express';
+import { Body, Controller, Inject, Post, Req, Res } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
 
 import { IdGenerator } from '@app/platform';
 
-import { commandMetadata } from '../shared/command-metadata.js';
-import { PlaceOrderHandler, type PlaceOrderResult } from './place-order.handler.js';
+import { OrderCommandEndpoint } from '../shared/order-command.endpoint.js';
+import { OrderCommandHandler } from '../shared/order-command.handler.js';
+import type { OrderCommandResponse } from '../shared/order-command.response.js';
 import { PlaceOrderRequest } from './place-order.request.dto.js';
 
+@ApiTags('orders')
 @Controller('orders')
 export class PlaceOrderController {
   constructor(
-    @Inject(PlaceOrderHandler) private readonly handler: PlaceOrderHandler,
+    @Inject(OrderCommandHandler) private readonly commands: OrderCommandHandler,
     @Inject(IdGenerator) private readonly ids: IdGenerator,
   ) {}
 
   @Post()
-  @HttpCode(HttpStatus.CREATED)
-  async placeOrder(
-    @Body() request: PlaceOrderRequest,
-    @Headers() headers: Record<string, string | string[] | undefined>,
+  @OrderCommandEndpoint({ summary: 'Place an order with 1 to 100 lines', creates: true })
+  placeOrder(
+    @Body() body: PlaceOrderRequest,
+    @Req() request: Request,
     @Res({ passthrough: true }) response: Response,
-  ): Promise<PlaceOrderResult> {
-    const result = await this.handler.execute(request, commandMetadata(headers, this.ids));
-    response.location(`/orders/${result.orderId}`);
-    response.setHeader('ETag', `"${result.version}"`);
-    return result;
+  ): Promise<OrderCommandResponse> {
+    const lines = body.lines.map(({ sku, quantity, unitPriceMinor }) => ({ sku, quantity, unitPriceMinor }));
+    return this.commands.handle(
+      request,
+      response,
+      this.ids.next(),
+      { type: 'PlaceOrder', data: { customerId: body.customerId, currency: body.currency, lines } },
+      { creates: true },
+    );
   }
 }

@@ -1,29 +1,41 @@
 import { Catch, HttpStatus, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { Response } from 'express';
 
-import { VersionMismatch } from '@app/event-store';
+import { EventTooLarge, IdempotencyKeyReused, VersionMismatch } from '@app/event-store';
 import { OrderRuleViolation } from '@app/orders-domain';
 
-/** Maps the write side's own errors to the contract: 404 unknown order, 409 a rule, 412 a stale If-Match. */
-@Catch(OrderRuleViolation, VersionMismatch)
+type CommandError = OrderRuleViolation | VersionMismatch | IdempotencyKeyReused | EventTooLarge;
+
+/**
+ * Maps the write side's own errors to the contract: 404 when the order (or line) in the URL does not
+ * exist, 409 a broken rule with its stable code, 412 a stale If-Match, 413 an event too large for
+ * the log, 422 a reused idempotency key.
+ */
+@Catch(OrderRuleViolation, VersionMismatch, IdempotencyKeyReused, EventTooLarge)
 export class CommandErrorFilter implements ExceptionFilter {
-  catch(error: OrderRuleViolation | VersionMismatch, host: ArgumentsHost): void {
-    const response = host.switchToHttp().getResponse<Response>();
-    if (error instanceof VersionMismatch) {
-      response.status(HttpStatus.PRECONDITION_FAILED).json({
-        statusCode: HttpStatus.PRECONDITION_FAILED,
-        error: 'Precondition Failed',
-        code: 'VERSION_MISMATCH',
-        message: error.message,
-      });
-      return;
-    }
-    const status = error.code === 'ORDER_NOT_FOUND' ? HttpStatus.NOT_FOUND : HttpStatus.CONFLICT;
-    response.status(status).json({
-      statusCode: status,
-      error: status === HttpStatus.NOT_FOUND ? 'Not Found' : 'Conflict',
-      code: error.code,
-      message: error.message,
-    });
+  catch(error: CommandError, host: ArgumentsHost): void {
+    const [statusCode, code] = classify(error);
+    host
+      .switchToHttp()
+      .getResponse<Response>()
+      .status(statusCode)
+      .json({ statusCode, error: REASONS[statusCode], code, message: error.message });
   }
 }
+
+function classify(error: CommandError): [number, string] {
+  if (error instanceof VersionMismatch) return [HttpStatus.PRECONDITION_FAILED, 'VERSION_MISMATCH'];
+  if (error instanceof IdempotencyKeyReused) return [HttpStatus.UNPROCESSABLE_ENTITY, 'IDEMPOTENCY_KEY_REUSED'];
+  if (error instanceof EventTooLarge) return [HttpStatus.PAYLOAD_TOO_LARGE, 'EVENT_TOO_LARGE'];
+  // The URL names the order (and, for line removal, the line): when it does not exist, that is a 404.
+  const missing = error.code === 'ORDER_NOT_FOUND' || error.code === 'LINE_NOT_FOUND';
+  return [missing ? HttpStatus.NOT_FOUND : HttpStatus.CONFLICT, error.code];
+}
+
+const REASONS: Record<number, string> = {
+  [HttpStatus.NOT_FOUND]: 'Not Found',
+  [HttpStatus.CONFLICT]: 'Conflict',
+  [HttpStatus.PRECONDITION_FAILED]: 'Precondition Failed',
+  [HttpStatus.PAYLOAD_TOO_LARGE]: 'Payload Too Large',
+  [HttpStatus.UNPROCESSABLE_ENTITY]: 'Unprocessable Entity',
+};

@@ -9,6 +9,8 @@ export interface AppConfig {
     readonly commandApiPort: number;
     readonly queryApiPort: number;
     readonly projectionWorkerPort: number;
+    /** Larger JSON bodies answer 413. The largest valid command (100 lines) is about 15 kB. */
+    readonly bodyLimitBytes: number;
   };
   readonly kafka: {
     readonly brokers: readonly string[];
@@ -17,6 +19,11 @@ export interface AppConfig {
     readonly ordersTopicPartitions: number;
     /** Prefixed to every consumer group id, so test runs never share a group with a live system. */
     readonly groupPrefix: string;
+  };
+  readonly idempotency: {
+    /** How long a command's Idempotency-Key answers with its first response. */
+    readonly keyTtlSeconds: number;
+    readonly purgeIntervalMs: number;
   };
   readonly relay: {
     readonly enabled: boolean;
@@ -46,6 +53,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       commandApiPort: read.port('COMMAND_API_PORT', 3000),
       queryApiPort: read.port('QUERY_API_PORT', 3001),
       projectionWorkerPort: read.port('PROJECTION_WORKER_PORT', 3002),
+      bodyLimitBytes: read.integer('HTTP_BODY_LIMIT_BYTES', 65_536, 1_024, 10_485_760),
     },
     kafka: {
       brokers: read.brokers('KAFKA_BROKERS', '127.0.0.1:9092'),
@@ -53,6 +61,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
       ordersTopic: read.topicName('ORDERS_TOPIC', 'orders.events'),
       ordersTopicPartitions: read.integer('ORDERS_TOPIC_PARTITIONS', 6, 1, 10_000),
       groupPrefix: read.string('KAFKA_GROUP_PREFIX', ''),
+    },
+    idempotency: {
+      keyTtlSeconds: read.integer('IDEMPOTENCY_KEY_TTL_SECONDS', 86_400, 1, 31_536_000),
+      purgeIntervalMs: read.integer('IDEMPOTENCY_PURGE_INTERVAL_MS', 600_000, 1_000, 86_400_000),
     },
     relay: {
       enabled: read.boolean('OUTBOX_RELAY_ENABLED', true),

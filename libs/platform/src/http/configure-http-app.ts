@@ -1,4 +1,7 @@
 import { BadRequestException, ValidationPipe, type INestApplication, type ValidationError } from '@nestjs/common';
+import express, { type NextFunction, type Request, type Response } from 'express';
+
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 
 /** One invalid field of a request, named by its path (`lines.0.quantity`). */
 export interface FieldError {
@@ -6,17 +9,26 @@ export interface FieldError {
   readonly errors: readonly string[];
 }
 
+const JSON_TYPES = ['application/json', 'application/*+json'];
+/** Keys that would reach an object's prototype when copied onto a class instance. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
 /**
- * HTTP behaviour shared by every API: strict validation (unknown fields rejected, nested objects
- * validated) and a 400 body that names each bad field. Tests call this too, so they run what runs.
+ * HTTP behaviour shared by every API, so a client's mistake is always a clear 4xx and never a 5xx:
+ * JSON bodies only (415 otherwise), a body size limit (413), malformed JSON and prototype keys
+ * rejected (400), strict validation with unknown fields rejected and a 400 body that names each bad
+ * field. Tests call this too, so they run what production runs.
  */
 export function configureHttpApp(app: INestApplication): INestApplication {
+  const { http } = app.get<AppConfig>(APP_CONFIG);
+  app.use(express.json({ limit: http.bodyLimitBytes, type: JSON_TYPES, reviver: refuseForbiddenKeys }));
+  app.use(requireJsonObjectBody);
+  app.use(answerBodyErrors);
   app.useGlobalPipes(
     new ValidationPipe({
       whitelist: true,
       forbidNonWhitelisted: true,
       transform: true,
-      stopAtFirstError: false,
       exceptionFactory: (errors) =>
         new BadRequestException({
           statusCode: 400,
@@ -36,4 +48,50 @@ export function flattenValidationErrors(errors: readonly ValidationError[], pare
     const own = error.constraints ? [{ field, errors: Object.values(error.constraints) }] : [];
     return [...own, ...flattenValidationErrors(error.children ?? [], field)];
   });
+}
+
+function refuseForbiddenKeys(key: string, value: unknown): unknown {
+  if (FORBIDDEN_KEYS.has(key)) throw new SyntaxError(`the key "${key}" is not allowed`);
+  return value;
+}
+
+function requireJsonObjectBody(request: Request, response: Response, next: NextFunction): void {
+  const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
+  if (hasBody && !request.is(JSON_TYPES)) {
+    sendError(response, 415, 'Unsupported Media Type', 'the body must be JSON (Content-Type: application/json)');
+    return;
+  }
+  const body: unknown = request.body;
+  if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body))) {
+    sendError(response, 400, 'Bad Request', 'the body must be a JSON object');
+    return;
+  }
+  next();
+}
+
+/** Errors of the body parser: they happen before routing, so Nest's exception filters never see them. */
+function answerBodyErrors(error: unknown, _request: Request, response: Response, next: NextFunction): void {
+  const { type, message } = error as { type?: string; message?: string };
+  switch (type) {
+    case 'entity.too.large':
+      sendError(response, 413, 'Payload Too Large', 'the body is larger than this API accepts');
+      return;
+    case 'entity.parse.failed':
+      sendError(response, 400, 'Bad Request', `the body is not valid JSON: ${message ?? 'parse error'}`);
+      return;
+    case 'charset.unsupported':
+    case 'encoding.unsupported':
+      sendError(response, 415, 'Unsupported Media Type', message ?? 'unsupported body encoding');
+      return;
+    case 'request.aborted':
+    case 'request.size.invalid':
+      sendError(response, 400, 'Bad Request', message ?? 'the body was not received completely');
+      return;
+    default:
+      next(error);
+  }
+}
+
+function sendError(response: Response, statusCode: number, error: string, message: string): void {
+  response.status(statusCode).json({ statusCode, error, message });
 }

@@ -1,0 +1,3 @@
+import { OrderLineRequest } from '../shared/order-line.request.dto.js';
+
+export class AddOrderLineRequest extends OrderLineRequest {}

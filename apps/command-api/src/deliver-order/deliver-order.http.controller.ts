@@ -1,0 +1,24 @@
+import { Controller, Inject, Param, ParseUUIDPipe, Post, Req, Res } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+
+import { OrderCommandEndpoint } from '../shared/order-command.endpoint.js';
+import { OrderCommandHandler } from '../shared/order-command.handler.js';
+import type { OrderCommandResponse } from '../shared/order-command.response.js';
+
+@ApiTags('orders')
+@Controller('orders')
+export class DeliverOrderController {
+  constructor(@Inject(OrderCommandHandler) private readonly commands: OrderCommandHandler) {}
+
+  /** No body: there is nothing to say about a delivery but that it happened. */
+  @Post(':id/deliver')
+  @OrderCommandEndpoint({ summary: 'Mark a SHIPPED order delivered' })
+  deliverOrder(
+    @Param('id', ParseUUIDPipe) orderId: string,
+    @Req() request: Request,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<OrderCommandResponse> {
+    return this.commands.handle(request, response, orderId, { type: 'DeliverOrder', data: {} });
+  }
+}
