@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { DataSource } from 'typeorm';
 
-import { EventPublisher, decodeEnvelope, orderEventsTopic, type EventEnvelope } from '@app/messaging';
+import { EventPublisher, KafkaConnection, decodeEnvelope, orderEventsTopic, type EventEnvelope } from '@app/messaging';
 import type { OrderEvent } from '@app/orders-domain';
 import { createTestEnvironment, eventually, readTopic, type ReadRecord, type TestEnvironment } from '@app/testing';
 
@@ -110,6 +110,34 @@ describe('outbox relay', () => {
       assert.deepEqual(envelopesOf(records, after).map((e) => e.version), [1]);
     });
   }
+
+  it('keeps the events while Kafka cannot be reached, and publishes them once it can', async () => {
+    await relay.stop();
+    // A relay whose broker address answers nothing: appends still commit, the outbox keeps them.
+    const unreachable = new KafkaConnection({ ...env.config.kafka, brokers: ['127.0.0.1:1'] });
+    const stranded = new OutboxRelay(dataSource, new EventPublisher(unreachable, orderEventsTopic(env.config)), {
+      databaseUrl: env.config.databaseUrl,
+      pollIntervalMs: 100,
+      batchSize: 100,
+    });
+    stranded.start();
+    const orderIds = [randomUUID(), randomUUID(), randomUUID()];
+    try {
+      await eventually(() => {
+        assert.ok(stranded.isLeader);
+      });
+      for (const orderId of orderIds) await append(orderId, placed, confirmed);
+      const { rows } = await env.db.query('SELECT count(*)::int AS n FROM outbox');
+      assert.equal((rows[0] as { n: number }).n, 6);
+    } finally {
+      await stranded.stop();
+    }
+
+    relay = newRelay(5_000);
+    relay.start();
+    const records = await readTopic(env.kafka, topic(), (read) => orderIds.every((id) => read.filter((r) => r.key === id).length === 2));
+    for (const orderId of orderIds) assert.deepEqual(envelopesOf(records, orderId).map((e) => e.version), [1, 2]);
+  });
 
   it('has exactly one leader; a standby takes over when the leader stops', async () => {
     const standby = newRelay(100);

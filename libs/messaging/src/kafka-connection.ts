@@ -20,7 +20,9 @@ export class KafkaConnection {
       clientId: config.clientId,
       brokers: [...config.brokers],
       connectionTimeout: 3_000,
-      retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5_000 },
+      // Short: every caller has its own recovery (the relay's backoff, the consumer's restart), and a
+      // long retry inside kafkajs only delays shutdown while the broker is away.
+      retry: { initialRetryTime: 100, retries: 5, maxRetryTime: 1_000 },
       logLevel: logLevel.WARN,
       logCreator: () => ({ namespace, level, log }) => {
         const { message, ...extra } = log;
@@ -35,9 +37,13 @@ export class KafkaConnection {
     return this.kafka.admin();
   }
 
-  /** Idempotent producer: with one request in flight (kafkajs' idempotence is only safe so) and acks from all replicas. */
+  /** Idempotent producer, with one request in flight (kafkajs' idempotence is only safe so). */
   producer(): Producer {
-    return this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    return this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
   }
 
   /**
