@@ -75,8 +75,6 @@ describe('command API on real Postgres', () => {
     it('serves the OpenAPI document with every command', async () => {
       const document = (await http().get('/docs/openapi.json').expect(200)).body as { paths: Record<string, Record<string, unknown>> };
       assert.deepEqual(Object.keys(document.paths).sort(), [
-        '/health/live',
-        '/health/ready',
         '/orders',
         '/orders/{id}/cancel',
         '/orders/{id}/confirm',

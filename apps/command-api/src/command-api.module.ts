@@ -7,6 +7,7 @@ import { KafkaHealthCheck, MessagingModule } from '@app/messaging';
 import {
   Clock,
   ConfigModule,
+  MetricsModule,
   DatabaseModule,
   HealthModule,
   IdGenerator,
@@ -28,6 +29,7 @@ import { ShipOrderController } from './ship-order/ship-order.http.controller.js'
 @Module({
   imports: [
     ConfigModule,
+    MetricsModule.forApp('command-api'),
     DatabaseModule.forRoot({ applicationName: 'command-api' }),
     MessagingModule,
     EventStoreModule,

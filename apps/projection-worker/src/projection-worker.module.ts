@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
 import { KafkaHealthCheck, MessagingModule } from '@app/messaging';
-import { ConfigModule, DatabaseModule, HealthModule, postgresHealthCheck } from '@app/platform';
+import { ConfigModule, DatabaseModule, HealthModule, MetricsModule, postgresHealthCheck } from '@app/platform';
 import { projections } from '@app/projections';
 
 import { PROJECTIONS, ProjectionsTransport } from './projections.transport.js';
@@ -10,6 +10,7 @@ import { PROJECTIONS, ProjectionsTransport } from './projections.transport.js';
 @Module({
   imports: [
     ConfigModule,
+    MetricsModule.forApp('projection-worker'),
     DatabaseModule.forRoot({ applicationName: 'projection-worker' }),
     MessagingModule,
     HealthModule.withChecks({

@@ -2,9 +2,11 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Server, type CustomTransportStrategy } from '@nestjs/microservices';
 import { DataSource } from 'typeorm';
 
-import { BatchConsumer, KafkaConnection, ensureTopics, orderEventsTopic } from '@app/messaging';
-import { APP_CONFIG, type AppConfig } from '@app/platform';
+import { BatchConsumer, EventPublisher, KafkaConnection, TopicOffsets, deadLetterTopic, ensureTopics, orderEventsTopic } from '@app/messaging';
+import { APP_CONFIG, Metrics, type AppConfig } from '@app/platform';
 import { ProjectionRunner, type Projection } from '@app/projections';
+
+import { ProjectionMetrics } from './projection-metrics.js';
 
 export const PROJECTIONS = Symbol('PROJECTIONS');
 
@@ -16,25 +18,31 @@ export const PROJECTIONS = Symbol('PROJECTIONS');
 @Injectable()
 export class ProjectionsTransport extends Server implements CustomTransportStrategy {
   private consumers: BatchConsumer[] = [];
+  private readonly deadLetters: EventPublisher;
+  private readonly offsets: TopicOffsets;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(KafkaConnection) private readonly kafka: KafkaConnection,
+    @Inject(Metrics) private readonly metrics: Metrics,
     @Inject(PROJECTIONS) private readonly projections: readonly Projection[],
   ) {
     super();
+    this.deadLetters = new EventPublisher(kafka, deadLetterTopic(config));
+    this.offsets = new TopicOffsets(kafka);
   }
 
   async listen(callback: (error?: unknown) => void): Promise<void> {
     try {
       const topic = orderEventsTopic(this.config);
-      await ensureTopics(this.kafka, [topic]);
+      await ensureTopics(this.kafka, [topic, deadLetterTopic(this.config)]);
+      const observer = new ProjectionMetrics(this.metrics, this.dataSource, this.offsets, topic.name, this.projections);
       for (const projection of this.projections) {
         const consumer = new BatchConsumer(
           this.kafka,
           { groupId: `${this.config.kafka.groupPrefix}projection.${projection.name}`, topic: topic.name },
-          new ProjectionRunner(this.dataSource, projection),
+          new ProjectionRunner(this.dataSource, projection, this.deadLetters, observer),
         );
         this.consumers.push(consumer);
         await consumer.start();
@@ -49,6 +57,7 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
     const consumers = this.consumers;
     this.consumers = [];
     await Promise.all(consumers.map((consumer) => consumer.stop()));
+    await Promise.all([this.deadLetters.close(), this.offsets.close()]);
   }
 
   on(): never {

@@ -2,14 +2,20 @@ import { Module } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
 import { KafkaHealthCheck, MessagingModule } from '@app/messaging';
-import { ConfigModule, DatabaseModule, HealthModule, postgresHealthCheck } from '@app/platform';
-import { OrderViewQueries, readModelEntities } from '@app/read-models';
+import { AdminTokenGuard, ConfigModule, DatabaseModule, HealthModule, MetricsModule, postgresHealthCheck } from '@app/platform';
+import { ParkedEvents, projections } from '@app/projections';
+import { CustomerSummaryQueries, OrderViewQueries, readModelEntities, SalesQueries } from '@app/read-models';
 
+import { ParkedEventsController } from './admin/parked-events.http.controller.js';
+import { GetCustomerController } from './get-customer/get-customer.http.controller.js';
 import { GetOrderController } from './get-order/get-order.http.controller.js';
+import { ListOrdersController } from './list-orders/list-orders.http.controller.js';
+import { SalesStatsController } from './sales-stats/sales-stats.http.controller.js';
 
 @Module({
   imports: [
     ConfigModule,
+    MetricsModule.forApp('query-api'),
     DatabaseModule.forRoot({ applicationName: 'query-api', entities: readModelEntities }),
     MessagingModule,
     HealthModule.withChecks({
@@ -17,7 +23,13 @@ import { GetOrderController } from './get-order/get-order.http.controller.js';
       useFactory: (dataSource: DataSource, kafka: KafkaHealthCheck) => [postgresHealthCheck(dataSource), kafka],
     }),
   ],
-  controllers: [GetOrderController],
-  providers: [OrderViewQueries],
+  controllers: [GetOrderController, ListOrdersController, GetCustomerController, SalesStatsController, ParkedEventsController],
+  providers: [
+    OrderViewQueries,
+    CustomerSummaryQueries,
+    SalesQueries,
+    AdminTokenGuard,
+    { provide: ParkedEvents, inject: [DataSource], useFactory: (dataSource: DataSource) => new ParkedEvents(dataSource, projections) },
+  ],
 })
 export class QueryApiModule {}

@@ -2,7 +2,8 @@ import { Inject, Injectable, Module, type OnApplicationBootstrap, type OnApplica
 import { DataSource } from 'typeorm';
 
 import { EventPublisher, KafkaConnection, ensureTopics, orderEventsTopic } from '@app/messaging';
-import { APP_CONFIG, type AppConfig } from '@app/platform';
+import { APP_CONFIG, Metrics, type AppConfig } from '@app/platform';
+import { Counter, Gauge } from 'prom-client';
 
 import { EventStore } from './event-store.js';
 import { IdempotencyKeyPurger } from './idempotency-key-purger.js';
@@ -18,14 +19,20 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(DataSource) dataSource: DataSource,
     @Inject(KafkaConnection) kafka: KafkaConnection,
+    @Inject(Metrics) metrics: Metrics,
   ) {
     const topic = orderEventsTopic(config);
+    const published = new Counter({ name: 'outbox_events_published_total', help: 'Events the relay published to Kafka', registers: [metrics.registry] });
     this.relay = new OutboxRelay(dataSource, new EventPublisher(kafka, topic), {
       databaseUrl: config.databaseUrl,
       pollIntervalMs: config.relay.pollIntervalMs,
       batchSize: config.relay.batchSize,
       prepare: () => ensureTopics(kafka, [topic]),
+      published: (count) => {
+        published.inc(count);
+      },
     });
+    registerBacklogGauges(metrics, dataSource);
   }
 
   onApplicationBootstrap(): void {
@@ -35,6 +42,33 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
   async onApplicationShutdown(): Promise<void> {
     await this.relay.stop();
   }
+}
+
+/** Unpublished events and the age of the oldest, read from the outbox when scraped. */
+function registerBacklogGauges(metrics: Metrics, dataSource: DataSource): void {
+  const backlog = async (): Promise<{ events: number; age: number }> => {
+    const rows = await dataSource.query<{ events: number; age: number | null }[]>(
+      `SELECT count(*)::int AS events, extract(epoch FROM now() - min(e.occurred_at))::float8 AS age
+         FROM outbox o JOIN events e ON e.position = o.position`,
+    );
+    return { events: rows[0]?.events ?? 0, age: rows[0]?.age ?? 0 };
+  };
+  new Gauge({
+    name: 'outbox_backlog_events',
+    help: 'Committed events not yet published to Kafka',
+    registers: [metrics.registry],
+    async collect() {
+      this.set((await backlog()).events);
+    },
+  });
+  new Gauge({
+    name: 'outbox_oldest_event_age_seconds',
+    help: 'Age of the oldest committed event not yet published (0 when none)',
+    registers: [metrics.registry],
+    async collect() {
+      this.set((await backlog()).age);
+    },
+  });
 }
 
 @Module({

@@ -12,6 +12,8 @@ export interface OutboxRelayOptions {
   readonly batchSize: number;
   /** Runs once the relay is leader and before it publishes, e.g. to create the topic. Retried on failure. */
   readonly prepare?: () => Promise<void>;
+  /** Told how many events each batch published, e.g. for a metric. */
+  readonly published?: (count: number) => void;
 }
 
 /** Any constant works: every relay of this database must use the same one. */
@@ -68,6 +70,7 @@ export class OutboxRelay {
     if (rows.length === 0) return 0;
     await this.publisher.publish(rows.map(toRecord));
     await this.dataSource.query('DELETE FROM outbox WHERE position = ANY($1::bigint[])', [rows.map((row) => row.position)]);
+    this.options.published?.(rows.length);
     return rows.length;
   }
 

@@ -16,9 +16,16 @@ export interface EventTrace {
 }
 
 export interface OutgoingRecord {
+  readonly key: string | Buffer | null;
+  /** A string for events we encode; a Buffer when forwarding a record as it was (dead letters). */
+  readonly value: string | Buffer | null;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** An event as this application encodes it: keyed by order id, the envelope as JSON. */
+export interface EncodedEvent extends OutgoingRecord {
   readonly key: string;
   readonly value: string;
-  readonly headers: Readonly<Record<string, string>>;
 }
 
 /** Kafka never gets a record larger than this; the broker's default limit is about 1 MB. */
@@ -26,7 +33,7 @@ export const MAX_RECORD_BYTES = 1_000_000;
 
 /** Bytes a record takes on the wire, near enough to keep produce requests under the broker's limit. */
 export function recordSize(record: OutgoingRecord): number {
-  let size = Buffer.byteLength(record.key) + Buffer.byteLength(record.value);
+  let size = Buffer.byteLength(record.key ?? '') + Buffer.byteLength(record.value ?? '');
   for (const [name, value] of Object.entries(record.headers)) size += Buffer.byteLength(name) + Buffer.byteLength(value);
   return size + 64;
 }
@@ -38,7 +45,7 @@ export class RecordTooLarge extends Error {
   }
 }
 
-export function encodeEnvelope(envelope: EventEnvelope, trace: EventTrace): OutgoingRecord {
+export function encodeEnvelope(envelope: EventEnvelope, trace: EventTrace): EncodedEvent {
   const headers: Record<string, string> = {
     'event-type': envelope.type,
     'schema-version': String(envelope.schemaVersion),

@@ -85,3 +85,29 @@ export async function ensureTopics(connection: KafkaConnection, topics: readonly
     await admin.disconnect();
   }
 }
+
+/** Log-end offsets (the next offset to be written) per partition, over one long-lived admin connection. */
+export class TopicOffsets {
+  private admin: Admin | undefined;
+
+  constructor(private readonly connection: KafkaConnection) {}
+
+  async logEnd(topic: string): Promise<Map<number, string>> {
+    this.admin ??= this.connection.admin();
+    try {
+      await this.admin.connect();
+      const offsets = await this.admin.fetchTopicOffsets(topic);
+      return new Map(offsets.map(({ partition, high }) => [partition, high]));
+    } catch (error) {
+      const admin = this.admin;
+      this.admin = undefined;
+      await admin.disconnect().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.admin?.disconnect();
+    this.admin = undefined;
+  }
+}

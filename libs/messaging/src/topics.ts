@@ -13,6 +13,20 @@ export interface TopicSpec {
   readonly config: Readonly<Record<string, string>>;
 }
 
+/**
+ * Records a projection could not apply, as they were, with their origin in `dlq-*` headers:
+ * `dlq-origin-topic`, `dlq-origin-partition`, `dlq-origin-offset`, `dlq-error`, `dlq-projection`.
+ */
+export function deadLetterTopic(config: AppConfig): TopicSpec {
+  return {
+    name: `${config.kafka.ordersTopic}.dlq`,
+    partitions: 1,
+    key: 'the original record key',
+    value: 'the original record value, unchanged (it may not be valid JSON)',
+    config: { 'retention.ms': '-1', 'retention.bytes': '-1', 'cleanup.policy': 'delete' },
+  };
+}
+
 export function orderEventsTopic(config: AppConfig): TopicSpec {
   return {
     name: config.kafka.ordersTopic,

@@ -5,3 +5,5 @@ export * from './database/prepare-database.js';
 export * from './health/health.js';
 export * from './runtime/clock.js';
 export * from './http/configure-http-app.js';
+export * from './metrics/metrics.js';
+export * from './http/admin-token.guard.js';

@@ -1,9 +1,16 @@
+export * from './customer-summary.projection.js';
+export * from './order-lines.js';
 export * from './order-view.projection.js';
+export * from './parked-events.js';
 export * from './projection-runner.js';
 export * from './projection.js';
+export * from './sales.projection.js';
+export * from './sequence.js';
 
+import { customerSummaryProjection } from './customer-summary.projection.js';
 import { orderViewProjection } from './order-view.projection.js';
 import type { Projection } from './projection.js';
+import { salesProjection } from './sales.projection.js';
 
-/** Every projection the worker runs. Add a new one here (see docs/how-to.md). */
-export const projections: readonly Projection[] = [orderViewProjection];
+/** Every projection the worker runs, each as its own consumer group. Add a new one here (see docs/how-to.md). */
+export const projections: readonly Projection[] = [orderViewProjection, customerSummaryProjection, salesProjection];

@@ -1,9 +1,9 @@
-import { Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 
 import type { EventEnvelope } from '@app/messaging';
 import { ORDER_EVENT_TYPES, type OrderEvent, type OrderLine } from '@app/orders-domain';
 
+import { totalOf, withLine, withoutLine } from './order-lines.js';
 import type { Projection } from './projection.js';
 
 /** A row of order_view, named as the table's columns so one JSON array can upsert many rows. */
@@ -25,9 +25,9 @@ export interface OrderViewRecord {
   carrier: string | null;
   tracking_number: string | null;
   cancel_reason: string | null;
+  /** Events applied to this row; equal to `version` unless an event was applied twice. */
+  applied_events: number;
 }
-
-const logger = new Logger('Projection order-view');
 
 export const orderViewProjection: Projection = {
   name: 'order-view',
@@ -43,8 +43,8 @@ export const orderViewProjection: Projection = {
       const currentVersion = current?.version ?? 0;
       if (event.version <= currentVersion) continue; // a duplicate delivery: already reflected
       if (event.version !== currentVersion + 1) {
-        logger.warn(`skips ${event.type} ${event.orderId}@${event.version}: the view is at version ${currentVersion}`);
-        continue;
+        // The runner sequences events per order, so this means the row and the runner disagree.
+        throw new Error(`${event.orderId}@${event.version} does not follow the view's version ${currentVersion}`);
       }
       rows.set(event.orderId, evolveOrderView(current, event));
       changed.add(event.orderId);
@@ -77,17 +77,18 @@ export function evolveOrderView(current: OrderViewRecord | undefined, envelope: 
         carrier: null,
         tracking_number: null,
         cancel_reason: null,
+        applied_events: 1,
       },
       [...event.data.lines],
     );
   }
   if (!current) throw new Error(`${event.type} for ${envelope.orderId} before OrderPlaced`);
-  const next = { ...current, version: envelope.version, updated_at: at };
+  const next = { ...current, version: envelope.version, updated_at: at, applied_events: current.applied_events + 1 };
   switch (event.type) {
     case 'OrderLineAdded':
-      return withLines(next, [...current.lines, event.data.line]);
+      return withLines(next, withLine(current.lines, event.data.line));
     case 'OrderLineRemoved':
-      return withLines(next, current.lines.filter((line) => line.sku !== event.data.sku));
+      return withLines(next, withoutLine(current.lines, event.data.sku));
     case 'OrderConfirmed':
       return { ...next, status: 'CONFIRMED', confirmed_at: at, payment_reference: event.data.paymentReference };
     case 'OrderShipped':
@@ -104,8 +105,7 @@ export function evolveOrderView(current: OrderViewRecord | undefined, envelope: 
 }
 
 function withLines(row: OrderViewRecord, lines: OrderLine[]): OrderViewRecord {
-  const total = lines.reduce((sum, line) => sum + line.quantity * line.unitPriceMinor, 0);
-  return { ...row, lines: lines.map(({ sku, quantity, unitPriceMinor }) => ({ sku, quantity, unitPriceMinor })), total_minor: total };
+  return { ...row, lines: lines.map(({ sku, quantity, unitPriceMinor }) => ({ sku, quantity, unitPriceMinor })), total_minor: totalOf(lines) };
 }
 
 async function loadRows(db: EntityManager, orderIds: readonly string[]): Promise<Map<string, OrderViewRecord>> {
@@ -114,7 +114,7 @@ async function loadRows(db: EntityManager, orderIds: readonly string[]): Promise
             to_json(placed_at)#>>'{}' AS placed_at, to_json(confirmed_at)#>>'{}' AS confirmed_at,
             to_json(shipped_at)#>>'{}' AS shipped_at, to_json(delivered_at)#>>'{}' AS delivered_at,
             to_json(cancelled_at)#>>'{}' AS cancelled_at, to_json(updated_at)#>>'{}' AS updated_at,
-            payment_reference, carrier, tracking_number, cancel_reason
+            payment_reference, carrier, tracking_number, cancel_reason, applied_events
        FROM order_view WHERE order_id = ANY($1::uuid[])`,
     [orderIds],
   );
@@ -133,7 +133,8 @@ async function upsertRows(db: EntityManager, rows: readonly OrderViewRecord[]): 
        placed_at = EXCLUDED.placed_at, confirmed_at = EXCLUDED.confirmed_at, shipped_at = EXCLUDED.shipped_at,
        delivered_at = EXCLUDED.delivered_at, cancelled_at = EXCLUDED.cancelled_at, updated_at = EXCLUDED.updated_at,
        payment_reference = EXCLUDED.payment_reference, carrier = EXCLUDED.carrier,
-       tracking_number = EXCLUDED.tracking_number, cancel_reason = EXCLUDED.cancel_reason
+       tracking_number = EXCLUDED.tracking_number, cancel_reason = EXCLUDED.cancel_reason,
+       applied_events = EXCLUDED.applied_events
      WHERE v.version < EXCLUDED.version`,
     [JSON.stringify(rows)],
   );

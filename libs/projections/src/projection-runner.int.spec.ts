@@ -46,7 +46,7 @@ describe('projection runner', () => {
   before(async () => {
     env = await createTestEnvironment('projection_runner', { relayEnabled: false });
     dataSource = await new DataSource({ type: 'postgres', url: env.config.databaseUrl }).initialize();
-    runner = new ProjectionRunner(dataSource, orderViewProjection);
+    runner = new ProjectionRunner(dataSource, orderViewProjection, { publish: () => Promise.resolve() });
   });
 
   after(async () => {

@@ -1,20 +1,57 @@
+import { Logger } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
 
-import { decodeEnvelope, type BatchHandler, type BatchOutcome, type EventEnvelope, type PartitionBatch } from '@app/messaging';
+import type { BatchHandler, BatchOutcome, EventEnvelope, OutgoingRecord, PartitionBatch } from '@app/messaging';
+import { ORDER_EVENT_TYPES } from '@app/orders-domain';
 
 import type { Projection } from './projection.js';
+import { BEHIND_PARKED, sequenceRecords, type ParkedRecord, type SequencedEvent, type SourcedRecord } from './sequence.js';
+
+/** Where poison records go, with their origin in headers; a publisher of the dead-letter topic. */
+export interface DeadLetterSink {
+  publish(records: readonly OutgoingRecord[]): Promise<void>;
+}
+
+/** What the runner reports, for metrics. */
+export interface ProjectionObserver {
+  batchApplied(projection: string, outcome: { applied: number; parked: number; deadLettered: number; seconds: number }): void;
+}
+
+/** How often one event is tried, inside the batch's transaction, before it is dead-lettered. */
+export const MAX_APPLY_ATTEMPTS = 3;
+
+const knownTypes: ReadonlySet<string> = new Set(ORDER_EVENT_TYPES);
+
+export interface RecordsOutcome {
+  readonly applied: number;
+  readonly parked: readonly ParkedRecord[];
+}
 
 /**
  * Applies a partition batch and stores the next offset in one Postgres transaction: the effect of
- * each event is exactly-once however often Kafka delivers it. The offset row is locked first, so a
- * stale member (its partition already taken over and applied further) sees the newer offset and
- * changes nothing.
+ * each event is exactly-once however often Kafka delivers it.
+ *
+ * - The offset row is locked first, so a stale member (its partition taken over and applied
+ *   further) sees the newer offset and changes nothing.
+ * - The last applied version per order makes a duplicate (a relay republish) a no-op, and an event
+ *   that skips a version poison.
+ * - Poison (undecodable, unknown type, or failing MAX_APPLY_ATTEMPTS times) is dead-lettered and
+ *   parked, and later events of its order park behind it: no read model applies an order out of
+ *   order, and the partition keeps flowing.
  */
 export class ProjectionRunner implements BatchHandler {
+  private readonly logger: Logger;
+  private readonly handles: ReadonlySet<string>;
+
   constructor(
     private readonly dataSource: DataSource,
     readonly projection: Projection,
-  ) {}
+    private readonly deadLetters: DeadLetterSink,
+    private readonly observer?: ProjectionObserver,
+  ) {
+    this.logger = new Logger(`Projection ${projection.name}`);
+    this.handles = new Set(projection.handles);
+  }
 
   async storedOffsets(topic: string, partitions: readonly number[]): Promise<ReadonlyMap<number, string>> {
     const rows: { partition: number; next_offset: string }[] = await this.dataSource.query(
@@ -25,20 +62,23 @@ export class ProjectionRunner implements BatchHandler {
     return new Map(rows.map((row) => [row.partition, row.next_offset]));
   }
 
-  handleBatch(batch: PartitionBatch): Promise<BatchOutcome> {
-    return this.dataSource.transaction(async (db) => {
+  async handleBatch(batch: PartitionBatch): Promise<BatchOutcome> {
+    const started = process.hrtime.bigint();
+    let report: RecordsOutcome = { applied: 0, parked: [] };
+    const outcome = await this.dataSource.transaction(async (db): Promise<BatchOutcome> => {
       const stored = await this.lockOffset(db, batch);
       const first = batch.records[0];
       if (first && BigInt(first.offset) > stored) {
         // Kafka resumed past what was applied (its committed offset is only advisory): read the gap.
         return { kind: 'rewind', offset: stored.toString() };
       }
-      const fresh = batch.records.filter((record) => BigInt(record.offset) >= stored);
+      const fresh = batch.records
+        .filter((record) => BigInt(record.offset) >= stored)
+        .map((record) => ({ ...record, topic: batch.topic, partition: batch.partition }));
       const last = fresh.at(-1);
       if (!last) return { kind: 'applied', nextOffset: stored.toString() };
 
-      const events = fresh.map((record) => decodeEnvelope(record.value, record.key)).filter((event) => this.handles(event));
-      if (events.length > 0) await this.projection.apply(db, events);
+      report = await this.applyRecords(db, fresh, { deadLetter: true });
       const nextOffset = (BigInt(last.offset) + 1n).toString();
       await db.query(
         `UPDATE projection_offsets SET next_offset = $4
@@ -47,6 +87,142 @@ export class ProjectionRunner implements BatchHandler {
       );
       return { kind: 'applied', nextOffset };
     });
+    this.observer?.batchApplied(this.projection.name, {
+      applied: report.applied,
+      parked: report.parked.length,
+      deadLettered: report.parked.filter((parked) => parked.deadLetter).length,
+      seconds: Number(process.hrtime.bigint() - started) / 1e9,
+    });
+    return outcome;
+  }
+
+  /**
+   * Sequences and applies records in the caller's transaction, parks what cannot be applied, and
+   * records the new versions. Used for partition batches and for retrying parked events.
+   */
+  async applyRecords(db: EntityManager, records: readonly SourcedRecord[], { deadLetter }: { deadLetter: boolean }): Promise<RecordsOutcome> {
+    const orderIds = [...new Set(records.map((record) => record.key?.toString('utf8')).filter((id) => id !== undefined))];
+    const [versions, parkedOrders] = await Promise.all([this.loadVersions(db, orderIds), this.loadParkedOrders(db, orderIds)]);
+    const sequence = sequenceRecords(records, { versions, parkedOrders, knownTypes, handles: this.handles });
+    const parked = [...sequence.parked];
+    const applied = await this.apply(db, sequence.next, parked);
+
+    await this.saveVersions(db, applied);
+    await this.park(db, parked);
+    const poison = parked.filter((record) => record.deadLetter);
+    if (deadLetter && poison.length > 0) {
+      // Before the commit: a crash in between sends them again, never loses them (the DLQ is at-least-once).
+      await this.deadLetters.publish(poison.map((record) => this.toDeadLetter(record)));
+      for (const { record, reason } of poison) {
+        this.logger.warn(`dead-lettered ${record.topic}/${record.partition}@${record.offset}: ${reason}`);
+      }
+    }
+    return { applied: applied.filter((event) => event.handled).length, parked };
+  }
+
+  /** The whole batch in one call; if that fails, event by event, parking what keeps failing. */
+  private async apply(db: EntityManager, events: readonly SequencedEvent[], parked: ParkedRecord[]): Promise<SequencedEvent[]> {
+    const handled = events.filter((event) => event.handled).map((event) => event.envelope);
+    if (handled.length === 0) return [...events];
+    if ((await this.attempt(db, handled)) === undefined) return [...events];
+
+    const failedOrders = new Set<string>();
+    const applied: SequencedEvent[] = [];
+    for (const event of events) {
+      const orderId = event.envelope.orderId;
+      if (failedOrders.has(orderId)) {
+        parked.push({ record: event.record, orderId, reason: BEHIND_PARKED, deadLetter: false });
+        continue;
+      }
+      const error = event.handled ? await this.attemptRepeatedly(db, event) : undefined;
+      if (error === undefined) {
+        applied.push(event);
+        continue;
+      }
+      failedOrders.add(orderId);
+      const message = error instanceof Error ? error.message : String(error);
+      parked.push({ record: event.record, orderId, reason: `apply failed ${MAX_APPLY_ATTEMPTS} times: ${message}`, deadLetter: true });
+    }
+    return applied;
+  }
+
+  /** Tries one event up to MAX_APPLY_ATTEMPTS times; returns the last error, or undefined once it applied. */
+  private async attemptRepeatedly(db: EntityManager, event: SequencedEvent): Promise<unknown> {
+    let error: unknown;
+    for (let attempt = 1; attempt <= MAX_APPLY_ATTEMPTS; attempt++) {
+      error = await this.attempt(db, [event.envelope]);
+      if (error === undefined) return undefined;
+    }
+    return error;
+  }
+
+  /** Applies under a savepoint; on failure rolls back to it and returns the error. */
+  private async attempt(db: EntityManager, events: readonly EventEnvelope[]): Promise<unknown> {
+    await db.query('SAVEPOINT projection_apply');
+    try {
+      await this.projection.apply(db, events);
+      await db.query('RELEASE SAVEPOINT projection_apply');
+      return undefined;
+    } catch (error) {
+      await db.query('ROLLBACK TO SAVEPOINT projection_apply');
+      return error ?? new Error('apply failed');
+    }
+  }
+
+  private async loadVersions(db: EntityManager, orderIds: readonly string[]): Promise<Map<string, number>> {
+    if (orderIds.length === 0) return new Map();
+    const rows: { order_id: string; version: number }[] = await db.query(
+      'SELECT order_id, version FROM projection_order_versions WHERE projection = $1 AND order_id = ANY($2::text[])',
+      [this.projection.name, orderIds],
+    );
+    return new Map(rows.map((row) => [row.order_id, row.version]));
+  }
+
+  private async loadParkedOrders(db: EntityManager, orderIds: readonly string[]): Promise<Set<string>> {
+    if (orderIds.length === 0) return new Set();
+    const rows: { order_id: string }[] = await db.query(
+      'SELECT DISTINCT order_id FROM parked_events WHERE projection = $1 AND order_id = ANY($2::text[])',
+      [this.projection.name, orderIds],
+    );
+    return new Set(rows.map((row) => row.order_id));
+  }
+
+  private async saveVersions(db: EntityManager, applied: readonly SequencedEvent[]): Promise<void> {
+    const latest = new Map<string, number>();
+    for (const { envelope } of applied) latest.set(envelope.orderId, envelope.version);
+    if (latest.size === 0) return;
+    await db.query(
+      `INSERT INTO projection_order_versions AS v (projection, order_id, version)
+       SELECT $1, order_id, version FROM unnest($2::text[], $3::int[]) AS t(order_id, version)
+       ON CONFLICT (projection, order_id) DO UPDATE SET version = EXCLUDED.version WHERE v.version < EXCLUDED.version`,
+      [this.projection.name, [...latest.keys()], [...latest.values()]],
+    );
+  }
+
+  private async park(db: EntityManager, parked: readonly ParkedRecord[]): Promise<void> {
+    for (const { record, orderId, reason, deadLetter } of parked) {
+      await db.query(
+        `INSERT INTO parked_events (projection, order_id, topic, partition, "offset", key, value, headers, reason, dead_lettered)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (projection, topic, partition, "offset") DO UPDATE SET reason = EXCLUDED.reason`,
+        [this.projection.name, orderId, record.topic, record.partition, record.offset, record.key, record.value, JSON.stringify(record.headers), reason, deadLetter],
+      );
+    }
+  }
+
+  private toDeadLetter({ record, reason }: ParkedRecord): OutgoingRecord {
+    return {
+      key: record.key,
+      value: record.value,
+      headers: {
+        ...record.headers,
+        'dlq-origin-topic': record.topic,
+        'dlq-origin-partition': String(record.partition),
+        'dlq-origin-offset': record.offset,
+        'dlq-error': reason.slice(0, 1_000),
+        'dlq-projection': this.projection.name,
+      },
+    };
   }
 
   /** Reads the stored offset under a row lock, creating it at zero for a partition seen the first time. */
@@ -60,9 +236,5 @@ export class ProjectionRunner implements BatchHandler {
     const row = rows[0];
     if (!row) throw new Error('projection_offsets upsert returned no row');
     return BigInt(row.next_offset);
-  }
-
-  private handles(event: EventEnvelope): boolean {
-    return (this.projection.handles as readonly string[]).includes(event.type);
   }
 }

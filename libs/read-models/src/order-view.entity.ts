@@ -6,6 +6,9 @@ export interface OrderViewLine {
   readonly unitPriceMinor: number;
 }
 
+/** Order statuses as the read models store them. */
+export const ORDER_STATUSES = ['PLACED', 'CONFIRMED', 'SHIPPED', 'DELIVERED', 'CANCELLED'] as const;
+
 /** The order as the query API serves it. Written only by the order-view projection. */
 @Entity('order_view')
 export class OrderView {

@@ -3,6 +3,14 @@ import { DataSource, type Repository } from 'typeorm';
 
 import { OrderView } from './order-view.entity.js';
 
+export interface OrderListFilter {
+  readonly customerId?: string | undefined;
+  readonly status?: string | undefined;
+  /** The last order of the previous page: the next page starts after it. */
+  readonly after?: { readonly placedAt: Date; readonly orderId: string } | undefined;
+  readonly limit: number;
+}
+
 @Injectable()
 export class OrderViewQueries {
   private readonly orders: Repository<OrderView>;
@@ -13,5 +21,34 @@ export class OrderViewQueries {
 
   findById(orderId: string): Promise<OrderView | null> {
     return this.orders.findOneBy({ orderId });
+  }
+
+  /**
+   * Waits until the order's view reaches `minVersion` or `timeoutMs` passes; returns the view as it
+   * is then (possibly older, or null). Polls with a short backoff: a read that is already there
+   * answers at once.
+   */
+  async waitForVersion(orderId: string, minVersion: number, timeoutMs: number): Promise<OrderView | null> {
+    const deadline = Date.now() + timeoutMs;
+    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+      const view = await this.findById(orderId);
+      if ((view && view.version >= minVersion) || Date.now() + delay > deadline) return view;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+
+  /** Newest first, keyset-paginated on (placed_at, order_id): stable under concurrent inserts. */
+  list(filter: OrderListFilter): Promise<OrderView[]> {
+    const query = this.orders
+      .createQueryBuilder('o')
+      .orderBy('o.placedAt', 'DESC')
+      .addOrderBy('o.orderId', 'DESC')
+      .limit(filter.limit);
+    if (filter.customerId !== undefined) query.andWhere('o.customerId = :customerId', { customerId: filter.customerId });
+    if (filter.status !== undefined) query.andWhere('o.status = :status', { status: filter.status });
+    if (filter.after) {
+      query.andWhere('(o.placedAt, o.orderId) < (:afterAt, :afterId)', { afterAt: filter.after.placedAt, afterId: filter.after.orderId });
+    }
+    return query.getMany();
   }
 }

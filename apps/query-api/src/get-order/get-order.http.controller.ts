@@ -1,21 +1,46 @@
-import { Controller, Get, Inject, NotFoundException, Param, ParseUUIDPipe, Res } from '@nestjs/common';
+import { ConflictException, Controller, Get, Inject, NotFoundException, Param, ParseUUIDPipe, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 
+import { APP_CONFIG, type AppConfig } from '@app/platform';
 import { OrderViewQueries } from '@app/read-models';
 
+import { GetOrderQuery } from './get-order.query.dto.js';
 import { toOrderResponse, type OrderResponse } from './order.response.js';
 
 @Controller('orders')
 export class GetOrderController {
-  constructor(@Inject(OrderViewQueries) private readonly orders: OrderViewQueries) {}
+  constructor(
+    @Inject(OrderViewQueries) private readonly orders: OrderViewQueries,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
 
+  /**
+   * With `minVersion`, waits up to QUERY_MIN_VERSION_WAIT_MS for the read model to reach it, then
+   * answers 409 READ_MODEL_BEHIND (with `Retry-After`) rather than a stale 200.
+   */
   @Get(':id')
   async getOrder(
     @Param('id', ParseUUIDPipe) orderId: string,
+    @Query() { minVersion }: GetOrderQuery,
     @Res({ passthrough: true }) response: Response,
   ): Promise<OrderResponse> {
-    const view = await this.orders.findById(orderId);
-    if (!view) throw new NotFoundException({ statusCode: 404, error: 'Not Found', code: 'ORDER_NOT_FOUND', message: `order ${orderId} is not known (yet)` });
+    const view =
+      minVersion === undefined
+        ? await this.orders.findById(orderId)
+        : await this.orders.waitForVersion(orderId, minVersion, this.config.query.minVersionWaitMs);
+    if (minVersion !== undefined && (view?.version ?? 0) < minVersion) {
+      response.setHeader('Retry-After', '1');
+      throw new ConflictException({
+        statusCode: 409,
+        error: 'Conflict',
+        code: 'READ_MODEL_BEHIND',
+        message: `order ${orderId} is not yet visible at version ${minVersion}; retry shortly`,
+        currentVersion: view?.version ?? null,
+      });
+    }
+    if (!view) {
+      throw new NotFoundException({ statusCode: 404, error: 'Not Found', code: 'ORDER_NOT_FOUND', message: `order ${orderId} is not known (yet)` });
+    }
     response.setHeader('ETag', `"${view.version}"`);
     return toOrderResponse(view);
   }

@@ -20,6 +20,12 @@ export interface AppConfig {
     /** Prefixed to every consumer group id, so test runs never share a group with a live system. */
     readonly groupPrefix: string;
   };
+  readonly query: {
+    /** How long GET /orders/:id?minVersion waits for the read model before answering 409. */
+    readonly minVersionWaitMs: number;
+  };
+  /** Bearer token for /admin endpoints; when unset, every admin request answers 401. */
+  readonly adminToken: string | undefined;
   readonly idempotency: {
     /** How long a command's Idempotency-Key answers with its first response. */
     readonly keyTtlSeconds: number;
@@ -62,6 +68,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
       ordersTopicPartitions: read.integer('ORDERS_TOPIC_PARTITIONS', 6, 1, 10_000),
       groupPrefix: read.string('KAFKA_GROUP_PREFIX', ''),
     },
+    query: {
+      minVersionWaitMs: read.integer('QUERY_MIN_VERSION_WAIT_MS', 5_000, 0, 60_000),
+    },
+    adminToken: read.secret('ADMIN_TOKEN', 16),
     idempotency: {
       keyTtlSeconds: read.integer('IDEMPOTENCY_KEY_TTL_SECONDS', 86_400, 1, 31_536_000),
       purgeIntervalMs: read.integer('IDEMPOTENCY_PURGE_INTERVAL_MS', 600_000, 1_000, 86_400_000),
@@ -84,6 +94,14 @@ class EnvReader {
 
   string(name: string, fallback: string): string {
     return this.env[name]?.trim() || fallback;
+  }
+
+  /** An optional secret; too short to be safe is a configuration error, and its value is never printed. */
+  secret(name: string, minLength: number): string | undefined {
+    const value = this.env[name]?.trim();
+    if (!value) return undefined;
+    if (value.length < minLength) this.problems.push(`${name} must be at least ${minLength} characters`);
+    return value;
   }
 
   integer(name: string, fallback: number, min: number, max: number): number {

@@ -1,4 +1,5 @@
 import { Controller, Get, Inject, Module, ServiceUnavailableException, type DynamicModule, type Provider } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
 
 /** One dependency that must answer for the process to be ready. */
@@ -11,6 +12,8 @@ export const HEALTH_CHECKS = Symbol('HEALTH_CHECKS');
 
 const CHECK_TIMEOUT_MS = 2_000;
 
+/** Operational, not part of an API's contract: left out of OpenAPI documents. */
+@ApiExcludeController()
 @Controller('health')
 export class HealthController {
   constructor(@Inject(HEALTH_CHECKS) private readonly checks: readonly HealthCheck[]) {}

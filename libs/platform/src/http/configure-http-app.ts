@@ -2,6 +2,7 @@ import { BadRequestException, ValidationPipe, type INestApplication, type Valida
 import express, { type NextFunction, type Request, type Response } from 'express';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { Metrics } from '../metrics/metrics.js';
 
 /** One invalid field of a request, named by its path (`lines.0.quantity`). */
 export interface FieldError {
@@ -14,13 +15,15 @@ const JSON_TYPES = ['application/json', 'application/*+json'];
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
- * HTTP behaviour shared by every API, so a client's mistake is always a clear 4xx and never a 5xx:
+ * HTTP behaviour shared by every API (the app must import MetricsModule), so a client's mistake is
+ * always a clear 4xx and never a 5xx:
  * JSON bodies only (415 otherwise), a body size limit (413), malformed JSON and prototype keys
  * rejected (400), strict validation with unknown fields rejected and a 400 body that names each bad
  * field. Tests call this too, so they run what production runs.
  */
 export function configureHttpApp(app: INestApplication): INestApplication {
   const { http } = app.get<AppConfig>(APP_CONFIG);
+  app.use(app.get(Metrics).timeRequests);
   app.use(express.json({ limit: http.bodyLimitBytes, type: JSON_TYPES, reviver: refuseForbiddenKeys }));
   app.use(requireJsonObjectBody);
   app.use(answerBodyErrors);

@@ -1,0 +1,72 @@
+import { Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { Type } from 'class-transformer';
+import { IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
+
+import { AdminTokenGuard } from '@app/platform';
+import { ParkedEvents, type ParkedEventSummary, type RetryOutcome } from '@app/projections';
+
+export class ParkedEventsQuery {
+  @IsOptional()
+  @IsString()
+  @Length(1, 64)
+  projection?: string;
+
+  @IsOptional()
+  @IsString()
+  @Length(1, 256)
+  orderId?: string;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1_000)
+  limit?: number;
+}
+
+export class RetryQuery {
+  /** One projection; all of them when omitted. */
+  @IsOptional()
+  @IsString()
+  @Length(1, 64)
+  projection?: string;
+}
+
+export class ParkedEventParams {
+  @Matches(/^\d{1,18}$/, { message: 'id must be the numeric id of a parked event' })
+  id!: string;
+}
+
+/** Parked events: poison and what waits behind it. Bearer ADMIN_TOKEN; every call is logged. */
+@Controller('admin/parked-events')
+@UseGuards(AdminTokenGuard)
+export class ParkedEventsController {
+  constructor(@Inject(ParkedEvents) private readonly parked: ParkedEvents) {}
+
+  @Get()
+  async list(@Query() query: ParkedEventsQuery): Promise<{ items: ParkedEventSummary[] }> {
+    return { items: await this.parked.list({ projection: query.projection, orderId: query.orderId, limit: query.limit ?? 100 }) };
+  }
+
+  /** Applies the order's parked events again, in log order; what still fails stays parked. */
+  @Post('orders/:orderId/retry')
+  @HttpCode(200)
+  async retry(@Param('orderId') orderId: string, @Query() { projection }: RetryQuery): Promise<Record<string, RetryOutcome>> {
+    if (projection !== undefined && !this.parked.isKnown(projection)) {
+      throw new NotFoundException({ statusCode: 404, error: 'Not Found', code: 'UNKNOWN_PROJECTION', message: `no projection named ${projection}` });
+    }
+    const names = projection === undefined ? this.parked.names() : [projection];
+    const outcomes: Record<string, RetryOutcome> = {};
+    for (const name of names) outcomes[name] = await this.parked.retry(name, orderId);
+    return outcomes;
+  }
+
+  /** Drops one parked event for good: the read model skips it, and the order's later events may follow. */
+  @Delete(':id')
+  async discard(@Param() { id }: ParkedEventParams): Promise<{ discarded: string }> {
+    if (!(await this.parked.discard(id))) {
+      throw new NotFoundException({ statusCode: 404, error: 'Not Found', code: 'PARKED_EVENT_NOT_FOUND', message: `no parked event ${id}` });
+    }
+    return { discarded: id };
+  }
+}

@@ -1,0 +1,38 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+import { Inject, Injectable, Logger, UnauthorizedException, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import type { Request, Response } from 'express';
+
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+
+/**
+ * Admits requests that carry `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time, and
+ * logs every admitted admin action (what, from where, when). Without ADMIN_TOKEN every admin request
+ * answers 401: admin endpoints are never open by default.
+ */
+@Injectable()
+export class AdminTokenGuard implements CanActivate {
+  private readonly logger = new Logger('Admin');
+  private readonly expected: Buffer | undefined;
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    this.expected = config.adminToken === undefined ? undefined : digest(config.adminToken);
+    if (!this.expected) this.logger.warn('ADMIN_TOKEN is not set: admin endpoints answer 401');
+  }
+
+  canActivate(context: ExecutionContext): boolean {
+    const request = context.switchToHttp().getRequest<Request>();
+    const presented = /^Bearer ([\x21-\x7E]{1,512})$/.exec(request.headers.authorization ?? '')?.[1];
+    // Comparing digests keeps the comparison constant-time whatever the presented length.
+    if (!this.expected || presented === undefined || !timingSafeEqual(digest(presented), this.expected)) {
+      context.switchToHttp().getResponse<Response>().setHeader('WWW-Authenticate', 'Bearer realm="admin"');
+      throw new UnauthorizedException({ statusCode: 401, error: 'Unauthorized', message: 'a valid admin bearer token is required' });
+    }
+    this.logger.log(`admin ${request.method} ${request.originalUrl} by token holder from ${request.ip ?? 'unknown'} at ${new Date().toISOString()}`);
+    return true;
+  }
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}

@@ -1,0 +1,61 @@
+import { Controller, Get, Header, Inject, Module, type DynamicModule } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import type { NextFunction, Request, Response } from 'express';
+import { Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * One Prometheus registry per process, labelled with the app's name. Libraries add their own
+ * metrics to `registry`; `/metrics` serves them all in the text format.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+
+  constructor(readonly app: string) {
+    this.registry.setDefaultLabels({ app });
+    collectDefaultMetrics({ register: this.registry });
+    this.httpDuration = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request latency by route and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [this.registry],
+    });
+  }
+
+  /** Express middleware timing every request; the route is the pattern (`/orders/:id`), never the raw path. */
+  readonly timeRequests = (request: Request, response: Response, next: NextFunction): void => {
+    const end = this.httpDuration.startTimer();
+    response.on('finish', () => {
+      const route = (request.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      end({ method: request.method, route, status: String(response.statusCode) });
+    });
+    next();
+  };
+}
+
+/** Operational, not part of an API's contract: left out of OpenAPI documents. */
+@ApiExcludeController()
+@Controller('metrics')
+class MetricsController {
+  constructor(@Inject(Metrics) private readonly metrics: Metrics) {}
+
+  @Get()
+  @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
+  scrape(): Promise<string> {
+    return this.metrics.registry.metrics();
+  }
+}
+
+@Module({})
+export class MetricsModule {
+  static forApp(app: string): DynamicModule {
+    return {
+      module: MetricsModule,
+      global: true,
+      controllers: [MetricsController],
+      providers: [{ provide: Metrics, useFactory: () => new Metrics(app) }],
+      exports: [Metrics],
+    };
+  }
+}

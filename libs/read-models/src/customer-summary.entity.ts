@@ -1,0 +1,21 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+
+/** A customer's orders at a glance. Written only by the customer-summary projection. */
+@Entity('customer_summary')
+export class CustomerSummary {
+  @PrimaryColumn('text', { name: 'customer_id' })
+  customerId!: string;
+
+  @Column('integer', { name: 'order_count' })
+  orderCount!: number;
+
+  /** Totals of the customer's orders that are not cancelled, in minor units per ISO 4217 currency. */
+  @Column('jsonb', { name: 'totals_by_currency' })
+  totalsByCurrency!: Record<string, number>;
+
+  @Column('uuid', { name: 'last_order_id' })
+  lastOrderId!: string;
+
+  @Column('timestamptz', { name: 'last_order_at' })
+  lastOrderAt!: Date;
+}
