@@ -66,13 +66,16 @@ export class IdempotencyKeys {
 
   /** Deletes up to `limit` expired keys; returns how many. */
   async purgeExpired(db: EntityManager, limit = 10_000): Promise<number> {
-    const rows: unknown[] = await db.query(
-      `DELETE FROM idempotency_keys WHERE key IN (
-         SELECT key FROM idempotency_keys WHERE expires_at <= now() LIMIT $1
-       ) RETURNING 1`,
+    // Wrapped in a SELECT: TypeORM answers a bare DELETE with [rows, count] instead of the rows.
+    const rows: { deleted: number }[] = await db.query(
+      `WITH deleted AS (
+         DELETE FROM idempotency_keys WHERE key IN (
+           SELECT key FROM idempotency_keys WHERE expires_at <= now() LIMIT $1
+         ) RETURNING 1
+       ) SELECT count(*)::int AS deleted FROM deleted`,
       [limit],
     );
-    return rows.length;
+    return rows[0]?.deleted ?? 0;
   }
 }
 

@@ -89,10 +89,13 @@ export class ParkedEvents {
   retry(projection: string, orderId: string): Promise<RetryOutcome> {
     const runner = this.runner(projection);
     return this.dataSource.transaction(async (db) => {
+      // Wrapped in a SELECT: TypeORM answers a bare DELETE with [rows, count] instead of the rows.
       const rows: ParkedRow[] = await db.query(
-        `DELETE FROM parked_events WHERE id IN (
-           SELECT id FROM parked_events WHERE projection = $1 AND order_id = $2 FOR UPDATE
-         ) RETURNING *`,
+        `WITH taken AS (
+           DELETE FROM parked_events WHERE id IN (
+             SELECT id FROM parked_events WHERE projection = $1 AND order_id = $2 FOR UPDATE
+           ) RETURNING *
+         ) SELECT * FROM taken`,
         [projection, orderId],
       );
       if (rows.length === 0) return { applied: 0, stillParked: 0 };
@@ -111,7 +114,7 @@ export class ParkedEvents {
    */
   discard(id: string): Promise<boolean> {
     return this.dataSource.transaction(async (db) => {
-      const rows: ParkedRow[] = await db.query('DELETE FROM parked_events WHERE id = $1 RETURNING *', [id]);
+      const rows: ParkedRow[] = await db.query('WITH taken AS (DELETE FROM parked_events WHERE id = $1 RETURNING *) SELECT * FROM taken', [id]);
       const row = rows[0];
       if (!row) return false;
       if (row.order_id !== null) {

@@ -19,6 +19,9 @@ export interface TestEnvironment {
   dispose(): Promise<void>;
 }
 
+/** The admin bearer token of every test environment. */
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
+
 export interface TestEnvironmentOptions {
   readonly partitions?: number;
   readonly relayEnabled?: boolean;
@@ -41,6 +44,7 @@ export async function createTestEnvironment(label: string, options: TestEnvironm
       groupPrefix: `test.${id}.`,
     },
     relay: { ...base.relay, enabled: options.relayEnabled ?? true, pollIntervalMs: 100 },
+    adminToken: TEST_ADMIN_TOKEN,
   };
 
   await ensureDatabaseExists(config.databaseUrl);
@@ -59,7 +63,7 @@ export async function createTestEnvironment(label: string, options: TestEnvironm
       await db.end();
       const admin = kafka.admin();
       await admin.connect();
-      await admin.deleteTopics({ topics: [topic.name] }).catch(() => undefined);
+      await admin.deleteTopics({ topics: [topic.name, `${topic.name}.dlq`] }).catch(() => undefined);
       await admin.disconnect();
       const maintenance = new URL(config.databaseUrl);
       maintenance.pathname = '/postgres';
