@@ -46,8 +46,10 @@ export class ReadSide1764200000000 implements MigrationInterface {
         customer_id        text        PRIMARY KEY,
         order_count        integer     NOT NULL,
         totals_by_currency jsonb       NOT NULL,
-        last_order_id      uuid        NOT NULL,
-        last_order_at      timestamptz NOT NULL
+        -- Set by a customer's first order. Nullable because the projection upserts deltas, and a
+        -- delta without a new order carries none (NOT NULL is checked before ON CONFLICT).
+        last_order_id      uuid,
+        last_order_at      timestamptz
       )`);
     // Each order's current lines, hence its contribution to its customer's totals.
     await db.query(`

@@ -54,13 +54,13 @@ describe('poison events: dead-lettered, their order parked, everything else flow
 
   it('dead-letters undecodable bytes, parks the later events of that order, and lets other orders flow', async () => {
     const poisoned = await place();
-    await eventually(async () => assert.equal((await view(poisoned)).version, 1));
+    await eventually(async () => { assert.equal((await view(poisoned)).version, 1); });
     await publisher.publish([{ key: poisoned, value: Buffer.from([0xde, 0xad, 0xbe, 0xef]), headers: {} }]);
     await request(commandApi.getHttpServer()).post(`/orders/${poisoned}/confirm`).send({ paymentReference: 'p-1' }).expect(200);
     const healthy = await place();
     await request(commandApi.getHttpServer()).post(`/orders/${healthy}/confirm`).send({ paymentReference: 'p-2' }).expect(200);
 
-    await eventually(async () => assert.equal((await view(healthy)).status, 'CONFIRMED'));
+    await eventually(async () => { assert.equal((await view(healthy)).status, 'CONFIRMED'); });
     const parked = await eventually(async () => {
       const list = await request(queryApi.getHttpServer()).get('/admin/parked-events').query({ orderId: poisoned }).set(admin()).expect(200);
       const items = (list.body as { items: { id: string; projection: string; reason: string; deadLettered: boolean }[] }).items;
@@ -96,7 +96,7 @@ describe('poison events: dead-lettered, their order parked, everything else flow
   it('dead-letters an unknown event type and an event that breaks its order sequence', async () => {
     const unknownType = randomUUID();
     const skipping = await place();
-    await eventually(async () => assert.equal((await view(skipping)).version, 1));
+    await eventually(async () => { assert.equal((await view(skipping)).version, 1); });
     const envelope = (orderId: string, type: string, version: number) =>
       encodeEnvelope({ eventId: randomUUID(), type, schemaVersion: 1, orderId, version, occurredAt: new Date().toISOString(), data: {} }, { correlationId: 'c', causationId: 'c' });
     await publisher.publish([envelope(unknownType, 'OrderTeleported', 1), envelope(skipping, 'OrderConfirmed', 3)]);
@@ -121,7 +121,7 @@ describe('poison events: dead-lettered, their order parked, everything else flow
         request(queryApi.getHttpServer()).post(`/admin/parked-events/orders/${randomUUID()}/retry`),
       ]) {
         const response = await (authorization === undefined ? call : call.set('Authorization', authorization));
-        assert.equal(response.status, 401, `${authorization ?? 'no token'}`);
+        assert.equal(response.status, 401, authorization ?? 'no token');
         assert.equal(response.headers['www-authenticate'], 'Bearer realm="admin"');
       }
     }

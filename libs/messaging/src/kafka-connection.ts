@@ -14,7 +14,7 @@ const { Kafka: KafkaClient, logLevel } = kafkajs;
 export class KafkaConnection {
   private readonly kafka: Kafka;
 
-  constructor(config: AppConfig['kafka']) {
+  constructor(private readonly config: AppConfig['kafka']) {
     const logger = new Logger('kafkajs');
     this.kafka = new KafkaClient({
       clientId: config.clientId,
@@ -54,8 +54,8 @@ export class KafkaConnection {
     return this.kafka.consumer({
       groupId,
       allowAutoTopicCreation: false,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
+      sessionTimeout: this.config.sessionTimeoutMs,
+      heartbeatInterval: Math.floor(this.config.sessionTimeoutMs / 5),
       maxWaitTimeInMs: 500,
     });
   }

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 
 import type { EventEnvelope } from '@app/messaging';
 
-import { evolveCustomerSummary, type CustomerSummaryState } from './customer-summary.projection.js';
+import { evolveCustomerSummary, mergeDeltas, type CustomerDelta, type CustomerOrderRecord } from './customer-summary.projection.js';
 import { bucketStart, evolveSales, type SalesOrderRecord } from './sales.projection.js';
 
 const line = (sku: string, quantity: number, unitPriceMinor: number) => ({ sku, quantity, unitPriceMinor });
@@ -14,24 +14,40 @@ function event(orderId: string, type: string, data: unknown, occurredAt: string)
 
 describe('customer summary', () => {
   it('counts orders, totals what is not cancelled per currency, and tracks the latest order', () => {
-    const state: CustomerSummaryState = { customers: new Map(), orders: new Map() };
+    const orders = new Map<string, CustomerOrderRecord>();
     const events = [
       event('o1', 'OrderPlaced', { customerId: 'c', currency: 'EUR', lines: [line('A', 2, 500)] }, '2026-11-24T10:00:00.000Z'),
       event('o2', 'OrderPlaced', { customerId: 'c', currency: 'USD', lines: [line('B', 1, 300)] }, '2026-11-24T11:00:00.000Z'),
       event('o1', 'OrderLineAdded', { line: line('C', 1, 100) }, '2026-11-24T12:00:00.000Z'),
       event('o1', 'OrderLineRemoved', { sku: 'A' }, '2026-11-24T12:30:00.000Z'),
       event('o2', 'OrderCancelled', { reason: 'x' }, '2026-11-24T13:00:00.000Z'),
+      event('o2', 'OrderCancelled', { reason: 'a second cancellation changes nothing' }, '2026-11-24T13:30:00.000Z'),
       // Placed later in the log but earlier in time: not the latest order.
       event('o3', 'OrderPlaced', { customerId: 'c', currency: 'EUR', lines: [line('D', 1, 50)] }, '2026-11-24T09:00:00.000Z'),
     ];
-    for (const e of events) evolveCustomerSummary(state, e);
-    assert.deepEqual(state.customers.get('c'), {
+    const summary = events.reduce<CustomerDelta | undefined>((sum, e) => {
+      const delta = evolveCustomerSummary(orders, e);
+      return delta ? mergeDeltas(sum, delta) : sum;
+    }, undefined);
+    assert.deepEqual(summary, {
       customer_id: 'c',
       order_count: 3,
       totals_by_currency: { EUR: 150, USD: 0 },
       last_order_id: 'o2',
       last_order_at: '2026-11-24T11:00:00.000Z',
     });
+  });
+
+  it('merges deltas in any order to the same summary (workers of different partitions write one row)', () => {
+    const deltas: CustomerDelta[] = [
+      { customer_id: 'c', order_count: 1, totals_by_currency: { EUR: 100 }, last_order_id: 'o1', last_order_at: '2026-11-24T10:00:00.000Z' },
+      { customer_id: 'c', order_count: 0, totals_by_currency: { EUR: -40 }, last_order_id: null, last_order_at: null },
+      { customer_id: 'c', order_count: 1, totals_by_currency: { USD: 7 }, last_order_id: 'o2', last_order_at: '2026-11-24T09:00:00.000Z' },
+    ];
+    const forward = deltas.reduce<CustomerDelta | undefined>(mergeDeltas, undefined);
+    const backward = [...deltas].reverse().reduce<CustomerDelta | undefined>(mergeDeltas, undefined);
+    assert.deepEqual(forward, backward);
+    assert.deepEqual(forward?.totals_by_currency, { EUR: 60, USD: 7 });
   });
 });
 

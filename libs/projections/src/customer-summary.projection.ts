@@ -6,18 +6,6 @@ import type { OrderEvent, OrderLine } from '@app/orders-domain';
 import { totalOf, withLine, withoutLine } from './order-lines.js';
 import type { Projection } from './projection.js';
 
-/**
- * One customer: how many orders they placed, what their orders that are not cancelled total per
- * currency, and their latest order.
- */
-export interface CustomerSummaryRecord {
-  customer_id: string;
-  order_count: number;
-  totals_by_currency: Record<string, number>;
-  last_order_id: string;
-  last_order_at: string;
-}
-
 /** An order's current lines, hence its contribution to its customer's totals. */
 export interface CustomerOrderRecord {
   order_id: string;
@@ -27,9 +15,18 @@ export interface CustomerOrderRecord {
   cancelled: boolean;
 }
 
-export interface CustomerSummaryState {
-  readonly customers: Map<string, CustomerSummaryRecord>;
-  readonly orders: Map<string, CustomerOrderRecord>;
+/**
+ * What a batch changes in one customer's summary. Applied with one commutative upsert (counts and
+ * totals are added, the latest order is the later of the two): a customer's orders live in several
+ * partitions, so workers of different partitions update the same row concurrently, and a
+ * read-modify-write would lose one of the updates.
+ */
+export interface CustomerDelta {
+  customer_id: string;
+  order_count: number;
+  totals_by_currency: Record<string, number>;
+  last_order_id: string | null;
+  last_order_at: string | null;
 }
 
 export const customerSummaryProjection: Projection = {
@@ -39,39 +36,31 @@ export const customerSummaryProjection: Projection = {
   tables: ['customer_summary', 'customer_summary_orders'],
 
   async apply(db: EntityManager, events: readonly EventEnvelope[]): Promise<void> {
-    const state = await load(db, events);
-    const changedOrders = new Set<string>();
+    const orders = await loadOrders(db, [...new Set(events.map((event) => event.orderId))]);
+    const deltas = new Map<string, CustomerDelta>();
     for (const event of events) {
-      evolveCustomerSummary(state, event);
-      changedOrders.add(event.orderId);
+      const delta = evolveCustomerSummary(orders, event);
+      if (delta) deltas.set(delta.customer_id, mergeDeltas(deltas.get(delta.customer_id), delta));
     }
-    const changedCustomers = new Set([...changedOrders].map((orderId) => state.orders.get(orderId)?.customer_id ?? ''));
-    await save(db, state, changedCustomers, changedOrders);
+    await saveOrders(db, [...new Set(events.map((event) => event.orderId))].map((id) => orders.get(id)).filter((order) => order !== undefined));
+    await addToCustomers(db, [...deltas.values()]);
   },
 };
 
-/** Folds one event into the state. Pure: time comes from the event, so a rebuild gives the same rows. */
-export function evolveCustomerSummary(state: CustomerSummaryState, envelope: EventEnvelope): void {
+/**
+ * Updates the order's contribution and returns what the event changes for its customer. Pure:
+ * time comes from the event, so a rebuild gives the same rows.
+ */
+export function evolveCustomerSummary(orders: Map<string, CustomerOrderRecord>, envelope: EventEnvelope): CustomerDelta | undefined {
   const event = { type: envelope.type, data: envelope.data } as OrderEvent;
   if (event.type === 'OrderPlaced') {
     const { customerId, currency, lines } = event.data;
-    const order = { order_id: envelope.orderId, customer_id: customerId, currency, lines: [...lines], cancelled: false };
-    state.orders.set(order.order_id, order);
-    const customer = state.customers.get(customerId);
-    const latest = !customer || isLater(envelope.occurredAt, envelope.orderId, customer.last_order_at, customer.last_order_id);
-    state.customers.set(customerId, {
-      customer_id: customerId,
-      order_count: (customer?.order_count ?? 0) + 1,
-      totals_by_currency: plus(customer?.totals_by_currency ?? {}, currency, totalOf(lines)),
-      last_order_id: latest ? envelope.orderId : customer.last_order_id,
-      last_order_at: latest ? envelope.occurredAt : customer.last_order_at,
-    });
-    return;
+    orders.set(envelope.orderId, { order_id: envelope.orderId, customer_id: customerId, currency, lines: [...lines], cancelled: false });
+    return { customer_id: customerId, order_count: 1, totals_by_currency: { [currency]: totalOf(lines) }, last_order_id: envelope.orderId, last_order_at: envelope.occurredAt };
   }
-  const order = state.orders.get(envelope.orderId);
-  const customer = order && state.customers.get(order.customer_id);
-  if (!order || !customer) throw new Error(`${event.type} for ${envelope.orderId} before OrderPlaced`);
-  if (order.cancelled) return;
+  const order = orders.get(envelope.orderId);
+  if (!order) throw new Error(`${event.type} for ${envelope.orderId} before OrderPlaced`);
+  if (order.cancelled) return undefined;
   let next: CustomerOrderRecord;
   switch (event.type) {
     case 'OrderLineAdded':
@@ -84,54 +73,67 @@ export function evolveCustomerSummary(state: CustomerSummaryState, envelope: Eve
       next = { ...order, lines: [], cancelled: true };
       break;
     default:
-      return;
+      return undefined;
   }
-  state.orders.set(order.order_id, next);
-  const delta = totalOf(next.lines) - totalOf(order.lines);
-  state.customers.set(customer.customer_id, { ...customer, totals_by_currency: plus(customer.totals_by_currency, order.currency, delta) });
+  orders.set(order.order_id, next);
+  const change = totalOf(next.lines) - totalOf(order.lines);
+  return { customer_id: order.customer_id, order_count: 0, totals_by_currency: { [order.currency]: change }, last_order_id: null, last_order_at: null };
 }
 
-/** Later by time, then by order id, so ties between orders placed in the same millisecond are stable. */
+/** Combines two deltas of one customer, exactly as the upsert combines a delta with the row. */
+export function mergeDeltas(a: CustomerDelta | undefined, b: CustomerDelta): CustomerDelta {
+  if (!a) return b;
+  const totals = { ...a.totals_by_currency };
+  for (const [currency, amount] of Object.entries(b.totals_by_currency)) totals[currency] = (totals[currency] ?? 0) + amount;
+  const bIsLater = b.last_order_at !== null && (a.last_order_at === null || isLater(b.last_order_at, b.last_order_id ?? '', a.last_order_at, a.last_order_id ?? ''));
+  return {
+    customer_id: a.customer_id,
+    order_count: a.order_count + b.order_count,
+    totals_by_currency: totals,
+    last_order_id: bIsLater ? b.last_order_id : a.last_order_id,
+    last_order_at: bIsLater ? b.last_order_at : a.last_order_at,
+  };
+}
+
+/** Later by time, then by order id, so orders placed in the same millisecond have a stable order. */
 function isLater(at: string, orderId: string, thanAt: string, thanOrderId: string): boolean {
   const [a, b] = [Date.parse(at), Date.parse(thanAt)];
   return a !== b ? a > b : orderId > thanOrderId;
 }
 
-function plus(totals: Record<string, number>, currency: string, amount: number): Record<string, number> {
-  return { ...totals, [currency]: (totals[currency] ?? 0) + amount };
-}
-
-async function load(db: EntityManager, events: readonly EventEnvelope[]): Promise<CustomerSummaryState> {
-  const orderIds = [...new Set(events.map((event) => event.orderId))];
-  const orders: CustomerOrderRecord[] = await db.query(
+async function loadOrders(db: EntityManager, orderIds: readonly string[]): Promise<Map<string, CustomerOrderRecord>> {
+  const rows: CustomerOrderRecord[] = await db.query(
     'SELECT order_id, customer_id, currency, lines, cancelled FROM customer_summary_orders WHERE order_id = ANY($1::uuid[])',
     [orderIds],
   );
-  const placedBy = events.flatMap((event) => (event.type === 'OrderPlaced' ? [(event.data as { customerId: string }).customerId] : []));
-  const customerIds = [...new Set([...orders.map((order) => order.customer_id), ...placedBy])];
-  const customers: CustomerSummaryRecord[] = await db.query(
-    `SELECT customer_id, order_count, totals_by_currency, last_order_id, to_json(last_order_at)#>>'{}' AS last_order_at
-       FROM customer_summary WHERE customer_id = ANY($1::text[])`,
-    [customerIds],
-  );
-  return {
-    orders: new Map(orders.map((order) => [order.order_id, order])),
-    customers: new Map(customers.map((customer) => [customer.customer_id, customer])),
-  };
+  return new Map(rows.map((row) => [row.order_id, row]));
 }
 
-async function save(db: EntityManager, state: CustomerSummaryState, customerIds: Set<string>, orderIds: Set<string>): Promise<void> {
-  const orders = [...orderIds].map((id) => state.orders.get(id)).filter((order) => order !== undefined);
-  const customers = [...customerIds].map((id) => state.customers.get(id)).filter((customer) => customer !== undefined);
+async function saveOrders(db: EntityManager, orders: readonly CustomerOrderRecord[]): Promise<void> {
   await db.query(
     `INSERT INTO customer_summary_orders SELECT * FROM jsonb_populate_recordset(NULL::customer_summary_orders, $1::jsonb)
      ON CONFLICT (order_id) DO UPDATE SET lines = EXCLUDED.lines, cancelled = EXCLUDED.cancelled`,
     [JSON.stringify(orders)],
   );
+}
+
+/** Adds each delta to its customer's row in one statement; a customer's first order creates the row. */
+async function addToCustomers(db: EntityManager, deltas: readonly CustomerDelta[]): Promise<void> {
+  if (deltas.length === 0) return;
   await db.query(
-    `INSERT INTO customer_summary SELECT * FROM jsonb_populate_recordset(NULL::customer_summary, $1::jsonb)
-     ON CONFLICT (customer_id) DO UPDATE SET order_count = EXCLUDED.order_count,
-       totals_by_currency = EXCLUDED.totals_by_currency, last_order_id = EXCLUDED.last_order_id, last_order_at = EXCLUDED.last_order_at`,
-    [JSON.stringify(customers)],
+    `INSERT INTO customer_summary AS c (customer_id, order_count, totals_by_currency, last_order_id, last_order_at)
+     SELECT d.customer_id, d.order_count, d.totals_by_currency, d.last_order_id, d.last_order_at
+       FROM jsonb_to_recordset($1::jsonb)
+         AS d(customer_id text, order_count int, totals_by_currency jsonb, last_order_id uuid, last_order_at timestamptz)
+     ON CONFLICT (customer_id) DO UPDATE SET
+       order_count = c.order_count + EXCLUDED.order_count,
+       totals_by_currency = (
+         SELECT jsonb_object_agg(currency, coalesce((c.totals_by_currency ->> currency)::bigint, 0) + coalesce((EXCLUDED.totals_by_currency ->> currency)::bigint, 0))
+           FROM (SELECT jsonb_object_keys(c.totals_by_currency) UNION SELECT jsonb_object_keys(EXCLUDED.totals_by_currency)) AS currencies(currency)
+       ),
+       last_order_id = CASE WHEN (EXCLUDED.last_order_at, EXCLUDED.last_order_id) > (c.last_order_at, c.last_order_id)
+                            THEN EXCLUDED.last_order_id ELSE c.last_order_id END,
+       last_order_at = GREATEST(c.last_order_at, EXCLUDED.last_order_at)`,
+    [JSON.stringify(deltas)],
   );
 }

@@ -140,7 +140,7 @@ export class ProjectionRunner implements BatchHandler {
         continue;
       }
       failedOrders.add(orderId);
-      const message = error instanceof Error ? error.message : String(error);
+      const message = error instanceof Error ? error.message : JSON.stringify(error);
       parked.push({ record: event.record, orderId, reason: `apply failed ${MAX_APPLY_ATTEMPTS} times: ${message}`, deadLetter: true });
     }
     return applied;

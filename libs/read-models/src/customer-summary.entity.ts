@@ -13,9 +13,10 @@ export class CustomerSummary {
   @Column('jsonb', { name: 'totals_by_currency' })
   totalsByCurrency!: Record<string, number>;
 
-  @Column('uuid', { name: 'last_order_id' })
-  lastOrderId!: string;
+  /** Null only in a row written without an order placed, which the projection never leaves behind. */
+  @Column('uuid', { name: 'last_order_id', nullable: true })
+  lastOrderId!: string | null;
 
-  @Column('timestamptz', { name: 'last_order_at' })
-  lastOrderAt!: Date;
+  @Column('timestamptz', { name: 'last_order_at', nullable: true })
+  lastOrderAt!: Date | null;
 }

@@ -1,3 +1,4 @@
+export * from './app-process.js';
 export * from './builders.js';
 export * from './decider-specification.js';
 export * from './eventually.js';

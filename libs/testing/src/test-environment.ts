@@ -42,6 +42,7 @@ export async function createTestEnvironment(label: string, options: TestEnvironm
       ordersTopic: `orders.events.test.${id}`,
       ordersTopicPartitions: options.partitions ?? 3,
       groupPrefix: `test.${id}.`,
+      sessionTimeoutMs: 6_000, // the broker's minimum: a killed member's partitions move on quickly
     },
     relay: { ...base.relay, enabled: options.relayEnabled ?? true, pollIntervalMs: 100 },
     adminToken: TEST_ADMIN_TOKEN,

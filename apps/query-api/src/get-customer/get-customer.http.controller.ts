@@ -7,8 +7,8 @@ export interface CustomerResponse {
   readonly orderCount: number;
   /** Totals of the customer's orders that are not cancelled, in minor units per currency. */
   readonly totalsByCurrency: Readonly<Record<string, number>>;
-  readonly lastOrderId: string;
-  readonly lastOrderAt: string;
+  readonly lastOrderId: string | null;
+  readonly lastOrderAt: string | null;
 }
 
 @Controller('customers')
@@ -26,7 +26,7 @@ export class GetCustomerController {
       orderCount: summary.orderCount,
       totalsByCurrency: summary.totalsByCurrency,
       lastOrderId: summary.lastOrderId,
-      lastOrderAt: summary.lastOrderAt.toISOString(),
+      lastOrderAt: summary.lastOrderAt?.toISOString() ?? null,
     };
   }
 }

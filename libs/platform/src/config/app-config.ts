@@ -19,6 +19,8 @@ export interface AppConfig {
     readonly ordersTopicPartitions: number;
     /** Prefixed to every consumer group id, so test runs never share a group with a live system. */
     readonly groupPrefix: string;
+    /** How long a silent group member keeps its partitions: the failover time after a crash. */
+    readonly sessionTimeoutMs: number;
   };
   readonly query: {
     /** How long GET /orders/:id?minVersion waits for the read model before answering 409. */
@@ -67,6 +69,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
       ordersTopic: read.topicName('ORDERS_TOPIC', 'orders.events'),
       ordersTopicPartitions: read.integer('ORDERS_TOPIC_PARTITIONS', 6, 1, 10_000),
       groupPrefix: read.string('KAFKA_GROUP_PREFIX', ''),
+      // Within the broker's default group.min/max.session.timeout.ms (6 s to 30 min).
+      sessionTimeoutMs: read.integer('KAFKA_SESSION_TIMEOUT_MS', 10_000, 6_000, 1_800_000),
     },
     query: {
       minVersionWaitMs: read.integer('QUERY_MIN_VERSION_WAIT_MS', 5_000, 0, 60_000),

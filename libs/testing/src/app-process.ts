@@ -1,0 +1,65 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+import type { AppConfig } from '@app/platform';
+
+/** The environment variables that give a separately started app the test environment's configuration. */
+export function configToEnv(config: AppConfig): Record<string, string> {
+  return {
+    DATABASE_URL: config.databaseUrl,
+    KAFKA_BROKERS: config.kafka.brokers.join(','),
+    KAFKA_CLIENT_ID: config.kafka.clientId,
+    ORDERS_TOPIC: config.kafka.ordersTopic,
+    ORDERS_TOPIC_PARTITIONS: String(config.kafka.ordersTopicPartitions),
+    KAFKA_GROUP_PREFIX: config.kafka.groupPrefix,
+    KAFKA_SESSION_TIMEOUT_MS: String(config.kafka.sessionTimeoutMs),
+    HOST: '127.0.0.1',
+    COMMAND_API_PORT: '0',
+    QUERY_API_PORT: '0',
+    PROJECTION_WORKER_PORT: '0',
+    ...(config.adminToken ? { ADMIN_TOKEN: config.adminToken } : {}),
+  };
+}
+
+/**
+ * An app running as its own process, from the compiled tests' copy of its main.js, so that it can
+ * be killed for real (`kill -9`, SIGSTOP). `ready` resolves when its log says it is serving.
+ */
+export class AppProcess {
+  readonly ready: Promise<void>;
+  readonly exited: Promise<number | null>;
+  private readonly child: ChildProcess;
+
+  constructor(app: 'command-api' | 'projection-worker' | 'query-api', config: AppConfig, readyLine = /listening on|projections running/) {
+    const main = join(import.meta.dirname, '..', '..', '..', 'apps', app, 'src', 'main.js');
+    this.child = spawn(process.execPath, [main], {
+      env: { ...process.env, ...configToEnv(config), NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.exited = new Promise((resolve) => this.child.once('exit', (code) => { resolve(code); }));
+    this.ready = new Promise((resolve, reject) => {
+      const lines = createInterface({ input: this.child.stdout! });
+      lines.on('line', (line) => {
+        if (readyLine.test(line)) resolve();
+      });
+      void this.exited.then((code) => { reject(new Error(`${app} exited (${code}) before it was ready`)); });
+    });
+    this.child.stderr?.resume();
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
+  /** Stops the process with `signal` and waits until it is gone. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill(signal);
+    await this.exited;
+  }
+}
