@@ -3,9 +3,9 @@
  * Safe to run again and from several processes at once. `npm run db:migrate`.
  */
 import { migrations } from '@app/migrations';
-import { ensureDatabaseExists, loadConfig, redact, runMigrations } from '@app/platform';
+import { ensureDatabaseExists, loadConfigOrExit, redact, runMigrations } from '@app/platform';
 
-const { databaseUrl } = loadConfig();
+const { databaseUrl } = loadConfigOrExit();
 const created = await ensureDatabaseExists(databaseUrl);
 const applied = await runMigrations(databaseUrl, migrations);
 console.log(

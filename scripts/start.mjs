@@ -5,7 +5,8 @@ import { createInterface } from 'node:readline';
 
 import { defaultDatabaseUrl, dockerEngineAvailable, ensureKafka, ensurePostgres, repo, run } from './lib/infra.mjs';
 
-const env = { ...process.env, DATABASE_URL: process.env.DATABASE_URL ?? defaultDatabaseUrl };
+// Text logs read better in a terminal; services in production keep the JSON default.
+const env = { LOG_FORMAT: 'text', ...process.env, DATABASE_URL: process.env.DATABASE_URL ?? defaultDatabaseUrl };
 const host = env.HOST && env.HOST !== '0.0.0.0' ? env.HOST : '127.0.0.1';
 const apps = [
   { name: 'command-api', port: env.COMMAND_API_PORT ?? '3000', color: 36 },

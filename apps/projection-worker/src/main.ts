@@ -1,15 +1,16 @@
 import 'reflect-metadata';
 
-import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 
-import { APP_CONFIG, configureHttpApp, type AppConfig } from '@app/platform';
+import { configureHttpApp, createLogger, loadConfigOrExit } from '@app/platform';
 
 import { ProjectionWorkerModule } from './projection-worker.module.js';
 import { attachProjectionsTransport } from './start-worker.js';
 
-const app = attachProjectionsTransport(configureHttpApp(await NestFactory.create(ProjectionWorkerModule, { bodyParser: false })));
+// Read first: a configuration error stops the process with one clear message, before Nest starts.
+const { http, logFormat } = loadConfigOrExit();
+const logger = createLogger('projection-worker', logFormat);
+const app = attachProjectionsTransport(configureHttpApp(await NestFactory.create(ProjectionWorkerModule, { bodyParser: false, logger })));
 await app.startAllMicroservices();
-const { http } = app.get<AppConfig>(APP_CONFIG);
 await app.listen(http.projectionWorkerPort, http.host);
-new Logger('projection-worker').log(`projections running; health on ${await app.getUrl()}`);
+logger.log(`projections running; health on ${await app.getUrl()}`, 'projection-worker');

@@ -1,13 +1,14 @@
 import 'reflect-metadata';
 
-import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 
-import { APP_CONFIG, configureHttpApp, type AppConfig } from '@app/platform';
+import { configureHttpApp, createLogger, loadConfigOrExit } from '@app/platform';
 
 import { QueryApiModule } from './query-api.module.js';
 
-const app = configureHttpApp(await NestFactory.create(QueryApiModule, { bodyParser: false }));
-const { http } = app.get<AppConfig>(APP_CONFIG);
+// Read first: a configuration error stops the process with one clear message, before Nest starts.
+const { http, logFormat } = loadConfigOrExit();
+const logger = createLogger('query-api', logFormat);
+const app = configureHttpApp(await NestFactory.create(QueryApiModule, { bodyParser: false, logger }));
 await app.listen(http.queryApiPort, http.host);
-new Logger('query-api').log(`listening on ${await app.getUrl()}`);
+logger.log(`listening on ${await app.getUrl()}`, 'query-api');

@@ -4,6 +4,8 @@
  */
 export interface AppConfig {
   readonly databaseUrl: string;
+  /** `json` (one object per line, the default) or `text` (Nest's readable lines, for a terminal). */
+  readonly logFormat: 'json' | 'text';
   readonly http: {
     readonly host: string;
     readonly commandApiPort: number;
@@ -55,6 +57,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
   const problems: string[] = [];
   const read = new EnvReader(env, problems);
   const config: AppConfig = {
+    logFormat: read.choice('LOG_FORMAT', ['json', 'text'] as const, 'json'),
     databaseUrl: read.url('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/orders', ['postgres:', 'postgresql:']),
     http: {
       host: read.string('HOST', '127.0.0.1'),
@@ -98,6 +101,14 @@ class EnvReader {
 
   string(name: string, fallback: string): string {
     return this.env[name]?.trim() || fallback;
+  }
+
+  choice<T extends string>(name: string, choices: readonly T[], fallback: T): T {
+    const raw = this.env[name]?.trim();
+    if (!raw) return fallback;
+    if ((choices as readonly string[]).includes(raw)) return raw as T;
+    this.problems.push(`${name} must be one of ${choices.join(', ')}, got "${raw}"`);
+    return fallback;
   }
 
   /** An optional secret; too short to be safe is a configuration error, and its value is never printed. */
@@ -168,4 +179,15 @@ class EnvReader {
 /** Hides the password of a connection URL in messages. */
 export function redact(url: string): string {
   return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}
+
+/** For a process entry point: the configuration, or a clear message on stderr and exit code 2. */
+export function loadConfigOrExit(env: Env = process.env): AppConfig {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(2);
+  }
 }

@@ -2,6 +2,7 @@ import { BadRequestException, ValidationPipe, type INestApplication, type Valida
 import express, { type NextFunction, type Request, type Response } from 'express';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { correlateRequests } from '../logging/request-context.js';
 import { Metrics } from '../metrics/metrics.js';
 
 /** One invalid field of a request, named by its path (`lines.0.quantity`). */
@@ -23,6 +24,7 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
  */
 export function configureHttpApp(app: INestApplication): INestApplication {
   const { http } = app.get<AppConfig>(APP_CONFIG);
+  app.use(correlateRequests);
   app.use(app.get(Metrics).timeRequests);
   app.use(express.json({ limit: http.bodyLimitBytes, type: JSON_TYPES, reviver: refuseForbiddenKeys }));
   app.use(requireJsonObjectBody);
