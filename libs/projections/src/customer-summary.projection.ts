@@ -43,7 +43,8 @@ export const customerSummaryProjection: Projection = {
       if (delta) deltas.set(delta.customer_id, mergeDeltas(deltas.get(delta.customer_id), delta));
     }
     await saveOrders(db, [...new Set(events.map((event) => event.orderId))].map((id) => orders.get(id)).filter((order) => order !== undefined));
-    await addToCustomers(db, [...deltas.values()]);
+    // Sorted: workers of different partitions update the same customer rows, so they lock them in one order.
+    await addToCustomers(db, [...deltas.values()].sort((a, b) => (a.customer_id < b.customer_id ? -1 : 1)));
   },
 };
 

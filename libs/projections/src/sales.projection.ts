@@ -46,7 +46,8 @@ export const salesProjection: Projection = {
       }
     }
     await saveOrders(db, [...new Set(events.map((event) => event.orderId))].map((id) => orders.get(id)).filter((order) => order !== undefined));
-    await addToBuckets(db, [...deltas.values()]);
+    // Sorted: workers of different partitions update the same bucket rows, so they lock them in one order.
+    await addToBuckets(db, [...deltas.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, delta]) => delta));
   },
 };
 
