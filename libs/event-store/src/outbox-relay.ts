@@ -112,16 +112,21 @@ export class OutboxRelay {
     session.on('end', () => {
       this.loseLeadership(session);
     });
-    await session.connect();
-    const { rows } = await session.query<{ leader: boolean }>('SELECT pg_try_advisory_lock($1) AS leader', [RELAY_LOCK_ID]);
-    if (!rows[0]?.leader) {
-      await session.end();
-      return false;
+    try {
+      await session.connect();
+      const { rows } = await session.query<{ leader: boolean }>('SELECT pg_try_advisory_lock($1) AS leader', [RELAY_LOCK_ID]);
+      if (!rows[0]?.leader) {
+        await session.end();
+        return false;
+      }
+      session.on('notification', () => {
+        this.wakeUp.fire();
+      });
+      await session.query(`LISTEN ${OUTBOX_CHANNEL}`);
+    } catch (error) {
+      await session.end().catch(() => undefined); // never keep a lock this relay cannot use
+      throw error;
     }
-    session.on('notification', () => {
-      this.wakeUp.fire();
-    });
-    await session.query(`LISTEN ${OUTBOX_CHANNEL}`);
     this.session = session;
     this.logger.log('outbox relay is the leader');
     return true;
@@ -160,8 +165,14 @@ function toRecord(row: EventRow): OutgoingRecord {
 /** A wait that ends early when fired: NOTIFY, a lost session, or stop. */
 class WakeUp {
   private readonly waiters = new Set<() => void>();
+  /** A fire with nobody waiting (a NOTIFY during a publish) is kept for the next wait. */
+  private pending = false;
 
   wait(ms: number): Promise<void> {
+    if (this.pending) {
+      this.pending = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -174,6 +185,7 @@ class WakeUp {
   }
 
   fire(): void {
+    if (this.waiters.size === 0) this.pending = true;
     for (const done of [...this.waiters]) done();
   }
 }

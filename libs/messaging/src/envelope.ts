@@ -85,8 +85,10 @@ export function decodeEnvelope(value: Buffer | null, key: Buffer | null): EventE
     typeof envelope.data === 'object' && envelope.data !== null ? null : 'data',
   ].filter((problem) => problem !== null);
   if (problems.length > 0) throw new EnvelopeDecodeError(`envelope has invalid ${problems.join(', ')}`);
-  if (key !== null && key.toString('utf8') !== envelope.orderId) {
-    throw new EnvelopeDecodeError('record key is not the envelope orderId');
+  // The key decides the partition, hence the order of the order's events: a record without the
+  // order id as its key is not one of ours.
+  if (key?.toString('utf8') !== envelope.orderId) {
+    throw new EnvelopeDecodeError(key === null ? 'record has no key' : 'record key is not the envelope orderId');
   }
   return envelope as unknown as EventEnvelope;
 }

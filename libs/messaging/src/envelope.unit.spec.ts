@@ -42,11 +42,12 @@ describe('event envelope', () => {
       [Buffer.from(JSON.stringify({ ...envelope, occurredAt: 'yesterday' })), 'occurredAt'],
     ];
     for (const [value, message] of bad) {
-      assert.throws(() => decodeEnvelope(value, null), (error: unknown) => error instanceof EnvelopeDecodeError && error.message.includes(message));
+      assert.throws(() => decodeEnvelope(value, Buffer.from(envelope.orderId)), (error: unknown) => error instanceof EnvelopeDecodeError && error.message.includes(message));
     }
   });
 
-  it('rejects a record whose key is not its order id', () => {
+  it('rejects a record whose key is not its order id, or that has no key', () => {
     assert.throws(() => decodeEnvelope(Buffer.from(JSON.stringify(envelope)), Buffer.from('another-order')), EnvelopeDecodeError);
+    assert.throws(() => decodeEnvelope(Buffer.from(JSON.stringify(envelope)), null), /no key/);
   });
 });

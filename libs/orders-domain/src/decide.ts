@@ -24,7 +24,9 @@ import type { OrderState, Placed } from './state.js';
 
 export const MAX_LINES_PER_ORDER = 100;
 
-const knownCurrencies = new Set(Intl.supportedValuesOf('currency'));
+/** ISO 4217 codes as this runtime's ICU knows them; the HTTP layer validates against the same list. */
+export const KNOWN_CURRENCIES: readonly string[] = Intl.supportedValuesOf('currency');
+const knownCurrencies = new Set(KNOWN_CURRENCIES);
 
 /** Decides which events a command produces from the current state, or throws the rule it breaks. */
 export function decide(command: OrderCommand, state: OrderState): OrderEvent[] {
@@ -45,7 +47,7 @@ export function decide(command: OrderCommand, state: OrderState): OrderEvent[] {
       return [cancelOrder(command, state)];
     default: {
       const unhandled: never = command;
-      return unhandled;
+      throw new Error(`unknown command ${JSON.stringify(unhandled)}`);
     }
   }
 }
@@ -71,6 +73,7 @@ function placeOrder({ data }: PlaceOrder, state: OrderState): OrderPlaced {
     }
     skus.add(line.sku);
   }
+  assertSafeTotal(data.lines);
   return { type: 'OrderPlaced', data: { ...data, lines: data.lines.map((line) => ({ ...line })) } };
 }
 
@@ -83,6 +86,7 @@ function addOrderLine({ data }: AddOrderLine, state: OrderState): OrderLineAdded
   if (placed.lines.length >= MAX_LINES_PER_ORDER) {
     throw new OrderRuleViolation('TOO_MANY_LINES', `an order has at most ${MAX_LINES_PER_ORDER} lines`);
   }
+  assertSafeTotal([...placed.lines, data.line]);
   return { type: 'OrderLineAdded', data: { line: { ...data.line } } };
 }
 
@@ -138,6 +142,14 @@ function requirePlaced(state: OrderState): Placed {
     throw new OrderRuleViolation('ORDER_NOT_PLACED', `lines of a ${state.status} order cannot change`);
   }
   return state;
+}
+
+/** Totals are exact integers everywhere they travel (JSON, JavaScript numbers, Postgres bigint). */
+function assertSafeTotal(lines: readonly OrderLine[]): void {
+  const total = lines.reduce((sum, line) => sum + BigInt(line.quantity) * BigInt(line.unitPriceMinor), 0n);
+  if (total > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new OrderRuleViolation('TOTAL_TOO_LARGE', `the order total must stay below ${Number.MAX_SAFE_INTEGER} minor units`);
+  }
 }
 
 function assertValidLine(line: OrderLine): void {

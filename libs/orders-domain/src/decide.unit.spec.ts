@@ -153,6 +153,12 @@ describe('PlaceOrder rules', () => {
     }
   });
 
+  it('rejects an order whose total would not be an exact integer', () => {
+    const costly = { sku: 'GOLD', quantity: 1_000_000, unitPriceMinor: 1_000_000_000_000 };
+    place({ lines: [costly] }).thenThrows('TOTAL_TOO_LARGE');
+    spec.given([placed]).when({ type: 'AddOrderLine', data: { line: costly } }).thenThrows('TOTAL_TOO_LARGE');
+  });
+
   it('rejects a price that is not integer minor units', () => {
     for (const unitPriceMinor of [-1, 12.5, Number.POSITIVE_INFINITY]) {
       place({ lines: [{ ...book, unitPriceMinor }] }).thenThrows('INVALID_PRICE');

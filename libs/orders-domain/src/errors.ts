@@ -15,7 +15,8 @@ export type OrderRuleCode =
   | 'LINE_NOT_FOUND'
   | 'INVALID_QUANTITY'
   | 'INVALID_PRICE'
-  | 'INVALID_CURRENCY';
+  | 'INVALID_CURRENCY'
+  | 'TOTAL_TOO_LARGE';
 
 export class OrderRuleViolation extends Error {
   constructor(

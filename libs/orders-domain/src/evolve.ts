@@ -24,7 +24,7 @@ export function evolve(state: OrderState, event: OrderEvent): OrderState {
       return state.status === 'UNPLACED' ? state : { ...state, status: 'CANCELLED' };
     default: {
       const unhandled: never = event;
-      return unhandled;
+      throw new Error(`unknown event ${JSON.stringify(unhandled)}`);
     }
   }
 }

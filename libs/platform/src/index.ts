@@ -9,3 +9,4 @@ export * from './metrics/metrics.js';
 export * from './http/admin-token.guard.js';
 export * from './logging/json-logger.js';
 export * from './logging/request-context.js';
+export * from './http/uuid-param.js';

@@ -99,7 +99,7 @@ export function evolveOrderView(current: OrderViewRecord | undefined, envelope: 
       return { ...next, status: 'CANCELLED', cancelled_at: at, cancel_reason: event.data.reason };
     default: {
       const unhandled: never = event;
-      return unhandled;
+      throw new Error(`unknown event ${JSON.stringify(unhandled)}`);
     }
   }
 }

@@ -89,6 +89,7 @@ export class ParkedEvents {
   retry(projection: string, orderId: string): Promise<RetryOutcome> {
     const runner = this.runner(projection);
     return this.dataSource.transaction(async (db) => {
+      await lockPartitions(db, projection, orderId);
       // Wrapped in a SELECT: TypeORM answers a bare DELETE with [rows, count] instead of the rows.
       const rows: ParkedRow[] = await db.query(
         `WITH taken AS (
@@ -99,8 +100,9 @@ export class ParkedEvents {
         [projection, orderId],
       );
       if (rows.length === 0) return { applied: 0, stillParked: 0 };
+      // By version where it can be read (after partitions were added, one order spans partitions), then log position.
       const records: SourcedRecord[] = rows
-        .sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))
+        .sort((a, b) => (versionOf(a) ?? Infinity) - (versionOf(b) ?? Infinity) || a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))
         .map((row) => ({ topic: row.topic, partition: row.partition, offset: row.offset, key: row.key, value: row.value, headers: row.headers }));
       const outcome = await runner.applyRecords(db, records, { deadLetter: false });
       return { applied: outcome.applied, stillParked: outcome.parked.length };
@@ -108,22 +110,29 @@ export class ParkedEvents {
   }
 
   /**
-   * Deletes one parked event for good: the read model skips it. So that the order's later events can
-   * follow, the order's applied version moves to the discarded event's version (or, when it could not
-   * be decoded, to just before the next parked event of the order). Returns false if there was none.
+   * Deletes one parked event for good. When it is the order's next event (its version, or, when it
+   * could not be decoded, the version the next parked event of the order waits for), the order's
+   * applied version moves past it, so that a retry applies what waited behind it; the read model
+   * skips that one event. Any other discarded event (a stray duplicate, a version from the future)
+   * changes no version: skipping ahead would drop the real events in between. False if there was none.
    */
   discard(id: string): Promise<boolean> {
     return this.dataSource.transaction(async (db) => {
+      const parked: ParkedRow[] = await db.query('SELECT * FROM parked_events WHERE id = $1', [id]);
+      const target = parked[0];
+      if (!target) return false;
+      if (target.order_id !== null) await lockPartitions(db, target.projection, target.order_id);
       const rows: ParkedRow[] = await db.query('WITH taken AS (DELETE FROM parked_events WHERE id = $1 RETURNING *) SELECT * FROM taken', [id]);
       const row = rows[0];
       if (!row) return false;
       if (row.order_id !== null) {
-        const skipTo = versionOf(row) ?? (await this.nextParkedVersion(db, row.projection, row.order_id)) - 1;
-        if (skipTo > 0) {
+        const current = await appliedVersion(db, row.projection, row.order_id);
+        const skipped = versionOf(row) ?? (await this.nextParkedVersion(db, row.projection, row.order_id)) - 1;
+        if (skipped === current + 1) {
           await db.query(
             `INSERT INTO projection_order_versions AS v (projection, order_id, version) VALUES ($1, $2, $3)
              ON CONFLICT (projection, order_id) DO UPDATE SET version = GREATEST(v.version, EXCLUDED.version)`,
-            [row.projection, row.order_id, skipTo],
+            [row.projection, row.order_id, skipped],
           );
         }
       }
@@ -156,4 +165,27 @@ function versionOf(row: ParkedRow): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Takes the offset rows of the partitions that hold the order's parked events, as the worker does
+ * for every batch: a retry or discard and the worker's batches of those partitions run one at a time.
+ */
+async function lockPartitions(db: EntityManager, projection: string, orderId: string): Promise<void> {
+  await db.query(
+    `SELECT 1 FROM projection_offsets o
+      WHERE o.projection = $1 AND (o.topic, o.partition) IN (
+        SELECT DISTINCT topic, partition FROM parked_events WHERE projection = $1 AND order_id = $2
+      )
+      ORDER BY o.topic, o.partition FOR UPDATE`,
+    [projection, orderId],
+  );
+}
+
+async function appliedVersion(db: EntityManager, projection: string, orderId: string): Promise<number> {
+  const rows: { version: number }[] = await db.query(
+    'SELECT version FROM projection_order_versions WHERE projection = $1 AND order_id = $2',
+    [projection, orderId],
+  );
+  return rows[0]?.version ?? 0;
 }

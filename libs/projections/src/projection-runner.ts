@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
 
-import type { BatchHandler, BatchOutcome, EventEnvelope, OutgoingRecord, PartitionBatch } from '@app/messaging';
+import { MAX_RECORD_BYTES, recordSize, type BatchHandler, type BatchOutcome, type EventEnvelope, type OutgoingRecord, type PartitionBatch } from '@app/messaging';
 import { ORDER_EVENT_TYPES } from '@app/orders-domain';
 
 import type { Projection } from './projection.js';
@@ -78,7 +78,7 @@ export class ProjectionRunner implements BatchHandler {
       const last = fresh.at(-1);
       if (!last) return { kind: 'applied', nextOffset: stored.toString() };
 
-      report = await this.applyRecords(db, fresh, { deadLetter: true });
+      report = await this.applyRecords(db, fresh, { deadLetter: true, heartbeat: () => batch.heartbeat() });
       const nextOffset = (BigInt(last.offset) + 1n).toString();
       await db.query(
         `UPDATE projection_offsets SET next_offset = $4
@@ -100,17 +100,22 @@ export class ProjectionRunner implements BatchHandler {
    * Sequences and applies records in the caller's transaction, parks what cannot be applied, and
    * records the new versions. Used for partition batches and for retrying parked events.
    */
-  async applyRecords(db: EntityManager, records: readonly SourcedRecord[], { deadLetter }: { deadLetter: boolean }): Promise<RecordsOutcome> {
+  async applyRecords(
+    db: EntityManager,
+    records: readonly SourcedRecord[],
+    { deadLetter, heartbeat = () => Promise.resolve() }: { deadLetter: boolean; heartbeat?: () => Promise<void> },
+  ): Promise<RecordsOutcome> {
     const orderIds = [...new Set(records.map((record) => record.key?.toString('utf8')).filter((id) => id !== undefined))];
     const [versions, parkedOrders] = await Promise.all([this.loadVersions(db, orderIds), this.loadParkedOrders(db, orderIds)]);
     const sequence = sequenceRecords(records, { versions, parkedOrders, knownTypes, handles: this.handles });
     const parked = [...sequence.parked];
-    const applied = await this.apply(db, sequence.next, parked);
+    const applied = await this.apply(db, sequence.next, parked, heartbeat);
 
     await this.saveVersions(db, applied);
     await this.park(db, parked);
     const poison = parked.filter((record) => record.deadLetter);
     if (deadLetter && poison.length > 0) {
+      await heartbeat();
       // Before the commit: a crash in between sends them again, never loses them (the DLQ is at-least-once).
       await this.deadLetters.publish(poison.map((record) => this.toDeadLetter(record)));
       for (const { record, reason } of poison) {
@@ -121,7 +126,7 @@ export class ProjectionRunner implements BatchHandler {
   }
 
   /** The whole batch in one call; if that fails, event by event, parking what keeps failing. */
-  private async apply(db: EntityManager, events: readonly SequencedEvent[], parked: ParkedRecord[]): Promise<SequencedEvent[]> {
+  private async apply(db: EntityManager, events: readonly SequencedEvent[], parked: ParkedRecord[], heartbeat: () => Promise<void>): Promise<SequencedEvent[]> {
     const handled = events.filter((event) => event.handled).map((event) => event.envelope);
     if (handled.length === 0) return [...events];
     if ((await this.attempt(db, handled)) === undefined) return [...events];
@@ -129,6 +134,7 @@ export class ProjectionRunner implements BatchHandler {
     const failedOrders = new Set<string>();
     const applied: SequencedEvent[] = [];
     for (const event of events) {
+      await heartbeat(); // event by event is slow: keep the group from evicting this member meanwhile
       const orderId = event.envelope.orderId;
       if (failedOrders.has(orderId)) {
         parked.push({ record: event.record, orderId, reason: BEHIND_PARKED, deadLetter: false });
@@ -156,7 +162,11 @@ export class ProjectionRunner implements BatchHandler {
     return error;
   }
 
-  /** Applies under a savepoint; on failure rolls back to it and returns the error. */
+  /**
+   * Applies under a savepoint; on failure rolls back to it and returns the error. A transient
+   * database error (deadlock, timeout, lost connection) is thrown instead: the whole batch then
+   * rolls back and Kafka delivers it again, rather than a good event being parked.
+   */
   private async attempt(db: EntityManager, events: readonly EventEnvelope[]): Promise<unknown> {
     await db.query('SAVEPOINT projection_apply');
     try {
@@ -164,6 +174,7 @@ export class ProjectionRunner implements BatchHandler {
       await db.query('RELEASE SAVEPOINT projection_apply');
       return undefined;
     } catch (error) {
+      if (isTransient(error)) throw error;
       await db.query('ROLLBACK TO SAVEPOINT projection_apply');
       return error ?? new Error('apply failed');
     }
@@ -211,7 +222,7 @@ export class ProjectionRunner implements BatchHandler {
   }
 
   private toDeadLetter({ record, reason }: ParkedRecord): OutgoingRecord {
-    return {
+    const letter: OutgoingRecord = {
       key: record.key,
       value: record.value,
       headers: {
@@ -223,6 +234,10 @@ export class ProjectionRunner implements BatchHandler {
         'dlq-projection': this.projection.name,
       },
     };
+    // Another producer's record may be too large to forward: send its origin without the value (the
+    // whole record is kept in parked_events), so the partition keeps flowing.
+    if (recordSize(letter) <= MAX_RECORD_BYTES) return letter;
+    return { ...letter, value: null, headers: { ...letter.headers, 'dlq-value-dropped': 'too large; kept in parked_events' } };
   }
 
   /** Reads the stored offset under a row lock, creating it at zero for a partition seen the first time. */
@@ -237,4 +252,10 @@ export class ProjectionRunner implements BatchHandler {
     if (!row) throw new Error('projection_offsets upsert returned no row');
     return BigInt(row.next_offset);
   }
+}
+
+/** SQLSTATE classes worth another try: serialization and deadlock (40), resources (53), operator intervention and timeouts (57), connection (08), lock not available. */
+function isTransient(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (/^(40|53|57|08)/.test(code) || code === '55P03');
 }

@@ -5,7 +5,8 @@ import type { OrderEventType } from '@app/orders-domain';
 
 /**
  * A projection is a value: what it is called, which events it reads, how it applies a batch of them,
- * and which tables it owns. Bumping `version` asks for a rebuild.
+ * and which tables it owns. `version` and `tables` are for rebuilds (the replay module): bumping the
+ * version will mean "rebuild this projection".
  */
 export interface Projection {
   readonly name: string;

@@ -1,6 +1,8 @@
-import { Body, Controller, Inject, Param, ParseUUIDPipe, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Inject, Param, Post, Req, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
+
+import { uuidParam } from '@app/platform';
 
 import { OrderCommandEndpoint } from '../shared/order-command.endpoint.js';
 import { OrderCommandHandler } from '../shared/order-command.handler.js';
@@ -15,7 +17,7 @@ export class ConfirmOrderController {
   @Post(':id/confirm')
   @OrderCommandEndpoint({ summary: 'Confirm a PLACED order that has at least one line' })
   confirmOrder(
-    @Param('id', ParseUUIDPipe) orderId: string,
+    @Param('id', uuidParam('id')) orderId: string,
     @Body() { paymentReference }: ConfirmOrderRequest,
     @Req() request: Request,
     @Res({ passthrough: true }) response: Response,

@@ -1,8 +1,8 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsISO4217CurrencyCode, IsString, Length, Matches, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsString, Length, Matches, ValidateNested } from 'class-validator';
 
-import { MAX_LINES_PER_ORDER } from '@app/orders-domain';
+import { KNOWN_CURRENCIES, MAX_LINES_PER_ORDER } from '@app/orders-domain';
 
 import { OrderLineRequest } from '../shared/order-line.request.dto.js';
 import { IDENTIFIER, IDENTIFIER_MESSAGE } from '../shared/validation-rules.js';
@@ -15,7 +15,7 @@ export class PlaceOrderRequest {
   customerId!: string;
 
   @ApiProperty({ description: 'ISO 4217 code', example: 'EUR' })
-  @IsISO4217CurrencyCode()
+  @IsIn(KNOWN_CURRENCIES, { message: 'currency must be an ISO 4217 currency code' })
   currency!: string;
 
   @ApiProperty({ type: [OrderLineRequest], minItems: 1, maxItems: MAX_LINES_PER_ORDER })

@@ -1,7 +1,7 @@
-import { ConflictException, Controller, Get, Inject, NotFoundException, Param, ParseUUIDPipe, Query, Res } from '@nestjs/common';
+import { ConflictException, Controller, Get, Inject, NotFoundException, Param, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 
-import { APP_CONFIG, type AppConfig } from '@app/platform';
+import { APP_CONFIG, uuidParam, type AppConfig } from '@app/platform';
 import { OrderViewQueries } from '@app/read-models';
 
 import { GetOrderQuery } from './get-order.query.dto.js';
@@ -20,7 +20,7 @@ export class GetOrderController {
    */
   @Get(':id')
   async getOrder(
-    @Param('id', ParseUUIDPipe) orderId: string,
+    @Param('id', uuidParam('id')) orderId: string,
     @Query() { minVersion }: GetOrderQuery,
     @Res({ passthrough: true }) response: Response,
   ): Promise<OrderResponse> {

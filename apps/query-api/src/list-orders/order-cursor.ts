@@ -20,7 +20,9 @@ export function decodeCursor(cursor: string): OrderCursor {
     if (Array.isArray(parsed) && parsed.length === 2) {
       const [at, orderId] = parsed as unknown[];
       const placedAt = new Date(typeof at === 'string' ? at : Number.NaN);
-      if (!Number.isNaN(placedAt.getTime()) && typeof orderId === 'string' && UUID.test(orderId)) return { placedAt, orderId };
+      const year = placedAt.getUTCFullYear();
+      // Outside these years Postgres cannot take the timestamp; no cursor we issue is there.
+      if (year >= 1970 && year <= 9999 && typeof orderId === 'string' && UUID.test(orderId)) return { placedAt, orderId };
     }
   } catch {
     // fall through: any malformed cursor is the same client error

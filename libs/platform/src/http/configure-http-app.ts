@@ -25,6 +25,7 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 export function configureHttpApp(app: INestApplication): INestApplication {
   const { http } = app.get<AppConfig>(APP_CONFIG);
   app.use(correlateRequests);
+  app.use(refuseMalformedUrls);
   app.use(app.get(Metrics).timeRequests);
   app.use(express.json({ limit: http.bodyLimitBytes, type: JSON_TYPES, reviver: refuseForbiddenKeys }));
   app.use(requireJsonObjectBody);
@@ -55,9 +56,29 @@ export function flattenValidationErrors(errors: readonly ValidationError[], pare
   });
 }
 
+/** Also refuses strings that Postgres cannot store: lone UTF-16 surrogates and NUL characters. */
 function refuseForbiddenKeys(key: string, value: unknown): unknown {
   if (FORBIDDEN_KEYS.has(key)) throw new SyntaxError(`the key "${key}" is not allowed`);
+  if (typeof value === 'string' && (!value.isWellFormed() || value.includes('\0'))) {
+    throw new SyntaxError(`the value of "${key}" is not well-formed text`);
+  }
   return value;
+}
+
+/** A NUL byte or malformed escape anywhere in the URL is a client error, before it can reach a query. */
+function refuseMalformedUrls(request: Request, response: Response, next: NextFunction): void {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(request.originalUrl);
+  } catch {
+    sendError(response, 400, 'Bad Request', 'the URL is not correctly percent-encoded');
+    return;
+  }
+  if (decoded.includes('\0') || !decoded.isWellFormed()) {
+    sendError(response, 400, 'Bad Request', 'the URL contains characters that are not allowed');
+    return;
+  }
+  next();
 }
 
 function requireJsonObjectBody(request: Request, response: Response, next: NextFunction): void {
