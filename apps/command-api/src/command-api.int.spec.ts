@@ -192,6 +192,17 @@ describe('command API on real Postgres', () => {
       await http().post('/orders').set('Content-Type', 'application/json').send('[]').expect(400);
     });
 
+    it('refuses text Postgres cannot store (lone surrogates, NUL) and malformed ids with 400, changing nothing', async () => {
+      const orderId = await placeOrder();
+      for (const body of ['{"reason":"\\ud800"}', '{"reason":"a\\u0000b"}']) {
+        await http().post(`/orders/${orderId}/cancel`).set('Content-Type', 'application/json').send(body).expect(400);
+      }
+      const malformed = await http().post('/orders/not-a-uuid/deliver').expect(400);
+      assert.deepEqual((malformed.body as { fields: unknown }).fields, [{ field: 'id', errors: ['id must be a UUID'] }]);
+      await http().delete(`/orders/${orderId}/lines/%00`).expect(400);
+      assert.equal(await eventCount(orderId), 1);
+    });
+
     it('names every bad field, nested ones by path', async () => {
       const response = await http()
         .post('/orders')
