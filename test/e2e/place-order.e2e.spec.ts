@@ -3,40 +3,28 @@ import { after, before, describe, it } from 'node:test';
 
 import request from 'supertest';
 
-import { CommandApiModule, setupOpenApi } from '@app/command-api';
 import { decodeEnvelope } from '@app/messaging';
-import { ProjectionWorkerModule, attachProjectionsTransport } from '@app/projection-worker';
-import { QueryApiModule } from '@app/query-api';
-import { createTestEnvironment, eventually, placeOrderBody, readTopic, startTestApp, type TestApp, type TestEnvironment } from '@app/testing';
+import { createTestEnvironment, eventually, placeOrderBody, readTopic, startSystem, type RunningSystem, type TestEnvironment } from '@app/testing';
 
 describe('one order end to end: command API → event store → relay → Kafka → projection → query API', () => {
   let env: TestEnvironment | undefined;
-  let commandApi: TestApp | undefined;
-  let worker: TestApp | undefined;
-  let queryApi: TestApp | undefined;
+  let system: RunningSystem | undefined;
 
   before(async () => {
     env = await createTestEnvironment('place_order');
-    [commandApi, worker, queryApi] = await Promise.all([
-      startTestApp(CommandApiModule, env.config, setupOpenApi),
-      startTestApp(ProjectionWorkerModule, env.config, async (app) => {
-        attachProjectionsTransport(app);
-        await app.startAllMicroservices();
-      }),
-      startTestApp(QueryApiModule, env.config),
-    ]);
+    system = await startSystem(env.config);
+  });
+
+  after(async () => {
+    await system?.close();
+    await env?.dispose();
   });
 
   /** The apps and environment, once `before` has made them. */
-  function started(): { env: TestEnvironment; commandApi: TestApp; worker: TestApp; queryApi: TestApp } {
-    assert.ok(env && commandApi && worker && queryApi, 'the test environment did not start');
-    return { env, commandApi, worker, queryApi };
+  function started(): RunningSystem & { env: TestEnvironment } {
+    assert.ok(env && system, 'the test environment did not start');
+    return { ...system, env };
   }
-
-  after(async () => {
-    await Promise.all([commandApi?.close(), worker?.close(), queryApi?.close()]);
-    await env?.dispose();
-  });
 
   it('places an order and reads it back from the read model', async () => {
     const { env, commandApi, queryApi } = started();

@@ -4,17 +4,15 @@ import { after, before, describe, it } from 'node:test';
 
 import request from 'supertest';
 
-import { CommandApiModule } from '@app/command-api';
 import { EventPublisher, deadLetterTopic, encodeEnvelope, orderEventsTopic } from '@app/messaging';
-import { ProjectionWorkerModule, attachProjectionsTransport } from '@app/projection-worker';
-import { QueryApiModule } from '@app/query-api';
 import {
   TEST_ADMIN_TOKEN,
   createTestEnvironment,
   eventually,
   placeOrderBody,
   readTopic,
-  startTestApp,
+  startSystem,
+  type RunningSystem,
   type TestApp,
   type TestEnvironment,
 } from '@app/testing';
@@ -23,7 +21,7 @@ const PROJECTIONS = ['order-view', 'customer-summary', 'sales'];
 
 describe('poison events: dead-lettered, their order parked, everything else flowing', () => {
   let env: TestEnvironment;
-  let apps: TestApp[] = [];
+  let system: RunningSystem;
   let commandApi: TestApp;
   let queryApi: TestApp;
   let publisher: EventPublisher;
@@ -34,21 +32,14 @@ describe('poison events: dead-lettered, their order parked, everything else flow
 
   before(async () => {
     env = await createTestEnvironment('poison', { partitions: 2 });
-    apps = await Promise.all([
-      startTestApp(CommandApiModule, env.config),
-      startTestApp(ProjectionWorkerModule, env.config, async (app) => {
-        attachProjectionsTransport(app);
-        await app.startAllMicroservices();
-      }),
-      startTestApp(QueryApiModule, env.config),
-    ]);
-    [commandApi, , queryApi] = apps as [TestApp, TestApp, TestApp];
+    system = await startSystem(env.config);
+    ({ commandApi, queryApi } = system);
     publisher = new EventPublisher(env.kafka, orderEventsTopic(env.config));
   });
 
   after(async () => {
     await publisher.close();
-    await Promise.all(apps.map((app) => app.close()));
+    await system.close();
     await env.dispose();
   });
 

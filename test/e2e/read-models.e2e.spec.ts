@@ -3,9 +3,6 @@ import { after, before, describe, it } from 'node:test';
 
 import request from 'supertest';
 
-import { CommandApiModule } from '@app/command-api';
-import { ProjectionWorkerModule, attachProjectionsTransport } from '@app/projection-worker';
-import { QueryApiModule } from '@app/query-api';
 import {
   assertReadModelsEqualFold,
   createTestEnvironment,
@@ -15,7 +12,8 @@ import {
   percentile,
   runRandomLifecycle,
   seededRandom,
-  startTestApp,
+  startSystem,
+  type RunningSystem,
   type TestApp,
   type TestEnvironment,
 } from '@app/testing';
@@ -25,25 +23,18 @@ const SEED = 20_261_124;
 
 describe('read models under load: 1,000 orders with random lifecycles', () => {
   let env: TestEnvironment;
-  let apps: TestApp[] = [];
+  let system: RunningSystem;
   let commandApi: TestApp;
   let queryApi: TestApp;
 
   before(async () => {
     env = await createTestEnvironment('read_models', { partitions: 6 });
-    apps = await Promise.all([
-      startTestApp(CommandApiModule, env.config),
-      startTestApp(ProjectionWorkerModule, env.config, async (app) => {
-        attachProjectionsTransport(app);
-        await app.startAllMicroservices();
-      }),
-      startTestApp(QueryApiModule, env.config),
-    ]);
-    [commandApi, , queryApi] = apps as [TestApp, TestApp, TestApp];
+    system = await startSystem(env.config);
+    ({ commandApi, queryApi } = system);
   });
 
   after(async () => {
-    await Promise.all(apps.map((app) => app.close()));
+    await system.close();
     await env.dispose();
   });
 
@@ -114,7 +105,7 @@ describe('read models under load: 1,000 orders with random lifecycles', () => {
   });
 
   it('exports lag per projection and partition on the worker, and HTTP latency everywhere', async () => {
-    const worker = apps[1]!;
+    const { worker } = system;
     const metrics = (await request(worker.getHttpServer()).get('/metrics').expect(200)).text;
     for (const projection of ['order-view', 'customer-summary', 'sales']) {
       assert.match(metrics, new RegExp(`projection_consumer_lag\\{projection="${projection}",partition="0",app="projection-worker"\\} 0`));

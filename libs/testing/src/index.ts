@@ -5,5 +5,6 @@ export * from './eventually.js';
 export * from './kafka-reader.js';
 export * from './order-load.js';
 export * from './read-model-oracle.js';
+export * from './system.js';
 export * from './test-app.js';
 export * from './test-environment.js';
