@@ -5,7 +5,7 @@ import type { AppConfig } from '@app/platform';
 
 import type { TopicSpec } from './topics.js';
 
-const { Kafka: KafkaClient, logLevel } = kafkajs;
+const { Kafka: KafkaClient, Partitioners, logLevel } = kafkajs;
 
 /**
  * The only place that constructs kafkajs clients. Keeping kafkajs behind this folder means a move to
@@ -37,9 +37,14 @@ export class KafkaConnection {
     return this.kafka.admin();
   }
 
-  /** Idempotent producer, with one request in flight (kafkajs' idempotence is only safe so). */
+  /**
+   * Idempotent producer, with one request in flight (kafkajs' idempotence is only safe so). The
+   * partitioner is the Java client's murmur2, named explicitly: which partition an order id maps to
+   * is part of the contract (other clients, and single-order replays, compute it too).
+   */
   producer(): Producer {
     return this.kafka.producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,

@@ -8,15 +8,15 @@ import { encodeEnvelope, type EventEnvelope, type PartitionBatch } from '@app/me
 import { createTestEnvironment, type TestEnvironment } from '@app/testing';
 
 import { orderViewProjection } from './order-view.projection.js';
-import { ProjectionRunner } from './projection-runner.js';
+import { LogBehindReadModel, ProjectionRunner } from './projection-runner.js';
 
 const topic = 'orders.events';
 
-function batch(partition: number, firstOffset: number, envelopes: readonly EventEnvelope[]): PartitionBatch {
+function batch(partition: number, firstOffset: number, envelopes: readonly EventEnvelope[], logEnd = firstOffset + envelopes.length): PartitionBatch {
   return {
     topic,
     partition,
-    highWatermark: String(firstOffset + envelopes.length),
+    highWatermark: String(logEnd),
     heartbeat: () => Promise.resolve(),
     records: envelopes.map((envelope, index) => {
       const record = encodeEnvelope(envelope, { correlationId: 'c', causationId: 'c' });
@@ -97,8 +97,18 @@ describe('projection runner', () => {
     // A second member took over partition 4 and applied further; the stale one then replays the old batch.
     await env.db.query('UPDATE projection_offsets SET next_offset = 10 WHERE projection = $1 AND partition = 4', [orderViewProjection.name]);
     await env.db.query(`UPDATE order_view SET status = 'SHIPPED', version = 3 WHERE order_id = $1`, [orderId]);
-    const stale = await runner.handleBatch(batch(4, 0, events));
+    const stale = await runner.handleBatch(batch(4, 0, events, 12));
     assert.deepEqual(stale, { kind: 'applied', nextOffset: '10' });
     assert.deepEqual(await view(orderId), { status: 'SHIPPED', version: 3, total_minor: '300' });
+  });
+
+  it('refuses, changing nothing, when the log ends before what the read model already applied', async () => {
+    const orderId = randomUUID();
+    await runner.handleBatch(batch(5, 0, lifecycle(orderId)));
+    // The topic was recreated: its log starts again at offset 0 and ends before the stored offset 2.
+    const fresh = lifecycle(randomUUID()).slice(0, 1);
+    await assert.rejects(runner.handleBatch(batch(5, 0, fresh, 1)), LogBehindReadModel);
+    assert.equal(await storedOffset(5), '2');
+    assert.equal(await view(fresh[0]!.orderId), undefined);
   });
 });

@@ -17,6 +17,23 @@ export interface ProjectionObserver {
   batchApplied(projection: string, outcome: { applied: number; parked: number; deadLettered: number; seconds: number }): void;
 }
 
+/**
+ * The read model has applied more of this partition than the log now holds: the topic was recreated
+ * or the broker's data lost while the database kept its offsets. Applying anything now would mix two
+ * different logs, so the worker stops this partition, loudly, until the read model is rebuilt (or its
+ * database reset).
+ */
+export class LogBehindReadModel extends Error {
+  constructor(projection: string, batch: PartitionBatch, stored: bigint) {
+    super(
+      `${projection} has applied ${batch.topic}/${batch.partition} up to offset ${stored}, but the log ends at ${batch.highWatermark}: ` +
+        'the topic was recreated or its data lost since this read model was built. Rebuild the projection, or drop the ' +
+        'read-model database (see README, "Troubleshooting").',
+    );
+    this.name = 'LogBehindReadModel';
+  }
+}
+
 /** How often one event is tried, inside the batch's transaction, before it is dead-lettered. */
 export const MAX_APPLY_ATTEMPTS = 3;
 
@@ -67,6 +84,7 @@ export class ProjectionRunner implements BatchHandler {
     let report: RecordsOutcome = { applied: 0, parked: [] };
     const outcome = await this.dataSource.transaction(async (db): Promise<BatchOutcome> => {
       const stored = await this.lockOffset(db, batch);
+      if (BigInt(batch.highWatermark) < stored) throw new LogBehindReadModel(this.projection.name, batch, stored);
       const first = batch.records[0];
       if (first && BigInt(first.offset) > stored) {
         // Kafka resumed past what was applied (its committed offset is only advisory): read the gap.
