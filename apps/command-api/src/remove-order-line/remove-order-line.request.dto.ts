@@ -1,12 +1,12 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsString, Length, Matches } from 'class-validator';
+import { IsString, IsUUID, Length, Matches } from 'class-validator';
 
 import { IDENTIFIER, IDENTIFIER_MESSAGE } from '../shared/validation-rules.js';
 
 /** The path parameters: the order and the sku of the line to remove. */
 export class RemoveOrderLineParams {
   @ApiProperty({ format: 'uuid' })
-  @Matches(/^[\da-f]{8}-[\da-f]{4}-[\da-f]{4}-[\da-f]{4}-[\da-f]{12}$/i, { message: 'id must be a UUID' })
+  @IsUUID('all', { message: 'id must be a UUID' })
   id!: string;
 
   @ApiProperty({ example: 'BOOK-1' })

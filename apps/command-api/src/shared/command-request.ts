@@ -4,7 +4,7 @@ import { BadRequestException } from '@nestjs/common';
 import type { Request } from 'express';
 
 import type { EventMetadata } from '@app/event-store';
-import type { IdGenerator } from '@app/platform';
+import { currentCorrelationId, type IdGenerator } from '@app/platform';
 
 /** What the HTTP request says about how to run a command, beyond the command itself. */
 export interface CommandRequestContext {
@@ -17,7 +17,6 @@ export interface CommandRequestContext {
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7E]{1,255}$/;
 const STRONG_ETAG = /^"(\d{1,9})"$/;
-const CORRELATION_ID = /^[\w.:-]{1,128}$/;
 const TRACEPARENT = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/;
 
 export function commandRequestContext(request: Request, ids: IdGenerator, { acceptsIfMatch }: { acceptsIfMatch: boolean }): CommandRequestContext {
@@ -25,15 +24,14 @@ export function commandRequestContext(request: Request, ids: IdGenerator, { acce
   if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
     throw badHeader('Idempotency-Key', 'must be 1 to 255 visible ASCII characters');
   }
-  const correlationId = header(request, 'x-correlation-id');
   const traceparent = header(request, 'traceparent');
   return {
     idempotencyKey,
     fingerprint: fingerprint(request),
     expectedVersion: acceptsIfMatch ? parseIfMatch(header(request, 'if-match')) : undefined,
     metadata: {
-      // A caller's correlation id is kept when well-formed; a malformed one is replaced, not trusted.
-      correlationId: correlationId && CORRELATION_ID.test(correlationId) ? correlationId : ids.next(),
+      // Set for every request by the platform's middleware: the caller's when well-formed, else a new one.
+      correlationId: currentCorrelationId() ?? ids.next(),
       causationId: ids.next(),
       traceparent: traceparent && TRACEPARENT.test(traceparent) ? traceparent : undefined,
       idempotencyKey,
