@@ -46,13 +46,19 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
 
 /** Unpublished events and the age of the oldest, read from the outbox when scraped. */
 function registerBacklogGauges(metrics: Metrics, dataSource: DataSource): void {
-  const backlog = async (): Promise<{ events: number; age: number }> => {
+  // Both gauges are collected in the same scrape: they share one query in flight.
+  let inFlight: Promise<{ events: number; age: number }> | undefined;
+  const query = async (): Promise<{ events: number; age: number }> => {
     const rows = await dataSource.query<{ events: number; age: number | null }[]>(
       `SELECT count(*)::int AS events, extract(epoch FROM now() - min(e.occurred_at))::float8 AS age
          FROM outbox o JOIN events e ON e.position = o.position`,
     );
     return { events: rows[0]?.events ?? 0, age: rows[0]?.age ?? 0 };
   };
+  const backlog = (): Promise<{ events: number; age: number }> =>
+    (inFlight ??= query().finally(() => {
+      inFlight = undefined;
+    }));
   new Gauge({
     name: 'outbox_backlog_events',
     help: 'Committed events not yet published to Kafka',
