@@ -42,7 +42,7 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
         const consumer = new BatchConsumer(
           this.kafka,
           { groupId: `${this.config.kafka.groupPrefix}projection.${projection.name}`, topic: topic.name },
-          new ProjectionRunner(this.dataSource, projection, this.deadLetters, observer),
+          new ProjectionRunner(this.dataSource, projection, { deadLetters: this.deadLetters, observer }),
         );
         this.consumers.push(consumer);
         await consumer.start();

@@ -1,4 +1,5 @@
 export * from './customer-summary.projection.js';
+export * from './generations.js';
 export * from './order-lines.js';
 export * from './order-view.projection.js';
 export * from './parked-events.js';

@@ -48,9 +48,8 @@ export class ParkedEvents {
     private readonly dataSource: DataSource,
     projections: readonly Projection[],
   ) {
-    // A retry that fails again re-parks without a second dead letter: the first one is on the topic.
-    const noDeadLetters = { publish: () => Promise.resolve() };
-    this.runners = new Map(projections.map((projection) => [projection.name, new ProjectionRunner(dataSource, projection, noDeadLetters)]));
+    // No dead-letter sink: a retry that fails again re-parks without a second dead letter (the first is on the topic).
+    this.runners = new Map(projections.map((projection) => [projection.name, new ProjectionRunner(dataSource, projection)]));
   }
 
   isKnown(projection: string): boolean {
@@ -88,7 +87,7 @@ export class ParkedEvents {
    */
   retry(projection: string, orderId: string): Promise<RetryOutcome> {
     const runner = this.runner(projection);
-    return this.dataSource.transaction(async (db) => {
+    return runner.transaction(async (db) => {
       await lockPartitions(db, projection, orderId);
       // Wrapped in a SELECT: TypeORM answers a bare DELETE with [rows, count] instead of the rows.
       const rows: ParkedRow[] = await db.query(
@@ -104,7 +103,7 @@ export class ParkedEvents {
       const records: SourcedRecord[] = rows
         .sort((a, b) => (versionOf(a) ?? Infinity) - (versionOf(b) ?? Infinity) || a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))
         .map((row) => ({ topic: row.topic, partition: row.partition, offset: row.offset, key: row.key, value: row.value, headers: row.headers }));
-      const outcome = await runner.applyRecords(db, records, { deadLetter: false });
+      const outcome = await runner.applyRecords(db, records);
       return { applied: outcome.applied, stillParked: outcome.parked.length };
     });
   }
@@ -116,8 +115,12 @@ export class ParkedEvents {
    * skips that one event. Any other discarded event (a stray duplicate, a version from the future)
    * changes no version: skipping ahead would drop the real events in between. False if there was none.
    */
-  discard(id: string): Promise<boolean> {
-    return this.dataSource.transaction(async (db) => {
+  async discard(id: string): Promise<boolean> {
+    // The public view spans the live generations; the id names one event in one of them.
+    const found: { projection: string }[] = await this.dataSource.query('SELECT projection FROM parked_events WHERE id = $1', [id]);
+    const runner = found[0] && this.runners.get(found[0].projection);
+    if (!runner) return false;
+    return runner.transaction(async (db) => {
       const parked: ParkedRow[] = await db.query('SELECT * FROM parked_events WHERE id = $1', [id]);
       const target = parked[0];
       if (!target) return false;

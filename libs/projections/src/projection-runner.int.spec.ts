@@ -46,7 +46,7 @@ describe('projection runner', () => {
   before(async () => {
     env = await createTestEnvironment('projection_runner', { relayEnabled: false });
     dataSource = await new DataSource({ type: 'postgres', url: env.config.databaseUrl }).initialize();
-    runner = new ProjectionRunner(dataSource, orderViewProjection, { publish: () => Promise.resolve() });
+    runner = new ProjectionRunner(dataSource, orderViewProjection);
   });
 
   after(async () => {
@@ -95,7 +95,7 @@ describe('projection runner', () => {
     const events = lifecycle(orderId);
     await runner.handleBatch(batch(4, 0, events));
     // A second member took over partition 4 and applied further; the stale one then replays the old batch.
-    await env.db.query('UPDATE projection_offsets SET next_offset = 10 WHERE projection = $1 AND partition = 4', [orderViewProjection.name]);
+    await env.db.query('UPDATE order_view_g1.projection_offsets SET next_offset = 10 WHERE projection = $1 AND partition = 4', [orderViewProjection.name]);
     await env.db.query(`UPDATE order_view SET status = 'SHIPPED', version = 3 WHERE order_id = $1`, [orderId]);
     const stale = await runner.handleBatch(batch(4, 0, events, 12));
     assert.deepEqual(stale, { kind: 'applied', nextOffset: '10' });

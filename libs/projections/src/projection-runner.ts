@@ -4,6 +4,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { MAX_RECORD_BYTES, recordSize, type BatchHandler, type BatchOutcome, type EventEnvelope, type OutgoingRecord, type PartitionBatch } from '@app/messaging';
 import { ORDER_EVENT_TYPES } from '@app/orders-domain';
 
+import { liveGeneration, type GenerationScope } from './generations.js';
 import type { Projection } from './projection.js';
 import { BEHIND_PARKED, sequenceRecords, type ParkedRecord, type SequencedEvent, type SourcedRecord } from './sequence.js';
 
@@ -39,6 +40,14 @@ export const MAX_APPLY_ATTEMPTS = 3;
 
 const knownTypes: ReadonlySet<string> = new Set(ORDER_EVENT_TYPES);
 
+export interface ProjectionRunnerOptions {
+  /** Where poison goes. Without one nothing is dead-lettered: a replay or a retry has no side effects beyond its tables. */
+  readonly deadLetters?: DeadLetterSink;
+  readonly observer?: ProjectionObserver;
+  /** The generation written to; the live one unless a rebuild is filling another. */
+  readonly scope?: GenerationScope;
+}
+
 export interface RecordsOutcome {
   readonly applied: number;
   readonly parked: readonly ParkedRecord[];
@@ -59,30 +68,45 @@ export interface RecordsOutcome {
 export class ProjectionRunner implements BatchHandler {
   private readonly logger: Logger;
   private readonly handles: ReadonlySet<string>;
+  private readonly deadLetters: DeadLetterSink | undefined;
+  private readonly observer: ProjectionObserver | undefined;
+  private readonly scope: GenerationScope;
 
   constructor(
     private readonly dataSource: DataSource,
     readonly projection: Projection,
-    private readonly deadLetters: DeadLetterSink,
-    private readonly observer?: ProjectionObserver,
+    options: ProjectionRunnerOptions = {},
   ) {
     this.logger = new Logger(`Projection ${projection.name}`);
     this.handles = new Set(projection.handles);
+    this.deadLetters = options.deadLetters;
+    this.observer = options.observer;
+    this.scope = options.scope ?? liveGeneration(projection.name);
+  }
+
+  /** Runs `work` in one transaction whose table names are the runner's generation's. */
+  transaction<T>(work: (db: EntityManager) => Promise<T>): Promise<T> {
+    return this.dataSource.transaction(async (db) => {
+      await this.scope.enter(db);
+      return work(db);
+    });
   }
 
   async storedOffsets(topic: string, partitions: readonly number[]): Promise<ReadonlyMap<number, string>> {
-    const rows: { partition: number; next_offset: string }[] = await this.dataSource.query(
-      `SELECT partition, next_offset FROM projection_offsets
-        WHERE projection = $1 AND topic = $2 AND partition = ANY($3::int[])`,
-      [this.projection.name, topic, partitions],
-    );
-    return new Map(rows.map((row) => [row.partition, row.next_offset]));
+    return this.transaction(async (db) => {
+      const rows: { partition: number; next_offset: string }[] = await db.query(
+        `SELECT partition, next_offset FROM projection_offsets
+          WHERE projection = $1 AND topic = $2 AND partition = ANY($3::int[])`,
+        [this.projection.name, topic, partitions],
+      );
+      return new Map(rows.map((row) => [row.partition, row.next_offset]));
+    });
   }
 
   async handleBatch(batch: PartitionBatch): Promise<BatchOutcome> {
     const started = process.hrtime.bigint();
     let report: RecordsOutcome = { applied: 0, parked: [] };
-    const outcome = await this.dataSource.transaction(async (db): Promise<BatchOutcome> => {
+    const outcome = await this.transaction(async (db): Promise<BatchOutcome> => {
       const stored = await this.lockOffset(db, batch);
       if (BigInt(batch.highWatermark) < stored) throw new LogBehindReadModel(this.projection.name, batch, stored);
       const first = batch.records[0];
@@ -96,7 +120,7 @@ export class ProjectionRunner implements BatchHandler {
       const last = fresh.at(-1);
       if (!last) return { kind: 'applied', nextOffset: stored.toString() };
 
-      report = await this.applyRecords(db, fresh, { deadLetter: true, heartbeat: () => batch.heartbeat() });
+      report = await this.applyRecords(db, fresh, { heartbeat: () => batch.heartbeat() });
       const nextOffset = (BigInt(last.offset) + 1n).toString();
       await db.query(
         `UPDATE projection_offsets SET next_offset = $4
@@ -115,13 +139,14 @@ export class ProjectionRunner implements BatchHandler {
   }
 
   /**
-   * Sequences and applies records in the caller's transaction, parks what cannot be applied, and
-   * records the new versions. Used for partition batches and for retrying parked events.
+   * Sequences and applies records in the caller's transaction (opened with `transaction`), parks
+   * what cannot be applied, and records the new versions. Used for partition batches, for retrying
+   * parked events, and for replaying one order.
    */
   async applyRecords(
     db: EntityManager,
     records: readonly SourcedRecord[],
-    { deadLetter, heartbeat = () => Promise.resolve() }: { deadLetter: boolean; heartbeat?: () => Promise<void> },
+    { heartbeat = () => Promise.resolve() }: { heartbeat?: () => Promise<void> } = {},
   ): Promise<RecordsOutcome> {
     const orderIds = [...new Set(records.map((record) => record.key?.toString('utf8')).filter((id) => id !== undefined))];
     const [versions, parkedOrders] = await Promise.all([this.loadVersions(db, orderIds), this.loadParkedOrders(db, orderIds)]);
@@ -132,7 +157,7 @@ export class ProjectionRunner implements BatchHandler {
     await this.saveVersions(db, applied);
     await this.park(db, parked);
     const poison = parked.filter((record) => record.deadLetter);
-    if (deadLetter && poison.length > 0) {
+    if (this.deadLetters && poison.length > 0) {
       await heartbeat();
       // Before the commit: a crash in between sends them again, never loses them (the DLQ is at-least-once).
       await this.deadLetters.publish(poison.map((record) => this.toDeadLetter(record)));
