@@ -7,6 +7,7 @@ import { APP_CONFIG, Metrics, type AppConfig } from '@app/platform';
 import { ProjectionRunner, type Projection } from '@app/projections';
 
 import { ProjectionMetrics } from './projection-metrics.js';
+import { RebuildScheduler } from './rebuild-scheduler.js';
 
 export const PROJECTIONS = Symbol('PROJECTIONS');
 
@@ -18,6 +19,7 @@ export const PROJECTIONS = Symbol('PROJECTIONS');
 @Injectable()
 export class ProjectionsTransport extends Server implements CustomTransportStrategy {
   private consumers: BatchConsumer[] = [];
+  private rebuilds: RebuildScheduler | undefined;
   private readonly deadLetters: EventPublisher;
   private readonly offsets: TopicOffsets;
 
@@ -47,6 +49,9 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
         this.consumers.push(consumer);
         await consumer.start();
       }
+      const context = { dataSource: this.dataSource, kafka: this.kafka, topic: topic.name, groupPrefix: this.config.kafka.groupPrefix };
+      this.rebuilds = new RebuildScheduler(context, this.projections);
+      await this.rebuilds.start();
       callback();
     } catch (error) {
       callback(error);
@@ -54,6 +59,8 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
   }
 
   async close(): Promise<void> {
+    await this.rebuilds?.stop();
+    this.rebuilds = undefined;
     const consumers = this.consumers;
     this.consumers = [];
     await Promise.all(consumers.map((consumer) => consumer.stop()));

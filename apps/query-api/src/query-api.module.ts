@@ -1,12 +1,14 @@
 import { Module } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
-import { KafkaHealthCheck, MessagingModule } from '@app/messaging';
+import { KafkaConnection, KafkaHealthCheck, MessagingModule, TopicOffsets } from '@app/messaging';
 import { AdminTokenGuard, ConfigModule, DatabaseModule, HealthModule, MetricsModule, postgresHealthCheck } from '@app/platform';
 import { ParkedEvents, projections } from '@app/projections';
 import { CustomerSummaryQueries, OrderViewQueries, readModelEntities, SalesQueries } from '@app/read-models';
 
+import { PROJECTIONS } from './admin/admin.tokens.js';
 import { ParkedEventsController } from './admin/parked-events.http.controller.js';
+import { ProjectionsController } from './admin/projections.http.controller.js';
 import { GetCustomerController } from './get-customer/get-customer.http.controller.js';
 import { GetOrderController } from './get-order/get-order.http.controller.js';
 import { ListOrdersController } from './list-orders/list-orders.http.controller.js';
@@ -23,12 +25,14 @@ import { SalesStatsController } from './sales-stats/sales-stats.http.controller.
       useFactory: (dataSource: DataSource, kafka: KafkaHealthCheck) => [postgresHealthCheck(dataSource), kafka],
     }),
   ],
-  controllers: [GetOrderController, ListOrdersController, GetCustomerController, SalesStatsController, ParkedEventsController],
+  controllers: [GetOrderController, ListOrdersController, GetCustomerController, SalesStatsController, ParkedEventsController, ProjectionsController],
   providers: [
     OrderViewQueries,
     CustomerSummaryQueries,
     SalesQueries,
     AdminTokenGuard,
+    { provide: PROJECTIONS, useValue: projections },
+    { provide: TopicOffsets, inject: [KafkaConnection], useFactory: (kafka: KafkaConnection) => new TopicOffsets(kafka) },
     { provide: ParkedEvents, inject: [DataSource], useFactory: (dataSource: DataSource) => new ParkedEvents(dataSource, projections) },
   ],
 })

@@ -34,6 +34,12 @@ export interface BatchHandler {
 export interface BatchConsumerOptions {
   readonly groupId: string;
   readonly topic: string;
+  /** `bulk` fetches megabytes per partition: for replays, which read the log from the start. */
+  readonly fetch?: 'live' | 'bulk';
+  /** Read only these partitions of the topic (a single-order replay reads one). */
+  readonly partitions?: readonly number[];
+  /** Called when the consumer stops for good after an error (kafkajs restarts it after retriable ones). */
+  readonly onFatalError?: (error: Error) => void;
 }
 
 /**
@@ -50,7 +56,10 @@ export class BatchConsumer {
     private readonly options: BatchConsumerOptions,
     private readonly handler: BatchHandler,
   ) {
-    this.consumer = connection.consumer(options.groupId);
+    this.consumer = connection.consumer(options.groupId, {
+      fetch: options.fetch ?? 'live',
+      ...(options.partitions ? { partitions: { topic: options.topic, partitions: options.partitions } } : {}),
+    });
     this.logger = new Logger(`BatchConsumer ${options.groupId}`);
   }
 
@@ -59,6 +68,9 @@ export class BatchConsumer {
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
       const partitions = payload.memberAssignment[this.options.topic] ?? [];
       void this.seekToStored(partitions);
+    });
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) this.options.onFatalError?.(payload.error);
     });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.options.topic, fromBeginning: true });

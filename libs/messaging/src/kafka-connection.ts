@@ -1,11 +1,18 @@
 import { Logger } from '@nestjs/common';
-import kafkajs, { type Admin, type Consumer, type Kafka, type Producer } from 'kafkajs';
+import kafkajs, { type Admin, type Consumer, type Kafka, type PartitionAssigner, type Producer } from 'kafkajs';
 
 import type { AppConfig } from '@app/platform';
 
 import type { TopicSpec } from './topics.js';
 
-const { Kafka: KafkaClient, Partitioners, logLevel } = kafkajs;
+const { AssignerProtocol, Kafka: KafkaClient, Partitioners, logLevel } = kafkajs;
+
+/** How a consumer fetches: `live` for low latency, `bulk` for replays that read the whole log. */
+export interface ConsumerTuning {
+  readonly fetch?: 'live' | 'bulk';
+  /** Read only these partitions of the topic, whatever the group's size (a single-order replay). */
+  readonly partitions?: { readonly topic: string; readonly partitions: readonly number[] };
+}
 
 /**
  * The only place that constructs kafkajs clients. Keeping kafkajs behind this folder means a move to
@@ -55,15 +62,69 @@ export class KafkaConnection {
    * A fetch returns as soon as records arrive, so its maximum wait only bounds idle polls, and how long
    * `disconnect()` waits for the fetch in flight: short, so members leave quickly.
    */
-  consumer(groupId: string): Consumer {
+  consumer(groupId: string, tuning: ConsumerTuning = {}): Consumer {
     return this.kafka.consumer({
       groupId,
       allowAutoTopicCreation: false,
       sessionTimeout: this.config.sessionTimeoutMs,
       heartbeatInterval: Math.floor(this.config.sessionTimeoutMs / 5),
       maxWaitTimeInMs: 500,
+      // Bulk: a few MB per partition and fetch, so a replay applies thousands of events per transaction.
+      ...(tuning.fetch === 'bulk' ? { maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 16 * 1024 * 1024 } : {}),
+      ...(tuning.partitions ? { partitionAssigners: [fixedPartitionsAssigner(tuning.partitions.topic, tuning.partitions.partitions)] } : {}),
     });
   }
+
+  /**
+   * The partition the producer sends `key` to, and the topic's partition count: the same murmur2
+   * partitioner over the topic's current metadata.
+   */
+  async partitionOf(topic: string, key: string): Promise<{ partition: number; partitions: number }> {
+    const admin = this.admin();
+    await admin.connect();
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      const partitionMetadata = topics[0]?.partitions ?? [];
+      const partition = Partitioners.DefaultPartitioner()({ topic, partitionMetadata, message: { key, value: null } });
+      return { partition, partitions: partitionMetadata.length };
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /** Deletes consumer groups that are no longer used (a finished replay's), ignoring ones already gone. */
+  async deleteGroups(groupIds: readonly string[]): Promise<void> {
+    const admin = this.admin();
+    await admin.connect();
+    try {
+      await admin.deleteGroups([...groupIds]);
+    } catch (error) {
+      new Logger('kafkajs').warn(`could not delete consumer groups ${groupIds.join(', ')}: ${String(error)}`);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+}
+
+/**
+ * Assigns the given partitions to the group's first member and nothing to the others: kafkajs has no
+ * manual assignment, and a single-order replay must read one partition, not the topic.
+ */
+function fixedPartitionsAssigner(topic: string, partitions: readonly number[]): PartitionAssigner {
+  const name = 'FixedPartitions';
+  const version = 1;
+  return () => ({
+    name,
+    version,
+    assign: ({ members }) => {
+      const [first, ...others] = [...members].sort((a, b) => a.memberId.localeCompare(b.memberId));
+      const encode = (assigned: readonly number[]): Buffer =>
+        AssignerProtocol.MemberAssignment.encode({ version, assignment: { [topic]: [...assigned] }, userData: Buffer.alloc(0) });
+      const assignments = others.map((member) => ({ memberId: member.memberId, memberAssignment: encode([]) }));
+      return Promise.resolve(first ? [{ memberId: first.memberId, memberAssignment: encode(partitions) }, ...assignments] : []);
+    },
+    protocol: ({ topics }) => ({ name, metadata: AssignerProtocol.MemberMetadata.encode({ version, topics, userData: Buffer.alloc(0) }) }),
+  });
 }
 
 /** Creates the topics that do not exist yet. Existing topics are left as they are. */
@@ -114,5 +175,10 @@ export class TopicOffsets {
   async close(): Promise<void> {
     await this.admin?.disconnect();
     this.admin = undefined;
+  }
+
+  /** Nest calls this when a module provides one. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.close();
   }
 }

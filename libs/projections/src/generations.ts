@@ -19,6 +19,8 @@ export const BOOKKEEPING_TABLES = ['projection_offsets', 'projection_order_versi
  * their transaction; a switch holds it exclusively, so a batch applies wholly before or wholly after it.
  */
 const LIVE_GENERATION_LOCK = 7_243_010;
+/** Serialises switches of all projections: each rewrites the views that span every live generation. */
+const PUBLISH_VIEWS_LOCK = 7_243_013;
 
 export interface LiveGenerationRow {
   readonly projection: string;
@@ -127,6 +129,9 @@ export async function switchToGeneration(
   projection: Projection,
   target: { generation: number; version: number; schema: string },
 ): Promise<void> {
+  // Taken first, so the statements after it see every switch committed before: the union views must
+  // never name a generation another switch has retired (dropping it would drop them).
+  await db.query('SELECT pg_advisory_xact_lock($1)', [PUBLISH_VIEWS_LOCK]);
   await db.query(
     `UPDATE projection_generations SET generation = $2, version = $3, schema_name = $4, built_at = now() WHERE projection = $1`,
     [projection.name, target.generation, target.version, target.schema],

@@ -5,6 +5,7 @@ export * from './order-view.projection.js';
 export * from './parked-events.js';
 export * from './projection-runner.js';
 export * from './projection.js';
+export * from './replay/index.js';
 export * from './sales.projection.js';
 export * from './sequence.js';
 

@@ -51,6 +51,10 @@ export const orderViewProjection: Projection = {
     }
     await upsertRows(db, [...changed].map((orderId) => rows.get(orderId)).filter((row) => row !== undefined));
   },
+
+  async forgetOrder(db: EntityManager, orderId: string): Promise<void> {
+    await db.query('DELETE FROM order_view WHERE order_id = $1', [orderId]);
+  },
 };
 
 /** The order view after one more event. Pure: time comes from the event, so a rebuild gives the same rows. */

@@ -11,6 +11,20 @@ export interface DatabaseModuleOptions {
   readonly applicationName: string;
 }
 
+/** The one way this project opens Postgres through TypeORM: schema from migrations only, never synchronised. */
+export function createDataSource(databaseUrl: string, options: DatabaseModuleOptions): Promise<DataSource> {
+  return new DataSource({
+    type: 'postgres',
+    url: databaseUrl,
+    applicationName: options.applicationName,
+    entities: options.entities ?? [],
+    synchronize: false,
+    migrationsRun: false,
+    poolSize: options.poolSize ?? 10,
+    logging: ['error'],
+  }).initialize();
+}
+
 @Injectable()
 class DataSourceCloser implements OnApplicationShutdown {
   constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}
@@ -34,17 +48,7 @@ export class DatabaseModule {
         {
           provide: DataSource,
           inject: [APP_CONFIG],
-          useFactory: async (config: AppConfig) =>
-            new DataSource({
-              type: 'postgres',
-              url: config.databaseUrl,
-              applicationName: options.applicationName,
-              entities: options.entities ?? [],
-              synchronize: false,
-              migrationsRun: false,
-              poolSize: options.poolSize ?? 10,
-              logging: ['error'],
-            }).initialize(),
+          useFactory: (config: AppConfig) => createDataSource(config.databaseUrl, options),
         },
         DataSourceCloser,
       ],

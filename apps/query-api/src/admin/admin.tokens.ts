@@ -1,0 +1,2 @@
+/** The projections the admin endpoints know, injected so tests can give their own. */
+export const PROJECTIONS = Symbol('PROJECTIONS');

@@ -1,0 +1,119 @@
+import { ConflictException, Controller, Get, HttpCode, Inject, Logger, NotFoundException, Param, Post, Req, Res, UseGuards } from '@nestjs/common';
+import { Matches } from 'class-validator';
+import type { Request, Response } from 'express';
+import { DataSource } from 'typeorm';
+
+import { TopicOffsets } from '@app/messaging';
+import { APP_CONFIG, AdminTokenGuard, type AppConfig } from '@app/platform';
+import { RebuildAlreadyActive, RebuildRecords, projectionStatuses, type Projection, type ProjectionStatus, type RebuildRecord } from '@app/projections';
+
+import { PROJECTIONS } from './admin.tokens.js';
+
+export class ProjectionParams {
+  @Matches(/^[a-z0-9-]{1,64}$/, { message: 'name must be a projection name (lowercase letters, digits and dashes)' })
+  name!: string;
+}
+
+export class RebuildParams extends ProjectionParams {
+  @Matches(/^\d{1,18}$/, { message: 'id must be the numeric id of a rebuild' })
+  id!: string;
+}
+
+export interface RebuildResponse {
+  readonly rebuild: RebuildRecord;
+  readonly statusUrl: string;
+}
+
+/**
+ * Projections and their rebuilds. A rebuild asked for here is recorded as requested and run by a
+ * projection worker (the process that owns projection writes); its status URL shows its progress.
+ * Bearer ADMIN_TOKEN; every call is logged by the guard, and each rebuild records who asked.
+ */
+@Controller('admin/projections')
+@UseGuards(AdminTokenGuard)
+export class ProjectionsController {
+  private readonly logger = new Logger('Admin');
+  private readonly records: RebuildRecords;
+
+  constructor(
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(TopicOffsets) private readonly offsets: TopicOffsets,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(PROJECTIONS) private readonly projections: readonly Projection[],
+  ) {
+    this.records = new RebuildRecords(dataSource);
+  }
+
+  @Get()
+  async list(): Promise<{ items: ProjectionStatus[] }> {
+    const topic = this.config.kafka.ordersTopic;
+    // Lag needs the broker; without it the rest still answers, with lag null.
+    const logEnd = await this.offsets.logEnd(topic).catch(() => undefined);
+    return { items: await projectionStatuses(this.dataSource, this.projections, topic, logEnd) };
+  }
+
+  @Post(':name/rebuild')
+  @HttpCode(202)
+  async rebuild(@Param() { name }: ProjectionParams, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<RebuildResponse> {
+    const projection = this.projection(name);
+    const requestedBy = `admin-api from ${request.ip ?? 'unknown'}`;
+    try {
+      const rebuild = await this.records.request({ projection: projection.name, version: projection.version, requestedBy, reason: 'admin-api', state: 'requested' });
+      this.logger.log(`rebuild ${rebuild.id} of ${projection.name} requested by ${requestedBy} at ${rebuild.requestedAt}`);
+      const statusUrl = this.statusUrl(rebuild);
+      response.setHeader('Location', statusUrl);
+      return { rebuild, statusUrl };
+    } catch (error) {
+      if (!(error instanceof RebuildAlreadyActive)) throw error;
+      throw new ConflictException({
+        statusCode: 409,
+        error: 'Conflict',
+        code: 'REBUILD_IN_PROGRESS',
+        message: error.message,
+        rebuild: error.active,
+        statusUrl: this.statusUrl(error.active),
+      });
+    }
+  }
+
+  @Get(':name/rebuilds/:id')
+  async status(@Param() { name, id }: RebuildParams): Promise<RebuildResponse> {
+    const rebuild = await this.find(name, id);
+    return { rebuild, statusUrl: this.statusUrl(rebuild) };
+  }
+
+  /** Stops a rebuild: a requested one at once, a running one within a second; the live generation keeps serving. */
+  @Post(':name/rebuilds/:id/cancel')
+  @HttpCode(202)
+  async cancel(@Param() { name, id }: RebuildParams, @Req() request: Request): Promise<RebuildResponse> {
+    const rebuild = await this.find(name, id);
+    const cancelled = await this.records.requestCancel(rebuild.id);
+    if (!cancelled) {
+      throw new ConflictException({ statusCode: 409, error: 'Conflict', code: 'REBUILD_FINISHED', message: `rebuild ${id} has already ${rebuild.state === 'switched' ? 'switched' : rebuild.state}`, rebuild });
+    }
+    this.logger.log(`rebuild ${id} of ${name} cancelled by admin-api from ${request.ip ?? 'unknown'}`);
+    return { rebuild: cancelled, statusUrl: this.statusUrl(cancelled) };
+  }
+
+  private projection(name: string): Projection {
+    const projection = this.projections.find((candidate) => candidate.name === name);
+    if (!projection) {
+      const known = this.projections.map((candidate) => candidate.name).join(', ');
+      throw new NotFoundException({ statusCode: 404, error: 'Not Found', code: 'UNKNOWN_PROJECTION', message: `no projection named ${name}; known projections: ${known}` });
+    }
+    return projection;
+  }
+
+  private async find(name: string, id: string): Promise<RebuildRecord> {
+    this.projection(name);
+    const rebuild = await this.records.find(id);
+    if (rebuild?.projection !== name) {
+      throw new NotFoundException({ statusCode: 404, error: 'Not Found', code: 'REBUILD_NOT_FOUND', message: `no rebuild ${id} of ${name}` });
+    }
+    return rebuild;
+  }
+
+  private statusUrl(rebuild: RebuildRecord): string {
+    return `/admin/projections/${rebuild.projection}/rebuilds/${rebuild.id}`;
+  }
+}

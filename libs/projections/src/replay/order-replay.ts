@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+
+import { BatchConsumer, TopicOffsets, type BatchOutcome, type PartitionBatch } from '@app/messaging';
+
+import { ProjectionRunner } from '../projection-runner.js';
+import type { Projection } from '../projection.js';
+import type { SourcedRecord } from '../sequence.js';
+import type { ReplayContext } from './projection-rebuilder.js';
+
+export class OrderReplayUnsupported extends Error {
+  constructor(projection: string) {
+    super(`${projection} sums many orders per row, so one order's events cannot repair it: rebuild it whole instead`);
+    this.name = 'OrderReplayUnsupported';
+  }
+}
+
+export class OrderNotInLog extends Error {
+  constructor(orderId: string, topic: string, partition: number) {
+    super(`order ${orderId} has no events on ${topic} partition ${String(partition)}, where its key belongs: nothing to replay`);
+    this.name = 'OrderNotInLog';
+  }
+}
+
+export interface OrderReplayOutcome {
+  readonly projection: string;
+  readonly orderId: string;
+  readonly partition: number;
+  /** Records of the partition read to find the order's events. */
+  readonly recordsRead: number;
+  readonly eventsApplied: number;
+  readonly stillParked: number;
+}
+
+/** Where the order's partition stands: the first offset not read yet, and the order's records so far. */
+class OrderCollector {
+  readonly records: SourcedRecord[] = [];
+  position = 0;
+
+  constructor(
+    private readonly orderId: string,
+    private readonly partition: number,
+  ) {}
+
+  storedOffsets(): Promise<ReadonlyMap<number, string>> {
+    return Promise.resolve(new Map([[this.partition, '0']]));
+  }
+
+  handleBatch(batch: PartitionBatch): Promise<BatchOutcome> {
+    for (const record of batch.records) {
+      if (record.key?.toString('utf8') === this.orderId) this.records.push({ ...record, topic: batch.topic, partition: batch.partition });
+    }
+    const last = batch.records.at(-1);
+    if (last) this.position = Number(last.offset) + 1;
+    return Promise.resolve({ kind: 'applied', nextOffset: String(this.position) });
+  }
+}
+
+/**
+ * Replays one order into the live generation: reads the one partition its key maps to (the
+ * producer's partitioner), then, in one transaction that holds that partition's offset row so the
+ * worker waits, removes what the projection holds for the order and applies the order's events up
+ * to where the live generation stands. No other order's rows are touched.
+ */
+export async function replayOrder(context: ReplayContext, projection: Projection, orderId: string): Promise<OrderReplayOutcome> {
+  if (!projection.forgetOrder) throw new OrderReplayUnsupported(projection.name);
+  const forgetOrder = projection.forgetOrder.bind(projection);
+  const { partition } = await context.kafka.partitionOf(context.topic, orderId);
+  const logEnd = await partitionEnd(context, partition);
+  if (logEnd === 0) throw new OrderNotInLog(orderId, context.topic, partition);
+
+  const collector = new OrderCollector(orderId, partition);
+  const groupId = `${context.groupPrefix}replay.${projection.name}.order.${randomUUID()}`;
+  let fatal: Error | undefined;
+  const consumer = new BatchConsumer(
+    context.kafka,
+    { groupId, topic: context.topic, fetch: 'bulk', partitions: [partition], onFatalError: (error) => (fatal = error) },
+    collector,
+  );
+  const runner = new ProjectionRunner(context.dataSource, projection);
+  await consumer.start();
+  try {
+    let readTo = logEnd;
+    for (;;) {
+      while (collector.position < readTo) {
+        if (fatal) throw fatal;
+        await delay(20);
+      }
+      if (collector.records.length === 0) throw new OrderNotInLog(orderId, context.topic, partition);
+      // The worker may have applied past what was read: then read on to there, and try again.
+      const outcome = await runner.transaction(async (db) => {
+        const rows: { next_offset: string }[] = await db.query(
+          'SELECT next_offset FROM projection_offsets WHERE projection = $1 AND topic = $2 AND partition = $3 FOR UPDATE',
+          [projection.name, context.topic, partition],
+        );
+        const applied = Number(rows[0]?.next_offset ?? 0);
+        if (applied > collector.position) return applied;
+        await forgetOrder(db, orderId);
+        await db.query('DELETE FROM projection_order_versions WHERE projection = $1 AND order_id = $2', [projection.name, orderId]);
+        await db.query('DELETE FROM parked_events WHERE projection = $1 AND order_id = $2', [projection.name, orderId]);
+        const records = collector.records.filter((record) => Number(record.offset) < applied);
+        return runner.applyRecords(db, records);
+      });
+      if (typeof outcome === 'number') {
+        readTo = outcome;
+        continue;
+      }
+      return { projection: projection.name, orderId, partition, recordsRead: collector.position, eventsApplied: outcome.applied, stillParked: outcome.parked.length };
+    }
+  } finally {
+    await consumer.stop();
+    await context.kafka.deleteGroups([groupId]);
+  }
+}
+
+async function partitionEnd(context: ReplayContext, partition: number): Promise<number> {
+  const offsets = new TopicOffsets(context.kafka);
+  try {
+    return Number((await offsets.logEnd(context.topic)).get(partition) ?? 0);
+  } finally {
+    await offsets.close();
+  }
+}

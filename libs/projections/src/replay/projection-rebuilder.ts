@@ -1,0 +1,323 @@
+import { setTimeout as delay } from 'node:timers/promises';
+
+import { Logger } from '@nestjs/common';
+import type { DataSource, EntityManager } from 'typeorm';
+
+import { BatchConsumer, TopicOffsets, type BatchHandler, type BatchOutcome, type KafkaConnection, type PartitionBatch } from '@app/messaging';
+
+import {
+  ProjectionHasNoGeneration,
+  buildingGeneration,
+  createGenerationLike,
+  dropGeneration,
+  findLiveGeneration,
+  generationSchema,
+  pauseLiveWriters,
+  switchToGeneration,
+  type LiveGenerationRow,
+} from '../generations.js';
+import { ProjectionRunner } from '../projection-runner.js';
+import type { Projection } from '../projection.js';
+import { REBUILD_OWNER_LOCK, RebuildRecords, type RebuildRecord } from './rebuild-records.js';
+import { ReplayProgress, type ReplayProgressSnapshot } from './replay-progress.js';
+
+/** What a replay reads and where it writes. */
+export interface ReplayContext {
+  readonly dataSource: DataSource;
+  readonly kafka: KafkaConnection;
+  readonly topic: string;
+  /** Prefixed to the replay's consumer groups, like every other group of this deployment. */
+  readonly groupPrefix: string;
+}
+
+export interface RebuildOptions {
+  /** Called a few times a second with the progress. */
+  readonly onProgress?: (progress: ReplayProgressSnapshot) => void;
+  /** Aborting cancels the rebuild: its generation is dropped and the live one keeps serving. */
+  readonly signal?: AbortSignal;
+}
+
+/** What a rebuild would do, for `--dry-run`: nothing is written. */
+export interface RebuildPlan {
+  readonly projection: string;
+  readonly live: LiveGenerationRow;
+  readonly codeVersion: number;
+  readonly nextGeneration: number;
+  readonly highWaterMarks: Readonly<Record<string, number>>;
+  readonly events: number;
+  readonly activeRebuild: RebuildRecord | undefined;
+}
+
+export class RebuildCancelled extends Error {
+  constructor(reason: string) {
+    super(`cancelled: ${reason}`);
+    this.name = 'RebuildCancelled';
+  }
+}
+
+const TICK_MS = 100;
+const SAVE_PROGRESS_EVERY_MS = 1_000;
+const REPORT_PROGRESS_EVERY_MS = 250;
+/** How long a switch may hold the live writers paused while the new generation closes the last gap. */
+const SWITCH_WAIT_MS = 2_000;
+
+/**
+ * Rebuilds a projection from offset zero into a new generation beside the live one (ADR 7):
+ *
+ * 1. creates the generation's tables, shaped like the live ones, and takes the log's high-water marks;
+ * 2. fills it with a consumer group of its own, in large batches, with the same runner as the worker
+ *    (so the same exactly-once bookkeeping) and no dead letters: a replay has no side effects beyond
+ *    its tables;
+ * 3. once past the marks, catches up with the live generation, and in one transaction, with the
+ *    live writers paused, switches the public views over: readers see the old generation or the new,
+ *    never a half-built one;
+ * 4. drops the old generation.
+ *
+ * A crash anywhere before the switch leaves the live generation untouched; the next rebuild of the
+ * projection marks the dead one failed and drops what it had built.
+ */
+export class ProjectionRebuilder {
+  private readonly records: RebuildRecords;
+
+  constructor(private readonly context: ReplayContext) {
+    this.records = new RebuildRecords(context.dataSource);
+  }
+
+  async plan(projection: Projection): Promise<RebuildPlan> {
+    const db = this.context.dataSource.manager;
+    const live = await requireLive(db, projection);
+    const marks = await highWaterMarks(this.context);
+    return {
+      projection: projection.name,
+      live,
+      codeVersion: projection.version,
+      nextGeneration: await nextGeneration(db, projection, live),
+      highWaterMarks: marks,
+      events: Object.values(marks).reduce((sum, offset) => sum + offset, 0),
+      activeRebuild: await this.records.active(projection.name),
+    };
+  }
+
+  /** Records a rebuild and runs it in this process. Throws RebuildAlreadyActive when one is under way. */
+  async rebuild(projection: Projection, requestedBy: string, reason: string, options: RebuildOptions = {}): Promise<RebuildRecord> {
+    const record = await this.records.request({ projection: projection.name, version: projection.version, requestedBy, reason, state: 'running' });
+    return this.run(record, projection, options);
+  }
+
+  /** Runs a rebuild recorded as running to its end, and returns how it ended: switched, failed or cancelled. */
+  async run(record: RebuildRecord, projection: Projection, options: RebuildOptions = {}): Promise<RebuildRecord> {
+    // The owner lock says "a live process runs this rebuild"; the connection's end (even by kill -9) releases it.
+    const owner = this.context.dataSource.createQueryRunner();
+    await owner.connect();
+    try {
+      const locked = (await owner.query('SELECT pg_try_advisory_lock($1, $2::int) AS locked', [REBUILD_OWNER_LOCK, Number(record.id)])) as { locked: boolean }[];
+      if (!locked[0]?.locked) throw new Error(`rebuild ${record.id} is already run by another process`);
+      try {
+        await new RebuildRun(this.context, this.records, record, projection, options).execute();
+      } finally {
+        await owner.query('SELECT pg_advisory_unlock($1, $2::int)', [REBUILD_OWNER_LOCK, Number(record.id)]);
+      }
+    } finally {
+      await owner.release();
+    }
+    const finished = await this.records.find(record.id);
+    if (!finished) throw new Error(`rebuild ${record.id} disappeared`);
+    return finished;
+  }
+}
+
+async function requireLive(db: EntityManager, projection: Projection): Promise<LiveGenerationRow> {
+  const live = await findLiveGeneration(db, projection.name);
+  if (!live) throw new ProjectionHasNoGeneration(projection.name);
+  return live;
+}
+
+/** Past every generation used so far, including failed attempts, so a leftover schema never collides. */
+async function nextGeneration(db: EntityManager, projection: Projection, live: LiveGenerationRow): Promise<number> {
+  const rows: { generation: number }[] = await db.query(
+    'SELECT coalesce(max(generation), 0) AS generation FROM projection_rebuilds WHERE projection = $1',
+    [projection.name],
+  );
+  return Math.max(live.generation, rows[0]?.generation ?? 0) + 1;
+}
+
+/** The log end of every partition: what a rebuild must reach before it may switch. */
+async function highWaterMarks(context: ReplayContext): Promise<Record<string, number>> {
+  const offsets = new TopicOffsets(context.kafka);
+  try {
+    const ends = await offsets.logEnd(context.topic);
+    return Object.fromEntries([...ends].map(([partition, end]) => [String(partition), Number(end)]));
+  } finally {
+    await offsets.close();
+  }
+}
+
+/** One rebuild's run: its consumer, its progress, and its cleanup whatever happens. */
+class RebuildRun {
+  private readonly logger: Logger;
+  private readonly groupId: string;
+  private consumer: BatchConsumer | undefined;
+  private fatal: Error | undefined;
+  private progress: ReplayProgress | undefined;
+  private lastSaved = 0;
+  private lastReported = 0;
+
+  constructor(
+    private readonly context: ReplayContext,
+    private readonly records: RebuildRecords,
+    private readonly record: RebuildRecord,
+    private readonly projection: Projection,
+    private readonly options: RebuildOptions,
+  ) {
+    this.logger = new Logger(`Rebuild ${projection.name}#${record.id}`);
+    this.groupId = `${context.groupPrefix}replay.${projection.name}.${record.id}`;
+  }
+
+  async execute(): Promise<void> {
+    let building: string | undefined;
+    let switched = false;
+    try {
+      const { live, generation, schema, marks } = await this.prepare();
+      building = schema;
+      const targets = new Map(Object.entries(marks).map(([partition, end]) => [Number(partition), end]));
+      const progress = new ReplayProgress(targets, Date.now());
+      this.progress = progress;
+      this.logger.log(`filling ${schema} from offset 0 to ${String(progress.snapshot(Date.now()).eventsTotal)} events; ${live.schemaName} keeps serving`);
+
+      progress.enter('filling');
+      await this.startConsumer(schema, progress);
+      await this.waitUntil(() => progress.reachedTargets());
+
+      progress.enter('catching-up');
+      const target = { generation, version: this.projection.version, schema };
+      while (!(await this.trySwitch(live, target))) await this.tick();
+      switched = true;
+      progress.enter('done');
+      this.report(true);
+      this.logger.log(`switched readers to ${schema}; dropping ${live.schemaName}`);
+      await this.stopConsumer();
+      await this.dropQuietly(live.schemaName);
+    } catch (error) {
+      const cancelled = error instanceof RebuildCancelled;
+      const message = error instanceof Error ? error.message : String(error);
+      if (cancelled) this.logger.warn(message);
+      else this.logger.error(`failed: ${message}`);
+      await this.stopConsumer();
+      if (!switched && building !== undefined) await this.dropQuietly(building);
+      if (!switched) await this.records.finish(this.record.id, cancelled ? 'cancelled' : 'failed', message);
+    } finally {
+      await this.context.kafka.deleteGroups([this.groupId]);
+    }
+  }
+
+  /** Creates the new generation, shaped like the live one, and takes the high-water marks it must reach. */
+  private async prepare(): Promise<{ live: LiveGenerationRow; generation: number; schema: string; marks: Record<string, number> }> {
+    const marks = await highWaterMarks(this.context);
+    return this.context.dataSource.transaction(async (db) => {
+      const live = await requireLive(db, this.projection);
+      const generation = await nextGeneration(db, this.projection, live);
+      const schema = generationSchema(this.projection.name, generation);
+      await createGenerationLike(db, live.schemaName, schema);
+      await this.records.started(db, this.record.id, { generation, schema, version: this.projection.version, highWaterMarks: marks });
+      return { live, generation, schema, marks };
+    });
+  }
+
+  private async startConsumer(schema: string, progress: ReplayProgress): Promise<void> {
+    const runner = new ProjectionRunner(this.context.dataSource, this.projection, { scope: buildingGeneration(schema) });
+    const tracked: BatchHandler = {
+      storedOffsets: (topic, partitions) => runner.storedOffsets(topic, partitions),
+      handleBatch: async (batch: PartitionBatch): Promise<BatchOutcome> => {
+        const outcome = await runner.handleBatch(batch);
+        if (outcome.kind === 'applied') progress.applied(batch.partition, Number(outcome.nextOffset));
+        return outcome;
+      },
+    };
+    this.consumer = new BatchConsumer(
+      this.context.kafka,
+      { groupId: this.groupId, topic: this.context.topic, fetch: 'bulk', onFatalError: (error) => (this.fatal = error) },
+      tracked,
+    );
+    await this.consumer.start();
+  }
+
+  private async stopConsumer(): Promise<void> {
+    const consumer = this.consumer;
+    this.consumer = undefined;
+    await consumer?.stop().catch((error: unknown) => { this.logger.warn(`stopping the replay consumer: ${String(error)}`); });
+  }
+
+  /**
+   * Switches when the new generation has applied at least what the live one has on every partition,
+   * so that no reader sees an order go back a version. Returns false to try again a little later.
+   */
+  private async trySwitch(live: LiveGenerationRow, target: { generation: number; version: number; schema: string }): Promise<boolean> {
+    const { dataSource } = this.context;
+    if (!(await this.caughtUp(dataSource.manager, live.schemaName, target.schema))) return false;
+    this.progress?.enter('switching');
+    const switched = await dataSource.transaction(async (db) => {
+      await pauseLiveWriters(db, this.projection.name);
+      const deadline = Date.now() + SWITCH_WAIT_MS;
+      while (!(await this.caughtUp(db, live.schemaName, target.schema))) {
+        if (Date.now() > deadline) return false;
+        await delay(10);
+      }
+      const current = await findLiveGeneration(db, this.projection.name);
+      if (current?.schemaName !== live.schemaName) throw new Error(`the live generation changed to ${current?.schemaName ?? 'none'} during the rebuild`);
+      await switchToGeneration(db, this.projection, target);
+      if (this.progress) await this.records.saveProgress(this.record.id, { ...this.progress.snapshot(Date.now()), phase: 'done' }, db);
+      await this.records.finish(this.record.id, 'switched', null, db);
+      return true;
+    });
+    if (!switched) this.progress?.enter('catching-up');
+    return switched;
+  }
+
+  private async caughtUp(db: EntityManager, liveSchema: string, schema: string): Promise<boolean> {
+    const rows: { behind: number }[] = await db.query(
+      `SELECT count(*)::int AS behind
+         FROM "${liveSchema}".projection_offsets l
+         LEFT JOIN "${schema}".projection_offsets b USING (projection, topic, partition)
+        WHERE l.projection = $1 AND l.topic = $2 AND coalesce(b.next_offset, 0) < l.next_offset`,
+      [this.projection.name, this.context.topic],
+    );
+    return rows[0]?.behind === 0;
+  }
+
+  private async waitUntil(done: () => boolean): Promise<void> {
+    while (!done()) await this.tick();
+  }
+
+  /** One beat of the wait: report, save and check for cancellation and a dead consumer. */
+  private async tick(): Promise<void> {
+    if (this.fatal) throw this.fatal;
+    if (this.options.signal?.aborted) throw new RebuildCancelled('interrupted');
+    const now = Date.now();
+    if (now - this.lastSaved >= SAVE_PROGRESS_EVERY_MS) {
+      this.lastSaved = now;
+      if (this.progress) await this.records.saveProgress(this.record.id, this.progress.snapshot(now));
+      if (await this.records.isCancelRequested(this.record.id)) throw new RebuildCancelled('an operator asked to cancel');
+    }
+    this.report(false);
+    await delay(TICK_MS);
+  }
+
+  private report(force: boolean): void {
+    const now = Date.now();
+    if (!this.progress || !this.options.onProgress || (!force && now - this.lastReported < REPORT_PROGRESS_EVERY_MS)) return;
+    this.lastReported = now;
+    this.options.onProgress(this.progress.snapshot(now));
+  }
+
+  /** Drops a generation nobody reads; a lock held elsewhere (an open psql session) leaves it for later, loudly. */
+  private async dropQuietly(schema: string): Promise<void> {
+    try {
+      await this.context.dataSource.transaction(async (db) => {
+        await db.query(`SET LOCAL lock_timeout = '10s'`);
+        await dropGeneration(db, schema);
+      });
+    } catch (error) {
+      this.logger.warn(`could not drop ${schema} (${String(error)}): drop it later with DROP SCHEMA "${schema}" CASCADE`);
+    }
+  }
+}
