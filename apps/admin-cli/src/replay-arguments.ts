@@ -30,13 +30,13 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Parses the arguments after `--`. Pure: the projection names it accepts are given. */
 export function parseReplayArguments(args: readonly string[], known: readonly string[]): ReplayRequest {
+  if (args.includes('--help') || args.includes('-h')) return { kind: 'help' };
   let all = false;
   let dryRun = false;
   let orderId: string | undefined;
   const names: string[] = [];
   for (let index = 0; index < args.length; index++) {
     const arg = args[index] ?? '';
-    if (arg === '--help' || arg === '-h') return { kind: 'help' };
     if (arg === '--all') all = true;
     else if (arg === '--dry-run') dryRun = true;
     else if (arg === '--order' || arg.startsWith('--order=')) {

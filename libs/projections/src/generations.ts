@@ -18,7 +18,7 @@ export const BOOKKEEPING_TABLES = ['projection_offsets', 'projection_order_versi
  * Advisory lock class of "which generation is live". Writers to a live generation hold it shared for
  * their transaction; a switch holds it exclusively, so a batch applies wholly before or wholly after it.
  */
-const LIVE_GENERATION_LOCK = 7_243_010;
+export const LIVE_GENERATION_LOCK = 7_243_010;
 /** Serialises switches of all projections: each rewrites the views that span every live generation. */
 const PUBLISH_VIEWS_LOCK = 7_243_013;
 

@@ -63,3 +63,23 @@ export class AppProcess {
     await this.exited;
   }
 }
+
+/** `npm run replay -- …` as its own process, from the compiled tests' copy, so that it can be killed for real. */
+export class AdminCliProcess {
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+  private readonly child: ChildProcess;
+
+  constructor(config: AppConfig, args: readonly string[]) {
+    const main = join(import.meta.dirname, '..', '..', '..', 'apps', 'admin-cli', 'src', 'main.js');
+    this.child = spawn(process.execPath, [main, ...args], { env: { ...process.env, ...configToEnv(config), NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    this.child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    this.child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    this.exited = new Promise((resolve) => this.child.once('close', (code, signal) => { resolve({ code, signal, stdout, stderr }); }));
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+}

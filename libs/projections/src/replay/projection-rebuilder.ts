@@ -253,6 +253,7 @@ class RebuildRun {
    */
   private async trySwitch(live: LiveGenerationRow, target: { generation: number; version: number; schema: string }): Promise<boolean> {
     const { dataSource } = this.context;
+    await this.throwIfCancelled(); // a cancel that arrives while the fill finishes still wins
     if (!(await this.caughtUp(dataSource.manager, live.schemaName, target.schema))) return false;
     this.progress?.enter('switching');
     const switched = await dataSource.transaction(async (db) => {
@@ -296,10 +297,15 @@ class RebuildRun {
     if (now - this.lastSaved >= SAVE_PROGRESS_EVERY_MS) {
       this.lastSaved = now;
       if (this.progress) await this.records.saveProgress(this.record.id, this.progress.snapshot(now));
-      if (await this.records.isCancelRequested(this.record.id)) throw new RebuildCancelled('an operator asked to cancel');
+      await this.throwIfCancelled();
     }
     this.report(false);
     await delay(TICK_MS);
+  }
+
+  private async throwIfCancelled(): Promise<void> {
+    if (this.options.signal?.aborted) throw new RebuildCancelled('interrupted');
+    if (await this.records.isCancelRequested(this.record.id)) throw new RebuildCancelled('an operator asked to cancel');
   }
 
   private report(force: boolean): void {
