@@ -19,5 +19,6 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 USER node
 # APP is command-api, projection-worker or query-api; "migrate" runs the migrations and exits.
+# The replay command runs in any of these images: node dist/apps/admin-cli/src/main.js <projection>|--all
 ENV APP=command-api
 CMD ["sh", "-c", "if [ \"$APP\" = migrate ]; then exec node dist/scripts/migrate.js; else exec node --enable-source-maps dist/apps/$APP/src/main.js; fi"]

@@ -70,7 +70,7 @@ export class KafkaConnection {
       heartbeatInterval: Math.floor(this.config.sessionTimeoutMs / 5),
       maxWaitTimeInMs: 500,
       // Bulk: a few MB per partition and fetch, so a replay applies thousands of events per transaction.
-      ...(tuning.fetch === 'bulk' ? { maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 16 * 1024 * 1024 } : {}),
+      ...(tuning.fetch === 'bulk' ? { maxBytesPerPartition: 2 * 1024 * 1024, maxBytes: 6 * 1024 * 1024 } : {}),
       ...(tuning.partitions ? { partitionAssigners: [fixedPartitionsAssigner(tuning.partitions.topic, tuning.partitions.partitions)] } : {}),
     });
   }
