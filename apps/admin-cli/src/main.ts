@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 
 import { Logger } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
 
 import { KafkaConnection } from '@app/messaging';
 import { createDataSource, loadConfigOrExit } from '@app/platform';
@@ -30,10 +31,11 @@ process.once('SIGINT', () => {
 });
 process.once('SIGTERM', () => { interrupt.abort(); });
 
-const dataSource = await createDataSource(config.databaseUrl, { applicationName: 'admin-cli', poolSize: 8 });
 const kafka = new KafkaConnection(config.kafka);
 let exitCode: number = EXIT.failed;
+let dataSource: DataSource | undefined;
 try {
+  dataSource = await createDataSource(config.databaseUrl, { applicationName: 'admin-cli', poolSize: 8 });
   exitCode = await runReplay(
     request,
     { dataSource, kafka, topic: config.kafka.ordersTopic, groupPrefix: config.kafka.groupPrefix },
@@ -43,6 +45,6 @@ try {
 } catch (error) {
   process.stderr.write(`replay failed: ${error instanceof Error ? error.message : String(error)}\n`);
 } finally {
-  await dataSource.destroy();
+  await dataSource?.destroy();
 }
 process.exit(exitCode);
