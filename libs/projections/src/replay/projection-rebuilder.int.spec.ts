@@ -77,5 +77,11 @@ describe('projection rebuilder', () => {
     assert.equal(rows[0]?.n, 300);
     const { rows: old } = await env.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'order_view_g1'`);
     assert.equal(old[0]?.n, 0);
+    // The clone keeps the live index names, so later migrations can address them.
+    const { rows: indexes } = await env.db.query<{ indexname: string }>('SELECT indexname FROM pg_indexes WHERE schemaname = $1 ORDER BY indexname', [record.schemaName]);
+    assert.deepEqual(
+      indexes.map((row) => row.indexname).filter((name) => name.startsWith('order_view')),
+      ['order_view_customer_idx', 'order_view_pkey', 'order_view_placed_idx', 'order_view_status_idx'],
+    );
   });
 });
