@@ -156,3 +156,15 @@ async function publishBookkeepingViews(db: EntityManager): Promise<void> {
 export async function dropGeneration(db: EntityManager, schema: string): Promise<void> {
   await db.query(`DROP SCHEMA IF EXISTS ${quote(schema)} CASCADE`);
 }
+
+/**
+ * Drops a generation that should not be live (a failed or abandoned rebuild's), checking under the
+ * switch lock that it is not: a switch whose commit was lost in transit may have made it live.
+ */
+export async function dropUnlessLive(db: EntityManager, schema: string): Promise<boolean> {
+  await db.query('SELECT pg_advisory_xact_lock($1)', [PUBLISH_VIEWS_LOCK]);
+  const live: { n: number }[] = await db.query('SELECT count(*)::int AS n FROM projection_generations WHERE schema_name = $1', [schema]);
+  if (live[0]?.n !== 0) return false;
+  await dropGeneration(db, schema);
+  return true;
+}

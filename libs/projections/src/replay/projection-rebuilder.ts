@@ -4,12 +4,14 @@ import { Logger } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
 
 import { BatchConsumer, TopicOffsets, type BatchHandler, type BatchOutcome, type KafkaConnection, type PartitionBatch } from '@app/messaging';
+import { isPgError, quoteIdentifier } from '@app/platform';
 
 import {
   ProjectionHasNoGeneration,
   buildingGeneration,
   createGenerationLike,
   dropGeneration,
+  dropUnlessLive,
   findLiveGeneration,
   generationSchema,
   pauseLiveWriters,
@@ -60,6 +62,8 @@ const SAVE_PROGRESS_EVERY_MS = 1_000;
 const REPORT_PROGRESS_EVERY_MS = 250;
 /** How long a switch may hold the live writers paused while the new generation closes the last gap. */
 const SWITCH_WAIT_MS = 2_000;
+/** How long the switch waits for any one lock (live writers' batches, readers of the views) before trying again. */
+const SWITCH_LOCK_TIMEOUT_MS = 3_000;
 
 /**
  * Rebuilds a projection from offset zero into a new generation beside the live one (ADR 7):
@@ -203,7 +207,7 @@ class RebuildRun {
       if (cancelled) this.logger.warn(message);
       else this.logger.error(`failed: ${message}`);
       await this.stopConsumer();
-      if (!switched && building !== undefined) await this.dropQuietly(building);
+      if (!switched && building !== undefined) await this.dropQuietly(building, { unlessLive: true });
       if (!switched) await this.records.finish(this.record.id, cancelled ? 'cancelled' : 'failed', message);
     } finally {
       await this.context.kafka.deleteGroups([this.groupId]);
@@ -257,6 +261,9 @@ class RebuildRun {
     if (!(await this.caughtUp(dataSource.manager, live.schemaName, target.schema))) return false;
     this.progress?.enter('switching');
     const switched = await dataSource.transaction(async (db) => {
+      // Bounded: a long reader or an idle session holding a view must not stall every reader queued
+      // behind the switch's DDL. Timing out rolls back, and the switch is tried again.
+      await db.query(`SET LOCAL lock_timeout = '${String(SWITCH_LOCK_TIMEOUT_MS)}ms'`);
       await pauseLiveWriters(db, this.projection.name);
       const deadline = Date.now() + SWITCH_WAIT_MS;
       while (!(await this.caughtUp(db, live.schemaName, target.schema))) {
@@ -269,6 +276,9 @@ class RebuildRun {
       if (this.progress) await this.records.saveProgress(this.record.id, { ...this.progress.snapshot(Date.now()), phase: 'done' }, db);
       await this.records.finish(this.record.id, 'switched', null, db);
       return true;
+    }).catch((error: unknown) => {
+      if (isPgError(error, '55P03') || isPgError(error, '40P01')) return false; // lock timeout or deadlock: try again
+      throw error;
     });
     if (!switched) this.progress?.enter('catching-up');
     return switched;
@@ -277,8 +287,8 @@ class RebuildRun {
   private async caughtUp(db: EntityManager, liveSchema: string, schema: string): Promise<boolean> {
     const rows: { behind: number }[] = await db.query(
       `SELECT count(*)::int AS behind
-         FROM "${liveSchema}".projection_offsets l
-         LEFT JOIN "${schema}".projection_offsets b USING (projection, topic, partition)
+         FROM ${quoteIdentifier(liveSchema)}.projection_offsets l
+         LEFT JOIN ${quoteIdentifier(schema)}.projection_offsets b USING (projection, topic, partition)
         WHERE l.projection = $1 AND l.topic = $2 AND coalesce(b.next_offset, 0) < l.next_offset`,
       [this.projection.name, this.context.topic],
     );
@@ -316,11 +326,11 @@ class RebuildRun {
   }
 
   /** Drops a generation nobody reads; a lock held elsewhere (an open psql session) leaves it for later, loudly. */
-  private async dropQuietly(schema: string): Promise<void> {
+  private async dropQuietly(schema: string, { unlessLive = false } = {}): Promise<void> {
     try {
       await this.context.dataSource.transaction(async (db) => {
         await db.query(`SET LOCAL lock_timeout = '10s'`);
-        await dropGeneration(db, schema);
+        await (unlessLive ? dropUnlessLive(db, schema) : dropGeneration(db, schema));
       });
     } catch (error) {
       this.logger.warn(`could not drop ${schema} (${String(error)}): drop it later with DROP SCHEMA "${schema}" CASCADE`);

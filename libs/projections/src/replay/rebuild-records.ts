@@ -1,6 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
 
-import { dropGeneration } from '../generations.js';
+import { dropUnlessLive } from '../generations.js';
 import type { ReplayProgressSnapshot } from './replay-progress.js';
 
 export type RebuildState = 'requested' | 'running' | 'switched' | 'failed' | 'cancelled';
@@ -139,14 +139,18 @@ export class RebuildRecords {
 
   /** A running rebuild whose process is gone (killed, crashed): its generation was never live. */
   private async abandon(db: EntityManager, rebuild: RebuildRecord): Promise<void> {
-    if (rebuild.schemaName !== null) await dropGeneration(db, rebuild.schemaName);
+    if (rebuild.schemaName !== null) await dropUnlessLive(db, rebuild.schemaName);
     await this.finish(rebuild.id, 'failed', 'abandoned: the process running it stopped before it finished', db);
   }
 }
 
 async function isOwned(db: EntityManager, id: string): Promise<boolean> {
   const rows: { owned: boolean }[] = await db.query(
-    `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = $2 AND objsubid = 2 AND granted) AS owned`,
+    `SELECT EXISTS (
+       SELECT 1 FROM pg_locks
+        WHERE locktype = 'advisory' AND classid = $1 AND objid = $2 AND objsubid = 2 AND granted
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+     ) AS owned`,
     [REBUILD_OWNER_LOCK, Number(id)],
   );
   return rows[0]?.owned ?? false;
