@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 
-import { BatchConsumer, TopicOffsets, type BatchOutcome, type PartitionBatch } from '@app/messaging';
+import { BatchConsumer, type BatchOutcome, type PartitionBatch } from '@app/messaging';
 
 import { ProjectionRunner } from '../projection-runner.js';
 import type { Projection } from '../projection.js';
 import type { SourcedRecord } from '../sequence.js';
-import type { ReplayContext } from './projection-rebuilder.js';
+import { highWaterMarks, type ReplayContext } from './projection-rebuilder.js';
 
 export class OrderReplayUnsupported extends Error {
   constructor(projection: string) {
@@ -66,7 +66,7 @@ export async function replayOrder(context: ReplayContext, projection: Projection
   if (!projection.forgetOrder) throw new OrderReplayUnsupported(projection.name);
   const forgetOrder = projection.forgetOrder.bind(projection);
   const { partition } = await context.kafka.partitionOf(context.topic, orderId);
-  const logEnd = await partitionEnd(context, partition);
+  const logEnd = (await highWaterMarks(context))[String(partition)] ?? 0;
   if (logEnd === 0) throw new OrderNotInLog(orderId, context.topic, partition);
 
   const collector = new OrderCollector(orderId, partition);
@@ -110,14 +110,5 @@ export async function replayOrder(context: ReplayContext, projection: Projection
   } finally {
     await consumer.stop();
     await context.kafka.deleteGroups([groupId]);
-  }
-}
-
-async function partitionEnd(context: ReplayContext, partition: number): Promise<number> {
-  const offsets = new TopicOffsets(context.kafka);
-  try {
-    return Number((await offsets.logEnd(context.topic)).get(partition) ?? 0);
-  } finally {
-    await offsets.close();
   }
 }

@@ -146,7 +146,7 @@ async function nextGeneration(db: EntityManager, projection: Projection, live: L
 }
 
 /** The log end of every partition: what a rebuild must reach before it may switch. */
-async function highWaterMarks(context: ReplayContext): Promise<Record<string, number>> {
+export async function highWaterMarks(context: ReplayContext): Promise<Record<string, number>> {
   const offsets = new TopicOffsets(context.kafka);
   try {
     const ends = await offsets.logEnd(context.topic);
