@@ -2,6 +2,7 @@ export * from './app-process.js';
 export * from './builders.js';
 export * from './decider-specification.js';
 export * from './eventually.js';
+export * from './fault-oracle.js';
 export * from './kafka-reader.js';
 export * from './order-load.js';
 export * from './read-model-oracle.js';
