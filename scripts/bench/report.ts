@@ -1,0 +1,56 @@
+import { cpus, totalmem } from 'node:os';
+
+import { round } from './stats.js';
+
+/** `bench/results/latest.json`: these keys exactly (issue 6); docs/benchmarks.md explains each. */
+export interface BenchResults {
+  readonly machine: { readonly cpus: number; readonly cpu_model: string; readonly memory_gb: number; readonly node: string; readonly quick: boolean; readonly at: string };
+  readonly ceilings: { readonly http_rps: number; readonly append_tps: number; readonly produce_mps: number; readonly consume_mps: number; readonly upsert_rps: number };
+  readonly system: {
+    readonly orders_per_s: number;
+    readonly order_latency_ms: { readonly p50: number; readonly p99: number };
+    readonly visible_latency_ms: { readonly p50: number; readonly p99: number };
+    readonly replay_events_per_s: number;
+    readonly replay_peak_rss_mb: number;
+  };
+  readonly ratios: { readonly orders_vs_ceiling: number; readonly replay_vs_ceiling: number };
+}
+
+export function machine(quick: boolean): BenchResults['machine'] {
+  return {
+    cpus: cpus().length,
+    cpu_model: cpus()[0]?.model ?? 'unknown',
+    memory_gb: round(totalmem() / 1024 ** 3, 1),
+    node: process.version,
+    quick,
+    at: new Date().toISOString(),
+  };
+}
+
+export function ratios(ceilings: BenchResults['ceilings'], system: BenchResults['system']): BenchResults['ratios'] {
+  return {
+    orders_vs_ceiling: round(system.orders_per_s / Math.min(ceilings.http_rps, ceilings.append_tps), 2),
+    replay_vs_ceiling: round(system.replay_events_per_s / Math.min(ceilings.consume_mps, ceilings.upsert_rps), 2),
+  };
+}
+
+/** The markdown table the run prints: each figure, what it is measured against, and the goal. */
+export function markdownTable(results: BenchResults, notes: { readonly rssByQuarterMb: readonly number[] }): string {
+  const { ceilings: c, system: s, ratios: r } = results;
+  const mark = (ok: boolean): string => (ok ? 'yes' : '**no**');
+  const rows: [string, string, string][] = [
+    ['ceiling: HTTP hello-world (req/s)', String(c.http_rps), ''],
+    ['ceiling: append transaction (tx/s)', String(c.append_tps), ''],
+    ['ceiling: Kafka produce (msg/s)', String(c.produce_mps), ''],
+    ['ceiling: Kafka consume from 0 (msg/s)', String(c.consume_mps), ''],
+    ['ceiling: multi-row upsert (rows/s)', String(c.upsert_rps), ''],
+    ['orders/s (POST /orders)', String(s.orders_per_s), ''],
+    ['order latency p50 / p99 (ms)', `${String(s.order_latency_ms.p50)} / ${String(s.order_latency_ms.p99)}`, ''],
+    ['visible latency p50 / p99 (ms), at half the order rate', `${String(s.visible_latency_ms.p50)} / ${String(s.visible_latency_ms.p99)}`, `p50 ≤ 25, p99 ≤ 100: ${mark(s.visible_latency_ms.p50 <= 25 && s.visible_latency_ms.p99 <= 100)}`],
+    ['replay (events/s, from offset 0)', String(s.replay_events_per_s), ''],
+    ['replay peak RSS (MB), by quarter of the run', `${String(s.replay_peak_rss_mb)} (${notes.rssByQuarterMb.map((mb) => String(round(mb))).join(' / ')})`, `≤ 300 and flat: ${mark(s.replay_peak_rss_mb <= 300)}`],
+    ['orders_vs_ceiling = orders/s ÷ min(http, append)', String(r.orders_vs_ceiling), `≥ 0.6: ${mark(r.orders_vs_ceiling >= 0.6)}`],
+    ['replay_vs_ceiling = replay ÷ min(consume, upsert)', String(r.replay_vs_ceiling), `≥ 0.5: ${mark(r.replay_vs_ceiling >= 0.5)}`],
+  ];
+  return ['| figure | value | goal |', '|---|---:|---|', ...rows.map(([name, value, goal]) => `| ${name} | ${value} | ${goal} |`)].join('\n');
+}

@@ -1,0 +1,44 @@
+import { randomUUID } from 'node:crypto';
+
+import { EventPublisher, encodeEnvelope, type EncodedEvent, type EventEnvelope, type KafkaConnection, type TopicSpec } from '@app/messaging';
+
+/**
+ * A synthetic log of order lifecycles, as the event store would have relayed it: each order is
+ * placed with two lines, gains a third, is confirmed and shipped. Four events per order, keyed by
+ * order id, in version order. For measuring replays without relaying a million events first.
+ */
+export function syntheticLifecycle(orderId: string, index: number): EncodedEvent[] {
+  const at = new Date(Date.UTC(2026, 0, 1) + index * 1_000).toISOString();
+  const envelope = (version: number, type: EventEnvelope['type'], data: unknown): EventEnvelope => ({ eventId: randomUUID(), type, schemaVersion: 1, orderId, version, occurredAt: at, data });
+  const line = (sku: string) => ({ sku, quantity: 1 + (index % 4), unitPriceMinor: 100 + (index % 5_000) });
+  return [
+    envelope(1, 'OrderPlaced', { customerId: `customer-${String(index % 10_000)}`, currency: ['EUR', 'USD', 'GBP'][index % 3], lines: [line('SKU-A'), line('SKU-B')] }),
+    envelope(2, 'OrderLineAdded', { line: line('SKU-C') }),
+    envelope(3, 'OrderConfirmed', { paymentReference: `pay-${String(index)}` }),
+    envelope(4, 'OrderShipped', { carrier: 'DHL', trackingNumber: `T-${String(index)}` }),
+  ].map((event) => encodeEnvelope(event, { correlationId: 'synthetic-log', causationId: 'synthetic-log' }));
+}
+
+/** Writes `events` (rounded down to whole lifecycles) to `topic`; returns how many it wrote. */
+export async function writeSyntheticLog(
+  kafka: KafkaConnection,
+  topic: TopicSpec,
+  events: number,
+  onProgress: (written: number) => void = () => undefined,
+): Promise<number> {
+  const publisher = new EventPublisher(kafka, topic);
+  const orders = Math.floor(events / 4);
+  const chunk = 2_500;
+  try {
+    for (let first = 0; first < orders; first += chunk) {
+      const last = Math.min(orders, first + chunk);
+      const records: EncodedEvent[] = [];
+      for (let index = first; index < last; index++) records.push(...syntheticLifecycle(randomUUID(), index));
+      await publisher.publish(records);
+      onProgress(last * 4);
+    }
+  } finally {
+    await publisher.close();
+  }
+  return orders * 4;
+}

@@ -1,0 +1,127 @@
+/** The system under load, as separate processes from dist/: what a deployment runs. */
+import { randomUUID } from 'node:crypto';
+
+import { percentile } from './stats.js';
+import { BenchProcess, freePort } from './processes.js';
+import { ORDER_BODY, postLoad, type HttpLoadResult } from './http-load.js';
+
+/** Where the system's processes point: a scratch database and topic of this run. */
+export interface Target {
+  readonly databaseUrl: string;
+  readonly brokers: readonly string[];
+  readonly topic: string;
+  readonly groupPrefix: string;
+}
+
+export function targetEnv(target: Target): Record<string, string> {
+  return {
+    DATABASE_URL: target.databaseUrl,
+    KAFKA_BROKERS: target.brokers.join(','),
+    ORDERS_TOPIC: target.topic,
+    KAFKA_GROUP_PREFIX: target.groupPrefix,
+    HOST: '127.0.0.1',
+    LOG_FORMAT: 'json',
+  };
+}
+
+export interface RunningSystem {
+  readonly commandUrl: string;
+  readonly queryUrl: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the projection worker, the command API (with the outbox relay) and the query API. */
+export async function startSystem(target: Target): Promise<RunningSystem> {
+  const [commandPort, queryPort, workerPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const env = { ...targetEnv(target), COMMAND_API_PORT: String(commandPort), QUERY_API_PORT: String(queryPort), PROJECTION_WORKER_PORT: String(workerPort) };
+  const ready = /listening on|projections running/;
+  const processes = [
+    new BenchProcess('apps/projection-worker/src/main.js', [], env, ready),
+    new BenchProcess('apps/command-api/src/main.js', [], env, ready),
+    new BenchProcess('apps/query-api/src/main.js', [], env, ready),
+  ];
+  const stop = async (): Promise<void> => {
+    await Promise.all(processes.map((p) => p.stop()));
+  };
+  try {
+    await Promise.all(processes.map((p) => p.ready));
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { commandUrl: `http://127.0.0.1:${String(commandPort)}`, queryUrl: `http://127.0.0.1:${String(queryPort)}`, stop };
+}
+
+/** `POST /orders` under closed-loop load, after a warm-up of a fifth of the duration. */
+export async function measureOrders(system: RunningSystem, load: { connections: number; durationSeconds: number }): Promise<HttpLoadResult> {
+  await postLoad(`${system.commandUrl}/orders`, { ...load, durationSeconds: Math.max(1, Math.round(load.durationSeconds / 5)) });
+  return postLoad(`${system.commandUrl}/orders`, load);
+}
+
+export interface Visibility {
+  readonly p50: number;
+  readonly p99: number;
+  readonly samples: number;
+  readonly failed: number;
+}
+
+/**
+ * Open-loop: orders placed at a steady `rate`, and for each, the time from the command's answer until
+ * `GET /orders/:id?minVersion=1` on the query API answers with it. The query waits for the version
+ * itself, so this is the pipeline's delay (relay, Kafka, worker, commit) plus one read.
+ */
+export async function measureVisibility(system: RunningSystem, rate: number, durationSeconds: number): Promise<Visibility> {
+  const delays: number[] = [];
+  let failed = 0;
+  const one = async (): Promise<void> => {
+    try {
+      const placed = await fetch(`${system.commandUrl}/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() }, body: ORDER_BODY });
+      const { orderId } = (await placed.json()) as { orderId: string };
+      if (placed.status !== 201) throw new Error(`POST /orders answered ${String(placed.status)}`);
+      const answeredAt = performance.now();
+      const read = await fetch(`${system.queryUrl}/orders/${orderId}?minVersion=1`);
+      await read.arrayBuffer();
+      if (read.status !== 200) throw new Error(`GET /orders/:id answered ${String(read.status)}`);
+      delays.push(performance.now() - answeredAt);
+    } catch {
+      failed++;
+    }
+  };
+  const started = performance.now();
+  const total = Math.max(1, Math.round(rate * durationSeconds));
+  const inFlight: Promise<void>[] = [];
+  for (let sent = 0; sent < total; ) {
+    const due = Math.min(total, Math.floor(((performance.now() - started) / 1_000) * rate) + 1);
+    for (; sent < due; sent++) inFlight.push(one());
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await Promise.all(inFlight);
+  return { p50: percentile(delays, 50), p99: percentile(delays, 99), samples: delays.length, failed };
+}
+
+export interface ReplayFigures {
+  readonly eventsPerSecond: number;
+  readonly seconds: number;
+  readonly peakRssMb: number;
+  /** Peak resident memory in each quarter of the run: flat when the log's size does not show in it. */
+  readonly rssByQuarterMb: readonly number[];
+}
+
+/**
+ * `npm run replay -- order-view` as a deployment runs it (the compiled admin CLI, its own process),
+ * over a log of `events` from offset zero; timed from start to exit, its memory sampled every 100 ms.
+ */
+export async function measureReplay(target: Target, events: number): Promise<ReplayFigures> {
+  const started = performance.now();
+  const cli = new BenchProcess('apps/admin-cli/src/main.js', ['order-view'], targetEnv(target));
+  const samples: { at: number; mb: number }[] = [];
+  const sampler = setInterval(() => {
+    const mb = cli.rssMb();
+    if (mb !== undefined) samples.push({ at: performance.now() - started, mb });
+  }, 100);
+  const code = await cli.exited.finally(() => { clearInterval(sampler); });
+  const seconds = (performance.now() - started) / 1_000;
+  if (code !== 0) throw new Error(`the replay exited with ${String(code)}:\n${cli.tail}`);
+  const quarters = [0, 1, 2, 3].map((q) => Math.max(0, ...samples.filter((s) => Math.min(3, Math.floor((s.at / 1_000 / seconds) * 4)) === q).map((s) => s.mb)));
+  return { eventsPerSecond: events / seconds, seconds, peakRssMb: Math.max(...quarters), rssByQuarterMb: quarters };
+}
