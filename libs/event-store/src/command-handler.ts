@@ -1,6 +1,6 @@
 import type { EntityManager } from 'typeorm';
 
-import type { DomainEvent, EventMetadata, EventStore, NewEvent } from './event-store.js';
+import type { DomainEvent, EventMetadata, EventStore, NewEvent, RecordedEvent } from './event-store.js';
 import { ConcurrencyConflict } from './event-store.js';
 
 /** The decider pattern: pure functions the write side runs against a stream's history. */
@@ -30,6 +30,12 @@ export interface CommandOptions {
   readonly now: Date;
   readonly newEventId: () => string;
   readonly schemaVersion: number;
+  /**
+   * The stream is new: its id was generated for this command and no one else knows it yet, so there is
+   * no history to read and no writer to queue behind. Skips two round trips; the unique
+   * (order_id, version) key still guards the append.
+   */
+  readonly newStream?: boolean;
 }
 
 export interface CommandResult<State> {
@@ -42,8 +48,8 @@ export interface CommandResult<State> {
 export const MAX_COMMAND_ATTEMPTS = 5;
 
 /**
- * One attempt, inside the caller's transaction: lock the stream, load and fold it, decide, and
- * append with the version it read.
+ * One attempt, inside the caller's transaction: lock the stream, load and fold it (unless it is new),
+ * decide, and append with the version it read.
  */
 export async function decideAndAppend<Command, Event extends DomainEvent, State>(
   store: EventStore,
@@ -53,8 +59,11 @@ export async function decideAndAppend<Command, Event extends DomainEvent, State>
   command: Command,
   options: CommandOptions,
 ): Promise<CommandResult<State>> {
-  await store.lockStream(db, orderId);
-  const history = await store.readStream<Event>(orderId, db);
+  let history: RecordedEvent<Event>[] = [];
+  if (!options.newStream) {
+    await store.lockStream(db, orderId);
+    history = await store.readStream<Event>(orderId, db);
+  }
   const version = history.length;
   if (options.expectedVersion !== undefined && options.expectedVersion !== version) {
     throw new VersionMismatch(options.expectedVersion, version);

@@ -64,6 +64,7 @@ export class OrderCommandHandler {
       }
       const result = await decideAndAppend(this.store, orderDecider, db, orderId, command, {
         expectedVersion,
+        newStream: command.type === 'PlaceOrder', // the controller generated its id
         metadata: context.metadata,
         now: this.clock.now(),
         newEventId: () => this.ids.next(),
