@@ -20,6 +20,7 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
     @Inject(DataSource) dataSource: DataSource,
     @Inject(KafkaConnection) kafka: KafkaConnection,
     @Inject(Metrics) metrics: Metrics,
+    @Inject(EventStore) private readonly store: EventStore,
   ) {
     const topic = orderEventsTopic(config);
     const published = new Counter({ name: 'outbox_events_published_total', help: 'Events the relay published to Kafka', registers: [metrics.registry] });
@@ -36,7 +37,9 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
   }
 
   onApplicationBootstrap(): void {
-    if (this.config.relay.enabled) this.relay.start();
+    if (!this.config.relay.enabled) return;
+    this.store.useLocalRelay(this.relay);
+    this.relay.start();
   }
 
   async onApplicationShutdown(): Promise<void> {

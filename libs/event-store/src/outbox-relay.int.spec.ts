@@ -3,13 +3,14 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 
 import { Logger } from '@nestjs/common';
+import pg from 'pg';
 import { DataSource } from 'typeorm';
 
 import { EventPublisher, KafkaConnection, decodeEnvelope, orderEventsTopic, type EventEnvelope } from '@app/messaging';
 import type { OrderEvent } from '@app/orders-domain';
 import { createTestEnvironment, eventually, readTopic, type ReadRecord, type TestEnvironment } from '@app/testing';
 
-import { EventStore, type NewEvent } from './event-store.js';
+import { EventStore, OUTBOX_CHANNEL, type NewEvent } from './event-store.js';
 import { OutboxRelay } from './outbox-relay.js';
 
 const metadata = { correlationId: 'corr-1', causationId: 'cause-1' };
@@ -164,6 +165,35 @@ describe('outbox relay', () => {
       relay.start();
     }
   });
+  it('wakes a leading relay of the same process after the commit, without a NOTIFY', async () => {
+    await relay.stop();
+    const listener = new pg.Client({ connectionString: env.config.databaseUrl });
+    await listener.connect();
+    let notifications = 0;
+    listener.on('notification', () => notifications++);
+    await listener.query(`LISTEN ${OUTBOX_CHANNEL}`);
+    const local = newRelay(120_000); // only a wake can make it publish within the read's timeout
+    const localStore = new EventStore(dataSource);
+    localStore.useLocalRelay(local);
+    local.start();
+    try {
+      await eventually(() => { assert.ok(local.isLeader, 'the new relay leads'); });
+      const orderId = randomUUID();
+      await localStore.transaction((db) => localStore.append(db, orderId, 0, newEvents(placed)));
+      const records = await readTopic(env.kafka, topic(), (read) => read.some((r) => r.key === orderId));
+      assert.equal(envelopesOf(records, orderId).length, 1);
+      assert.equal(notifications, 0, 'no NOTIFY: the commit woke the relay in memory');
+
+      const other = randomUUID(); // a store with no relay of its own notifies the leader
+      await append(other, placed);
+      await eventually(() => { assert.equal(notifications, 1); });
+    } finally {
+      await local.stop();
+      await listener.end();
+      relay = newRelay(5_000);
+      relay.start();
+    }
+  });
 });
 
 describe('event publisher', () => {
@@ -205,4 +235,5 @@ describe('event publisher', () => {
       await publisher.close();
     }
   });
+
 });

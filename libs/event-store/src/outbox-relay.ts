@@ -46,6 +46,11 @@ export class OutboxRelay {
     return this.session !== undefined;
   }
 
+  /** Publishes soon: an append has committed in this process (see EventStore.useLocalRelay). */
+  wake(): void {
+    this.wakeUp.fire();
+  }
+
   start(): void {
     this.stopped = false;
     this.running ??= this.run().finally(() => (this.running = undefined));
