@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import { KafkaConnection, KafkaHealthCheck, MessagingModule, TopicOffsets } from '@app/messaging';
 import { AdminTokenGuard, ConfigModule, DatabaseModule, HealthModule, MetricsModule, postgresHealthCheck } from '@app/platform';
 import { ParkedEvents, projections } from '@app/projections';
-import { CustomerSummaryQueries, OrderViewQueries, readModelEntities, SalesQueries } from '@app/read-models';
+import { CustomerSummaryQueries, OrderVersionWaits, OrderViewQueries, readModelEntities, SalesQueries } from '@app/read-models';
 
 import { PROJECTIONS } from './admin/admin.tokens.js';
 import { ParkedEventsController } from './admin/parked-events.http.controller.js';
@@ -28,6 +28,7 @@ import { SalesStatsController } from './sales-stats/sales-stats.http.controller.
   controllers: [GetOrderController, ListOrdersController, GetCustomerController, SalesStatsController, ParkedEventsController, ProjectionsController],
   providers: [
     OrderViewQueries,
+    OrderVersionWaits,
     CustomerSummaryQueries,
     SalesQueries,
     AdminTokenGuard,

@@ -2,6 +2,7 @@ import type { EntityManager } from 'typeorm';
 
 import type { EventEnvelope } from '@app/messaging';
 import { ORDER_EVENT_TYPES, type OrderEvent, type OrderLine } from '@app/orders-domain';
+import { ORDER_VIEW_CHANGED_CHANNEL } from '@app/read-models';
 
 import { totalOf, withLine, withoutLine } from './order-lines.js';
 import type { Projection } from './projection.js';
@@ -125,11 +126,15 @@ async function loadRows(db: EntityManager, orderIds: readonly string[]): Promise
   return new Map(rows.map((row) => [row.order_id, row]));
 }
 
-/** One statement for the whole batch. Each order appears once (folded above), as ON CONFLICT requires. */
+/**
+ * One statement for the whole batch. Each order appears once (folded above), as ON CONFLICT requires.
+ * Its NOTIFY, delivered at commit, wakes readers waiting for a version (`?minVersion=`).
+ */
 async function upsertRows(db: EntityManager, rows: readonly OrderViewRecord[]): Promise<void> {
   if (rows.length === 0) return;
   await db.query(
-    `INSERT INTO order_view AS v
+    `WITH upserted AS (
+     INSERT INTO order_view AS v
      SELECT * FROM jsonb_populate_recordset(NULL::order_view, $1::jsonb)
      ON CONFLICT (order_id) DO UPDATE SET
        customer_id = EXCLUDED.customer_id, status = EXCLUDED.status, currency = EXCLUDED.currency,
@@ -139,7 +144,9 @@ async function upsertRows(db: EntityManager, rows: readonly OrderViewRecord[]): 
        payment_reference = EXCLUDED.payment_reference, carrier = EXCLUDED.carrier,
        tracking_number = EXCLUDED.tracking_number, cancel_reason = EXCLUDED.cancel_reason,
        applied_events = EXCLUDED.applied_events
-     WHERE v.version < EXCLUDED.version`,
+     WHERE v.version < EXCLUDED.version
+     )
+     SELECT pg_notify('${ORDER_VIEW_CHANGED_CHANNEL}', NULL)`,
     [JSON.stringify(rows)],
   );
 }

@@ -53,6 +53,13 @@ export interface RecordsOutcome {
   readonly parked: readonly ParkedRecord[];
 }
 
+/** Where a partition batch leaves the partition's offset, saved with the versions it applied. */
+interface OffsetAdvance {
+  readonly topic: string;
+  readonly partition: number;
+  readonly nextOffset: string;
+}
+
 /**
  * Applies a partition batch and stores the next offset in one Postgres transaction: the effect of
  * each event is exactly-once however often Kafka delivers it.
@@ -120,13 +127,11 @@ export class ProjectionRunner implements BatchHandler {
       const last = fresh.at(-1);
       if (!last) return { kind: 'applied', nextOffset: stored.toString() };
 
-      report = await this.applyRecords(db, fresh, { heartbeat: () => batch.heartbeat() });
       const nextOffset = (BigInt(last.offset) + 1n).toString();
-      await db.query(
-        `UPDATE projection_offsets SET next_offset = $4
-          WHERE projection = $1 AND topic = $2 AND partition = $3 AND next_offset < $4`,
-        [this.projection.name, batch.topic, batch.partition, nextOffset],
-      );
+      report = await this.applyRecords(db, fresh, {
+        heartbeat: () => batch.heartbeat(),
+        advance: { topic: batch.topic, partition: batch.partition, nextOffset },
+      });
       return { kind: 'applied', nextOffset };
     });
     this.observer?.batchApplied(this.projection.name, {
@@ -146,15 +151,15 @@ export class ProjectionRunner implements BatchHandler {
   async applyRecords(
     db: EntityManager,
     records: readonly SourcedRecord[],
-    { heartbeat = () => Promise.resolve() }: { heartbeat?: () => Promise<void> } = {},
+    { heartbeat = () => Promise.resolve(), advance }: { heartbeat?: () => Promise<void>; advance?: OffsetAdvance } = {},
   ): Promise<RecordsOutcome> {
     const orderIds = [...new Set(records.map((record) => record.key?.toString('utf8')).filter((id) => id !== undefined))];
-    const [versions, parkedOrders] = await Promise.all([this.loadVersions(db, orderIds), this.loadParkedOrders(db, orderIds)]);
+    const { versions, parkedOrders } = await this.loadOrderStates(db, orderIds);
     const sequence = sequenceRecords(records, { versions, parkedOrders, knownTypes, handles: this.handles });
     const parked = [...sequence.parked];
     const applied = await this.apply(db, sequence.next, parked, heartbeat);
 
-    await this.saveVersions(db, applied);
+    await this.saveVersions(db, applied, advance);
     await this.park(db, parked);
     const poison = parked.filter((record) => record.deadLetter);
     if (this.deadLetters && poison.length > 0) {
@@ -223,34 +228,37 @@ export class ProjectionRunner implements BatchHandler {
     }
   }
 
-  private async loadVersions(db: EntityManager, orderIds: readonly string[]): Promise<Map<string, number>> {
-    if (orderIds.length === 0) return new Map();
-    const rows: { order_id: string; version: number }[] = await db.query(
-      'SELECT order_id, version FROM projection_order_versions WHERE projection = $1 AND order_id = ANY($2::text[])',
+  /** Each order's last applied version, and which orders have parked events: one round trip. */
+  private async loadOrderStates(db: EntityManager, orderIds: readonly string[]): Promise<{ versions: Map<string, number>; parkedOrders: Set<string> }> {
+    if (orderIds.length === 0) return { versions: new Map(), parkedOrders: new Set() };
+    const rows: { order_id: string; version: number | null }[] = await db.query(
+      `SELECT order_id, version FROM projection_order_versions WHERE projection = $1 AND order_id = ANY($2::text[])
+       UNION ALL
+       SELECT DISTINCT order_id, NULL FROM parked_events WHERE projection = $1 AND order_id = ANY($2::text[])`,
       [this.projection.name, orderIds],
     );
-    return new Map(rows.map((row) => [row.order_id, row.version]));
+    return {
+      versions: new Map(rows.flatMap((row) => (row.version === null ? [] : [[row.order_id, row.version] as const]))),
+      parkedOrders: new Set(rows.filter((row) => row.version === null).map((row) => row.order_id)),
+    };
   }
 
-  private async loadParkedOrders(db: EntityManager, orderIds: readonly string[]): Promise<Set<string>> {
-    if (orderIds.length === 0) return new Set();
-    const rows: { order_id: string }[] = await db.query(
-      'SELECT DISTINCT order_id FROM parked_events WHERE projection = $1 AND order_id = ANY($2::text[])',
-      [this.projection.name, orderIds],
-    );
-    return new Set(rows.map((row) => row.order_id));
-  }
-
-  private async saveVersions(db: EntityManager, applied: readonly SequencedEvent[]): Promise<void> {
+  /** Records each order's new version and, for a partition batch, the partition's next offset: one round trip. */
+  private async saveVersions(db: EntityManager, applied: readonly SequencedEvent[], advance: OffsetAdvance | undefined): Promise<void> {
     const latest = new Map<string, number>();
     for (const { envelope } of applied) latest.set(envelope.orderId, envelope.version);
-    if (latest.size === 0) return;
-    await db.query(
-      `INSERT INTO projection_order_versions AS v (projection, order_id, version)
+    const saveVersions = `INSERT INTO projection_order_versions AS v (projection, order_id, version)
        SELECT $1, order_id, version FROM unnest($2::text[], $3::int[]) AS t(order_id, version)
-       ON CONFLICT (projection, order_id) DO UPDATE SET version = EXCLUDED.version WHERE v.version < EXCLUDED.version`,
-      [this.projection.name, [...latest.keys()], [...latest.values()]],
-    );
+       ON CONFLICT (projection, order_id) DO UPDATE SET version = EXCLUDED.version WHERE v.version < EXCLUDED.version`;
+    const advanceOffset = `UPDATE projection_offsets SET next_offset = $6
+       WHERE projection = $1 AND topic = $4 AND partition = $5 AND next_offset < $6`;
+    const versions = [this.projection.name, [...latest.keys()], [...latest.values()]];
+    if (advance) {
+      // With no version to save the CTE inserts nothing, and the offset still moves on.
+      await db.query(`WITH saved AS (${saveVersions}) ${advanceOffset}`, [...versions, advance.topic, advance.partition, advance.nextOffset]);
+    } else if (latest.size > 0) {
+      await db.query(saveVersions, versions);
+    }
   }
 
   private async park(db: EntityManager, parked: readonly ParkedRecord[]): Promise<void> {

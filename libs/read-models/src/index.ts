@@ -1,6 +1,7 @@
 export * from './customer-summary.entity.js';
 export * from './customer-summary.queries.js';
 export * from './order-view.entity.js';
+export * from './order-version-waits.js';
 export * from './order-view.queries.js';
 export * from './sales-bucket.entity.js';
 export * from './sales.queries.js';

@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type Repository } from 'typeorm';
 
 import { OrderView } from './order-view.entity.js';
+import { OrderVersionWaits } from './order-version-waits.js';
 
 export interface OrderListFilter {
   readonly customerId?: string | undefined;
@@ -15,7 +16,10 @@ export interface OrderListFilter {
 export class OrderViewQueries {
   private readonly orders: Repository<OrderView>;
 
-  constructor(@Inject(DataSource) dataSource: DataSource) {
+  constructor(
+    @Inject(DataSource) dataSource: DataSource,
+    @Inject(OrderVersionWaits) private readonly waits: OrderVersionWaits,
+  ) {
     this.orders = dataSource.getRepository(OrderView);
   }
 
@@ -25,16 +29,14 @@ export class OrderViewQueries {
 
   /**
    * Waits until the order's view reaches `minVersion` or `timeoutMs` passes; returns the view as it
-   * is then (possibly older, or null). Polls with a short backoff: a read that is already there
-   * answers at once.
+   * is then (possibly older, or null). A read that is already there answers at once; otherwise the
+   * projection's commit wakes it (OrderVersionWaits).
    */
   async waitForVersion(orderId: string, minVersion: number, timeoutMs: number): Promise<OrderView | null> {
-    const deadline = Date.now() + timeoutMs;
-    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
-      const view = await this.findById(orderId);
-      if ((view && view.version >= minVersion) || Date.now() + delay > deadline) return view;
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
+    const view = await this.findById(orderId);
+    if ((view && view.version >= minVersion) || timeoutMs <= 0) return view;
+    await this.waits.wait(orderId, minVersion, timeoutMs);
+    return this.findById(orderId); // reached, or as it is when the wait ran out
   }
 
   /** Newest first, keyset-paginated on (placed_at, order_id): stable under concurrent inserts. */
