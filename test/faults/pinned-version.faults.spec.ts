@@ -97,8 +97,8 @@ describe('fault: 50 concurrent commands pinned to one version of one order', () 
       const losers = answers.filter((answer) => answer.status === 412);
       assert.equal(winners.length, 1, `round ${round}: exactly one winner, got statuses ${JSON.stringify(statuses)}`);
       assert.equal(losers.length, CONTENDERS - 1, `round ${round}: every other answer is 412, got ${JSON.stringify(statuses)}`);
-      assert.equal(winners[0]?.body.version, round + 1);
-      assert.equal(winners[0]?.etag, `"${round + 1}"`);
+      const [winner] = winners;
+      assert.deepEqual({ version: winner?.body.version, etag: winner?.etag }, { version: round + 1, etag: `"${round + 1}"` });
       for (const loser of losers) assert.deepEqual({ statusCode: loser.body.statusCode, code: loser.body.code }, { statusCode: 412, code: 'VERSION_MISMATCH' });
       acknowledged.record(orderId, round + 1);
       rejected += losers.length;
