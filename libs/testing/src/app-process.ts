@@ -30,6 +30,7 @@ export class AppProcess {
   readonly ready: Promise<void>;
   readonly exited: Promise<number | null>;
   private readonly child: ChildProcess;
+  private listeningOn: string | undefined;
 
   constructor(app: 'command-api' | 'projection-worker' | 'query-api', config: AppConfig, readyLine = /listening on|projections running/) {
     const main = join(import.meta.dirname, '..', '..', '..', 'apps', app, 'src', 'main.js');
@@ -41,11 +42,17 @@ export class AppProcess {
     this.ready = new Promise((resolve, reject) => {
       const lines = createInterface({ input: this.child.stdout! });
       lines.on('line', (line) => {
+        this.listeningOn ??= /listening on (https?:\/\/[^\s;"]+)/.exec(line)?.[1];
         if (readyLine.test(line)) resolve();
       });
       void this.exited.then((code) => { reject(new Error(`${app} exited (${code}) before it was ready`)); });
     });
     this.child.stderr?.resume();
+  }
+
+  /** The HTTP address the app logged that it listens on (its port is chosen by the OS), once it has. */
+  get url(): string | undefined {
+    return this.listeningOn;
   }
 
   get pid(): number | undefined {

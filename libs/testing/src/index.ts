@@ -5,6 +5,7 @@ export * from './eventually.js';
 export * from './fault-oracle.js';
 export * from './kafka-reader.js';
 export * from './order-load.js';
+export * from './raw-http.js';
 export * from './read-model-oracle.js';
 export * from './system.js';
 export * from './test-app.js';

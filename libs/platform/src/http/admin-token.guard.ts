@@ -6,7 +6,7 @@ import type { Request, Response } from 'express';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 
 /**
- * Admits requests that carry `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time, and
+ * Admits requests that carry one `Authorization: Bearer <ADMIN_TOKEN>` header, compared in constant time, and
  * logs every admitted admin action (what, from where, when). Without ADMIN_TOKEN every admin request
  * answers 401: admin endpoints are never open by default.
  */
@@ -22,7 +22,10 @@ export class AdminTokenGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     const request = context.switchToHttp().getRequest<Request>();
-    const presented = /^Bearer ([\x21-\x7E]{1,512})$/.exec(request.headers.authorization ?? '')?.[1];
+    // Exactly one Authorization header: Node keeps the first of several and drops the rest, while a proxy
+    // in front may check the last, so a request carrying two is ambiguous and refused.
+    const authorization = request.headersDistinct.authorization ?? [];
+    const presented = authorization.length === 1 ? /^Bearer ([\x21-\x7E]{1,512})$/.exec(authorization[0] ?? '')?.[1] : undefined;
     // Comparing digests keeps the comparison constant-time whatever the presented length.
     if (!this.expected || presented === undefined || !timingSafeEqual(digest(presented), this.expected)) {
       context.switchToHttp().getResponse<Response>().setHeader('WWW-Authenticate', 'Bearer realm="admin"');

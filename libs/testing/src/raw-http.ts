@@ -1,0 +1,67 @@
+import { connect } from 'node:net';
+
+export interface RawResponse {
+  readonly status: number;
+  /** Header names in lower case; every occurrence of a repeated header. */
+  readonly headers: Readonly<Record<string, readonly string[]>>;
+  readonly body: string;
+}
+
+/**
+ * One HTTP/1.1 request written byte for byte on its own connection: for what HTTP clients refuse to
+ * send (a header twice, a value with surrounding spaces, CR or LF inside a header, a path that is not
+ * normalised). `headerLines` are written as given (`Name: value`), each followed by CRLF.
+ */
+export async function rawHttpRequest(
+  baseUrl: string,
+  { method, path, headerLines = [], body }: { method: string; path: string; headerLines?: readonly string[]; body?: string | Buffer },
+): Promise<RawResponse> {
+  const url = new URL(baseUrl);
+  const payload = body === undefined ? Buffer.alloc(0) : Buffer.from(body);
+  const head = [
+    `${method} ${path} HTTP/1.1`,
+    `Host: ${url.host}`,
+    'Connection: close',
+    ...headerLines,
+    ...(body === undefined ? [] : [`Content-Length: ${payload.length}`]),
+  ].join('\r\n');
+  const received = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = connect(Number(url.port), url.hostname, () => {
+      // Not end(): a half-closed connection may be dropped before a slow answer; Connection: close ends it.
+      socket.write(Buffer.concat([Buffer.from(`${head}\r\n\r\n`, 'latin1'), payload]));
+    });
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => { resolve(Buffer.concat(chunks)); });
+    socket.on('error', reject);
+  });
+  return parseResponse(received);
+}
+
+function parseResponse(raw: Buffer): RawResponse {
+  const split = raw.indexOf('\r\n\r\n');
+  if (split < 0) throw new Error(`not an HTTP response: ${JSON.stringify(raw.toString('latin1').slice(0, 200))}`);
+  const [statusLine = '', ...lines] = raw.subarray(0, split).toString('latin1').split('\r\n');
+  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1]);
+  const headers: Record<string, string[]> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon).trim().toLowerCase();
+    (headers[name] ??= []).push(line.slice(colon + 1).trim());
+  }
+  let body = raw.subarray(split + 4);
+  if (headers['transfer-encoding']?.includes('chunked')) body = dechunk(body);
+  return { status, headers, body: body.toString('utf8') };
+}
+
+function dechunk(body: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const lineEnd = body.indexOf('\r\n', at);
+    const size = parseInt(body.subarray(at, lineEnd).toString('latin1'), 16);
+    if (!(size > 0)) return Buffer.concat(parts);
+    parts.push(body.subarray(lineEnd + 2, lineEnd + 2 + size));
+    at = lineEnd + 2 + size + 2;
+  }
+}
