@@ -30,22 +30,36 @@ export class AppProcess {
   readonly ready: Promise<void>;
   readonly exited: Promise<number | null>;
   private readonly child: ChildProcess;
+  private served: string | undefined;
 
-  constructor(app: 'command-api' | 'projection-worker' | 'query-api', config: AppConfig, readyLine = /listening on|projections running/) {
+  /** `env` is added to the configuration's, e.g. a fixed port that survives a restart. */
+  constructor(
+    app: 'command-api' | 'projection-worker' | 'query-api',
+    config: AppConfig,
+    readyLine = /listening on|projections running/,
+    env: Readonly<Record<string, string>> = {},
+  ) {
     const main = join(import.meta.dirname, '..', '..', '..', 'apps', app, 'src', 'main.js');
     this.child = spawn(process.execPath, [main], {
-      env: { ...process.env, ...configToEnv(config), NO_COLOR: '1' },
+      env: { ...process.env, ...configToEnv(config), ...env, NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => { resolve(code); }));
     this.ready = new Promise((resolve, reject) => {
       const lines = createInterface({ input: this.child.stdout! });
       lines.on('line', (line) => {
-        if (readyLine.test(line)) resolve();
+        if (!readyLine.test(line)) return;
+        this.served ??= /(https?:\/\/[^\s;]+)/.exec(line)?.[1];
+        resolve();
       });
       void this.exited.then((code) => { reject(new Error(`${app} exited (${code}) before it was ready`)); });
     });
     this.child.stderr?.resume();
+  }
+
+  /** The base URL from the ready line (`listening on http://…`), once ready. */
+  get url(): string | undefined {
+    return this.served;
   }
 
   get pid(): number | undefined {
