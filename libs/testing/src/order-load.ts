@@ -35,6 +35,8 @@ export interface LifecycleOptions {
    * a client that survives a command API crash. Without it a failed request fails the lifecycle.
    */
   readonly retryForMs?: number;
+  /** Told each time a command is sent again (with its key) because it had no answer. */
+  readonly onRetry?: () => void;
 }
 
 interface Answer {
@@ -44,7 +46,7 @@ interface Answer {
 }
 
 /** One command over HTTP; with `retryForMs`, the same request (same key) until it is answered. */
-async function send(commandApi: TestServer, method: 'post' | 'delete', path: string, body: object | undefined, retryForMs: number | undefined): Promise<Answer> {
+async function send(commandApi: TestServer, method: 'post' | 'delete', path: string, body: object | undefined, { retryForMs, onRetry }: LifecycleOptions): Promise<Answer> {
   const key = retryForMs === undefined ? undefined : randomUUID();
   const deadline = Date.now() + (retryForMs ?? 0);
   for (let attempt = 1; ; attempt++) {
@@ -56,6 +58,7 @@ async function send(commandApi: TestServer, method: 'post' | 'delete', path: str
       return { status: response.status, text: response.text, body: response.body as unknown };
     } catch (error) {
       if (!key || Date.now() >= deadline) throw error;
+      onRetry?.();
       // A client backing off before it asks again; the process may be restarting.
       await new Promise((resolve) => setTimeout(resolve, Math.min(500, 25 * attempt)));
     }
@@ -72,9 +75,9 @@ export async function runRandomLifecycle(commandApi: TestServer, random: () => n
   const line = (index: number) => ({ sku: `SKU-${index}-${Math.floor(random() * 1_000)}`, quantity: 1 + Math.floor(random() * 5), unitPriceMinor: 100 + Math.floor(random() * 10_000) });
   const lines = Array.from({ length: 1 + Math.floor(random() * 3) }, (_, index) => line(index));
   const visibleAfterMs: number[] = [];
-  const { onAcknowledged, retryForMs } = options;
+  const { onAcknowledged } = options;
 
-  const placed = await send(commandApi, 'post', '/orders', { customerId: `customer-${Math.floor(random() * 50)}`, currency: pick(CURRENCIES), lines }, retryForMs);
+  const placed = await send(commandApi, 'post', '/orders', { customerId: `customer-${Math.floor(random() * 50)}`, currency: pick(CURRENCIES), lines }, options);
   assert.equal(placed.status, 201, `place order: ${placed.text}`);
   const orderId = (placed.body as { orderId: string }).orderId;
   let version = (placed.body as { version: number }).version;
@@ -89,7 +92,7 @@ export async function runRandomLifecycle(commandApi: TestServer, random: () => n
     visibleAfterMs.push(performance.now() - answeredAt);
   };
   const command = async (path: string, body?: object, method: 'post' | 'delete' = 'post'): Promise<void> => {
-    const response = await send(commandApi, method, `/orders/${orderId}${path}`, body, retryForMs);
+    const response = await send(commandApi, method, `/orders/${orderId}${path}`, body, options);
     assert.equal(response.status, 200, `${method} ${path}: ${response.text}`);
     version = (response.body as { version: number }).version;
     onAcknowledged?.(orderId, version);
