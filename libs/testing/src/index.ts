@@ -1,5 +1,6 @@
 export * from './app-process.js';
 export * from './builders.js';
+export * from './consumer-groups.js';
 export * from './decider-specification.js';
 export * from './eventually.js';
 export * from './fault-oracle.js';
