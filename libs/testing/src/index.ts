@@ -7,6 +7,7 @@ export * from './fault-oracle.js';
 export * from './kafka-reader.js';
 export * from './order-load.js';
 export * from './read-model-oracle.js';
+export * from './store-seed.js';
 export * from './system.js';
 export * from './test-app.js';
 export * from './test-environment.js';
