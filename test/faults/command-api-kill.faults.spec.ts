@@ -80,17 +80,18 @@ describe('fault: command API kill -9 under load, clients retrying with idempoten
 
     const figures = await assertGuarantees(env, acknowledged, { topicMatchesStore: true });
     const { rows } = await env.db.query<{ orders: number }>("SELECT count(DISTINCT order_id)::int AS orders FROM events WHERE type = 'OrderPlaced'");
-    assert.equal(rows[0]?.orders, placements, 'one order per logical placement, however often it was sent');
+    const ordersStored = rows[0]?.orders ?? 0;
+    assert.equal(ordersStored, placements, 'one order per logical placement, however often it was sent');
     assert.equal(figures.orders, placements);
     assert.ok(retries > 0, 'some commands were in flight or refused during a crash and were sent again');
     reportFigure('command-api-kill', {
       kills: KILLS,
       placements,
-      ordersStored: rows[0]?.orders ?? 0,
+      ordersStored,
       retries,
       acknowledged: figures.acknowledged,
       lost: figures.lost,
-      duplicateOrders: (rows[0]?.orders ?? 0) - placements,
+      duplicateOrders: ordersStored - placements,
       appliedTwice: figures.appliedTwice,
       readModelsEqualToFold: true,
     });

@@ -82,7 +82,7 @@ describe('fault: commit-order gap in the outbox', () => {
       );
       assert.equal(rows.length, 1, 'the command waits on its idempotency key');
       assert.equal(rows[0]?.appended, true, 'after appending its event');
-      return rows[0]?.pid ?? 0;
+      return rows[0].pid;
     }, { timeoutMs: 15_000, intervalMs: 25 });
     return { held, pid, blocker };
   };

@@ -4,6 +4,8 @@ import { createInterface } from 'node:readline';
 
 import type { AppConfig } from '@app/platform';
 
+const MAX_KEPT_LINES = 5_000;
+
 /** The environment variables that give a separately started app the test environment's configuration. */
 export function configToEnv(config: AppConfig): Record<string, string> {
   return {
@@ -31,6 +33,7 @@ export class AppProcess {
   readonly exited: Promise<number | null>;
   private readonly child: ChildProcess;
   private served: string | undefined;
+  private readonly lines: string[] = [];
 
   /** `env` is added to the configuration's, e.g. a fixed port that survives a restart. */
   constructor(
@@ -46,15 +49,25 @@ export class AppProcess {
     });
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => { resolve(code); }));
     this.ready = new Promise((resolve, reject) => {
+      const keep = (line: string): void => {
+        this.lines.push(line);
+        if (this.lines.length > MAX_KEPT_LINES) this.lines.shift();
+      };
+      createInterface({ input: this.child.stderr! }).on('line', keep);
       const lines = createInterface({ input: this.child.stdout! });
       lines.on('line', (line) => {
+        keep(line);
         if (!readyLine.test(line)) return;
         this.served ??= /(https?:\/\/[^\s;]+)/.exec(line)?.[1];
         resolve();
       });
       void this.exited.then((code) => { reject(new Error(`${app} exited (${code}) before it was ready`)); });
     });
-    this.child.stderr?.resume();
+  }
+
+  /** The process's latest log lines, stdout and stderr, for asserting on what it reported. */
+  get log(): readonly string[] {
+    return this.lines;
   }
 
   /** The base URL from the ready line (`listening on http://…`), once ready. */
