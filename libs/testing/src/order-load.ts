@@ -35,19 +35,30 @@ export interface LifecycleOptions {
    * a client that survives a command API crash. Without it a failed request fails the lifecycle.
    */
   readonly retryForMs?: number;
-  /** Told each time a command is sent again (with its key) because it had no answer. */
-  readonly onRetry?: () => void;
+  /** Told each time a command is sent again (with its key) because it had no answer, and why. */
+  readonly onRetry?: (error: unknown) => void;
+  /** Told when a resent command is answered from its recorded response: it had committed before the failure. */
+  readonly onReplayed?: () => void;
 }
 
-interface Answer {
+export interface CommandAnswer {
   readonly status: number;
   readonly text: string;
   readonly body: unknown;
 }
 
-/** One command over HTTP; with `retryForMs`, the same request (same key) until it is answered. */
-async function send(commandApi: TestServer, method: 'post' | 'delete', path: string, body: object | undefined, { retryForMs, onRetry }: LifecycleOptions): Promise<Answer> {
-  const key = retryForMs === undefined ? undefined : randomUUID();
+/**
+ * One command over HTTP; with `retryForMs`, with an Idempotency-Key (`idempotencyKey` or a new one)
+ * and sent again, same key, until it is answered.
+ */
+export async function sendCommand(
+  commandApi: TestServer,
+  method: 'post' | 'delete',
+  path: string,
+  body: object | undefined,
+  { retryForMs, onRetry, onReplayed, idempotencyKey }: LifecycleOptions & { idempotencyKey?: string } = {},
+): Promise<CommandAnswer> {
+  const key = retryForMs === undefined ? idempotencyKey : (idempotencyKey ?? randomUUID());
   const deadline = Date.now() + (retryForMs ?? 0);
   for (let attempt = 1; ; attempt++) {
     try {
@@ -55,10 +66,11 @@ async function send(commandApi: TestServer, method: 'post' | 'delete', path: str
       if (key) call.set('Idempotency-Key', key);
       const response = await (body ? call.send(body) : call);
       if (key && response.status >= 500 && Date.now() < deadline) throw new Error(`${String(response.status)} ${response.text}`);
+      if (attempt > 1 && response.headers['idempotent-replayed'] === 'true') onReplayed?.();
       return { status: response.status, text: response.text, body: response.body as unknown };
     } catch (error) {
       if (!key || Date.now() >= deadline) throw error;
-      onRetry?.();
+      onRetry?.(error);
       // A client backing off before it asks again; the process may be restarting.
       await new Promise((resolve) => setTimeout(resolve, Math.min(500, 25 * attempt)));
     }
@@ -77,7 +89,7 @@ export async function runRandomLifecycle(commandApi: TestServer, random: () => n
   const visibleAfterMs: number[] = [];
   const { onAcknowledged } = options;
 
-  const placed = await send(commandApi, 'post', '/orders', { customerId: `customer-${Math.floor(random() * 50)}`, currency: pick(CURRENCIES), lines }, options);
+  const placed = await sendCommand(commandApi, 'post', '/orders', { customerId: `customer-${Math.floor(random() * 50)}`, currency: pick(CURRENCIES), lines }, options);
   assert.equal(placed.status, 201, `place order: ${placed.text}`);
   const orderId = (placed.body as { orderId: string }).orderId;
   let version = (placed.body as { version: number }).version;
@@ -92,7 +104,7 @@ export async function runRandomLifecycle(commandApi: TestServer, random: () => n
     visibleAfterMs.push(performance.now() - answeredAt);
   };
   const command = async (path: string, body?: object, method: 'post' | 'delete' = 'post'): Promise<void> => {
-    const response = await send(commandApi, method, `/orders/${orderId}${path}`, body, options);
+    const response = await sendCommand(commandApi, method, `/orders/${orderId}${path}`, body, options);
     assert.equal(response.status, 200, `${method} ${path}: ${response.text}`);
     version = (response.body as { version: number }).version;
     onAcknowledged?.(orderId, version);
