@@ -7,38 +7,18 @@ import {
   assertReadModelsEqualFold,
   createTestEnvironment,
   eventually,
-  runRandomLifecycle,
-  seededRandom,
+  loadUntil,
   startTestApp,
   type TestApp,
   type TestEnvironment,
 } from '@app/testing';
-
-/**
- * Places orders with random lifecycles, about 40 a second, until `stop` is set or `max` are placed.
- * The pace keeps the log small enough for the catch-up after the faults to take seconds.
- */
-async function loadUntil(commandApi: TestApp, seed: number, stop: { done: boolean }, max = 2_000): Promise<number> {
-  const random = seededRandom(seed);
-  let placed = 0;
-  await Promise.all(
-    Array.from({ length: 2 }, async () => {
-      while (!stop.done && placed < max) {
-        placed++;
-        await runRandomLifecycle(commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32)));
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }),
-  );
-  return placed;
-}
 
 describe('projection workers as real processes', () => {
   let env: TestEnvironment;
   let commandApi: TestApp;
   const workers: AppProcess[] = [];
 
-  // Each scenario gets its own database and topic, so the second does not replay the first's log.
+  // Each scenario gets its own database and topic. kill -9 is a fault scenario: test/faults/worker-kill.faults.spec.ts.
   beforeEach(async () => {
     env = await createTestEnvironment('worker_crash', { partitions: 6 });
     commandApi = await startTestApp(CommandApiModule, env.config);
@@ -57,26 +37,6 @@ describe('projection workers as real processes', () => {
     return worker;
   };
 
-  it('survives kill -9 ten times under load: read models equal the fold, nothing applied twice', async () => {
-    const random = seededRandom(7);
-    const stop = { done: false };
-    const load = loadUntil(commandApi, 42, stop);
-    let worker = await startWorker();
-    for (let kill = 1; kill <= 10; kill++) {
-      // Let it work for a random while, then kill it without warning, mid-batch or not.
-      await new Promise((resolve) => setTimeout(resolve, 200 + Math.floor(random() * 800)));
-      await worker.stop('SIGKILL');
-      worker = await startWorker();
-    }
-    stop.done = true;
-    const placed = await load;
-
-    const { orders, events } = await eventually(() => assertReadModelsEqualFold(env.db), { timeoutMs: 90_000, intervalMs: 500 });
-    assert.equal(orders, placed);
-    console.log(`FIGURE worker-kill: 10 kills, ${orders} orders, ${events} events; read models equal the fold; applied twice: 0`);
-    await worker.stop();
-  });
-
   it('splits partitions between two workers and applies nothing twice through rebalances mid-load', async () => {
     const [first, second] = [await startWorker(), await startWorker()];
     const admin = env.kafka.admin();
@@ -91,7 +51,7 @@ describe('projection workers as real processes', () => {
       }, { timeoutMs: 30_000, intervalMs: 200 });
 
       const stop = { done: false };
-      const load = loadUntil(commandApi, 43, stop);
+      const load = loadUntil(commandApi.getHttpServer(), 43, stop);
       await new Promise((resolve) => setTimeout(resolve, 1_500));
       const third = await startWorker(); // a member joins: rebalance
       await new Promise((resolve) => setTimeout(resolve, 1_500));

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Consumer, EachBatchPayload, IHeaders } from 'kafkajs';
 
-import type { KafkaConnection } from './kafka-connection.js';
+import { TopicOffsets, type KafkaConnection } from './kafka-connection.js';
 
 export interface ConsumedRecord {
   readonly offset: string;
@@ -14,8 +14,13 @@ export interface PartitionBatch {
   readonly topic: string;
   readonly partition: number;
   readonly records: readonly ConsumedRecord[];
-  /** Offset the next produced record will get: the log end, for lag. */
+  /** Offset the next produced record will get, as of the fetch that returned this batch: for lag. */
   readonly highWatermark: string;
+  /**
+   * The partition's log end now, asked of the broker. The batch's high watermark can be older than
+   * what another member, or a rebuild that switched since, has already applied.
+   */
+  logEnd(): Promise<string>;
   /** Long batches call this so the group does not evict the member mid-batch. */
   heartbeat(): Promise<void>;
 }
@@ -50,6 +55,7 @@ export interface BatchConsumerOptions {
 export class BatchConsumer {
   private readonly consumer: Consumer;
   private readonly logger: Logger;
+  private readonly offsets: TopicOffsets;
 
   constructor(
     connection: KafkaConnection,
@@ -61,6 +67,7 @@ export class BatchConsumer {
       ...(options.partitions ? { partitions: { topic: options.topic, partitions: options.partitions } } : {}),
     });
     this.logger = new Logger(`BatchConsumer ${options.groupId}`);
+    this.offsets = new TopicOffsets(connection);
   }
 
   async start(): Promise<void> {
@@ -83,6 +90,7 @@ export class BatchConsumer {
 
   async stop(): Promise<void> {
     await this.consumer.disconnect();
+    await this.offsets.close();
   }
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
@@ -92,6 +100,7 @@ export class BatchConsumer {
       topic: batch.topic,
       partition: batch.partition,
       highWatermark: batch.highWatermark,
+      logEnd: async () => (await this.offsets.logEnd(batch.topic)).get(batch.partition) ?? batch.highWatermark,
       heartbeat: () => payload.heartbeat(),
       records: batch.messages.map((message) => ({
         offset: message.offset,

@@ -12,11 +12,18 @@ import { LogBehindReadModel, ProjectionRunner } from './projection-runner.js';
 
 const topic = 'orders.events';
 
-function batch(partition: number, firstOffset: number, envelopes: readonly EventEnvelope[], logEnd = firstOffset + envelopes.length): PartitionBatch {
+function batch(
+  partition: number,
+  firstOffset: number,
+  envelopes: readonly EventEnvelope[],
+  highWatermark = firstOffset + envelopes.length,
+  logEnd = highWatermark,
+): PartitionBatch {
   return {
     topic,
     partition,
-    highWatermark: String(logEnd),
+    highWatermark: String(highWatermark),
+    logEnd: () => Promise.resolve(String(logEnd)),
     heartbeat: () => Promise.resolve(),
     records: envelopes.map((envelope, index) => {
       const record = encodeEnvelope(envelope, { correlationId: 'c', causationId: 'c' });
@@ -100,6 +107,17 @@ describe('projection runner', () => {
     const stale = await runner.handleBatch(batch(4, 0, events, 12));
     assert.deepEqual(stale, { kind: 'applied', nextOffset: '10' });
     assert.deepEqual(await view(orderId), { status: 'SHIPPED', version: 3, total_minor: '300' });
+  });
+
+  it('changes nothing when its batch was fetched before another member applied further (the high watermark is stale, the log is not)', async () => {
+    const orderId = randomUUID();
+    const events = lifecycle(orderId);
+    await runner.handleBatch(batch(6, 0, events));
+    // Another member applied offsets 2..9 after this batch was fetched with the log ending at 2.
+    await env.db.query('UPDATE order_view_g1.projection_offsets SET next_offset = 10 WHERE projection = $1 AND partition = 6', [orderViewProjection.name]);
+    const stale = await runner.handleBatch(batch(6, 0, events, 2, 10));
+    assert.deepEqual(stale, { kind: 'applied', nextOffset: '10' });
+    assert.equal(await storedOffset(6), '10');
   });
 
   it('refuses, changing nothing, when the log ends before what the read model already applied', async () => {

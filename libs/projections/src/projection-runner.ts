@@ -25,9 +25,9 @@ export interface ProjectionObserver {
  * database reset).
  */
 export class LogBehindReadModel extends Error {
-  constructor(projection: string, batch: PartitionBatch, stored: bigint) {
+  constructor(projection: string, batch: PartitionBatch, stored: bigint, logEnd: string) {
     super(
-      `${projection} has applied ${batch.topic}/${batch.partition} up to offset ${stored}, but the log ends at ${batch.highWatermark}: ` +
+      `${projection} has applied ${batch.topic}/${batch.partition} up to offset ${stored}, but the log ends at ${logEnd}: ` +
         'the topic was recreated or its data lost since this read model was built. Rebuild the projection, or drop the ' +
         'read-model database (see README, "Troubleshooting").',
     );
@@ -115,7 +115,12 @@ export class ProjectionRunner implements BatchHandler {
     let report: RecordsOutcome = { applied: 0, parked: [] };
     const outcome = await this.transaction(async (db): Promise<BatchOutcome> => {
       const stored = await this.lockOffset(db, batch);
-      if (BigInt(batch.highWatermark) < stored) throw new LogBehindReadModel(this.projection.name, batch, stored);
+      if (BigInt(batch.highWatermark) < stored) {
+        // The batch may just be older than what was applied since it was fetched (by the member that
+        // took this partition over, or by a rebuild that switched): only the broker's log end now tells.
+        const logEnd = await batch.logEnd();
+        if (BigInt(logEnd) < stored) throw new LogBehindReadModel(this.projection.name, batch, stored, logEnd);
+      }
       const first = batch.records[0];
       if (first && BigInt(first.offset) > stored) {
         // Kafka resumed past what was applied (its committed offset is only advisory): read the gap.

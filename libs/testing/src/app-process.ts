@@ -4,6 +4,8 @@ import { createInterface } from 'node:readline';
 
 import type { AppConfig } from '@app/platform';
 
+const MAX_KEPT_LINES = 5_000;
+
 /** The environment variables that give a separately started app the test environment's configuration. */
 export function configToEnv(config: AppConfig): Record<string, string> {
   return {
@@ -30,29 +32,47 @@ export class AppProcess {
   readonly ready: Promise<void>;
   readonly exited: Promise<number | null>;
   private readonly child: ChildProcess;
-  private listeningOn: string | undefined;
+  private served: string | undefined;
+  private readonly lines: string[] = [];
 
-  constructor(app: 'command-api' | 'projection-worker' | 'query-api', config: AppConfig, readyLine = /listening on|projections running/) {
+  /** `env` is added to the configuration's, e.g. a fixed port that survives a restart. */
+  constructor(
+    app: 'command-api' | 'projection-worker' | 'query-api',
+    config: AppConfig,
+    readyLine = /listening on|projections running/,
+    env: Readonly<Record<string, string>> = {},
+  ) {
     const main = join(import.meta.dirname, '..', '..', '..', 'apps', app, 'src', 'main.js');
     this.child = spawn(process.execPath, [main], {
-      env: { ...process.env, ...configToEnv(config), NO_COLOR: '1' },
+      env: { ...process.env, ...configToEnv(config), ...env, NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => { resolve(code); }));
     this.ready = new Promise((resolve, reject) => {
+      const keep = (line: string): void => {
+        this.lines.push(line);
+        if (this.lines.length > MAX_KEPT_LINES) this.lines.shift();
+      };
+      createInterface({ input: this.child.stderr! }).on('line', keep);
       const lines = createInterface({ input: this.child.stdout! });
       lines.on('line', (line) => {
-        this.listeningOn ??= /listening on (https?:\/\/[^\s;"]+)/.exec(line)?.[1];
-        if (readyLine.test(line)) resolve();
+        keep(line);
+        if (!readyLine.test(line)) return;
+        this.served ??= /(https?:\/\/[^\s;"]+)/.exec(line)?.[1];
+        resolve();
       });
       void this.exited.then((code) => { reject(new Error(`${app} exited (${code}) before it was ready`)); });
     });
-    this.child.stderr?.resume();
   }
 
-  /** The HTTP address the app logged that it listens on (its port is chosen by the OS), once it has. */
+  /** The process's latest log lines, stdout and stderr, for asserting on what it reported. */
+  get log(): readonly string[] {
+    return this.lines;
+  }
+
+  /** The base URL from the ready line (`listening on http://…`), once ready. */
   get url(): string | undefined {
-    return this.listeningOn;
+    return this.served;
   }
 
   get pid(): number | undefined {

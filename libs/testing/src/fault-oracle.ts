@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 
 import { eventually } from './eventually.js';
-import { readTopic } from './kafka-reader.js';
+import { readTopic, type ReadRecord } from './kafka-reader.js';
 import { assertReadModelsEqualFold } from './read-model-oracle.js';
 import type { TestEnvironment } from './test-environment.js';
 
@@ -44,10 +44,21 @@ export class AcknowledgedCommands {
   }
 }
 
+export interface GuaranteeOptions {
+  readonly timeoutMs?: number;
+  /**
+   * Also check the topic against the store: every record on it is a stored event (nothing rolled
+   * back or invented was published), and each order's events first appear in version order
+   * 1, 2, 3, … (a re-send repeats earlier ones, never overtakes). Off for scenarios that write
+   * foreign records to the topic themselves.
+   */
+  readonly topicMatchesStore?: boolean;
+}
+
 export async function assertGuarantees(
   env: TestEnvironment,
   acknowledged: AcknowledgedCommands,
-  { timeoutMs = 120_000 } = {},
+  { timeoutMs = 120_000, topicMatchesStore = false }: GuaranteeOptions = {},
 ): Promise<GuaranteeFigures> {
   const { rows: stored } = await env.db.query<{ order_id: string; versions: number; first: number; last: number }>(
     'SELECT order_id::text, count(*)::int AS versions, min(version) AS first, max(version) AS last FROM events GROUP BY order_id',
@@ -74,6 +85,7 @@ export async function assertGuarantees(
   const seen = new Set(onTopic.map((record) => record.headers['event-id']));
   const missing = [...expectedIds].filter((id) => !seen.has(id));
   assert.deepEqual(missing.slice(0, 5), [], 'every stored event is on the topic');
+  if (topicMatchesStore) assertTopicMatchesStore(onTopic, expectedIds);
 
   // The projections have caught up and their rows are what a fold from scratch gives.
   const { orders, events } = await eventually(() => assertReadModelsEqualFold(env.db), { timeoutMs, intervalMs: 500 });
@@ -95,6 +107,25 @@ export async function assertGuarantees(
   const appliedTwice = twice[0]?.count ?? 0;
   assert.equal(appliedTwice, 0, 'no order view row applied an event twice');
   return { acknowledged: acknowledged.size, lost, events, orders, duplicatesOnTopic: onTopic.length - expectedIds.size, appliedTwice };
+}
+
+function assertTopicMatchesStore(onTopic: readonly ReadRecord[], storedIds: ReadonlySet<string>): void {
+  const foreign = onTopic.filter((record) => !storedIds.has(record.headers['event-id'] ?? ''));
+  assert.deepEqual(foreign.slice(0, 5), [], 'every record on the topic is a stored event');
+  const seen = new Set<string>();
+  const lastVersion = new Map<string, number>();
+  const outOfOrder: string[] = [];
+  // readTopic keeps each partition's records in offset order, and an order lives in one partition.
+  for (const record of onTopic) {
+    const eventId = record.headers['event-id'] ?? '';
+    if (seen.has(eventId)) continue; // a re-send of an event already seen in its place
+    seen.add(eventId);
+    const { orderId, version } = JSON.parse(record.value ?? '{}') as { orderId: string; version: number };
+    const expected = (lastVersion.get(orderId) ?? 0) + 1;
+    if (version !== expected) outOfOrder.push(`${orderId}: version ${String(version)} where ${String(expected)} was next (offset ${record.offset})`);
+    lastVersion.set(orderId, version);
+  }
+  assert.deepEqual(outOfOrder.slice(0, 5), [], 'each order\'s events first appear on the topic in version order');
 }
 
 /** Prints the scenario's one result line, `FIGURE <scenario>: <figures>`, the suite's output. */

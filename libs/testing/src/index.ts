@@ -1,5 +1,6 @@
 export * from './app-process.js';
 export * from './builders.js';
+export * from './consumer-groups.js';
 export * from './decider-specification.js';
 export * from './eventually.js';
 export * from './fault-oracle.js';
@@ -7,6 +8,7 @@ export * from './kafka-reader.js';
 export * from './order-load.js';
 export * from './raw-http.js';
 export * from './read-model-oracle.js';
+export * from './store-seed.js';
 export * from './system.js';
 export * from './test-app.js';
 export * from './test-environment.js';

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 
 import request from 'supertest';
 
@@ -25,23 +26,74 @@ export interface LifecycleResult {
 
 const CURRENCIES = ['EUR', 'USD', 'GBP'];
 
+export interface LifecycleOptions {
+  /** Told of every command the command API answered with a 2xx: what the client was promised. */
+  readonly onAcknowledged?: (orderId: string, version: number) => void;
+  /**
+   * Sends every command with its own Idempotency-Key and, until this many milliseconds have passed,
+   * sends it again with the same key when there is no answer (connection refused or reset, a 5xx):
+   * a client that survives a command API crash. Without it a failed request fails the lifecycle.
+   */
+  readonly retryForMs?: number;
+  /** Told each time a command is sent again (with its key) because it had no answer, and why. */
+  readonly onRetry?: (error: unknown) => void;
+  /** Told when a resent command is answered from its recorded response: it had committed before the failure. */
+  readonly onReplayed?: () => void;
+}
+
+export interface CommandAnswer {
+  readonly status: number;
+  readonly text: string;
+  readonly body: unknown;
+}
+
+/**
+ * One command over HTTP; with `retryForMs`, with an Idempotency-Key (`idempotencyKey` or a new one)
+ * and sent again, same key, until it is answered.
+ */
+export async function sendCommand(
+  commandApi: TestServer,
+  method: 'post' | 'delete',
+  path: string,
+  body: object | undefined,
+  { retryForMs, onRetry, onReplayed, idempotencyKey }: LifecycleOptions & { idempotencyKey?: string } = {},
+): Promise<CommandAnswer> {
+  const key = retryForMs === undefined ? idempotencyKey : (idempotencyKey ?? randomUUID());
+  const deadline = Date.now() + (retryForMs ?? 0);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const call = method === 'post' ? request(commandApi).post(path) : request(commandApi).delete(path);
+      if (key) call.set('Idempotency-Key', key);
+      const response = await (body ? call.send(body) : call);
+      if (key && response.status >= 500 && Date.now() < deadline) throw new Error(`${String(response.status)} ${response.text}`);
+      if (attempt > 1 && response.headers['idempotent-replayed'] === 'true') onReplayed?.();
+      return { status: response.status, text: response.text, body: response.body as unknown };
+    } catch (error) {
+      if (!key || Date.now() >= deadline) throw error;
+      onRetry?.(error);
+      // A client backing off before it asks again; the process may be restarting.
+      await new Promise((resolve) => setTimeout(resolve, Math.min(500, 25 * attempt)));
+    }
+  }
+}
+
 /**
  * Places one order and takes it through a random lifecycle over HTTP: more lines, a removed line,
  * then cancelled, or confirmed and maybe shipped and delivered. With a query API, checks after every
  * command that `GET /orders/:id?minVersion=<version>` shows exactly that version (read-your-writes).
  */
-export async function runRandomLifecycle(commandApi: TestServer, random: () => number, queryApi?: TestServer): Promise<LifecycleResult> {
+export async function runRandomLifecycle(commandApi: TestServer, random: () => number, queryApi?: TestServer, options: LifecycleOptions = {}): Promise<LifecycleResult> {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
   const line = (index: number) => ({ sku: `SKU-${index}-${Math.floor(random() * 1_000)}`, quantity: 1 + Math.floor(random() * 5), unitPriceMinor: 100 + Math.floor(random() * 10_000) });
   const lines = Array.from({ length: 1 + Math.floor(random() * 3) }, (_, index) => line(index));
   const visibleAfterMs: number[] = [];
+  const { onAcknowledged } = options;
 
-  const placed = await request(commandApi)
-    .post('/orders')
-    .send({ customerId: `customer-${Math.floor(random() * 50)}`, currency: pick(CURRENCIES), lines })
-    .expect(201);
+  const placed = await sendCommand(commandApi, 'post', '/orders', { customerId: `customer-${Math.floor(random() * 50)}`, currency: pick(CURRENCIES), lines }, options);
+  assert.equal(placed.status, 201, `place order: ${placed.text}`);
   const orderId = (placed.body as { orderId: string }).orderId;
-  let version = 1;
+  let version = (placed.body as { version: number }).version;
+  onAcknowledged?.(orderId, version);
 
   const check = async (): Promise<void> => {
     if (!queryApi) return;
@@ -52,10 +104,10 @@ export async function runRandomLifecycle(commandApi: TestServer, random: () => n
     visibleAfterMs.push(performance.now() - answeredAt);
   };
   const command = async (path: string, body?: object, method: 'post' | 'delete' = 'post'): Promise<void> => {
-    const call = method === 'post' ? request(commandApi).post(`/orders/${orderId}${path}`) : request(commandApi).delete(`/orders/${orderId}${path}`);
-    const response = await (body ? call.send(body) : call);
+    const response = await sendCommand(commandApi, method, `/orders/${orderId}${path}`, body, options);
     assert.equal(response.status, 200, `${method} ${path}: ${response.text}`);
     version = (response.body as { version: number }).version;
+    onAcknowledged?.(orderId, version);
     await check();
   };
 
@@ -74,6 +126,31 @@ export async function runRandomLifecycle(commandApi: TestServer, random: () => n
     }
   }
   return { orderId, version, visibleAfterMs };
+}
+
+/**
+ * Runs random lifecycles, `clients` at a time with a short pause after each, until `stop.done` is set
+ * or `max` orders were placed; returns how many were. The pace keeps the log small enough for the
+ * catch-up after a fault to take seconds.
+ */
+export async function loadUntil(
+  commandApi: TestServer,
+  seed: number,
+  stop: { readonly done: boolean },
+  { clients = 2, max = 2_000, pauseMs = 50, ...options }: LifecycleOptions & { clients?: number; max?: number; pauseMs?: number } = {},
+): Promise<number> {
+  const random = seededRandom(seed);
+  let placed = 0;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (!stop.done && placed < max) {
+        placed++;
+        await runRandomLifecycle(commandApi, seededRandom(Math.floor(random() * 2 ** 32)), undefined, options);
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      }
+    }),
+  );
+  return placed;
 }
 
 /** Runs `task` for 0..count-1 with at most `concurrency` at once. */

@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import request from 'supertest';
+
+import { CommandApiModule } from '@app/command-api';
+import { QueryApiModule } from '@app/query-api';
+import {
+  AcknowledgedCommands,
+  AdminCliProcess,
+  AppProcess,
+  assertGuarantees,
+  createTestEnvironment,
+  eventually,
+  loadUntil,
+  reportFigure,
+  seedEventStore,
+  seededRandom,
+  startTestApp,
+  type TestApp,
+  type TestEnvironment,
+} from '@app/testing';
+
+const SEEDED_ORDERS = 6_000;
+
+interface Progress {
+  readonly phase: string;
+  readonly eventsDone: number;
+  readonly eventsTotal: number;
+}
+
+/**
+ * Scenario 14: a rebuild killed with `kill -9` in the middle of filling its new generation, while
+ * clients keep reading (and writing). The live generation keeps serving throughout: not one read
+ * fails. The rerun abandons the killed rebuild, drops its half-filled schema, completes, switches,
+ * and drops the old generation.
+ */
+describe('fault: a rebuild killed midway under live reads, then rerun', () => {
+  let env: TestEnvironment;
+  let commandApi: TestApp;
+  let queryApi: TestApp;
+  let worker: AppProcess;
+
+  before(async () => {
+    env = await createTestEnvironment('rebuild_kill', { partitions: 6 });
+    [commandApi, queryApi] = await Promise.all([startTestApp(CommandApiModule, env.config), startTestApp(QueryApiModule, env.config)]);
+    // The live worker as a process of its own, so that its log can be checked.
+    worker = new AppProcess('projection-worker', env.config);
+    await worker.ready;
+  });
+
+  after(async () => {
+    await worker.stop('SIGKILL');
+    await Promise.all([commandApi.close(), queryApi.close()]);
+    await env.dispose();
+  });
+
+  const liveSchema = async (): Promise<string> => {
+    const { rows } = await env.db.query<{ schema_name: string }>("SELECT schema_name FROM projection_generations WHERE projection = 'order-view'");
+    return rows[0]?.schema_name ?? '';
+  };
+  const schemaExists = async (schema: string): Promise<boolean> => {
+    const { rows } = await env.db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+    return rows.length > 0;
+  };
+
+  it('keeps serving through the kill; the rerun switches and leaves no abandoned schema behind', async () => {
+    // A log big enough for the fill to take seconds, through the store, the relay and the live projections.
+    assert.equal(await seedEventStore(env.db, SEEDED_ORDERS), SEEDED_ORDERS * 4);
+    await eventually(async () => {
+      const { rows } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM order_view');
+      assert.equal(rows[0]?.n, SEEDED_ORDERS, 'the live generation serves every seeded order');
+    }, { timeoutMs: 120_000, intervalMs: 500 });
+    const { rows: sample } = await env.db.query<{ order_id: string; version: number }>('SELECT order_id::text, version FROM order_view ORDER BY order_id LIMIT 200');
+    const original = await liveSchema();
+
+    const acknowledged = new AcknowledgedCommands();
+    const stop = { done: false };
+    const writer = loadUntil(commandApi.getHttpServer(), 14, stop, { clients: 1, pauseMs: 100, onAcknowledged: (orderId, version) => { acknowledged.record(orderId, version); } });
+    const failures: string[] = [];
+    let reads = 0;
+    const queryServer = queryApi.getHttpServer();
+    const readers = Array.from({ length: 2 }, async (_, reader) => {
+      const pick = seededRandom(100 + reader);
+      while (!stop.done) {
+        const order = sample[Math.floor(pick() * sample.length)];
+        const paths = ['/orders?limit=20', `/customers/seeded-customer-${String(Math.floor(pick() * 500))}`, '/stats/sales?granularity=1h'];
+        if (order) paths.push(`/orders/${order.order_id}`);
+        for (const path of paths) {
+          const response = await request(queryServer).get(path);
+          reads++;
+          if (response.status !== 200) failures.push(`GET ${path}: ${String(response.status)} ${response.text}`);
+          else if (order && path === `/orders/${order.order_id}` && (response.body as { version?: number }).version !== order.version) {
+            failures.push(`GET ${path}: version ${String((response.body as { version?: number }).version)}, expected ${String(order.version)}`);
+          }
+        }
+      }
+    });
+
+    // Kill the rebuild once its progress shows part, and only part, of the log applied to its generation.
+    const killed = new AdminCliProcess(env.config, ['order-view']);
+    const midway = await eventually(async () => {
+      const { rows } = await env.db.query<{ schema_name: string; progress: Progress | null }>(
+        "SELECT schema_name, progress FROM projection_rebuilds WHERE projection = 'order-view' AND state = 'running'",
+      );
+      const progress = rows[0]?.progress;
+      assert.ok(progress && progress.phase === 'filling' && progress.eventsDone > 0 && progress.eventsDone < progress.eventsTotal, 'the rebuild is midway through its fill');
+      return { schema: rows[0]?.schema_name ?? '', progress };
+    }, { timeoutMs: 60_000, intervalMs: 50 });
+    killed.signal('SIGKILL');
+    assert.equal((await killed.exited).signal, 'SIGKILL');
+    assert.equal(await liveSchema(), original, 'the live generation is untouched by the killed rebuild');
+
+    const rerun = await new AdminCliProcess(env.config, ['order-view']).exited;
+    assert.equal(rerun.code, 0, rerun.stderr + rerun.stdout);
+    assert.match(rerun.stdout, /order-view: rebuilt as generation 3/);
+    stop.done = true;
+    await Promise.all([writer, ...readers]);
+
+    assert.deepEqual(failures.slice(0, 5), [], 'no read failed');
+    assert.ok(reads > 20, `only ${String(reads)} reads happened around the rebuilds`);
+    const { rows: abandoned } = await env.db.query<{ state: string; error: string }>('SELECT state, error FROM projection_rebuilds WHERE schema_name = $1', [midway.schema]);
+    assert.equal(abandoned[0]?.state, 'failed');
+    assert.match(abandoned[0].error, /abandoned/);
+    assert.equal(await schemaExists(midway.schema), false, 'the killed rebuild\'s half-filled generation is dropped');
+    assert.equal(await schemaExists(original), false, 'the generation it replaced is dropped');
+    assert.equal(await liveSchema(), 'order_view_g3');
+
+    // Batches the live worker fetched before the switch are older than the new generation: stale, not a lost log.
+    const alarms = worker.log.filter((line) => line.includes('LogBehindReadModel'));
+    assert.deepEqual(alarms.slice(0, 3), [], 'the live worker raised no false alarm over the switch');
+    const figures = await assertGuarantees(env, acknowledged);
+    reportFigure('rebuild-kill', {
+      eventsInLog: figures.events,
+      killedAtEvent: midway.progress.eventsDone,
+      ofEvents: midway.progress.eventsTotal,
+      reads,
+      failedReads: failures.length,
+      abandonedSchemaDropped: true,
+      acknowledged: figures.acknowledged,
+      lost: figures.lost,
+      appliedTwice: figures.appliedTwice,
+      readModelsEqualToFold: true,
+    });
+  });
+});
