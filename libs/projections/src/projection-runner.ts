@@ -239,7 +239,7 @@ export class ProjectionRunner implements BatchHandler {
     const rows: { order_id: string; version: number | null }[] = await db.query(
       `SELECT order_id, version FROM projection_order_versions WHERE projection = $1 AND order_id = ANY($2::text[])
        UNION ALL
-       SELECT DISTINCT order_id, NULL FROM parked_events WHERE projection = $1 AND order_id = ANY($2::text[])`,
+       SELECT DISTINCT order_id, NULL::int FROM parked_events WHERE projection = $1 AND order_id = ANY($2::text[])`,
       [this.projection.name, orderIds],
     );
     return {
