@@ -131,7 +131,10 @@ function assertTopicMatchesStore(onTopic: readonly ReadRecord[], storedIds: Read
 /** Prints the scenario's one result line, `FIGURE <scenario>: <figures>`, the suite's output. */
 export function reportFigure(scenario: string, figures: Readonly<Record<string, string | number | boolean>>): void {
   const text = Object.entries(figures)
-    .map(([name, value]) => `${name.replace(/([A-Z])/g, ' $1').toLowerCase()} ${typeof value === 'boolean' ? (value ? 'yes' : 'no') : String(value)}`)
+    .map(([name, value]) => {
+      const words = name.replace(/([A-Z]|\d+)/g, ' $1').toLowerCase();
+      return typeof value === 'boolean' ? `${words}: ${value ? 'yes' : 'no'}` : `${words} ${String(value)}`;
+    })
     .join(', ');
   console.log(`FIGURE ${scenario}: ${text}`);
 }
