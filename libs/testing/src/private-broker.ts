@@ -26,7 +26,16 @@ export class PrivateBroker {
   private readonly script = join(repositoryRoot(), 'scripts', 'kafka.sh');
   private readonly cache = process.env.KAFKA_CACHE_DIR ?? join(repositoryRoot(), '.cache', 'kafka');
 
-  private constructor(readonly port: number) {}
+  /** Kills the broker if the test process exits without `destroy()` (an uncaught error, process.exit). */
+  private readonly onExit = (): void => {
+    const pid = this.pid;
+    if (pid !== undefined && processAlive(pid)) process.kill(pid, 'SIGKILL');
+    this.removeStorage();
+  };
+
+  private constructor(readonly port: number) {
+    process.once('exit', this.onExit);
+  }
 
   /** `host:port`, for KAFKA_BROKERS. */
   get address(): string {
@@ -79,7 +88,12 @@ export class PrivateBroker {
 
   /** Kills the broker if it runs and deletes everything scripts/kafka.sh made for this port. */
   async destroy(): Promise<void> {
+    process.off('exit', this.onExit);
     await this.kill().catch(() => undefined);
+    this.removeStorage();
+  }
+
+  private removeStorage(): void {
     for (const path of [`data-${this.port}`, `logs-${this.port}`, `kafka-${this.port}.pid`, `server-${this.port}.properties`]) {
       rmSync(join(this.cache, path), { recursive: true, force: true });
     }

@@ -37,7 +37,19 @@ export class PrivatePostgres {
     readonly port: number,
   ) {
     this.data = join(root, 'data');
+    process.once('exit', this.onExit);
   }
+
+  /** Stops the cluster if the test process exits without `destroy()` (an uncaught error, process.exit). */
+  private readonly onExit = (): void => {
+    try {
+      const [command, args] = this.command('pg_ctl', ['-D', this.data, '-m', 'immediate', 'stop']);
+      if (existsSync(join(this.data, 'postmaster.pid'))) execFileSync(command, args, { stdio: 'ignore', timeout: 30_000 });
+    } catch {
+      // already stopped
+    }
+    rmSync(this.root, { recursive: true, force: true });
+  };
 
   /** A URL of the cluster's `postgres` database; createTestEnvironment puts its own database name in. */
   get url(): string {
@@ -75,18 +87,24 @@ export class PrivatePostgres {
 
   /** Stops the cluster if it runs and deletes its folder. */
   async destroy(): Promise<void> {
+    process.off('exit', this.onExit);
     if (existsSync(join(this.data, 'postmaster.pid'))) await this.crash().catch(() => undefined);
     rmSync(this.root, { recursive: true, force: true });
   }
 
-  private async pg(program: string, args: readonly string[]): Promise<void> {
+  /** The command line that runs a Postgres program as the cluster's owner. */
+  private command(program: string, args: readonly string[]): [string, string[]] {
     const binary = this.bin ? join(this.bin, program) : program;
-    const [command, commandArgs] = this.asRoot ? ['runuser', ['-u', 'postgres', '--', binary, ...args]] : [binary, [...args]];
+    return this.asRoot ? ['runuser', ['-u', 'postgres', '--', binary, ...args]] : [binary, [...args]];
+  }
+
+  private async pg(program: string, args: readonly string[]): Promise<void> {
+    const [command, commandArgs] = this.command(program, args);
     try {
       await run(command, commandArgs, { timeout: 150_000 });
     } catch (error) {
       const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
-      throw new Error(`${program} ${args.join(' ')} failed: ${String(error)}\n${stdout}${stderr}`);
+      throw new Error(`${program} ${args.join(' ')} failed: ${String(error)}\n${stdout}${stderr}`, { cause: error });
     }
   }
 }

@@ -14,6 +14,11 @@ export interface RetryingClientOptions {
   readonly attemptTimeoutMs?: number;
   /** How long one command is retried before the client gives up (and the test fails). */
   readonly giveUpAfterMs?: number;
+  /**
+   * The timeout of each command's first attempt, if not attemptTimeoutMs: a seeded short one makes
+   * a client give up on requests that may well have landed, and retry them with the same key.
+   */
+  readonly firstAttemptTimeoutMs?: () => number;
 }
 
 /**
@@ -24,6 +29,10 @@ export interface RetryingClientOptions {
 export class RetryingClient {
   /** Commands that needed more than one attempt. */
   retried = 0;
+  /** Attempts the client stopped waiting for (whether or not the command landed). */
+  timedOut = 0;
+  /** Retries answered with their first attempt's response (`Idempotent-Replayed`): that attempt had landed. */
+  replayed = 0;
 
   constructor(
     private readonly baseUrl: string,
@@ -41,15 +50,17 @@ export class RetryingClient {
           method,
           headers: { 'Idempotency-Key': key, ...(body ? { 'Content-Type': 'application/json' } : {}) },
           ...(body ? { body: JSON.stringify(body) } : {}),
-          signal: AbortSignal.timeout(attemptTimeoutMs),
+          signal: AbortSignal.timeout(attempt === 1 && this.options.firstAttemptTimeoutMs ? this.options.firstAttemptTimeoutMs() : attemptTimeoutMs),
         });
         const text = await response.text();
         if (response.status < 500) {
           if (attempt > 1) this.retried++;
+          if (response.headers.get('idempotent-replayed') === 'true') this.replayed++;
           return { status: response.status, body: text ? (JSON.parse(text) as unknown) : undefined, attempts: attempt };
         }
         failure = `${response.status} ${text}`;
       } catch (error) {
+        if (error instanceof DOMException && error.name === 'TimeoutError') this.timedOut++;
         failure = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       }
       if (Date.now() > deadline) throw new Error(`${method} ${path} still failing after ${attempt} attempts: ${failure}`);
