@@ -53,11 +53,11 @@ describe('Postgres immediate shutdown and restart under load', () => {
     await Promise.all(processes.map((app) => app.ready));
     const [commandUrl, workerUrl, queryUrl] = await Promise.all([apps['command-api'].url, apps['projection-worker'].url, apps['query-api'].url]);
 
-    // One first attempt in ten is given up on after 5 to 60 ms, landed or not, as an impatient client would.
+    // One first attempt in ten is given up on after 1 to 30 ms, landed or not, as an impatient client would.
     const impatience = seededRandom(66);
     const client = new RetryingClient(commandUrl, {
       attemptTimeoutMs: 5_000,
-      firstAttemptTimeoutMs: () => (impatience() < 0.1 ? 5 + Math.floor(impatience() * 55) : 5_000),
+      firstAttemptTimeoutMs: () => (impatience() < 0.1 ? 1 + Math.floor(impatience() * 30) : 5_000),
     });
     const acknowledged = new AcknowledgedCommands();
     const lifecycles: RetriedLifecycle[] = [];
