@@ -5,20 +5,24 @@ import {
   AcknowledgedCommands,
   AppProcess,
   PrivatePostgres,
-  RetryingClient,
   assertGuarantees,
   createTestEnvironment,
   eventually,
+  loadUntil,
   reportFigure,
-  runRetriedLifecycle,
   seededRandom,
-  type RetriedLifecycle,
   type TestEnvironment,
 } from '@app/testing';
 
 const RESTARTS = 3;
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The address a ready app process logged. */
+function urlOf(app: AppProcess): string {
+  assert.ok(app.url, 'the process logged the address it listens on');
+  return app.url;
+}
 
 /**
  * Postgres is stopped with `pg_ctl -m immediate` (every backend killed, crash recovery on start)
@@ -51,26 +55,31 @@ describe('Postgres immediate shutdown and restart under load', () => {
     const exits: string[] = [];
     for (const [name, app] of Object.entries(apps)) void app.exited.then((code) => exits.push(`${name} exited (${code})`));
     await Promise.all(processes.map((app) => app.ready));
-    const [commandUrl, workerUrl, queryUrl] = await Promise.all([apps['command-api'].url, apps['projection-worker'].url, apps['query-api'].url]);
+    const [commandUrl, workerUrl, queryUrl] = [urlOf(apps['command-api']), urlOf(apps['projection-worker']), urlOf(apps['query-api'])];
 
+    const acknowledged = new AcknowledgedCommands();
+    /** Per order, how many commands the clients were told succeeded: each must have appended exactly one event. */
+    const commandsPerOrder = new Map<string, number>();
+    const answers = { retried: 0, timedOut: 0, replayed: 0 };
     // One first attempt in ten is given up on after 1 to 30 ms, landed or not, as an impatient client would.
     const impatience = seededRandom(66);
-    const client = new RetryingClient(commandUrl, {
-      attemptTimeoutMs: 5_000,
-      firstAttemptTimeoutMs: () => (impatience() < 0.1 ? 1 + Math.floor(impatience() * 30) : 5_000),
-    });
-    const acknowledged = new AcknowledgedCommands();
-    const lifecycles: RetriedLifecycle[] = [];
     const stop = { done: false };
-    const seeds = seededRandom(606);
-    const load = Promise.all(
-      Array.from({ length: 3 }, async () => {
-        while (!stop.done) {
-          lifecycles.push(await runRetriedLifecycle(client, seededRandom(Math.floor(seeds() * 2 ** 32)), acknowledged));
-          await pause(20);
-        }
-      }),
-    );
+    const load = loadUntil(commandUrl, 606, stop, {
+      clients: 3,
+      pauseMs: 20,
+      max: 1_000_000,
+      retryForMs: 120_000,
+      attemptTimeoutMs: (attempt) => (attempt === 1 && impatience() < 0.1 ? 1 + Math.floor(impatience() * 30) : 5_000),
+      onAcknowledged: (orderId, version) => {
+        acknowledged.record(orderId, version);
+        commandsPerOrder.set(orderId, (commandsPerOrder.get(orderId) ?? 0) + 1);
+      },
+      onRetry: (error) => {
+        answers.retried++;
+        if ((error as { timeout?: unknown }).timeout !== undefined) answers.timedOut++;
+      },
+      onReplayed: () => { answers.replayed++; },
+    });
     load.catch(() => { stop.done = true; }); // a failed command fails the test at `await load`, not as an unhandled rejection
 
     const schedule = seededRandom(6);
@@ -101,33 +110,33 @@ describe('Postgres immediate shutdown and restart under load', () => {
     }
 
     // Read-your-writes through the query API for the last orders: the worker and the query API are back.
-    for (const { orderId, commands } of lifecycles.slice(-5)) {
+    for (const [orderId, commands] of [...commandsPerOrder].slice(-5)) {
       await eventually(async () => {
         const response = await fetch(`${queryUrl}/orders/${orderId}?minVersion=${commands}`);
         assert.equal(response.status, 200, `GET /orders/${orderId}?minVersion=${commands}: ${await response.text()}`);
       }, { timeoutMs: 60_000, intervalMs: 200 });
     }
     assert.deepEqual(exits, [], 'no process exited: each reconnected unaided');
-    assert.ok(client.retried > 0, 'commands failed or timed out, and their retries were answered');
-    assert.ok(client.timedOut > 0, 'some attempts timed out');
-    assert.ok(client.replayed > 0, 'some retries found their first attempt landed and got its answer back');
+    assert.ok(answers.retried > 0, 'commands failed or timed out, and their retries were answered');
+    assert.ok(answers.timedOut > 0, 'some attempts timed out');
+    assert.ok(answers.replayed > 0, 'some retries found their first attempt landed and got its answer back');
 
-    const figures = await assertGuarantees(env, acknowledged);
+    const figures = await assertGuarantees(env, acknowledged, { topicMatchesStore: true });
     // Landed once: one order per placed lifecycle, and per order exactly one event per acknowledged command.
     const { rows } = await db.query<{ order_id: string; events: number }>('SELECT order_id::text, count(*)::int AS events FROM events GROUP BY order_id');
     const stored = new Map(rows.map((row) => [row.order_id, row.events]));
-    let duplicates = [...stored.keys()].filter((orderId) => !lifecycles.some((lifecycle) => lifecycle.orderId === orderId)).length;
-    for (const { orderId, commands } of lifecycles) duplicates += Math.max(0, (stored.get(orderId) ?? 0) - commands);
+    let duplicates = [...stored.keys()].filter((orderId) => !commandsPerOrder.has(orderId)).length;
+    for (const [orderId, commands] of commandsPerOrder) duplicates += Math.max(0, (stored.get(orderId) ?? 0) - commands);
     assert.equal(duplicates, 0, 'no retried command landed twice');
-    assert.equal(stored.size, lifecycles.length, 'one order per placed lifecycle');
+    assert.equal(stored.size, commandsPerOrder.size, 'one order per placed lifecycle');
     assert.deepEqual(exits, [], 'no process exited while the oracle ran');
 
     reportFigure('postgres-restart', {
       restarts: RESTARTS,
       acknowledged: figures.acknowledged,
-      retried: client.retried,
-      timedOut: client.timedOut,
-      replayed: client.replayed,
+      retried: answers.retried,
+      timedOut: answers.timedOut,
+      replayed: answers.replayed,
       lost: figures.lost,
       duplicates,
       appliedTwice: figures.appliedTwice,

@@ -12,7 +12,6 @@ export * from './private-postgres.js';
 export * from './process-state.js';
 export * from './raw-http.js';
 export * from './read-model-oracle.js';
-export * from './retrying-load.js';
 export * from './store-seed.js';
 export * from './system.js';
 export * from './test-app.js';
