@@ -34,6 +34,8 @@ export class OutboxRelay {
   private stopped = false;
   private running: Promise<void> | undefined;
   private session: pg.Client | undefined;
+  /** Errors since the last batch that went through; sets the backoff. */
+  private failures = 0;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -80,7 +82,6 @@ export class OutboxRelay {
   }
 
   private async run(): Promise<void> {
-    let failures = 0;
     while (!this.stopped) {
       try {
         if (await this.becomeLeader()) {
@@ -89,10 +90,10 @@ export class OutboxRelay {
         } else {
           await this.wakeUp.wait(this.options.pollIntervalMs * 4);
         }
-        failures = 0;
+        this.failures = 0;
       } catch (error) {
-        failures++;
-        const backoff = Math.min(MAX_BACKOFF_MS, 100 * 2 ** failures);
+        this.failures++;
+        const backoff = Math.min(MAX_BACKOFF_MS, 100 * 2 ** this.failures);
         this.logger.warn(`relay error, retrying in ${backoff} ms: ${error instanceof Error ? error.message : String(error)}`);
         await this.wakeUp.wait(backoff);
       }
@@ -104,6 +105,7 @@ export class OutboxRelay {
   private async publishWhileLeader(): Promise<void> {
     while (!this.stopped && this.session) {
       const published = await this.publishBatch();
+      this.failures = 0; // the broker answers again: the next outage starts from the shortest backoff
       if (published < this.options.batchSize) await this.wakeUp.wait(this.options.pollIntervalMs);
     }
   }

@@ -6,45 +6,69 @@ import type { TopicSpec } from './topics.js';
 
 /** Publishes records to one topic, in the given order, acknowledged by all in-sync replicas. */
 export class EventPublisher {
-  private readonly producer: Producer;
-  private connected: Promise<void> | undefined;
+  private producer: Producer | undefined;
+  private connected: Promise<Producer> | undefined;
 
   constructor(
-    connection: KafkaConnection,
+    private readonly connection: KafkaConnection,
     private readonly topic: TopicSpec,
-  ) {
-    this.producer = connection.producer();
-  }
+  ) {}
 
   /**
    * Publishes in order, in as few produce requests as the broker's size limit allows (it applies to a
    * whole record batch, not one record); resolves once the broker has acknowledged every record.
    * Throws RecordTooLarge, producing nothing, if any single record is over the limit.
+   *
+   * After a failed send the producer is replaced. kafkajs' idempotent producer keeps its sequence
+   * numbers across a failure; once the broker has moved past them (a broker restart during a send),
+   * every later send fails with OUT_OF_ORDER_SEQUENCE_NUMBER until the producer is recreated
+   * (tulios/kafkajs#598). A new producer gets a new producer id and starts again at sequence 0; the
+   * caller sends the batch again, which is the at-least-once delivery consumers already expect.
    */
   async publish(records: readonly OutgoingRecord[]): Promise<void> {
     if (records.length === 0) return;
-    await this.connect();
-    for (const chunk of chunkBySize(records)) {
-      await this.producer.send({
-        topic: this.topic.name,
-        acks: -1,
-        messages: chunk.map(({ key, value, headers }) => ({ key, value, headers })),
-      });
+    const chunks = chunkBySize(records);
+    const producer = await this.connect();
+    try {
+      for (const chunk of chunks) {
+        await producer.send({
+          topic: this.topic.name,
+          acks: -1,
+          messages: chunk.map(({ key, value, headers }) => ({ key, value, headers })),
+        });
+      }
+    } catch (error) {
+      await this.discard(producer);
+      throw error;
     }
   }
 
   async close(): Promise<void> {
-    if (!this.connected) return;
-    this.connected = undefined;
-    await this.producer.disconnect();
+    if (this.producer) await this.discard(this.producer);
   }
 
-  private connect(): Promise<void> {
-    this.connected ??= this.producer.connect().catch((error: unknown) => {
-      this.connected = undefined;
-      throw error;
-    });
+  private connect(): Promise<Producer> {
+    if (!this.connected) {
+      const producer = this.connection.producer();
+      this.producer = producer;
+      this.connected = producer.connect().then(
+        () => producer,
+        async (error: unknown) => {
+          await this.discard(producer);
+          throw error;
+        },
+      );
+    }
     return this.connected;
+  }
+
+  /** Forgets `producer` (if it is still the current one) and disconnects it; the next publish makes a new one. */
+  private async discard(producer: Producer): Promise<void> {
+    if (this.producer === producer) {
+      this.producer = undefined;
+      this.connected = undefined;
+    }
+    await producer.disconnect().catch(() => undefined);
   }
 }
 

@@ -39,6 +39,11 @@ export interface LifecycleOptions {
   readonly onRetry?: (error: unknown) => void;
   /** Told when a resent command is answered from its recorded response: it had committed before the failure. */
   readonly onReplayed?: () => void;
+  /**
+   * How long attempt `attempt` of a command waits for its answer (no limit when undefined). A client
+   * that gives up on an attempt, which may well have landed, sends it again with its key (`retryForMs`).
+   */
+  readonly attemptTimeoutMs?: (attempt: number) => number | undefined;
 }
 
 export interface CommandAnswer {
@@ -56,7 +61,7 @@ export async function sendCommand(
   method: 'post' | 'delete',
   path: string,
   body: object | undefined,
-  { retryForMs, onRetry, onReplayed, idempotencyKey }: LifecycleOptions & { idempotencyKey?: string } = {},
+  { retryForMs, onRetry, onReplayed, attemptTimeoutMs, idempotencyKey }: LifecycleOptions & { idempotencyKey?: string } = {},
 ): Promise<CommandAnswer> {
   const key = retryForMs === undefined ? idempotencyKey : (idempotencyKey ?? randomUUID());
   const deadline = Date.now() + (retryForMs ?? 0);
@@ -64,6 +69,8 @@ export async function sendCommand(
     try {
       const call = method === 'post' ? request(commandApi).post(path) : request(commandApi).delete(path);
       if (key) call.set('Idempotency-Key', key);
+      const timeout = attemptTimeoutMs?.(attempt);
+      if (timeout !== undefined) void call.timeout(timeout);
       const response = await (body ? call.send(body) : call);
       if (key && response.status >= 500 && Date.now() < deadline) throw new Error(`${String(response.status)} ${response.text}`);
       if (attempt > 1 && response.headers['idempotent-replayed'] === 'true') onReplayed?.();

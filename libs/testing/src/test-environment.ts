@@ -25,19 +25,24 @@ export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
 export interface TestEnvironmentOptions {
   readonly partitions?: number;
   readonly relayEnabled?: boolean;
+  /** A Postgres server URL other than DATABASE_URL's (a private cluster); its database name is replaced. */
+  readonly databaseServerUrl?: string;
+  /** Kafka brokers other than KAFKA_BROKERS (a private broker). */
+  readonly kafkaBrokers?: readonly string[];
 }
 
 export async function createTestEnvironment(label: string, options: TestEnvironmentOptions = {}): Promise<TestEnvironment> {
   const runId = process.env.TEST_RUN_ID ?? randomBytes(3).toString('hex');
   const id = `${runId}_${label}_${randomBytes(3).toString('hex')}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
   const base = loadConfig(process.env);
-  const databaseUrl = new URL(base.databaseUrl);
+  const databaseUrl = new URL(options.databaseServerUrl ?? base.databaseUrl);
   databaseUrl.pathname = `/orders_test_${id}`;
   const config: AppConfig = {
     ...base,
     databaseUrl: databaseUrl.toString(),
     kafka: {
       ...base.kafka,
+      brokers: options.kafkaBrokers ?? base.kafka.brokers,
       clientId: `orders-test-${id}`,
       ordersTopic: `orders.events.test.${id}`,
       ordersTopicPartitions: options.partitions ?? 3,
@@ -54,6 +59,8 @@ export async function createTestEnvironment(label: string, options: TestEnvironm
   const topic = orderEventsTopic(config);
   await ensureTopics(kafka, [topic]);
   const db = new pg.Pool({ connectionString: config.databaseUrl, max: 4 });
+  // An idle client's connection dropped by a fault test's database restart is harmless: the pool replaces it.
+  db.on('error', () => undefined);
 
   return {
     id,
@@ -62,10 +69,13 @@ export async function createTestEnvironment(label: string, options: TestEnvironm
     db,
     async dispose() {
       await db.end();
+      // Best effort: a broker a fault test killed may not answer, and the database must still go.
       const admin = kafka.admin();
-      await admin.connect();
-      await admin.deleteTopics({ topics: [topic.name, `${topic.name}.dlq`] }).catch(() => undefined);
-      await admin.disconnect();
+      await admin
+        .connect()
+        .then(() => admin.deleteTopics({ topics: [topic.name, `${topic.name}.dlq`] }))
+        .catch(() => undefined)
+        .finally(() => admin.disconnect());
       const maintenance = new URL(config.databaseUrl);
       maintenance.pathname = '/postgres';
       const client = new pg.Client({ connectionString: maintenance.toString() });
