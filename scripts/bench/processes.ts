@@ -25,10 +25,10 @@ export class BenchProcess {
   private readonly child: ChildProcess;
   private output = '';
 
-  constructor(script: string, args: readonly string[], env: Readonly<Record<string, string>>, readyLine?: RegExp) {
+  constructor(script: string, args: readonly string[], env: Readonly<Record<string, string>>, readyLine?: RegExp, nodeFlags: readonly string[] = []) {
     // BENCH_CPU_PROF_DIR=<dir>: each process writes a V8 CPU profile there when it stops (docs/benchmarks.md).
     const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
-    this.child = spawn(process.execPath, [...profile, join(dist, script), ...args], { env: { ...process.env, ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [...nodeFlags, ...profile, join(dist, script), ...args], { env: { ...process.env, ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => { resolve(code); }));
     const [stdout, stderr] = [this.child.stdout, this.child.stderr];
     if (!stdout || !stderr) throw new Error('spawned without pipes');

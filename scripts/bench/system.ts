@@ -1,5 +1,7 @@
 /** The system under load, as separate processes from dist/: what a deployment runs. */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { percentile } from './stats.js';
 import { BenchProcess, freePort } from './processes.js';
@@ -99,6 +101,17 @@ export async function measureVisibility(system: RunningSystem, rate: number, dur
   return { p50: percentile(delays, 50), p99: percentile(delays, 99), samples: delays.length, failed };
 }
 
+/**
+ * The node flags `npm run replay` starts the CLI with (package.json's script, e.g. its heap limit), so
+ * the benchmark measures the process users run.
+ */
+function replayNodeFlags(): string[] {
+  const { scripts } = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', '..', 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const flags = /node((?:\s+--[\w-]+(?:=\S+)?)*)\s+dist\/apps\/admin-cli\//.exec(scripts.replay ?? '')?.[1];
+  if (flags === undefined) throw new Error('package.json has no "replay" script that runs dist/apps/admin-cli');
+  return flags.trim().split(/\s+/).filter((flag) => flag !== '');
+}
+
 export interface ReplayFigures {
   readonly eventsPerSecond: number;
   readonly seconds: number;
@@ -113,7 +126,7 @@ export interface ReplayFigures {
  */
 export async function measureReplay(target: Target, events: number): Promise<ReplayFigures> {
   const started = performance.now();
-  const cli = new BenchProcess('apps/admin-cli/src/main.js', ['order-view'], targetEnv(target));
+  const cli = new BenchProcess('apps/admin-cli/src/main.js', ['order-view'], targetEnv(target), undefined, replayNodeFlags());
   const samples: { at: number; mb: number }[] = [];
   const sampler = setInterval(() => {
     const mb = cli.rssMb();
