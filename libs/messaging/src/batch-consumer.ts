@@ -45,6 +45,12 @@ export interface BatchConsumerOptions {
   readonly partitions?: readonly number[];
   /** Called when the consumer stops for good after an error (kafkajs restarts it after retriable ones). */
   readonly onFatalError?: (error: Error) => void;
+  /**
+   * Batches of this many partitions handled at once (default 1), each in order within its partition.
+   * A fetch returns a batch per partition; handled one by one, the last waits for all the others'
+   * transactions, which is most of a live projection's delay under load.
+   */
+  readonly concurrentPartitions?: number;
 }
 
 /**
@@ -84,6 +90,7 @@ export class BatchConsumer {
     await this.consumer.run({
       autoCommit: true,
       eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.options.concurrentPartitions ?? 1,
       eachBatch: (payload) => this.onBatch(payload),
     });
   }
