@@ -12,14 +12,6 @@ import { RebuildScheduler } from './rebuild-scheduler.js';
 export const PROJECTIONS = Symbol('PROJECTIONS');
 
 /**
- * Partitions each projection handles at once. Three projections at three each keep nine of the
- * database pool's ten connections busy at most. Safe because an order lives in one partition and
- * rows shared across orders (customers, sales buckets) are upserted in key order, so concurrent
- * batches queue on a row instead of deadlocking (docs/benchmarks.md has the effect).
- */
-const LIVE_CONCURRENT_PARTITIONS = 3;
-
-/**
  * A Nest microservice transport that runs each projection as its own consumer group over
  * `eachBatch`. It replaces the stock Kafka transport, which handles one message at a time, renames
  * groups, and commits offsets of events no handler took.
@@ -51,7 +43,7 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
       for (const projection of this.projections) {
         const consumer = new BatchConsumer(
           this.kafka,
-          { groupId: `${this.config.kafka.groupPrefix}projection.${projection.name}`, topic: topic.name, concurrentPartitions: LIVE_CONCURRENT_PARTITIONS },
+          { groupId: `${this.config.kafka.groupPrefix}projection.${projection.name}`, topic: topic.name, concurrentPartitions: this.config.projections.concurrentPartitions },
           new ProjectionRunner(this.dataSource, projection, { deadLetters: this.deadLetters, observer }),
         );
         this.consumers.push(consumer);

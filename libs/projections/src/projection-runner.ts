@@ -126,9 +126,10 @@ export class ProjectionRunner implements BatchHandler {
         // Kafka resumed past what was applied (its committed offset is only advisory): read the gap.
         return { kind: 'rewind', offset: stored.toString() };
       }
-      const fresh = batch.records
-        .filter((record) => BigInt(record.offset) >= stored)
-        .map((record) => ({ ...record, topic: batch.topic, partition: batch.partition }));
+      // Offsets ascend: everything from the first one not yet applied (usually the first) is fresh.
+      const firstFresh = batch.records.findIndex((record) => BigInt(record.offset) >= stored);
+      const { topic, partition } = batch;
+      const fresh = (firstFresh < 0 ? [] : batch.records.slice(firstFresh)).map(({ offset, key, value, headers }) => ({ offset, key, value, headers, topic, partition }));
       const last = fresh.at(-1);
       if (!last) return { kind: 'applied', nextOffset: stored.toString() };
 

@@ -40,6 +40,10 @@ export interface AppConfig {
     readonly pollIntervalMs: number;
     readonly batchSize: number;
   };
+  readonly projections: {
+    /** Partitions each live projection handles at once: lower latency, at more transactions per event. */
+    readonly concurrentPartitions: number;
+  };
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');
@@ -87,6 +91,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
       enabled: read.boolean('OUTBOX_RELAY_ENABLED', true),
       pollIntervalMs: read.integer('OUTBOX_RELAY_POLL_MS', 500, 10, 60_000),
       batchSize: read.integer('OUTBOX_RELAY_BATCH_SIZE', 500, 1, 10_000),
+    },
+    projections: {
+      concurrentPartitions: read.integer('PROJECTION_CONCURRENT_PARTITIONS', 3, 1, 64),
     },
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -14,6 +14,14 @@ describe('loadConfig', () => {
       [config.http.commandApiPort, config.http.queryApiPort, config.http.projectionWorkerPort],
       [3000, 3001, 3002],
     );
+    assert.equal(config.projections.concurrentPartitions, 3);
+  });
+
+  it('refuses a partition concurrency outside 1 to 64', () => {
+    for (const value of ['0', '65', 'two', '1.5']) {
+      assert.throws(() => loadConfig({ PROJECTION_CONCURRENT_PARTITIONS: value }), /PROJECTION_CONCURRENT_PARTITIONS/);
+    }
+    assert.equal(loadConfig({ PROJECTION_CONCURRENT_PARTITIONS: '1' }).projections.concurrentPartitions, 1);
   });
 
   it('names every bad variable in one error', () => {

@@ -24,6 +24,9 @@ import { REBUILD_OWNER_LOCK, RebuildRecords, type RebuildRecord } from './rebuil
 import { ReplayProgress, type ReplayProgressSnapshot } from './replay-progress.js';
 
 /** What a replay reads and where it writes. */
+/** Partition batches a rebuild applies at once, each in its own transaction: 2 measured best on 2 cores (docs/benchmarks.md). */
+const REPLAY_CONCURRENT_PARTITIONS = 2;
+
 export interface ReplayContext {
   readonly dataSource: DataSource;
   readonly kafka: KafkaConnection;
@@ -239,7 +242,14 @@ class RebuildRun {
     };
     this.consumer = new BatchConsumer(
       this.context.kafka,
-      { groupId: this.groupId, topic: this.context.topic, fetch: 'bulk', onFatalError: (error) => (this.fatal = error) },
+      {
+        groupId: this.groupId,
+        topic: this.context.topic,
+        fetch: 'bulk',
+        // While one partition's batch is in Postgres, the next is folded here: both cores busy.
+        concurrentPartitions: REPLAY_CONCURRENT_PARTITIONS,
+        onFatalError: (error) => (this.fatal = error),
+      },
       tracked,
     );
     await this.consumer.start();
