@@ -12,7 +12,7 @@ const main = join(repo, 'dist', 'scripts', 'bench', 'main.js');
 let stopKafka = async () => {};
 let exitCode = 1;
 try {
-  await run('npm', ['run', '--silent', 'build'], { env });
+  await run('npm', ['run', '--silent', 'build'], { env }); // incremental: seconds
   if (!args.includes('--help')) {
     await ensurePostgres(env.DATABASE_URL);
     stopKafka = await ensureKafka();

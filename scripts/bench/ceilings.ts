@@ -7,6 +7,8 @@ import { randomUUID } from 'node:crypto';
 import kafkajs from 'kafkajs';
 import pg from 'pg';
 
+import { quoteIdentifier } from '@app/platform';
+
 import { syntheticLifecycle } from './synthetic-log.js';
 
 const { Kafka, Partitioners, logLevel } = kafkajs;
@@ -92,19 +94,23 @@ export async function produceCeiling(brokers: readonly string[], topic: string, 
  * kafkajs reading `topic` from offset zero to its end with a do-nothing eachBatch, with the replay's
  * fetch sizes. Timed from the start of the run, as the replay is, so joining the group counts too.
  */
-export async function consumeCeiling(brokers: readonly string[], topic: string, events: number): Promise<number> {
-  const consumer = rawKafka(brokers).consumer({ groupId: `bench-consume-${randomUUID()}`, maxBytesPerPartition: 2 * 1024 * 1024, maxBytes: 6 * 1024 * 1024, maxWaitTimeInMs: 500 });
+export async function consumeCeiling(brokers: readonly string[], topic: string, events: number, groupId: string, timeoutMs = 600_000): Promise<number> {
+  const consumer = rawKafka(brokers).consumer({ groupId, maxBytesPerPartition: 2 * 1024 * 1024, maxBytes: 6 * 1024 * 1024, maxWaitTimeInMs: 500 });
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
     const started = performance.now();
     let seen = 0;
     await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error(`consumed ${String(seen)} of ${String(events)} events in ${String(timeoutMs / 1_000)} s`)); }, timeoutMs);
       consumer.run({
         eachBatchAutoResolve: true,
         eachBatch: ({ batch }) => {
           seen += batch.messages.length;
-          if (seen >= events) resolve();
+          if (seen >= events) {
+            clearTimeout(timer);
+            resolve();
+          }
           return Promise.resolve();
         },
       }).catch(reject);
@@ -116,42 +122,56 @@ export async function consumeCeiling(brokers: readonly string[], topic: string, 
 }
 
 /**
- * Multi-row upserts into a copy of the order view's table (columns, keys and indexes), 1,000 rows a
- * statement and a transaction, from one connection as a replay writes: each order is inserted, then
- * updated three times, as its four events would. Rows per second.
+ * Multi-row upserts into a copy of the live order view's table (columns, keys and indexes), 1,000 rows
+ * a statement and a transaction, on as many connections as a replay applies partitions at once, each
+ * with its own orders: each order is inserted, then updated three times, as its four events would be.
+ * Rows per second.
  */
-export async function upsertCeiling(databaseUrl: string, rows: number): Promise<number> {
-  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'bench-upsert' });
-  await client.connect();
+export async function upsertCeiling(databaseUrl: string, rows: number, connections: number): Promise<number> {
+  const setup = new pg.Client({ connectionString: databaseUrl, application_name: 'bench-upsert' });
+  await setup.connect();
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: connections, application_name: 'bench-upsert' });
   try {
-    await client.query('DROP SCHEMA IF EXISTS bench_upsert CASCADE');
-    await client.query('CREATE SCHEMA bench_upsert');
-    await client.query('CREATE TABLE bench_upsert.order_view (LIKE order_view_g1.order_view INCLUDING ALL)');
-    const orderIds = Array.from({ length: Math.ceil(rows / 4) }, () => randomUUID());
+    const { rows: live } = await setup.query<{ schema_name: string }>("SELECT schema_name FROM projection_generations WHERE projection = 'order-view'");
+    const schema = live[0]?.schema_name;
+    if (!schema) throw new Error('the order view has no live generation');
+    await setup.query('DROP SCHEMA IF EXISTS bench_upsert CASCADE');
+    await setup.query('CREATE SCHEMA bench_upsert');
+    await setup.query(`CREATE TABLE bench_upsert.order_view (LIKE ${quoteIdentifier(schema)}.order_view INCLUDING ALL)`);
     const lines = JSON.stringify([{ sku: 'SKU-A', quantity: 2, unitPriceMinor: 1_250 }, { sku: 'SKU-B', quantity: 1, unitPriceMinor: 4_990 }]);
     const statuses = ['PLACED', 'PLACED', 'CONFIRMED', 'SHIPPED'];
+    const perConnection = Math.ceil(rows / 4 / connections);
     const started = performance.now();
-    let written = 0;
-    for (let version = 1; version <= 4; version++) {
-      for (let first = 0; first < orderIds.length; first += 1_000) {
-        const ids = orderIds.slice(first, first + 1_000);
-        await client.query('BEGIN');
-        await client.query(
-          `INSERT INTO bench_upsert.order_view AS v
-             (order_id, customer_id, status, currency, lines, total_minor, version, placed_at, updated_at, applied_events)
-           SELECT id, 'customer-bench', $2, 'EUR', $3::jsonb, 7490, $4, now(), now(), $4 FROM unnest($1::uuid[]) AS t(id)
-           ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status, lines = EXCLUDED.lines, total_minor = EXCLUDED.total_minor,
-             version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, applied_events = EXCLUDED.applied_events
-           WHERE v.version < EXCLUDED.version`,
-          [ids, statuses[version - 1], lines, version],
-        );
-        await client.query('COMMIT');
-        written += ids.length;
-      }
-    }
-    return written / ((performance.now() - started) / 1_000);
+    const written = await Promise.all(
+      Array.from({ length: connections }, async () => {
+        const orderIds = Array.from({ length: perConnection }, () => randomUUID());
+        const client = await pool.connect();
+        try {
+          for (let version = 1; version <= 4; version++) {
+            for (let first = 0; first < orderIds.length; first += 1_000) {
+              await client.query('BEGIN');
+              await client.query(
+                `INSERT INTO bench_upsert.order_view AS v
+                   (order_id, customer_id, status, currency, lines, total_minor, version, placed_at, updated_at, applied_events)
+                 SELECT id, 'customer-bench', $2, 'EUR', $3::jsonb, 7490, $4, now(), now(), $4 FROM unnest($1::uuid[]) AS t(id)
+                 ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status, lines = EXCLUDED.lines, total_minor = EXCLUDED.total_minor,
+                   version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, applied_events = EXCLUDED.applied_events
+                 WHERE v.version < EXCLUDED.version`,
+                [orderIds.slice(first, first + 1_000), statuses[version - 1], lines, version],
+              );
+              await client.query('COMMIT');
+            }
+          }
+          return orderIds.length * 4;
+        } finally {
+          client.release();
+        }
+      }),
+    );
+    return written.reduce((sum, n) => sum + n, 0) / ((performance.now() - started) / 1_000);
   } finally {
-    await client.query('DROP SCHEMA IF EXISTS bench_upsert CASCADE').catch(() => undefined);
-    await client.end();
+    await pool.end();
+    await setup.query('DROP SCHEMA IF EXISTS bench_upsert CASCADE').catch(() => undefined);
+    await setup.end();
   }
 }

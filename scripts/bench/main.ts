@@ -11,6 +11,7 @@ import pg from 'pg';
 import { migrations } from '@app/migrations';
 import { KafkaConnection, ensureTopics, orderEventsTopic } from '@app/messaging';
 import { ensureDatabaseExists, loadConfigOrExit, quoteIdentifier, runMigrations, type AppConfig } from '@app/platform';
+import { REPLAY_CONCURRENT_PARTITIONS } from '@app/projections';
 
 import { appendCeiling, consumeCeiling, produceCeiling, upsertCeiling } from './ceilings.js';
 import { postLoad } from './http-load.js';
@@ -22,6 +23,8 @@ import { measureOrders, measureReplay, measureVisibility, startSystem, type Targ
 import { writeSyntheticLog } from './synthetic-log.js';
 
 const repo = join(import.meta.dirname, '..', '..', '..');
+/** How long the pipeline may take to catch up after the order load before the run is called failed. */
+const CATCH_UP_TIMEOUT_MS = 120_000;
 
 let options: BenchOptions;
 try {
@@ -40,17 +43,26 @@ try {
 const base = loadConfigOrExit();
 const runId = `b${Date.now().toString(36)}`;
 const log = (message: string): void => { console.log(`bench: ${message}`); };
+const kafka = new KafkaConnection(base.kafka);
 
-/** A scratch database and topic of this run, migrated like production. */
-async function scratch(label: string): Promise<{ target: Target; config: AppConfig }> {
+interface Scratch {
+  readonly target: Target;
+  readonly config: AppConfig;
+}
+
+/** A scratch database and topic of this run. Named here, created by `create`, dropped by `dropScratch`. */
+function scratch(label: string): Scratch {
   const url = new URL(base.databaseUrl);
   url.pathname = `/orders_bench_${runId}_${label}`;
   const target: Target = { databaseUrl: url.toString(), brokers: base.kafka.brokers, topic: `orders.bench.${runId}.${label}`, groupPrefix: `bench.${runId}.${label}.` };
-  const config: AppConfig = { ...base, databaseUrl: target.databaseUrl, kafka: { ...base.kafka, ordersTopic: target.topic, groupPrefix: target.groupPrefix } };
+  return { target, config: { ...base, databaseUrl: target.databaseUrl, kafka: { ...base.kafka, ordersTopic: target.topic, groupPrefix: target.groupPrefix } } };
+}
+
+/** Creates and migrates the database like production, and creates the topic. */
+async function create({ target, config }: Scratch): Promise<void> {
   await ensureDatabaseExists(target.databaseUrl);
   await runMigrations(target.databaseUrl, migrations);
   await ensureTopics(kafka, [orderEventsTopic(config)]);
-  return { target, config };
 }
 
 /** Until the relay has published everything and the worker has projected every order placed. */
@@ -65,6 +77,9 @@ async function caughtUp(databaseUrl: string): Promise<number> {
       );
       const row = rows[0];
       if (row && row.pending === 0 && row.views === row.events) return (performance.now() - started) / 1_000;
+      if (performance.now() - started > CATCH_UP_TIMEOUT_MS) {
+        throw new Error(`the pipeline did not catch up in ${String(CATCH_UP_TIMEOUT_MS / 1_000)} s: ${JSON.stringify(row)}`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   } finally {
@@ -72,51 +87,83 @@ async function caughtUp(databaseUrl: string): Promise<number> {
   }
 }
 
+/** Drops the run's databases, topics (with the dead-letter topic the worker creates) and consumer groups. */
 async function dropScratch(targets: readonly Target[]): Promise<void> {
   const admin = kafka.admin();
-  await admin.connect();
-  await admin.deleteTopics({ topics: targets.map((t) => t.topic) }).catch(() => undefined);
-  await admin.disconnect();
+  try {
+    await admin.connect();
+    // Only what exists: kafkajs retries a delete of an unknown topic for seconds.
+    const ours = new Set(targets.flatMap((t) => [t.topic, `${t.topic}.dlq`]));
+    await admin.deleteTopics({ topics: (await admin.listTopics()).filter((topic) => ours.has(topic)) });
+    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((id) => id.startsWith(`bench.${runId}.`));
+    if (groups.length > 0) await admin.deleteGroups(groups);
+  } catch (error) {
+    console.error(`bench: could not delete every topic and group of run ${runId}: ${String(error)}`);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
   const maintenance = new URL(base.databaseUrl);
   maintenance.pathname = '/postgres';
   const db = new pg.Client({ connectionString: maintenance.toString() });
   await db.connect();
-  for (const target of targets) await db.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(new URL(target.databaseUrl).pathname.slice(1))} WITH (FORCE)`);
-  await db.end();
+  try {
+    for (const target of targets) await db.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(new URL(target.databaseUrl).pathname.slice(1))} WITH (FORCE)`);
+  } finally {
+    await db.end();
+  }
 }
 
-const kafka = new KafkaConnection(base.kafka);
 const load = { connections: options.connections, durationSeconds: options.durationSeconds };
-const scratchTargets: Target[] = [];
+const [raw, live, replay, produce] = (['raw', 'live', 'replay', 'produce'] as const).map((label) => scratch(label)) as [Scratch, Scratch, Scratch, Scratch];
+const targets = [raw.target, live.target, replay.target, produce.target];
+let cleaning: Promise<void> | undefined;
+const cleanUp = (): Promise<void> =>
+  (cleaning ??= (async () => {
+    await BenchProcess.stopAll();
+    if (options.keep) return;
+    await dropScratch(targets).catch((error: unknown) => { console.error(`bench: cleanup failed: ${String(error)}`); });
+  })());
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\nbench: ${signal}: stopping the processes it started and dropping run ${runId}'s scratch data`);
+    void cleanUp().finally(() => process.exit(130));
+  });
+}
+
 let exitCode = 0;
 try {
   log(`run ${runId}: ${options.quick ? 'quick' : 'full'}; ${String(load.connections)} connections, ${String(load.durationSeconds)} s per load, replay of ${options.events.toLocaleString('en')} events`);
-  const [raw, live, replay, produce] = await Promise.all(['raw', 'live', 'replay', 'produce'].map((label) => scratch(label)));
-  if (!raw || !live || !replay || !produce) throw new Error('scratch setup failed');
-  scratchTargets.push(raw.target, live.target, replay.target, produce.target);
+  await Promise.all([raw, live, replay, produce].map((s) => create(s)));
 
   log('ceiling: NestJS hello-world on the same adapter, same load');
   const port = await freePort();
   const hello = new BenchProcess('scripts/bench/hello-app.js', [String(port)], {}, /listening on/);
-  await hello.ready;
-  await postLoad(`http://127.0.0.1:${String(port)}/orders`, { ...load, durationSeconds: Math.max(1, Math.round(load.durationSeconds / 5)) });
-  const http = await postLoad(`http://127.0.0.1:${String(port)}/orders`, load);
-  await hello.stop();
+  let http;
+  try {
+    await hello.ready;
+    await postLoad(`http://127.0.0.1:${String(port)}/orders`, { ...load, durationSeconds: Math.max(1, Math.round(load.durationSeconds / 5)) });
+    http = await postLoad(`http://127.0.0.1:${String(port)}/orders`, load);
+  } finally {
+    await hello.stop();
+  }
 
   log('ceiling: the raw append transaction through pg, same concurrency');
   const appendTps = await appendCeiling(raw.target.databaseUrl, load);
 
-  log('system: POST /orders under load, then visibility at half that rate');
+  log('system: POST /orders under load, then visibility');
   const system = await startSystem(live.target);
-  let orders, visible;
+  let orders, visible, visibleRate;
   try {
     orders = await measureOrders(system, load);
     log(`  ${String(round(orders.rps))} orders/s (${String(orders.failed)} failed); waiting for the pipeline to catch up`);
     log(`  caught up in ${(await caughtUp(live.target.databaseUrl)).toFixed(1)} s`);
-    visible = await measureVisibility(system, orders.rps / 2, load.durationSeconds);
+    visibleRate = options.visibleRate ?? orders.rps / 2;
+    log(`  visibility at ${String(round(visibleRate))} orders/s${options.visibleRate === undefined ? ' (half the order rate)' : ''}`);
+    visible = await measureVisibility(system, visibleRate, load.durationSeconds);
   } finally {
     await system.stop();
   }
+  // A failed request is not a figure: it means the system or the run is broken.
   if (orders.failed > 0 || visible.failed > 0) throw new Error(`${String(orders.failed)} orders and ${String(visible.failed)} visibility probes failed`);
 
   log(`seeding the replay log: ${options.events.toLocaleString('en')} events`);
@@ -124,9 +171,9 @@ try {
   log('ceiling: raw kafkajs produce');
   const produceMps = await produceCeiling(base.kafka.brokers, produce.target.topic, options.produceMessages);
   log('ceiling: raw kafkajs consume from offset 0');
-  const consumeMps = await consumeCeiling(base.kafka.brokers, replay.target.topic, events);
-  log('ceiling: raw multi-row upserts');
-  const upsertRps = await upsertCeiling(replay.target.databaseUrl, Math.min(events, options.quick ? 20_000 : 200_000));
+  const consumeMps = await consumeCeiling(base.kafka.brokers, replay.target.topic, events, `bench.${runId}.consume-ceiling`);
+  log(`ceiling: raw multi-row upserts, ${String(REPLAY_CONCURRENT_PARTITIONS)} connections as the replay applies`);
+  const upsertRps = await upsertCeiling(replay.target.databaseUrl, Math.min(events, options.quick ? 20_000 : 200_000), REPLAY_CONCURRENT_PARTITIONS);
   log('system: full replay of the order view from offset 0');
   const replayed = await measureReplay(replay.target, events);
 
@@ -142,11 +189,11 @@ try {
   const dir = join(repo, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
-  console.log(`\n${markdownTable(results, replayed)}\n\nvisibility: ${String(visible.samples)} orders at ${String(round(orders.rps / 2))}/s; replay: ${String(events)} events in ${replayed.seconds.toFixed(1)} s\nwritten to bench/results/latest.json`);
+  console.log(`\n${markdownTable(results, { ...replayed, visibleRate })}\n\nvisibility: ${String(visible.samples)} orders at ${String(round(visibleRate))}/s; replay: ${String(events)} events in ${replayed.seconds.toFixed(1)} s\nwritten to bench/results/latest.json`);
 } catch (error) {
   console.error(`bench failed: ${error instanceof Error ? error.message : String(error)}`);
   exitCode = 1;
 } finally {
-  if (!options.keep) await dropScratch(scratchTargets).catch((error: unknown) => { console.error(`bench: cleanup failed: ${String(error)}`); });
+  await cleanUp();
 }
 process.exit(exitCode);

@@ -7,6 +7,8 @@ export interface BenchOptions {
   readonly durationSeconds: number;
   /** Concurrent HTTP connections, and concurrent append transactions for its ceiling. */
   readonly connections: number;
+  /** Orders per second while visibility is measured; by default half the measured order rate. */
+  readonly visibleRate: number | undefined;
   /** Messages the produce ceiling sends. */
   readonly produceMessages: number;
   /** Keep the scratch databases and topics (for a look afterwards). */
@@ -20,9 +22,11 @@ parts (HTTP adapter, append transaction, Kafka produce and consume, multi-row up
 on scratch databases and topics. Prints a table and writes bench/results/latest.json.
 
   --quick            small numbers, about a minute (CI runs this so the harness cannot rot)
-  --events N         events in the replayed log             (default 1000000; quick 20000)
+  --events N         events in the replayed log, 4000 or more (default 1000000; quick 20000)
   --duration S       seconds per HTTP/append measurement    (default 20; quick 3)
   --connections N    concurrent connections / transactions  (default 10, the command API's pool)
+  --visible-rate N   orders/s while visibility is measured  (default half the measured order rate;
+                     a fixed rate makes runs comparable when the order rate moves)
   --keep             keep the scratch databases and topics
   --help             this text`;
 
@@ -32,11 +36,12 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | 'help
   const quick = argv.includes('--quick');
   const values = new Map<string, string>();
   const flags = new Set(['--quick', '--keep', '--help']);
-  const valued = new Set(['--events', '--duration', '--connections']);
+  const valued = new Set(['--events', '--duration', '--connections', '--visible-rate']);
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index] ?? '';
     if (flags.has(arg)) continue;
     if (!valued.has(arg)) throw new BenchUsageError(`unknown option ${JSON.stringify(arg)}`);
+    if (values.has(arg)) throw new BenchUsageError(`${arg} is given twice`);
     const value = argv[++index];
     if (value === undefined) throw new BenchUsageError(`${arg} needs a value`);
     values.set(arg, value);
@@ -55,6 +60,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | 'help
     events,
     durationSeconds: integer('--duration', quick ? 3 : 20, 1, 3_600),
     connections: integer('--connections', 10, 1, 1_000),
+    visibleRate: values.has('--visible-rate') ? integer('--visible-rate', 0, 1, 100_000) : undefined,
     produceMessages: quick ? 20_000 : 200_000,
     keep: argv.includes('--keep'),
   };

@@ -20,6 +20,13 @@ export function freePort(): Promise<number> {
 
 /** A compiled script as its own process, started and stopped by the benchmark; its peak memory is sampled. */
 export class BenchProcess {
+  /** Every process started and not yet exited, so that a failed or interrupted run stops them all. */
+  private static readonly running = new Set<BenchProcess>();
+
+  static async stopAll(): Promise<void> {
+    await Promise.all([...BenchProcess.running].map((p) => p.stop()));
+  }
+
   readonly ready: Promise<void>;
   readonly exited: Promise<number | null>;
   private readonly child: ChildProcess;
@@ -29,7 +36,11 @@ export class BenchProcess {
     // BENCH_CPU_PROF_DIR=<dir>: each process writes a V8 CPU profile there when it stops (docs/benchmarks.md).
     const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
     this.child = spawn(process.execPath, [...nodeFlags, ...profile, join(dist, script), ...args], { env: { ...process.env, ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.exited = new Promise((resolve) => this.child.once('exit', (code) => { resolve(code); }));
+    BenchProcess.running.add(this);
+    this.exited = new Promise((resolve) => this.child.once('exit', (code) => {
+      BenchProcess.running.delete(this);
+      resolve(code);
+    }));
     const [stdout, stderr] = [this.child.stdout, this.child.stderr];
     if (!stdout || !stderr) throw new Error('spawned without pipes');
     const lines = createInterface({ input: stdout });

@@ -116,7 +116,7 @@ export interface ReplayFigures {
   readonly eventsPerSecond: number;
   readonly seconds: number;
   readonly peakRssMb: number;
-  /** Peak resident memory in each quarter of the run: flat when the log's size does not show in it. */
+  /** Peak resident memory in each quarter of the run (NaN for a quarter without a sample): flat when the log's size does not show in it. */
   readonly rssByQuarterMb: readonly number[];
 }
 
@@ -135,6 +135,9 @@ export async function measureReplay(target: Target, events: number): Promise<Rep
   const code = await cli.exited.finally(() => { clearInterval(sampler); });
   const seconds = (performance.now() - started) / 1_000;
   if (code !== 0) throw new Error(`the replay exited with ${String(code)}:\n${cli.tail}`);
-  const quarters = [0, 1, 2, 3].map((q) => Math.max(0, ...samples.filter((s) => Math.min(3, Math.floor((s.at / 1_000 / seconds) * 4)) === q).map((s) => s.mb)));
-  return { eventsPerSecond: events / seconds, seconds, peakRssMb: Math.max(...quarters), rssByQuarterMb: quarters };
+  const quarters = [0, 1, 2, 3].map((q) => {
+    const inQuarter = samples.filter((s) => Math.min(3, Math.floor((s.at / 1_000 / seconds) * 4)) === q).map((s) => s.mb);
+    return inQuarter.length > 0 ? Math.max(...inQuarter) : Number.NaN;
+  });
+  return { eventsPerSecond: events / seconds, seconds, peakRssMb: Math.max(0, ...samples.map((s) => s.mb)), rssByQuarterMb: quarters };
 }

@@ -254,9 +254,9 @@ describe('fault: HTTP fuzzing with fast-check', () => {
     const big = bigRequests(orderIds[0] ?? '');
     for (const [index, request] of big.entries()) shuffled.splice(Math.floor(((index + 1) * shuffled.length) / (big.length + 1)), 0, request);
 
-    const counts = { sent: 0, byStatus: new Map<number, number>(), eventsAnswered: 0, connectionErrors: 0, commands: 0, queries: 0, big: 0 };
+    const counts = { sent: 0, byStatus: new Map<number, number>(), eventsAnswered: 0, connectionErrors: 0, resentAfterReset: 0, commands: 0, queries: 0, big: 0 };
     const serverErrors: string[] = [];
-    const send = async (request: FuzzRequest): Promise<void> => {
+    const send = async (request: FuzzRequest, attempt = 1): Promise<void> => {
       const base = request.api === 'command' ? commandUrl : queryUrl;
       const body = request.body?.();
       let response: Response;
@@ -269,9 +269,18 @@ describe('fault: HTTP fuzzing with fast-check', () => {
         });
       } catch (error) {
         // The server may close the connection on a body it refuses before reading it all: not a 5xx, but counted.
-        counts.connectionErrors++;
-        if (request.kind !== 'big') throw new Error(`${request.method} ${request.path}: ${String(error)}`, { cause: error });
-        return;
+        if (request.kind === 'big') {
+          counts.connectionErrors++;
+          return;
+        }
+        // A kept-alive socket the server had just closed fails on write, before the request reached it:
+        // sent again once on a new connection (a write that failed cannot have been processed).
+        const cause = (error as { cause?: { code?: string; syscall?: string } }).cause;
+        if (attempt === 1 && cause?.code === 'ECONNRESET' && cause.syscall === 'write') {
+          counts.resentAfterReset++;
+          return send(request, 2);
+        }
+        throw new Error(`${request.method} ${request.path}: ${String(error)}`, { cause: error });
       }
       const text = await response.text();
       counts.sent++;
@@ -313,6 +322,7 @@ describe('fault: HTTP fuzzing with fast-check', () => {
       answered2xx: [...counts.byStatus].filter(([status]) => status < 300).reduce((sum, [, count]) => sum + count, 0),
       serverErrors: serverErrors.length,
       connectionsClosedOnBigBodies: counts.connectionErrors,
+      resentAfterReset: counts.resentAfterReset,
       eventsFromRejectedRequests: eventsAfter - eventsBefore - counts.eventsAnswered,
       rssBefore: `${rssBefore} MB`,
       rssAfter: `${rssAfter} MB`,

@@ -92,10 +92,12 @@ export class EventStore {
 
   /**
    * A relay in this process. While it leads, appends made through `transaction()` wake it in memory
-   * after their commit instead of sending a NOTIFY: a NOTIFY takes a database-wide lock from commit
-   * until the commit is flushed, so notifying transactions commit one at a time (measured: 2 to 3
-   * times fewer appends per second at 10 concurrent writers; docs/benchmarks.md). Relays in other
-   * processes still get a NOTIFY from every append made while this one does not lead.
+   * after their commit instead of sending a NOTIFY: a NOTIFY takes a lock shared by the whole server
+   * from commit until the commit is flushed, so notifying transactions commit one at a time
+   * (measured: 2 to 3 times fewer appends per second at 10 concurrent writers; docs/benchmarks.md).
+   * Relays in other processes still get a NOTIFY from every append made while this one does not lead.
+   * Leadership is read when the transaction starts: if it moves before the commit, the new leader
+   * finds the events at its next poll.
    */
   useLocalRelay(relay: LocalRelay): void {
     this.localRelay = relay;

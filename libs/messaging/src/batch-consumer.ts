@@ -96,8 +96,11 @@ export class BatchConsumer {
   }
 
   async stop(): Promise<void> {
-    await this.consumer.disconnect();
-    await this.offsets.close();
+    try {
+      await this.consumer.disconnect();
+    } finally {
+      await this.offsets.close();
+    }
   }
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {

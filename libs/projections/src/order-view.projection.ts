@@ -30,8 +30,10 @@ export interface OrderViewRecord {
   applied_events: number;
 }
 
+const NAME = 'order-view';
+
 export const orderViewProjection: Projection = {
-  name: 'order-view',
+  name: NAME,
   version: 1,
   handles: ORDER_EVENT_TYPES,
   tables: ['order_view'],
@@ -128,7 +130,9 @@ async function loadRows(db: EntityManager, orderIds: readonly string[]): Promise
 
 /**
  * One statement for the whole batch. Each order appears once (folded above), as ON CONFLICT requires.
- * Its NOTIFY, delivered at commit, wakes readers waiting for a version (`?minVersion=`).
+ * Its NOTIFY, delivered at commit, wakes readers waiting for a version (`?minVersion=`): only when a
+ * row changed, and only in the live generation (the one readers see; `search_path` names the one
+ * being written), so a rebuild neither wakes readers nor takes NOTIFY's commit lock.
  */
 async function upsertRows(db: EntityManager, rows: readonly OrderViewRecord[]): Promise<void> {
   if (rows.length === 0) return;
@@ -145,8 +149,11 @@ async function upsertRows(db: EntityManager, rows: readonly OrderViewRecord[]): 
        tracking_number = EXCLUDED.tracking_number, cancel_reason = EXCLUDED.cancel_reason,
        applied_events = EXCLUDED.applied_events
      WHERE v.version < EXCLUDED.version
+     RETURNING 1
      )
-     SELECT pg_notify('${ORDER_VIEW_CHANGED_CHANNEL}', NULL)`,
-    [JSON.stringify(rows)],
+     SELECT pg_notify('${ORDER_VIEW_CHANGED_CHANNEL}', NULL)
+      WHERE EXISTS (SELECT FROM upserted)
+        AND current_schema() = (SELECT schema_name FROM projection_generations WHERE projection = $2)`,
+    [JSON.stringify(rows), NAME],
   );
 }

@@ -30,6 +30,7 @@ export class OrderVersionWaits implements OnApplicationShutdown {
   /** Counts wake-ups, so a check that a wake-up overlapped runs again. */
   private wakeUps = 0;
   private fallback: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -60,6 +61,7 @@ export class OrderVersionWaits implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
     this.stopFallback();
     for (const waiters of [...this.waiting.values()]) for (const waiter of [...waiters]) waiter.done(false);
     const listener = this.listener;
@@ -95,23 +97,30 @@ export class OrderVersionWaits implements OnApplicationShutdown {
     })();
   }
 
-  /** Connects the LISTEN session on first use, and again after it drops. */
+  /** Connects the LISTEN session on first use, and again after it drops (never after shutdown). */
   private listen(): void {
-    this.listener ??= (async () => {
+    if (this.listener || this.stopped) return;
+    const listener = (async () => {
       const client = new pg.Client({ connectionString: this.config.databaseUrl, application_name: 'query-api-version-listener' });
+      // Only this session's own end forgets it: an old session's late 'end' must not drop a newer one.
       const drop = (): void => {
-        this.listener = undefined;
+        if (this.listener === listener) this.listener = undefined;
         void client.end().catch(() => undefined);
       };
       client.on('error', drop);
       client.on('end', drop);
       client.on('notification', () => { this.check(); });
-      await client.connect();
-      await client.query(`LISTEN ${ORDER_VIEW_CHANGED_CHANNEL}`);
+      try {
+        await client.connect();
+        await client.query(`LISTEN ${ORDER_VIEW_CHANGED_CHANNEL}`);
+      } catch (error) {
+        drop(); // the fallback poll serves until the next wait connects again
+        throw error;
+      }
       return client;
     })();
-    this.listener.catch((error: unknown) => {
-      this.listener = undefined; // the fallback poll serves until the next wait connects again
+    this.listener = listener;
+    listener.catch((error: unknown) => {
       this.logger.warn(`cannot listen for order view changes: ${error instanceof Error ? error.message : String(error)}`);
     });
   }

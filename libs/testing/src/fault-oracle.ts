@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 
+import { projections } from '@app/projections';
+
 import { eventually } from './eventually.js';
 import { readTopic, type ReadRecord } from './kafka-reader.js';
 import { assertReadModelsEqualFold } from './read-model-oracle.js';
@@ -81,32 +83,53 @@ export async function assertGuarantees(
   const { rows: eventIds } = await env.db.query<{ event_id: string }>('SELECT event_id::text FROM events');
   const expectedIds = new Set(eventIds.map((row) => row.event_id));
   const topic = env.config.kafka.ordersTopic;
-  const onTopic = await readTopic(env.kafka, topic, (records) => new Set(records.map((r) => r.headers['event-id'])).size >= expectedIds.size, { timeoutMs });
-  const seen = new Set(onTopic.map((record) => record.headers['event-id']));
+  // Nothing is written any more: read every partition up to its log end, foreign records included.
+  const logEnd = await logEnds(env, topic);
+  const onTopic = await readTopic(env.kafka, topic, (records) => readUpTo(records, logEnd), { timeoutMs });
+  const ours = onTopic.filter((record) => expectedIds.has(record.headers['event-id'] ?? ''));
+  const seen = new Set(ours.map((record) => record.headers['event-id']));
   const missing = [...expectedIds].filter((id) => !seen.has(id));
   assert.deepEqual(missing.slice(0, 5), [], 'every stored event is on the topic');
   if (topicMatchesStore) assertTopicMatchesStore(onTopic, expectedIds);
 
-  // The projections have caught up and their rows are what a fold from scratch gives.
+  // The projections have caught up (records that change no row, such as re-sent duplicates, move
+  // only the offsets, so both are waited for) and their rows are what a fold from scratch gives.
   const { orders, events } = await eventually(() => assertReadModelsEqualFold(env.db), { timeoutMs, intervalMs: 500 });
-  const admin = env.kafka.admin();
-  await admin.connect();
-  const logEnd = new Map((await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect())).map((p) => [p.partition, Number(p.high)]));
-  const { rows: offsets } = await env.db.query<{ projection: string; partition: number; next_offset: string }>(
-    'SELECT projection, partition, next_offset::text FROM projection_offsets WHERE topic = $1',
-    [topic],
-  );
-  for (const projection of new Set(offsets.map((row) => row.projection))) {
-    const stored = new Map(offsets.filter((row) => row.projection === projection).map((row) => [row.partition, Number(row.next_offset)]));
-    for (const [partition, end] of logEnd) {
-      if (end === 0) continue; // a partition nothing was written to may have no offset row
-      assert.equal(stored.get(partition), end, `${projection} recorded offset ${end} of partition ${partition}, the log end`);
+  await eventually(async () => {
+    const { rows: offsets } = await env.db.query<{ projection: string; partition: number; next_offset: string }>(
+      'SELECT projection, partition, next_offset::text FROM projection_offsets WHERE topic = $1',
+      [topic],
+    );
+    for (const { name } of projections) {
+      const stored = new Map(offsets.filter((row) => row.projection === name).map((row) => [row.partition, Number(row.next_offset)]));
+      for (const [partition, end] of logEnd) {
+        if (end === 0) continue; // a partition nothing was written to may have no offset row
+        assert.equal(stored.get(partition), end, `${name} recorded offset ${end} of partition ${partition}, the log end`);
+      }
     }
-  }
+  }, { timeoutMs, intervalMs: 250 });
   const { rows: twice } = await env.db.query<{ count: number }>('SELECT count(*)::int AS count FROM order_view WHERE applied_events > version');
   const appliedTwice = twice[0]?.count ?? 0;
   assert.equal(appliedTwice, 0, 'no order view row applied an event twice');
-  return { acknowledged: acknowledged.size, lost, events, orders, duplicatesOnTopic: onTopic.length - expectedIds.size, appliedTwice };
+  return { acknowledged: acknowledged.size, lost, events, orders, duplicatesOnTopic: ours.length - seen.size, appliedTwice };
+}
+
+/** Each partition's log end (the offset the next record would get). */
+async function logEnds(env: TestEnvironment, topic: string): Promise<Map<number, number>> {
+  const admin = env.kafka.admin();
+  await admin.connect();
+  try {
+    return new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Whether `records` reach the last record before each partition's log end. */
+function readUpTo(records: readonly ReadRecord[], logEnd: ReadonlyMap<number, number>): boolean {
+  const last = new Map<number, number>();
+  for (const record of records) last.set(record.partition, Math.max(last.get(record.partition) ?? -1, Number(record.offset)));
+  return [...logEnd].every(([partition, end]) => end === 0 || (last.get(partition) ?? -1) >= end - 1);
 }
 
 function assertTopicMatchesStore(onTopic: readonly ReadRecord[], storedIds: ReadonlySet<string>): void {

@@ -23,10 +23,10 @@ import type { Projection } from '../projection.js';
 import { REBUILD_OWNER_LOCK, RebuildRecords, type RebuildRecord } from './rebuild-records.js';
 import { ReplayProgress, type ReplayProgressSnapshot } from './replay-progress.js';
 
-/** What a replay reads and where it writes. */
 /** Partition batches a rebuild applies at once, each in its own transaction: 2 measured best on 2 cores (docs/benchmarks.md). */
-const REPLAY_CONCURRENT_PARTITIONS = 2;
+export const REPLAY_CONCURRENT_PARTITIONS = 2;
 
+/** What a replay reads and where it writes. */
 export interface ReplayContext {
   readonly dataSource: DataSource;
   readonly kafka: KafkaConnection;
