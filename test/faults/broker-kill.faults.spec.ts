@@ -28,12 +28,6 @@ class Acknowledged extends AcknowledgedCommands {
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The address a ready app process logged. */
-function urlOf(app: AppProcess): string {
-  assert.ok(app.url, 'the process logged the address it listens on');
-  return app.url;
-}
-
 /**
  * The broker is killed (`kill -9`) and restarted three times while clients place and manage orders.
  * The command API (with its outbox relay) and the projection worker run as real processes and are
@@ -66,7 +60,7 @@ describe('Kafka broker kill -9 and restart under load', () => {
     const acknowledged = new Acknowledged();
     const stop = { done: false };
     // Commands keep succeeding while Kafka is down; retries with the key only cover a slow answer.
-    const load = loadUntil(urlOf(commandApi), 404, stop, {
+    const load = loadUntil(commandApi.url, 404, stop, {
       max: 1_000_000,
       retryForMs: 60_000,
       onAcknowledged: (orderId, version) => { acknowledged.record(orderId, version); },

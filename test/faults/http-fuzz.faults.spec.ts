@@ -218,7 +218,6 @@ describe('fault: HTTP fuzzing with fast-check', () => {
     ]);
     await queryApi.listen(0, '127.0.0.1');
     queryUrl = await queryApi.getUrl();
-    assert.ok(commandApi.url, 'the command API logged its address');
     commandUrl = commandApi.url;
   });
 

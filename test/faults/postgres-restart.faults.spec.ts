@@ -18,12 +18,6 @@ const RESTARTS = 3;
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The address a ready app process logged. */
-function urlOf(app: AppProcess): string {
-  assert.ok(app.url, 'the process logged the address it listens on');
-  return app.url;
-}
-
 /**
  * Postgres is stopped with `pg_ctl -m immediate` (every backend killed, crash recovery on start)
  * while clients place and manage orders, then started again on the same port. The command API, the
@@ -55,7 +49,7 @@ describe('Postgres immediate shutdown and restart under load', () => {
     const exits: string[] = [];
     for (const [name, app] of Object.entries(apps)) void app.exited.then((code) => exits.push(`${name} exited (${code})`));
     await Promise.all(processes.map((app) => app.ready));
-    const [commandUrl, workerUrl, queryUrl] = [urlOf(apps['command-api']), urlOf(apps['projection-worker']), urlOf(apps['query-api'])];
+    const [commandUrl, workerUrl, queryUrl] = [apps['command-api'].url, apps['projection-worker'].url, apps['query-api'].url];
 
     const acknowledged = new AcknowledgedCommands();
     /** Per order, how many commands the clients were told succeeded: each must have appended exactly one event. */

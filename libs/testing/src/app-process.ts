@@ -70,8 +70,9 @@ export class AppProcess {
     return this.lines;
   }
 
-  /** The base URL from the ready line (`listening on http://…`), once ready. */
-  get url(): string | undefined {
+  /** The base URL from the ready line (`listening on http://…`); only once `ready` has resolved. */
+  get url(): string {
+    if (this.served === undefined) throw new Error('the app has not logged the address it listens on yet: await ready first');
     return this.served;
   }
 
