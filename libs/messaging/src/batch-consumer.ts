@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Consumer, EachBatchPayload, IHeaders } from 'kafkajs';
 
+import { utf8Text } from './envelope.js';
 import { TopicOffsets, type KafkaConnection } from './kafka-connection.js';
 
 export interface ConsumedRecord {
@@ -8,12 +9,27 @@ export interface ConsumedRecord {
   readonly key: Buffer | null;
   readonly value: Buffer | null;
   readonly headers: Readonly<Record<string, string>>;
+  /** Headers whose value is not valid UTF-8 (kept in `headers` with replacement characters). */
+  readonly unreadableHeaders?: readonly string[];
 }
 
+/**
+ * What one fetch (or a run of fetches with nothing to deliver) read from one partition. Offsets have
+ * gaps: transaction markers, aborted transactional records and records removed by delete-records are
+ * never delivered, so progress is tracked by the fetch (`fetchedFrom` to `lastOffset`), not by the
+ * records. A batch may have no records at all: everything it covered was invisible.
+ */
 export interface PartitionBatch {
   readonly topic: string;
   readonly partition: number;
   readonly records: readonly ConsumedRecord[];
+  /**
+   * Where the consumer's contiguous read that led to this batch began: every offset from here to
+   * `lastOffset` was read, and those not among `records` hold nothing to deliver.
+   */
+  readonly fetchedFrom: string;
+  /** The last offset the fetch covered, at or past the last record's (a marker may follow it). */
+  readonly lastOffset: string;
   /** Offset the next produced record will get, as of the fetch that returned this batch: for lag. */
   readonly highWatermark: string;
   /**
@@ -21,6 +37,8 @@ export interface PartitionBatch {
    * what another member, or a rebuild that switched since, has already applied.
    */
   logEnd(): Promise<string>;
+  /** The partition's first offset still in the log, asked of the broker: below it, records were deleted. */
+  logStart(): Promise<string>;
   /** Long batches call this so the group does not evict the member mid-batch. */
   heartbeat(): Promise<void>;
 }
@@ -62,6 +80,10 @@ export class BatchConsumer {
   private readonly consumer: Consumer;
   private readonly logger: Logger;
   private readonly offsets: TopicOffsets;
+  /** Per partition: the contiguous read since the last seek or handed-over batch. */
+  private readonly reads = new Map<number, ContiguousRead>();
+  /** Per partition: handling of batches kafkajs filtered out entirely, which later batches wait for. */
+  private readonly gaps = new Map<number, Promise<void>>();
 
   constructor(
     connection: KafkaConnection,
@@ -80,7 +102,13 @@ export class BatchConsumer {
     // kafkajs has no rebalance listener; the group-join event is where a member learns its partitions.
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
       const partitions = payload.memberAssignment[this.options.topic] ?? [];
+      this.reads.clear(); // where a partition is read from is unknown until the seek
       void this.seekToStored(partitions);
+    });
+    // kafkajs resolves a batch whose records were all filtered out (only markers or aborted records)
+    // itself and never hands it to eachBatch; its batch events are the only sign that it was read.
+    this.consumer.on(this.consumer.events.START_BATCH_PROCESS, ({ payload }) => {
+      if (payload.topic === this.options.topic && payload.batchSize === 0) this.onFilteredBatch(payload);
     });
     this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
       if (!payload.restart) this.options.onFatalError?.(payload.error);
@@ -106,33 +134,80 @@ export class BatchConsumer {
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     if (!payload.isRunning() || payload.isStale() || batch.messages.length === 0) return;
+    await this.gaps.get(batch.partition); // a filtered batch before this one is handled first
+    // kafkajs' Batch has the offset it fetched from, but its types do not say so.
+    const fetchedOffset = (batch as { fetchedOffset?: string }).fetchedOffset ?? batch.firstOffset() ?? batch.messages[0]?.offset ?? '0';
+    const lastOffset = batch.lastOffset();
     const outcome = await this.handler.handleBatch({
-      topic: batch.topic,
-      partition: batch.partition,
-      highWatermark: batch.highWatermark,
-      logEnd: async () => (await this.offsets.logEnd(batch.topic)).get(batch.partition) ?? batch.highWatermark,
+      ...this.partitionOf(batch.topic, batch.partition, batch.highWatermark),
+      fetchedFrom: this.readFrom(batch.partition, fetchedOffset),
+      lastOffset,
       heartbeat: () => payload.heartbeat(),
-      records: batch.messages.map((message) => ({
-        offset: message.offset,
-        key: message.key,
-        value: message.value,
-        headers: stringHeaders(message.headers),
-      })),
+      records: batch.messages.map((message) => ({ offset: message.offset, key: message.key, value: message.value, ...stringHeaders(message.headers) })),
     });
     if (outcome.kind === 'rewind') {
-      this.consumer.seek({ topic: batch.topic, partition: batch.partition, offset: outcome.offset });
+      this.seek(batch.partition, outcome.offset);
       return;
     }
-    payload.resolveOffset(batch.lastOffset());
+    const next = (BigInt(lastOffset) + 1n).toString();
+    this.reads.set(batch.partition, { from: next, next });
+    payload.resolveOffset(lastOffset);
+  }
+
+  /**
+   * A fetch that returned only invisible records: the handler still learns that the range was read,
+   * so a stored offset can move across a marker that ends the log (a rebuild's high-water mark may
+   * sit on one). Queued per partition: the partition's next batch waits for it.
+   */
+  private onFilteredBatch(payload: { partition: number; highWatermark: string; firstOffset: string | null; lastOffset: string }): void {
+    const { partition, highWatermark, lastOffset } = payload;
+    const fetchedFrom = this.readFrom(partition, payload.firstOffset ?? lastOffset);
+    const next = (BigInt(lastOffset) + 1n).toString();
+    this.reads.set(partition, { from: fetchedFrom, next });
+    const previous = this.gaps.get(partition) ?? Promise.resolve();
+    const handled = previous
+      .then(() =>
+        this.handler.handleBatch({
+          ...this.partitionOf(this.options.topic, partition, highWatermark),
+          fetchedFrom,
+          lastOffset,
+          heartbeat: () => Promise.resolve(),
+          records: [],
+        }),
+      )
+      .then(
+        () => undefined,
+        // Not fatal: the partition's next batch covers the same range, and a restart reads it again.
+        (error: unknown) => { this.logger.warn(`could not record offsets up to ${lastOffset} of partition ${String(partition)}: ${String(error)}`); },
+      );
+    this.gaps.set(partition, handled);
+  }
+
+  /** Where the contiguous read that reached `fetchedOffset` began: earlier when only invisible records came before. */
+  private readFrom(partition: number, fetchedOffset: string): string {
+    const read = this.reads.get(partition);
+    return read !== undefined && read.next === fetchedOffset ? read.from : fetchedOffset;
+  }
+
+  private partitionOf(topic: string, partition: number, highWatermark: string): Pick<PartitionBatch, 'topic' | 'partition' | 'highWatermark' | 'logEnd' | 'logStart'> {
+    return {
+      topic,
+      partition,
+      highWatermark,
+      logEnd: async () => (await this.offsets.logEnd(topic)).get(partition) ?? highWatermark,
+      logStart: async () => (await this.offsets.logStart(topic)).get(partition) ?? '0',
+    };
+  }
+
+  private seek(partition: number, offset: string): void {
+    this.reads.set(partition, { from: offset, next: offset });
+    this.consumer.seek({ topic: this.options.topic, partition, offset });
   }
 
   private async seekToStored(partitions: readonly number[]): Promise<void> {
     try {
       const offsets = await this.handler.storedOffsets(this.options.topic, partitions);
-      for (const partition of partitions) {
-        const offset = offsets.get(partition) ?? '0';
-        this.consumer.seek({ topic: this.options.topic, partition, offset });
-      }
+      for (const partition of partitions) this.seek(partition, offsets.get(partition) ?? '0');
     } catch (error) {
       // Not fatal: every batch is checked against the stored offset and rewinds when it does not line up.
       this.logger.warn(`could not seek to stored offsets: ${String(error)}`);
@@ -140,12 +215,22 @@ export class BatchConsumer {
   }
 }
 
-function stringHeaders(headers: IHeaders | undefined): Record<string, string> {
+/** Offsets `from` up to `next` (exclusive) were read without a break. */
+interface ContiguousRead {
+  readonly from: string;
+  readonly next: string;
+}
+
+function stringHeaders(headers: IHeaders | undefined): Pick<ConsumedRecord, 'headers' | 'unreadableHeaders'> {
   const result: Record<string, string> = {};
+  const unreadable: string[] = [];
   for (const [name, value] of Object.entries(headers ?? {})) {
     if (value === undefined) continue;
     const first = Array.isArray(value) ? value[0] : value;
-    if (first !== undefined) result[name] = first.toString();
+    if (first === undefined) continue;
+    const text = typeof first === 'string' ? first : utf8Text(first);
+    if (text === undefined) unreadable.push(name);
+    result[name] = text ?? first.toString();
   }
-  return result;
+  return unreadable.length > 0 ? { headers: result, unreadableHeaders: unreadable } : { headers: result };
 }

@@ -64,12 +64,44 @@ export class EnvelopeDecodeError extends Error {
   }
 }
 
-/** Parses and checks a record's value. Anything that is not a well-formed envelope is an error, never a guess. */
+/** Longest record key read as an order id: keys are stored and indexed, and a btree row holds about 2.7 kB. */
+export const MAX_KEY_BYTES = 256;
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Whether Postgres can store the string as `text` or inside `jsonb`: no NUL character, no lone UTF-16 surrogate. */
+export function isStorableText(text: string): boolean {
+  return text.isWellFormed() && !text.includes('\0');
+}
+
+/** The bytes as UTF-8 text, or undefined when they are not valid UTF-8 (never a lossy guess). */
+export function utf8Text(bytes: Buffer): string | undefined {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The record key as an order id Postgres can store, or null: no key, not UTF-8, a NUL, or too long. */
+export function storableKey(key: Buffer | null): string | null {
+  if (key === null || key.length === 0 || key.length > MAX_KEY_BYTES) return null;
+  const text = utf8Text(key);
+  return text !== undefined && isStorableText(text) ? text : null;
+}
+
+/**
+ * Parses and checks a record's value. Anything that is not a well-formed envelope is an error, never a
+ * guess, and so is text Postgres would refuse: a record from another producer must fail here, as
+ * poison, rather than in SQL, where it would roll back the whole batch.
+ */
 export function decodeEnvelope(value: Buffer | null, key: Buffer | null): EventEnvelope {
   if (value === null) throw new EnvelopeDecodeError('record has no value');
+  const text = utf8Text(value);
+  if (text === undefined) throw new EnvelopeDecodeError('record value is not valid UTF-8');
   let parsed: unknown;
   try {
-    parsed = JSON.parse(value.toString('utf8'));
+    parsed = JSON.parse(text);
   } catch {
     throw new EnvelopeDecodeError('record value is not JSON');
   }
@@ -85,12 +117,31 @@ export function decodeEnvelope(value: Buffer | null, key: Buffer | null): EventE
     typeof envelope.data === 'object' && envelope.data !== null ? null : 'data',
   ].filter((problem) => problem !== null);
   if (problems.length > 0) throw new EnvelopeDecodeError(`envelope has invalid ${problems.join(', ')}`);
+  if (!holdsOnlyStorableText(parsed)) throw new EnvelopeDecodeError('envelope holds text Postgres cannot store (a NUL character or a lone surrogate)');
   // The key decides the partition, hence the order of the order's events: a record without the
   // order id as its key is not one of ours.
-  if (key?.toString('utf8') !== envelope.orderId) {
-    throw new EnvelopeDecodeError(key === null ? 'record has no key' : 'record key is not the envelope orderId');
-  }
+  if (key === null) throw new EnvelopeDecodeError('record has no key');
+  const orderId = storableKey(key);
+  if (orderId === null) throw new EnvelopeDecodeError(`record key is not an order id Postgres can store (invalid UTF-8, a NUL byte, or over ${String(MAX_KEY_BYTES)} bytes)`);
+  if (orderId !== envelope.orderId) throw new EnvelopeDecodeError('record key is not the envelope orderId');
   return envelope as unknown as EventEnvelope;
+}
+
+/** Every key and string value, however deep: iterative, so a deeply nested value cannot overflow the stack. */
+function holdsOnlyStorableText(root: unknown): boolean {
+  const pending: unknown[] = [root];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    if (typeof value === 'string') {
+      if (!isStorableText(value)) return false;
+    } else if (typeof value === 'object' && value !== null) {
+      for (const [name, inner] of Object.entries(value)) {
+        if (!isStorableText(name)) return false;
+        pending.push(inner);
+      }
+    }
+  }
+  return true;
 }
 
 function isNonEmptyString(value: unknown): value is string {

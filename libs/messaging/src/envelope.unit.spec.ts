@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { EnvelopeDecodeError, decodeEnvelope, encodeEnvelope, type EventEnvelope } from './envelope.js';
+import { EnvelopeDecodeError, MAX_KEY_BYTES, decodeEnvelope, encodeEnvelope, storableKey, type EventEnvelope } from './envelope.js';
 
 const envelope: EventEnvelope = {
   eventId: '5f0c6e0e-8f61-4a3c-9d8e-0d5a3f6c1b2a',
@@ -49,5 +49,38 @@ describe('event envelope', () => {
   it('rejects a record whose key is not its order id, or that has no key', () => {
     assert.throws(() => decodeEnvelope(Buffer.from(JSON.stringify(envelope)), Buffer.from('another-order')), EnvelopeDecodeError);
     assert.throws(() => decodeEnvelope(Buffer.from(JSON.stringify(envelope)), null), /no key/);
+  });
+
+  describe('when a record holds text Postgres cannot store', () => {
+    const key = Buffer.from(envelope.orderId);
+    const json = (value: unknown): Buffer => Buffer.from(JSON.stringify(value));
+
+    it('rejects a value that is not valid UTF-8, instead of decoding it lossily', () => {
+      const value = Buffer.concat([json(envelope).subarray(0, 20), Buffer.from([0xc3, 0x28]), json(envelope).subarray(20)]);
+      assert.throws(() => decodeEnvelope(value, key), /not valid UTF-8/);
+    });
+
+    it('rejects \\u0000 and lone surrogates anywhere in the envelope, keys and nested data included', () => {
+      const bad = [
+        { ...envelope, type: 'Order\u0000Placed' },
+        { ...envelope, data: { lines: [{ sku: 'A\u0000' }] } },
+        { ...envelope, data: { ['na\u0000me']: 1 } },
+        { ...envelope, data: { reason: '\ud800' } },
+      ];
+      for (const value of bad) assert.throws(() => decodeEnvelope(json(value), key), /cannot store/);
+    });
+
+    it('rejects a key with a NUL byte, invalid UTF-8 or more bytes than an order id may have', () => {
+      for (const bad of [Buffer.from('ab\0c'), Buffer.from([0xff, 0xfe]), Buffer.alloc(MAX_KEY_BYTES + 1, 'a')]) {
+        assert.equal(storableKey(bad), null);
+        assert.throws(() => decodeEnvelope(json(envelope), bad), /key is not an order id Postgres can store/);
+      }
+      assert.equal(storableKey(key), envelope.orderId);
+    });
+
+    it('survives nesting deeper than the call stack', () => {
+      const deep = `{"eventId":"e","type":"T","schemaVersion":1,"orderId":"${envelope.orderId}","version":1,"occurredAt":"2026-11-24T10:00:00.000Z","data":${'['.repeat(100_000)}"\\u0000"${']'.repeat(100_000)}}`;
+      assert.throws(() => decodeEnvelope(Buffer.from(deep), key), EnvelopeDecodeError);
+    });
   });
 });

@@ -152,18 +152,26 @@ export async function ensureTopics(connection: KafkaConnection, topics: readonly
   }
 }
 
-/** Log-end offsets (the next offset to be written) per partition, over one long-lived admin connection. */
+/** Log-end offsets (the next offset to be written) and log-start offsets per partition, over one long-lived admin connection. */
 export class TopicOffsets {
   private admin: Admin | undefined;
 
   constructor(private readonly connection: KafkaConnection) {}
 
   async logEnd(topic: string): Promise<Map<number, string>> {
+    return new Map((await this.fetch(topic)).map(({ partition, high }) => [partition, high]));
+  }
+
+  /** The first offset still in the log per partition: records below it were deleted (delete-records, retention). */
+  async logStart(topic: string): Promise<Map<number, string>> {
+    return new Map((await this.fetch(topic)).map(({ partition, low }) => [partition, low]));
+  }
+
+  private async fetch(topic: string): Promise<{ partition: number; low: string; high: string }[]> {
     this.admin ??= this.connection.admin();
     try {
       await this.admin.connect();
-      const offsets = await this.admin.fetchTopicOffsets(topic);
-      return new Map(offsets.map(({ partition, high }) => [partition, high]));
+      return await this.admin.fetchTopicOffsets(topic);
     } catch (error) {
       const admin = this.admin;
       this.admin = undefined;

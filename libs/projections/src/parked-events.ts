@@ -1,6 +1,9 @@
 import type { DataSource, EntityManager } from 'typeorm';
 
-import { decodeEnvelope } from '@app/messaging';
+import { decodeEnvelope, type EventEnvelope } from '@app/messaging';
+import { isPgError } from '@app/platform';
+
+import { buildingGeneration } from './generations.js';
 
 import type { Projection } from './projection.js';
 import { ProjectionRunner } from './projection-runner.js';
@@ -83,76 +86,124 @@ export class ParkedEvents {
 
   /**
    * Tries the order's parked events again, in log order, as one batch: what applies now is applied
-   * and unparked, what still cannot be applied stays parked with its new reason.
+   * and unparked, what still cannot be applied stays parked with its new reason. Done in the live
+   * generation and in the one a running rebuild fills, so that the rebuild does not switch readers to
+   * an order still held there (ADR 6); the retry is recorded.
    */
   retry(projection: string, orderId: string): Promise<RetryOutcome> {
     const runner = this.runner(projection);
-    return runner.transaction(async (db) => {
-      await lockPartitions(db, projection, orderId);
-      // Wrapped in a SELECT: TypeORM answers a bare DELETE with [rows, count] instead of the rows.
-      const rows: ParkedRow[] = await db.query(
-        `WITH taken AS (
-           DELETE FROM parked_events WHERE id IN (
-             SELECT id FROM parked_events WHERE projection = $1 AND order_id = $2 FOR UPDATE
-           ) RETURNING *
-         ) SELECT * FROM taken`,
-        [projection, orderId],
-      );
-      if (rows.length === 0) return { applied: 0, stillParked: 0 };
-      // By version where it can be read (after partitions were added, one order spans partitions), then log position.
-      const records: SourcedRecord[] = rows
-        .sort((a, b) => (versionOf(a) ?? Infinity) - (versionOf(b) ?? Infinity) || a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))
-        .map((row) => ({ topic: row.topic, partition: row.partition, offset: row.offset, key: row.key, value: row.value, headers: row.headers }));
-      const outcome = await runner.applyRecords(db, records);
-      return { applied: outcome.applied, stillParked: outcome.parked.length };
-    });
+    return this.acrossGenerations(
+      runner,
+      async (db) => {
+        const rows = await this.takeParked(db, projection, orderId);
+        if (rows.length === 0) return { outcome: { applied: 0, stillParked: 0 }, origins: [] };
+        for (const row of rows) await recordDecision(db, 'retried', row, versionOf(row) ?? null);
+        const outcome = await runner.applyRecords(db, inLogOrder(rows));
+        return { outcome: { applied: outcome.applied, stillParked: outcome.parked.length }, origins: rows };
+      },
+      async (db, { origins }) => {
+        if (origins.length === 0) return;
+        const rows = await this.takeParked(db, projection, orderId, origins);
+        if (rows.length > 0) await runner.applyRecords(db, inLogOrder(rows));
+      },
+    ).then(({ outcome }) => outcome);
   }
 
   /**
-   * Deletes one parked event for good. When it is the order's next event (its version, or, when it
-   * could not be decoded, the version the next parked event of the order waits for), the order's
-   * applied version moves past it, so that a retry applies what waited behind it; the read model
-   * skips that one event. Any other discarded event (a stray duplicate, a version from the future)
-   * changes no version: skipping ahead would drop the real events in between. False if there was none.
+   * Drops one parked event for good (ADR 6). The record is never applied or parked again, in any
+   * generation, a rebuild's and a single-order replay's included. The version it held becomes one
+   * its order may step over when no other record fills it: a real event of that version that comes
+   * later still applies, so discarding an impostor never makes the real event be skipped. False if
+   * there was none.
    */
   async discard(id: string): Promise<boolean> {
     // The public view spans the live generations; the id names one event in one of them.
     const found: { projection: string }[] = await this.dataSource.query('SELECT projection FROM parked_events WHERE id = $1', [id]);
     const runner = found[0] && this.runners.get(found[0].projection);
     if (!runner) return false;
+    const discarded = await this.acrossGenerations(
+      runner,
+      async (db) => {
+        const parked: ParkedRow[] = await db.query('SELECT * FROM parked_events WHERE id = $1', [id]);
+        const target = parked[0];
+        if (!target) return undefined;
+        await lockOffsets(db, target.projection, [target]);
+        const rows: ParkedRow[] = await db.query('WITH taken AS (DELETE FROM parked_events WHERE id = $1 RETURNING *) SELECT * FROM taken', [id]);
+        const row = rows[0];
+        if (!row) return undefined;
+        await recordDecision(db, 'discarded', row, await this.heldVersion(db, row));
+        return row;
+      },
+      async (db, row) => {
+        if (!row) return;
+        await lockOffsets(db, row.projection, [row]);
+        await db.query('DELETE FROM parked_events WHERE projection = $1 AND topic = $2 AND partition = $3 AND "offset" = $4', [row.projection, row.topic, row.partition, row.offset]);
+      },
+    );
+    return discarded !== undefined;
+  }
+
+  /**
+   * Runs `live` in the live generation and then `building`, in the same transaction, in the generation
+   * a running rebuild of the projection fills, if any. A rebuild that ends meanwhile is skipped.
+   */
+  private acrossGenerations<T>(runner: ProjectionRunner, live: (db: EntityManager) => Promise<T>, building: (db: EntityManager, result: T) => Promise<void>): Promise<T> {
     return runner.transaction(async (db) => {
-      const parked: ParkedRow[] = await db.query('SELECT * FROM parked_events WHERE id = $1', [id]);
-      const target = parked[0];
-      if (!target) return false;
-      if (target.order_id !== null) await lockPartitions(db, target.projection, target.order_id);
-      const rows: ParkedRow[] = await db.query('WITH taken AS (DELETE FROM parked_events WHERE id = $1 RETURNING *) SELECT * FROM taken', [id]);
-      const row = rows[0];
-      if (!row) return false;
-      if (row.order_id !== null) {
-        const current = await appliedVersion(db, row.projection, row.order_id);
-        const skipped = versionOf(row) ?? (await this.nextParkedVersion(db, row.projection, row.order_id)) - 1;
-        if (skipped === current + 1) {
-          await db.query(
-            `INSERT INTO projection_order_versions AS v (projection, order_id, version) VALUES ($1, $2, $3)
-             ON CONFLICT (projection, order_id) DO UPDATE SET version = GREATEST(v.version, EXCLUDED.version)`,
-            [row.projection, row.order_id, skipped],
-          );
+      const result = await live(db);
+      const rebuilds: { schema_name: string }[] = await db.query(
+        `SELECT schema_name FROM projection_rebuilds
+          WHERE projection = $1 AND state = 'running' AND schema_name IS NOT NULL AND to_regnamespace(schema_name) IS NOT NULL`,
+        [runner.projection.name],
+      );
+      for (const { schema_name: schema } of rebuilds) {
+        await db.query('SAVEPOINT building_generation');
+        try {
+          await buildingGeneration(schema).enter(db);
+          await building(db, result);
+          await db.query('RELEASE SAVEPOINT building_generation');
+        } catch (error) {
+          // Its schema was dropped since (the rebuild failed or was cancelled): nothing left to follow the decision.
+          if (!isPgError(error, '3F000') && !isPgError(error, '42P01')) throw error;
+          await db.query('ROLLBACK TO SAVEPOINT building_generation');
         }
       }
-      return true;
+      return result;
     });
   }
 
-  private async nextParkedVersion(db: EntityManager, projection: string, orderId: string): Promise<number> {
-    const rows: ParkedRow[] = await db.query(
-      'SELECT * FROM parked_events WHERE projection = $1 AND order_id = $2 ORDER BY partition, "offset"',
+  /**
+   * Deletes and returns the order's parked events in the current generation, after locking the offset
+   * rows of the partitions they come from (or of `origins`), as the worker does for every batch: a
+   * retry or discard and the batches of those partitions run one at a time.
+   */
+  private async takeParked(db: EntityManager, projection: string, orderId: string, origins?: readonly Origin[]): Promise<ParkedRow[]> {
+    const partitions: readonly Origin[] = origins ?? (await db.query('SELECT DISTINCT topic, partition FROM parked_events WHERE projection = $1 AND order_id = $2', [projection, orderId]));
+    await lockOffsets(db, projection, partitions);
+    // Wrapped in a SELECT: TypeORM answers a bare DELETE with [rows, count] instead of the rows.
+    return db.query(
+      `WITH taken AS (
+         DELETE FROM parked_events WHERE id IN (
+           SELECT id FROM parked_events WHERE projection = $1 AND order_id = $2 FOR UPDATE
+         ) RETURNING *
+       ) SELECT * FROM taken`,
       [projection, orderId],
     );
-    for (const row of rows) {
-      const version = versionOf(row);
-      if (version !== undefined) return version;
-    }
-    return 0;
+  }
+
+  /**
+   * The version a discarded record held: its own, or for one that cannot be decoded, the version just
+   * before the order's next decodable parked event, else the one after what was applied before it.
+   */
+  private async heldVersion(db: EntityManager, discarded: ParkedRow): Promise<number | null> {
+    const own = versionOf(discarded);
+    if (own !== undefined) return own;
+    if (discarded.order_id === null) return null;
+    const rows: ParkedRow[] = await db.query('SELECT * FROM parked_events WHERE projection = $1 AND order_id = $2 ORDER BY partition, "offset"', [discarded.projection, discarded.order_id]);
+    const after = (row: ParkedRow): boolean => row.partition > discarded.partition || (row.partition === discarded.partition && BigInt(row.offset) > BigInt(discarded.offset));
+    const later = rows.filter(after).map(versionOf).find((version) => version !== undefined);
+    if (later !== undefined) return later > 1 ? later - 1 : null;
+    const earlier = rows.filter((row) => !after(row)).map(versionOf).filter((version) => version !== undefined);
+    return Math.max(await appliedVersion(db, discarded.projection, discarded.order_id), ...earlier) + 1;
   }
 
   private runner(projection: string): ProjectionRunner {
@@ -162,27 +213,57 @@ export class ParkedEvents {
   }
 }
 
+interface Origin {
+  readonly topic: string;
+  readonly partition: number;
+}
+
+/** By version where it can be read (after partitions were added, one order spans partitions), then log position. */
+function inLogOrder(rows: readonly ParkedRow[]): SourcedRecord[] {
+  return [...rows]
+    .sort((a, b) => (versionOf(a) ?? Infinity) - (versionOf(b) ?? Infinity) || a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))
+    .map((row) => ({ topic: row.topic, partition: row.partition, offset: row.offset, key: row.key, value: row.value, headers: row.headers }));
+}
+
+async function recordDecision(db: EntityManager, decision: 'discarded' | 'retried', row: ParkedRow, version: number | null): Promise<void> {
+  await db.query(
+    `INSERT INTO public.projection_decisions (projection, decision, order_id, version, event_id, topic, partition, "offset", reason)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    [row.projection, decision, row.order_id, version, eventIdOf(row) ?? null, row.topic, row.partition, row.offset, row.reason],
+  );
+}
+
 function versionOf(row: ParkedRow): number | undefined {
+  return envelopeOf(row)?.version;
+}
+
+function eventIdOf(row: ParkedRow): string | undefined {
+  return envelopeOf(row)?.eventId;
+}
+
+function envelopeOf(row: ParkedRow): EventEnvelope | undefined {
   try {
-    return decodeEnvelope(row.value, row.key).version;
+    return decodeEnvelope(row.value, row.key);
   } catch {
     return undefined;
   }
 }
 
 /**
- * Takes the offset rows of the partitions that hold the order's parked events, as the worker does
- * for every batch: a retry or discard and the worker's batches of those partitions run one at a time.
+ * Takes the offset rows of the given partitions, as the worker does for every batch, creating one that
+ * a rebuild has not reached yet: the worker's batch of that partition then waits for this transaction,
+ * or this one for it, and never decides on what the other has not committed.
  */
-async function lockPartitions(db: EntityManager, projection: string, orderId: string): Promise<void> {
-  await db.query(
-    `SELECT 1 FROM projection_offsets o
-      WHERE o.projection = $1 AND (o.topic, o.partition) IN (
-        SELECT DISTINCT topic, partition FROM parked_events WHERE projection = $1 AND order_id = $2
-      )
-      ORDER BY o.topic, o.partition FOR UPDATE`,
-    [projection, orderId],
-  );
+async function lockOffsets(db: EntityManager, projection: string, origins: readonly Origin[]): Promise<void> {
+  const unique = [...new Map(origins.map(({ topic, partition }) => [`${topic}/${String(partition)}`, { topic, partition }])).values()];
+  unique.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
+  for (const { topic, partition } of unique) {
+    await db.query(
+      `INSERT INTO projection_offsets AS o (projection, topic, partition, next_offset) VALUES ($1, $2, $3, 0)
+       ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = o.next_offset`,
+      [projection, topic, partition],
+    );
+  }
 }
 
 async function appliedVersion(db: EntityManager, projection: string, orderId: string): Promise<number> {

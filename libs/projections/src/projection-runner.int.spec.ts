@@ -18,12 +18,16 @@ function batch(
   envelopes: readonly EventEnvelope[],
   highWatermark = firstOffset + envelopes.length,
   logEnd = highWatermark,
+  read: { fetchedFrom?: number; lastOffset?: number; logStart?: number } = {},
 ): PartitionBatch {
   return {
     topic,
     partition,
     highWatermark: String(highWatermark),
+    fetchedFrom: String(read.fetchedFrom ?? firstOffset),
+    lastOffset: String(read.lastOffset ?? firstOffset + envelopes.length - 1),
     logEnd: () => Promise.resolve(String(logEnd)),
+    logStart: () => Promise.resolve(String(read.logStart ?? 0)),
     heartbeat: () => Promise.resolve(),
     records: envelopes.map((envelope, index) => {
       const record = encodeEnvelope(envelope, { correlationId: 'c', causationId: 'c' });
@@ -128,5 +132,36 @@ describe('projection runner', () => {
     await assert.rejects(runner.handleBatch(batch(5, 0, fresh, 1)), LogBehindReadModel);
     assert.equal(await storedOffset(5), '2');
     assert.equal(await view(fresh[0]!.orderId), undefined);
+  });
+
+  describe('when offsets have gaps (transaction markers, aborted records, deleted records)', () => {
+    it('moves the stored offset past a marker that follows the last record', async () => {
+      const orderId = randomUUID();
+      const outcome = await runner.handleBatch(batch(7, 0, lifecycle(orderId), 3, 3, { lastOffset: 2 }));
+      assert.deepEqual(outcome, { kind: 'applied', nextOffset: '3' });
+      assert.equal(await storedOffset(7), '3');
+      assert.deepEqual(await view(orderId), { status: 'CONFIRMED', version: 2, total_minor: '300' });
+    });
+
+    it('moves the stored offset across a read that held only invisible records', async () => {
+      await runner.handleBatch(batch(8, 0, lifecycle(randomUUID())));
+      const outcome = await runner.handleBatch(batch(8, 2, [], 6, 6, { fetchedFrom: 2, lastOffset: 5 }));
+      assert.deepEqual(outcome, { kind: 'applied', nextOffset: '6' });
+      assert.equal(await storedOffset(8), '6');
+    });
+
+    it('applies records that follow invisible ones read in the same run of fetches', async () => {
+      const orderId = randomUUID();
+      const outcome = await runner.handleBatch(batch(9, 4, lifecycle(orderId), 6, 6, { fetchedFrom: 0 }));
+      assert.deepEqual(outcome, { kind: 'applied', nextOffset: '6' });
+      assert.deepEqual(await view(orderId), { status: 'CONFIRMED', version: 2, total_minor: '300' });
+    });
+
+    it('moves on past records deleted from the log before they were applied', async () => {
+      const orderId = randomUUID();
+      const outcome = await runner.handleBatch(batch(10, 5, lifecycle(orderId), 7, 7, { logStart: 5 }));
+      assert.deepEqual(outcome, { kind: 'applied', nextOffset: '7' });
+      assert.deepEqual(await view(orderId), { status: 'CONFIRMED', version: 2, total_minor: '300' });
+    });
   });
 });

@@ -1,12 +1,12 @@
 import { Logger } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
 
-import { MAX_RECORD_BYTES, recordSize, type BatchHandler, type BatchOutcome, type EventEnvelope, type OutgoingRecord, type PartitionBatch } from '@app/messaging';
+import { MAX_RECORD_BYTES, isStorableText, recordSize, storableKey, type BatchHandler, type BatchOutcome, type EventEnvelope, type OutgoingRecord, type PartitionBatch } from '@app/messaging';
 import { ORDER_EVENT_TYPES } from '@app/orders-domain';
 
 import { liveGeneration, type GenerationScope } from './generations.js';
 import type { Projection } from './projection.js';
-import { BEHIND_PARKED, sequenceRecords, type ParkedRecord, type SequencedEvent, type SourcedRecord } from './sequence.js';
+import { BEHIND_PARKED, sequenceRecords, type Discard, type ParkedRecord, type SequencedEvent, type SourcedRecord } from './sequence.js';
 
 /** Where poison records go, with their origin in headers; a publisher of the dead-letter topic. */
 export interface DeadLetterSink {
@@ -121,22 +121,20 @@ export class ProjectionRunner implements BatchHandler {
         const logEnd = await batch.logEnd();
         if (BigInt(logEnd) < stored) throw new LogBehindReadModel(this.projection.name, batch, stored, logEnd);
       }
-      const first = batch.records[0];
-      if (first && BigInt(first.offset) > stored) {
+      if (BigInt(batch.fetchedFrom) > stored && !(await this.deletedUpTo(batch, stored))) {
         // Kafka resumed past what was applied (its committed offset is only advisory): read the gap.
         return { kind: 'rewind', offset: stored.toString() };
       }
-      // Offsets ascend: everything from the first one not yet applied (usually the first) is fresh.
-      const firstFresh = batch.records.findIndex((record) => BigInt(record.offset) >= stored);
+      // Progress follows the fetch, not the records: offsets after the last record (a transaction
+      // marker, aborted records) were read too, and must not be read again.
+      const next = BigInt(batch.lastOffset) + 1n;
+      if (next <= stored) return { kind: 'applied', nextOffset: stored.toString() };
       const { topic, partition } = batch;
-      const fresh = (firstFresh < 0 ? [] : batch.records.slice(firstFresh)).map(({ offset, key, value, headers }) => ({ offset, key, value, headers, topic, partition }));
-      const last = fresh.at(-1);
-      if (!last) return { kind: 'applied', nextOffset: stored.toString() };
-
-      const nextOffset = (BigInt(last.offset) + 1n).toString();
+      const fresh = batch.records.filter((record) => BigInt(record.offset) >= stored).map((record) => ({ ...record, topic, partition }));
+      const nextOffset = next.toString();
       report = await this.applyRecords(db, fresh, {
         heartbeat: () => batch.heartbeat(),
-        advance: { topic: batch.topic, partition: batch.partition, nextOffset },
+        advance: { topic, partition, nextOffset },
       });
       return { kind: 'applied', nextOffset };
     });
@@ -159,9 +157,9 @@ export class ProjectionRunner implements BatchHandler {
     records: readonly SourcedRecord[],
     { heartbeat = () => Promise.resolve(), advance }: { heartbeat?: () => Promise<void>; advance?: OffsetAdvance } = {},
   ): Promise<RecordsOutcome> {
-    const orderIds = [...new Set(records.map((record) => record.key?.toString('utf8')).filter((id) => id !== undefined))];
-    const { versions, parkedOrders } = await this.loadOrderStates(db, orderIds);
-    const sequence = sequenceRecords(records, { versions, parkedOrders, knownTypes, handles: this.handles });
+    const orderIds = [...new Set(records.map((record) => storableKey(record.key)).filter((id) => id !== null))];
+    const { versions, parkedOrders, discards } = await this.loadOrderStates(db, orderIds, records);
+    const sequence = sequenceRecords(records, { versions, parkedOrders, discards, knownTypes, handles: this.handles });
     const parked = [...sequence.parked];
     const applied = await this.apply(db, sequence.next, parked, heartbeat);
 
@@ -234,19 +232,39 @@ export class ProjectionRunner implements BatchHandler {
     }
   }
 
-  /** Each order's last applied version, and which orders have parked events: one round trip. */
-  private async loadOrderStates(db: EntityManager, orderIds: readonly string[]): Promise<{ versions: Map<string, number>; parkedOrders: Set<string> }> {
-    if (orderIds.length === 0) return { versions: new Map(), parkedOrders: new Set() };
-    const rows: { order_id: string; version: number | null }[] = await db.query(
-      `SELECT order_id, version FROM projection_order_versions WHERE projection = $1 AND order_id = ANY($2::text[])
-       UNION ALL
-       SELECT DISTINCT order_id, NULL::int FROM parked_events WHERE projection = $1 AND order_id = ANY($2::text[])`,
-      [this.projection.name, orderIds],
-    );
-    return {
-      versions: new Map(rows.flatMap((row) => (row.version === null ? [] : [[row.order_id, row.version] as const]))),
-      parkedOrders: new Set(rows.filter((row) => row.version === null).map((row) => row.order_id)),
-    };
+  /**
+   * Each order's last applied version, which orders have parked events, and the operators' discards
+   * of those orders or of these very records: one round trip.
+   */
+  private async loadOrderStates(
+    db: EntityManager,
+    orderIds: readonly string[],
+    records: readonly SourcedRecord[],
+  ): Promise<{ versions: Map<string, number>; parkedOrders: Set<string>; discards: Discard[] }> {
+    if (records.length === 0) return { versions: new Map(), parkedOrders: new Set(), discards: [] };
+    const rows: { kind: 'version' | 'parked' | 'discard'; order_id: string | null; version: number | null; event_id: string | null; topic: string | null; partition: number | null; offset: string | null }[] =
+      await db.query(
+        `SELECT 'version' AS kind, order_id, version, NULL AS event_id, NULL AS topic, NULL::int AS partition, NULL::text AS "offset"
+           FROM projection_order_versions WHERE projection = $1 AND order_id = ANY($2::text[])
+         UNION ALL
+         SELECT DISTINCT 'parked', order_id, NULL::int, NULL, NULL, NULL::int, NULL::text FROM parked_events WHERE projection = $1 AND order_id = ANY($2::text[])
+         UNION ALL
+         SELECT 'discard', order_id, version, event_id, topic, partition, "offset"::text FROM public.projection_decisions
+          WHERE projection = $1 AND decision = 'discarded'
+            AND (order_id = ANY($2::text[]) OR (topic, partition, "offset") IN (SELECT * FROM unnest($3::text[], $4::int[], $5::bigint[])))`,
+        [this.projection.name, orderIds, records.map((record) => record.topic), records.map((record) => record.partition), records.map((record) => record.offset)],
+      );
+    const versions = new Map<string, number>();
+    const parkedOrders = new Set<string>();
+    const discards: Discard[] = [];
+    for (const row of rows) {
+      if (row.kind === 'version' && row.order_id !== null && row.version !== null) versions.set(row.order_id, row.version);
+      else if (row.kind === 'parked' && row.order_id !== null) parkedOrders.add(row.order_id);
+      else if (row.kind === 'discard' && row.topic !== null && row.partition !== null && row.offset !== null) {
+        discards.push({ orderId: row.order_id, version: row.version, eventId: row.event_id, topic: row.topic, partition: row.partition, offset: row.offset });
+      }
+    }
+    return { versions, parkedOrders, discards };
   }
 
   /** Records each order's new version and, for a partition batch, the partition's next offset: one round trip. */
@@ -273,7 +291,8 @@ export class ProjectionRunner implements BatchHandler {
         `INSERT INTO parked_events (projection, order_id, topic, partition, "offset", key, value, headers, reason, dead_lettered)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (projection, topic, partition, "offset") DO UPDATE SET reason = EXCLUDED.reason`,
-        [this.projection.name, orderId, record.topic, record.partition, record.offset, record.key, record.value, JSON.stringify(record.headers), reason, deadLetter],
+        // The record's own bytes are kept as they are; its headers and the reason only as storable text.
+        [this.projection.name, orderId, record.topic, record.partition, record.offset, record.key, record.value, JSON.stringify(storableHeaders(record.headers)), storableText(reason), deadLetter],
       );
     }
   }
@@ -294,7 +313,25 @@ export class ProjectionRunner implements BatchHandler {
     // Another producer's record may be too large to forward: send its origin without the value (the
     // whole record is kept in parked_events), so the partition keeps flowing.
     if (recordSize(letter) <= MAX_RECORD_BYTES) return letter;
-    return { ...letter, value: null, headers: { ...letter.headers, 'dlq-value-dropped': 'too large; kept in parked_events' } };
+    const withoutValue = { ...letter, value: null, headers: { ...letter.headers, 'dlq-value-dropped': 'too large; kept in parked_events' } };
+    if (recordSize(withoutValue) <= MAX_RECORD_BYTES) return withoutValue;
+    // Its headers alone are too large: only the origin goes (the record is whole in parked_events).
+    const origin = Object.fromEntries(Object.entries(withoutValue.headers).filter(([name]) => name.startsWith('dlq-')));
+    return { key: storableKey(record.key), value: null, headers: { ...origin, 'dlq-headers-dropped': 'too large; kept in parked_events' } };
+  }
+
+  /**
+   * Whether the offsets between the stored one and where the batch was read from are gone from the log
+   * (delete-records or retention moved its start past them): then there is nothing to read there.
+   */
+  private async deletedUpTo(batch: PartitionBatch, stored: bigint): Promise<boolean> {
+    const logStart = await batch.logStart();
+    if (BigInt(logStart) < BigInt(batch.fetchedFrom)) return false;
+    this.logger.warn(
+      `${batch.topic}/${String(batch.partition)}: offsets ${stored.toString()} to ${String(BigInt(batch.fetchedFrom) - 1n)} were deleted from the log ` +
+        `(it now starts at ${logStart}) before this projection applied them; moving on from ${batch.fetchedFrom}`,
+    );
+    return true;
   }
 
   /** Reads the stored offset under a row lock, creating it at zero for a partition seen the first time. */
@@ -315,4 +352,13 @@ export class ProjectionRunner implements BatchHandler {
 function isTransient(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && (/^(40|53|57|08)/.test(code) || code === '55P03');
+}
+
+/** Text Postgres can store: NUL characters and lone surrogates become U+FFFD. */
+function storableText(text: string): string {
+  return isStorableText(text) ? text : text.toWellFormed().replaceAll('\0', '\uFFFD');
+}
+
+function storableHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) => [storableText(name), storableText(value)]));
 }

@@ -1,4 +1,4 @@
-import { decodeEnvelope, type ConsumedRecord, type EventEnvelope } from '@app/messaging';
+import { decodeEnvelope, isStorableText, storableKey, type ConsumedRecord, type EventEnvelope } from '@app/messaging';
 
 /** A record as read from a partition, with where it came from. */
 export interface SourcedRecord extends ConsumedRecord {
@@ -22,11 +22,26 @@ export interface ParkedRecord {
   readonly deadLetter: boolean;
 }
 
+/**
+ * An operator's discard of a parked record (ADR 6): that record is never applied or parked again, in
+ * any generation, and its order may skip `version` when no other record fills it.
+ */
+export interface Discard {
+  readonly orderId: string | null;
+  readonly version: number | null;
+  readonly eventId: string | null;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+}
+
 export interface SequenceInput {
   /** The last version applied per order, for the orders in the records. */
   readonly versions: ReadonlyMap<string, number>;
   /** Orders that already have parked events: their later events park behind them. */
   readonly parkedOrders: ReadonlySet<string>;
+  /** Discards of the records' orders and of the records themselves. */
+  readonly discards?: readonly Discard[];
   readonly knownTypes: ReadonlySet<string>;
   readonly handles: ReadonlySet<string>;
 }
@@ -35,21 +50,30 @@ export interface Sequence {
   readonly next: SequencedEvent[];
   readonly parked: ParkedRecord[];
   readonly duplicates: number;
+  /** Records an operator discarded, met again (a rebuild, a replay, a re-delivery): skipped. */
+  readonly discarded: number;
 }
 
 export const BEHIND_PARKED = 'behind a parked event of the same order';
 
 /**
  * Sorts records, in log order, into the events that are next in their order's sequence, duplicates
- * (at or below the applied version: nothing to do), and records to park. Pure: the runner and the
- * parked-event retry both use it, and it is tested without infrastructure.
+ * (at or below the applied version: nothing to do), discarded records, and records to park. Pure:
+ * the runner, the parked-event retry and the replays all use it, and it is tested without
+ * infrastructure.
+ *
+ * An event is next when its version follows the applied one, or when every version in between was
+ * discarded. A discarded version is a hole the order may step over, never a version applied: a real
+ * event that claims it before the order moved past still applies.
  */
 export function sequenceRecords(records: readonly SourcedRecord[], input: SequenceInput): Sequence {
   const versions = new Map(input.versions);
   const parkedOrders = new Set(input.parkedOrders);
+  const discards = new DiscardIndex(input.discards ?? []);
   const next: SequencedEvent[] = [];
   const parked: ParkedRecord[] = [];
   let duplicates = 0;
+  let discarded = 0;
 
   const park = (record: SourcedRecord, orderId: string | null, reason: string, deadLetter: boolean): void => {
     parked.push({ record, orderId, reason, deadLetter });
@@ -57,9 +81,18 @@ export function sequenceRecords(records: readonly SourcedRecord[], input: Sequen
   };
 
   for (const record of records) {
-    const keyedOrder = record.key?.toString('utf8') ?? null;
+    if (discards.isDiscarded(record)) {
+      discarded++;
+      continue;
+    }
+    const keyedOrder = storableKey(record.key);
     if (keyedOrder !== null && parkedOrders.has(keyedOrder)) {
       park(record, keyedOrder, BEHIND_PARKED, false);
+      continue;
+    }
+    const badHeader = unstorableHeader(record);
+    if (badHeader !== undefined) {
+      park(record, keyedOrder, `undecodable: header ${JSON.stringify(badHeader)} is not text Postgres can store`, true);
       continue;
     }
     let envelope: EventEnvelope;
@@ -67,6 +100,10 @@ export function sequenceRecords(records: readonly SourcedRecord[], input: Sequen
       envelope = decodeEnvelope(record.value, record.key);
     } catch (error) {
       park(record, keyedOrder, `undecodable: ${(error as Error).message}`, true);
+      continue;
+    }
+    if (discards.isDiscardedEvent(envelope)) {
+      discarded++;
       continue;
     }
     if (!input.knownTypes.has(envelope.type)) {
@@ -78,12 +115,59 @@ export function sequenceRecords(records: readonly SourcedRecord[], input: Sequen
       duplicates++;
       continue;
     }
-    if (envelope.version !== current + 1) {
-      park(record, envelope.orderId, `sequence gap: expected version ${current + 1}, got ${envelope.version}`, true);
+    const expected = discards.nextVersion(envelope.orderId, current);
+    if (envelope.version > expected) {
+      park(record, envelope.orderId, `sequence gap: expected version ${String(expected)}, got ${String(envelope.version)}`, true);
       continue;
     }
     versions.set(envelope.orderId, envelope.version);
     next.push({ record, envelope, handled: input.handles.has(envelope.type) });
   }
-  return { next, parked, duplicates };
+  return { next, parked, duplicates, discarded };
+}
+
+/** The first header whose name or value Postgres could not store (or that is not UTF-8 at all). */
+function unstorableHeader(record: SourcedRecord): string | undefined {
+  const unreadable = record.unreadableHeaders?.[0];
+  if (unreadable !== undefined) return unreadable;
+  return Object.entries(record.headers).find(([name, value]) => !isStorableText(name) || !isStorableText(value))?.[0];
+}
+
+/** Discards looked up by the record's origin, by the event they held, and as holes per order. */
+class DiscardIndex {
+  private readonly origins = new Set<string>();
+  private readonly events = new Set<string>();
+  private readonly holes = new Map<string, Set<number>>();
+
+  constructor(discards: readonly Discard[]) {
+    for (const discard of discards) {
+      this.origins.add(origin(discard.topic, discard.partition, discard.offset));
+      if (discard.orderId === null || discard.version === null) continue;
+      if (discard.eventId !== null) this.events.add(`${discard.orderId}|${String(discard.version)}|${discard.eventId}`);
+      const holes = this.holes.get(discard.orderId) ?? new Set<number>();
+      holes.add(discard.version);
+      this.holes.set(discard.orderId, holes);
+    }
+  }
+
+  isDiscarded(record: SourcedRecord): boolean {
+    return this.origins.has(origin(record.topic, record.partition, record.offset));
+  }
+
+  /** The same event sent again (a relay re-send lands at another offset) is discarded too. */
+  isDiscardedEvent(envelope: EventEnvelope): boolean {
+    return this.events.has(`${envelope.orderId}|${String(envelope.version)}|${envelope.eventId}`);
+  }
+
+  /** The highest version that may follow `current`: the next one, or past every discarded version after it. */
+  nextVersion(orderId: string, current: number): number {
+    const holes = this.holes.get(orderId);
+    let version = current + 1;
+    while (holes?.has(version)) version++;
+    return version;
+  }
+}
+
+function origin(topic: string, partition: number, offset: string): string {
+  return `${topic}/${String(partition)}@${offset}`;
 }

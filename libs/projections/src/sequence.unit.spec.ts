@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { encodeEnvelope, type EventEnvelope } from '@app/messaging';
 import { ORDER_EVENT_TYPES } from '@app/orders-domain';
 
-import { BEHIND_PARKED, sequenceRecords, type SequenceInput, type SourcedRecord } from './sequence.js';
+import { BEHIND_PARKED, sequenceRecords, type Discard, type SequenceInput, type SourcedRecord } from './sequence.js';
 
 let offset = 0;
 function record(envelope: EventEnvelope): SourcedRecord {
@@ -62,5 +62,55 @@ describe('sequenceRecords', () => {
     const result = sequenceRecords([{ topic: 't', partition: 0, offset: '9', key: null, value: null, headers: {} }, record(event('a', 1))], input());
     assert.deepEqual(result.parked.map((p) => [p.orderId, p.deadLetter]), [[null, true]]);
     assert.deepEqual(result.next.map((e) => e.envelope.orderId), ['a']);
+  });
+
+  it('dead-letters a record whose key or headers Postgres cannot store, keyed to no order when the key is the problem', () => {
+    const good = record(event('a', 1));
+    const nulKey: SourcedRecord = { ...record(event('b', 1)), key: Buffer.from('b\0') };
+    const nulHeader: SourcedRecord = { ...record(event('c', 1)), headers: { 'event-type': 'Order\0Placed' } };
+    const unreadableHeader: SourcedRecord = { ...record(event('d', 1)), unreadableHeaders: ['trace'] };
+    const result = sequenceRecords([nulKey, nulHeader, unreadableHeader, good], input());
+    assert.deepEqual(result.parked.map((p) => [p.orderId, p.deadLetter]), [[null, true], ['c', true], ['d', true]]);
+    assert.match(result.parked[1]?.reason ?? '', /header "event-type" is not text Postgres can store/);
+    assert.deepEqual(result.next.map((e) => e.envelope.orderId), ['a']);
+  });
+
+  describe('when an operator discarded a record (ADR 6)', () => {
+    const discardOf = (discarded: SourcedRecord, version: number | null, eventId: string | null = null): Discard => ({
+      orderId: discarded.key?.toString('utf8') ?? null,
+      version,
+      eventId,
+      topic: discarded.topic,
+      partition: discarded.partition,
+      offset: discarded.offset,
+    });
+
+    it('skips the discarded record itself, and the same event sent again at another offset', () => {
+      const poison = record(event('a', 2));
+      const resent = record(event('a', 2));
+      const result = sequenceRecords([poison, resent], input({ versions: new Map([['a', 1]]), discards: [discardOf(poison, 2, 'a-2')] }));
+      assert.equal(result.discarded, 2);
+      assert.equal(result.next.length + result.parked.length, 0);
+    });
+
+    it('lets the order step over the discarded version when nothing fills it', () => {
+      const poison = record(event('a', 2));
+      const result = sequenceRecords([record(event('a', 3)), record(event('a', 4))], input({ versions: new Map([['a', 1]]), discards: [discardOf(poison, 2)] }));
+      assert.deepEqual(result.next.map((e) => e.envelope.version), [3, 4]);
+    });
+
+    it('still applies a real event of the version a discarded impostor claimed', () => {
+      const impostor = record(event('a', 2, 'OrderTeleported'));
+      const real = record(event('a', 2));
+      const result = sequenceRecords([impostor, real, record(event('a', 3))], input({ versions: new Map([['a', 1]]), discards: [discardOf(impostor, 2, 'impostor')] }));
+      assert.deepEqual(result.next.map((e) => [e.record.offset, e.envelope.version]), [[real.offset, 2], [result.next[1]?.record.offset, 3]]);
+      assert.equal(result.discarded, 1);
+    });
+
+    it('still parks a version past the discarded one that skips another', () => {
+      const poison = record(event('a', 2));
+      const result = sequenceRecords([record(event('a', 4))], input({ versions: new Map([['a', 1]]), discards: [discardOf(poison, 2)] }));
+      assert.match(result.parked[0]?.reason ?? '', /sequence gap: expected version 3, got 4/);
+    });
   });
 });

@@ -50,8 +50,8 @@ class OrderCollector {
     for (const record of batch.records) {
       if (record.key?.toString('utf8') === this.orderId) this.records.push({ ...record, topic: batch.topic, partition: batch.partition });
     }
-    const last = batch.records.at(-1);
-    if (last) this.position = Number(last.offset) + 1;
+    // The fetch's last offset, not the last record's: a transaction marker may end the partition.
+    this.position = Math.max(this.position, Number(batch.lastOffset) + 1);
     return Promise.resolve({ kind: 'applied', nextOffset: String(this.position) });
   }
 }
