@@ -1,3 +1,4 @@
+export * from './admin-api.js';
 export * from './app-process.js';
 export * from './builders.js';
 export * from './consumer-groups.js';
