@@ -31,14 +31,23 @@ export interface RebuildState {
   readonly generation: number | null;
 }
 
-/** Asks the worker to rebuild a projection through the admin API (202), and waits until it switched. */
-export async function rebuildThroughAdminApi(queryApi: TestServer, projection: string, { timeoutMs = 120_000 } = {}): Promise<RebuildState> {
+/** Asks the worker to rebuild a projection through the admin API (202); returns the rebuild's status URL. */
+export async function requestRebuild(queryApi: TestServer, projection: string): Promise<string> {
   const accepted = await request(queryApi).post(`/admin/projections/${projection}/rebuild`).set(ADMIN_AUTH).expect(202);
-  const { statusUrl } = accepted.body as { statusUrl: string };
+  return (accepted.body as { statusUrl: string }).statusUrl;
+}
+
+/** Waits until the rebuild behind `statusUrl` switched; fails if it ended otherwise. */
+export function waitUntilSwitched(queryApi: TestServer, statusUrl: string, { timeoutMs = 120_000 } = {}): Promise<RebuildState> {
   return eventually(async () => {
     const { rebuild } = (await request(queryApi).get(statusUrl).set(ADMIN_AUTH).expect(200)).body as { rebuild: RebuildState };
-    assert.ok(rebuild.state !== 'failed' && rebuild.state !== 'cancelled', `rebuild of ${projection} ended ${rebuild.state}`);
+    assert.ok(rebuild.state !== 'failed' && rebuild.state !== 'cancelled', `rebuild ${rebuild.id} ended ${rebuild.state}`);
     assert.equal(rebuild.state, 'switched');
     return rebuild;
   }, { timeoutMs, intervalMs: 100 });
+}
+
+/** Rebuilds a projection through the admin API and waits until it switched. */
+export async function rebuildThroughAdminApi(queryApi: TestServer, projection: string, options: { timeoutMs?: number } = {}): Promise<RebuildState> {
+  return waitUntilSwitched(queryApi, await requestRebuild(queryApi, projection), options);
 }
