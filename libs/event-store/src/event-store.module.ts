@@ -24,13 +24,18 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
   ) {
     const topic = orderEventsTopic(config);
     const published = new Counter({ name: 'outbox_events_published_total', help: 'Events the relay published to Kafka', registers: [metrics.registry] });
-    this.relay = new OutboxRelay(dataSource, new EventPublisher(kafka, topic), {
+    const leading = new Gauge({ name: 'outbox_relay_leader', help: '1 while this process\'s relay holds the leader lock', registers: [metrics.registry] });
+    this.relay = new OutboxRelay(new EventPublisher(kafka, topic), {
       databaseUrl: config.databaseUrl,
       pollIntervalMs: config.relay.pollIntervalMs,
       batchSize: config.relay.batchSize,
+      leaseMs: config.relay.leaseMs,
       prepare: () => ensureTopics(kafka, [topic]),
       published: (count) => {
         published.inc(count);
+      },
+      leadership: (leader) => {
+        leading.set(leader ? 1 : 0);
       },
     });
     registerBacklogGauges(metrics, dataSource);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 
 import { Logger } from '@nestjs/common';
@@ -11,7 +12,7 @@ import type { OrderEvent } from '@app/orders-domain';
 import { createTestEnvironment, eventually, readTopic, type ReadRecord, type TestEnvironment } from '@app/testing';
 
 import { EventStore, OUTBOX_CHANNEL, type NewEvent } from './event-store.js';
-import { OutboxRelay } from './outbox-relay.js';
+import { OutboxRelay, RELAY_LOCK_ID, leaderSessionConfig, type OutboxRelayOptions, type RecordPublisher } from './outbox-relay.js';
 
 const metadata = { correlationId: 'corr-1', causationId: 'cause-1' };
 const placed: OrderEvent = { type: 'OrderPlaced', data: { customerId: 'c-1', currency: 'EUR', lines: [{ sku: 'A', quantity: 1, unitPriceMinor: 100 }] } };
@@ -35,11 +36,48 @@ describe('outbox relay', () => {
   let relay: OutboxRelay;
 
   const newRelay = (pollIntervalMs: number): OutboxRelay =>
-    new OutboxRelay(dataSource, new EventPublisher(env.kafka, orderEventsTopic(env.config)), {
+    new OutboxRelay(new EventPublisher(env.kafka, orderEventsTopic(env.config)), {
       databaseUrl: env.config.databaseUrl,
       pollIntervalMs,
       batchSize: 100,
+      leaseMs: 5_000,
     });
+  /** A relay whose journal records, in order, when it led, when it lost the lead, and each batch it started to publish. */
+  const journaledRelay = (options: Partial<OutboxRelayOptions>): JournaledRelay => {
+    const journal: JournalEntry[] = [];
+    const note = (kind: JournalEntry['kind'], eventIds: string[] = []): void => {
+      journal.push({ kind, at: performance.now(), eventIds });
+    };
+    const inner = new EventPublisher(env.kafka, orderEventsTopic(env.config));
+    const publisher: RecordPublisher = {
+      publish: (records) => {
+        note('publish', records.map((record) => record.headers['event-id'] ?? ''));
+        return inner.publish(records);
+      },
+      close: () => inner.close(),
+    };
+    const relay = new OutboxRelay(publisher, {
+      databaseUrl: env.config.databaseUrl,
+      pollIntervalMs: 100,
+      batchSize: 100,
+      leaseMs: 5_000,
+      ...options,
+      leadership: (leading) => {
+        note(leading ? 'lead' : 'lost');
+      },
+    });
+    return { relay, journal };
+  };
+  const leaderBackend = async (): Promise<number> => {
+    const { rows } = await env.db.query<{ pid: number }>(
+      `SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.objid::bigint = $1 AND l.granted
+          AND a.datname = current_database() AND a.application_name = 'outbox-relay'`,
+      [RELAY_LOCK_ID],
+    );
+    assert.equal(rows.length, 1, 'one backend holds the leader lock');
+    return rows[0]?.pid ?? 0;
+  };
   const append = (orderId: string, ...events: OrderEvent[]) => store.transaction((db) => store.append(db, orderId, 0, newEvents(...events)));
   const topic = () => env.config.kafka.ordersTopic;
 
@@ -117,10 +155,11 @@ describe('outbox relay', () => {
     await relay.stop();
     // A relay whose broker address answers nothing: appends still commit, the outbox keeps them.
     const unreachable = new KafkaConnection({ ...env.config.kafka, brokers: ['127.0.0.1:1'] });
-    const stranded = new OutboxRelay(dataSource, new EventPublisher(unreachable, orderEventsTopic(env.config)), {
+    const stranded = new OutboxRelay(new EventPublisher(unreachable, orderEventsTopic(env.config)), {
       databaseUrl: env.config.databaseUrl,
       pollIntervalMs: 100,
       batchSize: 100,
+      leaseMs: 5_000,
     });
     Logger.overrideLogger(false); // the refused connections are the point here, not news
     stranded.start();
@@ -165,6 +204,97 @@ describe('outbox relay', () => {
       relay.start();
     }
   });
+  it('asks Postgres to drop a silent leader session only after twice the lease', async () => {
+    const config = leaderSessionConfig(env.config.databaseUrl, 1_500);
+    const session = new pg.Client(config);
+    await session.connect();
+    try {
+      const { rows } = await session.query<{ name: string; setting: string }>(
+        "SELECT name, setting FROM pg_settings WHERE name IN ('tcp_keepalives_idle', 'tcp_keepalives_interval', 'tcp_keepalives_count', 'tcp_user_timeout', 'application_name')",
+      );
+      const settings = Object.fromEntries(rows.map((row) => [row.name, row.setting]));
+      assert.deepEqual(settings, { application_name: 'outbox-relay', tcp_keepalives_count: '3', tcp_keepalives_idle: '2', tcp_keepalives_interval: '1', tcp_user_timeout: '5000' });
+      const keepaliveMs = (Number(settings.tcp_keepalives_idle) + Number(settings.tcp_keepalives_count) * Number(settings.tcp_keepalives_interval)) * 1_000;
+      assert.equal(config.serverPatienceMs, keepaliveMs);
+      assert.ok(keepaliveMs >= 2 * 1_500, 'the server waits at least twice the lease before dropping the session');
+      assert.ok((config.query_timeout ?? Infinity) <= 1_500 / 2, 'a query on the session gives up within half the lease');
+    } finally {
+      await session.end();
+    }
+  });
+
+  it('stops a leader whose backend is terminated, and the standby takes over', async () => {
+    await relay.stop();
+    // The old leader waits 20 s before trying again, so the standby (400 ms) is the one to take over.
+    const leader = journaledRelay({ pollIntervalMs: 5_000 });
+    const standby = journaledRelay({ pollIntervalMs: 100 });
+    Logger.overrideLogger(false); // the lost session is the point here, not news
+    leader.relay.start();
+    try {
+      await eventually(() => { assert.ok(leader.relay.isLeader); });
+      standby.relay.start();
+      await env.db.query('SELECT pg_terminate_backend($1)', [await leaderBackend()]);
+      await eventually(() => { assert.equal(leader.relay.isLeader, false, 'the leader noticed'); });
+      await eventually(() => { assert.ok(standby.relay.isLeader, 'the standby took over'); });
+
+      const orderId = randomUUID();
+      await append(orderId, placed, confirmed);
+      const records = await readTopic(env.kafka, topic(), (read) => read.filter((r) => r.key === orderId).length >= 2);
+      assert.deepEqual(envelopesOf(records, orderId).map((e) => e.version), [1, 2], 'published once, by the new leader');
+      assert.deepEqual(publishesWhileNotLeading(leader.journal), [], 'the old leader published nothing after it lost the lock');
+      assert.ok(published(standby.journal).length >= 2);
+    } finally {
+      await Promise.all([leader.relay.stop(), standby.relay.stop()]);
+      Logger.overrideLogger(['log', 'error', 'warn']);
+      relay = newRelay(5_000);
+      relay.start();
+    }
+  });
+
+  it('stops a leader whose session is silently dropped within its lease, and it publishes nothing after, while the standby leads', async () => {
+    await relay.stop();
+    const target = new URL(env.config.databaseUrl);
+    const proxy = await FreezableProxy.start(target.hostname, Number(target.port || 5432));
+    const proxied = new URL(env.config.databaseUrl);
+    proxied.host = `127.0.0.1:${String(proxy.port)}`;
+    const leaseMs = 1_000;
+    const leader = journaledRelay({ databaseUrl: proxied.toString(), leaseMs });
+    const standby = journaledRelay({ leaseMs });
+    leader.relay.start();
+    try {
+      await eventually(() => { assert.ok(leader.relay.isLeader); });
+      standby.relay.start();
+      const earlier = randomUUID();
+      await append(earlier, placed);
+      await readTopic(env.kafka, topic(), (read) => read.some((r) => r.key === earlier));
+      assert.ok(published(leader.journal).length >= 1, 'the leader publishes through the proxy');
+
+      Logger.overrideLogger(false); // timeouts and refused connections are the point here, not news
+      // The network dies: Postgres sees its side close and frees the lock; the relay hears nothing.
+      proxy.freeze();
+      const frozenAt = performance.now();
+      proxy.cutServerSide();
+      await eventually(() => { assert.ok(standby.relay.isLeader, 'the standby took over'); });
+      const later = randomUUID();
+      await append(later, placed, confirmed);
+      const records = await readTopic(env.kafka, topic(), (read) => read.filter((r) => r.key === later).length >= 2);
+      assert.deepEqual(envelopesOf(records, later).map((e) => e.version), [1, 2], 'published once, by the new leader');
+      await eventually(() => { assert.equal(leader.relay.isLeader, false, 'the old leader noticed'); });
+
+      const lateStarts = leader.journal.filter((entry) => entry.kind === 'publish' && entry.at >= frozenAt + leaseMs);
+      assert.deepEqual(lateStarts, [], 'the old leader started no publish once its lease ran out');
+      const laterIds = new Set(envelopesOf(records, later).map((e) => e.eventId));
+      assert.equal(published(leader.journal).filter((id) => laterIds.has(id)).length, 0);
+      assert.deepEqual(publishesWhileNotLeading(leader.journal), []);
+    } finally {
+      await Promise.all([leader.relay.stop(), standby.relay.stop()]);
+      await proxy.close();
+      Logger.overrideLogger(['log', 'error', 'warn']);
+      relay = newRelay(5_000);
+      relay.start();
+    }
+  });
+
   it('wakes a leading relay of the same process after the commit, without a NOTIFY', async () => {
     await relay.stop();
     const listener = new pg.Client({ connectionString: env.config.databaseUrl });
@@ -195,6 +325,102 @@ describe('outbox relay', () => {
     }
   });
 });
+
+interface JournalEntry {
+  readonly kind: 'lead' | 'lost' | 'publish';
+  readonly at: number;
+  readonly eventIds: readonly string[];
+}
+
+interface JournaledRelay {
+  readonly relay: OutboxRelay;
+  readonly journal: JournalEntry[];
+}
+
+/** Every event id whose publish the relay started. */
+function published(journal: readonly JournalEntry[]): string[] {
+  return journal.filter((entry) => entry.kind === 'publish').flatMap((entry) => entry.eventIds);
+}
+
+/** The entries between a lost lead and the next lead: publishes there are what fencing forbids. */
+function publishesWhileNotLeading(journal: readonly JournalEntry[]): string[] {
+  const forbidden: string[] = [];
+  let leading = false;
+  for (const entry of journal) {
+    if (entry.kind === 'publish' && !leading) forbidden.push(`publish of ${String(entry.eventIds.length)} events`);
+    leading = entry.kind === 'lead' || (leading && entry.kind !== 'lost');
+  }
+  return forbidden;
+}
+
+/**
+ * A TCP proxy to Postgres that can be frozen, like a network that silently drops everything: it
+ * forwards nothing more either way and closes nothing, so neither end's kernel reports a thing.
+ */
+class FreezableProxy {
+  private frozen = false;
+  private readonly sockets = new Set<Socket>();
+  private readonly upstreams = new Set<Socket>();
+
+  private constructor(private readonly server: Server) {}
+
+  static async start(host: string, port: number): Promise<FreezableProxy> {
+    const server = createServer();
+    const proxy = new FreezableProxy(server);
+    server.on('connection', (client) => {
+      proxy.accept(client, host, port);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return proxy;
+  }
+
+  get port(): number {
+    const address = this.server.address();
+    assert.ok(address && typeof address === 'object');
+    return address.port;
+  }
+
+  /** Stops forwarding: bytes stay unread in the kernel's buffers, and no socket is closed. */
+  freeze(): void {
+    this.frozen = true;
+    for (const socket of this.sockets) socket.pause();
+  }
+
+  /** Closes the Postgres side of every connection: the server notices the drop, the clients do not. */
+  cutServerSide(): void {
+    for (const upstream of this.upstreams) upstream.destroy();
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  private accept(client: Socket, host: string, port: number): void {
+    this.track(client);
+    if (this.frozen) {
+      client.pause(); // a dead network: the connection never reaches the server
+      return;
+    }
+    const upstream = connect(port, host);
+    this.track(upstream);
+    this.upstreams.add(upstream);
+    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+      from.on('data', (chunk) => {
+        if (!this.frozen) to.write(chunk);
+      });
+      from.on('close', () => {
+        if (!this.frozen) to.destroy();
+      });
+    }
+  }
+
+  private track(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => this.sockets.delete(socket));
+  }
+}
 
 describe('event publisher', () => {
   let env: TestEnvironment;

@@ -1,6 +1,7 @@
+import { Socket } from 'node:net';
+
 import { Logger } from '@nestjs/common';
 import pg from 'pg';
-import type { DataSource } from 'typeorm';
 
 import { encodeEnvelope, type EventPublisher, type OutgoingRecord } from '@app/messaging';
 
@@ -10,42 +11,71 @@ export interface OutboxRelayOptions {
   readonly databaseUrl: string;
   readonly pollIntervalMs: number;
   readonly batchSize: number;
+  /**
+   * The leader starts publishing a batch only if the read that fetched it was sent less than this
+   * long ago. Postgres is asked to drop a silent leader session only after at least twice this, so a
+   * relay whose session died unnoticed stops before another relay can take the lock (ADR 1).
+   */
+  readonly leaseMs: number;
   /** Runs once the relay is leader and before it publishes, e.g. to create the topic. Retried on failure. */
   readonly prepare?: () => Promise<void>;
   /** Told how many events each batch published, e.g. for a metric. */
   readonly published?: (count: number) => void;
+  /** Told when this relay becomes the leader (true) and when it stops leading (false). */
+  readonly leadership?: (leading: boolean) => void;
 }
 
+/** Where the relay publishes: an EventPublisher, or anything that wraps one. */
+export type RecordPublisher = Pick<EventPublisher, 'publish' | 'close'>;
+
 /** Any constant works: every relay of this database must use the same one. */
-const RELAY_LOCK_ID = 7_243_002;
+export const RELAY_LOCK_ID = 7_243_002;
 const MAX_BACKOFF_MS = 5_000;
+/** Unanswered keepalive probes after which Postgres drops the leader session. */
+const KEEPALIVE_PROBES = 3;
+/**
+ * Recording a published batch may wait on row locks (an operator's SELECT … FOR UPDATE). It publishes
+ * nothing, so it is not bound by the lease; a late DELETE only costs the batch being sent again.
+ */
+const RECORD_TIMEOUT_MS = 30_000;
+
+const READ_BATCH = `SELECT e.position, e.event_id, e.order_id, e.version, e.type, e.schema_version, e.data, e.metadata, e.occurred_at
+  FROM outbox o JOIN events e ON e.position = o.position
+ ORDER BY o.position
+ LIMIT $1`;
+
+/** The leader's connection, and the socket under it so that a failed session can be cut at once. */
+interface LeaderSession {
+  readonly client: pg.Client;
+  readonly socket: Socket;
+}
 
 /**
  * Publishes committed events from the outbox to Kafka in position order, then deletes them.
  *
  * One relay per database is active: leadership is a session-level advisory lock held on a dedicated
- * connection, so a crashed leader's lock is freed by Postgres and a standby takes over. Delivery is
- * at-least-once (a crash between the broker's ack and the delete publishes again); consumers dedupe
- * on (orderId, version).
+ * connection, and the leader reads and deletes the outbox over that same connection, so a relay whose
+ * session died can neither read a new batch nor record one. A crashed leader's lock is freed by
+ * Postgres and a standby takes over. Delivery is at-least-once (a crash between the broker's ack and
+ * the delete publishes again); consumers dedupe on (orderId, version).
  */
 export class OutboxRelay {
   private readonly logger = new Logger(OutboxRelay.name);
   private readonly wakeUp = new WakeUp();
   private stopped = false;
   private running: Promise<void> | undefined;
-  private session: pg.Client | undefined;
+  private leader: LeaderSession | undefined;
   /** Errors since the last batch that went through; sets the backoff. */
   private failures = 0;
 
   constructor(
-    private readonly dataSource: DataSource,
-    private readonly publisher: EventPublisher,
+    private readonly publisher: RecordPublisher,
     private readonly options: OutboxRelayOptions,
   ) {}
 
   /** Whether this relay holds the leader lock (and so is the one publishing). */
   get isLeader(): boolean {
-    return this.session !== undefined;
+    return this.leader !== undefined;
   }
 
   /** Publishes soon: an append has committed in this process (see EventStore.useLocalRelay). */
@@ -65,92 +95,180 @@ export class OutboxRelay {
     await this.publisher.close();
   }
 
-  /** Publishes one batch; returns how many events it published. Exposed for tests and tools. */
-  async publishBatch(): Promise<number> {
-    const rows: EventRow[] = await this.dataSource.query(
-      `SELECT e.position, e.event_id, e.order_id, e.version, e.type, e.schema_version, e.data, e.metadata, e.occurred_at
-         FROM outbox o JOIN events e ON e.position = o.position
-        ORDER BY o.position
-        LIMIT $1`,
-      [this.options.batchSize],
-    );
-    if (rows.length === 0) return 0;
-    await this.publisher.publish(rows.map(toRecord));
-    await this.dataSource.query('DELETE FROM outbox WHERE position = ANY($1::bigint[])', [rows.map((row) => row.position)]);
-    this.options.published?.(rows.length);
-    return rows.length;
-  }
-
   private async run(): Promise<void> {
     while (!this.stopped) {
       try {
         if (await this.becomeLeader()) {
           await this.options.prepare?.();
           await this.publishWhileLeader();
-        } else {
-          await this.wakeUp.wait(this.options.pollIntervalMs * 4);
         }
         this.failures = 0;
       } catch (error) {
-        this.failures++;
-        const backoff = Math.min(MAX_BACKOFF_MS, 100 * 2 ** this.failures);
-        this.logger.warn(`relay error, retrying in ${backoff} ms: ${error instanceof Error ? error.message : String(error)}`);
-        await this.wakeUp.wait(backoff);
+        // Still leading: Kafka or prepare failed, so retry after a backoff. Otherwise the session
+        // failed, loseLeadership said so, and this relay stands by like any other.
+        if (this.leader) {
+          await this.backOff(error);
+          continue;
+        }
       }
+      await this.standBy();
     }
     await this.resign();
   }
 
   /** Drains the outbox, then sleeps until a commit notifies or the poll interval passes. */
   private async publishWhileLeader(): Promise<void> {
-    while (!this.stopped && this.session) {
-      const published = await this.publishBatch();
+    for (let session = this.leader; session && !this.stopped; session = this.leader) {
+      const published = await this.publishBatch(session);
       this.failures = 0; // the broker answers again: the next outage starts from the shortest backoff
       if (published < this.options.batchSize) await this.wakeUp.wait(this.options.pollIntervalMs);
     }
   }
 
-  private async becomeLeader(): Promise<boolean> {
-    if (this.session) return true;
-    const session = new pg.Client({ connectionString: this.options.databaseUrl, application_name: 'outbox-relay' });
-    session.on('error', (error) => {
-      this.loseLeadership(session, error);
-    });
-    session.on('end', () => {
-      this.loseLeadership(session);
-    });
+  /** Publishes one batch read over the leader session; returns how many events it published. */
+  private async publishBatch(session: LeaderSession): Promise<number> {
+    const sentAt = performance.now();
+    const { rows } = await this.onSession(session, (client) => client.query<EventRow>(READ_BATCH, [this.options.batchSize]));
+    if (rows.length === 0) return 0;
+    const age = performance.now() - sentAt;
+    if (age >= this.options.leaseMs) this.loseLeadership(session, new Error(`lease expired: the batch was read ${Math.round(age)} ms ago`));
+    // Checked in the same turn as the send starts: a relay that knows it lost the lock sends nothing more.
+    if (this.leader !== session) return 0;
+    await this.publisher.publish(rows.map(toRecord));
+    // pg honours a per-query query_timeout; its types leave it out, hence the variable.
+    const record = { text: 'DELETE FROM outbox WHERE position = ANY($1::bigint[])', values: [rows.map((row) => row.position)], query_timeout: RECORD_TIMEOUT_MS };
+    await this.onSession(session, (client) => client.query(record));
+    this.options.published?.(rows.length);
+    return rows.length;
+  }
+
+  /** A query on the leader session; any failure (an error, a timeout, a dead connection) ends the leadership. */
+  private async onSession<T>(session: LeaderSession, query: (client: pg.Client) => Promise<T>): Promise<T> {
     try {
-      await session.connect();
-      const { rows } = await session.query<{ leader: boolean }>('SELECT pg_try_advisory_lock($1) AS leader', [RELAY_LOCK_ID]);
-      if (!rows[0]?.leader) {
-        await session.end();
-        return false;
-      }
-      session.on('notification', () => {
-        this.wakeUp.fire();
-      });
-      await session.query(`LISTEN ${OUTBOX_CHANNEL}`);
+      return await query(session.client);
     } catch (error) {
-      await session.end().catch(() => undefined); // never keep a lock this relay cannot use
+      this.loseLeadership(session, error);
       throw error;
     }
-    this.session = session;
+  }
+
+  private async becomeLeader(): Promise<boolean> {
+    if (this.leader) return true;
+    const session = this.openSession();
+    try {
+      await session.client.connect();
+      const { rows } = await session.client.query<{ leader: boolean }>('SELECT pg_try_advisory_lock($1) AS leader', [RELAY_LOCK_ID]);
+      if (!rows[0]?.leader) {
+        await this.closeSession(session);
+        return false;
+      }
+      session.client.on('notification', () => {
+        this.wakeUp.fire();
+      });
+      await session.client.query(`LISTEN ${OUTBOX_CHANNEL}`);
+    } catch (error) {
+      session.socket.destroy(); // never keep a lock this relay cannot use
+      this.logger.warn(`outbox relay cannot reach Postgres to lead: ${messageOf(error)}`);
+      return false;
+    }
+    this.leader = session;
+    this.options.leadership?.(true);
     this.logger.log('outbox relay is the leader');
     return true;
   }
 
-  private loseLeadership(session: pg.Client, error?: Error): void {
-    if (this.session !== session) return;
-    this.session = undefined;
+  private openSession(): LeaderSession {
+    const socket = new Socket();
+    const client = new pg.Client({ ...leaderSessionConfig(this.options.databaseUrl, this.options.leaseMs), stream: () => socket });
+    const session = { client, socket };
+    client.on('error', (error) => {
+      this.loseLeadership(session, error);
+    });
+    client.on('end', () => {
+      this.loseLeadership(session);
+    });
+    return session;
+  }
+
+  /**
+   * Stops leading at once. The socket is cut rather than ended politely: a dead network would never
+   * answer, and if Postgres still holds the session, closing it frees the lock.
+   */
+  private loseLeadership(session: LeaderSession, reason?: unknown): void {
+    session.socket.destroy();
+    if (this.leader !== session) return;
+    this.leader = undefined;
+    this.options.leadership?.(false);
     this.wakeUp.fire();
-    if (!this.stopped) this.logger.warn(`outbox relay lost its leader session${error ? `: ${error.message}` : ''}`);
+    if (!this.stopped) this.logger.warn(`outbox relay lost its leader session${reason === undefined ? '' : `: ${messageOf(reason)}`}`);
+  }
+
+  /** Ends a healthy session politely, or cuts it when Postgres does not answer within the lease. */
+  private async closeSession(session: LeaderSession): Promise<void> {
+    const cut = setTimeout(() => session.socket.destroy(), this.options.leaseMs);
+    await session.client.end().catch(() => undefined);
+    clearTimeout(cut);
+  }
+
+  private async backOff(error: unknown): Promise<void> {
+    this.failures++;
+    const backoff = Math.min(MAX_BACKOFF_MS, 100 * 2 ** this.failures);
+    this.logger.warn(`relay error, retrying in ${backoff} ms: ${messageOf(error)}`);
+    await this.wakeUp.wait(backoff);
+  }
+
+  /**
+   * Waits before trying for the lock again; only stop() ends the wait early. A relay that just lost
+   * its session waits too, so that a standby gets its turn rather than racing the same relay back.
+   */
+  private async standBy(): Promise<void> {
+    if (this.stopped) return;
+    this.wakeUp.clear();
+    await this.wakeUp.wait(this.options.pollIntervalMs * 4);
   }
 
   private async resign(): Promise<void> {
-    const session = this.session;
-    this.session = undefined;
-    await session?.end().catch(() => undefined); // ending the session frees the advisory lock
+    const session = this.leader;
+    if (!session) return;
+    this.leader = undefined;
+    this.options.leadership?.(false);
+    await this.closeSession(session); // ending the session frees the advisory lock
   }
+}
+
+/**
+ * How the relay connects for leadership. Postgres is asked to drop the connection after
+ * `serverPatienceMs` (at least twice the lease) with no answer from the relay: keepalive probes when
+ * the connection is idle, tcp_user_timeout when it has unacknowledged data in flight (a NOTIFY). The
+ * relay notices a dead network sooner: every query of its times out at half the lease. Client
+ * keepalives (with the operating system's probe interval) also cover a session left idle.
+ */
+export function leaderSessionConfig(databaseUrl: string, leaseMs: number): pg.ClientConfig & { serverPatienceMs: number } {
+  const idleS = Math.ceil(leaseMs / 1_000);
+  const intervalS = Math.ceil(leaseMs / (1_000 * KEEPALIVE_PROBES));
+  const serverPatienceMs = (idleS + KEEPALIVE_PROBES * intervalS) * 1_000;
+  const settings = [
+    `-c tcp_keepalives_idle=${idleS}`,
+    `-c tcp_keepalives_interval=${intervalS}`,
+    `-c tcp_keepalives_count=${KEEPALIVE_PROBES}`,
+    `-c tcp_user_timeout=${serverPatienceMs}`,
+  ].join(' ');
+  // Set in the URL: pg lets the connection string's parameters win over the config object's.
+  const url = new URL(databaseUrl);
+  url.searchParams.set('options', [url.searchParams.get('options'), settings].filter(Boolean).join(' '));
+  url.searchParams.set('application_name', 'outbox-relay');
+  return {
+    connectionString: url.toString(),
+    keepAlive: true,
+    keepAliveInitialDelayMillis: leaseMs,
+    query_timeout: Math.floor(leaseMs / 2),
+    connectionTimeoutMillis: leaseMs,
+    serverPatienceMs,
+  };
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function toRecord(row: EventRow): OutgoingRecord {
@@ -194,5 +312,10 @@ class WakeUp {
   fire(): void {
     if (this.waiters.size === 0) this.pending = true;
     for (const done of [...this.waiters]) done();
+  }
+
+  /** Forgets a fire kept for the next wait. */
+  clear(): void {
+    this.pending = false;
   }
 }

@@ -39,6 +39,11 @@ export interface AppConfig {
     readonly enabled: boolean;
     readonly pollIntervalMs: number;
     readonly batchSize: number;
+    /**
+     * How long after reading a batch the leader may still start publishing it. Postgres drops a
+     * silent leader session after at least twice this; a standby takes over no sooner.
+     */
+    readonly leaseMs: number;
   };
   readonly projections: {
     /** Partitions each live projection handles at once: lower latency, at more transactions per event. */
@@ -91,6 +96,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
       enabled: read.boolean('OUTBOX_RELAY_ENABLED', true),
       pollIntervalMs: read.integer('OUTBOX_RELAY_POLL_MS', 500, 10, 60_000),
       batchSize: read.integer('OUTBOX_RELAY_BATCH_SIZE', 500, 1, 10_000),
+      // Postgres counts TCP keepalives in whole seconds, hence the lower bound.
+      leaseMs: read.integer('OUTBOX_RELAY_LEASE_MS', 5_000, 1_000, 60_000),
     },
     projections: {
       concurrentPartitions: read.integer('PROJECTION_CONCURRENT_PARTITIONS', 3, 1, 64),

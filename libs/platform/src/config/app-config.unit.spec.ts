@@ -24,6 +24,14 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ PROJECTION_CONCURRENT_PARTITIONS: '1' }).projections.concurrentPartitions, 1);
   });
 
+  it('gives the outbox relay a 5 s lease by default and refuses one under 1 s or over 60 s', () => {
+    assert.equal(loadConfig({}).relay.leaseMs, 5_000);
+    for (const value of ['999', '60001', '2.5s']) {
+      assert.throws(() => loadConfig({ OUTBOX_RELAY_LEASE_MS: value }), /OUTBOX_RELAY_LEASE_MS/);
+    }
+    assert.equal(loadConfig({ OUTBOX_RELAY_LEASE_MS: '1000' }).relay.leaseMs, 1_000);
+  });
+
   it('names every bad variable in one error', () => {
     assert.throws(
       () => loadConfig({ COMMAND_API_PORT: 'abc', KAFKA_BROKERS: 'no-port', DATABASE_URL: 'mysql://x/y', ORDERS_TOPIC: 'bad topic' }),

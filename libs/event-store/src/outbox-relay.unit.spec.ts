@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { leaderSessionConfig } from './outbox-relay.js';
+
+describe('leader session settings', () => {
+  it('ask Postgres to wait at least twice the lease before dropping a silent leader, for any lease', () => {
+    for (let leaseMs = 1_000; leaseMs <= 60_000; leaseMs += 250) {
+      const config = leaderSessionConfig('postgres://postgres@127.0.0.1:5432/orders', leaseMs);
+      assert.ok(config.serverPatienceMs >= 2 * leaseMs, `lease ${String(leaseMs)} ms: patience ${String(config.serverPatienceMs)} ms`);
+      assert.ok((config.query_timeout ?? Infinity) <= leaseMs / 2);
+      assert.match(new URL(config.connectionString ?? '').searchParams.get('options') ?? '', new RegExp(`tcp_user_timeout=${String(config.serverPatienceMs)}\\b`));
+    }
+  });
+
+  it('keep the startup options the database URL already has', () => {
+    const { connectionString } = leaderSessionConfig('postgres://u:p@db.example:6543/orders?options=-c%20search_path%3Dorders&sslmode=require', 5_000);
+    const url = new URL(connectionString ?? '');
+    assert.equal(
+      url.searchParams.get('options'),
+      '-c search_path=orders -c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3 -c tcp_user_timeout=11000',
+    );
+    assert.equal(url.searchParams.get('application_name'), 'outbox-relay');
+    assert.equal(url.searchParams.get('sslmode'), 'require');
+    assert.deepEqual([url.hostname, url.port, url.pathname, url.username, url.password], ['db.example', '6543', '/orders', 'u', 'p']);
+  });
+});
