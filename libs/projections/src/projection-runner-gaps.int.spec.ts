@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+
+import kafkajs, { type Producer } from 'kafkajs';
+import { DataSource } from 'typeorm';
+
+import { BatchConsumer, encodeEnvelope, ensureTopics, orderEventsTopic, type EventEnvelope } from '@app/messaging';
+import { createTestEnvironment, eventually, type TestEnvironment } from '@app/testing';
+
+import { orderViewProjection } from './order-view.projection.js';
+import { ProjectionRunner } from './projection-runner.js';
+
+const { Kafka, Partitioners, logLevel } = kafkajs;
+const at = '2026-11-24T10:00:00.000Z';
+
+function message(envelope: EventEnvelope): { key: string; value: string; headers: Record<string, string> } {
+  return encodeEnvelope(envelope, { correlationId: 'c', causationId: 'c' });
+}
+
+function placed(orderId: string): EventEnvelope {
+  return { eventId: randomUUID(), type: 'OrderPlaced', schemaVersion: 1, orderId, version: 1, occurredAt: at, data: { customerId: 'c', currency: 'EUR', lines: [] } };
+}
+
+function confirmed(orderId: string, version = 2): EventEnvelope {
+  return { eventId: randomUUID(), type: 'OrderConfirmed', schemaVersion: 1, orderId, version, occurredAt: at, data: { paymentReference: 'p' } };
+}
+
+/**
+ * The real consumer and runner against offsets the consumer never sees (ADR 6): transaction markers
+ * and aborted records from a real transactional producer, and records removed with delete-records.
+ */
+describe('projection runner over offset gaps, with a real broker', () => {
+  let env: TestEnvironment;
+  let dataSource: DataSource;
+  let producer: Producer;
+  const consumers: BatchConsumer[] = [];
+
+  before(async () => {
+    env = await createTestEnvironment('runner_gaps', { partitions: 1, relayEnabled: false });
+    dataSource = await new DataSource({ type: 'postgres', url: env.config.databaseUrl }).initialize();
+    const kafka = new Kafka({ clientId: `${env.config.kafka.clientId}-tx`, brokers: [...env.config.kafka.brokers], logLevel: logLevel.NOTHING });
+    producer = kafka.producer({ transactionalId: `tx-${env.id}`, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+  });
+
+  after(async () => {
+    await Promise.all(consumers.map((consumer) => consumer.stop()));
+    await producer.disconnect();
+    await dataSource.destroy();
+    await env.dispose();
+  });
+
+  const view = async (orderId: string): Promise<unknown> => (await env.db.query('SELECT status, version FROM order_view WHERE order_id = $1', [orderId])).rows[0];
+  const storedOffset = async (topic: string): Promise<number> =>
+    Number((await env.db.query<{ next_offset: string }>('SELECT next_offset FROM projection_offsets WHERE topic = $1', [topic])).rows[0]?.next_offset ?? -1);
+  const logEnd = async (topic: string): Promise<{ low: number; high: number }> => {
+    const admin = env.kafka.admin();
+    await admin.connect();
+    try {
+      const [partition] = await admin.fetchTopicOffsets(topic);
+      return { low: Number(partition?.low ?? -1), high: Number(partition?.high ?? -1) };
+    } finally {
+      await admin.disconnect();
+    }
+  };
+  const newTopic = async (label: string): Promise<string> => {
+    const topic = { ...orderEventsTopic(env.config), name: `${env.config.kafka.ordersTopic}.${label}`, partitions: 1 };
+    await ensureTopics(env.kafka, [topic]);
+    return topic.name;
+  };
+  const project = async (topic: string): Promise<void> => {
+    const consumer = new BatchConsumer(env.kafka, { groupId: `${env.config.kafka.groupPrefix}${topic}`, topic }, new ProjectionRunner(dataSource, orderViewProjection));
+    consumers.push(consumer);
+    await consumer.start();
+  };
+  const inTransaction = async (topic: string, messages: ReturnType<typeof message>[], end: 'commit' | 'abort'): Promise<void> => {
+    const transaction = await producer.transaction();
+    await transaction.send({ topic, acks: -1, messages });
+    await (end === 'commit' ? transaction.commit() : transaction.abort());
+  };
+
+  it('projects committed records, never aborted ones, and stores the log end though it is a marker', async () => {
+    const topic = await newTopic('tx');
+    const [order, stranger] = [randomUUID(), randomUUID()];
+    await inTransaction(topic, [message(placed(order))], 'commit');
+    await inTransaction(topic, [message({ ...confirmed(order), type: 'OrderCancelled', data: { reason: 'aborted' } }), message(placed(stranger))], 'abort');
+    await inTransaction(topic, [message(confirmed(order))], 'commit');
+    await inTransaction(topic, [message(placed(stranger))], 'abort');
+    const { high } = await logEnd(topic);
+    assert.equal(high, 9, '2 committed records, 3 aborted ones and 4 markers');
+
+    await project(topic);
+    await eventually(async () => { assert.equal(await storedOffset(topic), high); }, { timeoutMs: 30_000, intervalMs: 50 });
+    assert.deepEqual(await view(order), { status: 'CONFIRMED', version: 2 });
+    assert.equal(await view(stranger), undefined, 'an aborted record is never projected');
+  });
+
+  it('moves past records deleted from the log before it applied them', async () => {
+    const topic = await newTopic('deleted');
+    const [gone, kept] = [randomUUID(), randomUUID()];
+    const plain = env.kafka.producer();
+    await plain.connect();
+    await plain.send({ topic, acks: -1, messages: [message(placed(gone)), message(confirmed(gone)), message(placed(kept))] });
+    await plain.disconnect();
+    const admin = env.kafka.admin();
+    await admin.connect();
+    await admin.fetchTopicMetadata({ topics: [topic] }); // kafkajs' delete-records needs it loaded
+    await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '2' }] });
+    await admin.disconnect();
+    assert.deepEqual(await logEnd(topic), { low: 2, high: 3 });
+
+    await project(topic);
+    await eventually(async () => { assert.equal(await storedOffset(topic), 3); }, { timeoutMs: 30_000, intervalMs: 50 });
+    assert.deepEqual(await view(kept), { status: 'PLACED', version: 1 });
+    assert.equal(await view(gone), undefined);
+  });
+});
