@@ -32,7 +32,7 @@ describe('customer summary', () => {
     assert.deepEqual(summary, {
       customer_id: 'c',
       order_count: 3,
-      totals_by_currency: { EUR: 150, USD: 0 },
+      totals_by_currency: { EUR: 150n, USD: 0n },
       last_order_id: 'o2',
       last_order_at: '2026-11-24T11:00:00.000Z',
     });
@@ -40,14 +40,14 @@ describe('customer summary', () => {
 
   it('merges deltas in any order to the same summary (workers of different partitions write one row)', () => {
     const deltas: CustomerDelta[] = [
-      { customer_id: 'c', order_count: 1, totals_by_currency: { EUR: 100 }, last_order_id: 'o1', last_order_at: '2026-11-24T10:00:00.000Z' },
-      { customer_id: 'c', order_count: 0, totals_by_currency: { EUR: -40 }, last_order_id: null, last_order_at: null },
-      { customer_id: 'c', order_count: 1, totals_by_currency: { USD: 7 }, last_order_id: 'o2', last_order_at: '2026-11-24T09:00:00.000Z' },
+      { customer_id: 'c', order_count: 1, totals_by_currency: { EUR: 100n }, last_order_id: 'o1', last_order_at: '2026-11-24T10:00:00.000Z' },
+      { customer_id: 'c', order_count: 0, totals_by_currency: { EUR: -40n }, last_order_id: null, last_order_at: null },
+      { customer_id: 'c', order_count: 1, totals_by_currency: { USD: 7n }, last_order_id: 'o2', last_order_at: '2026-11-24T09:00:00.000Z' },
     ];
     const forward = deltas.reduce<CustomerDelta | undefined>(mergeDeltas, undefined);
     const backward = [...deltas].reverse().reduce<CustomerDelta | undefined>(mergeDeltas, undefined);
     assert.deepEqual(forward, backward);
-    assert.deepEqual(forward?.totals_by_currency, { EUR: 60, USD: 7 });
+    assert.deepEqual(forward?.totals_by_currency, { EUR: 60n, USD: 7n });
   });
 });
 
@@ -62,9 +62,9 @@ describe('sales', () => {
     ].flatMap((e) => evolveSales(orders, e));
     const fiveMinute = deltas.filter((d) => d.granularity === '5m').map((d) => [d.bucket_start, d.orders, d.revenue_minor, d.cancellations]);
     assert.deepEqual(fiveMinute, [
-      ['2026-11-24T10:00:00.000Z', 1, 0, 0],
-      ['2026-11-24T10:05:00.000Z', 0, 1100, 0],
-      ['2026-11-24T11:00:00.000Z', 0, 0, 1],
+      ['2026-11-24T10:00:00.000Z', 1, 0n, 0],
+      ['2026-11-24T10:05:00.000Z', 0, 1100n, 0],
+      ['2026-11-24T11:00:00.000Z', 0, 0n, 1],
     ]);
     assert.equal(bucketStart('2026-11-24T10:59:59.999Z', '1h'), '2026-11-24T10:00:00.000Z');
   });

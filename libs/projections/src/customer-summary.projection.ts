@@ -3,7 +3,7 @@ import type { EntityManager } from 'typeorm';
 import type { EventEnvelope } from '@app/messaging';
 import type { OrderEvent, OrderLine } from '@app/orders-domain';
 
-import { totalOf, withLine, withoutLine } from './order-lines.js';
+import { toSqlJson, totalOf, withLine, withoutLine } from './order-lines.js';
 import type { Projection } from './projection.js';
 
 /** An order's current lines, hence its contribution to its customer's totals. */
@@ -24,7 +24,8 @@ export interface CustomerOrderRecord {
 export interface CustomerDelta {
   customer_id: string;
   order_count: number;
-  totals_by_currency: Record<string, number>;
+  /** Exact (see totalOf); stored as JSON numbers, which jsonb keeps as numeric, of any size. */
+  totals_by_currency: Record<string, bigint>;
   last_order_id: string | null;
   last_order_at: string | null;
 }
@@ -85,7 +86,7 @@ export function evolveCustomerSummary(orders: Map<string, CustomerOrderRecord>, 
 export function mergeDeltas(a: CustomerDelta | undefined, b: CustomerDelta): CustomerDelta {
   if (!a) return b;
   const totals = { ...a.totals_by_currency };
-  for (const [currency, amount] of Object.entries(b.totals_by_currency)) totals[currency] = (totals[currency] ?? 0) + amount;
+  for (const [currency, amount] of Object.entries(b.totals_by_currency)) totals[currency] = (totals[currency] ?? 0n) + amount;
   const bIsLater = b.last_order_at !== null && (a.last_order_at === null || isLater(b.last_order_at, b.last_order_id ?? '', a.last_order_at, a.last_order_id ?? ''));
   return {
     customer_id: a.customer_id,
@@ -114,27 +115,33 @@ async function saveOrders(db: EntityManager, orders: readonly CustomerOrderRecor
   await db.query(
     `INSERT INTO customer_summary_orders SELECT * FROM jsonb_populate_recordset(NULL::customer_summary_orders, $1::jsonb)
      ON CONFLICT (order_id) DO UPDATE SET lines = EXCLUDED.lines, cancelled = EXCLUDED.cancelled`,
-    [JSON.stringify(orders)],
+    [toSqlJson(orders)],
   );
 }
 
-/** Adds each delta to its customer's row in one statement; a customer's first order creates the row. */
+/**
+ * Adds each delta to its customer's row in one statement; a customer's first order creates the row.
+ * Amounts arrive as decimal strings and are added as numeric, so no sum of orders overflows (bigint
+ * would fail with 22003 past 2^63 and park the event); they are stored back as JSON numbers.
+ */
 async function addToCustomers(db: EntityManager, deltas: readonly CustomerDelta[]): Promise<void> {
   if (deltas.length === 0) return;
   await db.query(
     `INSERT INTO customer_summary AS c (customer_id, order_count, totals_by_currency, last_order_id, last_order_at)
-     SELECT d.customer_id, d.order_count, d.totals_by_currency, d.last_order_id, d.last_order_at
+     SELECT d.customer_id, d.order_count,
+            (SELECT coalesce(jsonb_object_agg(t.currency, (t.amount #>> '{}')::numeric), '{}') FROM jsonb_each(d.totals_by_currency) AS t(currency, amount)),
+            d.last_order_id, d.last_order_at
        FROM jsonb_to_recordset($1::jsonb)
          AS d(customer_id text, order_count int, totals_by_currency jsonb, last_order_id uuid, last_order_at timestamptz)
      ON CONFLICT (customer_id) DO UPDATE SET
        order_count = c.order_count + EXCLUDED.order_count,
        totals_by_currency = (
-         SELECT jsonb_object_agg(currency, coalesce((c.totals_by_currency ->> currency)::bigint, 0) + coalesce((EXCLUDED.totals_by_currency ->> currency)::bigint, 0))
+         SELECT jsonb_object_agg(currency, coalesce((c.totals_by_currency ->> currency)::numeric, 0) + coalesce((EXCLUDED.totals_by_currency ->> currency)::numeric, 0))
            FROM (SELECT jsonb_object_keys(c.totals_by_currency) UNION SELECT jsonb_object_keys(EXCLUDED.totals_by_currency)) AS currencies(currency)
        ),
        last_order_id = CASE WHEN (EXCLUDED.last_order_at, EXCLUDED.last_order_id) > (c.last_order_at, c.last_order_id)
                             THEN EXCLUDED.last_order_id ELSE c.last_order_id END,
        last_order_at = GREATEST(c.last_order_at, EXCLUDED.last_order_at)`,
-    [JSON.stringify(deltas)],
+    [toSqlJson(deltas)],
   );
 }

@@ -1,8 +1,21 @@
 import type { OrderLine } from '@app/orders-domain';
 
-/** Total of lines in minor units. */
-export function totalOf(lines: readonly OrderLine[]): number {
-  return lines.reduce((sum, line) => sum + line.quantity * line.unitPriceMinor, 0);
+/**
+ * Total of lines in minor units, exact. The request's bounds let one line reach 10^18, and a
+ * customer's or a bucket's sum of orders passes even Postgres bigint (2^63) after about a thousand
+ * orders at the largest total, so amounts are BigInt here and numeric in SQL: a JavaScript number
+ * rounds anything past 2^53 without a word.
+ */
+export function totalOf(lines: readonly OrderLine[]): bigint {
+  return lines.reduce((sum, line) => sum + BigInt(line.quantity) * BigInt(line.unitPriceMinor), 0n);
+}
+
+/**
+ * JSON for SQL (`jsonb_populate_recordset`, `jsonb_to_recordset`): BigInt amounts become decimal
+ * strings, which Postgres reads into numeric columns exactly. JSON.stringify alone throws on them.
+ */
+export function toSqlJson(value: unknown): string {
+  return JSON.stringify(value, (_key, item: unknown) => (typeof item === 'bigint' ? item.toString() : item));
 }
 
 /** The lines after an OrderLineAdded or OrderLineRemoved. */

@@ -14,7 +14,8 @@ export interface OrderViewRecord {
   status: string;
   currency: string;
   lines: OrderLine[];
-  total_minor: number;
+  /** Decimal digits, exact (see totalOf): the column is numeric, read and written as text. */
+  total_minor: string;
   version: number;
   placed_at: string;
   confirmed_at: string | null;
@@ -71,7 +72,7 @@ export function evolveOrderView(current: OrderViewRecord | undefined, envelope: 
         status: 'PLACED',
         currency: event.data.currency,
         lines: [],
-        total_minor: 0,
+        total_minor: '0',
         version: envelope.version,
         placed_at: at,
         confirmed_at: null,
@@ -111,12 +112,12 @@ export function evolveOrderView(current: OrderViewRecord | undefined, envelope: 
 }
 
 function withLines(row: OrderViewRecord, lines: OrderLine[]): OrderViewRecord {
-  return { ...row, lines: lines.map(({ sku, quantity, unitPriceMinor }) => ({ sku, quantity, unitPriceMinor })), total_minor: totalOf(lines) };
+  return { ...row, lines: lines.map(({ sku, quantity, unitPriceMinor }) => ({ sku, quantity, unitPriceMinor })), total_minor: totalOf(lines).toString() };
 }
 
 async function loadRows(db: EntityManager, orderIds: readonly string[]): Promise<Map<string, OrderViewRecord>> {
   const rows: OrderViewRecord[] = await db.query(
-    `SELECT order_id, customer_id, status, currency, lines, total_minor::float8 AS total_minor, version,
+    `SELECT order_id, customer_id, status, currency, lines, total_minor::text AS total_minor, version,
             to_json(placed_at)#>>'{}' AS placed_at, to_json(confirmed_at)#>>'{}' AS confirmed_at,
             to_json(shipped_at)#>>'{}' AS shipped_at, to_json(delivered_at)#>>'{}' AS delivered_at,
             to_json(cancelled_at)#>>'{}' AS cancelled_at, to_json(updated_at)#>>'{}' AS updated_at,

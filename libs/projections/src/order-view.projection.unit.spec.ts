@@ -28,7 +28,7 @@ describe('order view', () => {
     assert.ok(row && placed && confirmed && delivered);
     assert.equal(row.status, 'DELIVERED');
     assert.deepEqual(row.lines, [{ sku: 'B', quantity: 1, unitPriceMinor: 250 }]);
-    assert.equal(row.total_minor, 250);
+    assert.equal(row.total_minor, '250');
     assert.equal(row.version, 6);
     assert.equal(row.placed_at, placed.occurredAt);
     assert.equal(row.confirmed_at, confirmed.occurredAt);

@@ -3,7 +3,7 @@ import type { EntityManager } from 'typeorm';
 import type { EventEnvelope } from '@app/messaging';
 import type { OrderEvent, OrderLine } from '@app/orders-domain';
 
-import { totalOf, withLine, withoutLine } from './order-lines.js';
+import { toSqlJson, totalOf, withLine, withoutLine } from './order-lines.js';
 import type { Projection } from './projection.js';
 
 export const SALES_GRANULARITIES = { '5m': 300, '1h': 3_600 } as const;
@@ -19,7 +19,8 @@ export interface SalesDelta {
   bucket_start: string;
   currency: string;
   orders: number;
-  revenue_minor: number;
+  /** Exact (see totalOf); a numeric column, so no sum of orders overflows. */
+  revenue_minor: bigint;
   cancellations: number;
 }
 
@@ -87,7 +88,7 @@ function deltas(at: string, currency: string, amounts: Partial<Pick<SalesDelta, 
     bucket_start: bucketStart(at, granularity),
     currency,
     orders: amounts.orders ?? 0,
-    revenue_minor: amounts.revenue_minor ?? 0,
+    revenue_minor: amounts.revenue_minor ?? 0n,
     cancellations: amounts.cancellations ?? 0,
   }));
 }
@@ -101,7 +102,7 @@ async function saveOrders(db: EntityManager, orders: readonly SalesOrderRecord[]
   await db.query(
     `INSERT INTO sales_orders SELECT * FROM jsonb_populate_recordset(NULL::sales_orders, $1::jsonb)
      ON CONFLICT (order_id) DO UPDATE SET lines = EXCLUDED.lines`,
-    [JSON.stringify(orders)],
+    [toSqlJson(orders)],
   );
 }
 
@@ -114,6 +115,6 @@ async function addToBuckets(db: EntityManager, deltas: readonly SalesDelta[]): P
        orders = b.orders + EXCLUDED.orders,
        revenue_minor = b.revenue_minor + EXCLUDED.revenue_minor,
        cancellations = b.cancellations + EXCLUDED.cancellations`,
-    [JSON.stringify(deltas)],
+    [toSqlJson(deltas)],
   );
 }

@@ -27,8 +27,8 @@ export class OrderView {
   @Column('jsonb')
   lines!: OrderViewLine[];
 
-  /** bigint: Postgres returns it as a string so no precision is lost on the way. */
-  @Column('bigint', { name: 'total_minor' })
+  /** numeric, exact at any size; Postgres returns it as a string so no digit is lost on the way. */
+  @Column('numeric', { name: 'total_minor' })
   totalMinor!: string;
 
   /** The order version this row reflects; the projection's duplicate guard. */

@@ -16,8 +16,11 @@ export class SalesBucket {
   @Column('integer')
   orders!: number;
 
-  /** Totals of the orders confirmed in the bucket, in minor units. */
-  @Column('bigint', { name: 'revenue_minor' })
+  /**
+   * Totals of the orders confirmed in the bucket, in minor units. numeric: a bucket's sum of orders
+   * can pass bigint's 2^63; Postgres returns it as a string so no digit is lost on the way.
+   */
+  @Column('numeric', { name: 'revenue_minor' })
   revenueMinor!: string;
 
   /** Orders cancelled in the bucket. */

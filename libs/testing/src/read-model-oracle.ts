@@ -35,7 +35,8 @@ interface Order {
   cancelledAt: number | null;
 }
 
-const total = (lines: readonly Line[]): number => lines.reduce((sum, l) => sum + l.quantity * l.unitPriceMinor, 0);
+/** Exact: sums of orders pass 2^53, where numbers round, so every amount is a BigInt here. */
+const total = (lines: readonly Line[]): bigint => lines.reduce((sum, l) => sum + BigInt(l.quantity) * BigInt(l.unitPriceMinor), 0n);
 
 export async function foldEventStore(db: pg.Pool): Promise<{ orders: Map<string, Order>; customers: Map<string, unknown>; sales: Map<string, unknown> }> {
   const { rows } = await db.query<EventRow>(
@@ -43,12 +44,14 @@ export async function foldEventStore(db: pg.Pool): Promise<{ orders: Map<string,
        FROM events ORDER BY order_id, version`,
   );
   const orders = new Map<string, Order>();
-  const sales = new Map<string, { orders: number; revenue: number; cancellations: number }>();
-  const book = (at: number, currency: string, field: 'orders' | 'revenue' | 'cancellations', amount: number): void => {
+  const sales = new Map<string, { orders: number; revenue: bigint; cancellations: number }>();
+  const book = (at: number, currency: string, amounts: { orders?: number; revenue?: bigint; cancellations?: number }): void => {
     for (const [granularity, size] of [['5m', 300_000], ['1h', 3_600_000]] as const) {
       const key = `${granularity}|${Math.floor(at / size) * size}|${currency}`;
-      const bucket = sales.get(key) ?? { orders: 0, revenue: 0, cancellations: 0 };
-      bucket[field] += amount;
+      const bucket = sales.get(key) ?? { orders: 0, revenue: 0n, cancellations: 0 };
+      bucket.orders += amounts.orders ?? 0;
+      bucket.revenue += amounts.revenue ?? 0n;
+      bucket.cancellations += amounts.cancellations ?? 0;
       sales.set(key, bucket);
     }
   };
@@ -60,7 +63,7 @@ export async function foldEventStore(db: pg.Pool): Promise<{ orders: Map<string,
         orderId: row.order_id, customerId: data.customerId, currency: data.currency, status: 'PLACED', lines: data.lines, version: 1,
         placedAt: at, confirmedAt: null, shippedAt: null, deliveredAt: null, cancelledAt: null,
       });
-      book(at, data.currency, 'orders', 1);
+      book(at, data.currency, { orders: 1 });
       continue;
     }
     const order = orders.get(row.order_id);
@@ -71,28 +74,28 @@ export async function foldEventStore(db: pg.Pool): Promise<{ orders: Map<string,
     if (row.type === 'OrderLineRemoved') order.lines = order.lines.filter((l) => l.sku !== (row.data as { sku: string }).sku);
     if (row.type === 'OrderConfirmed') {
       Object.assign(order, { status: 'CONFIRMED', confirmedAt: at });
-      book(at, order.currency, 'revenue', total(order.lines));
+      book(at, order.currency, { revenue: total(order.lines) });
     }
     if (row.type === 'OrderShipped') Object.assign(order, { status: 'SHIPPED', shippedAt: at });
     if (row.type === 'OrderDelivered') Object.assign(order, { status: 'DELIVERED', deliveredAt: at });
     if (row.type === 'OrderCancelled') {
       Object.assign(order, { status: 'CANCELLED', cancelledAt: at });
-      book(at, order.currency, 'cancellations', 1);
+      book(at, order.currency, { cancellations: 1 });
     }
   }
 
-  const customers = new Map<string, { orderCount: number; totals: Record<string, number>; last: [number, string] }>();
+  const customers = new Map<string, { orderCount: number; totals: Record<string, bigint>; last: [number, string] }>();
   for (const order of orders.values()) {
     const customer = customers.get(order.customerId) ?? { orderCount: 0, totals: {}, last: [-Infinity, ''] as [number, string] };
     customer.orderCount++;
-    if (order.status !== 'CANCELLED') customer.totals[order.currency] = (customer.totals[order.currency] ?? 0) + total(order.lines);
+    if (order.status !== 'CANCELLED') customer.totals[order.currency] = (customer.totals[order.currency] ?? 0n) + total(order.lines);
     if (order.placedAt > customer.last[0] || (order.placedAt === customer.last[0] && order.orderId > customer.last[1])) customer.last = [order.placedAt, order.orderId];
     customers.set(order.customerId, customer);
   }
   return {
     orders,
     customers: new Map([...customers].map(([id, c]) => [id, { orderCount: c.orderCount, totals: nonZero(c.totals), lastOrderAt: c.last[0], lastOrderId: c.last[1] }])),
-    sales: new Map([...sales].filter(([, b]) => b.orders + b.revenue + b.cancellations > 0)),
+    sales: new Map([...sales].filter(([, b]) => b.orders > 0 || b.revenue !== 0n || b.cancellations > 0)),
   };
 }
 
@@ -103,7 +106,7 @@ export async function assertReadModelsEqualFold(db: pg.Pool): Promise<{ orders: 
   const expected = await foldEventStore(db);
 
   const views = await db.query<Record<string, unknown>>(
-    `SELECT order_id::text, customer_id, status, currency, lines, total_minor::float8 AS total, version, applied_events,
+    `SELECT order_id::text, customer_id, status, currency, lines, total_minor::text AS total, version, applied_events,
             (extract(epoch FROM placed_at) * 1000)::float8 AS placed_at, (extract(epoch FROM confirmed_at) * 1000)::float8 AS confirmed_at,
             (extract(epoch FROM shipped_at) * 1000)::float8 AS shipped_at, (extract(epoch FROM delivered_at) * 1000)::float8 AS delivered_at,
             (extract(epoch FROM cancelled_at) * 1000)::float8 AS cancelled_at
@@ -119,7 +122,7 @@ export async function assertReadModelsEqualFold(db: pg.Pool): Promise<{ orders: 
     const ms = (value: unknown): number | null => (value === null ? null : Math.round(value as number));
     assert.deepEqual(
       {
-        customerId: row.customer_id, status: row.status, currency: (row.currency as string).trim(), lines: row.lines, total: row.total, version: row.version,
+        customerId: row.customer_id, status: row.status, currency: (row.currency as string).trim(), lines: row.lines, total: BigInt(row.total as string), version: row.version,
         appliedEvents: row.applied_events, placedAt: ms(row.placed_at), confirmedAt: ms(row.confirmed_at), shippedAt: ms(row.shipped_at),
         deliveredAt: ms(row.delivered_at), cancelledAt: ms(row.cancelled_at),
       },
@@ -133,29 +136,36 @@ export async function assertReadModelsEqualFold(db: pg.Pool): Promise<{ orders: 
   }
 
   const summaries = await db.query<Record<string, unknown>>(
-    `SELECT customer_id, order_count, totals_by_currency, last_order_id::text, (extract(epoch FROM last_order_at) * 1000)::float8 AS last_order_at FROM customer_summary`,
+    // Totals as text: the pg driver parses jsonb with JSON.parse, which rounds numbers past 2^53.
+    `SELECT customer_id, order_count, last_order_id::text, (extract(epoch FROM last_order_at) * 1000)::float8 AS last_order_at,
+            (SELECT coalesce(jsonb_object_agg(t.currency, t.amount #>> '{}'), '{}') FROM jsonb_each(totals_by_currency) AS t(currency, amount)) AS totals_by_currency
+       FROM customer_summary`,
   );
   assert.deepEqual(
     new Map(summaries.rows.map((row) => [row.customer_id as string, {
-      orderCount: row.order_count, totals: nonZero(row.totals_by_currency as Record<string, number>), lastOrderAt: Math.round(row.last_order_at as number), lastOrderId: row.last_order_id,
+      orderCount: row.order_count, totals: nonZero(exact(row.totals_by_currency as Record<string, string>)), lastOrderAt: Math.round(row.last_order_at as number), lastOrderId: row.last_order_id,
     }])),
     expected.customers,
     'customer summaries',
   );
 
   const buckets = await db.query<Record<string, unknown>>(
-    `SELECT granularity, (extract(epoch FROM bucket_start) * 1000)::float8 AS start, currency, orders, revenue_minor::float8 AS revenue, cancellations FROM sales_buckets`,
+    `SELECT granularity, (extract(epoch FROM bucket_start) * 1000)::float8 AS start, currency, orders, revenue_minor::text AS revenue, cancellations FROM sales_buckets`,
   );
   assert.deepEqual(
     new Map(buckets.rows
-      .filter((row) => (row.orders as number) + (row.revenue as number) + (row.cancellations as number) > 0)
-      .map((row) => [`${row.granularity as string}|${Math.round(row.start as number)}|${(row.currency as string).trim()}`, { orders: row.orders, revenue: row.revenue, cancellations: row.cancellations }])),
+      .map((row) => [`${row.granularity as string}|${Math.round(row.start as number)}|${(row.currency as string).trim()}`, { orders: row.orders as number, revenue: BigInt(row.revenue as string), cancellations: row.cancellations as number }] as const)
+      .filter(([, bucket]) => bucket.orders > 0 || bucket.revenue !== 0n || bucket.cancellations > 0)),
     expected.sales,
     'sales buckets',
   );
   return { orders: expected.orders.size, events };
 }
 
-function nonZero(totals: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(totals).filter(([, amount]) => amount !== 0).sort(([a], [b]) => a.localeCompare(b)));
+function nonZero(totals: Record<string, bigint>): Record<string, bigint> {
+  return Object.fromEntries(Object.entries(totals).filter(([, amount]) => amount !== 0n).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+function exact(totals: Record<string, string>): Record<string, bigint> {
+  return Object.fromEntries(Object.entries(totals).map(([currency, amount]) => [currency, BigInt(amount)]));
 }

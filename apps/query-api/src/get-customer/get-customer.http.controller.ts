@@ -1,14 +1,28 @@
 import { Controller, Get, Inject, NotFoundException, Param } from '@nestjs/common';
+import { ApiOkResponse, ApiProperty } from '@nestjs/swagger';
 
 import { CustomerSummaryQueries } from '@app/read-models';
 
-export interface CustomerResponse {
-  readonly customerId: string;
-  readonly orderCount: number;
-  /** Totals of the customer's orders that are not cancelled, in minor units per currency. */
-  readonly totalsByCurrency: Readonly<Record<string, number>>;
-  readonly lastOrderId: string | null;
-  readonly lastOrderAt: string | null;
+import { AMOUNTS_BY_CURRENCY_SCHEMA, toMinorAmount, type MinorAmount } from '../shared/minor-amount.js';
+
+export class CustomerResponse {
+  @ApiProperty({ example: 'customer-1' })
+  readonly customerId!: string;
+
+  @ApiProperty({ example: 3 })
+  readonly orderCount!: number;
+
+  @ApiProperty({
+    ...AMOUNTS_BY_CURRENCY_SCHEMA,
+    description: `Totals of the customer's orders that are not cancelled, per ISO 4217 currency. ${AMOUNTS_BY_CURRENCY_SCHEMA.additionalProperties.description}`,
+  })
+  readonly totalsByCurrency!: Readonly<Record<string, MinorAmount>>;
+
+  @ApiProperty({ format: 'uuid', nullable: true, type: 'string' })
+  readonly lastOrderId!: string | null;
+
+  @ApiProperty({ format: 'date-time', nullable: true, type: 'string' })
+  readonly lastOrderAt!: string | null;
 }
 
 @Controller('customers')
@@ -16,6 +30,7 @@ export class GetCustomerController {
   constructor(@Inject(CustomerSummaryQueries) private readonly customers: CustomerSummaryQueries) {}
 
   @Get(':id')
+  @ApiOkResponse({ type: CustomerResponse })
   async getCustomer(@Param('id') customerId: string): Promise<CustomerResponse> {
     const summary = customerId.length <= 128 ? await this.customers.findById(customerId) : null;
     if (!summary) {
@@ -24,7 +39,7 @@ export class GetCustomerController {
     return {
       customerId: summary.customerId,
       orderCount: summary.orderCount,
-      totalsByCurrency: summary.totalsByCurrency,
+      totalsByCurrency: Object.fromEntries(Object.entries(summary.totalsByCurrency).map(([currency, amount]) => [currency, toMinorAmount(amount)])),
       lastOrderId: summary.lastOrderId,
       lastOrderAt: summary.lastOrderAt?.toISOString() ?? null,
     };

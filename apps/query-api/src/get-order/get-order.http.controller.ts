@@ -1,11 +1,12 @@
 import { ConflictException, Controller, Get, Inject, NotFoundException, Param, Query, Res } from '@nestjs/common';
+import { ApiOkResponse } from '@nestjs/swagger';
 import type { Response } from 'express';
 
 import { APP_CONFIG, uuidParam, type AppConfig } from '@app/platform';
 import { OrderViewQueries } from '@app/read-models';
 
 import { GetOrderQuery } from './get-order.query.dto.js';
-import { toOrderResponse, type OrderResponse } from './order.response.js';
+import { OrderResponse, toOrderResponse } from './order.response.js';
 
 @Controller('orders')
 export class GetOrderController {
@@ -19,6 +20,7 @@ export class GetOrderController {
    * answers 409 READ_MODEL_BEHIND (with `Retry-After`) rather than a stale 200.
    */
   @Get(':id')
+  @ApiOkResponse({ type: OrderResponse })
   async getOrder(
     @Param('id', uuidParam('id')) orderId: string,
     @Query() { minVersion }: GetOrderQuery,

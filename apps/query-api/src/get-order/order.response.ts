@@ -1,24 +1,72 @@
-import type { OrderView, OrderViewLine } from '@app/read-models';
+import { ApiProperty } from '@nestjs/swagger';
+
+import type { OrderView } from '@app/read-models';
+
+import { MINOR_AMOUNT_SCHEMA, toMinorAmount, type MinorAmount } from '../shared/minor-amount.js';
+
+export class OrderLineResponse {
+  @ApiProperty({ example: 'BOOK-1' })
+  readonly sku!: string;
+
+  @ApiProperty({ example: 2 })
+  readonly quantity!: number;
+
+  @ApiProperty({ description: 'Price of one unit in minor units.', example: 1250 })
+  readonly unitPriceMinor!: number;
+}
 
 /** The order as clients read it; field names are part of the HTTP contract. */
-export interface OrderResponse {
-  readonly orderId: string;
-  readonly customerId: string;
-  readonly status: string;
-  readonly currency: string;
-  readonly lines: readonly OrderViewLine[];
-  readonly totalMinor: number;
-  readonly version: number;
-  readonly placedAt: string;
-  readonly confirmedAt: string | null;
-  readonly shippedAt: string | null;
-  readonly deliveredAt: string | null;
-  readonly cancelledAt: string | null;
-  readonly updatedAt: string;
-  readonly paymentReference: string | null;
-  readonly carrier: string | null;
-  readonly trackingNumber: string | null;
-  readonly cancelReason: string | null;
+export class OrderResponse {
+  @ApiProperty({ format: 'uuid' })
+  readonly orderId!: string;
+
+  @ApiProperty({ example: 'customer-1' })
+  readonly customerId!: string;
+
+  @ApiProperty({ enum: ['PLACED', 'CONFIRMED', 'SHIPPED', 'DELIVERED', 'CANCELLED'] })
+  readonly status!: string;
+
+  @ApiProperty({ description: 'ISO 4217 code', example: 'EUR' })
+  readonly currency!: string;
+
+  @ApiProperty({ type: [OrderLineResponse] })
+  readonly lines!: readonly OrderLineResponse[];
+
+  @ApiProperty({ ...MINOR_AMOUNT_SCHEMA, description: `Total of the lines. ${MINOR_AMOUNT_SCHEMA.description}` })
+  readonly totalMinor!: MinorAmount;
+
+  @ApiProperty({ description: 'The order version this view reflects (also the ETag).', example: 1 })
+  readonly version!: number;
+
+  @ApiProperty({ format: 'date-time' })
+  readonly placedAt!: string;
+
+  @ApiProperty({ format: 'date-time', nullable: true, type: 'string' })
+  readonly confirmedAt!: string | null;
+
+  @ApiProperty({ format: 'date-time', nullable: true, type: 'string' })
+  readonly shippedAt!: string | null;
+
+  @ApiProperty({ format: 'date-time', nullable: true, type: 'string' })
+  readonly deliveredAt!: string | null;
+
+  @ApiProperty({ format: 'date-time', nullable: true, type: 'string' })
+  readonly cancelledAt!: string | null;
+
+  @ApiProperty({ format: 'date-time' })
+  readonly updatedAt!: string;
+
+  @ApiProperty({ nullable: true, type: 'string' })
+  readonly paymentReference!: string | null;
+
+  @ApiProperty({ nullable: true, type: 'string' })
+  readonly carrier!: string | null;
+
+  @ApiProperty({ nullable: true, type: 'string' })
+  readonly trackingNumber!: string | null;
+
+  @ApiProperty({ nullable: true, type: 'string' })
+  readonly cancelReason!: string | null;
 }
 
 export function toOrderResponse(view: OrderView): OrderResponse {
@@ -28,7 +76,7 @@ export function toOrderResponse(view: OrderView): OrderResponse {
     status: view.status,
     currency: view.currency,
     lines: view.lines,
-    totalMinor: Number(view.totalMinor),
+    totalMinor: toMinorAmount(view.totalMinor),
     version: view.version,
     placedAt: view.placedAt.toISOString(),
     confirmedAt: view.confirmedAt?.toISOString() ?? null,

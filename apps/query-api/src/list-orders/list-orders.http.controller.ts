@@ -1,8 +1,9 @@
 import { Controller, Get, Inject, Query } from '@nestjs/common';
+import { ApiExtraModels, ApiOkResponse, getSchemaPath } from '@nestjs/swagger';
 
 import { OrderViewQueries } from '@app/read-models';
 
-import { toOrderResponse, type OrderResponse } from '../get-order/order.response.js';
+import { OrderResponse, toOrderResponse } from '../get-order/order.response.js';
 import { ListOrdersQuery } from './list-orders.query.dto.js';
 import { decodeCursor, encodeCursor } from './order-cursor.js';
 
@@ -14,6 +15,13 @@ export class ListOrdersController {
 
   /** Newest first; `nextCursor` is null on the last page. */
   @Get()
+  @ApiExtraModels(OrderResponse)
+  @ApiOkResponse({
+    schema: {
+      type: 'object',
+      properties: { items: { type: 'array', items: { $ref: getSchemaPath(OrderResponse) } }, nextCursor: { type: 'string', nullable: true } },
+    },
+  })
   async listOrders(@Query() query: ListOrdersQuery): Promise<{ items: OrderResponse[]; nextCursor: string | null }> {
     const limit = query.limit ?? DEFAULT_LIMIT;
     const views = await this.orders.list({

@@ -1,21 +1,44 @@
 import { BadRequestException, Controller, Get, Inject, Query } from '@nestjs/common';
+import { ApiOkResponse, ApiProperty } from '@nestjs/swagger';
 
 import { SalesQueries } from '@app/read-models';
 
+import { AMOUNTS_BY_CURRENCY_SCHEMA, toMinorAmount, type MinorAmount } from '../shared/minor-amount.js';
 import { SalesStatsQuery } from './sales-stats.query.dto.js';
 
 const BUCKET_MS = { '5m': 300_000, '1h': 3_600_000 } as const;
 const MAX_BUCKETS = 2_000;
 const DEFAULT_SPAN_MS = 24 * 3_600_000;
 
-export interface SalesBucketResponse {
-  readonly bucketStart: string;
-  /** Orders placed in the bucket. */
-  readonly orders: number;
-  /** Totals of the orders confirmed in the bucket, per currency, in minor units. */
-  readonly revenueByCurrency: Readonly<Record<string, number>>;
-  /** Orders cancelled in the bucket. */
-  readonly cancellations: number;
+export class SalesBucketResponse {
+  @ApiProperty({ format: 'date-time' })
+  readonly bucketStart!: string;
+
+  @ApiProperty({ description: 'Orders placed in the bucket.', example: 12 })
+  readonly orders!: number;
+
+  @ApiProperty({
+    ...AMOUNTS_BY_CURRENCY_SCHEMA,
+    description: `Totals of the orders confirmed in the bucket, per ISO 4217 currency. ${AMOUNTS_BY_CURRENCY_SCHEMA.additionalProperties.description}`,
+  })
+  readonly revenueByCurrency!: Readonly<Record<string, MinorAmount>>;
+
+  @ApiProperty({ description: 'Orders cancelled in the bucket.', example: 1 })
+  readonly cancellations!: number;
+}
+
+export class SalesStatsResponse {
+  @ApiProperty({ enum: ['5m', '1h'] })
+  readonly granularity!: string;
+
+  @ApiProperty({ format: 'date-time', description: 'Start of the first bucket.' })
+  readonly from!: string;
+
+  @ApiProperty({ format: 'date-time', description: 'End of the last bucket (exclusive).' })
+  readonly to!: string;
+
+  @ApiProperty({ type: [SalesBucketResponse] })
+  readonly buckets!: readonly SalesBucketResponse[];
 }
 
 @Controller('stats')
@@ -24,7 +47,8 @@ export class SalesStatsController {
 
   /** Every bucket of the window, oldest first, zeros included. */
   @Get('sales')
-  async salesStats(@Query() query: SalesStatsQuery): Promise<{ granularity: string; from: string; to: string; buckets: SalesBucketResponse[] }> {
+  @ApiOkResponse({ type: SalesStatsResponse })
+  async salesStats(@Query() query: SalesStatsQuery): Promise<SalesStatsResponse> {
     const size = BUCKET_MS[query.granularity];
     const requestedTo = query.to === undefined ? Date.now() : Date.parse(query.to);
     const requestedFrom = query.from === undefined ? requestedTo - DEFAULT_SPAN_MS : Date.parse(query.from);
@@ -34,21 +58,26 @@ export class SalesStatsController {
     if ((to - from) / size > MAX_BUCKETS) throw badWindow(`the window spans more than ${MAX_BUCKETS} buckets of ${query.granularity}`);
 
     const rows = await this.sales.between(query.granularity, new Date(from), new Date(to));
-    const buckets = new Map<number, { orders: number; revenueByCurrency: Record<string, number>; cancellations: number }>();
-    for (let start = from; start < to; start += size) buckets.set(start, { orders: 0, revenueByCurrency: {}, cancellations: 0 });
+    const buckets = new Map<number, { orders: number; revenue: Map<string, bigint>; cancellations: number }>();
+    for (let start = from; start < to; start += size) buckets.set(start, { orders: 0, revenue: new Map(), cancellations: 0 });
     for (const row of rows) {
       const bucket = buckets.get(row.bucketStart.getTime());
       if (!bucket) continue;
       bucket.orders += row.orders;
       bucket.cancellations += row.cancellations;
-      const revenue = Number(row.revenueMinor);
-      if (revenue !== 0) bucket.revenueByCurrency[row.currency.trim()] = (bucket.revenueByCurrency[row.currency.trim()] ?? 0) + revenue;
+      const revenue = BigInt(row.revenueMinor);
+      if (revenue !== 0n) bucket.revenue.set(row.currency.trim(), (bucket.revenue.get(row.currency.trim()) ?? 0n) + revenue);
     }
     return {
       granularity: query.granularity,
       from: new Date(from).toISOString(),
       to: new Date(to).toISOString(),
-      buckets: [...buckets].map(([start, bucket]) => ({ bucketStart: new Date(start).toISOString(), ...bucket })),
+      buckets: [...buckets].map(([start, { orders, revenue, cancellations }]) => ({
+        bucketStart: new Date(start).toISOString(),
+        orders,
+        revenueByCurrency: Object.fromEntries([...revenue].map(([currency, amount]) => [currency, toMinorAmount(amount)])),
+        cancellations,
+      })),
     };
   }
 }
