@@ -116,4 +116,10 @@ describe('read models under load: 1,000 orders with random lifecycles', () => {
     assert.match(command, /outbox_backlog_events\{app="command-api"\} 0/);
     assert.match(command, /http_request_duration_seconds_count\{[^}]*method="POST",route="\/orders",status="201"\} \d+/);
   });
+
+  it('serves the query API\'s OpenAPI document and Swagger UI', async () => {
+    const document = (await request(queryApi.getHttpServer()).get('/docs/openapi.json').expect(200)).body as { paths: Record<string, unknown> };
+    for (const path of ['/orders/{id}', '/orders', '/customers/{id}', '/stats/sales']) assert.ok(path in document.paths, `${path} is documented`);
+    await request(queryApi.getHttpServer()).get('/docs').expect(200);
+  });
 });

@@ -1,7 +1,7 @@
 import { CommandApiModule, setupOpenApi } from '@app/command-api';
 import type { AppConfig } from '@app/platform';
 import { ProjectionWorkerModule, attachProjectionsTransport } from '@app/projection-worker';
-import { QueryApiModule } from '@app/query-api';
+import { QueryApiModule, setupQueryApiOpenApi } from '@app/query-api';
 
 import { startTestApp, type TestApp } from './test-app.js';
 
@@ -20,7 +20,7 @@ export async function startSystem(config: AppConfig): Promise<RunningSystem> {
       attachProjectionsTransport(app);
       await app.startAllMicroservices();
     }),
-    startTestApp(QueryApiModule, config),
+    startTestApp(QueryApiModule, config, setupQueryApiOpenApi),
   ]);
   return {
     commandApi,
