@@ -4,7 +4,10 @@ import { MAX_RECORD_BYTES, RecordTooLarge, recordSize, type OutgoingRecord } fro
 import type { KafkaConnection } from './kafka-connection.js';
 import type { TopicSpec } from './topics.js';
 
-/** Publishes records to one topic, in the given order, acknowledged by all in-sync replicas. */
+/**
+ * Publishes records to one topic, in the given order, acknowledged by all in-sync replicas: at least
+ * the topic's `min.insync.replicas`, or the broker refuses the write and publish throws.
+ */
 export class EventPublisher {
   private producer: Producer | undefined;
   private connected: Promise<Producer> | undefined;
@@ -33,6 +36,7 @@ export class EventPublisher {
       for (const chunk of chunks) {
         await producer.send({
           topic: this.topic.name,
+          // acks=all: durable only together with the topic's min.insync.replicas (see topics.ts).
           acks: -1,
           messages: chunk.map(({ key, value, headers }) => ({ key, value, headers })),
         });

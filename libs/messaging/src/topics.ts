@@ -3,6 +3,16 @@ import type { AppConfig } from '@app/platform';
 /**
  * The one registry of topics: name, key, value format and settings. Everything that produces,
  * consumes or creates a topic takes its spec from here.
+ *
+ * Durability is two settings that only work together. The producer writes with `acks=all`
+ * (EventPublisher; the relay's idempotent producer): the leader answers once every in-sync replica
+ * has the record. `min.insync.replicas`, set on each topic here, is how few in-sync replicas still
+ * count as "all": below it the leader refuses the write (NOT_ENOUGH_REPLICAS) instead of keeping it
+ * on too few copies, and the relay retries it later. With replication 3 and 2 in sync, an
+ * acknowledged event survives the loss of any one broker. On one broker, replication and
+ * `min.insync.replicas` are both 1: an acknowledged event is in that broker's log (Kafka does not
+ * fsync each write; it counts on replicas), which is all one broker can give. The topics' replication
+ * is the broker's `default.replication.factor` (ensureTopics).
  */
 export interface TopicSpec {
   readonly name: string;
@@ -11,6 +21,14 @@ export interface TopicSpec {
   readonly key: string;
   readonly value: string;
   readonly config: Readonly<Record<string, string>>;
+}
+
+/** The log is the replay source and the audit trail: keep everything, never compact. */
+const keptForever = { 'retention.ms': '-1', 'retention.bytes': '-1', 'cleanup.policy': 'delete' } as const;
+
+/** Set explicitly rather than left to the broker's default, which differs between clusters. */
+function durability(config: AppConfig): Readonly<Record<string, string>> {
+  return { 'min.insync.replicas': String(config.kafka.minInsyncReplicas) };
 }
 
 /**
@@ -23,7 +41,8 @@ export function deadLetterTopic(config: AppConfig): TopicSpec {
     partitions: 1,
     key: 'the original record key',
     value: 'the original record value, unchanged (it may not be valid JSON)',
-    config: { 'retention.ms': '-1', 'retention.bytes': '-1', 'cleanup.policy': 'delete' },
+    // Operators retry and discard from these records: kept and replicated like the log.
+    config: { ...keptForever, ...durability(config) },
   };
 }
 
@@ -33,7 +52,6 @@ export function orderEventsTopic(config: AppConfig): TopicSpec {
     partitions: config.kafka.ordersTopicPartitions,
     key: 'order id (UTF-8): every event of one order lands in one partition, in version order',
     value: 'EventEnvelope as JSON (see envelope.ts)',
-    // The log is the replay source and the audit trail: keep everything, never compact.
-    config: { 'retention.ms': '-1', 'retention.bytes': '-1', 'cleanup.policy': 'delete' },
+    config: { ...keptForever, ...durability(config) },
   };
 }

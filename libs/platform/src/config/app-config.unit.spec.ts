@@ -32,6 +32,14 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ OUTBOX_RELAY_LEASE_MS: '1000' }).relay.leaseMs, 1_000);
   });
 
+  it('creates topics with min.insync.replicas 1 by default, for one broker, and refuses less than 1', () => {
+    assert.equal(loadConfig({}).kafka.minInsyncReplicas, 1);
+    for (const value of ['0', '-1', 'all', '1.5']) {
+      assert.throws(() => loadConfig({ KAFKA_MIN_INSYNC_REPLICAS: value }), /KAFKA_MIN_INSYNC_REPLICAS/);
+    }
+    assert.equal(loadConfig({ KAFKA_MIN_INSYNC_REPLICAS: '2' }).kafka.minInsyncReplicas, 2);
+  });
+
   it('names every bad variable in one error', () => {
     assert.throws(
       () => loadConfig({ COMMAND_API_PORT: 'abc', KAFKA_BROKERS: 'no-port', DATABASE_URL: 'mysql://x/y', ORDERS_TOPIC: 'bad topic' }),
