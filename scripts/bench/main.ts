@@ -95,8 +95,11 @@ async function dropScratch(targets: readonly Target[]): Promise<void> {
     // Only what exists: kafkajs retries a delete of an unknown topic for seconds.
     const ours = new Set(targets.flatMap((t) => [t.topic, `${t.topic}.dlq`]));
     await admin.deleteTopics({ topics: (await admin.listTopics()).filter((topic) => ours.has(topic)) });
-    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((id) => id.startsWith(`bench.${runId}.`));
-    if (groups.length > 0) await admin.deleteGroups(groups);
+    const groups = async (): Promise<string[]> => (await admin.listGroups()).groups.map((g) => g.groupId).filter((id) => id.startsWith(`bench.${runId}.`));
+    const made = await groups();
+    if (made.length > 0) await admin.deleteGroups(made);
+    const left = await groups();
+    if (left.length > 0) throw new Error(`consumer groups still on the broker: ${left.join(', ')}`);
   } catch (error) {
     console.error(`bench: could not delete every topic and group of run ${runId}: ${String(error)}`);
   } finally {

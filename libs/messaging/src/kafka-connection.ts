@@ -127,17 +127,33 @@ function fixedPartitionsAssigner(topic: string, partitions: readonly number[]): 
   });
 }
 
-/** Creates the topics that do not exist yet. Existing topics are left as they are. */
+/** How long ensureTopics waits for a topic's partitions to be served before it gives up. */
+const TOPIC_READY_TIMEOUT_MS = 30_000;
+
+/**
+ * Creates the topics that do not exist yet (existing topics are left as they are), then waits until
+ * every partition of each is served. A topic just created is not usable at once: for a moment its
+ * partitions have no leader in the metadata, or a leader that does not host them yet, and a producer
+ * or an offset request fails with "This server does not host this topic-partition".
+ */
 export async function ensureTopics(connection: KafkaConnection, topics: readonly TopicSpec[]): Promise<void> {
   const admin = connection.admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((topic) => !existing.has(topic.name));
-    if (missing.length === 0) return;
+    if (missing.length > 0) await createTopics(admin, missing);
+    for (const topic of topics) await waitUntilServed(admin, topic.name, missing.includes(topic) ? topic.partitions : 1);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function createTopics(admin: Admin, topics: readonly TopicSpec[]): Promise<void> {
+  try {
     await admin.createTopics({
       waitForLeaders: true,
-      topics: missing.map((topic) => ({
+      topics: topics.map((topic) => ({
         topic: topic.name,
         numPartitions: topic.partitions,
         replicationFactor: -1, // the broker's default.replication.factor
@@ -147,8 +163,30 @@ export async function ensureTopics(connection: KafkaConnection, topics: readonly
   } catch (error) {
     // A concurrent process may have created it between listTopics and createTopics.
     if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
-  } finally {
-    await admin.disconnect();
+  }
+}
+
+/**
+ * Until the metadata (what a producer reads) names a leader for each of at least `partitions`
+ * partitions, and each leader answers for its partition (a log-end offset request): bounded.
+ */
+async function waitUntilServed(admin: Admin, topic: string, partitions: number): Promise<void> {
+  const deadline = Date.now() + TOPIC_READY_TIMEOUT_MS;
+  for (;;) {
+    let problem: string;
+    try {
+      const metadata = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0]?.partitions ?? [];
+      const leaderless = metadata.filter((partition) => partition.leader < 0 || partition.partitionErrorCode !== 0);
+      if (metadata.length >= partitions && leaderless.length === 0) {
+        await admin.fetchTopicOffsets(topic);
+        return;
+      }
+      problem = `${String(metadata.length)} of ${String(partitions)} partitions in the metadata, ${String(leaderless.length)} without a leader`;
+    } catch (error) {
+      problem = String(error);
+    }
+    if (Date.now() > deadline) throw new Error(`topic ${topic} is not served after ${String(TOPIC_READY_TIMEOUT_MS / 1_000)} s: ${problem}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
