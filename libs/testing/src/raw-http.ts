@@ -1,4 +1,4 @@
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 
 export interface RawResponse {
   readonly status: number;
@@ -11,6 +11,10 @@ export interface RawResponse {
  * One HTTP/1.1 request written byte for byte on its own connection: for what HTTP clients refuse to
  * send (a header twice, a value with surrounding spaces, CR or LF inside a header, a path that is not
  * normalised). `headerLines` are written as given (`Name: value`), each followed by CRLF.
+ *
+ * Resolves once the server has answered and closed a connection that took the whole request; rejects
+ * when the connection breaks first, even after part of an answer arrived: a server that stops reading
+ * before the body ends resets the connection, and a real client then loses the answer (EPIPE on write).
  */
 export async function rawHttpRequest(
   baseUrl: string,
@@ -32,8 +36,8 @@ export async function rawHttpRequest(
       socket.write(Buffer.concat([Buffer.from(`${head}\r\n\r\n`, 'latin1'), payload]));
     });
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('end', () => { resolve(Buffer.concat(chunks)); });
-    socket.on('error', reject);
+    socket.on('close', (hadError) => { if (!hadError) resolve(Buffer.concat(chunks)); });
+    socket.on('error', (error) => { reject(new Error(`${method} ${path}: the connection broke after ${String(Buffer.concat(chunks).length)} bytes of answer`, { cause: error })); });
   });
   return parseResponse(received);
 }
@@ -63,5 +67,71 @@ function dechunk(body: Buffer): Buffer {
     if (!(size > 0)) return Buffer.concat(parts);
     parts.push(body.subarray(lineEnd + 2, lineEnd + 2 + size));
     at = lineEnd + 2 + size + 2;
+  }
+}
+
+/**
+ * A kept-alive HTTP/1.1 connection: requests one after another on the same socket, each answer read
+ * by its Content-Length. For what happens to a connection between requests (idle timeouts).
+ */
+export class RawHttpConnection {
+  private received = Buffer.alloc(0);
+  private closed: Error | undefined;
+  private waiting: (() => void) | undefined;
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly host: string,
+  ) {
+    socket.on('data', (chunk: Buffer) => {
+      this.received = Buffer.concat([this.received, chunk]);
+      this.waiting?.();
+    });
+    const close = (error?: Error): void => {
+      this.closed ??= error ?? new Error('the server closed the connection');
+      this.waiting?.();
+    };
+    socket.on('end', () => { close(); });
+    socket.on('error', close);
+  }
+
+  static open(baseUrl: string): Promise<RawHttpConnection> {
+    const url = new URL(baseUrl);
+    return new Promise((resolve, reject) => {
+      const socket = connect(Number(url.port), url.hostname, () => { resolve(new RawHttpConnection(socket, url.host)); });
+      socket.once('error', reject);
+    });
+  }
+
+  async request(method: string, path: string): Promise<RawResponse> {
+    this.throwIfClosed();
+    this.socket.write(`${method} ${path} HTTP/1.1\r\nHost: ${this.host}\r\n\r\n`, 'latin1');
+    for (;;) {
+      const answer = this.takeAnswer();
+      if (answer) return answer;
+      this.throwIfClosed();
+      await new Promise<void>((resolve) => { this.waiting = resolve; });
+      this.waiting = undefined;
+    }
+  }
+
+  private throwIfClosed(): void {
+    if (this.closed) throw this.closed;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  /** The first complete answer received, removed from the buffer; undefined until one is complete. */
+  private takeAnswer(): RawResponse | undefined {
+    const split = this.received.indexOf('\r\n\r\n');
+    if (split < 0) return undefined;
+    const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(this.received.subarray(0, split).toString('latin1'))?.[1] ?? 0);
+    const end = split + 4 + length;
+    if (this.received.length < end) return undefined;
+    const answer = parseResponse(this.received.subarray(0, end));
+    this.received = this.received.subarray(end);
+    return answer;
   }
 }

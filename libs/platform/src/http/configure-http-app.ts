@@ -1,9 +1,13 @@
+import type { Server } from 'node:http';
+import { finished } from 'node:stream';
+
 import { BadRequestException, ValidationPipe, type INestApplication, type ValidationError } from '@nestjs/common';
 import express, { type NextFunction, type Request, type Response } from 'express';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { correlateRequests } from '../logging/request-context.js';
 import { Metrics } from '../metrics/metrics.js';
+import { answerMalformedRequests, keepIdleConnectionsLonger } from './connections.js';
 
 /** One invalid field of a request, named by its path (`lines.0.quantity`). */
 export interface FieldError {
@@ -21,9 +25,15 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
  * JSON bodies only (415 otherwise), a body size limit (413), malformed JSON and prototype keys
  * rejected (400), strict validation with unknown fields rejected and a 400 body that names each bad
  * field. Tests call this too, so they run what production runs.
+ * Every request gets its answer: an error answered before the body was read waits for the body (see
+ * sendError), requests Node's parser refuses are answered without cutting the client off, and an idle
+ * connection is never closed under a client that still counts on it (connections.ts).
  */
 export function configureHttpApp(app: INestApplication): INestApplication {
   const { http } = app.get<AppConfig>(APP_CONFIG);
+  const server = app.getHttpServer() as Server;
+  answerMalformedRequests(server);
+  app.use(keepIdleConnectionsLonger(server));
   app.use(correlateRequests);
   app.use(refuseMalformedUrls);
   app.use(app.get(Metrics).timeRequests);
@@ -118,6 +128,19 @@ function answerBodyErrors(error: unknown, _request: Request, response: Response,
   }
 }
 
+/**
+ * Answers once the request's body has arrived, reading and discarding what is left of it. Answering
+ * first is allowed, but when the connection then closes (the client sent `Connection: close`), Node
+ * closes a socket that still holds unread body: the client, still writing, gets a reset instead of
+ * the answer. The server's requestTimeout bounds how long a slow body can take.
+ */
 function sendError(response: Response, statusCode: number, error: string, message: string): void {
-  response.status(statusCode).json({ statusCode, error, message });
+  const answer = (): void => { response.status(statusCode).json({ statusCode, error, message }); };
+  const request = response.req;
+  if (request.complete) {
+    answer();
+    return;
+  }
+  finished(request, answer); // also on an aborted body: the answer then goes nowhere, harmlessly
+  request.resume();
 }

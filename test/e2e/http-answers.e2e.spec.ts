@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { AppProcess, RawHttpConnection, createTestEnvironment, rawHttpRequest, type TestEnvironment } from '@app/testing';
+
+/**
+ * More than loopback's socket buffers hold (tcp_wmem 4 MB plus tcp_rmem up to 32 MB by default): a
+ * server that answers and closes without reading it cuts the client off mid-write, every time.
+ */
+const BODY_BYTES = 48 * 1024 * 1024;
+const body = Buffer.alloc(BODY_BYTES, '{"a":');
+
+/**
+ * Every request gets its answer. A request refused before its body was read, even when the connection
+ * closes after it (`Connection: close`, which rawHttpRequest sends): the server reads the rest of the
+ * body before it closes. A request on a connection that sat idle: the server keeps it open longer than
+ * it tells clients. The command API runs as its own process, started by its main.js as in production.
+ */
+describe('every request gets its answer', () => {
+  let env: TestEnvironment;
+  let commandApi: AppProcess;
+
+  before(async () => {
+    env = await createTestEnvironment('http_early_answers', { relayEnabled: false });
+    commandApi = new AppProcess('command-api', env.config);
+    await commandApi.ready;
+  });
+
+  after(async () => {
+    await commandApi.stop('SIGTERM');
+    await env.dispose();
+  });
+
+  const send = (path: string, headerLines: readonly string[]) =>
+    rawHttpRequest(commandApi.url, { method: 'POST', path, headerLines, body });
+
+  const cases: readonly { name: string; path: string; headerLines: readonly string[]; status: number }[] = [
+    // The http-fuzz request that failed: Node's parser refuses its 20 kB header before any middleware runs.
+    { name: 'headers over Node\'s 16 kB limit', path: '/orders/(9-/lines', headerLines: ['Content-Type: application/json', 'Content-Encoding: compress', `X-Huge: ${'h'.repeat(20_000)}`], status: 431 },
+    { name: 'headers far over the limit', path: '/orders', headerLines: ['Content-Type: application/json', `X-Huge: ${'h'.repeat(70_000)}`], status: 431 },
+    { name: 'a malformed header line', path: '/orders', headerLines: ['Content-Type: application/json', 'Bad Header: x'], status: 400 },
+    { name: 'a body that is not JSON', path: '/orders', headerLines: ['Content-Type: text/plain'], status: 415 },
+    { name: 'an unsupported Content-Encoding', path: '/orders', headerLines: ['Content-Type: application/json', 'Content-Encoding: compress'], status: 415 },
+    { name: 'a charset JSON cannot be in', path: '/orders', headerLines: ['Content-Type: application/json; charset=klingon'], status: 415 },
+    { name: 'a malformed percent-encoding in the URL', path: '/orders/%E0%A4%A/lines', headerLines: ['Content-Type: application/json'], status: 400 },
+  ];
+  for (const { name, path, headerLines, status } of cases) {
+    it(`answers ${String(status)} to ${name} with a ${String(BODY_BYTES / 1024 / 1024)} MB body, and closes only after reading it`, async () => {
+      const answer = await send(path, headerLines);
+      assert.equal(answer.status, status, answer.body);
+      assert.equal((JSON.parse(answer.body) as { statusCode: number }).statusCode, status);
+      assert.deepEqual(answer.headers.connection, ['close']);
+    });
+  }
+
+  it('still serves requests afterwards', async () => {
+    const answer = await rawHttpRequest(commandApi.url, { method: 'GET', path: '/health/live' });
+    assert.equal(answer.status, 200);
+  });
+
+  it('keeps an idle connection open past the time it advertises, so a client reusing it is answered', async () => {
+    const connection = await RawHttpConnection.open(commandApi.url);
+    try {
+      const first = await connection.request('GET', '/health/live');
+      assert.equal(first.status, 200);
+      assert.deepEqual(first.headers['keep-alive'], ['timeout=5']);
+      // The idle time is what is tested: past the advertised 5 s and Node's default timeout (also 5 s),
+      // as a client whose event loop stalled would reuse the connection.
+      await sleep(7_000);
+      const second = await connection.request('GET', '/health/live');
+      assert.equal(second.status, 200);
+    } finally {
+      connection.close();
+    }
+  });
+});
