@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { projections } from '@app/projections';
 
 import { eventually } from './eventually.js';
-import { readTopic, type ReadRecord } from './kafka-reader.js';
+import { readTopicToEnd, type ReadRecord } from './kafka-reader.js';
 import { assertReadModelsEqualFold } from './read-model-oracle.js';
 import type { TestEnvironment } from './test-environment.js';
 
@@ -85,7 +85,7 @@ export async function assertGuarantees(
   const topic = env.config.kafka.ordersTopic;
   // Nothing is written any more: read every partition up to its log end, foreign records included.
   const logEnd = await logEnds(env, topic);
-  const onTopic = await readTopic(env.kafka, topic, (records) => readUpTo(records, logEnd), { timeoutMs });
+  const { records: onTopic } = await readTopicToEnd(env.kafka, topic, { timeoutMs });
   const ours = onTopic.filter((record) => expectedIds.has(record.headers['event-id'] ?? ''));
   const seen = new Set(ours.map((record) => record.headers['event-id']));
   const missing = [...expectedIds].filter((id) => !seen.has(id));
@@ -125,20 +125,13 @@ async function logEnds(env: TestEnvironment, topic: string): Promise<Map<number,
   }
 }
 
-/** Whether `records` reach the last record before each partition's log end. */
-function readUpTo(records: readonly ReadRecord[], logEnd: ReadonlyMap<number, number>): boolean {
-  const last = new Map<number, number>();
-  for (const record of records) last.set(record.partition, Math.max(last.get(record.partition) ?? -1, Number(record.offset)));
-  return [...logEnd].every(([partition, end]) => end === 0 || (last.get(partition) ?? -1) >= end - 1);
-}
-
 function assertTopicMatchesStore(onTopic: readonly ReadRecord[], storedIds: ReadonlySet<string>): void {
   const foreign = onTopic.filter((record) => !storedIds.has(record.headers['event-id'] ?? ''));
   assert.deepEqual(foreign.slice(0, 5), [], 'every record on the topic is a stored event');
   const seen = new Set<string>();
   const lastVersion = new Map<string, number>();
   const outOfOrder: string[] = [];
-  // readTopic keeps each partition's records in offset order, and an order lives in one partition.
+  // The reader keeps each partition's records in offset order, and an order lives in one partition.
   for (const record of onTopic) {
     const eventId = record.headers['event-id'] ?? '';
     if (seen.has(eventId)) continue; // a re-send of an event already seen in its place

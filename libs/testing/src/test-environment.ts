@@ -6,6 +6,8 @@ import { migrations } from '@app/migrations';
 import { KafkaConnection, ensureTopics, orderEventsTopic } from '@app/messaging';
 import { ensureDatabaseExists, loadConfig, quoteIdentifier, runMigrations, type AppConfig } from '@app/platform';
 
+import { eventually } from './eventually.js';
+
 /**
  * Real Postgres and real Kafka, isolated per test file: its own database, its own topic, its own
  * consumer-group prefix. Nothing is shared with other files, other runs, or a running system.
@@ -18,6 +20,9 @@ export interface TestEnvironment {
   readonly db: pg.Pool;
   dispose(): Promise<void>;
 }
+
+/** The broker's minimum: a killed member's partitions move on quickly. */
+const SESSION_TIMEOUT_MS = 6_000;
 
 /** The admin bearer token of every test environment. */
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -47,7 +52,7 @@ export async function createTestEnvironment(label: string, options: TestEnvironm
       ordersTopic: `orders.events.test.${id}`,
       ordersTopicPartitions: options.partitions ?? 3,
       groupPrefix: `test.${id}.`,
-      sessionTimeoutMs: 6_000, // the broker's minimum: a killed member's partitions move on quickly
+      sessionTimeoutMs: SESSION_TIMEOUT_MS,
     },
     relay: { ...base.relay, enabled: options.relayEnabled ?? true, pollIntervalMs: 100 },
     adminToken: TEST_ADMIN_TOKEN,
@@ -70,12 +75,7 @@ export async function createTestEnvironment(label: string, options: TestEnvironm
     async dispose() {
       await db.end();
       // Best effort: a broker a fault test killed may not answer, and the database must still go.
-      const admin = kafka.admin();
-      await admin
-        .connect()
-        .then(() => admin.deleteTopics({ topics: [topic.name, `${topic.name}.dlq`] }))
-        .catch(() => undefined)
-        .finally(() => admin.disconnect());
+      await deleteKafkaLeftovers(kafka, [topic.name, `${topic.name}.dlq`], config.kafka.groupPrefix).catch(() => undefined);
       const maintenance = new URL(config.databaseUrl);
       maintenance.pathname = '/postgres';
       const client = new pg.Client({ connectionString: maintenance.toString() });
@@ -84,4 +84,26 @@ export async function createTestEnvironment(label: string, options: TestEnvironm
       await client.end();
     },
   };
+}
+
+/**
+ * Deletes the environment's topics (those that exist: kafkajs retries a delete of an unknown topic
+ * for seconds) and every consumer group under its prefix: projections', replays', tests' own. A
+ * member that was killed stays in its group until its session times out, and a group with members
+ * cannot be deleted, so this waits for such groups to empty, within twice the session timeout.
+ */
+async function deleteKafkaLeftovers(kafka: KafkaConnection, topics: readonly string[], groupPrefix: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const ours = topics.filter((topic) => existing.has(topic));
+    if (ours.length > 0) await admin.deleteTopics({ topics: ours });
+    await eventually(async () => {
+      const groups = (await admin.listGroups()).groups.map((group) => group.groupId).filter((id) => id.startsWith(groupPrefix));
+      if (groups.length > 0) await admin.deleteGroups(groups);
+    }, { timeoutMs: 2 * SESSION_TIMEOUT_MS + 5_000, intervalMs: 500 });
+  } finally {
+    await admin.disconnect();
+  }
 }
