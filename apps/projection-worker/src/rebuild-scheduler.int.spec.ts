@@ -40,7 +40,7 @@ describe('rebuild scheduler', () => {
   });
 
   it('runs a rebuild the admin API requested', async () => {
-    const requested = await new RebuildRecords(dataSource).request({ projection: 'sales', version: 1, requestedBy: 'test', reason: 'admin-api', state: 'requested' });
+    const requested = await new RebuildRecords(dataSource).request({ projection: 'sales', version: 1, requestedBy: 'test', reason: 'admin-api' });
     const finished = await eventually(
       async () => {
         const record = await new RebuildRecords(dataSource).find(requested.id);

@@ -2,14 +2,15 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 import { Logger } from '@nestjs/common';
 
-import { ProjectionRebuilder, RebuildAlreadyActive, RebuildRecords, findLiveGeneration, type Projection, type ReplayContext } from '@app/projections';
+import { ProjectionRebuilder, RebuildAlreadyActive, RebuildRecords, findLiveGeneration, type Projection, type RebuildRecord, type ReplayContext } from '@app/projections';
 
 const POLL_MS = 1_000;
 
 /**
  * Runs rebuilds in the worker: those the admin API requested, and, at start, one for every
  * projection whose live generation an older version built (bumping `version` is how a projection
- * asks to be rebuilt). Several workers share the work: each claims a request with SKIP LOCKED.
+ * asks to be rebuilt). Several workers share the work: each claims a request with SKIP LOCKED, and
+ * owns it through a session of its own until it ends (ADR 7).
  */
 export class RebuildScheduler {
   private readonly logger = new Logger('RebuildScheduler');
@@ -52,7 +53,6 @@ export class RebuildScheduler {
           version: projection.version,
           requestedBy: 'projection-worker',
           reason: `version ${String(live.version)} → ${String(projection.version)}`,
-          state: 'requested',
         });
         this.logger.log(`${projection.name}: version ${String(projection.version)} differs from the live generation's ${String(live.version)}: rebuild ${rebuild.id} requested`);
       } catch (error) {
@@ -62,15 +62,14 @@ export class RebuildScheduler {
   }
 
   private async run(): Promise<void> {
-    const names = this.projections.map((projection) => projection.name);
+    const onStart = (claimed: RebuildRecord): void => {
+      this.logger.log(`rebuild ${claimed.id} of ${claimed.projection} started (requested by ${claimed.requestedBy}: ${claimed.reason})`);
+    };
     while (!this.stopping.signal.aborted) {
       try {
-        const claimed = await this.records.claimRequested(names);
-        const projection = claimed && this.projections.find((candidate) => candidate.name === claimed.projection);
-        if (claimed && projection) {
-          this.logger.log(`rebuild ${claimed.id} of ${projection.name} started (requested by ${claimed.requestedBy}: ${claimed.reason})`);
-          const finished = await this.rebuilder.run(claimed, projection, { signal: this.stopping.signal });
-          this.logger.log(`rebuild ${finished.id} of ${projection.name}: ${finished.state}${finished.error ? ` (${finished.error})` : ''}`);
+        const finished = await this.rebuilder.runNextRequested(this.projections, { signal: this.stopping.signal, onStart });
+        if (finished) {
+          this.logger.log(`rebuild ${finished.id} of ${finished.projection}: ${finished.state}${finished.error ? ` (${finished.error})` : ''}`);
           continue;
         }
       } catch (error) {

@@ -11,6 +11,12 @@ import type { Projection } from './projection.js';
  * their generation, so projection code keeps plain table names.
  */
 
+/**
+ * What these helpers need of a connection: a TypeORM transaction's manager, or a rebuild's own
+ * owner session (replay/rebuild-owner.ts), so that its switch commits only while it holds its lock.
+ */
+export type SqlSession = Pick<EntityManager, 'query'>;
+
 /** The tables every generation holds beside the projection's own, in the same transactions. */
 export const BOOKKEEPING_TABLES = ['projection_offsets', 'projection_order_versions', 'parked_events'] as const;
 
@@ -74,11 +80,11 @@ export function buildingGeneration(schema: string): GenerationScope {
 }
 
 /** Stops writers of the live generation until the caller's transaction ends. */
-export async function pauseLiveWriters(db: EntityManager, projection: string): Promise<void> {
+export async function pauseLiveWriters(db: SqlSession, projection: string): Promise<void> {
   await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LIVE_GENERATION_LOCK, projection]);
 }
 
-export async function findLiveGeneration(db: EntityManager, projection: string): Promise<LiveGenerationRow | undefined> {
+export async function findLiveGeneration(db: SqlSession, projection: string): Promise<LiveGenerationRow | undefined> {
   const rows: LiveGenerationRow[] = await db.query(
     `SELECT projection, generation, version, schema_name AS "schemaName", to_json(built_at)#>>'{}' AS "builtAt"
        FROM projection_generations WHERE projection = $1`,
@@ -96,7 +102,7 @@ export function generationSchema(projection: string, generation: number): string
  * defaults, constraints and indexes, and the indexes renamed to the live names so that later
  * migrations can address them.
  */
-export async function createGenerationLike(db: EntityManager, liveSchema: string, schema: string): Promise<void> {
+export async function createGenerationLike(db: SqlSession, liveSchema: string, schema: string): Promise<void> {
   await db.query(`CREATE SCHEMA ${quote(schema)}`);
   const tables: { table_name: string }[] = await db.query(
     `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY table_name`,
@@ -125,7 +131,7 @@ export async function createGenerationLike(db: EntityManager, liveSchema: string
  * the live writers paused.
  */
 export async function switchToGeneration(
-  db: EntityManager,
+  db: SqlSession,
   projection: Projection,
   target: { generation: number; version: number; schema: string },
 ): Promise<void> {
@@ -144,7 +150,7 @@ export async function switchToGeneration(
 }
 
 /** The bookkeeping of every live generation, as one view per table for operators, metrics and tests. */
-async function publishBookkeepingViews(db: EntityManager): Promise<void> {
+async function publishBookkeepingViews(db: SqlSession): Promise<void> {
   const schemas: { schema_name: string }[] = await db.query('SELECT schema_name FROM projection_generations ORDER BY projection');
   for (const table of BOOKKEEPING_TABLES) {
     const union = schemas.map(({ schema_name: schema }) => `SELECT * FROM ${quote(schema)}.${quote(table)}`).join(' UNION ALL ');
@@ -153,7 +159,7 @@ async function publishBookkeepingViews(db: EntityManager): Promise<void> {
   }
 }
 
-export async function dropGeneration(db: EntityManager, schema: string): Promise<void> {
+export async function dropGeneration(db: SqlSession, schema: string): Promise<void> {
   await db.query(`DROP SCHEMA IF EXISTS ${quote(schema)} CASCADE`);
 }
 
@@ -161,7 +167,7 @@ export async function dropGeneration(db: EntityManager, schema: string): Promise
  * Drops a generation that should not be live (a failed or abandoned rebuild's), checking under the
  * switch lock that it is not: a switch whose commit was lost in transit may have made it live.
  */
-export async function dropUnlessLive(db: EntityManager, schema: string): Promise<boolean> {
+export async function dropUnlessLive(db: SqlSession, schema: string): Promise<boolean> {
   await db.query('SELECT pg_advisory_xact_lock($1)', [PUBLISH_VIEWS_LOCK]);
   const live: { n: number }[] = await db.query('SELECT count(*)::int AS n FROM projection_generations WHERE schema_name = $1', [schema]);
   if (live[0]?.n !== 0) return false;

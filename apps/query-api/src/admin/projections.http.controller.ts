@@ -58,7 +58,7 @@ export class ProjectionsController {
     const projection = this.projection(name);
     const requestedBy = `admin-api from ${request.ip ?? 'unknown'}`;
     try {
-      const rebuild = await this.records.request({ projection: projection.name, version: projection.version, requestedBy, reason: 'admin-api', state: 'requested' });
+      const rebuild = await this.records.request({ projection: projection.name, version: projection.version, requestedBy, reason: 'admin-api' });
       this.logger.log(`rebuild ${rebuild.id} of ${projection.name} requested by ${requestedBy} at ${rebuild.requestedAt}`);
       const statusUrl = this.statusUrl(rebuild);
       response.setHeader('Location', statusUrl);
@@ -82,14 +82,19 @@ export class ProjectionsController {
     return { rebuild, statusUrl: this.statusUrl(rebuild) };
   }
 
-  /** Stops a rebuild: a requested one at once, a running one within a second; the live generation keeps serving. */
+  /**
+   * Stops a rebuild: a requested one at once, a running one within a second; the live generation keeps
+   * serving. A 202 means the rebuild will not switch: the cancel and the switch lock the rebuild's row,
+   * so a switch under way finishes first and the cancel then answers 409.
+   */
   @Post(':name/rebuilds/:id/cancel')
   @HttpCode(202)
   async cancel(@Param() { name, id }: RebuildParams, @Req() request: Request): Promise<RebuildResponse> {
     const rebuild = await this.find(name, id);
     const cancelled = await this.records.requestCancel(rebuild.id);
     if (!cancelled) {
-      throw new ConflictException({ statusCode: 409, error: 'Conflict', code: 'REBUILD_FINISHED', message: `rebuild ${id} has already ${rebuild.state === 'switched' ? 'switched' : rebuild.state}`, rebuild });
+      const ended = (await this.records.find(rebuild.id)) ?? rebuild; // as it is now: it may have switched while the cancel waited
+      throw new ConflictException({ statusCode: 409, error: 'Conflict', code: 'REBUILD_FINISHED', message: `rebuild ${id} has already ${ended.state}`, rebuild: ended });
     }
     this.logger.log(`rebuild ${id} of ${name} cancelled by admin-api from ${request.ip ?? 'unknown'}`);
     return { rebuild: cancelled, statusUrl: this.statusUrl(cancelled) };

@@ -63,7 +63,7 @@ describe('projection rebuilder', () => {
 
   it('refuses a second rebuild while one is requested', async () => {
     const records = new RebuildRecords(dataSource);
-    const requested = await records.request({ projection: 'order-view', version: 1, requestedBy: 'test', reason: 'test', state: 'requested' });
+    const requested = await records.request({ projection: 'order-view', version: 1, requestedBy: 'test', reason: 'test' });
     await assert.rejects(new ProjectionRebuilder(context).rebuild(orderViewProjection, 'test', 'test'), RebuildAlreadyActive);
     assert.equal((await records.requestCancel(requested.id))?.state, 'cancelled');
   });

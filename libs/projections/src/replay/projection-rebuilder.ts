@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 
 import { Logger } from '@nestjs/common';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource } from 'typeorm';
 
 import { BatchConsumer, TopicOffsets, type BatchHandler, type BatchOutcome, type KafkaConnection, type PartitionBatch } from '@app/messaging';
 import { isPgError, quoteIdentifier } from '@app/platform';
@@ -17,10 +17,12 @@ import {
   pauseLiveWriters,
   switchToGeneration,
   type LiveGenerationRow,
+  type SqlSession,
 } from '../generations.js';
 import { ProjectionRunner } from '../projection-runner.js';
 import type { Projection } from '../projection.js';
-import { REBUILD_OWNER_LOCK, RebuildRecords, type RebuildRecord } from './rebuild-records.js';
+import { RebuildOwner, RebuildOwnerLost } from './rebuild-owner.js';
+import { RebuildRecords, type OwnerStanding, type RebuildRecord } from './rebuild-records.js';
 import { ReplayProgress, type ReplayProgressSnapshot } from './replay-progress.js';
 
 /** Partition batches a rebuild applies at once, each in its own transaction: 2 measured best on 2 cores (docs/benchmarks.md). */
@@ -40,6 +42,8 @@ export interface RebuildOptions {
   readonly onProgress?: (progress: ReplayProgressSnapshot) => void;
   /** Aborting cancels the rebuild: its generation is dropped and the live one keeps serving. */
   readonly signal?: AbortSignal;
+  /** Called once the rebuild is recorded as running and owned by this process. */
+  readonly onStart?: (record: RebuildRecord) => void;
 }
 
 /** What a rebuild would do, for `--dry-run`: nothing is written. */
@@ -81,7 +85,10 @@ const SWITCH_LOCK_TIMEOUT_MS = 3_000;
  * 4. drops the old generation.
  *
  * A crash anywhere before the switch leaves the live generation untouched; the next rebuild of the
- * projection marks the dead one failed and drops what it had built.
+ * projection marks the dead one failed and drops what it had built. The process running a rebuild
+ * owns it through a session of its own (RebuildOwner): it claims the rebuild, creates its generation
+ * and switches on that session, checking its lock each time, and stops on its own, dropping only
+ * what it built, as soon as that session is lost.
  */
 export class ProjectionRebuilder {
   private readonly records: RebuildRecords;
@@ -107,40 +114,53 @@ export class ProjectionRebuilder {
 
   /** Records a rebuild and runs it in this process. Throws RebuildAlreadyActive when one is under way. */
   async rebuild(projection: Projection, requestedBy: string, reason: string, options: RebuildOptions = {}): Promise<RebuildRecord> {
-    const record = await this.records.request({ projection: projection.name, version: projection.version, requestedBy, reason, state: 'running' });
-    return this.run(record, projection, options);
+    return this.owned(async (owner) => {
+      const record = await this.records.requestRunning(owner, { projection: projection.name, version: projection.version, requestedBy, reason });
+      return this.run(owner, record, projection, options);
+    });
   }
 
-  /** Runs a rebuild recorded as running to its end, and returns how it ended: switched, failed or cancelled. */
-  async run(record: RebuildRecord, projection: Projection, options: RebuildOptions = {}): Promise<RebuildRecord> {
-    // The owner lock says "a live process runs this rebuild"; the connection's end (even by kill -9) releases it.
-    const owner = this.context.dataSource.createQueryRunner();
-    await owner.connect();
+  /**
+   * Claims the oldest requested rebuild of one of `projections` and runs it in this process, as a
+   * worker does; undefined when none is requested. Returns how it ended.
+   */
+  async runNextRequested(projections: readonly Projection[], options: RebuildOptions = {}): Promise<RebuildRecord | undefined> {
+    const names = projections.map((projection) => projection.name);
+    if (!(await this.records.hasRequested(names))) return undefined;
+    return this.owned(async (owner) => {
+      const claimed = await this.records.claimRequested(owner, names);
+      const projection = claimed && projections.find((candidate) => candidate.name === claimed.projection);
+      return claimed && projection ? this.run(owner, claimed, projection, options) : undefined;
+    });
+  }
+
+  /** An owner session for `work`, closed after it: the owner lock lives exactly as long as the rebuild's run. */
+  private async owned<T>(work: (owner: RebuildOwner) => Promise<T>): Promise<T> {
+    const owner = await RebuildOwner.open(this.context.dataSource);
     try {
-      const locked = (await owner.query('SELECT pg_try_advisory_lock($1, $2::int) AS locked', [REBUILD_OWNER_LOCK, Number(record.id)])) as { locked: boolean }[];
-      if (!locked[0]?.locked) throw new Error(`rebuild ${record.id} is already run by another process`);
-      try {
-        await new RebuildRun(this.context, this.records, record, projection, options).execute();
-      } finally {
-        await owner.query('SELECT pg_advisory_unlock($1, $2::int)', [REBUILD_OWNER_LOCK, Number(record.id)]);
-      }
+      return await work(owner);
     } finally {
-      await owner.release();
+      await owner.close();
     }
+  }
+
+  private async run(owner: RebuildOwner, record: RebuildRecord, projection: Projection, options: RebuildOptions): Promise<RebuildRecord> {
+    options.onStart?.(record);
+    await new RebuildRun(this.context, this.records, owner, record, projection, options).execute();
     const finished = await this.records.find(record.id);
     if (!finished) throw new Error(`rebuild ${record.id} disappeared`);
     return finished;
   }
 }
 
-async function requireLive(db: EntityManager, projection: Projection): Promise<LiveGenerationRow> {
+async function requireLive(db: SqlSession, projection: Projection): Promise<LiveGenerationRow> {
   const live = await findLiveGeneration(db, projection.name);
   if (!live) throw new ProjectionHasNoGeneration(projection.name);
   return live;
 }
 
 /** Past every generation used so far, including failed attempts, so a leftover schema never collides. */
-async function nextGeneration(db: EntityManager, projection: Projection, live: LiveGenerationRow): Promise<number> {
+async function nextGeneration(db: SqlSession, projection: Projection, live: LiveGenerationRow): Promise<number> {
   const rows: { generation: number }[] = await db.query(
     'SELECT coalesce(max(generation), 0) AS generation FROM projection_rebuilds WHERE projection = $1',
     [projection.name],
@@ -172,6 +192,7 @@ class RebuildRun {
   constructor(
     private readonly context: ReplayContext,
     private readonly records: RebuildRecords,
+    private readonly owner: RebuildOwner,
     private readonly record: RebuildRecord,
     private readonly projection: Projection,
     private readonly options: RebuildOptions,
@@ -210,8 +231,9 @@ class RebuildRun {
       if (cancelled) this.logger.warn(message);
       else this.logger.error(`failed: ${message}`);
       await this.stopConsumer();
+      // Only what this run built, and never a live generation: a switch whose commit was lost in transit may have made it live.
       if (!switched && building !== undefined) await this.dropQuietly(building, { unlessLive: true });
-      if (!switched) await this.records.finish(this.record.id, cancelled ? 'cancelled' : 'failed', message);
+      if (!switched) await this.recordEnd(cancelled ? 'cancelled' : 'failed', message);
     } finally {
       await this.context.kafka.deleteGroups([this.groupId]);
     }
@@ -220,7 +242,8 @@ class RebuildRun {
   /** Creates the new generation, shaped like the live one, and takes the high-water marks it must reach. */
   private async prepare(): Promise<{ live: LiveGenerationRow; generation: number; schema: string; marks: Record<string, number> }> {
     const marks = await highWaterMarks(this.context);
-    return this.context.dataSource.transaction(async (db) => {
+    return this.owner.transaction(async (db) => {
+      await this.fence(db);
       const live = await requireLive(db, this.projection);
       const generation = await nextGeneration(db, this.projection, live);
       const schema = generationSchema(this.projection.name, generation);
@@ -264,37 +287,58 @@ class RebuildRun {
   /**
    * Switches when the new generation has applied at least what the live one has on every partition,
    * so that no reader sees an order go back a version. Returns false to try again a little later.
+   * Runs on the owner's session, behind its fence: the switch commits only while this process owns
+   * the rebuild, and a cancel either committed before it (and stops it) or waits and finds it switched.
    */
   private async trySwitch(live: LiveGenerationRow, target: { generation: number; version: number; schema: string }): Promise<boolean> {
-    const { dataSource } = this.context;
     await this.throwIfCancelled(); // a cancel that arrives while the fill finishes still wins
-    if (!(await this.caughtUp(dataSource.manager, live.schemaName, target.schema))) return false;
+    if (!(await this.caughtUp(this.context.dataSource.manager, live.schemaName, target.schema))) return false;
     this.progress?.enter('switching');
-    const switched = await dataSource.transaction(async (db) => {
-      // Bounded: a long reader or an idle session holding a view must not stall every reader queued
-      // behind the switch's DDL. Timing out rolls back, and the switch is tried again.
-      await db.query(`SET LOCAL lock_timeout = '${String(SWITCH_LOCK_TIMEOUT_MS)}ms'`);
-      await pauseLiveWriters(db, this.projection.name);
-      const deadline = Date.now() + SWITCH_WAIT_MS;
-      while (!(await this.caughtUp(db, live.schemaName, target.schema))) {
-        if (Date.now() > deadline) return false;
-        await delay(10);
-      }
-      const current = await findLiveGeneration(db, this.projection.name);
-      if (current?.schemaName !== live.schemaName) throw new Error(`the live generation changed to ${current?.schemaName ?? 'none'} during the rebuild`);
-      await switchToGeneration(db, this.projection, target);
-      if (this.progress) await this.records.saveProgress(this.record.id, { ...this.progress.snapshot(Date.now()), phase: 'done' }, db);
-      await this.records.finish(this.record.id, 'switched', null, db);
-      return true;
-    }).catch((error: unknown) => {
-      if (isPgError(error, '55P03') || isPgError(error, '40P01')) return false; // lock timeout or deadlock: try again
-      throw error;
-    });
+    const switched = await this.owner
+      .transaction(async (db) => {
+        // Bounded: a long reader or an idle session holding a view must not stall every reader queued
+        // behind the switch's DDL. Timing out rolls back, and the switch is tried again.
+        await db.query(`SET LOCAL lock_timeout = '${String(SWITCH_LOCK_TIMEOUT_MS)}ms'`);
+        // The row before the live writers: cancels and abandonments take it first too, so none deadlocks with a switch.
+        await this.fence(db);
+        await pauseLiveWriters(db, this.projection.name);
+        const deadline = Date.now() + SWITCH_WAIT_MS;
+        while (!(await this.caughtUp(db, live.schemaName, target.schema))) {
+          if (Date.now() > deadline) return false;
+          await delay(10);
+        }
+        const current = await findLiveGeneration(db, this.projection.name);
+        if (current?.schemaName !== live.schemaName) throw new Error(`the live generation changed to ${current?.schemaName ?? 'none'} during the rebuild`);
+        await switchToGeneration(db, this.projection, target);
+        if (this.progress) await this.records.saveProgress(this.record.id, { ...this.progress.snapshot(Date.now()), phase: 'done' }, db);
+        await this.records.finish(this.record.id, 'switched', null, db);
+        return true;
+      })
+      .catch((error: unknown) => {
+        if (isPgError(error, '55P03') || isPgError(error, '40P01')) return false; // lock timeout or deadlock: try again
+        throw error;
+      });
     if (!switched) this.progress?.enter('catching-up');
     return switched;
   }
 
-  private async caughtUp(db: EntityManager, liveSchema: string, schema: string): Promise<boolean> {
+  /** Locks the rebuild's row for the rest of `db`'s transaction; throws unless this process still owns it and nobody asked to cancel. */
+  private async fence(db: SqlSession): Promise<void> {
+    if (this.options.signal?.aborted) throw new RebuildCancelled('interrupted');
+    const standing: OwnerStanding = await this.records.fence(db, this.record.id, this.owner.pid);
+    switch (standing) {
+      case 'held':
+        return;
+      case 'cancel-requested':
+        throw new RebuildCancelled('an operator asked to cancel');
+      case 'lock-lost':
+        throw new RebuildOwnerLost('its session no longer holds the lock');
+      case 'not-running':
+        throw new RebuildOwnerLost('the rebuild is no longer running (another process ended it)');
+    }
+  }
+
+  private async caughtUp(db: SqlSession, liveSchema: string, schema: string): Promise<boolean> {
     const rows: { behind: number }[] = await db.query(
       `SELECT count(*)::int AS behind
          FROM ${quoteIdentifier(liveSchema)}.projection_offsets l
@@ -309,10 +353,12 @@ class RebuildRun {
     while (!done()) await this.tick();
   }
 
-  /** One beat of the wait: report, save and check for cancellation and a dead consumer. */
+  /** One beat of the wait: report, save and check for cancellation, a lost owner and a dead consumer. */
   private async tick(): Promise<void> {
     if (this.fatal) throw this.fatal;
     if (this.options.signal?.aborted) throw new RebuildCancelled('interrupted');
+    // Every beat: an owner that lost its lock stops within a tick, before anyone can mistake its generation for abandoned.
+    await this.owner.verify(this.record.id);
     const now = Date.now();
     if (now - this.lastSaved >= SAVE_PROGRESS_EVERY_MS) {
       this.lastSaved = now;
@@ -325,7 +371,18 @@ class RebuildRun {
 
   private async throwIfCancelled(): Promise<void> {
     if (this.options.signal?.aborted) throw new RebuildCancelled('interrupted');
-    if (await this.records.isCancelRequested(this.record.id)) throw new RebuildCancelled('an operator asked to cancel');
+    const { state, cancelRequested } = await this.records.standing(this.record.id);
+    if (cancelRequested) throw new RebuildCancelled('an operator asked to cancel');
+    if (state !== 'running') throw new RebuildOwnerLost(`the rebuild is ${state}: another process ended it`);
+  }
+
+  /** Records how the run ended unless it already had (a request abandoned it); with Postgres gone, the next request will. */
+  private async recordEnd(state: 'cancelled' | 'failed', message: string): Promise<void> {
+    try {
+      await this.records.finish(this.record.id, state, message);
+    } catch (error) {
+      this.logger.warn(`could not record the rebuild as ${state} (${String(error)}): the next request for ${this.projection.name} will, as its owner lock is gone`);
+    }
   }
 
   private report(force: boolean): void {
