@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 
-import kafkajs, { type Producer } from 'kafkajs';
 
 import { encodeEnvelope, type EncodedEvent } from '@app/messaging';
 import { projections } from '@app/projections';
@@ -12,6 +11,8 @@ import {
   AdminCliProcess,
   assertGuarantees,
   createTestEnvironment,
+  transactionalProducer,
+  type TransactionalProducer,
   loadUntil,
   readTopicToEnd,
   rebuildThroughAdminApi,
@@ -22,7 +23,6 @@ import {
 } from '@app/testing';
 
 const PARTITIONS = 3;
-const { Kafka, Partitioners, logLevel } = kafkajs;
 
 interface OutboxRow {
   position: string;
@@ -49,14 +49,12 @@ interface OutboxRow {
 describe('fault: transaction markers, aborted records and offset gaps on every partition', () => {
   let env: TestEnvironment;
   let system: RunningSystem;
-  let producer: Producer;
+  let producer: TransactionalProducer;
 
   before(async () => {
     env = await createTestEnvironment('offset_gaps', { partitions: PARTITIONS, relayEnabled: false });
     system = await startSystem(env.config);
-    const kafka = new Kafka({ clientId: `${env.config.kafka.clientId}-tx`, brokers: [...env.config.kafka.brokers], logLevel: logLevel.NOTHING });
-    producer = kafka.producer({ transactionalId: `tx-${env.id}`, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
-    await producer.connect();
+    producer = await transactionalProducer(env, 'tx');
   });
 
   after(async () => {

@@ -2,16 +2,14 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 
-import kafkajs, { type Producer } from 'kafkajs';
 import { DataSource } from 'typeorm';
 
 import { BatchConsumer, encodeEnvelope, ensureTopics, orderEventsTopic, type EventEnvelope } from '@app/messaging';
-import { createTestEnvironment, eventually, type TestEnvironment } from '@app/testing';
+import { createTestEnvironment, eventually, transactionalProducer, type TestEnvironment, type TransactionalProducer } from '@app/testing';
 
 import { orderViewProjection } from './order-view.projection.js';
 import { ProjectionRunner } from './projection-runner.js';
 
-const { Kafka, Partitioners, logLevel } = kafkajs;
 const at = '2026-11-24T10:00:00.000Z';
 
 function message(envelope: EventEnvelope): { key: string; value: string; headers: Record<string, string> } {
@@ -33,15 +31,13 @@ function confirmed(orderId: string, version = 2): EventEnvelope {
 describe('projection runner over offset gaps, with a real broker', () => {
   let env: TestEnvironment;
   let dataSource: DataSource;
-  let producer: Producer;
+  let producer: TransactionalProducer;
   const consumers: BatchConsumer[] = [];
 
   before(async () => {
     env = await createTestEnvironment('runner_gaps', { partitions: 1, relayEnabled: false });
     dataSource = await new DataSource({ type: 'postgres', url: env.config.databaseUrl }).initialize();
-    const kafka = new Kafka({ clientId: `${env.config.kafka.clientId}-tx`, brokers: [...env.config.kafka.brokers], logLevel: logLevel.NOTHING });
-    producer = kafka.producer({ transactionalId: `tx-${env.id}`, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
-    await producer.connect();
+    producer = await transactionalProducer(env, 'tx');
   });
 
   after(async () => {

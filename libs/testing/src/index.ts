@@ -17,3 +17,4 @@ export * from './store-seed.js';
 export * from './system.js';
 export * from './test-app.js';
 export * from './test-environment.js';
+export * from './transactional-producer.js';
