@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
+import pg from 'pg';
 import request from 'supertest';
 
 import { CommandApiModule } from '@app/command-api';
+import { LIVE_GENERATION_LOCK } from '@app/projections';
 import { QueryApiModule } from '@app/query-api';
 import {
   AcknowledgedCommands,
@@ -30,12 +32,13 @@ interface Progress {
 }
 
 /**
- * Scenario 14: a rebuild killed with `kill -9` in the middle of filling its new generation, while
+ * Scenario 14: a rebuild killed with `kill -9` after filling its new generation and before switching
+ * readers to it (held there by a lock a long batch would hold, whatever the machine's speed), while
  * clients keep reading (and writing). The live generation keeps serving throughout: not one read
  * fails. The rerun abandons the killed rebuild, drops its half-filled schema, completes, switches,
  * and drops the old generation.
  */
-describe('fault: a rebuild killed midway under live reads, then rerun', () => {
+describe('fault: a rebuild killed before its switch under live reads, then rerun', () => {
   let env: TestEnvironment;
   let commandApi: TestApp;
   let queryApi: TestApp;
@@ -97,18 +100,29 @@ describe('fault: a rebuild killed midway under live reads, then rerun', () => {
       }
     });
 
-    // Kill the rebuild once its progress shows part, and only part, of the log applied to its generation.
+    // Hold the live generation as a long batch would: the rebuild fills its generation, then waits to
+    // switch, however fast the machine. It is killed there, with its generation full and not yet live.
+    const holder = new pg.Client({ connectionString: env.config.databaseUrl });
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query('SELECT pg_advisory_xact_lock_shared($1, hashtext($2))', [LIVE_GENERATION_LOCK, 'order-view']);
     const killed = new AdminCliProcess(env.config, ['order-view']);
     const midway = await eventually(async () => {
-      const { rows } = await env.db.query<{ schema_name: string; progress: Progress | null }>(
-        "SELECT schema_name, progress FROM projection_rebuilds WHERE projection = 'order-view' AND state = 'running'",
+      const { rows } = await env.db.query<{ schema_name: string; progress: Progress | null; waiting: boolean }>(
+        `SELECT schema_name, progress,
+                EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND mode = 'ExclusiveLock' AND NOT granted) AS waiting
+           FROM projection_rebuilds WHERE projection = 'order-view' AND state = 'running'`,
+        [LIVE_GENERATION_LOCK],
       );
       const progress = rows[0]?.progress;
-      assert.ok(progress && progress.phase === 'filling' && progress.eventsDone > 0 && progress.eventsDone < progress.eventsTotal, 'the rebuild is midway through its fill');
-      return { schema: rows[0]?.schema_name ?? '', progress };
+      assert.ok(rows[0]?.waiting, 'the rebuild waits to switch');
+      assert.ok(progress && progress.eventsDone === progress.eventsTotal && progress.eventsTotal > 0, 'its saved progress shows the fill done');
+      return { schema: rows[0].schema_name, progress };
     }, { timeoutMs: 60_000, intervalMs: 50 });
     killed.signal('SIGKILL');
     assert.equal((await killed.exited).signal, 'SIGKILL');
+    await holder.query('COMMIT');
+    await holder.end();
     assert.equal(await liveSchema(), original, 'the live generation is untouched by the killed rebuild');
 
     const rerun = await new AdminCliProcess(env.config, ['order-view']).exited;
@@ -132,8 +146,8 @@ describe('fault: a rebuild killed midway under live reads, then rerun', () => {
     const figures = await assertGuarantees(env, acknowledged);
     reportFigure('rebuild-kill', {
       eventsInLog: figures.events,
-      killedAtEvent: midway.progress.eventsDone,
-      ofEvents: midway.progress.eventsTotal,
+      killedAfterFillingEvents: midway.progress.eventsDone,
+      beforeItsSwitch: true,
       reads,
       failedReads: failures.length,
       abandonedSchemaDropped: true,
