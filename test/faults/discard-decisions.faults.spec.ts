@@ -51,7 +51,11 @@ describe('fault: discarded impostors, retried orders, and decisions that survive
     system = await startSystem(env.config);
   });
 
+  /** Sessions holding the live generation's lock, ended whatever happens. */
+  const holders: pg.Client[] = [];
+
   after(async () => {
+    await Promise.all(holders.map((holder) => holder.end().catch(() => undefined)));
     await system.close();
     await env.dispose();
   });
@@ -137,28 +141,23 @@ describe('fault: discarded impostors, retried orders, and decisions that survive
     await impostorThenRealEvents(duringRebuild, 'OrderTeleported', 2);
     await eventually(async () => { assert.equal((await parkedOf([duringRebuild])).length, 3 * projections.length); }, { timeoutMs: 60_000, intervalMs: 100 });
     const holder = new pg.Client({ connectionString: env.config.databaseUrl });
+    holders.push(holder);
     await holder.connect();
-    let building: string | undefined;
-    try {
-      await holder.query('BEGIN');
-      await holder.query('SELECT pg_advisory_xact_lock_shared($1, hashtext($2))', [LIVE_GENERATION_LOCK, 'order-view']);
-      const statusUrl = await requestRebuild(query(), 'order-view');
-      building = await eventually(async () => {
-        const { rows } = await env.db.query<{ schema_name: string | null }>("SELECT schema_name FROM projection_rebuilds WHERE projection = 'order-view' AND state = 'running'");
-        const schema = rows[0]?.schema_name ?? '';
-        assert.ok(schema !== '', 'the rebuild has created its generation');
-        const { rows: parked } = await env.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${schema}".parked_events WHERE order_id = $1`, [duringRebuild]);
-        assert.equal(parked[0]?.n, 3, 'the rebuild has parked the order in its generation');
-        return schema;
-      }, { timeoutMs: 60_000, intervalMs: 100 });
-      discarded += await discardAndRetry([duringRebuild]);
-      await holder.query('COMMIT');
-      await waitUntilSwitched(query(), statusUrl);
-    } finally {
-      await holder.end();
-    }
+    await holder.query('BEGIN');
+    await holder.query('SELECT pg_advisory_xact_lock_shared($1, hashtext($2))', [LIVE_GENERATION_LOCK, 'order-view']);
+    const statusUrl = await requestRebuild(query(), 'order-view');
+    const building = await eventually(async () => {
+      const { rows } = await env.db.query<{ schema_name: string | null }>("SELECT schema_name FROM projection_rebuilds WHERE projection = 'order-view' AND state = 'running'");
+      const schema = rows[0]?.schema_name ?? '';
+      assert.ok(schema !== '', 'the rebuild has created its generation');
+      const { rows: parked } = await env.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${schema}".parked_events WHERE order_id = $1`, [duringRebuild]);
+      assert.equal(parked[0]?.n, 3, 'the rebuild has parked the order in its generation');
+      return schema;
+    }, { timeoutMs: 60_000, intervalMs: 100 });
+    discarded += await discardAndRetry([duringRebuild]);
+    await holder.query('COMMIT');
+    await waitUntilSwitched(query(), statusUrl);
     const { rows: live } = await env.db.query<{ schema_name: string }>("SELECT schema_name FROM projection_generations WHERE projection = 'order-view'");
-    assert.ok(building !== undefined);
     assert.equal(live[0]?.schema_name, building, 'the generation that followed the decision is live');
     assert.equal((await view(duringRebuild)).version, 3, 'the new generation shows the order where the live one did');
     assert.deepEqual(await parkedOf([duringRebuild]), []);
