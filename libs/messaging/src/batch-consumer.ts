@@ -176,9 +176,12 @@ export class BatchConsumer {
         }),
       )
       .then(
-        () => undefined,
-        // Not fatal: the partition's next batch covers the same range, and a restart reads it again.
-        (error: unknown) => { this.logger.warn(`could not record offsets up to ${lastOffset} of partition ${String(partition)}: ${String(error)}`); },
+        (outcome) => { if (outcome.kind === 'rewind') this.seekQuietly(partition, outcome.offset); },
+        (error: unknown) => {
+          // kafkajs has moved past the range already, and at a log end nothing else would cover it: read it again.
+          this.logger.warn(`could not record offsets up to ${lastOffset} of partition ${String(partition)}, reading them again: ${String(error)}`);
+          this.seekQuietly(partition, fetchedFrom);
+        },
       );
     this.gaps.set(partition, handled);
   }
@@ -202,6 +205,15 @@ export class BatchConsumer {
   private seek(partition: number, offset: string): void {
     this.reads.set(partition, { from: offset, next: offset });
     this.consumer.seek({ topic: this.options.topic, partition, offset });
+  }
+
+  /** A seek from outside kafkajs' own callbacks: the consumer may be stopping meanwhile, and then there is nothing to read again. */
+  private seekQuietly(partition: number, offset: string): void {
+    try {
+      this.seek(partition, offset);
+    } catch (error) {
+      this.logger.warn(`could not seek partition ${String(partition)} to ${offset}: ${String(error)}`);
+    }
   }
 
   private async seekToStored(partitions: readonly number[]): Promise<void> {
