@@ -64,6 +64,9 @@ export class EnvelopeDecodeError extends Error {
   }
 }
 
+/** Highest version an event may carry: versions are stored as Postgres `integer`. */
+export const MAX_VERSION = 2_147_483_647;
+
 /** Longest record key read as an order id: keys are stored and indexed, and a btree row holds about 2.7 kB. */
 export const MAX_KEY_BYTES = 256;
 
@@ -112,7 +115,7 @@ export function decodeEnvelope(value: Buffer | null, key: Buffer | null): EventE
     isNonEmptyString(envelope.type) ? null : 'type',
     isPositiveInteger(envelope.schemaVersion) ? null : 'schemaVersion',
     isNonEmptyString(envelope.orderId) ? null : 'orderId',
-    isPositiveInteger(envelope.version) ? null : 'version',
+    isPositiveInteger(envelope.version) && envelope.version <= MAX_VERSION ? null : 'version',
     isNonEmptyString(envelope.occurredAt) && !Number.isNaN(Date.parse(envelope.occurredAt)) ? null : 'occurredAt',
     typeof envelope.data === 'object' && envelope.data !== null ? null : 'data',
   ].filter((problem) => problem !== null);

@@ -39,6 +39,7 @@ describe('event envelope', () => {
       [Buffer.from('{not json'), 'not JSON'],
       [Buffer.from('[]'), 'invalid'],
       [Buffer.from(JSON.stringify({ ...envelope, version: 0 })), 'version'],
+      [Buffer.from(JSON.stringify({ ...envelope, version: 2_147_483_648 })), 'version'], // past Postgres integer, where versions are stored
       [Buffer.from(JSON.stringify({ ...envelope, occurredAt: 'yesterday' })), 'occurredAt'],
     ];
     for (const [value, message] of bad) {
