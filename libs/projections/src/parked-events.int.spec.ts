@@ -8,7 +8,7 @@ import { encodeEnvelope, type EventEnvelope, type PartitionBatch } from '@app/me
 import { createTestEnvironment, type TestEnvironment } from '@app/testing';
 
 import { orderViewProjection } from './order-view.projection.js';
-import { ParkedEvents } from './parked-events.js';
+import { ParkedEvents, retryDecidedOrders } from './parked-events.js';
 import { ProjectionRunner } from './projection-runner.js';
 
 const topic = 'orders.events';
@@ -58,7 +58,7 @@ describe('parked events: what a discard means (ADR 6)', () => {
     await env.dispose();
   });
 
-  it('lets the order step over the discarded version, counts it as applied with no effect, and never applies that record again', async () => {
+  it('lets the order step over the discarded version, with no effect, and never applies that record again', async () => {
     const orderId = randomUUID();
     const placed = event(orderId, 1, 'OrderPlaced', { customerId: 'c', currency: 'EUR', lines: [{ sku: 'A', quantity: 1, unitPriceMinor: 100 }] });
     const broken = event(orderId, 2, 'OrderLineAdded', { line: null }); // decodes, but no projection can apply it
@@ -92,5 +92,20 @@ describe('parked events: what a discard means (ADR 6)', () => {
     assert.equal(await parked.discard(rows[0]?.id ?? ''), true);
     await runner.handleBatch(batch(2, 2, [event(orderId, 2, 'OrderConfirmed', { paymentReference: 'real' })]));
     assert.deepEqual(await view(orderId), { status: 'CONFIRMED', version: 2, lines: [] });
+  });
+
+  it('retries, before a rebuild switches, the orders an operator retried that its generation still holds parked', async () => {
+    const orderId = randomUUID();
+    // After partitions were added an order spans two: its v3 is read before its v2, and both park.
+    await runner.handleBatch(batch(3, 0, [event(orderId, 1, 'OrderPlaced', { customerId: 'c', currency: 'EUR', lines: [] }), event(orderId, 3, 'OrderConfirmed', { paymentReference: 'p' })]));
+    await runner.handleBatch(batch(4, 0, [event(orderId, 2, 'OrderLineAdded', { line: { sku: 'B', quantity: 1, unitPriceMinor: 5 } })]));
+    assert.equal((await parkedRows(orderId)).length, 2);
+    await env.db.query(
+      `INSERT INTO projection_decisions (projection, decision, order_id, version, topic, partition, "offset", reason) VALUES ($1, 'retried', $2, 3, $3, 3, 1, 'an operator retried it')`,
+      [orderViewProjection.name, orderId, topic],
+    );
+    assert.equal(await retryDecidedOrders(runner), 2);
+    assert.deepEqual(await view(orderId), { status: 'CONFIRMED', version: 3, lines: [{ sku: 'B', quantity: 1, unitPriceMinor: 5 }] });
+    assert.deepEqual(await parkedRows(orderId), []);
   });
 });

@@ -95,7 +95,7 @@ export class ParkedEvents {
     return this.acrossGenerations(
       runner,
       async (db) => {
-        const rows = await this.takeParked(db, projection, orderId);
+        const rows = await takeParked(db, projection, orderId);
         if (rows.length === 0) return { outcome: { applied: 0, stillParked: 0 }, origins: [] };
         for (const row of rows) await recordDecision(db, 'retried', row, versionOf(row) ?? null);
         const outcome = await runner.applyRecords(db, inLogOrder(rows));
@@ -103,7 +103,7 @@ export class ParkedEvents {
       },
       async (db, { origins }) => {
         if (origins.length === 0) return;
-        const rows = await this.takeParked(db, projection, orderId, origins);
+        const rows = await takeParked(db, projection, orderId, origins);
         if (rows.length > 0) await runner.applyRecords(db, inLogOrder(rows));
       },
     ).then(({ outcome }) => outcome);
@@ -172,25 +172,6 @@ export class ParkedEvents {
   }
 
   /**
-   * Deletes and returns the order's parked events in the current generation, after locking the offset
-   * rows of the partitions they come from (or of `origins`), as the worker does for every batch: a
-   * retry or discard and the batches of those partitions run one at a time.
-   */
-  private async takeParked(db: EntityManager, projection: string, orderId: string, origins?: readonly Origin[]): Promise<ParkedRow[]> {
-    const partitions: readonly Origin[] = origins ?? (await db.query('SELECT DISTINCT topic, partition FROM parked_events WHERE projection = $1 AND order_id = $2', [projection, orderId]));
-    await lockOffsets(db, projection, partitions);
-    // Wrapped in a SELECT: TypeORM answers a bare DELETE with [rows, count] instead of the rows.
-    return db.query(
-      `WITH taken AS (
-         DELETE FROM parked_events WHERE id IN (
-           SELECT id FROM parked_events WHERE projection = $1 AND order_id = $2 FOR UPDATE
-         ) RETURNING *
-       ) SELECT * FROM taken`,
-      [projection, orderId],
-    );
-  }
-
-  /**
    * The version a discarded record held: its own, or for one that cannot be decoded, the version just
    * before the order's next decodable parked event, else the one after what was applied before it.
    */
@@ -216,6 +197,49 @@ export class ParkedEvents {
 interface Origin {
   readonly topic: string;
   readonly partition: number;
+}
+
+/**
+ * Deletes and returns the order's parked events in the current generation, after locking the offset
+ * rows of the partitions they come from (or of `origins`), as the worker does for every batch: a
+ * retry or discard and the batches of those partitions run one at a time.
+ */
+async function takeParked(db: EntityManager, projection: string, orderId: string, origins?: readonly Origin[]): Promise<ParkedRow[]> {
+  const partitions: readonly Origin[] = origins ?? (await db.query('SELECT DISTINCT topic, partition FROM parked_events WHERE projection = $1 AND order_id = $2', [projection, orderId]));
+  await lockOffsets(db, projection, partitions);
+  // Wrapped in a SELECT: TypeORM answers a bare DELETE with [rows, count] instead of the rows.
+  return db.query(
+    `WITH taken AS (
+       DELETE FROM parked_events WHERE id IN (
+         SELECT id FROM parked_events WHERE projection = $1 AND order_id = $2 FOR UPDATE
+       ) RETURNING *
+     ) SELECT * FROM taken`,
+    [projection, orderId],
+  );
+}
+
+/**
+ * Retries, in the runner's generation, every order an operator retried that this generation still
+ * holds parked. A rebuild calls it before it switches: an order retried in the live generation
+ * before the rebuild had parked it would otherwise come back at an older version. What still cannot
+ * be applied stays parked, as it would after the operator's retry. Returns the events applied.
+ */
+export function retryDecidedOrders(runner: ProjectionRunner): Promise<number> {
+  const projection = runner.projection.name;
+  return runner.transaction(async (db) => {
+    const orders: { order_id: string }[] = await db.query(
+      `SELECT DISTINCT p.order_id FROM parked_events p
+        WHERE p.projection = $1 AND EXISTS (
+          SELECT 1 FROM public.projection_decisions d WHERE d.projection = $1 AND d.order_id = p.order_id AND d.decision = 'retried')`,
+      [projection],
+    );
+    let applied = 0;
+    for (const { order_id: orderId } of orders) {
+      const rows = await takeParked(db, projection, orderId);
+      if (rows.length > 0) applied += (await runner.applyRecords(db, inLogOrder(rows))).applied;
+    }
+    return applied;
+  });
 }
 
 /** By version where it can be read (after partitions were added, one order spans partitions), then log position. */

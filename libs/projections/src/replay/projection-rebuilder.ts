@@ -7,6 +7,7 @@ import { BatchConsumer, TopicOffsets, type BatchHandler, type BatchOutcome, type
 import { isPgError, quoteIdentifier } from '@app/platform';
 
 import {
+  LIVE_GENERATION_LOCK,
   ProjectionHasNoGeneration,
   buildingGeneration,
   createGenerationLike,
@@ -19,6 +20,7 @@ import {
   type LiveGenerationRow,
   type SqlSession,
 } from '../generations.js';
+import { retryDecidedOrders } from '../parked-events.js';
 import { ProjectionRunner } from '../projection-runner.js';
 import type { Projection } from '../projection.js';
 import { RebuildOwner, RebuildOwnerLost } from './rebuild-owner.js';
@@ -184,6 +186,8 @@ class RebuildRun {
   private readonly logger: Logger;
   private readonly groupId: string;
   private consumer: BatchConsumer | undefined;
+  /** Applies to the generation being built. */
+  private runner: ProjectionRunner | undefined;
   private fatal: Error | undefined;
   private progress: ReplayProgress | undefined;
   private lastSaved = 0;
@@ -244,6 +248,9 @@ class RebuildRun {
     const marks = await highWaterMarks(this.context);
     return this.owner.transaction(async (db) => {
       await this.fence(db);
+      // Shared, as live writers hold it: a migration that alters every generation (holding it
+      // exclusively) either sees this one or runs before it is made LIKE the live one.
+      await db.query('SELECT pg_advisory_xact_lock_shared($1, hashtext($2))', [LIVE_GENERATION_LOCK, this.projection.name]);
       const live = await requireLive(db, this.projection);
       const generation = await nextGeneration(db, this.projection, live);
       const schema = generationSchema(this.projection.name, generation);
@@ -255,6 +262,7 @@ class RebuildRun {
 
   private async startConsumer(schema: string, progress: ReplayProgress): Promise<void> {
     const runner = new ProjectionRunner(this.context.dataSource, this.projection, { scope: buildingGeneration(schema) });
+    this.runner = runner;
     const tracked: BatchHandler = {
       storedOffsets: (topic, partitions) => runner.storedOffsets(topic, partitions),
       handleBatch: async (batch: PartitionBatch): Promise<BatchOutcome> => {
@@ -292,6 +300,8 @@ class RebuildRun {
    */
   private async trySwitch(live: LiveGenerationRow, target: { generation: number; version: number; schema: string }): Promise<boolean> {
     await this.throwIfCancelled(); // a cancel that arrives while the fill finishes still wins
+    // Orders an operator retried while this generation had not parked them yet are retried here too (ADR 6).
+    if (this.runner) await retryDecidedOrders(this.runner);
     if (!(await this.caughtUp(this.context.dataSource.manager, live.schemaName, target.schema))) return false;
     this.progress?.enter('switching');
     const switched = await this.owner
@@ -357,11 +367,14 @@ class RebuildRun {
   private async tick(): Promise<void> {
     if (this.fatal) throw this.fatal;
     if (this.options.signal?.aborted) throw new RebuildCancelled('interrupted');
-    // Every beat: an owner that lost its lock stops within a tick, before anyone can mistake its generation for abandoned.
-    await this.owner.verify(this.record.id);
+    // Every beat: an owner whose session reported its end stops within a tick. Its session is asked
+    // whether it still holds the lock once a second, with a generous answer time: a loaded machine
+    // must not fail a healthy rebuild, and the switch checks the lock again behind its fence.
+    this.owner.throwIfLost();
     const now = Date.now();
     if (now - this.lastSaved >= SAVE_PROGRESS_EVERY_MS) {
       this.lastSaved = now;
+      await this.owner.verify(this.record.id);
       if (this.progress) await this.records.saveProgress(this.record.id, this.progress.snapshot(now));
       await this.throwIfCancelled();
     }

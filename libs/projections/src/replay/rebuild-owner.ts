@@ -7,7 +7,7 @@ import type { SqlSession } from '../generations.js';
 export const REBUILD_OWNER_LOCK = 7_243_011;
 
 /** How long the owner's session may take to answer a check before the rebuild counts it as lost. */
-const CHECK_TIMEOUT_MS = 1_000;
+const CHECK_TIMEOUT_MS = 5_000;
 
 /** The rebuild's owner session is gone, or no longer holds its lock: the rebuild must stop and may change nothing shared. */
 export class RebuildOwnerLost extends Error {
@@ -84,7 +84,7 @@ export class RebuildOwner {
     }
   }
 
-  /** Throws RebuildOwnerLost unless the session answers within a second and still holds the lock of rebuild `id`. */
+  /** Throws RebuildOwnerLost unless the session answers within CHECK_TIMEOUT_MS and still holds the lock of rebuild `id`. */
   async verify(id: string): Promise<void> {
     this.throwIfLost();
     const held = await this.answerWithin(ownerLockHeld(this.manager, id, this.pid));
