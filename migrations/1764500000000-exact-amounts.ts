@@ -27,20 +27,31 @@ export class ExactAmounts1764500000000 implements MigrationInterface {
   name = 'ExactAmounts1764500000000';
 
   async up(db: QueryRunner): Promise<void> {
-    await db.query('SELECT pg_advisory_xact_lock($1)', [PUBLISH_VIEWS_LOCK]);
+    await lockAsASwitchDoes(db);
     for (const amount of AMOUNT_COLUMNS) await retype(db, amount, 'bigint', 'numeric');
   }
 
   /** Back to bigint only while every amount fits: a larger one fails the cast (22003), and the migration with it. */
   async down(db: QueryRunner): Promise<void> {
-    await db.query('SELECT pg_advisory_xact_lock($1)', [PUBLISH_VIEWS_LOCK]);
+    await lockAsASwitchDoes(db);
     for (const amount of AMOUNT_COLUMNS) await retype(db, amount, 'numeric', 'bigint');
   }
 }
 
+/**
+ * The locks a generation switch takes, in its order (each projection's live writers, then the
+ * views), so that a switch during a deploy waits for this migration instead of deadlocking with it.
+ * A rebuild creating its generation holds its projection's lock shared, so none is missed either.
+ */
+async function lockAsASwitchDoes(db: QueryRunner): Promise<void> {
+  for (const projection of [...new Set(AMOUNT_COLUMNS.map((amount) => amount.projection))].sort()) {
+    await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LIVE_GENERATION_LOCK, projection]);
+  }
+  await db.query('SELECT pg_advisory_xact_lock($1)', [PUBLISH_VIEWS_LOCK]);
+}
+
 /** Changes the column in every generation that holds it, with the live generation's public view made again around it. */
 async function retype(db: QueryRunner, { projection, table, column }: (typeof AMOUNT_COLUMNS)[number], from: string, to: string): Promise<void> {
-  await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LIVE_GENERATION_LOCK, projection]);
   const live = ((await db.query('SELECT schema_name FROM projection_generations WHERE projection = $1', [projection])) as { schema_name: string }[])[0];
   if (!live) throw new Error(`projection ${projection} has no live generation: run the migrations that create it first`);
   const generations = (await db.query(
