@@ -128,19 +128,33 @@ function answerBodyErrors(error: unknown, _request: Request, response: Response,
   }
 }
 
+/** How long an error answered before its body was read waits for the rest of the body, at most. */
+const DRAIN_MS = 5_000;
+
 /**
  * Answers once the request's body has arrived, reading and discarding what is left of it. Answering
  * first is allowed, but when the connection then closes (the client sent `Connection: close`), Node
  * closes a socket that still holds unread body: the client, still writing, gets a reset instead of
- * the answer. The server's requestTimeout bounds how long a slow body can take.
+ * the answer. Bounded: a body still arriving after DRAIN_MS is answered anyway, and the connection
+ * closed, so a client cannot make the server read without end.
  */
 function sendError(response: Response, statusCode: number, error: string, message: string): void {
-  const answer = (): void => { response.status(statusCode).json({ statusCode, error, message }); };
   const request = response.req;
   if (request.complete) {
-    answer();
+    response.status(statusCode).json({ statusCode, error, message });
     return;
   }
+  let answered = false;
+  const answer = (): void => {
+    if (answered) return;
+    answered = true;
+    clearTimeout(bound);
+    response.status(statusCode).json({ statusCode, error, message });
+  };
+  const bound = setTimeout(() => {
+    response.setHeader('Connection', 'close');
+    answer();
+  }, DRAIN_MS);
   finished(request, answer); // also on an aborted body: the answer then goes nowhere, harmlessly
   request.resume();
 }
