@@ -123,6 +123,8 @@ describe('fault: a rebuild that loses its owner lock, and a cancel racing a swit
       const record = await rebuild(terminatedId);
       const owner = await ownerPid(terminatedId);
       assert.ok(record.state === 'running' && record.schemaName !== null && owner !== undefined, 'the worker runs the rebuild and has created its generation');
+      // Filling, so its consumer runs and it checks its owner on every beat: what is timed is the noticing, not a start-up.
+      assert.ok((record.progress?.eventsDone ?? 0) > 0, 'the rebuild is filling its generation');
       return { pid: owner, schema: record.schemaName };
     }, { timeoutMs: 60_000, intervalMs: 20 });
     const terminatedAt = Date.now();
