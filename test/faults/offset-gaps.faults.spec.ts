@@ -11,6 +11,7 @@ import {
   AdminCliProcess,
   assertGuarantees,
   createTestEnvironment,
+  eventually,
   transactionalProducer,
   type TransactionalProducer,
   loadUntil,
@@ -66,16 +67,20 @@ describe('fault: transaction markers, aborted records and offset gaps on every p
   const topic = (): string => env.config.kafka.ordersTopic;
   const counts = { committedTransactions: 0, abortedTransactions: 0, recordsCommitted: 0, recordsAborted: 0 };
 
-  /** An abort on every partition: impostor next versions of `orders`, and a record per partition. */
-  const abortImpostors = async (published: readonly OutboxRow[]): Promise<void> => {
+  /**
+   * An abort on every partition: impostor next versions of `orders`, and a record per partition.
+   * Returns where the partitions' stranger records landed.
+   */
+  const abortImpostors = async (published: readonly OutboxRow[]): Promise<Map<number, number>> => {
     const impostors: { key: string; value: string; headers: Record<string, string>; partition?: number }[] = published.map((row) => ({ ...impostor(row.order_id, row.version + 1) }));
     // A stranger's record on each partition, so that every partition holds aborted records and ends on the marker.
     for (let partition = 0; partition < PARTITIONS; partition++) impostors.push({ ...impostor(randomUUID(), 1), partition });
     const transaction = await producer.transaction();
-    await transaction.send({ topic: topic(), acks: -1, messages: impostors });
+    const sent = await transaction.send({ topic: topic(), acks: -1, messages: impostors });
     await transaction.abort();
     counts.abortedTransactions++;
     counts.recordsAborted += impostors.length;
+    return new Map(sent.map((landed) => [landed.partition, Number(landed.baseOffset ?? landed.offset)]));
   };
 
   /** Publishes what the outbox holds in one committed transaction, then aborts impostors after it. */
@@ -109,10 +114,18 @@ describe('fault: transaction markers, aborted records and offset gaps on every p
     while (!stop.done) if ((await relayOnce()) === 0) await delay(20); // the relay's poll interval
     await load;
     while ((await relayOnce()) > 0);
-    await abortImpostors([]); // the log of every partition now ends on an abort marker
+    // The log of every partition now ends on an abort marker. The coordinator writes markers after
+    // the abort has answered: wait until each stands after that partition's one aborted record.
+    const sealed = await abortImpostors([]);
+    const ends = await eventually(async () => {
+      const current = await logEnds(env);
+      for (let partition = 0; partition < PARTITIONS; partition++) {
+        assert.equal(current.get(partition), (sealed.get(partition) ?? NaN) + 2, `the abort marker of partition ${String(partition)} is written`);
+      }
+      return current;
+    }, { timeoutMs: 30_000, intervalMs: 50 });
 
     // The precondition: every partition has gaps, and its last offset is a marker, not a record.
-    const ends = await logEnds(env);
     const lastRecords = await lastRecordOffsets(env);
     for (let partition = 0; partition < PARTITIONS; partition++) {
       assert.ok((ends.get(partition) ?? 0) > (lastRecords.get(partition) ?? -1) + 1, `partition ${String(partition)} ends on a marker`);

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 
 import kafkajs from 'kafkajs';
 
+import { eventually } from './eventually.js';
 import { readTopicToEnd } from './kafka-reader.js';
 import { createTestEnvironment, type TestEnvironment } from './test-environment.js';
 
@@ -45,6 +46,16 @@ describe('readTopicToEnd', () => {
       await producer.disconnect();
     }
 
+    // The coordinator writes the markers after the abort has answered: read once every partition holds its own.
+    await eventually(async () => {
+      const admin = env.kafka.admin();
+      await admin.connect();
+      try {
+        assert.deepEqual((await admin.fetchTopicOffsets(topic)).map(({ high }) => high), Array.from({ length: PARTITIONS }, () => '6'));
+      } finally {
+        await admin.disconnect();
+      }
+    }, { timeoutMs: 30_000, intervalMs: 50 });
     const read = await readTopicToEnd(env.kafka, topic, { timeoutMs: 30_000 });
 
     assert.deepEqual([...read.logEnd].sort(([a], [b]) => a - b), Array.from({ length: PARTITIONS }, (_, partition) => [partition, 6]));
