@@ -152,7 +152,9 @@ export async function ensureTopics(connection: KafkaConnection, topics: readonly
 async function createTopics(admin: Admin, topics: readonly TopicSpec[]): Promise<void> {
   try {
     await admin.createTopics({
-      waitForLeaders: true,
+      // kafkajs's own wait retries only "leader not available" and gives up on the "does not host
+      // this topic-partition" a just-created topic also answers: waitUntilServed does the waiting.
+      waitForLeaders: false,
       topics: topics.map((topic) => ({
         topic: topic.name,
         numPartitions: topic.partitions,
