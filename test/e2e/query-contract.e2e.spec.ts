@@ -1,0 +1,186 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import request from 'supertest';
+
+import { createTestEnvironment, eventually, placeOrderBody, startSystem, type RunningSystem, type TestEnvironment } from '@app/testing';
+
+/** Short, so the 409 case does not cost the default 5 s; the README names the variable that sets it. */
+const MIN_VERSION_WAIT_MS = 600;
+const CUSTOMER = 'contract-customer';
+const ORDERS = 25;
+
+interface ListedOrder {
+  readonly orderId: string;
+  readonly status: string;
+  readonly placedAt: string;
+  readonly version: number;
+}
+
+interface Page {
+  readonly items: readonly ListedOrder[];
+  readonly nextCursor: string | null;
+}
+
+/**
+ * The query API's promises in README's contract that other tests do not check: newest-first order,
+ * the status filter and keyset pages of GET /orders with their limit bounds, the ETag of GET
+ * /orders/:id, and Retry-After on 409 READ_MODEL_BEHIND.
+ */
+describe('query API contract: lists, ETag and READ_MODEL_BEHIND', () => {
+  let env: TestEnvironment;
+  let system: RunningSystem;
+  /** Every order of CUSTOMER, as placed, oldest first, with the status and version it ended at. */
+  const placed: { orderId: string; status: string; version: number }[] = [];
+
+  const query = () => request(system.queryApi.getHttpServer());
+  const command = () => request(system.commandApi.getHttpServer());
+
+  before(async () => {
+    env = await createTestEnvironment('query_contract');
+    system = await startSystem({ ...env.config, query: { minVersionWaitMs: MIN_VERSION_WAIT_MS } });
+    // One at a time, so each order is placed after the previous one answered: placedAt never goes back.
+    for (let index = 0; index < ORDERS; index++) {
+      const { orderId } = (await command().post('/orders').send(placeOrderBody({ customerId: CUSTOMER })).expect(201)).body as { orderId: string };
+      let status = 'PLACED';
+      let version = 1;
+      if (index % 3 === 1) ({ status, version } = (await command().post(`/orders/${orderId}/confirm`).send({ paymentReference: `pay-${String(index)}` }).expect(200)).body as { status: string; version: number });
+      if (index % 3 === 2) ({ status, version } = (await command().post(`/orders/${orderId}/cancel`).send({ reason: 'changed my mind' }).expect(200)).body as { status: string; version: number });
+      placed.push({ orderId, status, version });
+    }
+    // An order of someone else, which no list filtered on CUSTOMER may show.
+    await command().post('/orders').send(placeOrderBody({ customerId: 'someone-else' })).expect(201);
+    await eventually(async () => {
+      const { items } = (await query().get('/orders').query({ limit: 100 }).expect(200)).body as Page;
+      assert.equal(items.length, ORDERS + 1);
+      for (const order of placed) assert.equal(items.find((item) => item.orderId === order.orderId)?.version, order.version);
+    }, { timeoutMs: 30_000 });
+  });
+
+  after(async () => {
+    await system.close();
+    await env.dispose();
+  });
+
+  /** The customer's orders as the README orders them: newest first, ties by order id, descending. */
+  async function expectedNewestFirst(status?: string): Promise<string[]> {
+    const { items } = (await query().get('/orders').query({ customerId: CUSTOMER, limit: 100 }).expect(200)).body as Page;
+    const placedAt = new Map(items.map((item) => [item.orderId, item.placedAt]));
+    return placed
+      .filter((order) => status === undefined || order.status === status)
+      .map((order) => ({ orderId: order.orderId, at: placedAt.get(order.orderId) ?? '' }))
+      .sort((a, b) => (a.at === b.at ? (a.orderId < b.orderId ? 1 : -1) : a.at < b.at ? 1 : -1))
+      .map((order) => order.orderId);
+  }
+
+  async function allPages(parameters: Record<string, string | number>): Promise<{ ids: string[]; pages: number; lastCursor: string | null }> {
+    const ids: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const page: Page = (await query().get('/orders').query({ ...parameters, ...(cursor === null ? {} : { cursor }) }).expect(200)).body as Page;
+      ids.push(...page.items.map((item) => item.orderId));
+      pages++;
+      cursor = page.nextCursor;
+      assert.ok(pages <= ORDERS + 1, 'pagination never ends');
+    } while (cursor !== null);
+    return { ids, pages, lastCursor: cursor };
+  }
+
+  it('lists newest first: the order placed last comes first, and placedAt never increases down the list', async () => {
+    const { items, nextCursor } = (await query().get('/orders').query({ customerId: CUSTOMER, limit: 100 }).expect(200)).body as Page;
+    assert.equal(nextCursor, null);
+    assert.deepEqual(items.map((item) => item.orderId).sort(), placed.map((order) => order.orderId).sort());
+    assert.equal(items[0]?.orderId, placed.at(-1)?.orderId, 'the newest order is first');
+    assert.equal(items.at(-1)?.orderId, placed[0]?.orderId, 'the oldest order is last');
+    for (let index = 1; index < items.length; index++) assert.ok(items[index - 1]!.placedAt >= items[index]!.placedAt, `item ${String(index)} is newer than the one before it`);
+    assert.deepEqual(items.map((item) => item.orderId), await expectedNewestFirst());
+  });
+
+  it('pages with limit and cursor: every order once, in order, nextCursor null on the last page and no empty page after it', async () => {
+    const expected = await expectedNewestFirst();
+    const bySeven = await allPages({ customerId: CUSTOMER, limit: 7 });
+    assert.deepEqual(bySeven.ids, expected);
+    assert.equal(bySeven.pages, Math.ceil(ORDERS / 7));
+    // 25 orders in pages of 5: the fifth page is full and still the last one.
+    const byFive = await allPages({ customerId: CUSTOMER, limit: 5 });
+    assert.deepEqual(byFive.ids, expected);
+    assert.equal(byFive.pages, ORDERS / 5);
+
+    const first = (await query().get('/orders').query({ customerId: CUSTOMER }).expect(200)).body as Page;
+    assert.equal(first.items.length, 20, 'the default limit is 20');
+    assert.deepEqual(first.items.map((item) => item.orderId), expected.slice(0, 20));
+    assert.equal(typeof first.nextCursor, 'string');
+    const rest = (await query().get('/orders').query({ customerId: CUSTOMER, cursor: first.nextCursor ?? '' }).expect(200)).body as Page;
+    assert.deepEqual(rest.items.map((item) => item.orderId), expected.slice(20));
+    assert.equal(rest.nextCursor, null);
+  });
+
+  it('filters by status, alone and with pages', async () => {
+    for (const status of ['PLACED', 'CONFIRMED', 'CANCELLED']) {
+      const expected = await expectedNewestFirst(status);
+      assert.ok(expected.length >= 8, `${status}: enough orders to page through`);
+      const { items } = (await query().get('/orders').query({ customerId: CUSTOMER, status, limit: 100 }).expect(200)).body as Page;
+      assert.deepEqual(items.map((item) => item.orderId), expected, status);
+      for (const item of items) assert.equal(item.status, status);
+      assert.deepEqual((await allPages({ customerId: CUSTOMER, status, limit: 3 })).ids, expected, `${status} in pages of 3`);
+    }
+    const none = (await query().get('/orders').query({ customerId: CUSTOMER, status: 'DELIVERED' }).expect(200)).body as Page;
+    assert.deepEqual(none, { items: [], nextCursor: null });
+  });
+
+  it('accepts limit 1 to 100 and answers 400 naming the field outside', async () => {
+    const one = (await query().get('/orders').query({ limit: 1 }).expect(200)).body as Page;
+    assert.equal(one.items.length, 1);
+    const hundred = (await query().get('/orders').query({ limit: 100 }).expect(200)).body as Page;
+    assert.equal(hundred.items.length, ORDERS + 1);
+    for (const limit of ['0', '101', '-1', '1.5', 'ten']) {
+      const refused = await query().get('/orders').query({ limit }).expect(400);
+      const fields = (refused.body as { fields: { field: string }[] }).fields.map((field) => field.field);
+      assert.deepEqual(fields, ['limit'], `limit=${limit}: ${refused.text}`);
+    }
+  });
+
+  it('answers GET /orders/:id with ETag "<version>", and 304 to If-None-Match naming it', async () => {
+    const order = placed.find((candidate) => candidate.status === 'CONFIRMED');
+    assert.ok(order);
+    const read = await query().get(`/orders/${order.orderId}`).expect(200);
+    assert.equal(read.headers.etag, `"${String(order.version)}"`);
+    assert.equal((read.body as { version: number }).version, order.version);
+
+    const unchanged = await query().get(`/orders/${order.orderId}`).set('If-None-Match', `"${String(order.version)}"`).expect(304);
+    assert.equal(unchanged.text, '');
+    const older = await query().get(`/orders/${order.orderId}`).set('If-None-Match', `"${String(order.version - 1)}"`).expect(200);
+    assert.equal(older.headers.etag, `"${String(order.version)}"`);
+
+    // After a command the ETag moves with the version.
+    const shipped = (await command().post(`/orders/${order.orderId}/ship`).send({ carrier: 'DHL', trackingNumber: 'T-1' }).expect(200)).body as { version: number };
+    const after = await query().get(`/orders/${order.orderId}`).query({ minVersion: shipped.version }).expect(200);
+    assert.equal(after.headers.etag, `"${String(shipped.version)}"`);
+    await query().get(`/orders/${order.orderId}`).set('If-None-Match', `"${String(order.version)}"`).expect(200);
+    order.version = shipped.version;
+    order.status = 'SHIPPED';
+  });
+
+  it('answers 409 READ_MODEL_BEHIND with Retry-After: 1 after waiting for a version that does not exist', async () => {
+    const order = placed[0];
+    assert.ok(order);
+    const started = performance.now();
+    const behind = await query().get(`/orders/${order.orderId}`).query({ minVersion: order.version + 1 }).expect(409);
+    const waitedMs = performance.now() - started;
+    assert.equal(behind.headers['retry-after'], '1');
+    assert.deepEqual(
+      { code: (behind.body as { code: string }).code, currentVersion: (behind.body as { currentVersion: number }).currentVersion },
+      { code: 'READ_MODEL_BEHIND', currentVersion: order.version },
+    );
+    assert.ok(waitedMs >= MIN_VERSION_WAIT_MS - 5, `answered after ${waitedMs.toFixed(0)} ms, before the ${String(MIN_VERSION_WAIT_MS)} ms wait ran out`);
+
+    const unknown = '00000000-0000-4000-8000-000000000000';
+    const never = await query().get(`/orders/${unknown}`).query({ minVersion: 1 }).expect(409);
+    assert.equal(never.headers['retry-after'], '1');
+    assert.deepEqual([(never.body as { code: string }).code, (never.body as { currentVersion: null }).currentVersion], ['READ_MODEL_BEHIND', null]);
+    const missing = await query().get(`/orders/${unknown}`).expect(404);
+    assert.equal((missing.body as { code: string }).code, 'ORDER_NOT_FOUND');
+    assert.equal(missing.headers['retry-after'], undefined);
+  });
+});
