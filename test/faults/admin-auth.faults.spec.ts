@@ -120,8 +120,9 @@ describe('fault: admin endpoints without the right token', () => {
     const acknowledged = new AcknowledgedCommands();
     const random = seededRandom(SEED);
     await inParallel(20, 2, async () => {
-      const { orderId, version } = await runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32)));
-      acknowledged.record(orderId, version);
+      await runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32)), undefined, {
+        onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); },
+      });
     });
     const before = await sideEffects();
 

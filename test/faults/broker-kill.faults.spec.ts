@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 
+import type { OrderEventType } from '@app/orders-domain';
+
 import {
   AcknowledgedCommands,
   AppProcess,
@@ -20,8 +22,8 @@ const KILLS = 3;
 class Acknowledged extends AcknowledgedCommands {
   last: { orderId: string; version: number } | undefined;
 
-  override record(orderId: string, version: number): void {
-    super.record(orderId, version);
+  override record(orderId: string, version: number, eventType: OrderEventType): void {
+    super.record(orderId, version, eventType);
     this.last = { orderId, version };
   }
 }
@@ -63,7 +65,7 @@ describe('Kafka broker kill -9 and restart under load', () => {
     const load = loadUntil(commandApi.url, 404, stop, {
       max: 1_000_000,
       retryForMs: 60_000,
-      onAcknowledged: (orderId, version) => { acknowledged.record(orderId, version); },
+      onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); },
     });
     load.catch(() => { stop.done = true; }); // a failed command fails the test at `await load`, not as an unhandled rejection
 

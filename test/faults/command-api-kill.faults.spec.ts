@@ -69,7 +69,7 @@ describe('fault: command API kill -9 under load, clients retrying with idempoten
       clients: 4,
       pauseMs: 20,
       retryForMs: 60_000,
-      onAcknowledged: (orderId, version) => { acknowledged.record(orderId, version); },
+      onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); },
       onRetry: () => { retries++; },
     });
     const url = `http://127.0.0.1:${String(port)}`;
@@ -84,7 +84,7 @@ describe('fault: command API kill -9 under load, clients retrying with idempoten
     const placed = await sendCommand(url, 'post', '/orders', placeOrderBody(), { retryForMs: 60_000 });
     assert.equal(placed.status, 201, placed.text);
     const aimed = (placed.body as { orderId: string }).orderId;
-    acknowledged.record(aimed, 1);
+    acknowledged.record(aimed, 1, 'OrderPlaced');
     const key = randomUUID();
     const blocker = new pg.Client({ connectionString: env.config.databaseUrl });
     await blocker.connect();
@@ -115,7 +115,7 @@ describe('fault: command API kill -9 under load, clients retrying with idempoten
     assert.equal(answer.status, 200, answer.text);
     assert.equal((answer.body as { version: number }).version, 2, 'the retried command landed once, on top of version 1');
     assert.ok(aimedRetries > 0, 'the aimed command lost its answer to the crash and was sent again');
-    acknowledged.record(aimed, 2);
+    acknowledged.record(aimed, 2, 'OrderLineAdded');
 
     const random = seededRandom(13);
     for (let kill = 2; kill <= KILLS; kill++) {

@@ -53,7 +53,7 @@ describe('fault: commit-order gap in the outbox', () => {
   const placeOrder = async (): Promise<string> => {
     const placed = await request(system.commandApi.getHttpServer()).post('/orders').send(placeOrderBody()).expect(201);
     const { orderId, version } = placed.body as { orderId: string; version: number };
-    acknowledged.record(orderId, version);
+    acknowledged.record(orderId, version, 'OrderPlaced');
     return orderId;
   };
 
@@ -91,7 +91,7 @@ describe('fault: commit-order gap in the outbox', () => {
   const commitLaterAppends = async (): Promise<void> => {
     const results = await inParallel(10, 4, () =>
       runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32)), undefined, {
-        onAcknowledged: (orderId, version) => { acknowledged.record(orderId, version); },
+        onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); },
       }),
     );
     laterCommitted += results.length;
@@ -118,8 +118,8 @@ describe('fault: commit-order gap in the outbox', () => {
     const [heldAnswer, nextAnswer] = await Promise.all([held, next]);
     assert.equal(heldAnswer.status, 200, heldAnswer.text);
     assert.equal(nextAnswer.status, 200, nextAnswer.text);
-    acknowledged.record(orderId, (heldAnswer.body as { version: number }).version);
-    acknowledged.record(orderId, (nextAnswer.body as { version: number }).version);
+    acknowledged.record(orderId, (heldAnswer.body as { version: number }).version, 'OrderLineAdded');
+    acknowledged.record(orderId, (nextAnswer.body as { version: number }).version, 'OrderConfirmed');
     assert.deepEqual([(heldAnswer.body as { version: number }).version, (nextAnswer.body as { version: number }).version], [2, 3]);
 
     const { rows } = await env.db.query<{ late: string; later: string }>(
@@ -145,7 +145,7 @@ describe('fault: commit-order gap in the outbox', () => {
     // The order goes on from version 1: the rolled-back version 2 never existed.
     const added = await request(system.commandApi.getHttpServer()).post(`/orders/${orderId}/lines`).send({ sku: 'AFTER-1', quantity: 1, unitPriceMinor: 700 }).expect(200);
     assert.equal((added.body as { version: number }).version, 2);
-    acknowledged.record(orderId, 2);
+    acknowledged.record(orderId, 2, 'OrderLineAdded');
 
     // topicMatchesStore: every record on the topic is a stored event (the rolled-back one is not), in order per order.
     const figures = await assertGuarantees(env, acknowledged, { topicMatchesStore: true });

@@ -13,6 +13,7 @@ import {
   AdminCliProcess,
   assertGuarantees,
   createTestEnvironment,
+  eventTypeOfCommand,
   eventually,
   listParkedEvents,
   loadUntil,
@@ -65,12 +66,12 @@ describe('fault: discarded impostors, retried orders, and decisions that survive
   const acknowledged = new AcknowledgedCommands();
   const command = async (orderId: string, path: string, body: object): Promise<void> => {
     const answer = await request(system.commandApi.getHttpServer()).post(`/orders/${orderId}${path}`).send(body).expect(200);
-    acknowledged.record(orderId, (answer.body as { version: number }).version);
+    acknowledged.record(orderId, (answer.body as { version: number }).version, eventTypeOfCommand('post', path));
   };
   const place = async (customerId: string): Promise<string> => {
     const answer = await request(system.commandApi.getHttpServer()).post('/orders').send(placeOrderBody({ customerId })).expect(201);
     const { orderId } = answer.body as { orderId: string };
-    acknowledged.record(orderId, 1);
+    acknowledged.record(orderId, 1, 'OrderPlaced');
     await eventually(async () => { assert.equal((await view(orderId)).version, 1); });
     return orderId;
   };
@@ -108,7 +109,7 @@ describe('fault: discarded impostors, retried orders, and decisions that survive
   it('applies the real events behind discarded impostors, and every generation and replay follows the decisions', async () => {
     const started = performance.now();
     const stop = { done: false };
-    const load = loadUntil(system.commandApi.getHttpServer(), 31, stop, { clients: 1, pauseMs: 50, onAcknowledged: (orderId, version) => { acknowledged.record(orderId, version); } });
+    const load = loadUntil(system.commandApi.getHttpServer(), 31, stop, { clients: 1, pauseMs: 50, onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); } });
 
     // Point 3: impostors of an unknown type and of a version another record claims later.
     const unknownType = await place('impostor-unknown-type');

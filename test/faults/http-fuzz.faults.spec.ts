@@ -11,6 +11,7 @@ import {
   AppProcess,
   assertGuarantees,
   createTestEnvironment,
+  eventTypeOfCommand,
   inParallel,
   placeOrderBody,
   reportFigure,
@@ -241,7 +242,7 @@ describe('fault: HTTP fuzzing with fast-check', () => {
       const response = await fetch(`${commandUrl}/orders`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(placeOrderBody({ customerId: 'fuzz-customer' })) });
       assert.equal(response.status, 201);
       const { orderId } = (await response.json()) as { orderId: string };
-      acknowledged.record(orderId, 1);
+      acknowledged.record(orderId, 1, 'OrderPlaced');
       return orderId;
     });
 
@@ -281,7 +282,7 @@ describe('fault: HTTP fuzzing with fast-check', () => {
       if (response.status >= 500) serverErrors.push(`${response.status} ${request.method} ${request.path} ${JSON.stringify(request.headers).slice(0, 200)} ${String(body).slice(0, 200)} → ${text.slice(0, 300)}`);
       if (request.api === 'command' && response.ok && response.headers.get('idempotent-replayed') !== 'true') {
         const answer = JSON.parse(text) as { orderId: string; version: number };
-        acknowledged.record(answer.orderId, answer.version);
+        acknowledged.record(answer.orderId, answer.version, eventTypeOfCommand(request.method === 'DELETE' ? 'delete' : 'post', request.path));
         counts.eventsAnswered++; // every command decides exactly one event
       }
     };

@@ -3,14 +3,15 @@ import { after, before, describe, it } from 'node:test';
 
 import {
   AcknowledgedCommands,
-  TEST_ADMIN_TOKEN,
   assertGuarantees,
   createTestEnvironment,
+  eventTypeOfCommand,
   inParallel,
   placeOrderBody,
   rawHttpRequest,
   reportFigure,
   startSystem,
+  TEST_ADMIN_TOKEN,
   type RunningSystem,
   type TestEnvironment,
 } from '@app/testing';
@@ -140,7 +141,7 @@ describe('fault: injection strings in every field and parameter', () => {
     };
     const place = async (overrides: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<Answer> => {
       const answer = await command('POST', '/orders', { body: placeOrderBody({ customerId: 'inj-customer', ...overrides }), headers });
-      if (answer.status === 201) acknowledged.record(answer.json.orderId as string, 1);
+      if (answer.status === 201) acknowledged.record(answer.json.orderId as string, 1, 'OrderPlaced');
       return answer;
     };
     const placed = async (): Promise<string> => {
@@ -152,7 +153,7 @@ describe('fault: injection strings in every field and parameter', () => {
     const tryCommand = async (orderId: string, path: string, body: unknown, version: number, readBack: (order: Record<string, unknown>) => void): Promise<number> => {
       const answer = await command('POST', `/orders/${orderId}${path}`, { body });
       if (answer.status !== 200) return version;
-      acknowledged.record(orderId, version + 1);
+      acknowledged.record(orderId, version + 1, eventTypeOfCommand('post', path));
       readBack(await view(orderId, version + 1));
       verbatim++;
       return version + 1;
@@ -208,7 +209,7 @@ describe('fault: injection strings in every field and parameter', () => {
       const removed = await command('DELETE', `/orders/${first}/lines/${enc(s)}`);
       if (removed.status === 200) {
         version++;
-        acknowledged.record(first, version);
+        acknowledged.record(first, version, 'OrderLineRemoved');
         assert.ok(!(await view(first, version) as { lines: { sku: string }[] }).lines.some((line) => line.sku === s));
       }
       for (const body of [{ sku: 'OK-2', quantity: s, unitPriceMinor: 1 }, { sku: 'OK-2', quantity: 1, unitPriceMinor: s }, s, { [s]: s }]) {

@@ -7,6 +7,7 @@ import {
   AcknowledgedCommands,
   assertGuarantees,
   createTestEnvironment,
+  eventTypeOfCommand,
   foldEventStore,
   inParallel,
   loadUntil,
@@ -109,16 +110,16 @@ describe('fault: sums of the largest orders past bigint, under load', () => {
     };
 
     const stop = { done: false };
-    const load = loadUntil(commandApi, 12, stop, { clients: 2, onAcknowledged: (orderId, version) => { acknowledged.record(orderId, version); } });
+    const load = loadUntil(commandApi, 12, stop, { clients: 2, onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); } });
     const whales = await inParallel(ORDERS, 12, async (index): Promise<WhaleOrder> => {
       // Most arrive whole; some gain their second line later, as many others are refused a cent more.
       const splitLines = index % VARY_EVERY === 1;
       const placed = await send('POST', '/orders', { customerId: CUSTOMER, currency: CURRENCY, lines: splitLines ? [LINE_A] : [LINE_A, LINE_B] }, 201);
       const { orderId } = placed as { orderId: string };
-      acknowledged.record(orderId, 1);
+      acknowledged.record(orderId, 1, 'OrderPlaced');
       const command = async (path: string, body: object, status = 200): Promise<unknown> => {
         const answer = await send('POST', `/orders/${orderId}${path}`, body, status);
-        if (status === 200) acknowledged.record(orderId, (answer as { version: number }).version);
+        if (status === 200) acknowledged.record(orderId, (answer as { version: number }).version, eventTypeOfCommand('post', path));
         return answer;
       };
       if (splitLines) await command('/lines', LINE_B);

@@ -108,7 +108,7 @@ describe('fault: transaction markers, aborted records and offset gaps on every p
       clients: 2,
       max: 60,
       pauseMs: 20,
-      onAcknowledged: (orderId, version) => { acknowledged.record(orderId, version); },
+      onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); },
     }).finally(() => (stop.done = true));
     // The relay loop: publish while commands come, then drain what is left.
     while (!stop.done) if ((await relayOnce()) === 0) await delay(20); // the relay's poll interval

@@ -5,6 +5,7 @@ import {
   AcknowledgedCommands,
   assertGuarantees,
   createTestEnvironment,
+  eventTypeOfCommand,
   inParallel,
   placeOrderBody,
   reportFigure,
@@ -69,14 +70,15 @@ describe('fault: 50 concurrent commands pinned to one version of one order', () 
     const acknowledged = new AcknowledgedCommands();
     const random = seededRandom(SEED);
     const load = inParallel(40, 2, async () => {
-      const { orderId, version } = await runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32)));
-      acknowledged.record(orderId, version);
+      await runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32)), undefined, {
+        onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); },
+      });
     });
 
     const placed = await send('POST', '/orders', placeOrderBody({ customerId: 'pinned-customer' }));
     assert.equal(placed.status, 201);
     const orderId = (placed.body as { orderId?: string }).orderId ?? '';
-    acknowledged.record(orderId, 1);
+    acknowledged.record(orderId, 1, 'OrderPlaced');
 
     // Round 1: fifty different lines, each pinned to version 1.
     const lines = Array.from({ length: CONTENDERS }, (_, index) => ({ method: 'POST', path: '/lines', body: { sku: `PIN-${index}`, quantity: 1, unitPriceMinor: 100 + index } }));
@@ -88,10 +90,11 @@ describe('fault: 50 concurrent commands pinned to one version of one order', () 
       (index: number) => ({ method: 'POST', path: '/confirm', body: { paymentReference: `pay-${index}` } }),
       (index: number) => ({ method: 'POST', path: '/cancel', body: { reason: `contender ${index}` } }),
     ];
-    const second = await race(orderId, 2, Array.from({ length: CONTENDERS }, (_, index) => (kinds[index % kinds.length] ?? kinds[0]!)(index)));
+    const contenders = Array.from({ length: CONTENDERS }, (_, index) => (kinds[index % kinds.length] ?? kinds[0]!)(index));
+    const second = await race(orderId, 2, contenders);
 
     let rejected = 0;
-    for (const [round, answers] of [[1, first], [2, second]] as const) {
+    for (const [round, answers, sent] of [[1, first, lines], [2, second, contenders]] as const) {
       const statuses = answers.map((answer) => answer.status);
       const winners = answers.filter((answer) => answer.status === 200);
       const losers = answers.filter((answer) => answer.status === 412);
@@ -100,7 +103,8 @@ describe('fault: 50 concurrent commands pinned to one version of one order', () 
       const [winner] = winners;
       assert.deepEqual({ version: winner?.body.version, etag: winner?.etag }, { version: round + 1, etag: `"${round + 1}"` });
       for (const loser of losers) assert.deepEqual({ statusCode: loser.body.statusCode, code: loser.body.code }, { statusCode: 412, code: 'VERSION_MISMATCH' });
-      acknowledged.record(orderId, round + 1);
+      const won = sent[answers.findIndex((answer) => answer.status === 200)];
+      acknowledged.record(orderId, round + 1, eventTypeOfCommand(won?.method === 'DELETE' ? 'delete' : 'post', won?.path ?? ''));
       rejected += losers.length;
     }
     assert.equal(await eventsOf(orderId), 3, 'the order gained exactly one event per round');

@@ -88,7 +88,7 @@ describe('fault: poison messages under load', () => {
     const poisoned: string[] = [];
     for (const customerId of ['poisoned-1', 'poisoned-2']) {
       const orderId = ((await request(system.commandApi.getHttpServer()).post('/orders').send(placeOrderBody({ customerId })).expect(201)).body as { orderId: string }).orderId;
-      acknowledged.record(orderId, 1);
+      acknowledged.record(orderId, 1, 'OrderPlaced');
       await eventually(async () => { assert.equal(await viewVersion(orderId), 1); });
       poisoned.push(orderId);
     }
@@ -108,8 +108,9 @@ describe('fault: poison messages under load', () => {
     let completed = 0;
     const good: string[] = [];
     const load = inParallel(ORDERS, 3, async () => {
-      const { orderId, version } = await runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32)), system.queryApi.getHttpServer());
-      acknowledged.record(orderId, version);
+      const { orderId } = await runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32)), system.queryApi.getHttpServer(), {
+        onAcknowledged: (id, version, eventType) => { acknowledged.record(id, version, eventType); },
+      });
       good.push(orderId);
       completed++;
     });
@@ -119,8 +120,8 @@ describe('fault: poison messages under load', () => {
     }
     // The poisoned orders go on: these events must park behind the poison, never apply out of order.
     for (const orderId of poisoned) {
-      acknowledged.record(orderId, await command(orderId, '/lines', { sku: 'AFTER-POISON', quantity: 1, unitPriceMinor: 99 }));
-      acknowledged.record(orderId, await command(orderId, '/confirm', { paymentReference: 'pay-after-poison' }));
+      acknowledged.record(orderId, await command(orderId, '/lines', { sku: 'AFTER-POISON', quantity: 1, unitPriceMinor: 99 }), 'OrderLineAdded');
+      acknowledged.record(orderId, await command(orderId, '/confirm', { paymentReference: 'pay-after-poison' }), 'OrderConfirmed');
     }
     await load;
     await producer.disconnect();

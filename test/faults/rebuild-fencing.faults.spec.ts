@@ -102,7 +102,7 @@ describe('fault: a rebuild that loses its owner lock, and a cancel racing a swit
     const original = await liveSchema();
 
     const acknowledged = new AcknowledgedCommands();
-    const writer = loadUntil(commandApi.getHttpServer(), 12, stop, { clients: 1, pauseMs: 100, onAcknowledged: (orderId, version) => { acknowledged.record(orderId, version); } });
+    const writer = loadUntil(commandApi.getHttpServer(), 12, stop, { clients: 1, pauseMs: 100, onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); } });
     const failures: string[] = [];
     let reads = 0;
     const readers = Array.from({ length: 2 }, async (_, reader) => {

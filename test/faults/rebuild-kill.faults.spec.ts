@@ -79,7 +79,7 @@ describe('fault: a rebuild killed before its switch under live reads, then rerun
 
     const acknowledged = new AcknowledgedCommands();
     const stop = { done: false };
-    const writer = loadUntil(commandApi.getHttpServer(), 14, stop, { clients: 1, pauseMs: 100, onAcknowledged: (orderId, version) => { acknowledged.record(orderId, version); } });
+    const writer = loadUntil(commandApi.getHttpServer(), 14, stop, { clients: 1, pauseMs: 100, onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); } });
     const failures: string[] = [];
     let reads = 0;
     const queryServer = queryApi.getHttpServer();

@@ -190,7 +190,7 @@ describe('fault: the outbox relay leader loses its lock under load', () => {
 
     const acknowledged = new AcknowledgedCommands();
     const stop = { done: false };
-    const load = loadUntil(commandApi.getHttpServer(), 61, stop, { clients: 4, pauseMs: 20, onAcknowledged: (orderId, version) => { acknowledged.record(orderId, version); } });
+    const load = loadUntil(commandApi.getHttpServer(), 61, stop, { clients: 4, pauseMs: 20, onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); } });
     await eventually(() => { assert.ok(journal.publishes.some((p) => p.landed), 'the first leader publishes'); }, { timeoutMs: 30_000 });
 
     const random = seededRandom(29);

@@ -58,7 +58,7 @@ describe('fault: relay killed between the broker\'s ack and recording its progre
   it('publishes the batch again after the kill, and the projections apply it once', async () => {
     const acknowledged = new AcknowledgedCommands();
     const stop = { done: false };
-    const load = loadUntil(commandApi.getHttpServer(), 21, stop, { onAcknowledged: (orderId, version) => { acknowledged.record(orderId, version); } });
+    const load = loadUntil(commandApi.getHttpServer(), 21, stop, { onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); } });
     await start('projection-worker');
 
     // More than one batch waits in the outbox; lock those rows so that the relay's DELETE of its first batch waits.

@@ -88,8 +88,9 @@ describe('fault: concurrent requests sharing one idempotency key', () => {
     const acknowledged = new AcknowledgedCommands();
     const random = seededRandom(SEED);
     const load = inParallel(40, 2, async () => {
-      const { orderId, version } = await runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32)));
-      acknowledged.record(orderId, version);
+      await runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32)), undefined, {
+        onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); },
+      });
     });
 
     // 1. Twenty identical placements with one key: one order.
@@ -99,14 +100,14 @@ describe('fault: concurrent requests sharing one idempotency key', () => {
     assertOneAnswer(placed, 201);
     const orderId = placed[0]?.body.orderId ?? '';
     assert.deepEqual(await ordersOf('idem-customer-1'), [orderId]);
-    acknowledged.record(orderId, 1);
+    acknowledged.record(orderId, 1, 'OrderPlaced');
 
     // 2. Twenty identical confirmations with one key: one OrderConfirmed.
     const confirmKey = `confirm-${randomUUID()}`;
     const confirmed = await Promise.all(Array.from({ length: DUPLICATES }, () => send(`/orders/${orderId}/confirm`, confirmKey, { paymentReference: 'pay-idem' })));
     assertOneAnswer(confirmed, 200);
     assert.equal(confirmed[0]?.body.version, 2);
-    acknowledged.record(orderId, 2);
+    acknowledged.record(orderId, 2, 'OrderConfirmed');
 
     // 3. The same keys with anything else: 422, nothing written. The same body with its keys in another order is the same request.
     const keysBefore = await keyCount();
@@ -139,7 +140,7 @@ describe('fault: concurrent requests sharing one idempotency key', () => {
     for (const { answer } of raced.filter(({ body }) => body !== winningBody)) assert.equal(answer.status, 422, answer.text);
     const raceOrders = [...(await ordersOf('idem-race-a')), ...(await ordersOf('idem-race-b'))];
     assert.deepEqual(raceOrders, [winners[0]?.answer.body.orderId]);
-    acknowledged.record(raceOrders[0] ?? '', 1);
+    acknowledged.record(raceOrders[0] ?? '', 1, 'OrderPlaced');
 
     assert.equal(await keyCount(), keysBefore + 1, 'the race recorded its one key');
     await load;

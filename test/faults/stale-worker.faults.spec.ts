@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
 import { CommandApiModule } from '@app/command-api';
+import type { OrderEventType } from '@app/orders-domain';
 import { projections } from '@app/projections';
 import {
   AcknowledgedCommands,
@@ -91,7 +92,7 @@ describe('fault: a worker paused past its session timeout while another takes it
 
   it('the thawed worker changes nothing; the read models equal the fold', async () => {
     const acknowledged = new AcknowledgedCommands();
-    const onAcknowledged = (orderId: string, version: number): void => { acknowledged.record(orderId, version); };
+    const onAcknowledged = (orderId: string, version: number, eventType: OrderEventType): void => { acknowledged.record(orderId, version, eventType); };
     const stale = await startWorker();
     const staleMembers = await membersSettle(1);
     const stop = { done: false };

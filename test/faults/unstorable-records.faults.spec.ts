@@ -71,7 +71,7 @@ describe('fault: records Postgres cannot store', () => {
     const targets: string[] = [];
     for (const customerId of ['unstorable-1', 'unstorable-2']) {
       const orderId = ((await request(system.commandApi.getHttpServer()).post('/orders').send(placeOrderBody({ customerId })).expect(201)).body as { orderId: string }).orderId;
-      acknowledged.record(orderId, 1);
+      acknowledged.record(orderId, 1, 'OrderPlaced');
       await eventually(async () => { assert.equal(await viewVersion(orderId), 1); });
       targets.push(orderId);
     }
@@ -97,8 +97,9 @@ describe('fault: records Postgres cannot store', () => {
     let completed = 0;
     const good: string[] = [];
     const load = inParallel(ORDERS, 3, async () => {
-      const { orderId, version } = await runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32)), system.queryApi.getHttpServer());
-      acknowledged.record(orderId, version);
+      const { orderId } = await runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32)), system.queryApi.getHttpServer(), {
+        onAcknowledged: (id, version, eventType) => { acknowledged.record(id, version, eventType); },
+      });
       good.push(orderId);
       completed++;
     });
@@ -106,7 +107,7 @@ describe('fault: records Postgres cannot store', () => {
       await eventually(() => { assert.ok(completed >= (index + 1) * Math.floor(ORDERS / (unstorable.length + 2))); }, { timeoutMs: 120_000 });
       await producer.send({ topic: env.config.kafka.ordersTopic, acks: -1, messages: [{ key: poison.key, value: poison.value, headers: poison.headers ?? {} }] });
     }
-    for (const orderId of targets) acknowledged.record(orderId, await command(orderId, '/lines', { sku: 'AFTER', quantity: 1, unitPriceMinor: 5 }));
+    for (const orderId of targets) acknowledged.record(orderId, await command(orderId, '/lines', { sku: 'AFTER', quantity: 1, unitPriceMinor: 5 }), 'OrderLineAdded');
     await load;
     await producer.disconnect();
 

@@ -49,7 +49,7 @@ describe('fault: projection worker kill -9 under load', () => {
     const acknowledged = new AcknowledgedCommands();
     const random = seededRandom(7);
     const stop = { done: false };
-    const load = loadUntil(commandApi.getHttpServer(), 42, stop, { onAcknowledged: (orderId, version) => { acknowledged.record(orderId, version); } });
+    const load = loadUntil(commandApi.getHttpServer(), 42, stop, { onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); } });
     let worker = await startWorker();
     for (let kill = 1; kill <= KILLS; kill++) {
       // Let it work for a random while, then kill it without warning, mid-batch or not.

@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 
 import request from 'supertest';
 
+import type { OrderEventType } from '@app/orders-domain';
+
 import type { TestServer } from './test-app.js';
 
 /** A small seeded generator (mulberry32): the same seed gives the same load. */
@@ -28,7 +30,7 @@ const CURRENCIES = ['EUR', 'USD', 'GBP'];
 
 export interface LifecycleOptions {
   /** Told of every command the command API answered with a 2xx: what the client was promised. */
-  readonly onAcknowledged?: (orderId: string, version: number) => void;
+  readonly onAcknowledged?: (orderId: string, version: number, eventType: OrderEventType) => void;
   /**
    * Sends every command with its own Idempotency-Key and, until this many milliseconds have passed,
    * sends it again with the same key when there is no answer (connection refused or reset, a 5xx):
@@ -50,6 +52,25 @@ export interface CommandAnswer {
   readonly status: number;
   readonly text: string;
   readonly body: unknown;
+}
+
+const EVENT_OF_ACTION: Readonly<Record<string, OrderEventType>> = {
+  confirm: 'OrderConfirmed', ship: 'OrderShipped', deliver: 'OrderDelivered', cancel: 'OrderCancelled',
+};
+
+/**
+ * The event a successful command appends, from its method and path (`/orders`, `/orders/:id/lines`,
+ * `/lines/:sku`, `/confirm`, …; a path relative to its order works too): what its client was told happened.
+ */
+export function eventTypeOfCommand(method: 'post' | 'delete', path: string): OrderEventType {
+  const segments = path.split('?')[0]?.split('/').filter(Boolean) ?? [];
+  if (method === 'delete' && segments.at(-2) === 'lines') return 'OrderLineRemoved';
+  const last = segments.at(-1) ?? '';
+  if (method === 'post' && segments.length === 1 && last === 'orders') return 'OrderPlaced';
+  if (method === 'post' && last === 'lines') return 'OrderLineAdded';
+  const type = method === 'post' ? EVENT_OF_ACTION[last] : undefined;
+  if (!type) throw new Error(`no order event is appended by ${method.toUpperCase()} ${path}`);
+  return type;
 }
 
 /**
@@ -100,7 +121,8 @@ export async function runRandomLifecycle(commandApi: TestServer, random: () => n
   assert.equal(placed.status, 201, `place order: ${placed.text}`);
   const orderId = (placed.body as { orderId: string }).orderId;
   let version = (placed.body as { version: number }).version;
-  onAcknowledged?.(orderId, version);
+  assert.equal(version, 1, `a placed order is at version 1: ${placed.text}`);
+  onAcknowledged?.(orderId, version, 'OrderPlaced');
 
   const check = async (): Promise<void> => {
     if (!queryApi) return;
@@ -110,26 +132,29 @@ export async function runRandomLifecycle(commandApi: TestServer, random: () => n
     assert.equal((read.body as { version: number }).version, version);
     visibleAfterMs.push(performance.now() - answeredAt);
   };
-  const command = async (path: string, body?: object, method: 'post' | 'delete' = 'post'): Promise<void> => {
+  // One client changes the order, so each answer is the version before it plus one.
+  const command = async (eventType: OrderEventType, path: string, body?: object, method: 'post' | 'delete' = 'post'): Promise<void> => {
     const response = await sendCommand(commandApi, method, `/orders/${orderId}${path}`, body, options);
     assert.equal(response.status, 200, `${method} ${path}: ${response.text}`);
-    version = (response.body as { version: number }).version;
-    onAcknowledged?.(orderId, version);
+    const next = (response.body as { version: number }).version;
+    assert.equal(next, version + 1, `${method} ${path} of ${orderId} answered version ${String(next)} after ${String(version)}`);
+    version = next;
+    onAcknowledged?.(orderId, version, eventType);
     await check();
   };
 
   await check();
   const extra = Math.floor(random() * 3);
-  for (let index = 0; index < extra; index++) await command('/lines', line(10 + index));
-  if (lines.length > 1 && random() < 0.3) await command(`/lines/${lines[0]?.sku ?? ''}`, undefined, 'delete');
+  for (let index = 0; index < extra; index++) await command('OrderLineAdded', '/lines', line(10 + index));
+  if (lines.length > 1 && random() < 0.3) await command('OrderLineRemoved', `/lines/${lines[0]?.sku ?? ''}`, undefined, 'delete');
   if (random() < 0.15) {
-    await command('/cancel', { reason: 'changed my mind' });
+    await command('OrderCancelled', '/cancel', { reason: 'changed my mind' });
   } else {
-    await command('/confirm', { paymentReference: `pay-${orderId.slice(0, 8)}` });
-    if (random() < 0.1) await command('/cancel', { reason: 'out of stock' });
+    await command('OrderConfirmed', '/confirm', { paymentReference: `pay-${orderId.slice(0, 8)}` });
+    if (random() < 0.1) await command('OrderCancelled', '/cancel', { reason: 'out of stock' });
     else if (random() < 0.8) {
-      await command('/ship', { carrier: pick(['DHL', 'UPS', 'PostNL']), trackingNumber: `T-${orderId.slice(0, 8)}` });
-      if (random() < 0.7) await command('/deliver');
+      await command('OrderShipped', '/ship', { carrier: pick(['DHL', 'UPS', 'PostNL']), trackingNumber: `T-${orderId.slice(0, 8)}` });
+      if (random() < 0.7) await command('OrderDelivered', '/deliver');
     }
   }
   return { orderId, version, visibleAfterMs };
