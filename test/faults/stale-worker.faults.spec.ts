@@ -89,6 +89,14 @@ describe('fault: a worker paused past its session timeout while another takes it
     );
     return rows[0]?.digest ?? '';
   };
+  /** A counter of the worker's /metrics, summed over its labels. */
+  const counter = async (worker: AppProcess, name: string): Promise<number> => {
+    const text = await (await fetch(`${worker.url}/metrics`)).text();
+    const samples = text.split('\n').filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `));
+    assert.ok(samples.length > 0, `${name} is exposed`);
+    return samples.reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+  };
+  const ALREADY_APPLIED = 'projection_records_already_applied_total';
 
   it('the thawed worker changes nothing; the read models equal the fold', async () => {
     const acknowledged = new AcknowledgedCommands();
@@ -104,7 +112,9 @@ describe('fault: a worker paused past its session timeout while another takes it
     let attempts = 0;
     for (;;) {
       attempts++;
-      await new Promise((resolve) => setTimeout(resolve, 500 + Math.floor(random() * 1_000)));
+      await new Promise((resolve) => setTimeout(resolve, 500 + Math.floor(random() * 1_000))); // a seeded moment under load
+      // As the only member it has never been handed records it had applied: the count below is the stale batch's.
+      assert.equal(await counter(stale, ALREADY_APPLIED), 0, 'the only member was never handed a batch already applied');
       stale.signal('SIGSTOP');
       const { rows } = await env.db.query<{ busy: number }>(
         "SELECT count(*)::int AS busy FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'projection-worker' AND state <> 'idle'",
@@ -136,6 +146,13 @@ describe('fault: a worker paused past its session timeout while another takes it
     const before = await digest();
 
     stale.signal('SIGCONT');
+    // It runs the batch it had fetched before it learns it was dropped: every record of it is below
+    // the offset its successor stored, and the offset lock shows it so.
+    const staleRecords = await eventually(async () => {
+      const skipped = await counter(stale, ALREADY_APPLIED);
+      assert.ok(skipped > 0, 'the thawed worker tried a batch its successor had applied');
+      return skipped;
+    }, { timeoutMs: 30_000, intervalMs: 200 });
     // It finds it was dropped and joins again: by then it has run whatever it held.
     await membersSettle(2);
     assert.equal(await digest(), before, 'the thawed worker changed no row and no offset');
@@ -149,6 +166,7 @@ describe('fault: a worker paused past its session timeout while another takes it
     reportFigure('stale-worker', {
       pausedPastSessionTimeout: true,
       partitionsTakenOver: PARTITIONS,
+      staleRecordsFenced: staleRecords,
       rowsChangedByStaleWorker: 0,
       acknowledged: figures.acknowledged,
       lost: figures.lost,

@@ -13,6 +13,7 @@ export class ProjectionMetrics implements ProjectionObserver {
   private readonly applied: Counter<'projection'>;
   private readonly parked: Counter<'projection'>;
   private readonly deadLettered: Counter<'projection'>;
+  private readonly alreadyApplied: Counter<'projection'>;
   private readonly batchDuration: Histogram<'projection'>;
 
   constructor(metrics: Metrics, dataSource: DataSource, offsets: TopicOffsets, topic: string, projections: readonly Projection[]) {
@@ -20,6 +21,12 @@ export class ProjectionMetrics implements ProjectionObserver {
     this.applied = new Counter({ name: 'projection_events_applied_total', help: 'Events applied to read models', labelNames: ['projection'], registers });
     this.parked = new Counter({ name: 'projection_events_parked_total', help: 'Events parked (poison, or behind poison of their order)', labelNames: ['projection'], registers });
     this.deadLettered = new Counter({ name: 'projection_events_dead_lettered_total', help: 'Poison events sent to the dead-letter topic', labelNames: ['projection'], registers });
+    this.alreadyApplied = new Counter({
+      name: 'projection_records_already_applied_total',
+      help: 'Records delivered below the stored offset and skipped: a batch fetched before another member applied them',
+      labelNames: ['projection'],
+      registers,
+    });
     this.batchDuration = new Histogram({
       name: 'projection_batch_duration_seconds',
       help: 'Time to apply one partition batch, transaction included',
@@ -62,10 +69,11 @@ export class ProjectionMetrics implements ProjectionObserver {
     });
   }
 
-  batchApplied(projection: string, outcome: { applied: number; parked: number; deadLettered: number; seconds: number }): void {
+  batchApplied(projection: string, outcome: { applied: number; parked: number; deadLettered: number; alreadyApplied: number; seconds: number }): void {
     this.applied.inc({ projection }, outcome.applied);
     this.parked.inc({ projection }, outcome.parked);
     this.deadLettered.inc({ projection }, outcome.deadLettered);
+    this.alreadyApplied.inc({ projection }, outcome.alreadyApplied);
     this.batchDuration.observe({ projection }, outcome.seconds);
   }
 }

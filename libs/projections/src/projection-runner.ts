@@ -15,7 +15,12 @@ export interface DeadLetterSink {
 
 /** What the runner reports, for metrics. */
 export interface ProjectionObserver {
-  batchApplied(projection: string, outcome: { applied: number; parked: number; deadLettered: number; seconds: number }): void;
+  /**
+   * `alreadyApplied`: records of the batch below the partition's stored offset, skipped. A batch
+   * fetched before another member (or a rebuild that switched) applied its records: a stale member's
+   * batch, fenced by the offset lock.
+   */
+  batchApplied(projection: string, outcome: { applied: number; parked: number; deadLettered: number; alreadyApplied: number; seconds: number }): void;
 }
 
 /**
@@ -113,6 +118,7 @@ export class ProjectionRunner implements BatchHandler {
   async handleBatch(batch: PartitionBatch): Promise<BatchOutcome> {
     const started = process.hrtime.bigint();
     let report: RecordsOutcome = { applied: 0, parked: [] };
+    let alreadyApplied = 0;
     const outcome = await this.transaction(async (db): Promise<BatchOutcome> => {
       const stored = await this.lockOffset(db, batch);
       if (BigInt(batch.highWatermark) < stored) {
@@ -128,9 +134,10 @@ export class ProjectionRunner implements BatchHandler {
       // Progress follows the fetch, not the records: offsets after the last record (a transaction
       // marker, aborted records) were read too, and must not be read again.
       const next = BigInt(batch.lastOffset) + 1n;
-      if (next <= stored) return { kind: 'applied', nextOffset: stored.toString() };
       const { topic, partition } = batch;
       const fresh = batch.records.filter((record) => BigInt(record.offset) >= stored).map((record) => ({ ...record, topic, partition }));
+      alreadyApplied = batch.records.length - fresh.length;
+      if (next <= stored) return { kind: 'applied', nextOffset: stored.toString() };
       const nextOffset = next.toString();
       report = await this.applyRecords(db, fresh, {
         heartbeat: () => batch.heartbeat(),
@@ -142,6 +149,7 @@ export class ProjectionRunner implements BatchHandler {
       applied: report.applied,
       parked: report.parked.length,
       deadLettered: report.parked.filter((parked) => parked.deadLetter).length,
+      alreadyApplied,
       seconds: Number(process.hrtime.bigint() - started) / 1e9,
     });
     return outcome;
