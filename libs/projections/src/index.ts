@@ -8,6 +8,7 @@ export * from './projection.js';
 export * from './replay/index.js';
 export * from './sales.projection.js';
 export * from './sequence.js';
+export * from './verification/index.js';
 
 import { customerSummaryProjection } from './customer-summary.projection.js';
 import { orderViewProjection } from './order-view.projection.js';

@@ -2,11 +2,20 @@ import assert from 'node:assert/strict';
 
 import type pg from 'pg';
 
-/**
- * What every read model must contain, folded from scratch out of the event store. Written apart
- * from the projections on purpose: it checks the whole pipeline (nothing lost, nothing applied
- * twice, nothing out of order), not the projections against themselves.
- */
+import { deadLetterTopic } from '@app/messaging';
+import {
+  formatDifference,
+  pgSql,
+  verifyReadModels,
+  type Difference,
+  type Sql,
+  type VerificationFigures,
+  type VerificationResult,
+  type VerifyOptions,
+} from '@app/projections';
+
+import type { TestEnvironment } from './test-environment.js';
+
 interface Line {
   sku: string;
   quantity: number;
@@ -38,6 +47,11 @@ interface Order {
 /** Exact: sums of orders pass 2^53, where numbers round, so every amount is a BigInt here. */
 const total = (lines: readonly Line[]): bigint => lines.reduce((sum, l) => sum + BigInt(l.quantity) * BigInt(l.unitPriceMinor), 0n);
 
+/**
+ * The orders, customers (non-zero totals) and sales buckets of the event store, all in memory: for
+ * tests that compare the query API's answers with it. The oracle itself, and `npm run verify`,
+ * stream the store through libs/projections/src/verification instead.
+ */
 export async function foldEventStore(db: pg.Pool): Promise<{ orders: Map<string, Order>; customers: Map<string, unknown>; sales: Map<string, unknown> }> {
   const { rows } = await db.query<EventRow>(
     `SELECT order_id::text, version, type, data, (extract(epoch FROM occurred_at) * 1000)::float8 AS at
@@ -99,73 +113,60 @@ export async function foldEventStore(db: pg.Pool): Promise<{ orders: Map<string,
   };
 }
 
-/** Asserts that the order view, customer summary and sales buckets equal the fold of the event store. */
-export async function assertReadModelsEqualFold(db: pg.Pool): Promise<{ orders: number; events: number }> {
-  const parked = await db.query<{ projection: string; order_id: string; reason: string }>('SELECT projection, order_id, reason FROM parked_events LIMIT 5');
-  assert.deepEqual(parked.rows, [], 'no event is parked');
-  const expected = await foldEventStore(db);
+export interface FoldAgreement {
+  readonly orders: number;
+  readonly events: number;
+  readonly customers: number;
+  readonly buckets: number;
+  /** Effects found applied twice, judged against the fold (never the projections' own counters): zero here. */
+  readonly appliedTwice: number;
+}
 
-  const views = await db.query<Record<string, unknown>>(
-    `SELECT order_id::text, customer_id, status, currency, lines, total_minor::text AS total, version, applied_events,
-            (extract(epoch FROM placed_at) * 1000)::float8 AS placed_at, (extract(epoch FROM confirmed_at) * 1000)::float8 AS confirmed_at,
-            (extract(epoch FROM shipped_at) * 1000)::float8 AS shipped_at, (extract(epoch FROM delivered_at) * 1000)::float8 AS delivered_at,
-            (extract(epoch FROM cancelled_at) * 1000)::float8 AS cancelled_at
-       FROM order_view`,
-  );
-  const actualOrders = new Map(views.rows.map((row) => [row.order_id as string, row]));
-  assert.equal(actualOrders.size, expected.orders.size, 'one order view row per order in the event store');
-  let events = 0;
-  for (const order of expected.orders.values()) {
-    events += order.version;
-    const row = actualOrders.get(order.orderId);
-    assert.ok(row, `order view of ${order.orderId}`);
-    const ms = (value: unknown): number | null => (value === null ? null : Math.round(value as number));
-    assert.deepEqual(
-      {
-        customerId: row.customer_id, status: row.status, currency: (row.currency as string).trim(), lines: row.lines, total: BigInt(row.total as string), version: row.version,
-        appliedEvents: row.applied_events, placedAt: ms(row.placed_at), confirmedAt: ms(row.confirmed_at), shippedAt: ms(row.shipped_at),
-        deliveredAt: ms(row.delivered_at), cancelledAt: ms(row.cancelled_at),
-      },
-      {
-        customerId: order.customerId, status: order.status, currency: order.currency, lines: order.lines, total: total(order.lines), version: order.version,
-        appliedEvents: order.version, placedAt: order.placedAt, confirmedAt: order.confirmedAt, shippedAt: order.shippedAt,
-        deliveredAt: order.deliveredAt, cancelledAt: order.cancelledAt,
-      },
-      `order view of ${order.orderId}`,
-    );
+/** How many differences an oracle failure lists. */
+const LISTED = 20;
+
+/**
+ * Asserts that every read model, side table and bookkeeping row of the database (the order view,
+ * customer summary and its orders, sales buckets and orders, each projection's order versions, no
+ * parked event) equals a fold of the event store from scratch: the operators' `npm run verify`
+ * (libs/projections/src/verification), without the topics. Throws an AssertionError listing the
+ * first differences; callers retry it with `eventually` while the projections catch up.
+ */
+export async function assertReadModelsEqualFold(db: pg.Pool, options: Pick<VerifyOptions, 'projections'> = {}): Promise<FoldAgreement> {
+  const { figures, differences } = await inSnapshot(db, (sql) => verifyReadModels(sql, { ...options, keepDifferences: LISTED }));
+  assertNoDifferences(figures, differences);
+  return { orders: figures.orders, events: figures.events, customers: figures.customers, buckets: figures.buckets, appliedTwice: figures.appliedTwice };
+}
+
+/**
+ * Verifies the test environment's database and topics as `npm run verify` does, and returns what
+ * it found without asserting: for tests that plant a defect and expect it reported.
+ */
+export async function verifyEnvironment(env: TestEnvironment, options: Omit<VerifyOptions, 'topic'> & { readonly withTopics?: boolean } = {}): Promise<VerificationResult> {
+  const { withTopics = true, ...rest } = options;
+  const topic = withTopics ? { kafka: env.kafka, ordersTopic: env.config.kafka.ordersTopic, deadLetterTopic: deadLetterTopic(env.config).name } : undefined;
+  return inSnapshot(env.db, (sql) => verifyReadModels(sql, { ...rest, ...(topic ? { topic } : {}) }));
+}
+
+export function assertNoDifferences(figures: VerificationFigures, differences: readonly Difference[]): void {
+  if (figures.differences === 0) return;
+  const summary = `${String(figures.differences)} differences between the read models and a fold of the event store ` +
+    `(applied twice ${String(figures.appliedTwice)}, lost ${String(figures.lost)}, parked ${String(figures.parked)})`;
+  throw new assert.AssertionError({ message: [summary, ...differences.slice(0, LISTED).map(formatDifference)].join('\n  ') });
+}
+
+/** One REPEATABLE READ snapshot for the whole comparison, so rows committed meanwhile do not read as differences. */
+async function inSnapshot<T>(db: pg.Pool, read: (sql: Sql) => Promise<T>): Promise<T> {
+  const client = await db.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    return await read(pgSql(client));
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release();
   }
-
-  const summaries = await db.query<Record<string, unknown>>(
-    // Totals as text: the pg driver parses jsonb with JSON.parse, which rounds numbers past 2^53.
-    `SELECT customer_id, order_count, last_order_id::text, (extract(epoch FROM last_order_at) * 1000)::float8 AS last_order_at,
-            (SELECT coalesce(jsonb_object_agg(t.currency, t.amount #>> '{}'), '{}') FROM jsonb_each(totals_by_currency) AS t(currency, amount)) AS totals_by_currency
-       FROM customer_summary`,
-  );
-  assert.deepEqual(
-    new Map(summaries.rows.map((row) => [row.customer_id as string, {
-      orderCount: row.order_count, totals: nonZero(exact(row.totals_by_currency as Record<string, string>)), lastOrderAt: Math.round(row.last_order_at as number), lastOrderId: row.last_order_id,
-    }])),
-    expected.customers,
-    'customer summaries',
-  );
-
-  const buckets = await db.query<Record<string, unknown>>(
-    `SELECT granularity, (extract(epoch FROM bucket_start) * 1000)::float8 AS start, currency, orders, revenue_minor::text AS revenue, cancellations FROM sales_buckets`,
-  );
-  assert.deepEqual(
-    new Map(buckets.rows
-      .map((row) => [`${row.granularity as string}|${Math.round(row.start as number)}|${(row.currency as string).trim()}`, { orders: row.orders as number, revenue: BigInt(row.revenue as string), cancellations: row.cancellations as number }] as const)
-      .filter(([, bucket]) => bucket.orders > 0 || bucket.revenue !== 0n || bucket.cancellations > 0)),
-    expected.sales,
-    'sales buckets',
-  );
-  return { orders: expected.orders.size, events };
 }
 
 function nonZero(totals: Record<string, bigint>): Record<string, bigint> {
   return Object.fromEntries(Object.entries(totals).filter(([, amount]) => amount !== 0n).sort(([a], [b]) => a.localeCompare(b)));
-}
-
-function exact(totals: Record<string, string>): Record<string, bigint> {
-  return Object.fromEntries(Object.entries(totals).map(([currency, amount]) => [currency, BigInt(amount)]));
 }

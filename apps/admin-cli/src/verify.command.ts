@@ -1,0 +1,75 @@
+import type { DataSource } from 'typeorm';
+
+import type { KafkaConnection } from '@app/messaging';
+import {
+  formatDifference,
+  verifyReadModels,
+  withSnapshot,
+  type Difference,
+  type VerificationFigures,
+  type VerifiedProjection,
+} from '@app/projections';
+
+import { VERIFY_EXIT, type VerifyRequest } from './verify-arguments.js';
+
+type VerifyRun = Extract<VerifyRequest, { kind: 'verify' }>;
+
+export interface VerifyContext {
+  readonly dataSource: DataSource;
+  readonly kafka: KafkaConnection;
+  readonly ordersTopic: string;
+  readonly deadLetterTopic: string;
+}
+
+export interface VerifyOutput {
+  readonly out: NodeJS.WritableStream;
+  readonly err: NodeJS.WritableStream;
+  /** How often progress is told on stderr. */
+  readonly progressEveryMs?: number;
+}
+
+/**
+ * Runs a parsed verify request; returns the process's exit code. Differences go to stdout as they
+ * are found, progress to stderr, and the figures last. A failure part way (the broker away) still
+ * prints what was found, and answers "could not run".
+ */
+export async function runVerify(request: VerifyRun, context: VerifyContext, io: VerifyOutput): Promise<number> {
+  let printed = 0;
+  const print = (difference: Difference): void => {
+    if (printed++ >= request.printLimit) return;
+    io.out.write(request.json ? `${JSON.stringify({ difference })}\n` : `difference: ${formatDifference(difference)}\n`);
+  };
+  let toldAt = 0;
+  const started = performance.now();
+  const progress = ({ phase, done, estimate }: { phase: 'store' | 'topic'; done: number; estimate: number }): void => {
+    if (performance.now() - toldAt < (io.progressEveryMs ?? 2_000)) return;
+    toldAt = performance.now();
+    const share = estimate > 0 ? `, ${Math.min(100, Math.floor((done / estimate) * 100)).toString()}%` : '';
+    io.err.write(phase === 'store' ? `verify: ${done.toLocaleString('en-US')} of ~${estimate.toLocaleString('en-US')} events folded${share}\n` : `verify: ${done.toLocaleString('en-US')} topic records read\n`);
+  };
+  const result = await withSnapshot(context.dataSource, (sql) =>
+    verifyReadModels(sql, {
+      projections: request.projections as VerifiedProjection[],
+      keepDifferences: 0,
+      onDifference: print,
+      onInfo: (message) => io.err.write(`verify: info: ${message}\n`),
+      onProgress: progress,
+      ...(request.topics ? { topic: { kafka: context.kafka, ordersTopic: context.ordersTopic, deadLetterTopic: context.deadLetterTopic } } : {}),
+    }),
+  );
+  const { figures } = result;
+  if (printed > request.printLimit) io.out.write(`… ${(printed - request.printLimit).toLocaleString('en-US')} more differences not printed (--limit-differences)\n`);
+  io.out.write(request.json ? `${JSON.stringify({ figures })}\n` : `${summary(request, figures, (performance.now() - started) / 1_000)}\n`);
+  return figures.differences > 0 ? VERIFY_EXIT.differences : VERIFY_EXIT.agree;
+}
+
+function summary(request: VerifyRun, figures: VerificationFigures, seconds: number): string {
+  const verdict = figures.differences === 0 ? 'everything agrees with the event store' : `${figures.differences.toLocaleString('en-US')} differences`;
+  const topic = request.topics
+    ? `; topic: ${String(figures.topicRecords)} records, ${String(figures.missingOnTopic)} stored events missing, ${String(figures.foreignOnTopic)} foreign ` +
+      `(${String(figures.knownForeignOnTopic)} known), ${String(figures.duplicatesOnTopic)} re-sent; dead letters ${String(figures.deadLetters)}`
+    : '; topics not checked (--skip-topics)';
+  return `verify: ${verdict} (${request.projections.join(', ')}): ${String(figures.orders)} orders, ${String(figures.events)} events, ` +
+    `${String(figures.customers)} customers, ${String(figures.buckets)} buckets; applied twice ${String(figures.appliedTwice)}, lost ${String(figures.lost)}, ` +
+    `parked ${String(figures.parked)}${topic}; ${seconds.toFixed(1)} s`;
+}

@@ -1,0 +1,52 @@
+import 'reflect-metadata';
+
+import { Logger } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+
+import { KafkaConnection, deadLetterTopic } from '@app/messaging';
+import { createDataSource, loadConfigOrExit, redact } from '@app/platform';
+import { VERIFIED_PROJECTION_NAMES } from '@app/projections';
+
+import { UsageError, VERIFY_EXIT, VERIFY_USAGE, parseVerifyArguments } from './verify-arguments.js';
+import { runVerify } from './verify.command.js';
+
+// `npm run verify -- [--projection <name>]... [--skip-topics] [--limit-differences <n>] [--json]`: see verify-arguments.ts.
+let request;
+try {
+  request = parseVerifyArguments(process.argv.slice(2), VERIFIED_PROJECTION_NAMES);
+} catch (error) {
+  if (!(error instanceof UsageError)) throw error;
+  process.stderr.write(`verify: ${error.message}\nRun \`npm run verify -- --help\` for usage.\n`);
+  process.exit(VERIFY_EXIT.usage);
+}
+
+if (request.kind === 'help') {
+  process.stdout.write(`${VERIFY_USAGE}\n`);
+  process.exit(VERIFY_EXIT.agree);
+}
+
+const config = loadConfigOrExit();
+// Warnings and errors only, on stderr: stdout is the differences and the figures.
+Logger.overrideLogger(['error', 'warn']);
+let exitCode: number = VERIFY_EXIT.couldNotRun;
+let dataSource: DataSource | undefined;
+try {
+  dataSource = await createDataSource(config.databaseUrl, { applicationName: 'admin-cli-verify', poolSize: 2 });
+  exitCode = await runVerify(
+    request,
+    {
+      dataSource,
+      kafka: new KafkaConnection(config.kafka),
+      ordersTopic: config.kafka.ordersTopic,
+      deadLetterTopic: deadLetterTopic(config).name,
+    },
+    { out: process.stdout, err: process.stderr },
+  );
+} catch (error) {
+  process.stderr.write(`verify could not run (${redact(config.databaseUrl)}, brokers ${config.kafka.brokers.join(',')}): ${error instanceof Error ? error.message : String(error)}\n`);
+} finally {
+  await dataSource?.destroy();
+}
+// Piped stdout is written asynchronously: let the differences out before exiting.
+await new Promise<void>((resolve) => process.stdout.write('', () => { resolve(); }));
+process.exit(exitCode);

@@ -1,0 +1,155 @@
+import type { DifferenceLog } from './difference.js';
+import { countEffects, totalOfLines, type ExactLine, type ExpectedOrderView, type FoldedOrder } from './fold.js';
+import { tableOf, type Scope, type VerifiedProjection } from './scope.js';
+import { canonicalJson, exactLinesSql, timestampText, type Sql } from './sql.js';
+
+type Row = Record<string, unknown>;
+
+const ORDER_VIEW_COLUMNS = `order_id::text, customer_id, status, currency::text AS currency, ${exactLinesSql('lines')} AS lines,
+  total_minor::text AS total_minor, version, ${timestampText('placed_at')} AS placed_at, ${timestampText('confirmed_at')} AS confirmed_at,
+  ${timestampText('shipped_at')} AS shipped_at, ${timestampText('delivered_at')} AS delivered_at, ${timestampText('cancelled_at')} AS cancelled_at,
+  ${timestampText('updated_at')} AS updated_at, payment_reference, carrier, tracking_number, cancel_reason, applied_events`;
+
+const asText = (value: unknown): string | null => {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  return canonicalJson(value);
+};
+
+const amount = (value: unknown): bigint | null => {
+  try {
+    return BigInt(String(value));
+  } catch {
+    return null;
+  }
+};
+
+/**
+ * Compares one page of folded orders with the per-order rows of every checked projection: the
+ * order view (every column), the side tables, and the versions that decide what counts as a
+ * duplicate next.
+ */
+export async function compareOrderPage(sql: Sql, scope: Scope, folded: ReadonlyMap<string, FoldedOrder>, log: DifferenceLog): Promise<void> {
+  const ids = [...folded.keys()];
+  for (const projection of scope.projections) {
+    if (projection === 'order-view') await compareOrderViews(sql, scope, folded, ids, log);
+    if (projection === 'customer-summary') await compareCustomerOrders(sql, scope, folded, ids, log);
+    if (projection === 'sales') await compareSalesOrders(sql, scope, folded, ids, log);
+    await compareVersions(sql, scope, projection, folded, ids, log);
+  }
+}
+
+async function rowsOf(sql: Sql, table: string, columns: string, ids: readonly string[]): Promise<Map<string, Row>> {
+  const rows = await sql.query<Row>(`SELECT ${columns} FROM ${table} WHERE order_id = ANY($1::uuid[])`, [ids]);
+  return new Map(rows.map((row) => [String(row.order_id), row]));
+}
+
+async function compareOrderViews(sql: Sql, scope: Scope, folded: ReadonlyMap<string, FoldedOrder>, ids: readonly string[], log: DifferenceLog): Promise<void> {
+  const found = await rowsOf(sql, tableOf(scope, 'order-view', 'order_view'), ORDER_VIEW_COLUMNS, ids);
+  for (const [orderId, order] of folded) {
+    const row = found.get(orderId);
+    if (!row) {
+      log.add({ projection: 'order-view', table: 'order_view', key: orderId, field: 'row', expected: `version ${String(order.view.version)}`, found: null });
+      log.figures.lost += order.view.version;
+      continue;
+    }
+    for (const [field, expected] of Object.entries(order.view) as [keyof ExpectedOrderView, unknown][]) {
+      log.field('order-view', 'order_view', orderId, field, asText(expected), asText(row[field]));
+    }
+    const versionShort = order.view.version - Number(row.version);
+    if (versionShort > 0) log.figures.lost += versionShort;
+    const appliedOver = Number(row.applied_events) - order.view.applied_events;
+    if (appliedOver > 0) log.figures.appliedTwice += appliedOver;
+    else if (versionShort <= 0) classifyAmount(log, amount(row.total_minor), BigInt(order.view.total_minor), order.totalEffects);
+  }
+}
+
+async function compareCustomerOrders(sql: Sql, scope: Scope, folded: ReadonlyMap<string, FoldedOrder>, ids: readonly string[], log: DifferenceLog): Promise<void> {
+  const columns = `order_id::text, customer_id, currency::text AS currency, ${exactLinesSql('lines')} AS lines, cancelled`;
+  const found = await rowsOf(sql, tableOf(scope, 'customer-summary', 'customer_summary_orders'), columns, ids);
+  for (const [orderId, order] of folded) {
+    const expected = { customer_id: order.view.customer_id, currency: order.view.currency, lines: order.customerOrder.lines, cancelled: order.customerOrder.cancelled };
+    compareSideRow(log, 'customer-summary', 'customer_summary_orders', orderId, expected, found.get(orderId), order.customerEffects, order.view.version);
+  }
+}
+
+async function compareSalesOrders(sql: Sql, scope: Scope, folded: ReadonlyMap<string, FoldedOrder>, ids: readonly string[], log: DifferenceLog): Promise<void> {
+  const found = await rowsOf(sql, tableOf(scope, 'sales', 'sales_orders'), `order_id::text, currency::text AS currency, ${exactLinesSql('lines')} AS lines`, ids);
+  for (const [orderId, order] of folded) {
+    compareSideRow(log, 'sales', 'sales_orders', orderId, { currency: order.view.currency, lines: order.salesLines }, found.get(orderId), order.totalEffects, order.view.version);
+  }
+}
+
+function compareSideRow(
+  log: DifferenceLog,
+  projection: string,
+  table: string,
+  orderId: string,
+  expected: Record<string, unknown> & { lines: ExactLine[] },
+  row: Row | undefined,
+  effects: readonly bigint[],
+  events: number,
+): void {
+  if (!row) {
+    log.add({ projection, table, key: orderId, field: 'row', expected: canonicalJson(expected), found: null });
+    log.figures.lost += events;
+    return;
+  }
+  let linesAgree = true;
+  for (const [field, value] of Object.entries(expected)) {
+    const agrees = log.field(projection, table, orderId, field, asText(value), asText(row[field]));
+    if (field === 'lines' && !agrees) linesAgree = false;
+  }
+  if (!linesAgree) classifyAmount(log, totalOfLines(row.lines as ExactLine[]), totalOfLines(expected.lines), effects);
+}
+
+async function compareVersions(
+  sql: Sql,
+  scope: Scope,
+  projection: VerifiedProjection,
+  folded: ReadonlyMap<string, FoldedOrder>,
+  ids: readonly string[],
+  log: DifferenceLog,
+): Promise<void> {
+  const rows = await sql.query<{ order_id: string; version: number }>(
+    `SELECT order_id, version FROM ${tableOf(scope, projection, 'projection_order_versions')} WHERE projection = $1 AND order_id = ANY($2::text[])`,
+    [projection, ids],
+  );
+  const found = new Map(rows.map((row) => [row.order_id, row.version]));
+  for (const [orderId, order] of folded) {
+    // Every event advances every projection's version, read or not (sequence.ts): the last stored one.
+    const version = found.get(orderId);
+    log.field(projection, 'projection_order_versions', orderId, 'version', String(order.view.version), version === undefined ? null : String(version));
+    if ((version ?? 0) < order.view.version) log.figures.lost += order.view.version - (version ?? 0);
+  }
+}
+
+/** An amount off by exactly one event's effect is that event applied twice, or lost. */
+export function classifyAmount(log: DifferenceLog, found: bigint | null, expected: bigint, effects: readonly bigint[]): void {
+  if (found === null) return;
+  const events = countEffects(found - expected, effects);
+  if (events > 0) log.figures.appliedTwice += events;
+  if (events < 0) log.figures.lost -= events;
+}
+
+/** Rows of the checked projections' per-order tables whose order is not in the store at all. */
+export async function compareOrphans(sql: Sql, scope: Scope, log: DifferenceLog, limit: number): Promise<void> {
+  const tables: [VerifiedProjection, string][] = [['order-view', 'order_view'], ['customer-summary', 'customer_summary_orders'], ['sales', 'sales_orders']];
+  for (const [projection, table] of tables) {
+    if (!scope.projections.includes(projection)) continue;
+    const rows = await sql.query<{ order_id: string }>(
+      `SELECT t.order_id::text FROM ${tableOf(scope, projection, table)} t WHERE NOT EXISTS (SELECT FROM events e WHERE e.order_id = t.order_id) ORDER BY 1 LIMIT $1`,
+      [limit],
+    );
+    for (const { order_id: orderId } of rows) log.add({ projection, table, key: orderId, field: 'row', expected: null, found: 'a row for an order not in the store' });
+  }
+  for (const projection of scope.projections) {
+    const rows = await sql.query<{ order_id: string; version: number }>(
+      `SELECT t.order_id, t.version FROM ${tableOf(scope, projection, 'projection_order_versions')} t
+        WHERE t.projection = $1 AND NOT EXISTS (SELECT FROM events e WHERE e.order_id::text = t.order_id) ORDER BY 1 LIMIT $2`,
+      [projection, limit],
+    );
+    for (const row of rows) log.add({ projection, table: 'projection_order_versions', key: row.order_id, field: 'version', expected: null, found: String(row.version) });
+  }
+}
