@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
+import pg from 'pg';
+
+import { STREAM_LOCK_CLASS } from '@app/event-store';
 import {
   AcknowledgedCommands,
   assertGuarantees,
   createTestEnvironment,
   eventTypeOfCommand,
+  eventually,
   inParallel,
   placeOrderBody,
   reportFigure,
@@ -18,6 +22,11 @@ import {
 
 const CONTENDERS = 50;
 const SEED = 8;
+/**
+ * Contenders seen waiting on the order's lock at once before it is let go: the command API's pool
+ * (10 connections, 2 of them the load's) bounds how many can wait in Postgres at the same time.
+ */
+const QUEUED_AT_ONCE = 4;
 
 interface Answer {
   readonly status: number;
@@ -61,9 +70,38 @@ describe('fault: 50 concurrent commands pinned to one version of one order', () 
   const eventsOf = async (orderId: string): Promise<number> =>
     (await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE order_id = $1', [orderId])).rows[0]?.n ?? -1;
 
-  /** Sends every command pinned to `version` at once; returns the answers. */
-  const race = (orderId: string, version: number, commands: readonly { method: string; path: string; body?: object }[]): Promise<Answer[]> =>
-    Promise.all(commands.map(({ method, path, body }) => send(method, `/orders/${orderId}${path}`, body, { 'If-Match': `"${version}"` })));
+  const pinned = (orderId: string, version: number, { method, path, body }: { method: string; path: string; body?: object }): Promise<Answer> =>
+    send(method, `/orders/${orderId}${path}`, body, { 'If-Match': `"${version}"` });
+  /** Backends waiting for the order's stream lock (ADR 4), as Postgres sees them. */
+  const waitingOnOrder = async (orderId: string): Promise<number> =>
+    (await env.db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = hashtext($2)::oid AND objsubid = 2 AND NOT granted",
+      [STREAM_LOCK_CLASS, orderId],
+    )).rows[0]?.n ?? 0;
+
+  /**
+   * Sends every command pinned to `version` at once while the test holds the order's lock, and lets
+   * go only once many of them wait on it together: the race really has contenders inside the
+   * database, not only in flight. Returns the answers and how many were seen waiting at once.
+   */
+  const race = async (orderId: string, version: number, commands: readonly { method: string; path: string; body?: object }[]): Promise<{ answers: Answer[]; queued: number }> => {
+    const holder = new pg.Client({ connectionString: env.config.databaseUrl });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [STREAM_LOCK_CLASS, orderId]);
+      const answers = Promise.all(commands.map((command) => pinned(orderId, version, command)));
+      const queued = await eventually(async () => {
+        const waiting = await waitingOnOrder(orderId);
+        assert.ok(waiting >= QUEUED_AT_ONCE, `${String(waiting)} contenders wait on the order's lock`);
+        return waiting;
+      }, { timeoutMs: 30_000, intervalMs: 20 });
+      await holder.query('COMMIT');
+      return { answers: await answers, queued };
+    } finally {
+      await holder.end();
+    }
+  };
 
   it('lets exactly one pinned command through per version; the rest answer 412 and write nothing', async () => {
     const started = performance.now();
@@ -82,7 +120,7 @@ describe('fault: 50 concurrent commands pinned to one version of one order', () 
 
     // Round 1: fifty different lines, each pinned to version 1.
     const lines = Array.from({ length: CONTENDERS }, (_, index) => ({ method: 'POST', path: '/lines', body: { sku: `PIN-${index}`, quantity: 1, unitPriceMinor: 100 + index } }));
-    const first = await race(orderId, 1, lines);
+    const { answers: first, queued: queuedFirst } = await race(orderId, 1, lines);
     // Round 2: fifty different commands of every kind that PLACED allows, each pinned to version 2.
     const kinds = [
       (index: number) => ({ method: 'POST', path: '/lines', body: { sku: `PIN-B-${index}`, quantity: 2, unitPriceMinor: 10 } }),
@@ -91,7 +129,7 @@ describe('fault: 50 concurrent commands pinned to one version of one order', () 
       (index: number) => ({ method: 'POST', path: '/cancel', body: { reason: `contender ${index}` } }),
     ];
     const contenders = Array.from({ length: CONTENDERS }, (_, index) => (kinds[index % kinds.length] ?? kinds[0]!)(index));
-    const second = await race(orderId, 2, contenders);
+    const { answers: second, queued: queuedSecond } = await race(orderId, 2, contenders);
 
     let rejected = 0;
     for (const [round, answers, sent] of [[1, first, lines], [2, second, contenders]] as const) {
@@ -110,17 +148,19 @@ describe('fault: 50 concurrent commands pinned to one version of one order', () 
     assert.equal(await eventsOf(orderId), 3, 'the order gained exactly one event per round');
 
     // A stale pin after the races changes nothing either, and an unpinned command still goes through.
-    assert.equal((await race(orderId, 1, [{ method: 'POST', path: '/cancel', body: { reason: 'late' } }]))[0]?.status, 412);
+    assert.equal((await pinned(orderId, 1, { method: 'POST', path: '/cancel', body: { reason: 'late' } })).status, 412);
     assert.equal(await eventsOf(orderId), 3);
 
     await load;
     const figures = await assertGuarantees(env, acknowledged);
+    assert.equal(rejected, 2 * (CONTENDERS - 1));
     reportFigure('pinned-version', {
-      contenders: CONTENDERS * 2,
+      contenders: lines.length + contenders.length,
       rounds: 2,
+      waitingOnTheLockAtOnce: Math.min(queuedFirst, queuedSecond),
       winners: 2,
       preconditionFailed: rejected,
-      eventsAdded: 2,
+      eventsAdded: (await eventsOf(orderId)) - 1,
       acknowledged: figures.acknowledged,
       lost: figures.lost,
       appliedTwice: figures.appliedTwice,

@@ -57,7 +57,7 @@ export class EventTooLarge extends Error {
 export const EVENT_DATA_LIMIT_BYTES = MAX_RECORD_BYTES - 16_384;
 
 /** The first key of per-order advisory locks; the second is a hash of the order id. */
-const STREAM_LOCK_CLASS = 7_243;
+export const STREAM_LOCK_CLASS = 7_243;
 
 /** Wakes the outbox relay; the relay also polls, so a lost notification only costs latency. */
 export const OUTBOX_CHANNEL = 'outbox_events';
