@@ -17,6 +17,13 @@ interface ListedOrder {
   readonly version: number;
 }
 
+interface SalesBody {
+  readonly granularity: string;
+  readonly from: string;
+  readonly to: string;
+  readonly buckets: readonly { bucketStart: string; orders: number; revenueByCurrency: Record<string, number | string>; cancellations: number }[];
+}
+
 interface Page {
   readonly items: readonly ListedOrder[];
   readonly nextCursor: string | null;
@@ -24,10 +31,11 @@ interface Page {
 
 /**
  * The query API's promises in README's contract that other tests do not check: newest-first order,
- * the status filter and keyset pages of GET /orders with their limit bounds, the ETag of GET
- * /orders/:id, and Retry-After on 409 READ_MODEL_BEHIND.
+ * the status filter and keyset pages of GET /orders with their limit bounds, the customer summary's
+ * fields, the sales buckets' default window and bound, the ETag of GET /orders/:id, and Retry-After
+ * on 409 READ_MODEL_BEHIND.
  */
-describe('query API contract: lists, ETag and READ_MODEL_BEHIND', () => {
+describe('query API contract: lists, customers, sales stats, ETag and READ_MODEL_BEHIND', () => {
   let env: TestEnvironment;
   let system: RunningSystem;
   /** Every order of CUSTOMER, as placed, oldest first, with the status and version it ended at. */
@@ -139,6 +147,56 @@ describe('query API contract: lists, ETag and READ_MODEL_BEHIND', () => {
       const fields = (refused.body as { fields: { field: string }[] }).fields.map((field) => field.field);
       assert.deepEqual(fields, ['limit'], `limit=${limit}: ${refused.text}`);
     }
+  });
+
+  it('answers GET /customers/:id with its order count, totals of the orders not cancelled, and its last order', async () => {
+    const { items } = (await query().get('/orders').query({ customerId: CUSTOMER, limit: 100 }).expect(200)).body as Page;
+    const last = placed.at(-1);
+    const notCancelled = placed.filter((order) => order.status !== 'CANCELLED').length;
+    const customer = await query().get(`/customers/${CUSTOMER}`).expect(200);
+    assert.deepEqual(customer.body, {
+      customerId: CUSTOMER,
+      orderCount: ORDERS,
+      totalsByCurrency: { EUR: notCancelled * 2 * 1250 },
+      lastOrderId: last?.orderId,
+      lastOrderAt: items.find((item) => item.orderId === last?.orderId)?.placedAt,
+    });
+    const unknown = await query().get('/customers/nobody').expect(404);
+    assert.equal((unknown.body as { code: string }).code, 'CUSTOMER_NOT_FOUND');
+  });
+
+  it('answers GET /stats/sales with every bucket of the last 24 h by default, oldest first, counting placed, confirmed and cancelled orders', async () => {
+    const asked = Date.now();
+    const { from, to, buckets } = (await query().get('/stats/sales').query({ granularity: '1h' }).expect(200)).body as SalesBody;
+    const hour = 3_600_000;
+    const [start, end] = [Date.parse(from), Date.parse(to)];
+    assert.deepEqual([start % hour, end % hour], [0, 0], 'the window is whole buckets');
+    // [now − 24 h, now), rounded out to whole hours; the request took at most a minute.
+    assert.ok(end >= asked && end <= asked + hour + 60_000, `to ${to} is the whole hour after now`);
+    assert.ok(start <= asked + 60_000 - 24 * hour && start > asked - 25 * hour, `from ${from} is 24 h before now, rounded down`);
+    assert.deepEqual(buckets.map((bucket) => Date.parse(bucket.bucketStart)), Array.from({ length: (end - start) / hour }, (_, index) => start + index * hour));
+    for (const bucket of buckets) assert.deepEqual(Object.keys(bucket).sort(), ['bucketStart', 'cancellations', 'orders', 'revenueByCurrency']);
+    const confirmed = placed.filter((order) => order.status === 'CONFIRMED').length;
+    const cancelled = placed.filter((order) => order.status === 'CANCELLED').length;
+    assert.equal(buckets.reduce((sum, bucket) => sum + bucket.orders, 0), ORDERS + 1, 'every order placed, the other customer\'s too');
+    assert.equal(buckets.reduce((sum, bucket) => sum + bucket.cancellations, 0), cancelled);
+    assert.equal(buckets.reduce((sum, bucket) => sum + Number(bucket.revenueByCurrency.EUR ?? 0), 0), confirmed * 2 * 1250);
+  });
+
+  it('answers empty buckets with zeros, and at most 2,000 buckets (400 naming from beyond)', async () => {
+    const empty = (await query().get('/stats/sales').query({ granularity: '5m', from: '2025-01-01T00:00:00.000Z', to: '2025-01-01T00:15:00.000Z' }).expect(200)).body as SalesBody;
+    assert.deepEqual(empty, {
+      granularity: '5m',
+      from: '2025-01-01T00:00:00.000Z',
+      to: '2025-01-01T00:15:00.000Z',
+      buckets: ['00', '05', '10'].map((minute) => ({ bucketStart: `2025-01-01T00:${minute}:00.000Z`, orders: 0, revenueByCurrency: {}, cancellations: 0 })),
+    });
+    const from = Date.parse('2025-01-01T00:00:00.000Z');
+    const end = (buckets: number) => new Date(from + buckets * 300_000).toISOString();
+    const most = (await query().get('/stats/sales').query({ granularity: '5m', from: new Date(from).toISOString(), to: end(2_000) }).expect(200)).body as SalesBody;
+    assert.equal(most.buckets.length, 2_000);
+    const refused = await query().get('/stats/sales').query({ granularity: '5m', from: new Date(from).toISOString(), to: end(2_001) }).expect(400);
+    assert.deepEqual((refused.body as { fields: { field: string }[] }).fields.map((field) => field.field), ['from']);
   });
 
   it('answers GET /orders/:id with ETag "<version>", and 304 to If-None-Match naming it', async () => {
