@@ -156,6 +156,7 @@ describe('fault: admin endpoints without the right token', () => {
     assert.deepEqual(await sideEffects(), before);
 
     const figures = await assertGuarantees(env, acknowledged);
+    assert.equal(refused, ENDPOINTS.length * (CREDENTIALS.length + 1), 'every endpoint was asked with every credential variant, and refused');
     reportFigure('admin-auth', {
       endpoints: ENDPOINTS.length,
       credentialVariants: CREDENTIALS.length + 1,

@@ -2,10 +2,14 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 
+import pg from 'pg';
+
+import { KEY_LOCK_CLASS } from '@app/event-store';
 import {
   AcknowledgedCommands,
   assertGuarantees,
   createTestEnvironment,
+  eventually,
   inParallel,
   placeOrderBody,
   reportFigure,
@@ -18,6 +22,11 @@ import {
 
 const DUPLICATES = 20;
 const SEED = 9;
+/**
+ * Requests seen waiting on the key's lock at once before it is let go: the command API's pool (10
+ * connections, 2 of them the load's) bounds how many can wait in Postgres at the same time.
+ */
+const QUEUED_AT_ONCE = 4;
 
 interface Answer {
   readonly status: number;
@@ -73,6 +82,34 @@ describe('fault: concurrent requests sharing one idempotency key', () => {
   const ordersOf = async (customerId: string): Promise<string[]> =>
     (await env.db.query<{ order_id: string }>("SELECT order_id::text FROM events WHERE type = 'OrderPlaced' AND data->>'customerId' = $1", [customerId])).rows.map((row) => row.order_id);
 
+  /**
+   * Sends the requests at once while the test holds the key's lock (each request with a key locks
+   * it first), and lets go only once many of them wait on it together: the storm really has
+   * concurrent contenders inside the database. Returns the answers and how many waited at once.
+   */
+  const storm = async <T>(key: string, requests: () => Promise<T>[]): Promise<{ answers: T[]; queued: number }> => {
+    const holder = new pg.Client({ connectionString: env.config.databaseUrl });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [KEY_LOCK_CLASS, key]);
+      const answers = Promise.all(requests());
+      const queued = await eventually(async () => {
+        const { rows } = await env.db.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = hashtext($2)::oid AND objsubid = 2 AND NOT granted",
+          [KEY_LOCK_CLASS, key],
+        );
+        const waiting = rows[0]?.n ?? 0;
+        assert.ok(waiting >= QUEUED_AT_ONCE, `${String(waiting)} requests wait on the key's lock`);
+        return waiting;
+      }, { timeoutMs: 30_000, intervalMs: 20 });
+      await holder.query('COMMIT');
+      return { answers: await answers, queued };
+    } finally {
+      await holder.end();
+    }
+  };
+
   /** Every answer is byte-for-byte the first one: status, body, ETag, Location; all but one are replays. */
   const assertOneAnswer = (answers: readonly Answer[], status: number): void => {
     const first = answers[0];
@@ -96,7 +133,7 @@ describe('fault: concurrent requests sharing one idempotency key', () => {
     // 1. Twenty identical placements with one key: one order.
     const placeKey = `place-${randomUUID()}`;
     const placeBody = placeOrderBody({ customerId: 'idem-customer-1', lines: [{ sku: 'A-1', quantity: 1, unitPriceMinor: 500 }, { sku: 'B-2', quantity: 3, unitPriceMinor: 70 }] });
-    const placed = await Promise.all(Array.from({ length: DUPLICATES }, () => send('/orders', placeKey, placeBody)));
+    const { answers: placed, queued: queuedPlace } = await storm(placeKey, () => Array.from({ length: DUPLICATES }, () => send('/orders', placeKey, placeBody)));
     assertOneAnswer(placed, 201);
     const orderId = placed[0]?.body.orderId ?? '';
     assert.deepEqual(await ordersOf('idem-customer-1'), [orderId]);
@@ -104,7 +141,9 @@ describe('fault: concurrent requests sharing one idempotency key', () => {
 
     // 2. Twenty identical confirmations with one key: one OrderConfirmed.
     const confirmKey = `confirm-${randomUUID()}`;
-    const confirmed = await Promise.all(Array.from({ length: DUPLICATES }, () => send(`/orders/${orderId}/confirm`, confirmKey, { paymentReference: 'pay-idem' })));
+    const { answers: confirmed, queued: queuedConfirm } = await storm(confirmKey, () =>
+      Array.from({ length: DUPLICATES }, () => send(`/orders/${orderId}/confirm`, confirmKey, { paymentReference: 'pay-idem' })),
+    );
     assertOneAnswer(confirmed, 200);
     assert.equal(confirmed[0]?.body.version, 2);
     acknowledged.record(orderId, 2, 'OrderConfirmed');
@@ -132,7 +171,9 @@ describe('fault: concurrent requests sharing one idempotency key', () => {
     // 4. A fresh key raced by two different bodies: whichever runs first owns the key; the other body's requests all answer 422.
     const raceKey = `race-${randomUUID()}`;
     const bodies = [placeOrderBody({ customerId: 'idem-race-a' }), placeOrderBody({ customerId: 'idem-race-b' })];
-    const raced = await Promise.all(Array.from({ length: DUPLICATES }, (_, index) => send('/orders', raceKey, bodies[index % 2] ?? {}).then((answer) => ({ answer, body: index % 2 }))));
+    const { answers: raced, queued: queuedRace } = await storm(raceKey, () =>
+      Array.from({ length: DUPLICATES }, (_, index) => send('/orders', raceKey, bodies[index % 2] ?? {}).then((answer) => ({ answer, body: index % 2 }))),
+    );
     const winners = raced.filter(({ answer }) => answer.status === 201);
     const winningBody = winners[0]?.body;
     assert.ok(winners.length > 0 && winners.every(({ body }) => body === winningBody), 'one body wins the key');
@@ -146,12 +187,17 @@ describe('fault: concurrent requests sharing one idempotency key', () => {
     await load;
 
     const figures = await assertGuarantees(env, acknowledged);
+    assert.equal(await keyCount(), 3, 'one key recorded per storm, none by the load or a rejected reuse');
+    const effects = (await ordersOf('idem-customer-1')).length + (await eventsOf(orderId)) - 1 + raceOrders.length;
+    assert.equal(effects, 3, 'one effect per key: the placement, the confirmation, the race\'s placement');
+    const reusesRejected = misuses.length + raced.filter(({ body }) => body !== winningBody).length;
     reportFigure('shared-idempotency-key', {
-      concurrentRequests: DUPLICATES * 3,
+      concurrentRequests: placed.length + confirmed.length + raced.length,
+      waitingOnTheKeyAtOnce: Math.min(queuedPlace, queuedConfirm, queuedRace),
       keys: 3,
-      effects: 3,
+      effects,
       identicalAnswers: true,
-      reusesRejected: `${misuses.length + raced.filter(({ body }) => body !== winningBody).length} (422)`,
+      reusesRejected: `${String(reusesRejected)} (422)`,
       writtenByRejectedReuse: 0,
       acknowledged: figures.acknowledged,
       lost: figures.lost,

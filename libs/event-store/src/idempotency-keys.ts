@@ -80,4 +80,4 @@ export class IdempotencyKeys {
 }
 
 /** The first key of idempotency-key advisory locks (streams use 7243). */
-const KEY_LOCK_CLASS = 7_244;
+export const KEY_LOCK_CLASS = 7_244;
