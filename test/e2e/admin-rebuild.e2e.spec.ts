@@ -34,6 +34,19 @@ interface RebuildBody {
   readonly statusUrl: string;
 }
 
+interface ProjectionItem {
+  readonly name: string;
+  readonly version: number;
+  readonly generation: number | null;
+  readonly generationVersion: number | null;
+  readonly schema: string | null;
+  readonly state: string;
+  readonly lag: number | null;
+  readonly parkedEvents: number;
+  readonly offsets: readonly { partition: number; nextOffset: number; logEnd: number | null; lag: number | null }[];
+  readonly lastRebuild: { id: string; state: string } | null;
+}
+
 interface ErrorBody {
   readonly statusCode: number;
   readonly code: string;
@@ -74,6 +87,12 @@ describe('admin API: rebuild requests, cancels and unknown projections', () => {
     const { rows } = await env.db.query<{ projection: string; schema_name: string }>('SELECT projection, schema_name FROM projection_generations');
     return Object.fromEntries(rows.map((row) => [row.projection, row.schema_name]));
   };
+  const projectionState = async (name: string): Promise<ProjectionItem> => {
+    const { items } = (await admin().get('/admin/projections').set(ADMIN_AUTH).expect(200)).body as { items: ProjectionItem[] };
+    const item = items.find((candidate) => candidate.name === name);
+    assert.ok(item, name);
+    return item;
+  };
   const rebuildCount = async (): Promise<number> => (await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM projection_rebuilds')).rows[0]?.n ?? -1;
 
   it('answers 404 UNKNOWN_PROJECTION for an unknown projection on every rebuild endpoint, and 404 REBUILD_NOT_FOUND for an unknown rebuild', async () => {
@@ -102,10 +121,12 @@ describe('admin API: rebuild requests, cancels and unknown projections', () => {
     assert.equal(statusUrl, `/admin/projections/order-view/rebuilds/${rebuild.id}`);
     assert.equal(rebuild.state, 'requested');
     assert.match(rebuild.requestedBy, /^admin-api from /);
+    assert.deepEqual([(await projectionState('order-view')).state, (await projectionState('order-view')).lastRebuild?.id], ['rebuild-requested', rebuild.id]);
 
     const cancelled = await admin().post(`${statusUrl}/cancel`).set(ADMIN_AUTH).expect(202);
     assert.deepEqual([(cancelled.body as RebuildBody).rebuild.state, (cancelled.body as RebuildBody).statusUrl], ['cancelled', statusUrl]);
     assert.equal(((await admin().get(statusUrl).set(ADMIN_AUTH).expect(200)).body as RebuildBody).rebuild.state, 'cancelled');
+    assert.equal((await projectionState('order-view')).state, 'live');
 
     const again = await admin().post(`${statusUrl}/cancel`).set(ADMIN_AUTH).expect(409);
     const body = again.body as ErrorBody;
@@ -147,6 +168,7 @@ describe('admin API: rebuild requests, cancels and unknown projections', () => {
       assert.ok(running.schemaName);
       assert.equal(running.progress?.eventsTotal, 10);
       assert.equal(running.progress.partitions.length, 3);
+      assert.equal((await projectionState('order-view')).state, 'rebuilding');
 
       const cancel = await admin().post(`${statusUrl}/cancel`).set(ADMIN_AUTH).expect(202);
       assert.equal((cancel.body as RebuildBody).rebuild.cancelRequested, true);
@@ -180,5 +202,26 @@ describe('admin API: rebuild requests, cancels and unknown projections', () => {
     assert.notEqual(after['customer-summary'], before['customer-summary']);
     assert.equal(((await admin().get(statusUrl).set(ADMIN_AUTH).expect(200)).body as RebuildBody).rebuild.state, 'switched');
     await assertReadModelsEqualFold(env.db);
+  });
+
+  it('lists every projection with its versions, live generation, offsets and lag per partition, parked events and last rebuild', async () => {
+    const { items } = (await admin().get('/admin/projections').set(ADMIN_AUTH).expect(200)).body as { items: ProjectionItem[] };
+    assert.deepEqual(items.map((item) => item.name), projections.map((projection) => projection.name));
+    const live = await generations();
+    for (const item of items) {
+      const projection = projections.find((candidate) => candidate.name === item.name);
+      const generation = item.name === 'customer-summary' ? 2 : 1;
+      assert.deepEqual(
+        { version: item.version, generation: item.generation, generationVersion: item.generationVersion, schema: item.schema, state: item.state, lag: item.lag, parkedEvents: item.parkedEvents },
+        { version: projection?.version, generation, generationVersion: projection?.version, schema: live[item.name], state: 'live', lag: 0, parkedEvents: 0 },
+        item.name,
+      );
+      assert.deepEqual(item.offsets.map((offset) => offset.partition), [0, 1, 2], item.name);
+      assert.equal(item.offsets.reduce((sum, offset) => sum + (offset.logEnd ?? 0), 0), 10, `${item.name}: the log holds the 10 orders`);
+      for (const offset of item.offsets) assert.deepEqual([offset.nextOffset, offset.lag], [offset.logEnd, 0], `${item.name} partition ${String(offset.partition)}`);
+    }
+    assert.equal(items.find((item) => item.name === 'order-view')?.lastRebuild?.state, 'cancelled');
+    assert.equal(items.find((item) => item.name === 'customer-summary')?.lastRebuild?.state, 'switched');
+    assert.equal(items.find((item) => item.name === 'sales')?.lastRebuild, null);
   });
 });

@@ -95,7 +95,7 @@ describe('replay CLI: --all, --dry-run and exit codes 1, 3 and 130', () => {
     await request(system.queryApi.getHttpServer()).get('/orders?limit=5').expect(200);
   }
 
-  it('--all --dry-run shows each projection\'s plan and exits 0 without changing anything; so does --dry-run of one order', async () => {
+  it('--all --dry-run shows each projection\'s plan and exits 0 without changing anything; so does --dry-run of one order, and single-order replay of a summing projection exits 2', async () => {
     const before = await generations();
     const { rows } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM events');
     const events = rows[0]?.n ?? 0;
@@ -113,6 +113,15 @@ describe('replay CLI: --all, --dry-run and exit codes 1, 3 and 130', () => {
     assert.equal(order.code, 0, order.stderr + order.stdout);
     assert.match(order.stdout, new RegExp(`^order ${sampleOrder}: its key maps to partition \\d of 3 .*would read that partition`, 'm'));
     assert.match(order.stdout, /^dry run: nothing was changed$/m);
+
+    // Single-order replay is for projections whose rows each reflect one order: the others exit 2, or are skipped under --all.
+    const summed = await new AdminCliProcess(env.config, ['customer-summary', '--order', sampleOrder]).exited;
+    assert.equal(summed.code, 2, summed.stderr + summed.stdout);
+    assert.equal(summed.stdout, 'customer-summary sums many orders per row, so one order\'s events cannot repair it: rebuild it whole instead\n');
+    const allOrder = await new AdminCliProcess(env.config, ['--all', '--order', sampleOrder, '--dry-run']).exited;
+    assert.equal(allOrder.code, 0, allOrder.stderr + allOrder.stdout);
+    for (const name of ['customer-summary', 'sales']) assert.match(allOrder.stdout, new RegExp(`^${name}: skipped: ${name} sums many orders per row`, 'm'));
+    assert.match(allOrder.stdout, /would read that partition and rebuild the order's rows in order-view\n/);
 
     assert.deepEqual(await generations(), before);
     assert.deepEqual(await rebuilds(), []);
