@@ -5,7 +5,7 @@ import pg from 'pg';
 import request from 'supertest';
 
 import { CommandApiModule } from '@app/command-api';
-import { LIVE_GENERATION_LOCK } from '@app/projections';
+import { LIVE_GENERATION_LOCK, REBUILD_OWNER_LOCK } from '@app/projections';
 import { QueryApiModule } from '@app/query-api';
 import {
   AcknowledgedCommands,
@@ -25,17 +25,11 @@ import {
 
 const SEEDED_ORDERS = 6_000;
 
-interface Progress {
-  readonly phase: string;
-  readonly eventsDone: number;
-  readonly eventsTotal: number;
-}
-
 /**
  * Scenario 14: a rebuild killed with `kill -9` after filling its new generation and before switching
  * readers to it (held there by a lock a long batch would hold, whatever the machine's speed), while
  * clients keep reading (and writing). The live generation keeps serving throughout: not one read
- * fails. The rerun abandons the killed rebuild, drops its half-filled schema, completes, switches,
+ * fails. The rerun abandons the killed rebuild, drops its filled schema, completes, switches,
  * and drops the old generation.
  */
 describe('fault: a rebuild killed before its switch under live reads, then rerun', () => {
@@ -107,20 +101,40 @@ describe('fault: a rebuild killed before its switch under live reads, then rerun
     await holder.query('BEGIN');
     await holder.query('SELECT pg_advisory_xact_lock_shared($1, hashtext($2))', [LIVE_GENERATION_LOCK, 'order-view']);
     const killed = new AdminCliProcess(env.config, ['order-view']);
+    // The kill point, from the locks Postgres shows: the session that owns the rebuild waits for the
+    // live generation's lock exclusively, which only a switch takes, after its fill.
     const midway = await eventually(async () => {
-      const { rows } = await env.db.query<{ schema_name: string; progress: Progress | null; waiting: boolean }>(
-        `SELECT schema_name, progress,
-                EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND mode = 'ExclusiveLock' AND NOT granted) AS waiting
-           FROM projection_rebuilds WHERE projection = 'order-view' AND state = 'running'`,
-        [LIVE_GENERATION_LOCK],
+      const { rows } = await env.db.query<{ id: string; schema_name: string; marks: Record<string, number> | null; waiting: boolean }>(
+        `SELECT r.id::text, r.schema_name, r.high_water_marks AS marks,
+                EXISTS (SELECT 1 FROM pg_locks w JOIN pg_locks o ON o.pid = w.pid
+                         WHERE w.locktype = 'advisory' AND w.classid = $1 AND w.mode = 'ExclusiveLock' AND NOT w.granted
+                           AND o.locktype = 'advisory' AND o.classid = $2 AND o.objid::bigint = r.id AND o.objsubid = 2 AND o.granted
+                           AND w.database = o.database AND o.database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS waiting
+           FROM projection_rebuilds r WHERE r.projection = 'order-view' AND r.state = 'running'`,
+        [LIVE_GENERATION_LOCK, REBUILD_OWNER_LOCK],
       );
-      const progress = rows[0]?.progress;
-      assert.ok(rows[0]?.waiting, 'the rebuild waits to switch');
-      assert.ok(progress && progress.eventsDone === progress.eventsTotal && progress.eventsTotal > 0, 'its saved progress shows the fill done');
-      return { schema: rows[0].schema_name, progress };
+      const row = rows[0];
+      assert.ok(row?.waiting && row.marks, 'the rebuild\'s owner waits to switch');
+      return { schema: row.schema_name, marks: row.marks };
     }, { timeoutMs: 60_000, intervalMs: 50 });
     killed.signal('SIGKILL');
     assert.equal((await killed.exited).signal, 'SIGKILL');
+    // What the killed rebuild left, read after its death, so exact: a generation filled past the
+    // high-water marks it took at its start, on every partition, and not live.
+    const { rows: filled } = await env.db.query<{ partition: number; next_offset: string }>(
+      `SELECT partition, next_offset::text FROM "${midway.schema}".projection_offsets WHERE projection = 'order-view' AND topic = $1`,
+      [env.config.kafka.ordersTopic],
+    );
+    const marks = Object.entries(midway.marks).filter(([, end]) => end > 0);
+    for (const [partition, end] of marks) {
+      const reached = Number(filled.find((row) => row.partition === Number(partition))?.next_offset ?? 0);
+      assert.ok(reached >= end, `partition ${partition}: filled to ${String(reached)} of its mark ${String(end)}`);
+    }
+    const eventsAtMarks = marks.reduce((sum, [, end]) => sum + end, 0);
+    const eventsFilled = filled.reduce((sum, row) => sum + Number(row.next_offset), 0);
+    assert.ok(eventsAtMarks >= SEEDED_ORDERS * 4, `the marks cover the seeded log: ${String(eventsAtMarks)} events`);
+    const { rows: ordersFilled } = await env.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${midway.schema}".order_view`);
+    assert.ok((ordersFilled[0]?.n ?? 0) >= SEEDED_ORDERS, 'the killed generation holds every seeded order');
     await holder.query('COMMIT');
     await holder.end();
     assert.equal(await liveSchema(), original, 'the live generation is untouched by the killed rebuild');
@@ -136,7 +150,7 @@ describe('fault: a rebuild killed before its switch under live reads, then rerun
     const { rows: abandoned } = await env.db.query<{ state: string; error: string }>('SELECT state, error FROM projection_rebuilds WHERE schema_name = $1', [midway.schema]);
     assert.equal(abandoned[0]?.state, 'failed');
     assert.match(abandoned[0].error, /abandoned/);
-    assert.equal(await schemaExists(midway.schema), false, 'the killed rebuild\'s half-filled generation is dropped');
+    assert.equal(await schemaExists(midway.schema), false, 'the killed rebuild\'s filled generation is dropped');
     assert.equal(await schemaExists(original), false, 'the generation it replaced is dropped');
     assert.equal(await liveSchema(), 'order_view_g3');
 
@@ -146,8 +160,9 @@ describe('fault: a rebuild killed before its switch under live reads, then rerun
     const figures = await assertGuarantees(env, acknowledged);
     reportFigure('rebuild-kill', {
       eventsInLog: figures.events,
-      killedAfterFillingEvents: midway.progress.eventsDone,
-      beforeItsSwitch: true,
+      killedAtItsSwitchAfterFillingPastMarksOf: eventsAtMarks,
+      eventsInKilledGeneration: eventsFilled,
+      ordersInKilledGeneration: ordersFilled[0]?.n ?? 0,
       reads,
       failedReads: failures.length,
       abandonedSchemaDropped: true,
