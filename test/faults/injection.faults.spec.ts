@@ -4,8 +4,10 @@ import { after, before, describe, it } from 'node:test';
 import {
   AcknowledgedCommands,
   assertGuarantees,
+  contractViolation,
   createTestEnvironment,
   eventTypeOfCommand,
+  expectedCommandAnswer,
   inParallel,
   placeOrderBody,
   rawHttpRequest,
@@ -60,7 +62,10 @@ const enc = encodeURIComponent;
 /**
  * Scenario 12: injection strings in every body field, path parameter, query parameter and header of
  * every command and query endpoint (admin included, with the token). Each is stored verbatim (read
- * back through the query API) or rejected with a 4xx; never a 5xx; the schema is unchanged. Requests
+ * back through the query API) or rejected with a 4xx; never a 5xx; the schema is unchanged. Every
+ * command's answer is one the contract allows, as a reference reading of it (command-contract.ts)
+ * decides: a string quantity, a currency that is not ISO 4217 or an unknown key is a 400 naming the
+ * field, whatever the string; a string the contract leaves open may be stored or refused. Requests
  * are written byte for byte (rawHttpRequest) so that CR/LF, non-ASCII headers and unnormalised paths
  * reach the server as sent.
  */
@@ -104,6 +109,8 @@ describe('fault: injection strings in every field and parameter', () => {
     const statuses = new Map<number, number>();
     let verbatim = 0;
     let rejected = 0;
+    const contract = { held: 0, knownInvalid: 0 };
+    const limits = { bodyLimitBytes: env.config.http.bodyLimitBytes };
 
     /** Sends one request byte for byte: header values as UTF-8 bytes, exactly what a hostile client can put on the wire. */
     const send = async (
@@ -112,13 +119,22 @@ describe('fault: injection strings in every field and parameter', () => {
       path: string,
       { body, headers = {} }: { body?: unknown; headers?: Record<string, string> } = {},
     ): Promise<Answer> => {
-      const headerLines = Object.entries({ ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers }).map(
-        ([name, value]) => `${name}: ${Buffer.from(value, 'utf8').toString('latin1')}`,
+      // As the server reads them: the UTF-8 bytes of each value, one byte a character.
+      const sent = Object.fromEntries(
+        Object.entries({ ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers }).map(([name, value]) => [name, Buffer.from(value, 'utf8').toString('latin1')]),
       );
-      const response = await rawHttpRequest(base, { method, path, headerLines, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
+      const headerLines = Object.entries(sent).map(([name, value]) => `${name}: ${value}`);
+      const text = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+      const response = await rawHttpRequest(base, { method, path, headerLines, ...(text === undefined ? {} : { body: text }) });
       statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
       const what = `${method} ${path} ${JSON.stringify(body ?? '')} ${JSON.stringify(headers)}`;
       assert.ok(response.status >= 200 && response.status < 500, `${what}: ${response.status} ${response.body}`);
+      if (base === commandUrl) {
+        const expected = expectedCommandAnswer({ method, path, headers: sent, ...(text === undefined ? {} : { body: text }) }, limits);
+        assert.equal(contractViolation(expected, response.status, response.body), undefined, `${what}: ${response.status} ${response.body}`);
+        contract.held++;
+        if (expected.invalid) contract.knownInvalid++;
+      }
       assert.equal(response.headers['x-injected'], undefined, `${what}: no header injected into the response`);
       let json: Record<string, unknown> = {};
       try {
@@ -141,7 +157,8 @@ describe('fault: injection strings in every field and parameter', () => {
     };
     const place = async (overrides: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<Answer> => {
       const answer = await command('POST', '/orders', { body: placeOrderBody({ customerId: 'inj-customer', ...overrides }), headers });
-      if (answer.status === 201) acknowledged.record(answer.json.orderId as string, 1, 'OrderPlaced');
+      // A replay (the same Idempotency-Key) answers the first placement again: one order, one acknowledgement.
+      if (answer.status === 201 && answer.headers['idempotent-replayed']?.[0] !== 'true') acknowledged.record(answer.json.orderId as string, 1, 'OrderPlaced');
       return answer;
     };
     const placed = async (): Promise<string> => {
@@ -280,7 +297,9 @@ describe('fault: injection strings in every field and parameter', () => {
     }
 
     assert.equal(await schemaDigest(), schemaBefore, 'the database schema is unchanged');
+    assert.ok(contract.knownInvalid > INJECTIONS.length * 5, `the strings make known-invalid commands (${contract.knownInvalid})`);
     const figures = await assertGuarantees(env, acknowledged);
+    assert.equal(figures.lost, 0);
     const fiveHundreds = [...statuses].filter(([status]) => status >= 500).reduce((sum, [, count]) => sum + count, 0);
     reportFigure('injection', {
       strings: INJECTIONS.length,
@@ -288,6 +307,8 @@ describe('fault: injection strings in every field and parameter', () => {
       storedVerbatim: verbatim,
       rejected: `${rejected} (4xx)`,
       serverErrors: fiveHundreds,
+      commandAnswersHeldToContract: contract.held,
+      knownInvalid: contract.knownInvalid,
       schemaUnchanged: true,
       acknowledged: figures.acknowledged,
       lost: figures.lost,

@@ -1,6 +1,7 @@
 export * from './admin-api.js';
 export * from './app-process.js';
 export * from './builders.js';
+export * from './command-contract.js';
 export * from './consumer-groups.js';
 export * from './decider-specification.js';
 export * from './eventually.js';

@@ -1,6 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsString, Length, Matches, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsObject, IsString, Length, Matches, ValidateNested } from 'class-validator';
 
 import { KNOWN_CURRENCIES, MAX_LINES_PER_ORDER } from '@app/orders-domain';
 
@@ -22,6 +22,8 @@ export class PlaceOrderRequest {
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_LINES_PER_ORDER)
+  // ValidateNested alone passes a line that is itself an array (it validates the array's items instead).
+  @IsObject({ each: true, message: 'each line must be an object' })
   @ValidateNested({ each: true })
   @Type(() => OrderLineRequest)
   lines!: OrderLineRequest[];

@@ -1,10 +1,11 @@
-import { Controller, Delete, Inject, Param, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Inject, Param, Req, Res } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 
 import { OrderCommandEndpoint } from '../shared/order-command.endpoint.js';
 import { OrderCommandHandler } from '../shared/order-command.handler.js';
 import type { OrderCommandResponse } from '../shared/order-command.response.js';
+import { NoBodyFieldsPipe } from '../shared/no-body-fields.pipe.js';
 import { RemoveOrderLineParams } from './remove-order-line.request.dto.js';
 
 @ApiTags('orders')
@@ -16,6 +17,7 @@ export class RemoveOrderLineController {
   @OrderCommandEndpoint({ summary: 'Remove a line by sku (only while PLACED)' })
   removeOrderLine(
     @Param() { id, sku }: RemoveOrderLineParams,
+    @Body(NoBodyFieldsPipe) _body: undefined,
     @Req() request: Request,
     @Res({ passthrough: true }) response: Response,
   ): Promise<OrderCommandResponse> {
