@@ -53,6 +53,8 @@ describe('event size: the largest valid commands stay far below one Kafka record
       [{ customerId: 'c-1', currency: 'EUR', lines: lines(101) }, 'lines'],
       [{ customerId: 'c-1', currency: 'EUR', lines: [{ sku: `${sku(0)}y`, quantity: 1, unitPriceMinor: 1 }] }, 'lines.0.sku'],
       [{ customerId: `c${'x'.repeat(128)}`, currency: 'EUR', lines: lines(1) }, 'customerId'],
+      // 100 kB: over the default 64 kB limit (413), so this 400 shows that HTTP_BODY_LIMIT_BYTES raised it.
+      [{ customerId: 'x'.repeat(100_000), currency: 'EUR', lines: lines(1) }, 'customerId'],
     ];
     for (const [body, field] of cases) {
       const refused = await http().post('/orders').send(body).expect(400);

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 
 import { CommandApiModule } from '@app/command-api';
+import { ProjectionWorkerModule, attachProjectionsTransport } from '@app/projection-worker';
 import { QueryApiModule } from '@app/query-api';
 import {
   AdminCliProcess,
@@ -72,33 +73,45 @@ describe('health: /health/ready names the part that does not answer', () => {
   describe('with Postgres stopped', () => {
     let cluster: PrivatePostgres;
     let privateEnv: TestEnvironment;
-    let queryApi: TestApp;
+    let apps: Record<string, TestApp>;
 
     before(async () => {
       cluster = await PrivatePostgres.start();
       privateEnv = await createTestEnvironment('health_pg', { databaseServerUrl: cluster.url, relayEnabled: false });
-      queryApi = await startTestApp(QueryApiModule, privateEnv.config);
+      const [commandApi, worker, queryApi] = await Promise.all([
+        startTestApp(CommandApiModule, privateEnv.config),
+        startTestApp(ProjectionWorkerModule, privateEnv.config, async (app) => {
+          attachProjectionsTransport(app);
+          await app.startAllMicroservices();
+        }),
+        startTestApp(QueryApiModule, privateEnv.config),
+      ]);
+      apps = { 'command-api': commandApi, 'projection-worker': worker, 'query-api': queryApi };
     });
 
     after(async () => {
-      await queryApi.close();
+      await Promise.all(Object.values(apps).map((app) => app.close()));
       await privateEnv.dispose();
       await cluster.destroy();
     });
 
-    it('answers 503 naming postgres while it is down, and 200 again once it is back', async () => {
-      await request(queryApi.getHttpServer()).get('/health/ready').expect(200);
+    it('answers 503 naming postgres from every HTTP process while it is down, and 200 again once it is back', async () => {
+      for (const app of Object.values(apps)) await request(app.getHttpServer()).get('/health/ready').expect(200);
       await cluster.crash();
-      const down = await request(queryApi.getHttpServer()).get('/health/ready').expect(503);
-      assert.equal((down.body as ReadyBody).status, 'unavailable');
-      assert.deepEqual(summary(down.body as ReadyBody), { postgres: 'down', kafka: 'up' }, down.text);
-      await request(queryApi.getHttpServer()).get('/health/live').expect(200);
+      for (const [name, app] of Object.entries(apps)) {
+        const down = await request(app.getHttpServer()).get('/health/ready').expect(503);
+        assert.equal((down.body as ReadyBody).status, 'unavailable', name);
+        assert.deepEqual(summary(down.body as ReadyBody), { postgres: 'down', kafka: 'up' }, `${name}: ${down.text}`);
+        await request(app.getHttpServer()).get('/health/live').expect(200);
+      }
 
       await cluster.startServer();
-      await eventually(async () => {
-        const ready = await request(queryApi.getHttpServer()).get('/health/ready').expect(200);
-        assert.deepEqual(ready.body, { status: 'ok', checks: { postgres: 'up', kafka: 'up' } });
-      }, { timeoutMs: 30_000, intervalMs: 200 });
+      for (const [name, app] of Object.entries(apps)) {
+        await eventually(async () => {
+          const ready = await request(app.getHttpServer()).get('/health/ready').expect(200);
+          assert.deepEqual(ready.body, { status: 'ok', checks: { postgres: 'up', kafka: 'up' } }, name);
+        }, { timeoutMs: 30_000, intervalMs: 200 });
+      }
     });
   });
 });
