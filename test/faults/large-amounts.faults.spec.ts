@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 
 import request from 'supertest';
 
+import { deadLetterTopic } from '@app/messaging';
 import {
   AcknowledgedCommands,
   assertGuarantees,
@@ -11,6 +12,7 @@ import {
   foldEventStore,
   inParallel,
   loadUntil,
+  readTopicToEnd,
   reportFigure,
   startSystem,
   type RunningSystem,
@@ -140,6 +142,9 @@ describe('fault: sums of the largest orders past bigint, under load', () => {
     const figures = await assertGuarantees(env, acknowledged);
     const { rows: parked } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM parked_events');
     assert.equal(parked[0]?.n, 0, 'nothing is parked');
+    // Nor dead-lettered, over the whole dead-letter topic: no event failed to apply.
+    const { records: deadLetters } = await readTopicToEnd(env.kafka, deadLetterTopic(env.config).name);
+    assert.equal(deadLetters.length, 0, 'nothing is dead-lettered');
 
     // The test's own sums, exact.
     const kept = whales.filter((whale) => !whale.cancelled).length;
@@ -177,6 +182,7 @@ describe('fault: sums of the largest orders past bigint, under load', () => {
       salesBuckets: buckets.count,
       ordinaryCustomersChecked: ordinary,
       parked: 0,
+      deadLettered: deadLetters.length,
       serverErrors,
       acknowledged: figures.acknowledged,
       lost: figures.lost,

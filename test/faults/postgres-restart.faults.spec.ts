@@ -82,9 +82,14 @@ describe('Postgres immediate shutdown and restart under load', () => {
         const before = acknowledged.size;
         await pause(1_500 + Math.floor(schedule() * 2_000)); // a seeded moment under load
         assert.ok(acknowledged.size > before, 'commands are flowing when Postgres goes down');
+        const retriedAtCrash = answers.retried;
         await cluster.crash();
-        await pause(500 + Math.floor(schedule() * 1_500)); // down for a while: commands fail and are retried
+        await pause(500 + Math.floor(schedule() * 1_500)); // down a seeded while: commands fail and are retried
         await cluster.startServer();
+        // The crash cut commands off: their clients sent them again.
+        await eventually(() => {
+          assert.ok(answers.retried > retriedAtCrash, `commands failed across restart ${restart} and were sent again`);
+        }, { timeoutMs: 60_000, intervalMs: 100 });
 
         // Every process finds the database again by itself.
         const atRestart = acknowledged.size;
