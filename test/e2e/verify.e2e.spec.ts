@@ -110,12 +110,22 @@ describe('verify: the event store against every read model, side table, bookkeep
     const agreement = await eventually(() => assertReadModelsEqualFold(env.db), { timeoutMs: 60_000, intervalMs: 250 });
     assert.equal(agreement.orders, ORDERS);
     assert.equal(agreement.appliedTwice, 0);
+    const { queryApi } = system as RunningSystem;
+    await queryApi.listen(0, '127.0.0.1');
+    const queryApiCheck = { baseUrl: await queryApi.getUrl(), sample: ORDERS };
     // The offsets reach the log end a moment after the rows (a batch's last records may change no row).
     const clean = await eventually(async () => {
-      const result = await verifyEnvironment(env);
+      const result = await verifyEnvironment(env, { queryApi: queryApiCheck });
       assert.deepEqual(result.differences.slice(0, 5), [], 'no difference');
       return result;
     }, { timeoutMs: 60_000, intervalMs: 500 });
+
+    // What clients read is compared too: a wrong field shows in the query API's JSON of the order.
+    const { orderId } = await anOrder('DELIVERED');
+    await env.db.query(`UPDATE order_view SET tracking_number = 'WRONG' WHERE order_id = $1`, [orderId]);
+    const wrong = await verifyEnvironment(env, { withTopics: false, queryApi: queryApiCheck });
+    assert.ok(found(wrong.differences, { projection: 'query-api', table: 'GET /orders/:id', key: orderId, field: 'trackingNumber' }), JSON.stringify(wrong.differences));
+    await env.db.query(`UPDATE order_view SET tracking_number = 'T-' || left(order_id::text, 8) WHERE order_id = $1`, [orderId]);
     await system?.close();
     system = undefined;
     const { figures } = clean;

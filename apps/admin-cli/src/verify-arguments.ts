@@ -12,12 +12,14 @@ export type VerifyRequest =
       /** Differences printed; every one is counted. */
       readonly printLimit: number;
       readonly json: boolean;
+      /** The query API to ask for a sample of orders, customers and buckets. */
+      readonly queryApi: string | null;
     };
 
 /** Exit codes: the process's answer for scripts and runbooks. */
 export const VERIFY_EXIT = { agree: 0, differences: 1, usage: 2, couldNotRun: 3 } as const;
 
-export const VERIFY_USAGE = `Usage: npm run verify -- [--projection <name>]... [--skip-topics] [--limit-differences <n>] [--json]
+export const VERIFY_USAGE = `Usage: npm run verify -- [--projection <name>]... [--skip-topics] [--query-api <url>] [--limit-differences <n>] [--json]
 
 Folds the event store from scratch and compares every read model, side table and bookkeeping row
 (order versions, offsets, parked events) with it, and checks the orders topic and the dead-letter
@@ -26,6 +28,7 @@ Prints each difference on stdout (projection, table, key, field, expected, found
 
   --projection <name>      check only this projection (repeatable); all by default
   --skip-topics            read the database only: no topic, dead-letter or offset check
+  --query-api <url>        also compare the query API's JSON for a sample of orders, customers and buckets
   --limit-differences <n>  print at most n differences (all are counted); default 1000
   --json                   print each difference, and the figures at the end, as one JSON object a line
   --help                   this text
@@ -40,6 +43,7 @@ export function parseVerifyArguments(args: readonly string[], known: readonly st
   let topics = true;
   let printLimit: number | undefined;
   let json = false;
+  let queryApi: string | null = null;
   for (let index = 0; index < args.length; index++) {
     const arg = args[index] ?? '';
     const [name, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -57,10 +61,14 @@ export function parseVerifyArguments(args: readonly string[], known: readonly st
       const text = value();
       if (!/^\d+$/.test(text) || Number(text) > 1_000_000_000) throw new UsageError(`--limit-differences ${JSON.stringify(text)} is not a whole number from 0 to 1000000000`);
       printLimit = Number(text);
+    } else if (name === '--query-api') {
+      const url = value();
+      if (!/^https?:\/\/[^/]/.test(url) || !URL.canParse(url)) throw new UsageError(`--query-api ${JSON.stringify(url)} is not an http(s) URL`);
+      queryApi = url;
     } else if (arg === '--skip-topics') topics = false;
     else if (arg === '--json') json = true;
     else if (arg.startsWith('-')) throw new UsageError(`unknown option ${JSON.stringify(arg)}`);
     else throw new UsageError(`unexpected argument ${JSON.stringify(arg)}; name projections with --projection`);
   }
-  return { kind: 'verify', projections: projections.length > 0 ? projections : known, topics, printLimit: printLimit ?? 1_000, json };
+  return { kind: 'verify', projections: projections.length > 0 ? projections : known, topics, printLimit: printLimit ?? 1_000, json, queryApi };
 }

@@ -54,6 +54,7 @@ export async function runVerify(request: VerifyRun, context: VerifyContext, io: 
       onDifference: print,
       onInfo: (message) => io.err.write(`verify: info: ${message}\n`),
       onProgress: progress,
+      ...(request.queryApi === null ? {} : { queryApi: { baseUrl: request.queryApi } }),
       ...(request.topics ? { topic: { kafka: context.kafka, ordersTopic: context.ordersTopic, deadLetterTopic: context.deadLetterTopic } } : {}),
     }),
   );

@@ -3,7 +3,7 @@ import { tableOf, type Scope } from './scope.js';
 import type { Sql } from './sql.js';
 
 /**
- * Parked events of the checked projections' live generations. A clean system has none: each is
+ * Parked events of the checked projections' live generations (the first `limit` listed, all counted). A clean system has none: each is
  * an event some read model is still missing (or poison nobody has decided on yet).
  */
 export async function compareParked(sql: Sql, scope: Scope, log: DifferenceLog, limit: number): Promise<void> {
@@ -14,6 +14,7 @@ export async function compareParked(sql: Sql, scope: Scope, log: DifferenceLog, 
       [projection, limit],
     );
     log.figures.parked += rows[0]?.total ?? 0;
+    log.unlisted(projection, 'parked_events', (rows[0]?.total ?? 0) - rows.length);
     for (const row of rows) {
       log.add({
         projection,

@@ -133,23 +133,26 @@ export function classifyAmount(log: DifferenceLog, found: bigint | null, expecte
   if (events < 0) log.figures.lost -= events;
 }
 
-/** Rows of the checked projections' per-order tables whose order is not in the store at all. */
+/** Rows of the checked projections' per-order tables whose order is not in the store at all: the first `limit` of each table listed, all counted. */
 export async function compareOrphans(sql: Sql, scope: Scope, log: DifferenceLog, limit: number): Promise<void> {
   const tables: [VerifiedProjection, string][] = [['order-view', 'order_view'], ['customer-summary', 'customer_summary_orders'], ['sales', 'sales_orders']];
   for (const [projection, table] of tables) {
     if (!scope.projections.includes(projection)) continue;
-    const rows = await sql.query<{ order_id: string }>(
-      `SELECT t.order_id::text FROM ${tableOf(scope, projection, table)} t WHERE NOT EXISTS (SELECT FROM events e WHERE e.order_id = t.order_id) ORDER BY 1 LIMIT $1`,
+    const rows = await sql.query<{ order_id: string; total: number }>(
+      `SELECT t.order_id::text, count(*) OVER ()::int AS total FROM ${tableOf(scope, projection, table)} t
+        WHERE NOT EXISTS (SELECT FROM events e WHERE e.order_id = t.order_id) ORDER BY 1 LIMIT $1`,
       [limit],
     );
     for (const { order_id: orderId } of rows) log.add({ projection, table, key: orderId, field: 'row', expected: null, found: 'a row for an order not in the store' });
+    log.unlisted(projection, table, (rows[0]?.total ?? 0) - rows.length);
   }
   for (const projection of scope.projections) {
-    const rows = await sql.query<{ order_id: string; version: number }>(
-      `SELECT t.order_id, t.version FROM ${tableOf(scope, projection, 'projection_order_versions')} t
+    const rows = await sql.query<{ order_id: string; version: number; total: number }>(
+      `SELECT t.order_id, t.version, count(*) OVER ()::int AS total FROM ${tableOf(scope, projection, 'projection_order_versions')} t
         WHERE t.projection = $1 AND NOT EXISTS (SELECT FROM events e WHERE e.order_id::text = t.order_id) ORDER BY 1 LIMIT $2`,
       [projection, limit],
     );
     for (const row of rows) log.add({ projection, table: 'projection_order_versions', key: row.order_id, field: 'version', expected: null, found: String(row.version) });
+    log.unlisted(projection, 'projection_order_versions', (rows[0]?.total ?? 0) - rows.length);
   }
 }

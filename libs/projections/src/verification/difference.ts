@@ -58,6 +58,13 @@ export class DifferenceLog {
     this.onDifference(difference);
   }
 
+  /** Rows past a listing limit: one difference that says how many more there are, each counted. */
+  unlisted(projection: string, table: string, more: number): void {
+    if (more <= 0) return;
+    this.add({ projection, table, key: '…', field: 'rows not listed', expected: null, found: `${String(more)} more like the above` });
+    this.figures.differences += more - 1;
+  }
+
   /** Compares one field; adds a difference when the text of the two sides differs. */
   field(projection: string, table: string, key: string, field: string, expected: string | null, found: string | null): boolean {
     if (expected === found) return true;
