@@ -56,7 +56,9 @@ describe('fault: command API kill -9 under load, clients retrying with idempoten
     const start = async (app: 'command-api' | 'projection-worker'): Promise<AppProcess> => {
       const started = new AppProcess(app, env.config, undefined, app === 'command-api' ? { COMMAND_API_PORT: String(port) } : {});
       processes.push(started);
-      await started.ready;
+      await started.ready.catch((error: unknown) => {
+        throw new Error(`${String(error)}; its last lines:\n${started.log.slice(-15).join('\n')}`);
+      });
       return started;
     };
     await start('projection-worker');
@@ -73,9 +75,12 @@ describe('fault: command API kill -9 under load, clients retrying with idempoten
       onRetry: () => { retries++; },
     });
     const url = `http://127.0.0.1:${String(port)}`;
-    const restart = async (): Promise<void> => {
+    /** Kills the command API under load; the clients' commands it cut off are sent again. */
+    const restart = async (kill: number): Promise<void> => {
+      const retriesBefore = retries;
       await commandApi.stop('SIGKILL');
       commandApi = await start('command-api');
+      await eventually(() => { assert.ok(retries > retriesBefore, `kill ${String(kill)} cut off commands of the load, which were sent again`); }, { timeoutMs: 30_000, intervalMs: 50 });
     };
 
     // Kill 1, aimed: a command has appended its event and waits, uncommitted, on the test's row with
@@ -108,7 +113,7 @@ describe('fault: command API kill -9 under load, clients retrying with idempoten
       );
       assert.equal(rows[0]?.appended, true, 'the command has appended and waits before its commit');
     }, { timeoutMs: 15_000 });
-    await restart();
+    await restart(1);
     await blocker.query('ROLLBACK');
     await blocker.end();
     const answer = await inFlight;
@@ -119,8 +124,8 @@ describe('fault: command API kill -9 under load, clients retrying with idempoten
 
     const random = seededRandom(13);
     for (let kill = 2; kill <= KILLS; kill++) {
-      await new Promise((resolve) => setTimeout(resolve, 1_000 + Math.floor(random() * 2_000)));
-      await restart();
+      await new Promise((resolve) => setTimeout(resolve, 1_000 + Math.floor(random() * 2_000))); // a seeded moment under load
+      await restart(kill);
     }
     // Commands succeed again after the last restart; then the clients finish what is in flight.
     const before = acknowledged.size;
