@@ -123,6 +123,9 @@ describe('admin API: rebuild requests, cancels and unknown projections', () => {
     assert.match(rebuild.requestedBy, /^admin-api from /);
     assert.deepEqual([(await projectionState('order-view')).state, (await projectionState('order-view')).lastRebuild?.id], ['rebuild-requested', rebuild.id]);
 
+    const busy = await admin().post('/admin/projections/order-view/rebuild').set(ADMIN_AUTH).expect(409);
+    assert.deepEqual([(busy.body as ErrorBody).code, (busy.body as { statusUrl: string }).statusUrl], ['REBUILD_IN_PROGRESS', statusUrl], 'refused while requested');
+
     const cancelled = await admin().post(`${statusUrl}/cancel`).set(ADMIN_AUTH).expect(202);
     assert.deepEqual([(cancelled.body as RebuildBody).rebuild.state, (cancelled.body as RebuildBody).statusUrl], ['cancelled', statusUrl]);
     assert.equal(((await admin().get(statusUrl).set(ADMIN_AUTH).expect(200)).body as RebuildBody).rebuild.state, 'cancelled');
