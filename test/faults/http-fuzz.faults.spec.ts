@@ -10,8 +10,10 @@ import {
   AcknowledgedCommands,
   AppProcess,
   assertGuarantees,
+  contractViolation,
   createTestEnvironment,
   eventTypeOfCommand,
+  expectedCommandAnswer,
   inParallel,
   placeOrderBody,
   reportFigure,
@@ -52,7 +54,7 @@ const weirdValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.bigInt({ min: -(2n ** 80n), max: 2n ** 80n }).map((value) => `${RAW}${value.toString()}${RAW}`),
   fc.string({ unit: 'binary', maxLength: 40 }),
   textWithControls,
-  fc.constantFrom(null, true, false, '', ' ', [], {}, 'EUR', 'BOOK-1', 'ünïcødé', 'a'.repeat(300)),
+  fc.constantFrom(null, true, false, '', ' ', [], {}, 'EUR', 'eur', 'ZZZ', 'XXX', '5', '1', '1e3', 'BOOK-1', 'ünïcødé', 'a'.repeat(300)),
   fc.jsonValue({ maxDepth: 3 }),
 );
 
@@ -196,8 +198,10 @@ function rssMb(pid: number): number {
  * process, so its memory can be read) and a thousand against the query API: deep nesting, prototype
  * keys, NaN and huge numbers, control characters, wrong types, bad JSON, bad headers, and a few
  * 10 MB bodies. Every request gets its answer (none sees a broken connection, even a body the server
- * refuses before reading it); no answer is a 5xx; the events stored equal the events the 2xx answers
- * account for; the process's memory stays bounded; and afterwards the full oracle holds.
+ * refuses before reading it); no answer is a 5xx; every command's answer is one the contract allows
+ * (a reference reading of it, command-contract.ts, decides: a request the contract fixes as invalid
+ * gets exactly its status and names its bad fields); the events stored equal the events the 2xx
+ * answers account for; the process's memory stays bounded; and afterwards the full oracle holds.
  */
 describe('fault: HTTP fuzzing with fast-check', () => {
   let env: TestEnvironment;
@@ -255,8 +259,10 @@ describe('fault: HTTP fuzzing with fast-check', () => {
     const big = bigRequests(orderIds[0] ?? '');
     for (const [index, request] of big.entries()) shuffled.splice(Math.floor(((index + 1) * shuffled.length) / (big.length + 1)), 0, request);
 
-    const counts = { answered: 0, byStatus: new Map<number, number>(), eventsAnswered: 0, commands: 0, queries: 0, big: 0 };
+    const counts = { answered: 0, byStatus: new Map<number, number>(), eventsAnswered: 0, commands: 0, queries: 0, big: 0, heldToContract: 0, knownInvalid: 0, knownInvalidAccepted: 0 };
     const serverErrors: string[] = [];
+    const offContract: string[] = [];
+    const limits = { bodyLimitBytes: env.config.http.bodyLimitBytes };
     const unanswered: string[] = [];
     const send = async (request: FuzzRequest): Promise<void> => {
       const base = request.api === 'command' ? commandUrl : queryUrl;
@@ -279,7 +285,16 @@ describe('fault: HTTP fuzzing with fast-check', () => {
       counts.answered++;
       counts[request.kind === 'big' ? 'big' : request.api === 'command' ? 'commands' : 'queries']++;
       counts.byStatus.set(response.status, (counts.byStatus.get(response.status) ?? 0) + 1);
-      if (response.status >= 500) serverErrors.push(`${response.status} ${request.method} ${request.path} ${JSON.stringify(request.headers).slice(0, 200)} ${String(body).slice(0, 200)} → ${text.slice(0, 300)}`);
+      const described = `${request.method} ${request.path} ${JSON.stringify(request.headers).slice(0, 200)} ${String(body).slice(0, 200)} → ${response.status} ${text.slice(0, 300)}`;
+      if (response.status >= 500) serverErrors.push(described);
+      if (request.api === 'command') {
+        const expected = expectedCommandAnswer({ method: request.method, path: request.path, headers: request.headers, ...(body === undefined ? {} : { body }) }, limits);
+        const violation = contractViolation(expected, response.status, text);
+        if (violation !== undefined) offContract.push(`${violation}: ${described}`);
+        counts.heldToContract++;
+        if (expected.invalid) counts.knownInvalid++;
+        if (expected.invalid && response.ok) counts.knownInvalidAccepted++;
+      }
       if (request.api === 'command' && response.ok && response.headers.get('idempotent-replayed') !== 'true') {
         const answer = JSON.parse(text) as { orderId: string; version: number };
         acknowledged.record(answer.orderId, answer.version, eventTypeOfCommand(request.method === 'DELETE' ? 'delete' : 'post', request.path));
@@ -297,20 +312,28 @@ describe('fault: HTTP fuzzing with fast-check', () => {
     const fuzzSeconds = (performance.now() - started) / 1000;
     const eventsAfter = await events();
 
-    assert.deepEqual(unanswered.slice(0, 5), [], `every request gets its answer (${unanswered.length} did not)`);
+    assert.equal(unanswered.length, 0, `every request gets its answer: ${unanswered.slice(0, 5).join('; ')}`);
     assert.equal(counts.answered, shuffled.length);
     assert.equal(counts.commands + counts.big, COMMAND_REQUESTS);
     assert.equal(counts.big, BIG_BODIES);
     assert.equal(counts.queries, QUERY_REQUESTS);
-    assert.deepEqual(serverErrors.slice(0, 5), [], `no 5xx (${serverErrors.length} in all)`);
+    assert.equal(serverErrors.length, 0, `no 5xx: ${serverErrors.slice(0, 5).join('; ')}`);
+    assert.equal(offContract.length, 0, `every command answered as the contract allows (${offContract.length} not):\n${offContract.slice(0, 10).join('\n')}`);
+    assert.equal(counts.heldToContract, COMMAND_REQUESTS);
+    assert.equal(counts.knownInvalidAccepted, 0);
+    assert.ok(counts.knownInvalid > COMMAND_REQUESTS / 2, `most fuzzed commands are known-invalid (${counts.knownInvalid})`);
     assert.ok(counts.eventsAnswered > 0, 'some fuzzed commands are valid and reach the store');
     assert.equal(eventsAfter - eventsBefore, counts.eventsAnswered, 'every stored event belongs to a 2xx answer: none from a rejected request');
     assert.ok(rssAfter - rssBefore < RSS_GROWTH_BOUND_MB, `RSS grew from ${rssBefore} MB to ${rssAfter} MB`);
 
     const figures = await assertGuarantees(env, acknowledged);
+    assert.equal(figures.acknowledged, orderIds.length + counts.eventsAnswered);
+    assert.equal(figures.lost, 0);
+    assert.ok(figures.orders >= orderIds.length, 'the read models were compared over every order placed');
     const statuses = [...counts.byStatus].sort(([a], [b]) => a - b).map(([status, count]) => `${status}×${count}`).join(' ');
     console.log(`http-fuzz statuses: ${statuses}; RSS ${rssBefore} MB to ${rssAfter} MB; ${fuzzSeconds.toFixed(1)} s`);
-    // Each figure is asserted above (the seed and the sizes are the run's inputs, counted as sent).
+    // Each figure is asserted above (the seed and the sizes are the run's inputs, counted as sent); the
+    // yes stands for assertGuarantees, which throws unless every read model equals the fold.
     reportFigure('http-fuzz', {
       seed: SEED,
       requests: shuffled.length,
@@ -320,11 +343,16 @@ describe('fault: HTTP fuzzing with fast-check', () => {
       answered: counts.answered,
       unanswered: unanswered.length,
       serverErrors: serverErrors.length,
+      commandAnswersHeldToContract: counts.heldToContract,
+      knownInvalid: counts.knownInvalid,
+      knownInvalidAccepted: counts.knownInvalidAccepted,
       commandsAccepted: counts.eventsAnswered,
       eventsFromRejectedRequests: eventsAfter - eventsBefore - counts.eventsAnswered,
       rssGrowthMb: rssAfter - rssBefore,
       rssGrowthBoundMb: RSS_GROWTH_BOUND_MB,
-      readModelsEqualToFold: figures.orders > 0,
+      acknowledged: figures.acknowledged,
+      lost: figures.lost,
+      readModelsEqualToFold: true,
     });
   });
 });

@@ -1,6 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsObject, IsString, Length, Matches, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsString, Length, Matches, ValidateBy, ValidateNested } from 'class-validator';
 
 import { KNOWN_CURRENCIES, MAX_LINES_PER_ORDER } from '@app/orders-domain';
 
@@ -22,8 +22,9 @@ export class PlaceOrderRequest {
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_LINES_PER_ORDER)
-  // ValidateNested alone passes a line that is itself an array (it validates the array's items instead).
-  @IsObject({ each: true, message: 'each line must be an object' })
+  // ValidateNested names a line that is not an object (`lines.1`), except an array: it validates the
+  // array's items as lines instead, and an empty one passes.
+  @ValidateBy({ name: 'noArrayLines', validator: { validate: (lines: unknown) => !Array.isArray(lines) || !lines.some(Array.isArray), defaultMessage: () => 'each line must be an object, not an array' } })
   @ValidateNested({ each: true })
   @Type(() => OrderLineRequest)
   lines!: OrderLineRequest[];
