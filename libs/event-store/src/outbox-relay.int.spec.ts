@@ -9,7 +9,7 @@ import { DataSource } from 'typeorm';
 
 import { EventPublisher, KafkaConnection, decodeEnvelope, orderEventsTopic, type EventEnvelope } from '@app/messaging';
 import type { OrderEvent } from '@app/orders-domain';
-import { createTestEnvironment, eventually, readTopic, type ReadRecord, type TestEnvironment } from '@app/testing';
+import { createTestEnvironment, eventually, readTopic, readTopicToEnd, type ReadRecord, type TestEnvironment } from '@app/testing';
 
 import { EventStore, OUTBOX_CHANNEL, type NewEvent } from './event-store.js';
 import { OutboxRelay, RELAY_LOCK_ID, leaderSessionConfig, type OutboxRelayOptions, type RecordPublisher } from './outbox-relay.js';
@@ -80,6 +80,26 @@ describe('outbox relay', () => {
   };
   const append = (orderId: string, ...events: OrderEvent[]) => store.transaction((db) => store.append(db, orderId, 0, newEvents(...events)));
   const topic = () => env.config.kafka.ordersTopic;
+  /**
+   * Stops the relays, so that nothing writes to the topic any more and whatever either one ever
+   * sent is on it, then reads all of it: a late or repeated publish cannot hide past where a read
+   * stopped.
+   */
+  /**
+   * Waits for the outbox to drain, then reads the whole topic. A relay deletes a batch only after the
+   * broker acknowledged it, so with the outbox empty and nothing appended, nothing more is coming.
+   */
+  const readAllOnceDrained = async (): Promise<readonly ReadRecord[]> => {
+    await eventually(async () => {
+      const { rows } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox');
+      assert.equal(rows[0]?.n, 0, 'the outbox is drained');
+    });
+    return (await readTopicToEnd(env.kafka, topic())).records;
+  };
+  const readAllOnceStopped = async (...journaled: JournaledRelay[]): Promise<readonly ReadRecord[]> => {
+    await Promise.all(journaled.map(({ relay }) => relay.stop()));
+    return (await readTopicToEnd(env.kafka, topic())).records;
+  };
 
   before(async () => {
     env = await createTestEnvironment('outbox_relay');
@@ -99,7 +119,8 @@ describe('outbox relay', () => {
     const orderId = randomUUID();
     await append(orderId, placed, confirmed, shipped);
 
-    const records = await readTopic(env.kafka, topic(), (read) => read.filter((r) => r.key === orderId).length >= 3);
+    await readTopic(env.kafka, topic(), (read) => read.filter((r) => r.key === orderId).length >= 3);
+    const records = await readAllOnceDrained();
     const ours = records.filter((record) => record.key === orderId);
     assert.equal(ours.length, 3);
     assert.equal(new Set(ours.map((record) => record.partition)).size, 1, 'one order, one partition');
@@ -142,9 +163,10 @@ describe('outbox relay', () => {
       const after = randomUUID();
       await append(after, placed);
 
-      const records = await readTopic(env.kafka, topic(), (read) =>
+      await readTopic(env.kafka, topic(), (read) =>
         read.some((r) => r.key === after) && (ending === 'rollback' || read.filter((r) => r.key === slowOrder).length === 2),
       );
+      const records = await readAllOnceDrained();
       for (const orderId of fastOrders) assert.deepEqual(envelopesOf(records, orderId).map((e) => e.version), [1, 2]);
       assert.deepEqual(envelopesOf(records, slowOrder).map((e) => e.version), ending === 'commit' ? [1, 2] : []);
       assert.deepEqual(envelopesOf(records, after).map((e) => e.version), [1]);
@@ -178,7 +200,8 @@ describe('outbox relay', () => {
 
     relay = newRelay(5_000);
     relay.start();
-    const records = await readTopic(env.kafka, topic(), (read) => orderIds.every((id) => read.filter((r) => r.key === id).length === 2));
+    await readTopic(env.kafka, topic(), (read) => orderIds.every((id) => read.filter((r) => r.key === id).length === 2));
+    const records = await readAllOnceDrained();
     for (const orderId of orderIds) assert.deepEqual(envelopesOf(records, orderId).map((e) => e.version), [1, 2]);
   });
 
@@ -239,10 +262,13 @@ describe('outbox relay', () => {
 
       const orderId = randomUUID();
       await append(orderId, placed, confirmed);
-      const records = await readTopic(env.kafka, topic(), (read) => read.filter((r) => r.key === orderId).length >= 2);
+      await readTopic(env.kafka, topic(), (read) => read.filter((r) => r.key === orderId).length >= 2);
+      const records = await readAllOnceStopped(leader, standby);
       assert.deepEqual(envelopesOf(records, orderId).map((e) => e.version), [1, 2], 'published once, by the new leader');
+      assertEachOnce(records, [...published(leader.journal), ...published(standby.journal)]);
       assert.deepEqual(publishesWhileNotLeading(leader.journal), [], 'the old leader published nothing after it lost the lock');
-      assert.ok(published(standby.journal).length >= 2);
+      const mine = new Set(envelopesOf(records, orderId).map((e) => e.eventId));
+      assert.equal(published(standby.journal).filter((id) => mine.has(id)).length, 2, 'the standby published both');
     } finally {
       await Promise.all([leader.relay.stop(), standby.relay.stop()]);
       Logger.overrideLogger(['log', 'error', 'warn']);
@@ -268,6 +294,11 @@ describe('outbox relay', () => {
       await append(earlier, placed);
       await readTopic(env.kafka, topic(), (read) => read.some((r) => r.key === earlier));
       assert.ok(published(leader.journal).length >= 1, 'the leader publishes through the proxy');
+      // …and has recorded it: the network dies between batches, so nothing is owed a second publish.
+      await eventually(async () => {
+        const { rows } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox');
+        assert.equal(rows[0]?.n, 0, 'the leader recorded its batch');
+      });
 
       Logger.overrideLogger(false); // timeouts and refused connections are the point here, not news
       // The network dies: Postgres sees its side close and frees the lock; the relay hears nothing.
@@ -277,9 +308,12 @@ describe('outbox relay', () => {
       await eventually(() => { assert.ok(standby.relay.isLeader, 'the standby took over'); });
       const later = randomUUID();
       await append(later, placed, confirmed);
-      const records = await readTopic(env.kafka, topic(), (read) => read.filter((r) => r.key === later).length >= 2);
-      assert.deepEqual(envelopesOf(records, later).map((e) => e.version), [1, 2], 'published once, by the new leader');
+      await readTopic(env.kafka, topic(), (read) => read.filter((r) => r.key === later).length >= 2);
       await eventually(() => { assert.equal(leader.relay.isLeader, false, 'the old leader noticed'); });
+      const records = await readAllOnceStopped(leader, standby);
+      assert.deepEqual(envelopesOf(records, later).map((e) => e.version), [1, 2], 'published once, by the new leader');
+      assert.deepEqual(envelopesOf(records, earlier).map((e) => e.version), [1], 'the earlier event was published once');
+      assertEachOnce(records, [...published(leader.journal), ...published(standby.journal)]);
 
       const lateStarts = leader.journal.filter((entry) => entry.kind === 'publish' && entry.at >= frozenAt + leaseMs);
       assert.deepEqual(lateStarts, [], 'the old leader started no publish once its lease ran out');
@@ -310,7 +344,8 @@ describe('outbox relay', () => {
       await eventually(() => { assert.ok(local.isLeader, 'the new relay leads'); });
       const orderId = randomUUID();
       await localStore.transaction((db) => localStore.append(db, orderId, 0, newEvents(placed)));
-      const records = await readTopic(env.kafka, topic(), (read) => read.some((r) => r.key === orderId));
+      await readTopic(env.kafka, topic(), (read) => read.some((r) => r.key === orderId));
+      const records = await readAllOnceDrained();
       assert.equal(envelopesOf(records, orderId).length, 1);
       assert.equal(notifications, 0, 'no NOTIFY: the commit woke the relay in memory');
 
@@ -335,6 +370,17 @@ interface JournalEntry {
 interface JournaledRelay {
   readonly relay: OutboxRelay;
   readonly journal: JournalEntry[];
+}
+
+/** Each of `eventIds` is on the topic exactly once. */
+function assertEachOnce(records: readonly ReadRecord[], eventIds: readonly string[]): void {
+  const copies = new Map<string, number>(eventIds.map((id) => [id, 0]));
+  for (const record of records) {
+    const id = record.headers['event-id'] ?? '';
+    const seen = copies.get(id);
+    if (seen !== undefined) copies.set(id, seen + 1);
+  }
+  assert.deepEqual([...copies].filter(([, n]) => n !== 1), [], 'every event the relays published is on the topic exactly once');
 }
 
 /** Every event id whose publish the relay started. */
@@ -438,7 +484,8 @@ describe('event publisher', () => {
     try {
       const records = ['a', 'b', 'c'].map((tag) => ({ key: 'order-1', value: tag.repeat(400_000), headers: { tag } }));
       await publisher.publish(records);
-      const read = await readTopic(env.kafka, env.config.kafka.ordersTopic, (seen) => seen.length >= 3);
+      // The publish has answered, so the topic is complete: all of it, where an extra record would show.
+      const { records: read } = await readTopicToEnd(env.kafka, env.config.kafka.ordersTopic);
       assert.deepEqual(read.map((record) => record.headers.tag), ['a', 'b', 'c']);
     } finally {
       await publisher.close();
@@ -455,7 +502,9 @@ describe('event publisher', () => {
         ]),
         /exceeds/,
       );
-      const read = await readTopic(env.kafka, env.config.kafka.ordersTopic, (seen) => seen.length >= 3);
+      // A negative check reads the whole topic: the earlier test's three records, and nothing of this batch.
+      const { records: read } = await readTopicToEnd(env.kafka, env.config.kafka.ordersTopic);
+      assert.deepEqual(read.map((record) => record.headers.tag), ['a', 'b', 'c']);
       assert.equal(read.filter((record) => record.key === 'order-2').length, 0);
     } finally {
       await publisher.close();
