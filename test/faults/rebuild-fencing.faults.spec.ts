@@ -116,20 +116,34 @@ describe('fault: a rebuild that loses its owner lock, and a cancel racing a swit
       }
     });
 
-    // 1. The owner's session is terminated while its rebuild runs; nothing stops it from switching afterwards but its fence.
+    // 1. The owner's session is terminated while its rebuild fills; nothing stops it from switching afterwards but its fence.
+    // Its fill is held at its first batch, whatever the machine's speed: every batch reads the
+    // operators' decisions, and the test holds that table. Its consumer runs and its owner checks beat on.
     const lockedOut = await holdLiveWriters();
+    const fillHeld = await env.db.connect();
+    holders.push(fillHeld);
+    await fillHeld.query('BEGIN');
+    await fillHeld.query('LOCK TABLE public.projection_decisions IN ACCESS EXCLUSIVE MODE');
     const terminatedId = await requestRebuild();
     const { pid, schema: terminatedSchema } = await eventually(async () => {
       const record = await rebuild(terminatedId);
       const owner = await ownerPid(terminatedId);
       assert.ok(record.state === 'running' && record.schemaName !== null && owner !== undefined, 'the worker runs the rebuild and has created its generation');
-      // Filling, so its consumer runs and it checks its owner on every beat: what is timed is the noticing, not a start-up.
-      assert.ok((record.progress?.eventsDone ?? 0) > 0, 'the rebuild is filling its generation');
+      // A batch of the fill: it holds its generation's offset row and waits for the decisions.
+      const { rows } = await env.db.query<{ waiting: boolean }>(
+        `SELECT EXISTS (
+           SELECT 1 FROM pg_locks w JOIN pg_locks b ON b.pid = w.pid AND b.granted JOIN pg_class c ON c.oid = b.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE w.locktype = 'relation' AND w.relation = 'public.projection_decisions'::regclass AND NOT w.granted
+              AND w.database = ${THIS_DATABASE} AND b.database = w.database AND n.nspname = $1) AS waiting`,
+        [record.schemaName],
+      );
+      assert.equal(rows[0]?.waiting, true, 'the rebuild\'s fill waits at its first batch');
       return { pid: owner, schema: record.schemaName };
     }, { timeoutMs: 60_000, intervalMs: 20 });
     const terminatedAt = Date.now();
     const { rows: terminated } = await env.db.query<{ done: boolean }>('SELECT pg_terminate_backend($1) AS done', [pid]);
     assert.equal(terminated[0]?.done, true);
+    await release(fillHeld);
     await release(lockedOut);
     const noticedAfterMs = await eventually(() => {
       assert.ok(worker.log.some((line) => line.includes(`Rebuild order-view#${terminatedId}`) && line.includes('lost its owner lock')), 'the rebuild noticed on its own');
