@@ -246,5 +246,16 @@ describe('verify: the event store against every read model, side table, bookkeep
     const narrowed = await cli('--projection', 'sales', '--skip-topics');
     assert.equal(narrowed.code, 0, `the database alone still agrees: ${narrowed.stdout}\n${narrowed.stderr}`);
     console.log(`FIGURE verify planted: the command line reported ${cli1.stdout.split('\n').filter((line) => line.startsWith('difference: ')).length} differences for one foreign record`);
+
+    // Once an operator has decided on the record it is known: told as info, no longer a difference.
+    const [partition, offset] = (found(differences, { projection: 'topic', field: 'record' })?.key ?? '').split('@');
+    await env.db.query(
+      `INSERT INTO projection_decisions (projection, decision, topic, partition, "offset", reason) VALUES ('order-view', 'discarded', $1, $2, $3, 'not ours')`,
+      [env.config.kafka.ordersTopic, Number(partition), offset],
+    );
+    const known = await verifyEnvironment(env);
+    assert.equal(known.figures.foreignOnTopic, 0);
+    assert.equal(known.figures.knownForeignOnTopic, 1);
+    assert.equal(found(known.differences, { projection: 'topic' }), undefined);
   });
 });
