@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 
 import pg from 'pg';
@@ -11,6 +10,7 @@ import {
   assertGuarantees,
   createTestEnvironment,
   eventually,
+  freePorts,
   loadUntil,
   placeOrderBody,
   reportFigure,
@@ -20,16 +20,6 @@ import {
 } from '@app/testing';
 
 const KILLS = 3;
-
-/** A port nothing listens on now, for a process that must come back on the same address. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  assert.ok(address && typeof address === 'object');
-  return address.port;
-}
 
 /**
  * Scenario 7: the command API dies with `kill -9` under load, three times: once aimed at a command
@@ -52,7 +42,7 @@ describe('fault: command API kill -9 under load, clients retrying with idempoten
   });
 
   it(`survives ${String(KILLS)} kills: every acknowledged command once, one order per placement`, async () => {
-    const port = await freePort();
+    const port = await freePorts(1); // outside the ephemeral range: the restarts find it free
     const start = async (app: 'command-api' | 'projection-worker'): Promise<AppProcess> => {
       const started = new AppProcess(app, env.config, undefined, app === 'command-api' ? { COMMAND_API_PORT: String(port) } : {});
       processes.push(started);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 function listenable(port: number, host: string): Promise<boolean> {
@@ -14,27 +15,36 @@ function listenable(port: number, host: string): Promise<boolean> {
   });
 }
 
+/** The kernel's range for the local ports of outgoing connections (Linux; the common default elsewhere). */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low && high) return [low, high];
+  } catch {
+    // not Linux: fall through
+  }
+  return [32_768, 60_999];
+}
+
+/** Ports handed out from here lie between this and the ephemeral range. */
+const LOWEST = 10_000;
+
 /**
  * A port on `host` that nothing listens on now, followed by `count - 1` free ports (a broker's
- * client and controller ports). Chosen by the kernel, so two runs at once do not pick the same one.
+ * client and controller ports). Picked at random below the kernel's ephemeral range: a process
+ * killed and restarted on its port (a broker, Postgres, an app) must find it free again, and a
+ * port from that range can meanwhile become the local end of any outgoing connection on the
+ * machine, which makes the restart fail with EADDRINUSE. Random, so two runs at once do not
+ * pick the same one.
  */
 export async function freePorts(count = 1, host = '127.0.0.1'): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const first = await new Promise<number>((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen({ port: 0, host, exclusive: true }, () => {
-        const address = server.address();
-        server.close(() => {
-          if (address && typeof address === 'object') resolve(address.port);
-          else reject(new Error('no port'));
-        });
-      });
-    });
-    if (first + count - 1 > 65_535) continue;
+  const [ephemeralLow] = ephemeralRange();
+  const highest = Math.max(LOWEST + 1_000, ephemeralLow) - count;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const first = LOWEST + Math.floor(Math.random() * (highest - LOWEST));
     let free = true;
-    for (let next = first + 1; next < first + count && free; next++) free = await listenable(next, host);
+    for (let port = first; port < first + count && free; port++) free = await listenable(port, host);
     if (free) return first;
   }
-  throw new Error(`no ${count} consecutive free ports on ${host}`);
+  throw new Error(`no ${String(count)} consecutive free ports on ${host} between ${String(LOWEST)} and ${String(highest + count)}`);
 }
