@@ -72,7 +72,8 @@ class Journal {
  * Scenario: two outbox relays of one database under a steady command load; the leader loses its
  * lock four times, its session's backend terminated by an operator. The first loss is aimed: the
  * leader has published a batch and waits to delete it (the test holds row locks on the outbox), so
- * the new leader publishes that batch again. The others land at seeded random moments.
+ * the new leader publishes that batch again. The others land at seeded points of the new term: after
+ * its first, second or third batch the broker acknowledged.
  *
  * The relays run in this process, so that every publish is attributed to the relay and the
  * leadership term it started in. A relay that noticed its loss must start no publish, and no
@@ -200,7 +201,11 @@ describe('fault: the outbox relay leader loses its lock under load', () => {
       forcedTerms.push(term);
       if (loss === 1) await loseWhileRecording();
       else {
-        await new Promise((resolve) => setTimeout(resolve, 100 + Math.floor(random() * 900)));
+        // At a seeded point of the term's own progress, not of the clock: after its first, second or third landed batch.
+        const batches = 1 + Math.floor(random() * 3);
+        await eventually(() => {
+          assert.ok(journal.publishes.filter((p) => p.term === term && p.landed).length >= batches, `term ${String(term)} has published ${String(batches)} batches`);
+        }, { timeoutMs: 60_000, intervalMs: 10 });
         await env.db.query('SELECT pg_terminate_backend($1)', [await leaderBackend()]);
       }
       await eventually(() => { assert.ok(journal.losses.some((l) => l.term === term), `term ${String(term)}'s leader noticed its loss`); });
@@ -225,15 +230,22 @@ describe('fault: the outbox relay leader loses its lock under load', () => {
     // Duplicates: the events a term published again, charged to the loss that began it.
     assert.ok(journal.publishes.every((p) => p.landed), 'the broker acknowledged every batch started');
     const seen = new Set<string>();
-    const duplicatesByTerm = new Map<number, number>();
+    const repeatedByTerm = new Map<number, string[]>();
     for (const publish of journal.publishes) {
       for (const id of publish.eventIds) {
-        if (seen.has(id)) duplicatesByTerm.set(publish.term, (duplicatesByTerm.get(publish.term) ?? 0) + 1);
+        if (seen.has(id)) repeatedByTerm.set(publish.term, [...(repeatedByTerm.get(publish.term) ?? []), id]);
         seen.add(id);
       }
     }
-    const duplicatesPerLoss = forcedTerms.map((term) => duplicatesByTerm.get(term + 1) ?? 0);
-    const duplicates = [...duplicatesByTerm.values()].reduce((sum, n) => sum + n, 0);
+    // A leader records each batch before it reads the next, so a loss can cost only the old term's
+    // last batch, all of it (its DELETE did not commit) or none of it (it did): never a part, never an older one.
+    for (const term of forcedTerms) {
+      const repeated = repeatedByTerm.get(term + 1) ?? [];
+      const lastBatch = journal.publishes.filter((p) => p.term === term).at(-1)?.eventIds ?? [];
+      if (repeated.length > 0) assert.deepEqual([...repeated].sort(), [...lastBatch].sort(), `term ${String(term + 1)} published again exactly term ${String(term)}'s last batch`);
+    }
+    const duplicatesPerLoss = forcedTerms.map((term) => repeatedByTerm.get(term + 1)?.length ?? 0);
+    const duplicates = [...repeatedByTerm.values()].reduce((sum, ids) => sum + ids.length, 0);
     const aimedBatch = journal.publishes.filter((p) => p.term === forcedTerms[0]).at(-1)?.eventIds.length ?? 0;
     assert.ok(aimedBatch > 0);
     assert.equal(duplicatesPerLoss[0], aimedBatch, 'the aimed loss cost exactly the batch the old leader could not record');
