@@ -58,6 +58,7 @@ export async function streamTopicToEnd(
   };
   const behind = (): [number, number][] => [...logEnd].filter(([partition, end]) => (position.get(partition) ?? 0) < end);
   let records = 0;
+  let busy = false;
   let failure: Error | undefined;
   await withThrowawayConsumer(kafka, topic, groupPrefix, async (consumer) => {
     consumer.on(consumer.events.START_BATCH_PROCESS, ({ payload }) => {
@@ -67,18 +68,23 @@ export async function streamTopicToEnd(
       eachBatch: async ({ batch }) => {
         if (failure !== undefined) return;
         const read = batch.messages.map((message) => toReadRecord(batch.partition, message));
+        busy = true;
         try {
           await onBatch(read);
         } catch (error) {
           failure = error instanceof Error ? error : new Error(String(error));
           return;
+        } finally {
+          busy = false;
+          movedAt = Date.now();
         }
         records += read.length;
         advance(batch.partition, batch.lastOffset());
       },
     });
     while (failure === undefined && behind().length > 0) {
-      if (Date.now() - movedAt > idleTimeoutMs) {
+      // A slow onBatch is work, not idleness: only time without a batch in hand counts.
+      if (!busy && Date.now() - movedAt > idleTimeoutMs) {
         const report = behind().map(([partition, end]) => `partition ${String(partition)} at ${String(position.get(partition))} of ${String(end)}`);
         throw new Error(`reading ${topic} to its log end: no progress for ${String(idleTimeoutMs)} ms (${report.join(', ')})`);
       }
