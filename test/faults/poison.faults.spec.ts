@@ -62,7 +62,11 @@ describe('fault: poison messages under load', () => {
     system = await startSystem(env.config);
   });
 
+  /** Connections the test opens itself: closed even when it fails midway, or the file never exits. */
+  const opened: { disconnect(): Promise<void> }[] = [];
+
   after(async () => {
+    for (const connection of opened.splice(0)) await connection.disconnect().catch(() => undefined);
     await system.close();
     await env.dispose();
   });
@@ -81,6 +85,7 @@ describe('fault: poison messages under load', () => {
     const started = performance.now();
     const acknowledged = new AcknowledgedCommands();
     const producer = env.kafka.producer();
+    opened.push(producer);
     await producer.connect();
     const topic = env.config.kafka.ordersTopic;
 

@@ -53,7 +53,11 @@ describe('fault: records Postgres cannot store', () => {
     system = await startSystem(env.config);
   });
 
+  /** Connections the test opens itself: closed even when it fails midway, or the file never exits. */
+  const opened: { disconnect(): Promise<void> }[] = [];
+
   after(async () => {
+    for (const connection of opened.splice(0)) await connection.disconnect().catch(() => undefined);
     await system.close();
     await env.dispose();
   });
@@ -92,6 +96,7 @@ describe('fault: records Postgres cannot store', () => {
     ];
 
     const producer = env.kafka.producer();
+    opened.push(producer);
     await producer.connect();
     const random = seededRandom(SEED);
     let completed = 0;
