@@ -84,8 +84,10 @@ describe('Kafka broker kill -9 and restart under load', () => {
         await pause(Math.floor(schedule() * 1_500)); // down a seeded while longer
         acknowledgedWhileDown += acknowledged.size - atKill;
         // The kill cut the relay off: what was acknowledged meanwhile waits in the outbox, unpublished.
+        // Of the 5 or more acknowledged since, each client's first may have committed, and been
+        // published, just before the kill: at least 5 - 2 clients were written after it.
         const { rows: pending } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox');
-        assert.ok((pending[0]?.n ?? 0) >= 5, `events held in the outbox while the broker is down: ${String(pending[0]?.n)}`);
+        assert.ok((pending[0]?.n ?? 0) >= 3, `events held in the outbox while the broker is down: ${String(pending[0]?.n)}`);
         await broker.restart();
         const restartedAt = performance.now();
 
@@ -113,10 +115,12 @@ describe('Kafka broker kill -9 and restart under load', () => {
     assert.deepEqual(exits, [], 'no process exited while the oracle ran');
     assert.ok(acknowledgedWhileDown >= 5 * KILLS, `commands acknowledged with the broker down: ${String(acknowledgedWhileDown)}`);
     // At-least-once: a kill can cut off the relay's batch in flight after the broker wrote it, and the
-    // relay sends that batch again; nothing else is ever sent twice (the oracle checks each extra record
-    // re-sends a stored event, never ahead of its order's earlier ones).
-    const duplicateBound = KILLS * env.config.relay.batchSize;
-    assert.ok(figures.duplicatesOnTopic <= duplicateBound, `${String(figures.duplicatesOnTopic)} duplicates on the topic; at most one relay batch per kill (${String(duplicateBound)})`);
+    // relay sends that batch again; a send that times out after the restart, written all the same, is
+    // sent again by a new producer (the relay replaces it after a failure), so two batches per kill at
+    // most. Nothing else is ever sent twice (the oracle checks each extra record re-sends a stored
+    // event, never ahead of its order's earlier ones).
+    const duplicateBound = 2 * KILLS * env.config.relay.batchSize;
+    assert.ok(figures.duplicatesOnTopic <= duplicateBound, `${String(figures.duplicatesOnTopic)} duplicates on the topic; at most two relay batches per kill (${String(duplicateBound)})`);
     reportFigure('broker-kill', {
       kills: KILLS,
       acknowledged: figures.acknowledged,

@@ -43,7 +43,9 @@ try {
     { out: process.stdout, err: process.stderr },
   );
 } catch (error) {
-  process.stderr.write(`verify could not run (${redact(config.databaseUrl)}, brokers ${config.kafka.brokers.join(',')}): ${error instanceof Error ? error.message : String(error)}\n`);
+  // 42P01: a table of the snapshot's live generation is gone; a rebuild switched and dropped it meanwhile.
+  const switched = (error as { code?: unknown }).code === '42P01' ? ' (a rebuild switched generations while verify ran: run it again)' : '';
+  process.stderr.write(`verify could not run (${redact(config.databaseUrl)}, brokers ${config.kafka.brokers.join(',')}): ${error instanceof Error ? error.message : String(error)}${switched}\n`);
 } finally {
   await dataSource?.destroy();
 }

@@ -177,10 +177,8 @@ export function foldOrder(events: readonly StoredEvent[]): FoldedOrder | { probl
  */
 export function countEffects(difference: bigint, effects: readonly bigint[]): number {
   if (difference === 0n) return 0;
-  for (const effect of effects) {
-    if (effect === 0n) continue;
-    if (difference === effect) return 1;
-    if (difference === -effect) return -1;
-  }
+  // An exact match first: an event's effect applied again, even when another event's effect is its opposite.
+  if (effects.some((effect) => effect !== 0n && difference === effect)) return 1;
+  if (effects.some((effect) => effect !== 0n && difference === -effect)) return -1;
   return 0;
 }

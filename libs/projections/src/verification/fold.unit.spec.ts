@@ -56,5 +56,6 @@ describe('countEffects', () => {
     assert.equal(countEffects(-100n, [-100n]), 1, 'a removed line applied twice takes its amount off again');
     assert.equal(countEffects(300n, [100n, 700n]), 0);
     assert.equal(countEffects(0n, [0n]), 0);
+    assert.equal(countEffects(500n, [-500n, 500n]), 1, 'an exact match wins over an opposite effect listed first');
   });
 });
