@@ -53,7 +53,8 @@ module.exports = {
     {
       name: 'kafkajs-stays-behind-messaging',
       severity: 'error',
-      comment: 'kafkajs is unmaintained: keeping it inside libs/messaging makes a later client swap one folder of work.',
+      comment:
+        'kafkajs is unmaintained: keeping it inside libs/messaging makes a later client swap one folder of work.',
       from: { pathNot: '^libs/(messaging|testing)/|^scripts/' },
       to: { path: 'node_modules/kafkajs/' },
     },

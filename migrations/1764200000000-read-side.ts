@@ -37,8 +37,12 @@ export class ReadSide1764200000000 implements MigrationInterface {
     // Counts the events applied to each order view row: equal to its version unless one was applied twice.
     await db.query('ALTER TABLE order_view ADD COLUMN IF NOT EXISTS applied_events integer NOT NULL DEFAULT 0');
     await db.query('DROP INDEX IF EXISTS order_view_customer_idx');
-    await db.query('CREATE INDEX IF NOT EXISTS order_view_customer_idx ON order_view (customer_id, placed_at DESC, order_id DESC)');
-    await db.query('CREATE INDEX IF NOT EXISTS order_view_status_idx ON order_view (status, placed_at DESC, order_id DESC)');
+    await db.query(
+      'CREATE INDEX IF NOT EXISTS order_view_customer_idx ON order_view (customer_id, placed_at DESC, order_id DESC)',
+    );
+    await db.query(
+      'CREATE INDEX IF NOT EXISTS order_view_status_idx ON order_view (status, placed_at DESC, order_id DESC)',
+    );
     await db.query('CREATE INDEX IF NOT EXISTS order_view_placed_idx ON order_view (placed_at DESC, order_id DESC)');
 
     await db.query(`
@@ -81,7 +85,14 @@ export class ReadSide1764200000000 implements MigrationInterface {
   }
 
   async down(db: QueryRunner): Promise<void> {
-    for (const table of ['sales_orders', 'sales_buckets', 'customer_summary_orders', 'customer_summary', 'parked_events', 'projection_order_versions']) {
+    for (const table of [
+      'sales_orders',
+      'sales_buckets',
+      'customer_summary_orders',
+      'customer_summary',
+      'parked_events',
+      'projection_order_versions',
+    ]) {
       await db.query(`DROP TABLE IF EXISTS ${table}`);
     }
     await db.query('DROP INDEX IF EXISTS order_view_status_idx');

@@ -46,7 +46,9 @@ export class ProjectionGenerations1764300000000 implements MigrationInterface {
         started_at       timestamptz,
         finished_at      timestamptz
       )`);
-    await db.query(`CREATE UNIQUE INDEX projection_rebuilds_one_active ON projection_rebuilds (projection) WHERE state IN ('requested', 'running')`);
+    await db.query(
+      `CREATE UNIQUE INDEX projection_rebuilds_one_active ON projection_rebuilds (projection) WHERE state IN ('requested', 'running')`,
+    );
 
     // Parked events of every generation draw their ids from one sequence, so an id names one event.
     await db.query('CREATE SEQUENCE parked_event_ids');
@@ -56,7 +58,9 @@ export class ProjectionGenerations1764300000000 implements MigrationInterface {
       await db.query(`CREATE SCHEMA ${schema}`);
       for (const table of tables) await db.query(`ALTER TABLE public.${table} SET SCHEMA ${schema}`);
       await db.query(`CREATE TABLE ${schema}.projection_offsets (LIKE public.projection_offsets INCLUDING ALL)`);
-      await db.query(`CREATE TABLE ${schema}.projection_order_versions (LIKE public.projection_order_versions INCLUDING ALL)`);
+      await db.query(
+        `CREATE TABLE ${schema}.projection_order_versions (LIKE public.projection_order_versions INCLUDING ALL)`,
+      );
       await db.query(`
         CREATE TABLE ${schema}.parked_events (
           id            bigint      PRIMARY KEY DEFAULT nextval('public.parked_event_ids'),
@@ -75,9 +79,15 @@ export class ProjectionGenerations1764300000000 implements MigrationInterface {
         )`);
       await db.query(`CREATE INDEX parked_events_order_idx ON ${schema}.parked_events (projection, order_id)`);
       for (const table of BOOKKEEPING) {
-        await db.query(`INSERT INTO ${schema}.${table} OVERRIDING SYSTEM VALUE SELECT * FROM public.${table} WHERE projection = $1`, [name]);
+        await db.query(
+          `INSERT INTO ${schema}.${table} OVERRIDING SYSTEM VALUE SELECT * FROM public.${table} WHERE projection = $1`,
+          [name],
+        );
       }
-      await db.query('INSERT INTO projection_generations (projection, generation, version, schema_name) VALUES ($1, 1, 1, $2)', [name, schema]);
+      await db.query(
+        'INSERT INTO projection_generations (projection, generation, version, schema_name) VALUES ($1, 1, 1, $2)',
+        [name, schema],
+      );
     }
     for (const table of BOOKKEEPING) await db.query(`DROP TABLE public.${table}`);
 

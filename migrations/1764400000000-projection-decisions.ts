@@ -25,7 +25,9 @@ export class ProjectionDecisions1764400000000 implements MigrationInterface {
         decided_at  timestamptz NOT NULL DEFAULT now()
       )`);
     await db.query('CREATE INDEX projection_decisions_order_idx ON projection_decisions (projection, order_id)');
-    await db.query('CREATE INDEX projection_decisions_origin_idx ON projection_decisions (projection, topic, partition, "offset")');
+    await db.query(
+      'CREATE INDEX projection_decisions_origin_idx ON projection_decisions (projection, topic, partition, "offset")',
+    );
   }
 
   async down(db: QueryRunner): Promise<void> {

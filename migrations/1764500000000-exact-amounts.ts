@@ -51,9 +51,19 @@ async function lockAsASwitchDoes(db: QueryRunner): Promise<void> {
 }
 
 /** Changes the column in every generation that holds it, with the live generation's public view made again around it. */
-async function retype(db: QueryRunner, { projection, table, column }: (typeof AMOUNT_COLUMNS)[number], from: string, to: string): Promise<void> {
-  const live = ((await db.query('SELECT schema_name FROM projection_generations WHERE projection = $1', [projection])) as { schema_name: string }[])[0];
-  if (!live) throw new Error(`projection ${projection} has no live generation: run the migrations that create it first`);
+async function retype(
+  db: QueryRunner,
+  { projection, table, column }: (typeof AMOUNT_COLUMNS)[number],
+  from: string,
+  to: string,
+): Promise<void> {
+  const live = (
+    (await db.query('SELECT schema_name FROM projection_generations WHERE projection = $1', [projection])) as {
+      schema_name: string;
+    }[]
+  )[0];
+  if (!live)
+    throw new Error(`projection ${projection} has no live generation: run the migrations that create it first`);
   const generations = (await db.query(
     `SELECT c.table_schema FROM information_schema.columns c
        JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE'

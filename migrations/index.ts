@@ -6,4 +6,11 @@ import { ProjectionDecisions1764400000000 } from './1764400000000-projection-dec
 import { ExactAmounts1764500000000 } from './1764500000000-exact-amounts.js';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has been released. */
-export const migrations = [EventStoreAndOrderView1764000000000, IdempotencyKeys1764100000000, ReadSide1764200000000, ProjectionGenerations1764300000000, ProjectionDecisions1764400000000, ExactAmounts1764500000000];
+export const migrations = [
+  EventStoreAndOrderView1764000000000,
+  IdempotencyKeys1764100000000,
+  ReadSide1764200000000,
+  ProjectionGenerations1764300000000,
+  ProjectionDecisions1764400000000,
+  ExactAmounts1764500000000,
+];

@@ -19,7 +19,9 @@ try {
   }
   // Its own exit code, not run()'s: 2 for a bad option, 1 for a failed run.
   exitCode = await new Promise((resolve) => {
-    spawn(process.execPath, [main, ...args], { env, cwd: repo, stdio: 'inherit' }).on('exit', (code) => { resolve(code ?? 1); });
+    spawn(process.execPath, [main, ...args], { env, cwd: repo, stdio: 'inherit' }).on('exit', (code) => {
+      resolve(code ?? 1);
+    });
   });
 } catch (error) {
   console.error(error.message);

@@ -14,11 +14,15 @@ import { writeSyntheticLog } from './bench/synthetic-log.js';
 const config = loadConfigOrExit();
 const events = Number(process.argv[2] ?? 200_000);
 if (!Number.isInteger(events) || events < 4 || events > 100_000_000) {
-  console.error(`seed-log: the number of events must be an integer from 4 to 100,000,000, not ${JSON.stringify(process.argv[2])}`);
+  console.error(
+    `seed-log: the number of events must be an integer from 4 to 100,000,000, not ${JSON.stringify(process.argv[2])}`,
+  );
   process.exit(2);
 }
 if (config.kafka.ordersTopic === 'orders.events') {
-  console.error('seed-log writes straight to Kafka, bypassing the event store: set ORDERS_TOPIC (and DATABASE_URL) to scratch ones, not orders.events');
+  console.error(
+    'seed-log writes straight to Kafka, bypassing the event store: set ORDERS_TOPIC (and DATABASE_URL) to scratch ones, not orders.events',
+  );
   process.exit(2);
 }
 
@@ -26,6 +30,10 @@ const kafka = new KafkaConnection(config.kafka);
 const topic = orderEventsTopic(config);
 await ensureTopics(kafka, [topic]);
 const started = performance.now();
-const written = await writeSyntheticLog(kafka, topic, events, (count) => process.stdout.write(`\rseed-log: ${String(count)} events`));
+const written = await writeSyntheticLog(kafka, topic, events, (count) =>
+  process.stdout.write(`\rseed-log: ${String(count)} events`),
+);
 const seconds = (performance.now() - started) / 1_000;
-console.log(`\rseed-log: ${String(written)} events of ${String(written / 4)} orders on ${topic.name} in ${seconds.toFixed(1)} s`);
+console.log(
+  `\rseed-log: ${String(written)} events of ${String(written / 4)} orders on ${topic.name} in ${seconds.toFixed(1)} s`,
+);

@@ -47,7 +47,11 @@ async function startLocally() {
     await ensurePostgres(env.DATABASE_URL);
     await run('npm', ['run', '--silent', 'build'], { env });
     await run(process.execPath, ['dist/scripts/migrate.js'], { env });
-    for (const app of apps) children.set(app.name, startApp(app, () => shutdown(1)));
+    for (const app of apps)
+      children.set(
+        app.name,
+        startApp(app, () => shutdown(1)),
+      );
     await Promise.all(apps.map(waitUntilReady));
     printWelcome();
   } catch (error) {

@@ -33,9 +33,19 @@ async function closedLoop(concurrency: number, seconds: number, work: () => Prom
  * The append transaction and nothing else, through `pg` at the HTTP load's concurrency: the
  * event row, its outbox row, the idempotency key's row, commit. No lock, no read, no decision.
  */
-export async function appendCeiling(databaseUrl: string, { connections, durationSeconds }: { connections: number; durationSeconds: number }): Promise<number> {
+export async function appendCeiling(
+  databaseUrl: string,
+  { connections, durationSeconds }: { connections: number; durationSeconds: number },
+): Promise<number> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: connections, application_name: 'bench-append' });
-  const data = JSON.stringify({ customerId: 'customer-bench', currency: 'EUR', lines: [{ sku: 'SKU-A', quantity: 2, unitPriceMinor: 1_250 }, { sku: 'SKU-B', quantity: 1, unitPriceMinor: 4_990 }] });
+  const data = JSON.stringify({
+    customerId: 'customer-bench',
+    currency: 'EUR',
+    lines: [
+      { sku: 'SKU-A', quantity: 2, unitPriceMinor: 1_250 },
+      { sku: 'SKU-B', quantity: 1, unitPriceMinor: 4_990 },
+    ],
+  });
   const append = async (): Promise<void> => {
     const client = await pool.connect();
     try {
@@ -76,12 +86,17 @@ function rawKafka(brokers: readonly string[]): kafkajs.Kafka {
  * (idempotent, acknowledged by all in-sync replicas), in batches of 1,000.
  */
 export async function produceCeiling(brokers: readonly string[], topic: string, messages: number): Promise<number> {
-  const producer = rawKafka(brokers).producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
+  const producer = rawKafka(brokers).producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+    idempotent: true,
+    maxInFlightRequests: 1,
+  });
   await producer.connect();
   try {
     const sample = syntheticLifecycle(randomUUID(), 0)[0];
     if (!sample) throw new Error('no sample event');
-    const batch = (): kafkajs.Message[] => Array.from({ length: 1_000 }, () => ({ key: randomUUID(), value: sample.value, headers: { ...sample.headers } }));
+    const batch = (): kafkajs.Message[] =>
+      Array.from({ length: 1_000 }, () => ({ key: randomUUID(), value: sample.value, headers: { ...sample.headers } }));
     const started = performance.now();
     for (let sent = 0; sent < messages; sent += 1_000) await producer.send({ topic, acks: -1, messages: batch() });
     return messages / ((performance.now() - started) / 1_000);
@@ -94,26 +109,41 @@ export async function produceCeiling(brokers: readonly string[], topic: string, 
  * kafkajs reading `topic` from offset zero to its end with a do-nothing eachBatch, with the replay's
  * fetch sizes. Timed from the start of the run, as the replay is, so joining the group counts too.
  */
-export async function consumeCeiling(brokers: readonly string[], topic: string, events: number, groupId: string, timeoutMs = 600_000): Promise<number> {
-  const consumer = rawKafka(brokers).consumer({ groupId, maxBytesPerPartition: 2 * 1024 * 1024, maxBytes: 6 * 1024 * 1024, maxWaitTimeInMs: 500 });
+export async function consumeCeiling(
+  brokers: readonly string[],
+  topic: string,
+  events: number,
+  groupId: string,
+  timeoutMs = 600_000,
+): Promise<number> {
+  const consumer = rawKafka(brokers).consumer({
+    groupId,
+    maxBytesPerPartition: 2 * 1024 * 1024,
+    maxBytes: 6 * 1024 * 1024,
+    maxWaitTimeInMs: 500,
+  });
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
     const started = performance.now();
     let seen = 0;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => { reject(new Error(`consumed ${String(seen)} of ${String(events)} events in ${String(timeoutMs / 1_000)} s`)); }, timeoutMs);
-      consumer.run({
-        eachBatchAutoResolve: true,
-        eachBatch: ({ batch }) => {
-          seen += batch.messages.length;
-          if (seen >= events) {
-            clearTimeout(timer);
-            resolve();
-          }
-          return Promise.resolve();
-        },
-      }).catch(reject);
+      const timer = setTimeout(() => {
+        reject(new Error(`consumed ${String(seen)} of ${String(events)} events in ${String(timeoutMs / 1_000)} s`));
+      }, timeoutMs);
+      consumer
+        .run({
+          eachBatchAutoResolve: true,
+          eachBatch: ({ batch }) => {
+            seen += batch.messages.length;
+            if (seen >= events) {
+              clearTimeout(timer);
+              resolve();
+            }
+            return Promise.resolve();
+          },
+        })
+        .catch(reject);
     });
     return seen / ((performance.now() - started) / 1_000);
   } finally {
@@ -132,13 +162,20 @@ export async function upsertCeiling(databaseUrl: string, rows: number, connectio
   await setup.connect();
   const pool = new pg.Pool({ connectionString: databaseUrl, max: connections, application_name: 'bench-upsert' });
   try {
-    const { rows: live } = await setup.query<{ schema_name: string }>("SELECT schema_name FROM projection_generations WHERE projection = 'order-view'");
+    const { rows: live } = await setup.query<{ schema_name: string }>(
+      "SELECT schema_name FROM projection_generations WHERE projection = 'order-view'",
+    );
     const schema = live[0]?.schema_name;
     if (!schema) throw new Error('the order view has no live generation');
     await setup.query('DROP SCHEMA IF EXISTS bench_upsert CASCADE');
     await setup.query('CREATE SCHEMA bench_upsert');
-    await setup.query(`CREATE TABLE bench_upsert.order_view (LIKE ${quoteIdentifier(schema)}.order_view INCLUDING ALL)`);
-    const lines = JSON.stringify([{ sku: 'SKU-A', quantity: 2, unitPriceMinor: 1_250 }, { sku: 'SKU-B', quantity: 1, unitPriceMinor: 4_990 }]);
+    await setup.query(
+      `CREATE TABLE bench_upsert.order_view (LIKE ${quoteIdentifier(schema)}.order_view INCLUDING ALL)`,
+    );
+    const lines = JSON.stringify([
+      { sku: 'SKU-A', quantity: 2, unitPriceMinor: 1_250 },
+      { sku: 'SKU-B', quantity: 1, unitPriceMinor: 4_990 },
+    ]);
     const statuses = ['PLACED', 'PLACED', 'CONFIRMED', 'SHIPPED'];
     const perConnection = Math.ceil(rows / 4 / connections);
     const started = performance.now();

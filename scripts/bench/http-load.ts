@@ -26,7 +26,10 @@ export interface HttpLoadResult {
  * last one is answered, each with its own Idempotency-Key (as a careful client sends). The same
  * generator measures the HTTP ceiling and the command API, so their ratio compares like with like.
  */
-export async function postLoad(url: string, { connections, durationSeconds }: { connections: number; durationSeconds: number }): Promise<HttpLoadResult> {
+export async function postLoad(
+  url: string,
+  { connections, durationSeconds }: { connections: number; durationSeconds: number },
+): Promise<HttpLoadResult> {
   const result = await autocannon({
     url,
     connections,
@@ -41,5 +44,11 @@ export async function postLoad(url: string, { connections, durationSeconds }: { 
     ],
   });
   const failed = result.non2xx + result.errors;
-  return { rps: result['2xx'] / result.duration, p50: result.latency.p50, p99: result.latency.p99, ok: result['2xx'], failed };
+  return {
+    rps: result['2xx'] / result.duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    ok: result['2xx'],
+    failed,
+  };
 }

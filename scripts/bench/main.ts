@@ -42,7 +42,9 @@ try {
 
 const base = loadConfigOrExit();
 const runId = `b${Date.now().toString(36)}`;
-const log = (message: string): void => { console.log(`bench: ${message}`); };
+const log = (message: string): void => {
+  console.log(`bench: ${message}`);
+};
 const kafka = new KafkaConnection(base.kafka);
 
 interface Scratch {
@@ -54,8 +56,20 @@ interface Scratch {
 function scratch(label: string): Scratch {
   const url = new URL(base.databaseUrl);
   url.pathname = `/orders_bench_${runId}_${label}`;
-  const target: Target = { databaseUrl: url.toString(), brokers: base.kafka.brokers, topic: `orders.bench.${runId}.${label}`, groupPrefix: `bench.${runId}.${label}.` };
-  return { target, config: { ...base, databaseUrl: target.databaseUrl, kafka: { ...base.kafka, ordersTopic: target.topic, groupPrefix: target.groupPrefix } } };
+  const target: Target = {
+    databaseUrl: url.toString(),
+    brokers: base.kafka.brokers,
+    topic: `orders.bench.${runId}.${label}`,
+    groupPrefix: `bench.${runId}.${label}.`,
+  };
+  return {
+    target,
+    config: {
+      ...base,
+      databaseUrl: target.databaseUrl,
+      kafka: { ...base.kafka, ordersTopic: target.topic, groupPrefix: target.groupPrefix },
+    },
+  };
 }
 
 /** Creates and migrates the database like production, and creates the topic. */
@@ -78,7 +92,9 @@ async function caughtUp(databaseUrl: string): Promise<number> {
       const row = rows[0];
       if (row && row.pending === 0 && row.views === row.events) return (performance.now() - started) / 1_000;
       if (performance.now() - started > CATCH_UP_TIMEOUT_MS) {
-        throw new Error(`the pipeline did not catch up in ${String(CATCH_UP_TIMEOUT_MS / 1_000)} s: ${JSON.stringify(row)}`);
+        throw new Error(
+          `the pipeline did not catch up in ${String(CATCH_UP_TIMEOUT_MS / 1_000)} s: ${JSON.stringify(row)}`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
@@ -95,7 +111,8 @@ async function dropScratch(targets: readonly Target[]): Promise<void> {
     // Only what exists: kafkajs retries a delete of an unknown topic for seconds.
     const ours = new Set(targets.flatMap((t) => [t.topic, `${t.topic}.dlq`]));
     await admin.deleteTopics({ topics: (await admin.listTopics()).filter((topic) => ours.has(topic)) });
-    const groups = async (): Promise<string[]> => (await admin.listGroups()).groups.map((g) => g.groupId).filter((id) => id.startsWith(`bench.${runId}.`));
+    const groups = async (): Promise<string[]> =>
+      (await admin.listGroups()).groups.map((g) => g.groupId).filter((id) => id.startsWith(`bench.${runId}.`));
     const made = await groups();
     if (made.length > 0) await admin.deleteGroups(made);
     const left = await groups();
@@ -110,21 +127,31 @@ async function dropScratch(targets: readonly Target[]): Promise<void> {
   const db = new pg.Client({ connectionString: maintenance.toString() });
   await db.connect();
   try {
-    for (const target of targets) await db.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(new URL(target.databaseUrl).pathname.slice(1))} WITH (FORCE)`);
+    for (const target of targets)
+      await db.query(
+        `DROP DATABASE IF EXISTS ${quoteIdentifier(new URL(target.databaseUrl).pathname.slice(1))} WITH (FORCE)`,
+      );
   } finally {
     await db.end();
   }
 }
 
 const load = { connections: options.connections, durationSeconds: options.durationSeconds };
-const [raw, live, replay, produce] = (['raw', 'live', 'replay', 'produce'] as const).map((label) => scratch(label)) as [Scratch, Scratch, Scratch, Scratch];
+const [raw, live, replay, produce] = (['raw', 'live', 'replay', 'produce'] as const).map((label) => scratch(label)) as [
+  Scratch,
+  Scratch,
+  Scratch,
+  Scratch,
+];
 const targets = [raw.target, live.target, replay.target, produce.target];
 let cleaning: Promise<void> | undefined;
 const cleanUp = (): Promise<void> =>
   (cleaning ??= (async () => {
     await BenchProcess.stopAll();
     if (options.keep) return;
-    await dropScratch(targets).catch((error: unknown) => { console.error(`bench: cleanup failed: ${String(error)}`); });
+    await dropScratch(targets).catch((error: unknown) => {
+      console.error(`bench: cleanup failed: ${String(error)}`);
+    });
   })());
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
@@ -135,7 +162,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 let exitCode = 0;
 try {
-  log(`run ${runId}: ${options.quick ? 'quick' : 'full'}; ${String(load.connections)} connections, ${String(load.durationSeconds)} s per load, replay of ${options.events.toLocaleString('en')} events`);
+  log(
+    `run ${runId}: ${options.quick ? 'quick' : 'full'}; ${String(load.connections)} connections, ${String(load.durationSeconds)} s per load, replay of ${options.events.toLocaleString('en')} events`,
+  );
   await Promise.all([raw, live, replay, produce].map((s) => create(s)));
 
   log('ceiling: NestJS hello-world on the same adapter, same load');
@@ -144,7 +173,10 @@ try {
   let http;
   try {
     await hello.ready;
-    await postLoad(`http://127.0.0.1:${String(port)}/orders`, { ...load, durationSeconds: Math.max(1, Math.round(load.durationSeconds / 5)) });
+    await postLoad(`http://127.0.0.1:${String(port)}/orders`, {
+      ...load,
+      durationSeconds: Math.max(1, Math.round(load.durationSeconds / 5)),
+    });
     http = await postLoad(`http://127.0.0.1:${String(port)}/orders`, load);
   } finally {
     await hello.stop();
@@ -158,29 +190,49 @@ try {
   let orders, visible, visibleRate;
   try {
     orders = await measureOrders(system, load);
-    log(`  ${String(round(orders.rps))} orders/s (${String(orders.failed)} failed); waiting for the pipeline to catch up`);
+    log(
+      `  ${String(round(orders.rps))} orders/s (${String(orders.failed)} failed); waiting for the pipeline to catch up`,
+    );
     log(`  caught up in ${(await caughtUp(live.target.databaseUrl)).toFixed(1)} s`);
     visibleRate = options.visibleRate ?? orders.rps / 2;
-    log(`  visibility at ${String(round(visibleRate))} orders/s${options.visibleRate === undefined ? ' (half the order rate)' : ''}`);
+    log(
+      `  visibility at ${String(round(visibleRate))} orders/s${options.visibleRate === undefined ? ' (half the order rate)' : ''}`,
+    );
     visible = await measureVisibility(system, visibleRate, load.durationSeconds);
   } finally {
     await system.stop();
   }
   // A failed request is not a figure: it means the system or the run is broken.
-  if (orders.failed > 0 || visible.failed > 0) throw new Error(`${String(orders.failed)} orders and ${String(visible.failed)} visibility probes failed`);
+  if (orders.failed > 0 || visible.failed > 0)
+    throw new Error(`${String(orders.failed)} orders and ${String(visible.failed)} visibility probes failed`);
 
   log(`seeding the replay log: ${options.events.toLocaleString('en')} events`);
   const events = await writeSyntheticLog(kafka, orderEventsTopic(replay.config), options.events);
   log('ceiling: raw kafkajs produce');
   const produceMps = await produceCeiling(base.kafka.brokers, produce.target.topic, options.produceMessages);
   log('ceiling: raw kafkajs consume from offset 0');
-  const consumeMps = await consumeCeiling(base.kafka.brokers, replay.target.topic, events, `bench.${runId}.consume-ceiling`);
+  const consumeMps = await consumeCeiling(
+    base.kafka.brokers,
+    replay.target.topic,
+    events,
+    `bench.${runId}.consume-ceiling`,
+  );
   log(`ceiling: raw multi-row upserts, ${String(REPLAY_CONCURRENT_PARTITIONS)} connections as the replay applies`);
-  const upsertRps = await upsertCeiling(replay.target.databaseUrl, Math.min(events, options.quick ? 20_000 : 200_000), REPLAY_CONCURRENT_PARTITIONS);
+  const upsertRps = await upsertCeiling(
+    replay.target.databaseUrl,
+    Math.min(events, options.quick ? 20_000 : 200_000),
+    REPLAY_CONCURRENT_PARTITIONS,
+  );
   log('system: full replay of the order view from offset 0');
   const replayed = await measureReplay(replay.target, events);
 
-  const ceilings = { http_rps: round(http.rps), append_tps: round(appendTps), produce_mps: round(produceMps), consume_mps: round(consumeMps), upsert_rps: round(upsertRps) };
+  const ceilings = {
+    http_rps: round(http.rps),
+    append_tps: round(appendTps),
+    produce_mps: round(produceMps),
+    consume_mps: round(consumeMps),
+    upsert_rps: round(upsertRps),
+  };
   const figures = {
     orders_per_s: round(orders.rps),
     order_latency_ms: { p50: round(orders.p50, 1), p99: round(orders.p99, 1) },
@@ -188,11 +240,18 @@ try {
     replay_events_per_s: round(replayed.eventsPerSecond),
     replay_peak_rss_mb: round(replayed.peakRssMb),
   };
-  const results: BenchResults = { machine: machine(options.quick), ceilings, system: figures, ratios: ratios(ceilings, figures) };
+  const results: BenchResults = {
+    machine: machine(options.quick),
+    ceilings,
+    system: figures,
+    ratios: ratios(ceilings, figures),
+  };
   const dir = join(repo, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
-  console.log(`\n${markdownTable(results, { ...replayed, visibleRate })}\n\nvisibility: ${String(visible.samples)} orders at ${String(round(visibleRate))}/s; replay: ${String(events)} events in ${replayed.seconds.toFixed(1)} s\nwritten to bench/results/latest.json`);
+  console.log(
+    `\n${markdownTable(results, { ...replayed, visibleRate })}\n\nvisibility: ${String(visible.samples)} orders at ${String(round(visibleRate))}/s; replay: ${String(events)} events in ${replayed.seconds.toFixed(1)} s\nwritten to bench/results/latest.json`,
+  );
 } catch (error) {
   console.error(`bench failed: ${error instanceof Error ? error.message : String(error)}`);
   exitCode = 1;

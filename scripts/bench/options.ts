@@ -51,7 +51,10 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | 'help
     const raw = values.get(name);
     if (raw === undefined) return fallback;
     const value = Number(raw);
-    if (!/^\d+$/.test(raw) || value < min || value > max) throw new BenchUsageError(`${name} must be an integer from ${String(min)} to ${String(max)}, not ${JSON.stringify(raw)}`);
+    if (!/^\d+$/.test(raw) || value < min || value > max)
+      throw new BenchUsageError(
+        `${name} must be an integer from ${String(min)} to ${String(max)}, not ${JSON.stringify(raw)}`,
+      );
     return value;
   };
   const events = integer('--events', quick ? 20_000 : 1_000_000, 4_000, 50_000_000);

@@ -13,7 +13,9 @@ export function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => { resolve(typeof address === 'object' && address ? address.port : 0); });
+      server.close(() => {
+        resolve(typeof address === 'object' && address ? address.port : 0);
+      });
     });
   });
 }
@@ -32,15 +34,28 @@ export class BenchProcess {
   private readonly child: ChildProcess;
   private output = '';
 
-  constructor(script: string, args: readonly string[], env: Readonly<Record<string, string>>, readyLine?: RegExp, nodeFlags: readonly string[] = []) {
+  constructor(
+    script: string,
+    args: readonly string[],
+    env: Readonly<Record<string, string>>,
+    readyLine?: RegExp,
+    nodeFlags: readonly string[] = [],
+  ) {
     // BENCH_CPU_PROF_DIR=<dir>: each process writes a V8 CPU profile there when it stops (docs/benchmarks.md).
-    const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
-    this.child = spawn(process.execPath, [...nodeFlags, ...profile, join(dist, script), ...args], { env: { ...process.env, ...env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const profile = process.env.BENCH_CPU_PROF_DIR
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`]
+      : [];
+    this.child = spawn(process.execPath, [...nodeFlags, ...profile, join(dist, script), ...args], {
+      env: { ...process.env, ...env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     BenchProcess.running.add(this);
-    this.exited = new Promise((resolve) => this.child.once('exit', (code) => {
-      BenchProcess.running.delete(this);
-      resolve(code);
-    }));
+    this.exited = new Promise((resolve) =>
+      this.child.once('exit', (code) => {
+        BenchProcess.running.delete(this);
+        resolve(code);
+      }),
+    );
     const [stdout, stderr] = [this.child.stdout, this.child.stderr];
     if (!stdout || !stderr) throw new Error('spawned without pipes');
     const lines = createInterface({ input: stdout });
@@ -50,9 +65,13 @@ export class BenchProcess {
         this.keep(line);
         if (readyLine?.test(line)) resolve();
       });
-      void this.exited.then((code) => { reject(new Error(`${script} exited (${String(code)}) before it was ready:\n${this.output}`)); });
+      void this.exited.then((code) => {
+        reject(new Error(`${script} exited (${String(code)}) before it was ready:\n${this.output}`));
+      });
     });
-    createInterface({ input: stderr }).on('line', (line) => { this.keep(line); });
+    createInterface({ input: stderr }).on('line', (line) => {
+      this.keep(line);
+    });
   }
 
   /** The last lines it printed, for an error message. */

@@ -4,8 +4,21 @@ import { round } from './stats.js';
 
 /** `bench/results/latest.json`: these keys exactly (issue 6); docs/benchmarks.md explains each. */
 export interface BenchResults {
-  readonly machine: { readonly cpus: number; readonly cpu_model: string; readonly memory_gb: number; readonly node: string; readonly quick: boolean; readonly at: string };
-  readonly ceilings: { readonly http_rps: number; readonly append_tps: number; readonly produce_mps: number; readonly consume_mps: number; readonly upsert_rps: number };
+  readonly machine: {
+    readonly cpus: number;
+    readonly cpu_model: string;
+    readonly memory_gb: number;
+    readonly node: string;
+    readonly quick: boolean;
+    readonly at: string;
+  };
+  readonly ceilings: {
+    readonly http_rps: number;
+    readonly append_tps: number;
+    readonly produce_mps: number;
+    readonly consume_mps: number;
+    readonly upsert_rps: number;
+  };
   readonly system: {
     readonly orders_per_s: number;
     readonly order_latency_ms: { readonly p50: number; readonly p99: number };
@@ -42,7 +55,10 @@ export function isFlat(rssByQuarterMb: readonly number[]): boolean {
 }
 
 /** The markdown table the run prints: each figure, what it is measured against, and the goal. */
-export function markdownTable(results: BenchResults, notes: { readonly rssByQuarterMb: readonly number[]; readonly visibleRate: number }): string {
+export function markdownTable(
+  results: BenchResults,
+  notes: { readonly rssByQuarterMb: readonly number[]; readonly visibleRate: number },
+): string {
   const { ceilings: c, system: s, ratios: r } = results;
   const mark = (ok: boolean): string => (ok ? 'yes' : '**no**');
   const rows: [string, string, string][] = [
@@ -53,11 +69,31 @@ export function markdownTable(results: BenchResults, notes: { readonly rssByQuar
     ['ceiling: multi-row upsert (rows/s)', String(c.upsert_rps), ''],
     ['orders/s (POST /orders)', String(s.orders_per_s), ''],
     ['order latency p50 / p99 (ms)', `${String(s.order_latency_ms.p50)} / ${String(s.order_latency_ms.p99)}`, ''],
-    [`visible latency p50 / p99 (ms), at ${String(round(notes.visibleRate))} orders/s`, `${String(s.visible_latency_ms.p50)} / ${String(s.visible_latency_ms.p99)}`, `p50 ≤ 25, p99 ≤ 100: ${mark(s.visible_latency_ms.p50 <= 25 && s.visible_latency_ms.p99 <= 100)}`],
+    [
+      `visible latency p50 / p99 (ms), at ${String(round(notes.visibleRate))} orders/s`,
+      `${String(s.visible_latency_ms.p50)} / ${String(s.visible_latency_ms.p99)}`,
+      `p50 ≤ 25, p99 ≤ 100: ${mark(s.visible_latency_ms.p50 <= 25 && s.visible_latency_ms.p99 <= 100)}`,
+    ],
     ['replay (events/s, from offset 0)', String(s.replay_events_per_s), ''],
-    ['replay peak RSS (MB), by quarter of the run', `${String(s.replay_peak_rss_mb)} (${notes.rssByQuarterMb.map((mb) => (Number.isNaN(mb) ? '–' : String(round(mb)))).join(' / ')})`, `≤ 300 and flat: ${mark(s.replay_peak_rss_mb <= 300 && isFlat(notes.rssByQuarterMb))}`],
-    ['orders_vs_ceiling = orders/s ÷ min(http, append)', String(r.orders_vs_ceiling), `≥ 0.6: ${mark(r.orders_vs_ceiling >= 0.6)}`],
-    ['replay_vs_ceiling = replay ÷ min(consume, upsert)', String(r.replay_vs_ceiling), `≥ 0.5: ${mark(r.replay_vs_ceiling >= 0.5)}`],
+    [
+      'replay peak RSS (MB), by quarter of the run',
+      `${String(s.replay_peak_rss_mb)} (${notes.rssByQuarterMb.map((mb) => (Number.isNaN(mb) ? '–' : String(round(mb)))).join(' / ')})`,
+      `≤ 300 and flat: ${mark(s.replay_peak_rss_mb <= 300 && isFlat(notes.rssByQuarterMb))}`,
+    ],
+    [
+      'orders_vs_ceiling = orders/s ÷ min(http, append)',
+      String(r.orders_vs_ceiling),
+      `≥ 0.6: ${mark(r.orders_vs_ceiling >= 0.6)}`,
+    ],
+    [
+      'replay_vs_ceiling = replay ÷ min(consume, upsert)',
+      String(r.replay_vs_ceiling),
+      `≥ 0.5: ${mark(r.replay_vs_ceiling >= 0.5)}`,
+    ],
   ];
-  return ['| figure | value | goal |', '|---|---:|---|', ...rows.map(([name, value, goal]) => `| ${name} | ${value} | ${goal} |`)].join('\n');
+  return [
+    '| figure | value | goal |',
+    '|---|---:|---|',
+    ...rows.map(([name, value, goal]) => `| ${name} | ${value} | ${goal} |`),
+  ].join('\n');
 }

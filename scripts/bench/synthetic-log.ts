@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 
-import { EventPublisher, encodeEnvelope, type EncodedEvent, type EventEnvelope, type KafkaConnection, type TopicSpec } from '@app/messaging';
+import {
+  EventPublisher,
+  encodeEnvelope,
+  type EncodedEvent,
+  type EventEnvelope,
+  type KafkaConnection,
+  type TopicSpec,
+} from '@app/messaging';
 
 /**
  * A synthetic log of order lifecycles, as the event store would have relayed it: each order is
@@ -9,10 +16,22 @@ import { EventPublisher, encodeEnvelope, type EncodedEvent, type EventEnvelope, 
  */
 export function syntheticLifecycle(orderId: string, index: number): EncodedEvent[] {
   const at = new Date(Date.UTC(2026, 0, 1) + index * 1_000).toISOString();
-  const envelope = (version: number, type: EventEnvelope['type'], data: unknown): EventEnvelope => ({ eventId: randomUUID(), type, schemaVersion: 1, orderId, version, occurredAt: at, data });
+  const envelope = (version: number, type: EventEnvelope['type'], data: unknown): EventEnvelope => ({
+    eventId: randomUUID(),
+    type,
+    schemaVersion: 1,
+    orderId,
+    version,
+    occurredAt: at,
+    data,
+  });
   const line = (sku: string) => ({ sku, quantity: 1 + (index % 4), unitPriceMinor: 100 + (index % 5_000) });
   return [
-    envelope(1, 'OrderPlaced', { customerId: `customer-${String(index % 10_000)}`, currency: ['EUR', 'USD', 'GBP'][index % 3], lines: [line('SKU-A'), line('SKU-B')] }),
+    envelope(1, 'OrderPlaced', {
+      customerId: `customer-${String(index % 10_000)}`,
+      currency: ['EUR', 'USD', 'GBP'][index % 3],
+      lines: [line('SKU-A'), line('SKU-B')],
+    }),
     envelope(2, 'OrderLineAdded', { line: line('SKU-C') }),
     envelope(3, 'OrderConfirmed', { paymentReference: `pay-${String(index)}` }),
     envelope(4, 'OrderShipped', { carrier: 'DHL', trackingNumber: `T-${String(index)}` }),

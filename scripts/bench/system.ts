@@ -35,7 +35,12 @@ export interface RunningSystem {
 /** Starts the projection worker, the command API (with the outbox relay) and the query API. */
 export async function startSystem(target: Target): Promise<RunningSystem> {
   const [commandPort, queryPort, workerPort] = await Promise.all([freePort(), freePort(), freePort()]);
-  const env = { ...targetEnv(target), COMMAND_API_PORT: String(commandPort), QUERY_API_PORT: String(queryPort), PROJECTION_WORKER_PORT: String(workerPort) };
+  const env = {
+    ...targetEnv(target),
+    COMMAND_API_PORT: String(commandPort),
+    QUERY_API_PORT: String(queryPort),
+    PROJECTION_WORKER_PORT: String(workerPort),
+  };
   const ready = /listening on|projections running/;
   const processes = [
     new BenchProcess('apps/projection-worker/src/main.js', [], env, ready),
@@ -51,12 +56,22 @@ export async function startSystem(target: Target): Promise<RunningSystem> {
     await stop();
     throw error;
   }
-  return { commandUrl: `http://127.0.0.1:${String(commandPort)}`, queryUrl: `http://127.0.0.1:${String(queryPort)}`, stop };
+  return {
+    commandUrl: `http://127.0.0.1:${String(commandPort)}`,
+    queryUrl: `http://127.0.0.1:${String(queryPort)}`,
+    stop,
+  };
 }
 
 /** `POST /orders` under closed-loop load, after a warm-up of a fifth of the duration. */
-export async function measureOrders(system: RunningSystem, load: { connections: number; durationSeconds: number }): Promise<HttpLoadResult> {
-  await postLoad(`${system.commandUrl}/orders`, { ...load, durationSeconds: Math.max(1, Math.round(load.durationSeconds / 5)) });
+export async function measureOrders(
+  system: RunningSystem,
+  load: { connections: number; durationSeconds: number },
+): Promise<HttpLoadResult> {
+  await postLoad(`${system.commandUrl}/orders`, {
+    ...load,
+    durationSeconds: Math.max(1, Math.round(load.durationSeconds / 5)),
+  });
   return postLoad(`${system.commandUrl}/orders`, load);
 }
 
@@ -72,12 +87,20 @@ export interface Visibility {
  * `GET /orders/:id?minVersion=1` on the query API answers with it. The query waits for the version
  * itself, so this is the pipeline's delay (relay, Kafka, worker, commit) plus one read.
  */
-export async function measureVisibility(system: RunningSystem, rate: number, durationSeconds: number): Promise<Visibility> {
+export async function measureVisibility(
+  system: RunningSystem,
+  rate: number,
+  durationSeconds: number,
+): Promise<Visibility> {
   const delays: number[] = [];
   let failed = 0;
   const one = async (): Promise<void> => {
     try {
-      const placed = await fetch(`${system.commandUrl}/orders`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() }, body: ORDER_BODY });
+      const placed = await fetch(`${system.commandUrl}/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+        body: ORDER_BODY,
+      });
       const { orderId } = (await placed.json()) as { orderId: string };
       if (placed.status !== 201) throw new Error(`POST /orders answered ${String(placed.status)}`);
       const answeredAt = performance.now();
@@ -92,7 +115,7 @@ export async function measureVisibility(system: RunningSystem, rate: number, dur
   const started = performance.now();
   const total = Math.max(1, Math.round(rate * durationSeconds));
   const inFlight: Promise<void>[] = [];
-  for (let sent = 0; sent < total; ) {
+  for (let sent = 0; sent < total;) {
     const due = Math.min(total, Math.floor(((performance.now() - started) / 1_000) * rate) + 1);
     for (; sent < due; sent++) inFlight.push(one());
     await new Promise((resolve) => setTimeout(resolve, 1));
@@ -106,10 +129,15 @@ export async function measureVisibility(system: RunningSystem, rate: number, dur
  * the benchmark measures the process users run.
  */
 function replayNodeFlags(): string[] {
-  const { scripts } = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', '..', 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const { scripts } = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', '..', 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
   const flags = /node((?:\s+--[\w-]+(?:=\S+)?)*)\s+dist\/apps\/admin-cli\//.exec(scripts.replay ?? '')?.[1];
   if (flags === undefined) throw new Error('package.json has no "replay" script that runs dist/apps/admin-cli');
-  return flags.trim().split(/\s+/).filter((flag) => flag !== '');
+  return flags
+    .trim()
+    .split(/\s+/)
+    .filter((flag) => flag !== '');
 }
 
 export interface ReplayFigures {
@@ -126,18 +154,33 @@ export interface ReplayFigures {
  */
 export async function measureReplay(target: Target, events: number): Promise<ReplayFigures> {
   const started = performance.now();
-  const cli = new BenchProcess('apps/admin-cli/src/main.js', ['order-view'], targetEnv(target), undefined, replayNodeFlags());
+  const cli = new BenchProcess(
+    'apps/admin-cli/src/main.js',
+    ['order-view'],
+    targetEnv(target),
+    undefined,
+    replayNodeFlags(),
+  );
   const samples: { at: number; mb: number }[] = [];
   const sampler = setInterval(() => {
     const mb = cli.rssMb();
     if (mb !== undefined) samples.push({ at: performance.now() - started, mb });
   }, 100);
-  const code = await cli.exited.finally(() => { clearInterval(sampler); });
+  const code = await cli.exited.finally(() => {
+    clearInterval(sampler);
+  });
   const seconds = (performance.now() - started) / 1_000;
   if (code !== 0) throw new Error(`the replay exited with ${String(code)}:\n${cli.tail}`);
   const quarters = [0, 1, 2, 3].map((q) => {
-    const inQuarter = samples.filter((s) => Math.min(3, Math.floor((s.at / 1_000 / seconds) * 4)) === q).map((s) => s.mb);
+    const inQuarter = samples
+      .filter((s) => Math.min(3, Math.floor((s.at / 1_000 / seconds) * 4)) === q)
+      .map((s) => s.mb);
     return inQuarter.length > 0 ? Math.max(...inQuarter) : Number.NaN;
   });
-  return { eventsPerSecond: events / seconds, seconds, peakRssMb: Math.max(0, ...samples.map((s) => s.mb)), rssByQuarterMb: quarters };
+  return {
+    eventsPerSecond: events / seconds,
+    seconds,
+    peakRssMb: Math.max(0, ...samples.map((s) => s.mb)),
+    rssByQuarterMb: quarters,
+  };
 }

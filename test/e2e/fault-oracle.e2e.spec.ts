@@ -34,9 +34,16 @@ describe('fault oracle: acknowledgements held to the store and the topic', () =>
     system = await startSystem(env.config);
     const random = seededRandom(SEED);
     await inParallel(ORDERS, 3, async () => {
-      await runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32)), undefined, {
-        onAcknowledged: (orderId, version, eventType) => { told.push({ orderId, version, eventType }); },
-      });
+      await runRandomLifecycle(
+        system.commandApi.getHttpServer(),
+        seededRandom(Math.floor(random() * 2 ** 32)),
+        undefined,
+        {
+          onAcknowledged: (orderId, version, eventType) => {
+            told.push({ orderId, version, eventType });
+          },
+        },
+      );
     });
   });
 
@@ -46,7 +53,9 @@ describe('fault oracle: acknowledgements held to the store and the topic', () =>
   });
 
   /** What the clients were told, changed by `plant`. */
-  const acknowledged = (plant: (entries: Acknowledgement[]) => Acknowledgement[] = (entries) => entries): AcknowledgedCommands => {
+  const acknowledged = (
+    plant: (entries: Acknowledgement[]) => Acknowledgement[] = (entries) => entries,
+  ): AcknowledgedCommands => {
     const commands = new AcknowledgedCommands();
     for (const { orderId, version, eventType } of plant([...told])) commands.record(orderId, version, eventType);
     return commands;
@@ -59,7 +68,10 @@ describe('fault oracle: acknowledgements held to the store and the topic', () =>
 
   it('passes on exactly what the clients were told', async () => {
     const figures = await assertGuarantees(env, acknowledged(), { topicMatchesStore: true });
-    assert.deepEqual({ lost: figures.lost, unacknowledged: figures.unacknowledged, appliedTwice: figures.appliedTwice }, { lost: 0, unacknowledged: 0, appliedTwice: 0 });
+    assert.deepEqual(
+      { lost: figures.lost, unacknowledged: figures.unacknowledged, appliedTwice: figures.appliedTwice },
+      { lost: 0, unacknowledged: 0, appliedTwice: 0 },
+    );
     assert.equal(figures.acknowledged, told.length);
     assert.equal(figures.events, told.length, 'one stored event per acknowledged command');
   });
@@ -67,21 +79,39 @@ describe('fault oracle: acknowledgements held to the store and the topic', () =>
   it('fails on a command acknowledged at a version a later command also got (the lost write the old oracle missed)', async () => {
     const { orderId, version } = anOrderAtVersion(2);
     const lostLine: Acknowledgement = { orderId, version, eventType: 'OrderLineAdded' };
-    await assert.rejects(assertGuarantees(env, acknowledged((entries) => [...entries, lostLine])), /acknowledged twice/);
+    await assert.rejects(
+      assertGuarantees(
+        env,
+        acknowledged((entries) => [...entries, lostLine]),
+      ),
+      /acknowledged twice/,
+    );
   });
 
   it('fails on an acknowledged command whose event is not stored, or stored as another event', async () => {
     const { orderId } = anOrderAtVersion(1);
-    await assert.rejects(assertGuarantees(env, acknowledged((entries) => [...entries, { orderId, version: 99, eventType: 'OrderShipped' }])), /stored nothing/);
+    await assert.rejects(
+      assertGuarantees(
+        env,
+        acknowledged((entries) => [...entries, { orderId, version: 99, eventType: 'OrderShipped' }]),
+      ),
+      /stored nothing/,
+    );
     const { orderId: placed } = anOrderAtVersion(1);
     const wrongType = (entries: Acknowledgement[]): Acknowledgement[] =>
-      entries.map((entry) => (entry.orderId === placed && entry.version === 1 ? { ...entry, eventType: 'OrderCancelled' } : entry));
-    await assert.rejects(assertGuarantees(env, acknowledged(wrongType)), /acknowledged as OrderCancelled, stored OrderPlaced/);
+      entries.map((entry) =>
+        entry.orderId === placed && entry.version === 1 ? { ...entry, eventType: 'OrderCancelled' } : entry,
+      );
+    await assert.rejects(
+      assertGuarantees(env, acknowledged(wrongType)),
+      /acknowledged as OrderCancelled, stored OrderPlaced/,
+    );
   });
 
   it('fails on a stored event no client was told of, unless the scenario allows unanswered commands to land', async () => {
     const { orderId, version } = anOrderAtVersion(2);
-    const forgotten = (entries: Acknowledgement[]): Acknowledgement[] => entries.filter((entry) => !(entry.orderId === orderId && entry.version === version));
+    const forgotten = (entries: Acknowledgement[]): Acknowledgement[] =>
+      entries.filter((entry) => !(entry.orderId === orderId && entry.version === version));
     await assert.rejects(assertGuarantees(env, acknowledged(forgotten)), /1 stored events no client was told of/);
     const figures = await assertGuarantees(env, acknowledged(forgotten), { unansweredMayLand: 1 });
     assert.equal(figures.unacknowledged, 1);
@@ -101,7 +131,11 @@ describe('fault oracle: acknowledgements held to the store and the topic', () =>
           orderId,
           version: 1,
           occurredAt: new Date(0).toISOString(),
-          data: { customerId: 'invented', currency: 'EUR', lines: [{ sku: 'INVENTED', quantity: 1, unitPriceMinor: 1 }] },
+          data: {
+            customerId: 'invented',
+            currency: 'EUR',
+            lines: [{ sku: 'INVENTED', quantity: 1, unitPriceMinor: 1 }],
+          },
         },
         { correlationId: 'fault-oracle-control', causationId: 'fault-oracle-control' },
       );
@@ -109,6 +143,9 @@ describe('fault oracle: acknowledgements held to the store and the topic', () =>
     } finally {
       await producer.disconnect();
     }
-    await assert.rejects(assertGuarantees(env, acknowledged(), { topicMatchesStore: true, timeoutMs: 30_000 }), /every record on the topic is a stored event/);
+    await assert.rejects(
+      assertGuarantees(env, acknowledged(), { topicMatchesStore: true, timeoutMs: 30_000 }),
+      /every record on the topic is a stored event/,
+    );
   });
 });

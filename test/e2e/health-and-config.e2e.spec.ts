@@ -25,7 +25,9 @@ interface ReadyBody {
 
 /** The ready answer's checks with each failure's message cut to `down`: the message is the client library's. */
 function summary(body: ReadyBody): Record<string, string> {
-  return Object.fromEntries(Object.entries(body.checks).map(([name, state]) => [name, state.startsWith('down: ') ? 'down' : state]));
+  return Object.fromEntries(
+    Object.entries(body.checks).map(([name, state]) => [name, state.startsWith('down: ') ? 'down' : state]),
+  );
 }
 
 /**
@@ -64,10 +66,13 @@ describe('health: /health/ready names the part that does not answer', () => {
     const healthy = await startTestApp(QueryApiModule, env.config);
     try {
       // Eventually: a first check on a busy machine may outlast its 2 s budget while the admin client connects.
-      await eventually(async () => {
-        const ready = await request(healthy.getHttpServer()).get('/health/ready').expect(200);
-        assert.deepEqual(ready.body, { status: 'ok', checks: { postgres: 'up', kafka: 'up' } });
-      }, { timeoutMs: 30_000 });
+      await eventually(
+        async () => {
+          const ready = await request(healthy.getHttpServer()).get('/health/ready').expect(200);
+          assert.deepEqual(ready.body, { status: 'ok', checks: { postgres: 'up', kafka: 'up' } });
+        },
+        { timeoutMs: 30_000 },
+      );
     } finally {
       await healthy.close();
     }
@@ -99,7 +104,13 @@ describe('health: /health/ready names the part that does not answer', () => {
     });
 
     it('answers 503 naming postgres from every HTTP process while it is down, and 200 again once it is back', async () => {
-      for (const app of Object.values(apps)) await eventually(async () => { await request(app.getHttpServer()).get('/health/ready').expect(200); }, { timeoutMs: 30_000 });
+      for (const app of Object.values(apps))
+        await eventually(
+          async () => {
+            await request(app.getHttpServer()).get('/health/ready').expect(200);
+          },
+          { timeoutMs: 30_000 },
+        );
       await cluster.crash();
       for (const [name, app] of Object.entries(apps)) {
         const down = await request(app.getHttpServer()).get('/health/ready').expect(503);
@@ -110,10 +121,13 @@ describe('health: /health/ready names the part that does not answer', () => {
 
       await cluster.startServer();
       for (const [name, app] of Object.entries(apps)) {
-        await eventually(async () => {
-          const ready = await request(app.getHttpServer()).get('/health/ready').expect(200);
-          assert.deepEqual(ready.body, { status: 'ok', checks: { postgres: 'up', kafka: 'up' } }, name);
-        }, { timeoutMs: 30_000, intervalMs: 200 });
+        await eventually(
+          async () => {
+            const ready = await request(app.getHttpServer()).get('/health/ready').expect(200);
+            assert.deepEqual(ready.body, { status: 'ok', checks: { postgres: 'up', kafka: 'up' } }, name);
+          },
+          { timeoutMs: 30_000, intervalMs: 200 },
+        );
       }
     });
   });
@@ -135,7 +149,11 @@ describe('configuration: a bad value stops the process with a message naming eve
     await env.dispose();
   });
 
-  async function refusedStart(app: 'command-api' | 'projection-worker' | 'query-api', variables: Record<string, string>, problems: readonly string[]): Promise<string> {
+  async function refusedStart(
+    app: 'command-api' | 'projection-worker' | 'query-api',
+    variables: Record<string, string>,
+    problems: readonly string[],
+  ): Promise<string> {
     const child = new AppProcess(app, env.config, undefined, variables);
     child.ready.catch(() => undefined); // it must never be ready: asserted through its exit
     assert.equal(await child.exited, 2, `${app} exit code`);
@@ -154,7 +172,13 @@ describe('configuration: a bad value stops the process with a message naming eve
   it('command API: brokers, body limit, relay switch and log format', async () => {
     await refusedStart(
       'command-api',
-      { KAFKA_BROKERS: '127.0.0.1:9092,kafka', HTTP_BODY_LIMIT_BYTES: '100', OUTBOX_RELAY_ENABLED: 'maybe', LOG_FORMAT: 'xml', OUTBOX_RELAY_LEASE_MS: '500' },
+      {
+        KAFKA_BROKERS: '127.0.0.1:9092,kafka',
+        HTTP_BODY_LIMIT_BYTES: '100',
+        OUTBOX_RELAY_ENABLED: 'maybe',
+        LOG_FORMAT: 'xml',
+        OUTBOX_RELAY_LEASE_MS: '500',
+      },
       [
         'LOG_FORMAT must be one of json, text, got "xml"',
         'HTTP_BODY_LIMIT_BYTES must be an integer from 1024 to 10485760, got "100"',
@@ -168,7 +192,12 @@ describe('configuration: a bad value stops the process with a message naming eve
   it('query API: a short admin token and a database URL without a database, neither secret printed', async () => {
     const message = await refusedStart(
       'query-api',
-      { ADMIN_TOKEN: 'too-short-token', DATABASE_URL: 'postgres://orders:hunter2-secret@127.0.0.1:5432', QUERY_MIN_VERSION_WAIT_MS: '60001', QUERY_API_PORT: '70000' },
+      {
+        ADMIN_TOKEN: 'too-short-token',
+        DATABASE_URL: 'postgres://orders:hunter2-secret@127.0.0.1:5432',
+        QUERY_MIN_VERSION_WAIT_MS: '60001',
+        QUERY_API_PORT: '70000',
+      },
       [
         'DATABASE_URL must be a URL like postgres://postgres@127.0.0.1:5432/orders, got "postgres://orders:***@127.0.0.1:5432"',
         'QUERY_API_PORT must be an integer from 0 to 65535, got "70000"',
@@ -182,7 +211,13 @@ describe('configuration: a bad value stops the process with a message naming eve
   it('projection worker: session timeout, partition concurrency, topic name and min.insync.replicas', async () => {
     await refusedStart(
       'projection-worker',
-      { KAFKA_SESSION_TIMEOUT_MS: '1000', PROJECTION_CONCURRENT_PARTITIONS: '0', ORDERS_TOPIC: 'orders events', KAFKA_MIN_INSYNC_REPLICAS: '0', ORDERS_TOPIC_PARTITIONS: 'six' },
+      {
+        KAFKA_SESSION_TIMEOUT_MS: '1000',
+        PROJECTION_CONCURRENT_PARTITIONS: '0',
+        ORDERS_TOPIC: 'orders events',
+        KAFKA_MIN_INSYNC_REPLICAS: '0',
+        ORDERS_TOPIC_PARTITIONS: 'six',
+      },
       [
         'ORDERS_TOPIC must be a Kafka topic name ([A-Za-z0-9._-], at most 249), got "orders events"',
         'ORDERS_TOPIC_PARTITIONS must be an integer from 1 to 10000, got "six"',
@@ -197,7 +232,10 @@ describe('configuration: a bad value stops the process with a message naming eve
     const bad = { ...env.config, kafka: { ...env.config.kafka, brokers: ['kafka-without-port'] } };
     const replay = await new AdminCliProcess(bad, ['--all']).exited;
     assert.equal(replay.code, 2, replay.stderr + replay.stdout);
-    assert.equal(replay.stderr, 'invalid configuration:\n  - KAFKA_BROKERS must be a comma-separated list of host:port, got "kafka-without-port"\n');
+    assert.equal(
+      replay.stderr,
+      'invalid configuration:\n  - KAFKA_BROKERS must be a comma-separated list of host:port, got "kafka-without-port"\n',
+    );
     const { rows } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM projection_rebuilds');
     assert.equal(rows[0]?.n, 0);
   });

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { AppProcess, RawHttpConnection, createTestEnvironment, rawHttpRequest, type TestEnvironment } from '@app/testing';
+import {
+  AppProcess,
+  RawHttpConnection,
+  createTestEnvironment,
+  rawHttpRequest,
+  type TestEnvironment,
+} from '@app/testing';
 
 /**
  * More than loopback's socket buffers hold (tcp_wmem 4 MB plus tcp_rmem up to 32 MB by default): a
@@ -37,13 +43,43 @@ describe('every request gets its answer', () => {
 
   const cases: readonly { name: string; path: string; headerLines: readonly string[]; status: number }[] = [
     // The http-fuzz request that failed: Node's parser refuses its 20 kB header before any middleware runs.
-    { name: 'headers over Node\'s 16 kB limit', path: '/orders/(9-/lines', headerLines: ['Content-Type: application/json', 'Content-Encoding: compress', `X-Huge: ${'h'.repeat(20_000)}`], status: 431 },
-    { name: 'headers far over the limit', path: '/orders', headerLines: ['Content-Type: application/json', `X-Huge: ${'h'.repeat(70_000)}`], status: 431 },
-    { name: 'a malformed header line', path: '/orders', headerLines: ['Content-Type: application/json', 'Bad Header: x'], status: 400 },
+    {
+      name: "headers over Node's 16 kB limit",
+      path: '/orders/(9-/lines',
+      headerLines: ['Content-Type: application/json', 'Content-Encoding: compress', `X-Huge: ${'h'.repeat(20_000)}`],
+      status: 431,
+    },
+    {
+      name: 'headers far over the limit',
+      path: '/orders',
+      headerLines: ['Content-Type: application/json', `X-Huge: ${'h'.repeat(70_000)}`],
+      status: 431,
+    },
+    {
+      name: 'a malformed header line',
+      path: '/orders',
+      headerLines: ['Content-Type: application/json', 'Bad Header: x'],
+      status: 400,
+    },
     { name: 'a body that is not JSON', path: '/orders', headerLines: ['Content-Type: text/plain'], status: 415 },
-    { name: 'an unsupported Content-Encoding', path: '/orders', headerLines: ['Content-Type: application/json', 'Content-Encoding: compress'], status: 415 },
-    { name: 'a charset JSON cannot be in', path: '/orders', headerLines: ['Content-Type: application/json; charset=klingon'], status: 415 },
-    { name: 'a malformed percent-encoding in the URL', path: '/orders/%E0%A4%A/lines', headerLines: ['Content-Type: application/json'], status: 400 },
+    {
+      name: 'an unsupported Content-Encoding',
+      path: '/orders',
+      headerLines: ['Content-Type: application/json', 'Content-Encoding: compress'],
+      status: 415,
+    },
+    {
+      name: 'a charset JSON cannot be in',
+      path: '/orders',
+      headerLines: ['Content-Type: application/json; charset=klingon'],
+      status: 415,
+    },
+    {
+      name: 'a malformed percent-encoding in the URL',
+      path: '/orders/%E0%A4%A/lines',
+      headerLines: ['Content-Type: application/json'],
+      status: 400,
+    },
   ];
   for (const { name, path, headerLines, status } of cases) {
     it(`answers ${String(status)} to ${name} with a ${String(BODY_BYTES / 1024 / 1024)} MB body, and closes only after reading it`, async () => {

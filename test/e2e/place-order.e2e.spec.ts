@@ -4,7 +4,15 @@ import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 
 import { decodeEnvelope } from '@app/messaging';
-import { createTestEnvironment, eventually, placeOrderBody, readTopic, startSystem, type RunningSystem, type TestEnvironment } from '@app/testing';
+import {
+  createTestEnvironment,
+  eventually,
+  placeOrderBody,
+  readTopic,
+  startSystem,
+  type RunningSystem,
+  type TestEnvironment,
+} from '@app/testing';
 
 describe('one order end to end: command API → event store → relay → Kafka → projection → query API', () => {
   let env: TestEnvironment | undefined;
@@ -54,7 +62,9 @@ describe('one order end to end: command API → event store → relay → Kafka 
     assert.equal(order.totalMinor, 2500);
     assert.equal(order.version, 1);
 
-    const records = await readTopic(env.kafka, env.config.kafka.ordersTopic, (read) => read.some((r) => r.key === orderId));
+    const records = await readTopic(env.kafka, env.config.kafka.ordersTopic, (read) =>
+      read.some((r) => r.key === orderId),
+    );
     const record = records.find((r) => r.key === orderId);
     assert.ok(record);
     const envelope = decodeEnvelope(Buffer.from(record.value ?? ''), Buffer.from(record.key ?? ''));

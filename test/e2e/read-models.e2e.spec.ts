@@ -49,17 +49,31 @@ describe('read models under load: 400 orders with random lifecycles', () => {
 
   before(async () => {
     env = await createTestEnvironment('read_models', { partitions: PARTITIONS });
-    system = await startSystem({ ...env.config, query: { ...env.config.query, minVersionWaitMs: MIN_VERSION_WAIT_MS } });
+    system = await startSystem({
+      ...env.config,
+      query: { ...env.config.query, minVersionWaitMs: MIN_VERSION_WAIT_MS },
+    });
     ({ commandApi, queryApi } = system);
     // The load starts once every projection's consumer group holds every partition: the first
     // commands then wait on the pipeline, not on the worker joining its groups.
-    await eventually(async () => {
-      for (const { name } of projections) {
-        const { state, members } = await describeGroup(env.kafka, `${env.config.kafka.groupPrefix}projection.${name}`, env.config.kafka.ordersTopic);
-        assert.equal(state, 'Stable', `${name}'s group is stable`);
-        assert.equal(members.flatMap((member) => member.partitions).length, PARTITIONS, `${name}'s group holds every partition`);
-      }
-    }, { timeoutMs: 60_000, intervalMs: 250 });
+    await eventually(
+      async () => {
+        for (const { name } of projections) {
+          const { state, members } = await describeGroup(
+            env.kafka,
+            `${env.config.kafka.groupPrefix}projection.${name}`,
+            env.config.kafka.ordersTopic,
+          );
+          assert.equal(state, 'Stable', `${name}'s group is stable`);
+          assert.equal(
+            members.flatMap((member) => member.partitions).length,
+            PARTITIONS,
+            `${name}'s group holds every partition`,
+          );
+        }
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
   });
 
   after(async () => {
@@ -86,21 +100,27 @@ describe('read models under load: 400 orders with random lifecycles', () => {
     const admin = env.kafka.admin();
     await admin.connect();
     const logEnd = await admin.fetchTopicOffsets(env.config.kafka.ordersTopic).finally(() => admin.disconnect());
-    await eventually(async () => {
-      const { rows } = await env.db.query<{ projection: string; partition: number; next_offset: string }>(
-        'SELECT projection, partition, next_offset::text FROM projection_offsets WHERE topic = $1',
-        [env.config.kafka.ordersTopic],
-      );
-      for (const { name } of projections) {
-        for (const { partition, high } of logEnd) {
-          const stored = rows.find((row) => row.projection === name && row.partition === partition)?.next_offset ?? '0';
-          assert.equal(stored, high, `${name} has applied partition ${String(partition)} to its log end`);
+    await eventually(
+      async () => {
+        const { rows } = await env.db.query<{ projection: string; partition: number; next_offset: string }>(
+          'SELECT projection, partition, next_offset::text FROM projection_offsets WHERE topic = $1',
+          [env.config.kafka.ordersTopic],
+        );
+        for (const { name } of projections) {
+          for (const { partition, high } of logEnd) {
+            const stored =
+              rows.find((row) => row.projection === name && row.partition === partition)?.next_offset ?? '0';
+            assert.equal(stored, high, `${name} has applied partition ${String(partition)} to its log end`);
+          }
         }
-      }
-    }, { timeoutMs: 120_000, intervalMs: 250 });
+      },
+      { timeoutMs: 120_000, intervalMs: 250 },
+    );
     const { orders, events } = await assertReadModelsEqualFold(env.db);
     assert.equal(orders, ORDERS);
-    console.log(`FIGURE read-models: ${orders} orders, ${events} events; order view, customer summary and sales equal the fold`);
+    console.log(
+      `FIGURE read-models: ${orders} orders, ${events} events; order view, customer summary and sales equal the fold`,
+    );
     const parked = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM parked_events');
     assert.equal(parked.rows[0]?.n, 0);
   });
@@ -123,38 +143,74 @@ describe('read models under load: 400 orders with random lifecycles', () => {
         .get('/orders')
         .query({ customerId, limit: 7, ...(cursor ? { cursor } : {}) })
         .expect(200);
-      const { items, nextCursor } = page.body as { items: { orderId: string; placedAt: string }[]; nextCursor: string | null };
+      const { items, nextCursor } = page.body as {
+        items: { orderId: string; placedAt: string }[];
+        nextCursor: string | null;
+      };
       seen.push(...items.map((item) => item.orderId));
       cursor = nextCursor;
     }
     const mine = [...expected.orders.values()].filter((order) => order.customerId === customerId);
-    assert.deepEqual([...seen].sort(), mine.map((order) => order.orderId).sort(), 'keyset pages return every order once');
+    assert.deepEqual(
+      [...seen].sort(),
+      mine.map((order) => order.orderId).sort(),
+      'keyset pages return every order once',
+    );
     assert.ok(pages > 1, `the customer's ${String(mine.length)} orders span ${String(pages)} page(s) of 7`);
 
     const stats = await request(queryApi.getHttpServer())
       .get('/stats/sales')
-      .query({ granularity: '1h', from: new Date(Date.now() - 3 * 3_600_000).toISOString(), to: new Date(Date.now() + 3_600_000).toISOString() })
+      .query({
+        granularity: '1h',
+        from: new Date(Date.now() - 3 * 3_600_000).toISOString(),
+        to: new Date(Date.now() + 3_600_000).toISOString(),
+      })
       .expect(200);
     const buckets = (stats.body as { buckets: { orders: number; cancellations: number }[] }).buckets;
-    assert.equal(buckets.reduce((sum, bucket) => sum + bucket.orders, 0), ORDERS);
+    assert.equal(
+      buckets.reduce((sum, bucket) => sum + bucket.orders, 0),
+      ORDERS,
+    );
     const cancelled = [...expected.orders.values()].filter((order) => order.status === 'CANCELLED').length;
-    assert.equal(buckets.reduce((sum, bucket) => sum + bucket.cancellations, 0), cancelled);
+    assert.equal(
+      buckets.reduce((sum, bucket) => sum + bucket.cancellations, 0),
+      cancelled,
+    );
   });
 
   it('answers 409 READ_MODEL_BEHIND instead of a stale read, and 400 for malformed parameters', async () => {
-    const { orderId, version } = (await runRandomLifecycle(commandApi.getHttpServer(), seededRandom(1))) as { orderId: string; version: number };
+    const { orderId, version } = (await runRandomLifecycle(commandApi.getHttpServer(), seededRandom(1))) as {
+      orderId: string;
+      version: number;
+    };
     // A query API as deployed, waiting QUERY_MIN_VERSION_WAIT_MS' default for a version that never comes.
     const deployed = await startTestApp(QueryApiModule, env.config);
     try {
-      const behind = await request(deployed.getHttpServer()).get(`/orders/${orderId}?minVersion=${version + 5}`).expect(409);
+      const behind = await request(deployed.getHttpServer())
+        .get(`/orders/${orderId}?minVersion=${version + 5}`)
+        .expect(409);
       assert.equal((behind.body as { code: string }).code, 'READ_MODEL_BEHIND');
     } finally {
       await deployed.close();
     }
-    for (const path of ['/orders?limit=0', '/orders?limit=abc', '/orders?status=LOST', '/orders?cursor=!!', '/orders?cursor=bm9wZQ', '/orders?unknown=1',
-      `/orders/${orderId}?minVersion=0`, `/orders/${orderId}?minVersion=x`, '/stats/sales', '/stats/sales?granularity=1d', '/stats/sales?granularity=5m&from=yesterday',
-      '/stats/sales?granularity=5m&from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z', '/customers/%00', '/orders?customerId=%00', '/orders?customerId=%E0%A4%A',
-      `/orders?cursor=${Buffer.from(JSON.stringify(['-005000-01-01T00:00:00Z', orderId])).toString('base64url')}`]) {
+    for (const path of [
+      '/orders?limit=0',
+      '/orders?limit=abc',
+      '/orders?status=LOST',
+      '/orders?cursor=!!',
+      '/orders?cursor=bm9wZQ',
+      '/orders?unknown=1',
+      `/orders/${orderId}?minVersion=0`,
+      `/orders/${orderId}?minVersion=x`,
+      '/stats/sales',
+      '/stats/sales?granularity=1d',
+      '/stats/sales?granularity=5m&from=yesterday',
+      '/stats/sales?granularity=5m&from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z',
+      '/customers/%00',
+      '/orders?customerId=%00',
+      '/orders?customerId=%E0%A4%A',
+      `/orders?cursor=${Buffer.from(JSON.stringify(['-005000-01-01T00:00:00Z', orderId])).toString('base64url')}`,
+    ]) {
       const response = await request(queryApi.getHttpServer()).get(path);
       assert.equal(response.status, 400, `${path}: ${response.text}`);
     }
@@ -165,18 +221,27 @@ describe('read models under load: 400 orders with random lifecycles', () => {
     const { worker } = system;
     const metrics = (await request(worker.getHttpServer()).get('/metrics').expect(200)).text;
     for (const projection of ['order-view', 'customer-summary', 'sales']) {
-      assert.match(metrics, new RegExp(`projection_consumer_lag\\{projection="${projection}",partition="0",app="projection-worker"\\} 0`));
+      assert.match(
+        metrics,
+        new RegExp(`projection_consumer_lag\\{projection="${projection}",partition="0",app="projection-worker"\\} 0`),
+      );
     }
     assert.match(metrics, /projection_events_applied_total\{projection="order-view",app="projection-worker"\} \d+/);
     assert.match(metrics, /projection_batch_duration_seconds_bucket/);
     const command = (await request(commandApi.getHttpServer()).get('/metrics').expect(200)).text;
     assert.match(command, /outbox_backlog_events\{app="command-api"\} 0/);
-    assert.match(command, /http_request_duration_seconds_count\{[^}]*method="POST",route="\/orders",status="201"\} \d+/);
+    assert.match(
+      command,
+      /http_request_duration_seconds_count\{[^}]*method="POST",route="\/orders",status="201"\} \d+/,
+    );
   });
 
-  it('serves the query API\'s OpenAPI document and Swagger UI', async () => {
-    const document = (await request(queryApi.getHttpServer()).get('/docs/openapi.json').expect(200)).body as { paths: Record<string, unknown> };
-    for (const path of ['/orders/{id}', '/orders', '/customers/{id}', '/stats/sales']) assert.ok(path in document.paths, `${path} is documented`);
+  it("serves the query API's OpenAPI document and Swagger UI", async () => {
+    const document = (await request(queryApi.getHttpServer()).get('/docs/openapi.json').expect(200)).body as {
+      paths: Record<string, unknown>;
+    };
+    for (const path of ['/orders/{id}', '/orders', '/customers/{id}', '/stats/sales'])
+      assert.ok(path in document.paths, `${path} is documented`);
     await request(queryApi.getHttpServer()).get('/docs').expect(200);
   });
 });

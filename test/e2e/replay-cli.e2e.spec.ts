@@ -41,7 +41,9 @@ describe('replay CLI: --all, --dry-run and exit codes 1, 3 and 130', () => {
     env = await createTestEnvironment('replay_cli');
     system = await startSystem(env.config);
     const random = seededRandom(13);
-    const orders = await inParallel(40, 4, () => runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32))));
+    const orders = await inParallel(40, 4, () =>
+      runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32))),
+    );
     sampleOrder = orders[0]?.orderId ?? '';
     await eventually(() => assertReadModelsEqualFold(env.db), { timeoutMs: 30_000 });
   });
@@ -52,13 +54,17 @@ describe('replay CLI: --all, --dry-run and exit codes 1, 3 and 130', () => {
   });
 
   const generations = async (): Promise<Record<string, string>> => {
-    const { rows } = await env.db.query<{ projection: string; schema_name: string }>('SELECT projection, schema_name FROM projection_generations ORDER BY projection');
+    const { rows } = await env.db.query<{ projection: string; schema_name: string }>(
+      'SELECT projection, schema_name FROM projection_generations ORDER BY projection',
+    );
     return Object.fromEntries(rows.map((row) => [row.projection, row.schema_name]));
   };
   const rebuilds = async (): Promise<RebuildRow[]> =>
-    (await env.db.query<RebuildRow>('SELECT id::text, state, schema_name, error FROM projection_rebuilds ORDER BY id')).rows;
+    (await env.db.query<RebuildRow>('SELECT id::text, state, schema_name, error FROM projection_rebuilds ORDER BY id'))
+      .rows;
   const schemaExists = async (schema: string): Promise<boolean> =>
-    (await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1', [schema])).rows[0]?.n === 1;
+    (await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1', [schema]))
+      .rows[0]?.n === 1;
 
   /** Holds the order view's live generation lock shared, in an open transaction, until released. */
   async function holdLiveGeneration(): Promise<{ release(): Promise<void> }> {
@@ -76,16 +82,19 @@ describe('replay CLI: --all, --dry-run and exit codes 1, 3 and 130', () => {
 
   /** Waits until a running rebuild has filled its generation and waits for the live lock to switch; returns it. */
   function waitingToSwitch(): Promise<RebuildRow> {
-    return eventually(async () => {
-      const { rows } = await env.db.query<RebuildRow & { waiting: boolean }>(
-        `SELECT r.id::text, r.state, r.schema_name, r.error,
+    return eventually(
+      async () => {
+        const { rows } = await env.db.query<RebuildRow & { waiting: boolean }>(
+          `SELECT r.id::text, r.state, r.schema_name, r.error,
                 EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND mode = 'ExclusiveLock' AND NOT granted) AS waiting
            FROM projection_rebuilds r WHERE r.state = 'running'`,
-        [LIVE_GENERATION_LOCK],
-      );
-      assert.equal(rows[0]?.waiting, true, 'the rebuild has filled its generation and waits to switch');
-      return rows[0];
-    }, { timeoutMs: 60_000 });
+          [LIVE_GENERATION_LOCK],
+        );
+        assert.equal(rows[0]?.waiting, true, 'the rebuild has filled its generation and waits to switch');
+        return rows[0];
+      },
+      { timeoutMs: 60_000 },
+    );
   }
 
   /** The live generation keeps serving: the query API answers from it. */
@@ -95,7 +104,7 @@ describe('replay CLI: --all, --dry-run and exit codes 1, 3 and 130', () => {
     await request(system.queryApi.getHttpServer()).get('/orders?limit=5').expect(200);
   }
 
-  it('--all --dry-run shows each projection\'s plan and exits 0 without changing anything; so does --dry-run of one order, and single-order replay of a summing projection exits 2', async () => {
+  it("--all --dry-run shows each projection's plan and exits 0 without changing anything; so does --dry-run of one order, and single-order replay of a summing projection exits 2", async () => {
     const before = await generations();
     const { rows } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM events');
     const events = rows[0]?.n ?? 0;
@@ -103,29 +112,47 @@ describe('replay CLI: --all, --dry-run and exit codes 1, 3 and 130', () => {
     const dry = await new AdminCliProcess(env.config, ['--all', '--dry-run']).exited;
     assert.equal(dry.code, 0, dry.stderr + dry.stdout);
     for (const projection of projections) {
-      assert.match(dry.stdout, new RegExp(`^${projection.name}: live generation 1 \\(schema ${before[projection.name] ?? '?'},`, 'm'));
+      assert.match(
+        dry.stdout,
+        new RegExp(`^${projection.name}: live generation 1 \\(schema ${before[projection.name] ?? '?'},`, 'm'),
+      );
     }
-    const plans = [...dry.stdout.matchAll(/would fill generation 2 from offset 0 up to ([\d,]+) events/g)].map((match) => Number(match[1]?.replaceAll(',', '')));
-    assert.deepEqual(plans, projections.map(() => events), 'each plan reads every event on the topic');
+    const plans = [...dry.stdout.matchAll(/would fill generation 2 from offset 0 up to ([\d,]+) events/g)].map(
+      (match) => Number(match[1]?.replaceAll(',', '')),
+    );
+    assert.deepEqual(
+      plans,
+      projections.map(() => events),
+      'each plan reads every event on the topic',
+    );
     assert.match(dry.stdout, /^dry run: nothing was changed$/m);
 
     const order = await new AdminCliProcess(env.config, ['order-view', '--order', sampleOrder, '--dry-run']).exited;
     assert.equal(order.code, 0, order.stderr + order.stdout);
-    assert.match(order.stdout, new RegExp(`^order ${sampleOrder}: its key maps to partition \\d of 3 .*would read that partition`, 'm'));
+    assert.match(
+      order.stdout,
+      new RegExp(`^order ${sampleOrder}: its key maps to partition \\d of 3 .*would read that partition`, 'm'),
+    );
     assert.match(order.stdout, /^dry run: nothing was changed$/m);
 
     // Single-order replay is for projections whose rows each reflect one order: the others exit 2, or are skipped under --all.
     const summed = await new AdminCliProcess(env.config, ['customer-summary', '--order', sampleOrder]).exited;
     assert.equal(summed.code, 2, summed.stderr + summed.stdout);
-    assert.equal(summed.stdout, 'customer-summary sums many orders per row, so one order\'s events cannot repair it: rebuild it whole instead\n');
+    assert.equal(
+      summed.stdout,
+      "customer-summary sums many orders per row, so one order's events cannot repair it: rebuild it whole instead\n",
+    );
     const allOrder = await new AdminCliProcess(env.config, ['--all', '--order', sampleOrder, '--dry-run']).exited;
     assert.equal(allOrder.code, 0, allOrder.stderr + allOrder.stdout);
-    for (const name of ['customer-summary', 'sales']) assert.match(allOrder.stdout, new RegExp(`^${name}: skipped: ${name} sums many orders per row`, 'm'));
+    for (const name of ['customer-summary', 'sales'])
+      assert.match(allOrder.stdout, new RegExp(`^${name}: skipped: ${name} sums many orders per row`, 'm'));
     assert.match(allOrder.stdout, /would read that partition and rebuild the order's rows in order-view\n/);
 
     assert.deepEqual(await generations(), before);
     assert.deepEqual(await rebuilds(), []);
-    const { rows: built } = await env.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname LIKE '%\\_g2'`);
+    const { rows: built } = await env.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_namespace WHERE nspname LIKE '%\\_g2'`,
+    );
     assert.equal(built[0]?.n, 0, 'no generation was created');
   });
 
@@ -139,13 +166,21 @@ describe('replay CLI: --all, --dry-run and exit codes 1, 3 and 130', () => {
 
       const second = await new AdminCliProcess(env.config, ['order-view']).exited;
       assert.equal(second.code, 3, second.stderr + second.stdout);
-      assert.match(second.stdout, new RegExp(`order-view: not started: projection order-view is already being rebuilt \\(rebuild ${running.id}, running`));
+      assert.match(
+        second.stdout,
+        new RegExp(
+          `order-view: not started: projection order-view is already being rebuilt \\(rebuild ${running.id}, running`,
+        ),
+      );
 
       first.signal('SIGINT');
       const interrupted = await first.exited;
       assert.equal(interrupted.code, 130, interrupted.stderr + interrupted.stdout);
       assert.match(interrupted.stderr, /interrupted: cancelling; the live generation keeps serving/);
-      assert.match(interrupted.stdout, /order-view: cancelled: cancelled: interrupted; the live generation is unchanged/);
+      assert.match(
+        interrupted.stdout,
+        /order-view: cancelled: cancelled: interrupted; the live generation is unchanged/,
+      );
       await assertServing();
 
       const ended = (await rebuilds()).find((rebuild) => rebuild.id === running.id);
@@ -188,11 +223,18 @@ describe('replay CLI: --all, --dry-run and exit codes 1, 3 and 130', () => {
     // The order view's cancelled and failed attempts used generations 2 and 3: a new one never reuses them.
     const expected: Record<string, number> = { 'order-view': 4, 'customer-summary': 2, sales: 2 };
     for (const projection of projections) {
-      assert.match(all.stdout, new RegExp(`${projection.name}: rebuilt as generation ${String(expected[projection.name])} .*readers switched`));
+      assert.match(
+        all.stdout,
+        new RegExp(`${projection.name}: rebuilt as generation ${String(expected[projection.name])} .*readers switched`),
+      );
     }
     const now = await generations();
-    for (const projection of projections) assert.match(now[projection.name] ?? '', new RegExp(`_g${String(expected[projection.name])}$`));
-    assert.deepEqual((await rebuilds()).map((rebuild) => rebuild.state), ['cancelled', 'failed', 'switched', 'switched', 'switched']);
+    for (const projection of projections)
+      assert.match(now[projection.name] ?? '', new RegExp(`_g${String(expected[projection.name])}$`));
+    assert.deepEqual(
+      (await rebuilds()).map((rebuild) => rebuild.state),
+      ['cancelled', 'failed', 'switched', 'switched', 'switched'],
+    );
     await assertServing();
     await assertReadModelsEqualFold(env.db);
   });

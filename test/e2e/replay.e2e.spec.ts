@@ -22,12 +22,19 @@ import {
 const admin = { Authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 
 interface RebuildBody {
-  rebuild: { id: string; state: string; generation: number | null; progress: { eventsTotal: number; eventsPerSecond: number } | null };
+  rebuild: {
+    id: string;
+    state: string;
+    generation: number | null;
+    progress: { eventsTotal: number; eventsPerSecond: number } | null;
+  };
   statusUrl: string;
 }
 
 async function generations(env: TestEnvironment): Promise<Record<string, string>> {
-  const { rows } = await env.db.query<{ projection: string; schema_name: string }>('SELECT projection, schema_name FROM projection_generations');
+  const { rows } = await env.db.query<{ projection: string; schema_name: string }>(
+    'SELECT projection, schema_name FROM projection_generations',
+  );
   return Object.fromEntries(rows.map((row) => [row.projection, row.schema_name]));
 }
 
@@ -51,7 +58,9 @@ describe('replay: rebuilding projections from offset zero', () => {
     env = await createTestEnvironment('replay', { partitions: 6 });
     system = await startSystem(env.config);
     const random = seededRandom(5);
-    await inParallel(150, 8, () => runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32))));
+    await inParallel(150, 8, () =>
+      runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32))),
+    );
     await eventually(() => assertReadModelsEqualFold(env.db), { timeoutMs: 30_000 });
   });
 
@@ -84,7 +93,11 @@ describe('replay: rebuilding projections from offset zero', () => {
       const pick = seededRandom(100 + reader);
       while (!stop.done) {
         const order = known[Math.floor(pick() * known.length)];
-        const paths = ['/stats/sales?granularity=1h', `/customers/customer-${String(Math.floor(pick() * 50))}`, '/orders?limit=20'];
+        const paths = [
+          '/stats/sales?granularity=1h',
+          `/customers/customer-${String(Math.floor(pick() * 50))}`,
+          '/orders?limit=20',
+        ];
         if (order) paths.push(`/orders/${order.orderId}`);
         for (const path of paths) {
           const response = await request(queryApi).get(path);
@@ -92,8 +105,14 @@ describe('replay: rebuilding projections from offset zero', () => {
           // A customer may not have ordered yet: 404 is a real answer there, not a failed read.
           const fine = response.status === 200 || (response.status === 404 && path.startsWith('/customers/'));
           if (!fine) failures.push(`GET ${path}: ${String(response.status)} ${response.text}`);
-          if (order && path === `/orders/${order.orderId}` && (response.body as { version?: number }).version !== order.version) {
-            failures.push(`GET ${path}: version ${String((response.body as { version?: number }).version)}, expected ${String(order.version)}`);
+          if (
+            order &&
+            path === `/orders/${order.orderId}` &&
+            (response.body as { version?: number }).version !== order.version
+          ) {
+            failures.push(
+              `GET ${path}: version ${String((response.body as { version?: number }).version)}, expected ${String(order.version)}`,
+            );
           }
         }
       }
@@ -102,20 +121,29 @@ describe('replay: rebuilding projections from offset zero', () => {
     const started = performance.now();
     const accepted = await Promise.all(
       projections.map(async (projection) => {
-        const response = await request(queryApi).post(`/admin/projections/${projection.name}/rebuild`).set(admin).expect(202);
+        const response = await request(queryApi)
+          .post(`/admin/projections/${projection.name}/rebuild`)
+          .set(admin)
+          .expect(202);
         const body = response.body as RebuildBody;
         assert.equal(response.headers.location, body.statusUrl);
         return body;
       }),
     );
     // A second request while one is under way is refused.
-    const again = await request(queryApi).post(`/admin/projections/${projections[0]?.name ?? ''}/rebuild`).set(admin).expect(409);
+    const again = await request(queryApi)
+      .post(`/admin/projections/${projections[0]?.name ?? ''}/rebuild`)
+      .set(admin)
+      .expect(409);
     assert.equal((again.body as { code: string }).code, 'REBUILD_IN_PROGRESS');
 
     const finished = await eventually(
       async () => {
         const states = await Promise.all(
-          accepted.map(async ({ statusUrl }) => (await request(queryApi).get(statusUrl).set(admin).expect(200)).body as RebuildBody),
+          accepted.map(
+            async ({ statusUrl }) =>
+              (await request(queryApi).get(statusUrl).set(admin).expect(200)).body as RebuildBody,
+          ),
         );
         for (const { rebuild } of states) assert.equal(rebuild.state, 'switched');
         return states;
@@ -130,11 +158,16 @@ describe('replay: rebuilding projections from offset zero', () => {
     assert.ok(reads > 50, `only ${String(reads)} reads happened during the rebuild`);
     const after = await generations(env);
     for (const projection of projections) assert.notEqual(after[projection.name], before[projection.name]);
-    const { rows: schemas } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = ANY($1::text[])', [Object.values(before)]);
+    const { rows: schemas } = await env.db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = ANY($1::text[])',
+      [Object.values(before)],
+    );
     assert.equal(schemas[0]?.n, 0, 'the old generations are dropped');
 
     const fold = await eventually(() => assertReadModelsEqualFold(env.db), { timeoutMs: 30_000 });
-    const list = (await request(queryApi).get('/admin/projections').set(admin).expect(200)).body as { items: { name: string; state: string; generation: number }[] };
+    const list = (await request(queryApi).get('/admin/projections').set(admin).expect(200)).body as {
+      items: { name: string; state: string; generation: number }[];
+    };
     for (const item of list.items) assert.deepEqual([item.state, item.generation], ['live', 2], item.name);
     const replayed = finished.map(({ rebuild }) => rebuild.progress?.eventsTotal ?? 0);
     console.log(
@@ -165,7 +198,9 @@ describe('replay: rebuilding projections from offset zero', () => {
       },
       { timeoutMs: 60_000 },
     );
-    const { rows: filled } = await env.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${building}".order_view`);
+    const { rows: filled } = await env.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM "${building}".order_view`,
+    );
     assert.ok((filled[0]?.n ?? 0) > 0, 'the new generation was filled');
     killed.signal('SIGKILL');
     assert.equal((await killed.exited).signal, 'SIGKILL');
@@ -179,21 +214,32 @@ describe('replay: rebuilding projections from offset zero', () => {
     const rerun = await new AdminCliProcess(env.config, ['order-view']).exited;
     assert.equal(rerun.code, 0, rerun.stderr + rerun.stdout);
     assert.match(rerun.stdout, /order-view: rebuilt as generation 3/);
-    const { rows: abandoned } = await env.db.query<{ state: string; error: string }>('SELECT state, error FROM projection_rebuilds WHERE schema_name = $1', [building]);
+    const { rows: abandoned } = await env.db.query<{ state: string; error: string }>(
+      'SELECT state, error FROM projection_rebuilds WHERE schema_name = $1',
+      [building],
+    );
     assert.equal(abandoned[0]?.state, 'failed');
     assert.match(abandoned[0].error, /abandoned/);
-    const { rows: leftovers } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1', [building]);
-    assert.equal(leftovers[0]?.n, 0, 'the killed rebuild\'s generation is dropped');
+    const { rows: leftovers } = await env.db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1',
+      [building],
+    );
+    assert.equal(leftovers[0]?.n, 0, "the killed rebuild's generation is dropped");
     assert.equal((await generations(env))['order-view'], 'order_view_g3');
     await assertReadModelsEqualFold(env.db);
   });
 
   it('replays one order alone: restores a corrupted row from its partition and touches no other', async () => {
-    const { rows } = await env.db.query<{ order_id: string; row: string }>('SELECT order_id::text, v::text AS row FROM order_view v ORDER BY order_id LIMIT 1');
+    const { rows } = await env.db.query<{ order_id: string; row: string }>(
+      'SELECT order_id::text, v::text AS row FROM order_view v ORDER BY order_id LIMIT 1',
+    );
     const target = rows[0];
     assert.ok(target);
     const others = await servedData(env, target.order_id);
-    await env.db.query(`UPDATE order_view SET status = 'DELIVERED', total_minor = 1, lines = '[]' WHERE order_id = $1`, [target.order_id]);
+    await env.db.query(
+      `UPDATE order_view SET status = 'DELIVERED', total_minor = 1, lines = '[]' WHERE order_id = $1`,
+      [target.order_id],
+    );
 
     const unknown = await new AdminCliProcess(env.config, ['no-such-projection']).exited;
     assert.equal(unknown.code, 2);
@@ -202,7 +248,10 @@ describe('replay: rebuilding projections from offset zero', () => {
     const replay = await new AdminCliProcess(env.config, ['order-view', '--order', target.order_id]).exited;
     assert.equal(replay.code, 0, replay.stderr + replay.stdout);
     assert.match(replay.stdout, /order-view: order .* rebuilt from partition \d+/);
-    const { rows: restored } = await env.db.query<{ row: string }>('SELECT v::text AS row FROM order_view v WHERE order_id = $1', [target.order_id]);
+    const { rows: restored } = await env.db.query<{ row: string }>(
+      'SELECT v::text AS row FROM order_view v WHERE order_id = $1',
+      [target.order_id],
+    );
     assert.equal(restored[0]?.row, target.row);
     assert.equal(await servedData(env, target.order_id), others);
     await assertReadModelsEqualFold(env.db);

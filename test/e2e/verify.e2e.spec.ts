@@ -53,7 +53,10 @@ describe('verify: the event store against every read model, side table, bookkeep
       KAFKA_CLIENT_ID: env.config.kafka.clientId,
     };
     try {
-      const { stdout, stderr } = await run(process.execPath, [VERIFY_JS, ...args], { env: environment, timeout: 120_000 });
+      const { stdout, stderr } = await run(process.execPath, [VERIFY_JS, ...args], {
+        env: environment,
+        timeout: 120_000,
+      });
       return { code: 0, stdout, stderr };
     } catch (error) {
       const failed = error as { code?: unknown; stdout?: string; stderr?: string };
@@ -63,12 +66,17 @@ describe('verify: the event store against every read model, side table, bookkeep
   };
 
   const schemaOf = async (projection: string): Promise<string> => {
-    const { rows } = await env.db.query<{ schema_name: string }>('SELECT schema_name FROM projection_generations WHERE projection = $1', [projection]);
+    const { rows } = await env.db.query<{ schema_name: string }>(
+      'SELECT schema_name FROM projection_generations WHERE projection = $1',
+      [projection],
+    );
     return `"${rows[0]?.schema_name ?? ''}"`;
   };
 
   /** An order in the given status, with what a planted defect needs of it. */
-  const anOrder = async (status: string): Promise<{ orderId: string; customerId: string; currency: string; placedTotal: string }> => {
+  const anOrder = async (
+    status: string,
+  ): Promise<{ orderId: string; customerId: string; currency: string; placedTotal: string }> => {
     const { rows } = await env.db.query<{ orderId: string; customerId: string; currency: string; placedTotal: string }>(
       `SELECT v.order_id::text AS "orderId", v.customer_id AS "customerId", v.currency::text AS currency,
               (SELECT sum((l->>'quantity')::numeric * (l->>'unitPriceMinor')::numeric)::text FROM jsonb_array_elements(e.data->'lines') l) AS "placedTotal"
@@ -93,10 +101,18 @@ describe('verify: the event store against every read model, side table, bookkeep
     await env.db.query(plant, parameters);
     try {
       const { figures, differences } = await verifyEnvironment(env, { withTopics: false });
-      assert.ok(found(differences, expect.match), `reported ${JSON.stringify(expect.match)}; found ${JSON.stringify(differences.slice(0, 5))}`);
-      if (expect.appliedTwice !== undefined) assert.equal(figures.appliedTwice, expect.appliedTwice, 'applied twice, judged against the fold');
+      assert.ok(
+        found(differences, expect.match),
+        `reported ${JSON.stringify(expect.match)}; found ${JSON.stringify(differences.slice(0, 5))}`,
+      );
+      if (expect.appliedTwice !== undefined)
+        assert.equal(figures.appliedTwice, expect.appliedTwice, 'applied twice, judged against the fold');
       if (expect.lost) assert.ok(figures.lost > 0, 'lost, judged against the fold');
-      await assert.rejects(assertReadModelsEqualFold(env.db), assert.AssertionError, 'the tests\' oracle fails on it too');
+      await assert.rejects(
+        assertReadModelsEqualFold(env.db),
+        assert.AssertionError,
+        "the tests' oracle fails on it too",
+      );
     } finally {
       await env.db.query(undo, parameters);
     }
@@ -106,7 +122,9 @@ describe('verify: the event store against every read model, side table, bookkeep
     const random = seededRandom(SEED);
     const seeds = Array.from({ length: ORDERS }, () => Math.floor(random() * 2 ** 32));
     const { commandApi } = system as RunningSystem;
-    await inParallel(ORDERS, 8, (index) => runRandomLifecycle(commandApi.getHttpServer(), seededRandom(seeds[index] ?? index)));
+    await inParallel(ORDERS, 8, (index) =>
+      runRandomLifecycle(commandApi.getHttpServer(), seededRandom(seeds[index] ?? index)),
+    );
     const agreement = await eventually(() => assertReadModelsEqualFold(env.db), { timeoutMs: 60_000, intervalMs: 250 });
     assert.equal(agreement.orders, ORDERS);
     assert.equal(agreement.appliedTwice, 0);
@@ -114,18 +132,31 @@ describe('verify: the event store against every read model, side table, bookkeep
     await queryApi.listen(0, '127.0.0.1');
     const queryApiCheck = { baseUrl: await queryApi.getUrl(), sample: ORDERS };
     // The offsets reach the log end a moment after the rows (a batch's last records may change no row).
-    const clean = await eventually(async () => {
-      const result = await verifyEnvironment(env, { queryApi: queryApiCheck });
-      assert.deepEqual(result.differences.slice(0, 5), [], 'no difference');
-      return result;
-    }, { timeoutMs: 60_000, intervalMs: 500 });
+    const clean = await eventually(
+      async () => {
+        const result = await verifyEnvironment(env, { queryApi: queryApiCheck });
+        assert.deepEqual(result.differences.slice(0, 5), [], 'no difference');
+        return result;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
 
     // What clients read is compared too: a wrong field shows in the query API's JSON of the order.
     const { orderId } = await anOrder('DELIVERED');
     await env.db.query(`UPDATE order_view SET tracking_number = 'WRONG' WHERE order_id = $1`, [orderId]);
     const wrong = await verifyEnvironment(env, { withTopics: false, queryApi: queryApiCheck });
-    assert.ok(found(wrong.differences, { projection: 'query-api', table: 'GET /orders/:id', key: orderId, field: 'trackingNumber' }), JSON.stringify(wrong.differences));
-    await env.db.query(`UPDATE order_view SET tracking_number = 'T-' || left(order_id::text, 8) WHERE order_id = $1`, [orderId]);
+    assert.ok(
+      found(wrong.differences, {
+        projection: 'query-api',
+        table: 'GET /orders/:id',
+        key: orderId,
+        field: 'trackingNumber',
+      }),
+      JSON.stringify(wrong.differences),
+    );
+    await env.db.query(`UPDATE order_view SET tracking_number = 'T-' || left(order_id::text, 8) WHERE order_id = $1`, [
+      orderId,
+    ]);
     await system?.close();
     system = undefined;
     const { figures } = clean;
@@ -158,7 +189,10 @@ describe('verify: the event store against every read model, side table, bookkeep
 
   it('reports a lost event: an order view row that is gone', async () => {
     const { orderId } = await anOrder('CONFIRMED');
-    const { rows } = await env.db.query<{ row: unknown }>('SELECT to_jsonb(v) AS row FROM order_view v WHERE order_id = $1', [orderId]);
+    const { rows } = await env.db.query<{ row: unknown }>(
+      'SELECT to_jsonb(v) AS row FROM order_view v WHERE order_id = $1',
+      [orderId],
+    );
     await planted(
       'DELETE FROM order_view WHERE order_id = $1 AND $2::jsonb IS NOT NULL',
       'INSERT INTO order_view SELECT * FROM jsonb_populate_record(NULL::order_view, $2::jsonb) WHERE $1::uuid IS NOT NULL',
@@ -167,7 +201,7 @@ describe('verify: the event store against every read model, side table, bookkeep
     );
   });
 
-  it('reports an OrderPlaced applied twice past the runner\'s guard, in customer totals and in a sales bucket', async () => {
+  it("reports an OrderPlaced applied twice past the runner's guard, in customer totals and in a sales bucket", async () => {
     const order = await anOrder('SHIPPED');
     await planted(
       `UPDATE customer_summary SET order_count = order_count + 1,
@@ -177,7 +211,15 @@ describe('verify: the event store against every read model, side table, bookkeep
               totals_by_currency = jsonb_set(totals_by_currency, ARRAY[$2::text], to_jsonb((totals_by_currency->>$2)::numeric - $3::numeric))
         WHERE customer_id = $1`,
       [order.customerId, order.currency, order.placedTotal],
-      { match: { projection: 'customer-summary', table: 'customer_summary', key: order.customerId, field: `totals_by_currency.${order.currency}` }, appliedTwice: 2 },
+      {
+        match: {
+          projection: 'customer-summary',
+          table: 'customer_summary',
+          key: order.customerId,
+          field: `totals_by_currency.${order.currency}`,
+        },
+        appliedTwice: 2,
+      },
     );
     await planted(
       `UPDATE sales_buckets SET orders = orders + 1 WHERE (granularity, bucket_start, currency) = (SELECT granularity, bucket_start, currency FROM sales_buckets ORDER BY 1, 2, 3 LIMIT 1) AND $1::int = 1`,
@@ -192,13 +234,29 @@ describe('verify: the event store against every read model, side table, bookkeep
       `INSERT INTO sales_buckets (granularity, bucket_start, currency, orders, revenue_minor, cancellations) VALUES ('1h', $1, 'EUR', 0, 0, 0)`,
       `DELETE FROM sales_buckets WHERE granularity = '1h' AND bucket_start = $1`,
       ['2001-01-01T00:00:00Z'],
-      { match: { projection: 'sales', table: 'sales_buckets', key: '1h|2001-01-01T00:00:00.000000Z|EUR', field: 'row', expected: null } },
+      {
+        match: {
+          projection: 'sales',
+          table: 'sales_buckets',
+          key: '1h|2001-01-01T00:00:00.000000Z|EUR',
+          field: 'row',
+          expected: null,
+        },
+      },
     );
     await planted(
       `INSERT INTO customer_summary (customer_id, order_count, totals_by_currency) VALUES ($1, 0, '{"EUR": 0}')`,
       'DELETE FROM customer_summary WHERE customer_id = $1',
       ['customer-nobody'],
-      { match: { projection: 'customer-summary', table: 'customer_summary', key: 'customer-nobody', field: 'row', expected: null } },
+      {
+        match: {
+          projection: 'customer-summary',
+          table: 'customer_summary',
+          key: 'customer-nobody',
+          field: 'row',
+          expected: null,
+        },
+      },
     );
   });
 
@@ -215,7 +273,10 @@ describe('verify: the event store against every read model, side table, bookkeep
       `UPDATE ${versions} SET version = version - 1 WHERE projection = 'customer-summary' AND order_id = $1`,
       `UPDATE ${versions} SET version = version + 1 WHERE projection = 'customer-summary' AND order_id = $1`,
       [orderId],
-      { match: { projection: 'customer-summary', table: 'projection_order_versions', key: orderId, field: 'version' }, lost: true },
+      {
+        match: { projection: 'customer-summary', table: 'projection_order_versions', key: orderId, field: 'version' },
+        lost: true,
+      },
     );
   });
 
@@ -230,22 +291,35 @@ describe('verify: the event store against every read model, side table, bookkeep
     await producer.connect();
     const eventId = randomUUID();
     try {
-      await producer.send({ topic: env.config.kafka.ordersTopic, messages: [{ key: randomUUID(), value: '{"not":"stored"}', headers: { 'event-id': eventId } }] });
+      await producer.send({
+        topic: env.config.kafka.ordersTopic,
+        messages: [{ key: randomUUID(), value: '{"not":"stored"}', headers: { 'event-id': eventId } }],
+      });
     } finally {
       await producer.disconnect();
     }
     const { figures, differences } = await verifyEnvironment(env);
     assert.equal(figures.foreignOnTopic, 1);
-    assert.ok(found(differences, { projection: 'topic', table: env.config.kafka.ordersTopic, field: 'record' }), JSON.stringify(differences));
+    assert.ok(
+      found(differences, { projection: 'topic', table: env.config.kafka.ordersTopic, field: 'record' }),
+      JSON.stringify(differences),
+    );
     // The projections' offsets stop short of the log end now: nothing consumed the record.
     assert.ok(found(differences, { table: 'projection_offsets', field: 'next_offset' }));
 
     const cli1 = await cli();
     assert.equal(cli1.code, 1, `${cli1.stdout}\n${cli1.stderr}`);
-    assert.match(cli1.stdout, new RegExp(`difference: topic ${env.config.kafka.ordersTopic.replaceAll('.', '\\.')} \\d+@\\d+ record: .*${eventId}`));
+    assert.match(
+      cli1.stdout,
+      new RegExp(
+        `difference: topic ${env.config.kafka.ordersTopic.replaceAll('.', '\\.')} \\d+@\\d+ record: .*${eventId}`,
+      ),
+    );
     const narrowed = await cli('--projection', 'sales', '--skip-topics');
     assert.equal(narrowed.code, 0, `the database alone still agrees: ${narrowed.stdout}\n${narrowed.stderr}`);
-    console.log(`FIGURE verify planted: the command line reported ${cli1.stdout.split('\n').filter((line) => line.startsWith('difference: ')).length} differences for one foreign record`);
+    console.log(
+      `FIGURE verify planted: the command line reported ${cli1.stdout.split('\n').filter((line) => line.startsWith('difference: ')).length} differences for one foreign record`,
+    );
 
     // Once an operator has decided on the record it is known: told as info, no longer a difference.
     const [partition, offset] = (found(differences, { projection: 'topic', field: 'record' })?.key ?? '').split('@');

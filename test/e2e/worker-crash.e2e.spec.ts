@@ -43,12 +43,18 @@ describe('projection workers as real processes', () => {
     await admin.connect();
     try {
       const group = `${env.config.kafka.groupPrefix}projection.order-view`;
-      await eventually(async () => {
-        const { groups } = await admin.describeGroups([group]);
-        const members = groups[0]?.members ?? [];
-        assert.equal(members.length, 2, 'both workers are members of each projection group');
-        assert.ok(members.every((member) => member.memberAssignment.length > 0), 'each member has partitions');
-      }, { timeoutMs: 30_000, intervalMs: 200 });
+      await eventually(
+        async () => {
+          const { groups } = await admin.describeGroups([group]);
+          const members = groups[0]?.members ?? [];
+          assert.equal(members.length, 2, 'both workers are members of each projection group');
+          assert.ok(
+            members.every((member) => member.memberAssignment.length > 0),
+            'each member has partitions',
+          );
+        },
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
 
       const stop = { done: false };
       const load = loadUntil(commandApi.getHttpServer(), 43, stop);
@@ -60,8 +66,13 @@ describe('projection workers as real processes', () => {
       stop.done = true;
       await load;
 
-      const { orders, events } = await eventually(() => assertReadModelsEqualFold(env.db), { timeoutMs: 90_000, intervalMs: 500 });
-      console.log(`FIGURE worker-rebalance: 2 workers, +1 joined, 1 left, ${orders} orders, ${events} events; applied twice: 0`);
+      const { orders, events } = await eventually(() => assertReadModelsEqualFold(env.db), {
+        timeoutMs: 90_000,
+        intervalMs: 500,
+      });
+      console.log(
+        `FIGURE worker-rebalance: 2 workers, +1 joined, 1 left, ${orders} orders, ${events} events; applied twice: 0`,
+      );
       await Promise.all([second.stop(), third.stop()]);
     } finally {
       await admin.disconnect();

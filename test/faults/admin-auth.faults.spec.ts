@@ -87,7 +87,11 @@ describe('fault: admin endpoints without the right token', () => {
     system = await startSystem(env.config);
     // A second query API with ADMIN_TOKEN unset: admin is closed to everyone.
     closedAdmin = await startTestApp(QueryApiModule, { ...env.config, adminToken: undefined });
-    for (const [name, app] of [['query', system.queryApi], ['command', system.commandApi], ['closed', closedAdmin]] as const) {
+    for (const [name, app] of [
+      ['query', system.queryApi],
+      ['command', system.commandApi],
+      ['closed', closedAdmin],
+    ] as const) {
       await app.listen(0, '127.0.0.1');
       urls[name] = await app.getUrl();
     }
@@ -111,7 +115,11 @@ describe('fault: admin endpoints without the right token', () => {
 
   const assertUnauthorized = (response: RawResponse, what: string): void => {
     assert.equal(response.status, 401, `${what}: ${response.body}`);
-    assert.deepEqual(JSON.parse(response.body), { statusCode: 401, error: 'Unauthorized', message: 'a valid admin bearer token is required' }, what);
+    assert.deepEqual(
+      JSON.parse(response.body),
+      { statusCode: 401, error: 'Unauthorized', message: 'a valid admin bearer token is required' },
+      what,
+    );
     assert.deepEqual(response.headers['www-authenticate'], ['Bearer realm="admin"'], what);
   };
 
@@ -120,9 +128,16 @@ describe('fault: admin endpoints without the right token', () => {
     const acknowledged = new AcknowledgedCommands();
     const random = seededRandom(SEED);
     await inParallel(20, 2, async () => {
-      await runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32)), undefined, {
-        onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); },
-      });
+      await runRandomLifecycle(
+        system.commandApi.getHttpServer(),
+        seededRandom(Math.floor(random() * 2 ** 32)),
+        undefined,
+        {
+          onAcknowledged: (orderId, version, eventType) => {
+            acknowledged.record(orderId, version, eventType);
+          },
+        },
+      );
     });
     const before = await sideEffects();
 
@@ -131,32 +146,63 @@ describe('fault: admin endpoints without the right token', () => {
       const body = endpoint.body === undefined ? {} : { body: endpoint.body };
       const contentType = endpoint.body === undefined ? [] : ['Content-Type: application/json'];
       for (const lines of CREDENTIALS) {
-        const response = await rawHttpRequest(urls.query, { method: endpoint.method, path: endpoint.path, headerLines: [...contentType, ...lines], ...body }).catch((error: unknown) => {
+        const response = await rawHttpRequest(urls.query, {
+          method: endpoint.method,
+          path: endpoint.path,
+          headerLines: [...contentType, ...lines],
+          ...body,
+        }).catch((error: unknown) => {
           throw new Error(`${endpoint.method} ${endpoint.path} with ${JSON.stringify(lines)}: ${String(error)}`);
         });
         assertUnauthorized(response, `${endpoint.method} ${endpoint.path} with ${JSON.stringify(lines)}`);
         refused++;
       }
       // With ADMIN_TOKEN unset, even the test token is refused.
-      const closed = await rawHttpRequest(urls.closed, { method: endpoint.method, path: endpoint.path, headerLines: [...contentType, `Authorization: Bearer ${token}`], ...body });
+      const closed = await rawHttpRequest(urls.closed, {
+        method: endpoint.method,
+        path: endpoint.path,
+        headerLines: [...contentType, `Authorization: Bearer ${token}`],
+        ...body,
+      });
       assertUnauthorized(closed, `${endpoint.method} ${endpoint.path} on a query API without ADMIN_TOKEN`);
       refused++;
     }
-    assert.deepEqual(await sideEffects(), before, 'no rebuild recorded, no schema or table created, nothing parked or unparked');
+    assert.deepEqual(
+      await sideEffects(),
+      before,
+      'no rebuild recorded, no schema or table created, nothing parked or unparked',
+    );
 
     // Controls: the very same requests with the right token are admitted (reads only, so nothing starts),
     // and the other apps have no admin surface at all.
-    const admitted = await rawHttpRequest(urls.query, { method: 'GET', path: '/admin/projections', headerLines: [`Authorization: Bearer ${token}`] });
+    const admitted = await rawHttpRequest(urls.query, {
+      method: 'GET',
+      path: '/admin/projections',
+      headerLines: [`Authorization: Bearer ${token}`],
+    });
     assert.equal(admitted.status, 200, admitted.body);
-    const missing = await rawHttpRequest(urls.query, { method: 'GET', path: '/admin/projections/order-view/rebuilds/1', headerLines: [`Authorization: Bearer ${token}`] });
+    const missing = await rawHttpRequest(urls.query, {
+      method: 'GET',
+      path: '/admin/projections/order-view/rebuilds/1',
+      headerLines: [`Authorization: Bearer ${token}`],
+    });
     assert.equal((JSON.parse(missing.body) as { code?: string }).code, 'REBUILD_NOT_FOUND');
     for (const path of ['/admin/projections', '/admin/parked-events']) {
-      assert.equal((await rawHttpRequest(urls.command, { method: 'GET', path, headerLines: [`Authorization: Bearer ${token}`] })).status, 404, `command API ${path}`);
+      assert.equal(
+        (await rawHttpRequest(urls.command, { method: 'GET', path, headerLines: [`Authorization: Bearer ${token}`] }))
+          .status,
+        404,
+        `command API ${path}`,
+      );
     }
     assert.deepEqual(await sideEffects(), before);
 
     const figures = await assertGuarantees(env, acknowledged);
-    assert.equal(refused, ENDPOINTS.length * (CREDENTIALS.length + 1), 'every endpoint was asked with every credential variant, and refused');
+    assert.equal(
+      refused,
+      ENDPOINTS.length * (CREDENTIALS.length + 1),
+      'every endpoint was asked with every credential variant, and refused',
+    );
     reportFigure('admin-auth', {
       endpoints: ENDPOINTS.length,
       credentialVariants: CREDENTIALS.length + 1,

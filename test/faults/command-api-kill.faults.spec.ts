@@ -44,7 +44,12 @@ describe('fault: command API kill -9 under load, clients retrying with idempoten
   it(`survives ${String(KILLS)} kills: every acknowledged command once, one order per placement`, async () => {
     const port = await freePorts(1); // outside the ephemeral range: the restarts find it free
     const start = async (app: 'command-api' | 'projection-worker'): Promise<AppProcess> => {
-      const started = new AppProcess(app, env.config, undefined, app === 'command-api' ? { COMMAND_API_PORT: String(port) } : {});
+      const started = new AppProcess(
+        app,
+        env.config,
+        undefined,
+        app === 'command-api' ? { COMMAND_API_PORT: String(port) } : {},
+      );
       processes.push(started);
       await started.ready.catch((error: unknown) => {
         throw new Error(`${String(error)}; its last lines:\n${started.log.slice(-15).join('\n')}`);
@@ -61,8 +66,12 @@ describe('fault: command API kill -9 under load, clients retrying with idempoten
       clients: 4,
       pauseMs: 20,
       retryForMs: 60_000,
-      onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); },
-      onRetry: () => { retries++; },
+      onAcknowledged: (orderId, version, eventType) => {
+        acknowledged.record(orderId, version, eventType);
+      },
+      onRetry: () => {
+        retries++;
+      },
     });
     const url = `http://127.0.0.1:${String(port)}`;
     /** Kills the command API under load; the clients' commands it cut off are sent again. */
@@ -70,7 +79,15 @@ describe('fault: command API kill -9 under load, clients retrying with idempoten
       const retriesBefore = retries;
       await commandApi.stop('SIGKILL');
       commandApi = await start('command-api');
-      await eventually(() => { assert.ok(retries > retriesBefore, `kill ${String(kill)} cut off commands of the load, which were sent again`); }, { timeoutMs: 30_000, intervalMs: 50 });
+      await eventually(
+        () => {
+          assert.ok(
+            retries > retriesBefore,
+            `kill ${String(kill)} cut off commands of the load, which were sent again`,
+          );
+        },
+        { timeoutMs: 30_000, intervalMs: 50 },
+      );
     };
 
     // Kill 1, aimed: a command has appended its event and waits, uncommitted, on the test's row with
@@ -90,25 +107,40 @@ describe('fault: command API kill -9 under load, clients retrying with idempoten
       [key],
     );
     let aimedRetries = 0;
-    const inFlight = sendCommand(url, 'post', `/orders/${aimed}/lines`, { sku: 'IN-FLIGHT', quantity: 1, unitPriceMinor: 100 }, {
-      retryForMs: 60_000,
-      idempotencyKey: key,
-      onRetry: () => { aimedRetries++; },
-    });
-    await eventually(async () => {
-      const { rows } = await env.db.query<{ appended: boolean }>(
-        `SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.relation = 'events'::regclass AND l.mode = 'RowExclusiveLock') AS appended
+    const inFlight = sendCommand(
+      url,
+      'post',
+      `/orders/${aimed}/lines`,
+      { sku: 'IN-FLIGHT', quantity: 1, unitPriceMinor: 100 },
+      {
+        retryForMs: 60_000,
+        idempotencyKey: key,
+        onRetry: () => {
+          aimedRetries++;
+        },
+      },
+    );
+    await eventually(
+      async () => {
+        const { rows } = await env.db.query<{ appended: boolean }>(
+          `SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.relation = 'events'::regclass AND l.mode = 'RowExclusiveLock') AS appended
            FROM pg_stat_activity a
           WHERE a.datname = current_database() AND a.wait_event_type = 'Lock' AND a.query LIKE 'INSERT INTO idempotency_keys%'`,
-      );
-      assert.equal(rows[0]?.appended, true, 'the command has appended and waits before its commit');
-    }, { timeoutMs: 15_000 });
+        );
+        assert.equal(rows[0]?.appended, true, 'the command has appended and waits before its commit');
+      },
+      { timeoutMs: 15_000 },
+    );
     await restart(1);
     await blocker.query('ROLLBACK');
     await blocker.end();
     const answer = await inFlight;
     assert.equal(answer.status, 200, answer.text);
-    assert.equal((answer.body as { version: number }).version, 2, 'the retried command landed once, on top of version 1');
+    assert.equal(
+      (answer.body as { version: number }).version,
+      2,
+      'the retried command landed once, on top of version 1',
+    );
     assert.ok(aimedRetries > 0, 'the aimed command lost its answer to the crash and was sent again');
     acknowledged.record(aimed, 2, 'OrderLineAdded');
 
@@ -119,12 +151,19 @@ describe('fault: command API kill -9 under load, clients retrying with idempoten
     }
     // Commands succeed again after the last restart; then the clients finish what is in flight.
     const before = acknowledged.size;
-    await eventually(() => { assert.ok(acknowledged.size > before, 'commands succeed after the last restart'); }, { timeoutMs: 30_000, intervalMs: 100 });
+    await eventually(
+      () => {
+        assert.ok(acknowledged.size > before, 'commands succeed after the last restart');
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
     stop.done = true;
     const placements = await load;
 
     const figures = await assertGuarantees(env, acknowledged, { topicMatchesStore: true });
-    const { rows } = await env.db.query<{ orders: number }>("SELECT count(DISTINCT order_id)::int AS orders FROM events WHERE type = 'OrderPlaced'");
+    const { rows } = await env.db.query<{ orders: number }>(
+      "SELECT count(DISTINCT order_id)::int AS orders FROM events WHERE type = 'OrderPlaced'",
+    );
     const ordersStored = rows[0]?.orders ?? 0;
     assert.equal(ordersStored, placements + 1, 'one order per logical placement, however often it was sent');
     assert.equal(figures.orders, placements + 1);

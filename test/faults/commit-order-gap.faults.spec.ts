@@ -62,7 +62,9 @@ describe('fault: commit-order gap in the outbox', () => {
   };
 
   /** Starts `POST /orders/:id/lines` with `key`, whose transaction appends and then waits on the test's uncommitted key. */
-  const holdAppend = async (orderId: string): Promise<{ held: Promise<request.Response>; pid: number; blocker: pg.Client }> => {
+  const holdAppend = async (
+    orderId: string,
+  ): Promise<{ held: Promise<request.Response>; pid: number; blocker: pg.Client }> => {
     const key = randomUUID();
     const blocker = new pg.Client({ connectionString: env.config.databaseUrl });
     blockers.push(blocker);
@@ -78,16 +80,19 @@ describe('fault: commit-order gap in the outbox', () => {
       .set('Idempotency-Key', key)
       .send({ sku: 'HELD-1', quantity: 1, unitPriceMinor: 500 })
       .then((response) => response);
-    const pid = await eventually(async () => {
-      const { rows } = await env.db.query<{ pid: number; appended: boolean }>(
-        `SELECT a.pid, EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.relation = 'events'::regclass AND l.mode = 'RowExclusiveLock') AS appended
+    const pid = await eventually(
+      async () => {
+        const { rows } = await env.db.query<{ pid: number; appended: boolean }>(
+          `SELECT a.pid, EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.relation = 'events'::regclass AND l.mode = 'RowExclusiveLock') AS appended
            FROM pg_stat_activity a
           WHERE a.datname = current_database() AND a.wait_event_type = 'Lock' AND a.query LIKE 'INSERT INTO idempotency_keys%'`,
-      );
-      assert.equal(rows.length, 1, 'the command waits on its idempotency key');
-      assert.equal(rows[0]?.appended, true, 'after appending its event');
-      return rows[0].pid;
-    }, { timeoutMs: 15_000, intervalMs: 25 });
+        );
+        assert.equal(rows.length, 1, 'the command waits on its idempotency key');
+        assert.equal(rows[0]?.appended, true, 'after appending its event');
+        return rows[0].pid;
+      },
+      { timeoutMs: 15_000, intervalMs: 25 },
+    );
     return { held, pid, blocker };
   };
 
@@ -95,7 +100,9 @@ describe('fault: commit-order gap in the outbox', () => {
   const commitLaterAppends = async (): Promise<void> => {
     const results = await inParallel(LATER_LIFECYCLES, 4, () =>
       runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32)), undefined, {
-        onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); },
+        onAcknowledged: (orderId, version, eventType) => {
+          acknowledged.record(orderId, version, eventType);
+        },
       }),
     );
     laterCommitted += results.length;
@@ -111,11 +118,14 @@ describe('fault: commit-order gap in the outbox', () => {
     });
   };
 
-  it('publishes an append that commits after later ones, in its order\'s order', async () => {
+  it("publishes an append that commits after later ones, in its order's order", async () => {
     const orderId = await placeOrder();
     const { held, blocker } = await holdAppend(orderId);
     // A second command of the same order queues behind the held one (the order's lock).
-    const next = request(system.commandApi.getHttpServer()).post(`/orders/${orderId}/confirm`).send({ paymentReference: 'pay-held' }).then((response) => response);
+    const next = request(system.commandApi.getHttpServer())
+      .post(`/orders/${orderId}/confirm`)
+      .send({ paymentReference: 'pay-held' })
+      .then((response) => response);
     await commitLaterAppends();
 
     await blocker.query('ROLLBACK'); // the test's key row goes away: the held command commits
@@ -124,17 +134,28 @@ describe('fault: commit-order gap in the outbox', () => {
     assert.equal(nextAnswer.status, 200, nextAnswer.text);
     acknowledged.record(orderId, (heldAnswer.body as { version: number }).version, 'OrderLineAdded');
     acknowledged.record(orderId, (nextAnswer.body as { version: number }).version, 'OrderConfirmed');
-    assert.deepEqual([(heldAnswer.body as { version: number }).version, (nextAnswer.body as { version: number }).version], [2, 3]);
+    assert.deepEqual(
+      [(heldAnswer.body as { version: number }).version, (nextAnswer.body as { version: number }).version],
+      [2, 3],
+    );
 
     const { rows } = await env.db.query<{ late: string; later: string }>(
       `SELECT (SELECT position FROM events WHERE order_id = $1 AND version = 2)::text AS late,
               (SELECT max(position) FROM events WHERE order_id <> $1)::text AS later`,
       [orderId],
     );
-    assert.ok(BigInt(rows[0]?.late ?? '0') < BigInt(rows[0]?.later ?? '0'), 'the late commit has a lower position than appends the relay already published');
-    const { rows: lateEvent } = await env.db.query<{ event_id: string }>('SELECT event_id::text FROM events WHERE order_id = $1 AND version = 2', [orderId]);
+    assert.ok(
+      BigInt(rows[0]?.late ?? '0') < BigInt(rows[0]?.later ?? '0'),
+      'the late commit has a lower position than appends the relay already published',
+    );
+    const { rows: lateEvent } = await env.db.query<{ event_id: string }>(
+      'SELECT event_id::text FROM events WHERE order_id = $1 AND version = 2',
+      [orderId],
+    );
     const lateId = lateEvent[0]?.event_id;
-    await readTopic(env.kafka, env.config.kafka.ordersTopic, (records) => records.some((record) => record.headers['event-id'] === lateId));
+    await readTopic(env.kafka, env.config.kafka.ordersTopic, (records) =>
+      records.some((record) => record.headers['event-id'] === lateId),
+    );
   });
 
   it('never publishes an append that rolls back after later ones committed', async () => {
@@ -147,7 +168,10 @@ describe('fault: commit-order gap in the outbox', () => {
     assert.ok(heldAnswer.status >= 500, `the rolled-back command was not acknowledged: ${String(heldAnswer.status)}`);
     await blocker.query('ROLLBACK');
     // The order goes on from version 1: the rolled-back version 2 never existed.
-    const added = await request(system.commandApi.getHttpServer()).post(`/orders/${orderId}/lines`).send({ sku: 'AFTER-1', quantity: 1, unitPriceMinor: 700 }).expect(200);
+    const added = await request(system.commandApi.getHttpServer())
+      .post(`/orders/${orderId}/lines`)
+      .send({ sku: 'AFTER-1', quantity: 1, unitPriceMinor: 700 })
+      .expect(200);
     assert.equal((added.body as { version: number }).version, 2);
     acknowledged.record(orderId, 2, 'OrderLineAdded');
 
@@ -155,10 +179,18 @@ describe('fault: commit-order gap in the outbox', () => {
     const figures = await assertGuarantees(env, acknowledged, { topicMatchesStore: true });
     // The rolled-back append, looked for by its content over the whole topic: the order's records are its v1 and the line added after.
     const { records } = await readTopicToEnd(env.kafka, env.config.kafka.ordersTopic);
-    const ofOrder = records.map((record) => JSON.parse(record.value ?? '{}') as { orderId?: string; version?: number; data?: { sku?: string } }).filter((event) => event.orderId === orderId);
+    const ofOrder = records
+      .map(
+        (record) => JSON.parse(record.value ?? '{}') as { orderId?: string; version?: number; data?: { sku?: string } },
+      )
+      .filter((event) => event.orderId === orderId);
     const rolledBackPublished = ofOrder.filter((event) => event.data?.sku === 'HELD-1').length;
     assert.equal(rolledBackPublished, 0, 'the rolled-back append is nowhere on the topic');
-    assert.deepEqual([...new Set(ofOrder.map((event) => event.version))], [1, 2], 'the order\'s records are its v1 and the line added after the rollback');
+    assert.deepEqual(
+      [...new Set(ofOrder.map((event) => event.version))],
+      [1, 2],
+      "the order's records are its v1 and the line added after the rollback",
+    );
     // skipped 0: the oracle found every stored event, the late commit included, on the topic read to its end.
     reportFigure('commit-order-gap', {
       heldCommits: 1,

@@ -62,23 +62,43 @@ describe('fault: discarded impostors, retried orders, and decisions that survive
   });
 
   const query = (): ReturnType<RunningSystem['queryApi']['getHttpServer']> => system.queryApi.getHttpServer();
-  const view = async (orderId: string): Promise<ViewBody> => (await request(query()).get(`/orders/${orderId}`)).body as ViewBody;
+  const view = async (orderId: string): Promise<ViewBody> =>
+    (await request(query()).get(`/orders/${orderId}`)).body as ViewBody;
   const acknowledged = new AcknowledgedCommands();
   const command = async (orderId: string, path: string, body: object): Promise<void> => {
-    const answer = await request(system.commandApi.getHttpServer()).post(`/orders/${orderId}${path}`).send(body).expect(200);
+    const answer = await request(system.commandApi.getHttpServer())
+      .post(`/orders/${orderId}${path}`)
+      .send(body)
+      .expect(200);
     acknowledged.record(orderId, (answer.body as { version: number }).version, eventTypeOfCommand('post', path));
   };
   const place = async (customerId: string): Promise<string> => {
-    const answer = await request(system.commandApi.getHttpServer()).post('/orders').send(placeOrderBody({ customerId })).expect(201);
+    const answer = await request(system.commandApi.getHttpServer())
+      .post('/orders')
+      .send(placeOrderBody({ customerId }))
+      .expect(201);
     const { orderId } = answer.body as { orderId: string };
     acknowledged.record(orderId, 1, 'OrderPlaced');
-    await eventually(async () => { assert.equal((await view(orderId)).version, 1); });
+    await eventually(async () => {
+      assert.equal((await view(orderId)).version, 1);
+    });
     return orderId;
   };
   const produceImpostor = async (orderId: string, type: string, version: number): Promise<void> => {
     const producer = env.kafka.producer();
     await producer.connect();
-    const record = encodeEnvelope({ eventId: randomUUID(), type, schemaVersion: 1, orderId, version, occurredAt: new Date().toISOString(), data: { paymentReference: 'impostor' } }, { correlationId: 'impostor', causationId: 'impostor' });
+    const record = encodeEnvelope(
+      {
+        eventId: randomUUID(),
+        type,
+        schemaVersion: 1,
+        orderId,
+        version,
+        occurredAt: new Date().toISOString(),
+        data: { paymentReference: 'impostor' },
+      },
+      { correlationId: 'impostor', causationId: 'impostor' },
+    );
     await producer.send({ topic: env.config.kafka.ordersTopic, acks: -1, messages: [record] });
     await producer.disconnect();
   };
@@ -94,34 +114,57 @@ describe('fault: discarded impostors, retried orders, and decisions that survive
   const discardAndRetry = async (orderIds: readonly string[]): Promise<number> => {
     const impostors = (await parkedOf(orderIds)).filter((item) => item.deadLettered);
     assert.equal(impostors.length, orderIds.length * projections.length, 'one impostor per order and projection');
-    for (const item of impostors) await request(query()).delete(`/admin/parked-events/${item.id}`).set(ADMIN_AUTH).expect(200);
+    for (const item of impostors)
+      await request(query()).delete(`/admin/parked-events/${item.id}`).set(ADMIN_AUTH).expect(200);
     for (const orderId of orderIds) {
-      const retried = await request(query()).post(`/admin/parked-events/orders/${orderId}/retry`).set(ADMIN_AUTH).expect(200);
-      for (const outcome of Object.values(retried.body as Record<string, { applied: number; stillParked: number }>)) assert.equal(outcome.stillParked, 0);
+      const retried = await request(query())
+        .post(`/admin/parked-events/orders/${orderId}/retry`)
+        .set(ADMIN_AUTH)
+        .expect(200);
+      for (const outcome of Object.values(retried.body as Record<string, { applied: number; stillParked: number }>))
+        assert.equal(outcome.stillParked, 0);
     }
     return impostors.length;
   };
   const orderVersions = async (): Promise<Map<string, number>> =>
-    new Map((await env.db.query<{ order_id: string; version: number }>('SELECT order_id::text, version FROM order_view')).rows.map((row) => [row.order_id, row.version]));
+    new Map(
+      (
+        await env.db.query<{ order_id: string; version: number }>('SELECT order_id::text, version FROM order_view')
+      ).rows.map((row) => [row.order_id, row.version]),
+    );
   const wentBack = (before: ReadonlyMap<string, number>, after: ReadonlyMap<string, number>): string[] =>
     [...before].filter(([orderId, version]) => (after.get(orderId) ?? 0) < version).map(([orderId]) => orderId);
 
   it('applies the real events behind discarded impostors, and every generation and replay follows the decisions', async () => {
     const started = performance.now();
     const stop = { done: false };
-    const load = loadUntil(system.commandApi.getHttpServer(), 31, stop, { clients: 1, pauseMs: 50, onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); } });
+    const load = loadUntil(system.commandApi.getHttpServer(), 31, stop, {
+      clients: 1,
+      pauseMs: 50,
+      onAcknowledged: (orderId, version, eventType) => {
+        acknowledged.record(orderId, version, eventType);
+      },
+    });
 
     // Point 3: impostors of an unknown type and of a version another record claims later.
     const unknownType = await place('impostor-unknown-type');
     const laterVersion = await place('impostor-later-version');
     await impostorThenRealEvents(unknownType, 'OrderTeleported', 2);
     await impostorThenRealEvents(laterVersion, 'OrderConfirmed', 3);
-    await eventually(async () => { assert.equal((await parkedOf([unknownType, laterVersion])).length, 2 * 3 * projections.length); }, { timeoutMs: 60_000, intervalMs: 100 });
+    await eventually(
+      async () => {
+        assert.equal((await parkedOf([unknownType, laterVersion])).length, 2 * 3 * projections.length);
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
     let discarded = await discardAndRetry([unknownType, laterVersion]);
     for (const orderId of [unknownType, laterVersion]) {
       const shown = await view(orderId);
       assert.equal(shown.version, 3, 'the real v2 and v3 applied');
-      assert.ok(shown.lines?.some((line) => line.sku === 'REAL-LINE'), 'the real event of the version the impostor claimed was not skipped');
+      assert.ok(
+        shown.lines?.some((line) => line.sku === 'REAL-LINE'),
+        'the real event of the version the impostor claimed was not skipped',
+      );
     }
     assert.deepEqual(await parkedOf([unknownType, laterVersion]), []);
 
@@ -140,32 +183,54 @@ describe('fault: discarded impostors, retried orders, and decisions that survive
     // A decision made while a rebuild has filled its generation (parking the order there) and waits to switch.
     const duringRebuild = await place('decided-during-rebuild');
     await impostorThenRealEvents(duringRebuild, 'OrderTeleported', 2);
-    await eventually(async () => { assert.equal((await parkedOf([duringRebuild])).length, 3 * projections.length); }, { timeoutMs: 60_000, intervalMs: 100 });
+    await eventually(
+      async () => {
+        assert.equal((await parkedOf([duringRebuild])).length, 3 * projections.length);
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
     const holder = new pg.Client({ connectionString: env.config.databaseUrl });
     holders.push(holder);
     await holder.connect();
     await holder.query('BEGIN');
     await holder.query('SELECT pg_advisory_xact_lock_shared($1, hashtext($2))', [LIVE_GENERATION_LOCK, 'order-view']);
     const statusUrl = await requestRebuild(query(), 'order-view');
-    const building = await eventually(async () => {
-      const { rows } = await env.db.query<{ schema_name: string | null }>("SELECT schema_name FROM projection_rebuilds WHERE projection = 'order-view' AND state = 'running'");
-      const schema = rows[0]?.schema_name ?? '';
-      assert.ok(schema !== '', 'the rebuild has created its generation');
-      const { rows: parked } = await env.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${schema}".parked_events WHERE order_id = $1`, [duringRebuild]);
-      assert.equal(parked[0]?.n, 3, 'the rebuild has parked the order in its generation');
-      const { rows: waiting } = await env.db.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objsubid = 2 AND mode = 'ExclusiveLock' AND NOT granted",
-        [LIVE_GENERATION_LOCK],
-      );
-      assert.equal(waiting[0]?.n, 1, 'the rebuild has filled its generation and waits to switch');
-      return schema;
-    }, { timeoutMs: 60_000, intervalMs: 50 });
+    const building = await eventually(
+      async () => {
+        const { rows } = await env.db.query<{ schema_name: string | null }>(
+          "SELECT schema_name FROM projection_rebuilds WHERE projection = 'order-view' AND state = 'running'",
+        );
+        const schema = rows[0]?.schema_name ?? '';
+        assert.ok(schema !== '', 'the rebuild has created its generation');
+        const { rows: parked } = await env.db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM "${schema}".parked_events WHERE order_id = $1`,
+          [duringRebuild],
+        );
+        assert.equal(parked[0]?.n, 3, 'the rebuild has parked the order in its generation');
+        const { rows: waiting } = await env.db.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objsubid = 2 AND mode = 'ExclusiveLock' AND NOT granted",
+          [LIVE_GENERATION_LOCK],
+        );
+        assert.equal(waiting[0]?.n, 1, 'the rebuild has filled its generation and waits to switch');
+        return schema;
+      },
+      { timeoutMs: 60_000, intervalMs: 50 },
+    );
     discarded += await discardAndRetry([duringRebuild]);
-    const { rows: stillWaiting } = await env.db.query<{ state: string }>('SELECT state FROM projection_rebuilds WHERE schema_name = $1', [building]);
-    assert.deepEqual(stillWaiting.map((row) => row.state), ['running'], 'the decision was made before the rebuild switched');
+    const { rows: stillWaiting } = await env.db.query<{ state: string }>(
+      'SELECT state FROM projection_rebuilds WHERE schema_name = $1',
+      [building],
+    );
+    assert.deepEqual(
+      stillWaiting.map((row) => row.state),
+      ['running'],
+      'the decision was made before the rebuild switched',
+    );
     await holder.query('COMMIT');
     await waitUntilSwitched(query(), statusUrl);
-    const { rows: live } = await env.db.query<{ schema_name: string }>("SELECT schema_name FROM projection_generations WHERE projection = 'order-view'");
+    const { rows: live } = await env.db.query<{ schema_name: string }>(
+      "SELECT schema_name FROM projection_generations WHERE projection = 'order-view'",
+    );
     assert.equal(live[0]?.schema_name, building, 'the generation that followed the decision is live');
     assert.equal((await view(duringRebuild)).version, 3, 'the new generation shows the order where the live one did');
     assert.deepEqual(await parkedOf([duringRebuild]), []);

@@ -23,13 +23,13 @@ const INJECTIONS: readonly string[] = [
   "'; DROP TABLE events; --",
   "' OR '1'='1",
   '" OR ""="',
-  "1; DELETE FROM order_view WHERE true; --",
+  '1; DELETE FROM order_view WHERE true; --',
   "Robert'); DROP TABLE idempotency_keys;--",
   "' UNION SELECT key, fingerprint FROM idempotency_keys --",
   '$1',
   '$1::text); DROP SCHEMA public CASCADE; --',
   "\\'; SELECT pg_sleep(10); --",
-  'E\'\\x00\'',
+  "E'\\x00'",
   '%00',
   'a\u0000b',
   '../../../../etc/passwd',
@@ -121,17 +121,31 @@ describe('fault: injection strings in every field and parameter', () => {
     ): Promise<Answer> => {
       // As the server reads them: the UTF-8 bytes of each value, one byte a character.
       const sent = Object.fromEntries(
-        Object.entries({ ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers }).map(([name, value]) => [name, Buffer.from(value, 'utf8').toString('latin1')]),
+        Object.entries({ ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers }).map(
+          ([name, value]) => [name, Buffer.from(value, 'utf8').toString('latin1')],
+        ),
       );
       const headerLines = Object.entries(sent).map(([name, value]) => `${name}: ${value}`);
       const text = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-      const response = await rawHttpRequest(base, { method, path, headerLines, ...(text === undefined ? {} : { body: text }) });
+      const response = await rawHttpRequest(base, {
+        method,
+        path,
+        headerLines,
+        ...(text === undefined ? {} : { body: text }),
+      });
       statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
       const what = `${method} ${path} ${JSON.stringify(body ?? '')} ${JSON.stringify(headers)}`;
       assert.ok(response.status >= 200 && response.status < 500, `${what}: ${response.status} ${response.body}`);
       if (base === commandUrl) {
-        const expected = expectedCommandAnswer({ method, path, headers: sent, ...(text === undefined ? {} : { body: text }) }, limits);
-        assert.equal(contractViolation(expected, response.status, response.body), undefined, `${what}: ${response.status} ${response.body}`);
+        const expected = expectedCommandAnswer(
+          { method, path, headers: sent, ...(text === undefined ? {} : { body: text }) },
+          limits,
+        );
+        assert.equal(
+          contractViolation(expected, response.status, response.body),
+          undefined,
+          `${what}: ${response.status} ${response.body}`,
+        );
         contract.held++;
         if (expected.invalid) contract.knownInvalid++;
       }
@@ -145,7 +159,8 @@ describe('fault: injection strings in every field and parameter', () => {
       if (response.status >= 400) rejected++;
       return { status: response.status, text: response.body, json, headers: response.headers };
     };
-    const command = (method: string, path: string, options?: { body?: unknown; headers?: Record<string, string> }) => send(commandUrl, method, path, options);
+    const command = (method: string, path: string, options?: { body?: unknown; headers?: Record<string, string> }) =>
+      send(commandUrl, method, path, options);
     const query = (path: string, headers: Record<string, string> = {}) => send(queryUrl, 'GET', path, { headers });
     const admin = { Authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 
@@ -155,10 +170,17 @@ describe('fault: injection strings in every field and parameter', () => {
       assert.equal(answer.status, 200, answer.text);
       return answer.json;
     };
-    const place = async (overrides: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<Answer> => {
-      const answer = await command('POST', '/orders', { body: placeOrderBody({ customerId: 'inj-customer', ...overrides }), headers });
+    const place = async (
+      overrides: Record<string, unknown> = {},
+      headers: Record<string, string> = {},
+    ): Promise<Answer> => {
+      const answer = await command('POST', '/orders', {
+        body: placeOrderBody({ customerId: 'inj-customer', ...overrides }),
+        headers,
+      });
       // A replay (the same Idempotency-Key) answers the first placement again: one order, one acknowledgement.
-      if (answer.status === 201 && answer.headers['idempotent-replayed']?.[0] !== 'true') acknowledged.record(answer.json.orderId as string, 1, 'OrderPlaced');
+      if (answer.status === 201 && answer.headers['idempotent-replayed']?.[0] !== 'true')
+        acknowledged.record(answer.json.orderId as string, 1, 'OrderPlaced');
       return answer;
     };
     const placed = async (): Promise<string> => {
@@ -167,7 +189,13 @@ describe('fault: injection strings in every field and parameter', () => {
       return answer.json.orderId as string;
     };
     /** A command that must either succeed (and then the value reads back verbatim) or be rejected. */
-    const tryCommand = async (orderId: string, path: string, body: unknown, version: number, readBack: (order: Record<string, unknown>) => void): Promise<number> => {
+    const tryCommand = async (
+      orderId: string,
+      path: string,
+      body: unknown,
+      version: number,
+      readBack: (order: Record<string, unknown>) => void,
+    ): Promise<number> => {
       const answer = await command('POST', `/orders/${orderId}${path}`, { body });
       if (answer.status !== 200) return version;
       acknowledged.record(orderId, version + 1, eventTypeOfCommand('post', path));
@@ -204,16 +232,29 @@ describe('fault: injection strings in every field and parameter', () => {
       const keyed = await place({}, { 'Idempotency-Key': s });
       if (keyed.status === 201) {
         const replay = await place({}, { 'Idempotency-Key': s });
-        assert.deepEqual([replay.json.orderId, replay.headers['idempotent-replayed']], [keyed.json.orderId, ['true']], 'the key was stored verbatim');
+        assert.deepEqual(
+          [replay.json.orderId, replay.headers['idempotent-replayed']],
+          [keyed.json.orderId, ['true']],
+          'the key was stored verbatim',
+        );
         const { rows } = await env.db.query('SELECT 1 FROM idempotency_keys WHERE key = $1', [inHeader]);
         assert.equal(rows.length, 1, `the key ${JSON.stringify(s)} is stored as sent`);
         verbatim++;
       }
-      for (const name of ['X-Correlation-Id', 'traceparent', 'Content-Type', 'Accept', s.replace(/[^A-Za-z-]/g, '') || 'X-Empty']) {
+      for (const name of [
+        'X-Correlation-Id',
+        'traceparent',
+        'Content-Type',
+        'Accept',
+        s.replace(/[^A-Za-z-]/g, '') || 'X-Empty',
+      ]) {
         const answer = await place({}, { [name]: s });
         if (name === 'X-Correlation-Id' && answer.status === 201) {
           const echoed = answer.headers['x-correlation-id']?.[0] ?? '';
-          assert.ok(echoed === inHeader || /^[\da-f-]{36}$/.test(echoed), `correlation id echoed verbatim or replaced, got ${echoed}`);
+          assert.ok(
+            echoed === inHeader || /^[\da-f-]{36}$/.test(echoed),
+            `correlation id echoed verbatim or replaced, got ${echoed}`,
+          );
         }
       }
 
@@ -221,33 +262,65 @@ describe('fault: injection strings in every field and parameter', () => {
       const first = await placed();
       let version = 1;
       version = await tryCommand(first, '/lines', { sku: s, quantity: 1, unitPriceMinor: 1 }, version, (order) => {
-        assert.ok((order.lines as { sku: string }[]).some((line) => line.sku === s), 'the added line reads back verbatim');
+        assert.ok(
+          (order.lines as { sku: string }[]).some((line) => line.sku === s),
+          'the added line reads back verbatim',
+        );
       });
       const removed = await command('DELETE', `/orders/${first}/lines/${enc(s)}`);
       if (removed.status === 200) {
         version++;
         acknowledged.record(first, version, 'OrderLineRemoved');
-        assert.ok(!(await view(first, version) as { lines: { sku: string }[] }).lines.some((line) => line.sku === s));
+        assert.ok(!((await view(first, version)) as { lines: { sku: string }[] }).lines.some((line) => line.sku === s));
       }
-      for (const body of [{ sku: 'OK-2', quantity: s, unitPriceMinor: 1 }, { sku: 'OK-2', quantity: 1, unitPriceMinor: s }, s, { [s]: s }]) {
+      for (const body of [
+        { sku: 'OK-2', quantity: s, unitPriceMinor: 1 },
+        { sku: 'OK-2', quantity: 1, unitPriceMinor: s },
+        s,
+        { [s]: s },
+      ]) {
         assert.equal((await command('POST', `/orders/${first}/lines`, { body })).status, 400);
       }
-      assert.ok([400, 412].includes((await command('POST', `/orders/${first}/lines`, { body: { sku: 'OK-3', quantity: 1, unitPriceMinor: 1 }, headers: { 'If-Match': s } })).status));
+      assert.ok(
+        [400, 412].includes(
+          (
+            await command('POST', `/orders/${first}/lines`, {
+              body: { sku: 'OK-3', quantity: 1, unitPriceMinor: 1 },
+              headers: { 'If-Match': s },
+            })
+          ).status,
+        ),
+      );
       const beforeConfirm = version;
-      version = await tryCommand(first, '/confirm', { paymentReference: s }, version, (order) => { assert.equal(order.paymentReference, s); });
-      if (version === beforeConfirm) version = await tryCommand(first, '/confirm', { paymentReference: 'pay-ok' }, version, () => undefined);
+      version = await tryCommand(first, '/confirm', { paymentReference: s }, version, (order) => {
+        assert.equal(order.paymentReference, s);
+      });
+      if (version === beforeConfirm)
+        version = await tryCommand(first, '/confirm', { paymentReference: 'pay-ok' }, version, () => undefined);
       assert.equal(version, beforeConfirm + 1, 'the order is confirmed');
-      await tryCommand(first, '/ship', { carrier: s, trackingNumber: 'T-1' }, version, (order) => { assert.equal(order.carrier, s); });
+      await tryCommand(first, '/ship', { carrier: s, trackingNumber: 'T-1' }, version, (order) => {
+        assert.equal(order.carrier, s);
+      });
 
       const second = await placed();
       const secondVersion = await tryCommand(second, '/confirm', { paymentReference: 'pay-ok' }, 1, () => undefined);
-      await tryCommand(second, '/ship', { carrier: 'DHL', trackingNumber: s }, secondVersion, (order) => { assert.equal(order.trackingNumber, s); });
+      await tryCommand(second, '/ship', { carrier: 'DHL', trackingNumber: s }, secondVersion, (order) => {
+        assert.equal(order.trackingNumber, s);
+      });
 
       const third = await placed();
-      await tryCommand(third, '/cancel', { reason: s }, 1, (order) => { assert.equal(order.cancelReason, s); });
+      await tryCommand(third, '/cancel', { reason: s }, 1, (order) => {
+        assert.equal(order.cancelReason, s);
+      });
 
       // The string as an order id and a sku in every command path.
-      for (const path of [`/orders/${enc(s)}/lines`, `/orders/${enc(s)}/confirm`, `/orders/${enc(s)}/ship`, `/orders/${enc(s)}/deliver`, `/orders/${enc(s)}/cancel`]) {
+      for (const path of [
+        `/orders/${enc(s)}/lines`,
+        `/orders/${enc(s)}/confirm`,
+        `/orders/${enc(s)}/ship`,
+        `/orders/${enc(s)}/deliver`,
+        `/orders/${enc(s)}/cancel`,
+      ]) {
         assert.ok((await command('POST', path, { body: { reason: 'x' } })).status >= 400);
       }
       assert.ok((await command('DELETE', `/orders/${enc(s)}/lines/${enc(s)}`)).status >= 400);
@@ -263,14 +336,21 @@ describe('fault: injection strings in every field and parameter', () => {
       for (const parameter of ['status', 'limit', 'cursor']) await query(`/orders?${parameter}=${enc(s)}`);
       const customer = await query(`/customers/${enc(s)}`);
       if (customer.status === 200) assert.equal(customer.json.customerId, s);
-      for (const parameters of [`granularity=${enc(s)}`, `granularity=5m&from=${enc(s)}`, `granularity=1h&to=${enc(s)}`, `granularity=5m&${enc(s)}=1`]) {
+      for (const parameters of [
+        `granularity=${enc(s)}`,
+        `granularity=5m&from=${enc(s)}`,
+        `granularity=1h&to=${enc(s)}`,
+        `granularity=5m&${enc(s)}=1`,
+      ]) {
         await query(`/stats/sales?${parameters}`);
       }
       // Admin endpoints, with the token: every parameter.
       await query(`/admin/parked-events?projection=${enc(s)}&orderId=${enc(s)}`, admin);
       await query(`/admin/parked-events?limit=${enc(s)}`, admin);
       await send(queryUrl, 'POST', `/admin/parked-events/orders/${enc(s)}/retry`, { headers: admin });
-      await send(queryUrl, 'POST', `/admin/parked-events/orders/${first}/retry?projection=${enc(s)}`, { headers: admin });
+      await send(queryUrl, 'POST', `/admin/parked-events/orders/${first}/retry?projection=${enc(s)}`, {
+        headers: admin,
+      });
       await send(queryUrl, 'DELETE', `/admin/parked-events/${enc(s)}`, { headers: admin });
       await query(`/admin/projections/${enc(s)}/rebuilds/${enc(s)}`, admin);
       await send(queryUrl, 'POST', `/admin/projections/${enc(s)}/rebuild`, { headers: admin });
@@ -297,7 +377,10 @@ describe('fault: injection strings in every field and parameter', () => {
     }
 
     assert.equal(await schemaDigest(), schemaBefore, 'the database schema is unchanged');
-    assert.ok(contract.knownInvalid > INJECTIONS.length * 5, `the strings make known-invalid commands (${contract.knownInvalid})`);
+    assert.ok(
+      contract.knownInvalid > INJECTIONS.length * 5,
+      `the strings make known-invalid commands (${contract.knownInvalid})`,
+    );
     const figures = await assertGuarantees(env, acknowledged);
     assert.equal(figures.lost, 0);
     const fiveHundreds = [...statuses].filter(([status]) => status >= 500).reduce((sum, [, count]) => sum + count, 0);

@@ -60,8 +60,14 @@ function exactAmount(value: unknown, what: string): bigint {
     assert.ok(Number.isSafeInteger(value), `${what}: ${value} is a number but not a safe integer`);
     return BigInt(value);
   }
-  assert.ok(typeof value === 'string' && /^[0-9]+$/.test(value), `${what}: ${String(value)} is neither a safe integer nor a string of digits`);
-  assert.ok(BigInt(value) > BigInt(Number.MAX_SAFE_INTEGER), `${what}: ${value} is a string though a number would hold it`);
+  assert.ok(
+    typeof value === 'string' && /^[0-9]+$/.test(value),
+    `${what}: ${String(value)} is neither a safe integer nor a string of digits`,
+  );
+  assert.ok(
+    BigInt(value) > BigInt(Number.MAX_SAFE_INTEGER),
+    `${what}: ${value} is a string though a number would hold it`,
+  );
   return BigInt(value);
 }
 
@@ -112,16 +118,27 @@ describe('fault: sums of the largest orders past bigint, under load', () => {
     };
 
     const stop = { done: false };
-    const load = loadUntil(commandApi, 12, stop, { clients: 2, onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); } });
+    const load = loadUntil(commandApi, 12, stop, {
+      clients: 2,
+      onAcknowledged: (orderId, version, eventType) => {
+        acknowledged.record(orderId, version, eventType);
+      },
+    });
     const whales = await inParallel(ORDERS, 12, async (index): Promise<WhaleOrder> => {
       // Most arrive whole; some gain their second line later, as many others are refused a cent more.
       const splitLines = index % VARY_EVERY === 1;
-      const placed = await send('POST', '/orders', { customerId: CUSTOMER, currency: CURRENCY, lines: splitLines ? [LINE_A] : [LINE_A, LINE_B] }, 201);
+      const placed = await send(
+        'POST',
+        '/orders',
+        { customerId: CUSTOMER, currency: CURRENCY, lines: splitLines ? [LINE_A] : [LINE_A, LINE_B] },
+        201,
+      );
       const { orderId } = placed as { orderId: string };
       acknowledged.record(orderId, 1, 'OrderPlaced');
       const command = async (path: string, body: object, status = 200): Promise<unknown> => {
         const answer = await send('POST', `/orders/${orderId}${path}`, body, status);
-        if (status === 200) acknowledged.record(orderId, (answer as { version: number }).version, eventTypeOfCommand('post', path));
+        if (status === 200)
+          acknowledged.record(orderId, (answer as { version: number }).version, eventTypeOfCommand('post', path));
         return answer;
       };
       if (splitLines) await command('/lines', LINE_B);
@@ -160,13 +177,19 @@ describe('fault: sums of the largest orders past bigint, under load', () => {
     assert.deepEqual(Object.keys(summary.totalsByCurrency), [CURRENCY]);
     assert.equal(exactAmount(summary.totalsByCurrency[CURRENCY], 'customer total'), customerTotal);
 
-    const confirmedAt = await assertOrderTotals(queryApi, whales, () => { serverErrors++; });
-    const buckets = await assertRevenue(queryApi, started, confirmedAt, () => { serverErrors++; });
+    const confirmedAt = await assertOrderTotals(queryApi, whales, () => {
+      serverErrors++;
+    });
+    const buckets = await assertRevenue(queryApi, started, confirmedAt, () => {
+      serverErrors++;
+    });
     assert.ok(buckets.largest > BIGINT_LIMIT, 'one bucket alone passes bigint');
     assert.equal(buckets.total, revenue);
 
     // Ordinary customers' totals are safe integers, so they stay JSON numbers, equal to the fold.
-    const ordinary = await assertOrdinaryCustomers(env, queryApi, () => { serverErrors++; });
+    const ordinary = await assertOrdinaryCustomers(env, queryApi, () => {
+      serverErrors++;
+    });
     assert.ok(ordinary > 0);
     assert.equal(serverErrors, 0, 'no request answered 5xx');
     assert.equal(refusedTooLarge, ORDERS / VARY_EVERY, 'every cent past the largest total is refused with 409');
@@ -194,14 +217,23 @@ describe('fault: sums of the largest orders past bigint, under load', () => {
 });
 
 /** Every order of the customer, page by page: its total exact and its status as sent; returns when each was confirmed. */
-async function assertOrderTotals(queryApi: TestServer, whales: readonly WhaleOrder[], onServerError: () => void): Promise<Map<string, number>> {
+async function assertOrderTotals(
+  queryApi: TestServer,
+  whales: readonly WhaleOrder[],
+  onServerError: () => void,
+): Promise<Map<string, number>> {
   const expected = new Map(whales.map((whale) => [whale.orderId, whale.cancelled ? 'CANCELLED' : 'CONFIRMED']));
   const confirmedAt = new Map<string, number>();
   for (let cursor: string | null = null, first = true; first || cursor !== null; first = false) {
-    const page = await request(queryApi).get('/orders').query({ customerId: CUSTOMER, limit: 100, ...(cursor === null ? {} : { cursor }) });
+    const page = await request(queryApi)
+      .get('/orders')
+      .query({ customerId: CUSTOMER, limit: 100, ...(cursor === null ? {} : { cursor }) });
     if (page.status >= 500) onServerError();
     assert.equal(page.status, 200, page.text);
-    const body = page.body as { items: { orderId: string; status: string; totalMinor: unknown; confirmedAt: string }[]; nextCursor: string | null };
+    const body = page.body as {
+      items: { orderId: string; status: string; totalMinor: unknown; confirmedAt: string }[];
+      nextCursor: string | null;
+    };
     for (const order of body.items) {
       assert.equal(order.status, expected.get(order.orderId), `status of ${order.orderId}`);
       assert.equal(exactAmount(order.totalMinor, `total of ${order.orderId}`), LARGEST_TOTAL);
@@ -229,26 +261,42 @@ async function assertRevenue(
     }
     const stats = await request(queryApi)
       .get('/stats/sales')
-      .query({ granularity, from: new Date(startedAt - size).toISOString(), to: new Date(Date.now() + size).toISOString() });
+      .query({
+        granularity,
+        from: new Date(startedAt - size).toISOString(),
+        to: new Date(Date.now() + size).toISOString(),
+      });
     if (stats.status >= 500) onServerError();
     assert.equal(stats.status, 200, stats.text);
-    const buckets = (stats.body as { buckets: { bucketStart: string; revenueByCurrency: Record<string, unknown> }[] }).buckets;
+    const buckets = (stats.body as { buckets: { bucketStart: string; revenueByCurrency: Record<string, unknown> }[] })
+      .buckets;
     const actual = new Map(
       buckets
         .filter((bucket) => bucket.revenueByCurrency[CURRENCY] !== undefined)
-        .map((bucket) => [Date.parse(bucket.bucketStart), exactAmount(bucket.revenueByCurrency[CURRENCY], `${granularity} revenue at ${bucket.bucketStart}`)]),
+        .map((bucket) => [
+          Date.parse(bucket.bucketStart),
+          exactAmount(bucket.revenueByCurrency[CURRENCY], `${granularity} revenue at ${bucket.bucketStart}`),
+        ]),
     );
     assert.deepEqual(actual, expected, `${granularity} revenue per bucket`);
     if (granularity === '1h') {
       const amounts = [...actual.values()];
-      result = { count: actual.size, largest: amounts.reduce((a, b) => (b > a ? b : a), 0n), total: amounts.reduce((a, b) => a + b, 0n) };
+      result = {
+        count: actual.size,
+        largest: amounts.reduce((a, b) => (b > a ? b : a), 0n),
+        total: amounts.reduce((a, b) => a + b, 0n),
+      };
     }
   }
   return result;
 }
 
 /** Every ordinary customer's totals, as the query API serves them, equal the fold's; returns how many were checked. */
-async function assertOrdinaryCustomers(env: TestEnvironment, queryApi: TestServer, onServerError: () => void): Promise<number> {
+async function assertOrdinaryCustomers(
+  env: TestEnvironment,
+  queryApi: TestServer,
+  onServerError: () => void,
+): Promise<number> {
   const fold = await foldEventStore(env.db);
   let checked = 0;
   for (const [customerId, expected] of fold.customers) {
@@ -257,8 +305,13 @@ async function assertOrdinaryCustomers(env: TestEnvironment, queryApi: TestServe
     if (response.status >= 500) onServerError();
     assert.equal(response.status, 200, response.text);
     const totals = (response.body as { totalsByCurrency: Record<string, unknown> }).totalsByCurrency;
-    for (const amount of Object.values(totals)) assert.equal(typeof amount, 'number', `${customerId}: a safe total stays a JSON number`);
-    const nonZero = Object.fromEntries(Object.entries(totals).filter(([, amount]) => amount !== 0).map(([currency, amount]) => [currency, BigInt(amount as number)]));
+    for (const amount of Object.values(totals))
+      assert.equal(typeof amount, 'number', `${customerId}: a safe total stays a JSON number`);
+    const nonZero = Object.fromEntries(
+      Object.entries(totals)
+        .filter(([, amount]) => amount !== 0)
+        .map(([currency, amount]) => [currency, BigInt(amount as number)]),
+    );
     assert.deepEqual(nonZero, (expected as { totals: Record<string, bigint> }).totals, `totals of ${customerId}`);
     checked++;
   }

@@ -64,16 +64,24 @@ describe('fault: transaction markers, aborted records and offset gaps on every p
 
   const topic = (): string => env.config.kafka.ordersTopic;
   /** What the test wrote; `markers` counts the commit and abort markers, one per partition a transaction wrote to. */
-  const counts = { committedTransactions: 0, abortedTransactions: 0, recordsCommitted: 0, recordsAborted: 0, markers: 0 };
+  const counts = {
+    committedTransactions: 0,
+    abortedTransactions: 0,
+    recordsCommitted: 0,
+    recordsAborted: 0,
+    markers: 0,
+  };
 
   /**
    * An abort on every partition: impostor next versions of `orders`, and a record per partition.
    * Returns where the partitions' stranger records landed.
    */
   const abortImpostors = async (published: readonly OutboxRow[]): Promise<Map<number, number>> => {
-    const impostors: { key: string; value: string; headers: Record<string, string>; partition?: number }[] = published.map((row) => ({ ...impostor(row.order_id, row.version + 1) }));
+    const impostors: { key: string; value: string; headers: Record<string, string>; partition?: number }[] =
+      published.map((row) => ({ ...impostor(row.order_id, row.version + 1) }));
     // A stranger's record on each partition, so that every partition holds aborted records and ends on the marker.
-    for (let partition = 0; partition < PARTITIONS; partition++) impostors.push({ ...impostor(randomUUID(), 1), partition });
+    for (let partition = 0; partition < PARTITIONS; partition++)
+      impostors.push({ ...impostor(randomUUID(), 1), partition });
     const transaction = await producer.transaction();
     const sent = await transaction.send({ topic: topic(), acks: -1, messages: impostors });
     await transaction.abort();
@@ -91,7 +99,11 @@ describe('fault: transaction markers, aborted records and offset gaps on every p
     );
     if (rows.length === 0) return 0;
     const transaction = await producer.transaction();
-    const sent = await transaction.send({ topic: topic(), acks: -1, messages: rows.map((row) => ({ ...encoded(row) })) });
+    const sent = await transaction.send({
+      topic: topic(),
+      acks: -1,
+      messages: rows.map((row) => ({ ...encoded(row) })),
+    });
     await transaction.commit();
     counts.markers += new Set(sent.map((landed) => landed.partition)).size;
     await env.db.query('DELETE FROM outbox WHERE position = ANY($1::bigint[])', [rows.map((row) => row.position)]);
@@ -109,60 +121,92 @@ describe('fault: transaction markers, aborted records and offset gaps on every p
       clients: 2,
       max: 60,
       pauseMs: 20,
-      onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); },
+      onAcknowledged: (orderId, version, eventType) => {
+        acknowledged.record(orderId, version, eventType);
+      },
     }).finally(() => (stop.done = true));
     // The relay loop: publish while commands come, then drain what is left.
     while (!stop.done) {
       if ((await relayOnce()) > 0) continue;
       // Nothing to publish: wait for the next commit, or the load's end.
-      await eventually(async () => {
-        const { rows } = await env.db.query<{ pending: boolean }>('SELECT EXISTS (SELECT 1 FROM outbox) AS pending');
-        assert.ok(stop.done || rows[0]?.pending, 'an event waits in the outbox');
-      }, { timeoutMs: 60_000, intervalMs: 20 });
+      await eventually(
+        async () => {
+          const { rows } = await env.db.query<{ pending: boolean }>('SELECT EXISTS (SELECT 1 FROM outbox) AS pending');
+          assert.ok(stop.done || rows[0]?.pending, 'an event waits in the outbox');
+        },
+        { timeoutMs: 60_000, intervalMs: 20 },
+      );
     }
     await load;
     while ((await relayOnce()) > 0);
     // The log of every partition now ends on an abort marker. The coordinator writes markers after
     // the abort has answered: wait until each stands after that partition's one aborted record.
     const sealed = await abortImpostors([]);
-    const ends = await eventually(async () => {
-      const current = await logEnds(env);
-      for (let partition = 0; partition < PARTITIONS; partition++) {
-        assert.equal(current.get(partition), (sealed.get(partition) ?? NaN) + 2, `the abort marker of partition ${String(partition)} is written`);
-      }
-      return current;
-    }, { timeoutMs: 30_000, intervalMs: 50 });
+    const ends = await eventually(
+      async () => {
+        const current = await logEnds(env);
+        for (let partition = 0; partition < PARTITIONS; partition++) {
+          assert.equal(
+            current.get(partition),
+            (sealed.get(partition) ?? NaN) + 2,
+            `the abort marker of partition ${String(partition)} is written`,
+          );
+        }
+        return current;
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
 
     // The precondition: every partition has gaps, and its last offset is a marker, not a record.
     // Read to the end, the log holds exactly what the test wrote: the committed records, and in the
     // gaps between them the aborted records and the markers.
     const { records: visible, skipped } = await readTopicToEnd(env.kafka, topic());
     assert.equal(visible.length, counts.recordsCommitted, 'a read_committed reader sees exactly the committed records');
-    assert.equal(skipped, counts.recordsAborted + counts.markers, 'the offsets it never sees are the aborted records and the markers');
+    assert.equal(
+      skipped,
+      counts.recordsAborted + counts.markers,
+      'the offsets it never sees are the aborted records and the markers',
+    );
     const lastRecords = new Map<number, number>();
-    for (const record of visible) lastRecords.set(record.partition, Math.max(lastRecords.get(record.partition) ?? -1, Number(record.offset)));
+    for (const record of visible)
+      lastRecords.set(record.partition, Math.max(lastRecords.get(record.partition) ?? -1, Number(record.offset)));
     for (let partition = 0; partition < PARTITIONS; partition++) {
-      assert.ok((ends.get(partition) ?? 0) > (lastRecords.get(partition) ?? -1) + 1, `partition ${String(partition)} ends on a marker`);
+      assert.ok(
+        (ends.get(partition) ?? 0) > (lastRecords.get(partition) ?? -1) + 1,
+        `partition ${String(partition)} ends on a marker`,
+      );
     }
 
     await assertGuarantees(env, acknowledged, { topicMatchesStore: false });
     const offsetsAtLogEnd = await storedOffsetsAtLogEnd(env, ends);
-    assert.equal(offsetsAtLogEnd, projections.length * PARTITIONS, 'every live projection stored the log end of every partition');
+    assert.equal(
+      offsetsAtLogEnd,
+      projections.length * PARTITIONS,
+      'every live projection stored the log end of every partition',
+    );
 
     // Rebuilds read the same log from zero; their high-water marks sit on markers.
     const rebuilt = [];
-    for (const projection of projections) rebuilt.push(await rebuildThroughAdminApi(system.queryApi.getHttpServer(), projection.name));
+    for (const projection of projections)
+      rebuilt.push(await rebuildThroughAdminApi(system.queryApi.getHttpServer(), projection.name));
     assert.equal(rebuilt.filter((rebuild) => rebuild.state === 'switched').length, projections.length);
     const { rows: marks } = await env.db.query<{ projection: string; marks: Record<string, number> }>(
       "SELECT projection, high_water_marks AS marks FROM projection_rebuilds WHERE state = 'switched'",
     );
     const endsByPartition = Object.fromEntries([...ends].map(([partition, end]) => [String(partition), end]));
-    for (const { projection, marks: taken } of marks) assert.deepEqual(taken, endsByPartition, `${projection}'s high-water marks are the log ends, on the markers`);
+    for (const { projection, marks: taken } of marks)
+      assert.deepEqual(taken, endsByPartition, `${projection}'s high-water marks are the log ends, on the markers`);
     assert.equal(marks.length, projections.length);
-    assert.equal(await storedOffsetsAtLogEnd(env, ends), projections.length * PARTITIONS, 'every rebuilt generation stored the log end of every partition');
+    assert.equal(
+      await storedOffsetsAtLogEnd(env, ends),
+      projections.length * PARTITIONS,
+      'every rebuilt generation stored the log end of every partition',
+    );
 
     // A single-order replay reads its partition to the end, marker included.
-    const { rows: sample } = await env.db.query<{ order_id: string }>('SELECT order_id::text FROM order_view ORDER BY order_id LIMIT 1');
+    const { rows: sample } = await env.db.query<{ order_id: string }>(
+      'SELECT order_id::text FROM order_view ORDER BY order_id LIMIT 1',
+    );
     const replay = await new AdminCliProcess(env.config, ['order-view', '--order', sample[0]?.order_id ?? '']).exited;
     assert.equal(replay.code, 0, replay.stderr + replay.stdout);
 
@@ -196,7 +240,15 @@ describe('fault: transaction markers, aborted records and offset gaps on every p
 
 function encoded(row: OutboxRow): EncodedEvent {
   return encodeEnvelope(
-    { eventId: row.event_id, type: row.type, schemaVersion: row.schema_version, orderId: row.order_id, version: row.version, occurredAt: row.occurred_at.toISOString(), data: row.data },
+    {
+      eventId: row.event_id,
+      type: row.type,
+      schemaVersion: row.schema_version,
+      orderId: row.order_id,
+      version: row.version,
+      occurredAt: row.occurred_at.toISOString(),
+      data: row.data,
+    },
     row.metadata,
   );
 }
@@ -204,7 +256,15 @@ function encoded(row: OutboxRow): EncodedEvent {
 /** A plausible next event that no command decided: projected, it would cancel the order. */
 function impostor(orderId: string, version: number): EncodedEvent {
   return encodeEnvelope(
-    { eventId: randomUUID(), type: 'OrderCancelled', schemaVersion: 1, orderId, version, occurredAt: new Date().toISOString(), data: { reason: 'aborted, never to be seen' } },
+    {
+      eventId: randomUUID(),
+      type: 'OrderCancelled',
+      schemaVersion: 1,
+      orderId,
+      version,
+      occurredAt: new Date().toISOString(),
+      data: { reason: 'aborted, never to be seen' },
+    },
     { correlationId: 'aborted', causationId: 'aborted' },
   );
 }
@@ -213,7 +273,12 @@ async function logEnds(env: TestEnvironment): Promise<Map<number, number>> {
   const admin = env.kafka.admin();
   await admin.connect();
   try {
-    return new Map((await admin.fetchTopicOffsets(env.config.kafka.ordersTopic)).map(({ partition, high }) => [partition, Number(high)]));
+    return new Map(
+      (await admin.fetchTopicOffsets(env.config.kafka.ordersTopic)).map(({ partition, high }) => [
+        partition,
+        Number(high),
+      ]),
+    );
   } finally {
     await admin.disconnect();
   }

@@ -58,44 +58,66 @@ describe('fault: 50 concurrent commands pinned to one version of one order', () 
     await env.dispose();
   });
 
-  const send = async (method: string, path: string, body?: object, headers: Record<string, string> = {}): Promise<Answer> => {
+  const send = async (
+    method: string,
+    path: string,
+    body?: object,
+    headers: Record<string, string> = {},
+  ): Promise<Answer> => {
     const response = await fetch(`${commandUrl}${path}`, {
       method,
       headers: { ...(body ? { 'Content-Type': 'application/json' } : {}), ...headers },
       ...(body ? { body: JSON.stringify(body) } : {}),
     });
-    return { status: response.status, body: (await response.json()) as Answer['body'], etag: response.headers.get('etag') };
+    return {
+      status: response.status,
+      body: (await response.json()) as Answer['body'],
+      etag: response.headers.get('etag'),
+    };
   };
 
   const eventsOf = async (orderId: string): Promise<number> =>
-    (await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE order_id = $1', [orderId])).rows[0]?.n ?? -1;
+    (await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE order_id = $1', [orderId])).rows[0]
+      ?.n ?? -1;
 
-  const pinned = (orderId: string, version: number, { method, path, body }: { method: string; path: string; body?: object }): Promise<Answer> =>
-    send(method, `/orders/${orderId}${path}`, body, { 'If-Match': `"${version}"` });
+  const pinned = (
+    orderId: string,
+    version: number,
+    { method, path, body }: { method: string; path: string; body?: object },
+  ): Promise<Answer> => send(method, `/orders/${orderId}${path}`, body, { 'If-Match': `"${version}"` });
   /** Backends waiting for the order's stream lock (ADR 4), as Postgres sees them. */
   const waitingOnOrder = async (orderId: string): Promise<number> =>
-    (await env.db.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = hashtext($2)::oid AND objsubid = 2 AND NOT granted",
-      [STREAM_LOCK_CLASS, orderId],
-    )).rows[0]?.n ?? 0;
+    (
+      await env.db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = hashtext($2)::oid AND objsubid = 2 AND NOT granted",
+        [STREAM_LOCK_CLASS, orderId],
+      )
+    ).rows[0]?.n ?? 0;
 
   /**
    * Sends every command pinned to `version` at once while the test holds the order's lock, and lets
    * go only once many of them wait on it together: the race really has contenders inside the
    * database, not only in flight. Returns the answers and how many were seen waiting at once.
    */
-  const race = async (orderId: string, version: number, commands: readonly { method: string; path: string; body?: object }[]): Promise<{ answers: Answer[]; queued: number }> => {
+  const race = async (
+    orderId: string,
+    version: number,
+    commands: readonly { method: string; path: string; body?: object }[],
+  ): Promise<{ answers: Answer[]; queued: number }> => {
     const holder = new pg.Client({ connectionString: env.config.databaseUrl });
     await holder.connect();
     try {
       await holder.query('BEGIN');
       await holder.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [STREAM_LOCK_CLASS, orderId]);
       const answers = Promise.all(commands.map((command) => pinned(orderId, version, command)));
-      const queued = await eventually(async () => {
-        const waiting = await waitingOnOrder(orderId);
-        assert.ok(waiting >= QUEUED_AT_ONCE, `${String(waiting)} contenders wait on the order's lock`);
-        return waiting;
-      }, { timeoutMs: 30_000, intervalMs: 20 });
+      const queued = await eventually(
+        async () => {
+          const waiting = await waitingOnOrder(orderId);
+          assert.ok(waiting >= QUEUED_AT_ONCE, `${String(waiting)} contenders wait on the order's lock`);
+          return waiting;
+        },
+        { timeoutMs: 30_000, intervalMs: 20 },
+      );
       await holder.query('COMMIT');
       return { answers: await answers, queued };
     } finally {
@@ -108,9 +130,16 @@ describe('fault: 50 concurrent commands pinned to one version of one order', () 
     const acknowledged = new AcknowledgedCommands();
     const random = seededRandom(SEED);
     const load = inParallel(40, 2, async () => {
-      await runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32)), undefined, {
-        onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); },
-      });
+      await runRandomLifecycle(
+        system.commandApi.getHttpServer(),
+        seededRandom(Math.floor(random() * 2 ** 32)),
+        undefined,
+        {
+          onAcknowledged: (orderId, version, eventType) => {
+            acknowledged.record(orderId, version, eventType);
+          },
+        },
+      );
     });
 
     const placed = await send('POST', '/orders', placeOrderBody({ customerId: 'pinned-customer' }));
@@ -119,30 +148,58 @@ describe('fault: 50 concurrent commands pinned to one version of one order', () 
     acknowledged.record(orderId, 1, 'OrderPlaced');
 
     // Round 1: fifty different lines, each pinned to version 1.
-    const lines = Array.from({ length: CONTENDERS }, (_, index) => ({ method: 'POST', path: '/lines', body: { sku: `PIN-${index}`, quantity: 1, unitPriceMinor: 100 + index } }));
+    const lines = Array.from({ length: CONTENDERS }, (_, index) => ({
+      method: 'POST',
+      path: '/lines',
+      body: { sku: `PIN-${index}`, quantity: 1, unitPriceMinor: 100 + index },
+    }));
     const { answers: first, queued: queuedFirst } = await race(orderId, 1, lines);
     // Round 2: fifty different commands of every kind that PLACED allows, each pinned to version 2.
     const kinds = [
-      (index: number) => ({ method: 'POST', path: '/lines', body: { sku: `PIN-B-${index}`, quantity: 2, unitPriceMinor: 10 } }),
+      (index: number) => ({
+        method: 'POST',
+        path: '/lines',
+        body: { sku: `PIN-B-${index}`, quantity: 2, unitPriceMinor: 10 },
+      }),
       () => ({ method: 'DELETE', path: '/lines/BOOK-1' }),
       (index: number) => ({ method: 'POST', path: '/confirm', body: { paymentReference: `pay-${index}` } }),
       (index: number) => ({ method: 'POST', path: '/cancel', body: { reason: `contender ${index}` } }),
     ];
-    const contenders = Array.from({ length: CONTENDERS }, (_, index) => (kinds[index % kinds.length] ?? kinds[0]!)(index));
+    const contenders = Array.from({ length: CONTENDERS }, (_, index) =>
+      (kinds[index % kinds.length] ?? kinds[0]!)(index),
+    );
     const { answers: second, queued: queuedSecond } = await race(orderId, 2, contenders);
 
     let rejected = 0;
-    for (const [round, answers, sent] of [[1, first, lines], [2, second, contenders]] as const) {
+    for (const [round, answers, sent] of [
+      [1, first, lines],
+      [2, second, contenders],
+    ] as const) {
       const statuses = answers.map((answer) => answer.status);
       const winners = answers.filter((answer) => answer.status === 200);
       const losers = answers.filter((answer) => answer.status === 412);
       assert.equal(winners.length, 1, `round ${round}: exactly one winner, got statuses ${JSON.stringify(statuses)}`);
-      assert.equal(losers.length, CONTENDERS - 1, `round ${round}: every other answer is 412, got ${JSON.stringify(statuses)}`);
+      assert.equal(
+        losers.length,
+        CONTENDERS - 1,
+        `round ${round}: every other answer is 412, got ${JSON.stringify(statuses)}`,
+      );
       const [winner] = winners;
-      assert.deepEqual({ version: winner?.body.version, etag: winner?.etag }, { version: round + 1, etag: `"${round + 1}"` });
-      for (const loser of losers) assert.deepEqual({ statusCode: loser.body.statusCode, code: loser.body.code }, { statusCode: 412, code: 'VERSION_MISMATCH' });
+      assert.deepEqual(
+        { version: winner?.body.version, etag: winner?.etag },
+        { version: round + 1, etag: `"${round + 1}"` },
+      );
+      for (const loser of losers)
+        assert.deepEqual(
+          { statusCode: loser.body.statusCode, code: loser.body.code },
+          { statusCode: 412, code: 'VERSION_MISMATCH' },
+        );
       const won = sent[answers.findIndex((answer) => answer.status === 200)];
-      acknowledged.record(orderId, round + 1, eventTypeOfCommand(won?.method === 'DELETE' ? 'delete' : 'post', won?.path ?? ''));
+      acknowledged.record(
+        orderId,
+        round + 1,
+        eventTypeOfCommand(won?.method === 'DELETE' ? 'delete' : 'post', won?.path ?? ''),
+      );
       rejected += losers.length;
     }
     assert.equal(await eventsOf(orderId), 3, 'the order gained exactly one event per round');

@@ -32,7 +32,9 @@ describe('Postgres immediate shutdown and restart under load', () => {
 
   after(async () => {
     await Promise.all(processes.map((app) => app.stop('SIGKILL')));
-    await env?.dispose().catch((error: unknown) => { console.error(`dispose failed: ${String(error)}`); });
+    await env?.dispose().catch((error: unknown) => {
+      console.error(`dispose failed: ${String(error)}`);
+    });
     await cluster?.destroy();
   });
 
@@ -47,9 +49,14 @@ describe('Postgres immediate shutdown and restart under load', () => {
     };
     processes.push(...Object.values(apps));
     const exits: string[] = [];
-    for (const [name, app] of Object.entries(apps)) void app.exited.then((code) => exits.push(`${name} exited (${code})`));
+    for (const [name, app] of Object.entries(apps))
+      void app.exited.then((code) => exits.push(`${name} exited (${code})`));
     await Promise.all(processes.map((app) => app.ready));
-    const [commandUrl, workerUrl, queryUrl] = [apps['command-api'].url, apps['projection-worker'].url, apps['query-api'].url];
+    const [commandUrl, workerUrl, queryUrl] = [
+      apps['command-api'].url,
+      apps['projection-worker'].url,
+      apps['query-api'].url,
+    ];
 
     const acknowledged = new AcknowledgedCommands();
     /** Per order, how many commands the clients were told succeeded: each must have appended exactly one event. */
@@ -72,9 +79,13 @@ describe('Postgres immediate shutdown and restart under load', () => {
         answers.retried++;
         if ((error as { timeout?: unknown }).timeout !== undefined) answers.timedOut++;
       },
-      onReplayed: () => { answers.replayed++; },
+      onReplayed: () => {
+        answers.replayed++;
+      },
     });
-    load.catch(() => { stop.done = true; }); // a failed command fails the test at `await load`, not as an unhandled rejection
+    load.catch(() => {
+      stop.done = true;
+    }); // a failed command fails the test at `await load`, not as an unhandled rejection
 
     const schedule = seededRandom(6);
     try {
@@ -87,20 +98,36 @@ describe('Postgres immediate shutdown and restart under load', () => {
         await pause(500 + Math.floor(schedule() * 1_500)); // down a seeded while: commands fail and are retried
         await cluster.startServer();
         // The crash cut commands off: their clients sent them again.
-        await eventually(() => {
-          assert.ok(answers.retried > retriedAtCrash, `commands failed across restart ${restart} and were sent again`);
-        }, { timeoutMs: 60_000, intervalMs: 100 });
+        await eventually(
+          () => {
+            assert.ok(
+              answers.retried > retriedAtCrash,
+              `commands failed across restart ${restart} and were sent again`,
+            );
+          },
+          { timeoutMs: 60_000, intervalMs: 100 },
+        );
 
         // Every process finds the database again by itself.
         const atRestart = acknowledged.size;
-        await eventually(() => {
-          assert.ok(acknowledged.size > atRestart + 5, `commands acknowledged after restart ${restart}`);
-        }, { timeoutMs: 90_000, intervalMs: 100 });
+        await eventually(
+          () => {
+            assert.ok(acknowledged.size > atRestart + 5, `commands acknowledged after restart ${restart}`);
+          },
+          { timeoutMs: 90_000, intervalMs: 100 },
+        );
         for (const url of [commandUrl, workerUrl, queryUrl]) {
-          await eventually(async () => {
-            const response = await fetch(`${url}/health/ready`);
-            assert.equal(response.status, 200, `${url}/health/ready after restart ${restart}: ${await response.text()}`);
-          }, { timeoutMs: 60_000, intervalMs: 200 });
+          await eventually(
+            async () => {
+              const response = await fetch(`${url}/health/ready`);
+              assert.equal(
+                response.status,
+                200,
+                `${url}/health/ready after restart ${restart}: ${await response.text()}`,
+              );
+            },
+            { timeoutMs: 60_000, intervalMs: 200 },
+          );
         }
       }
     } finally {
@@ -110,10 +137,13 @@ describe('Postgres immediate shutdown and restart under load', () => {
 
     // Read-your-writes through the query API for the last orders: the worker and the query API are back.
     for (const [orderId, commands] of [...commandsPerOrder].slice(-5)) {
-      await eventually(async () => {
-        const response = await fetch(`${queryUrl}/orders/${orderId}?minVersion=${commands}`);
-        assert.equal(response.status, 200, `GET /orders/${orderId}?minVersion=${commands}: ${await response.text()}`);
-      }, { timeoutMs: 60_000, intervalMs: 200 });
+      await eventually(
+        async () => {
+          const response = await fetch(`${queryUrl}/orders/${orderId}?minVersion=${commands}`);
+          assert.equal(response.status, 200, `GET /orders/${orderId}?minVersion=${commands}: ${await response.text()}`);
+        },
+        { timeoutMs: 60_000, intervalMs: 200 },
+      );
     }
     assert.deepEqual(exits, [], 'no process exited: each reconnected unaided');
     assert.ok(answers.retried > 0, 'commands failed or timed out, and their retries were answered');

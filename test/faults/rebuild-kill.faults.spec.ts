@@ -40,7 +40,10 @@ describe('fault: a rebuild killed before its switch under live reads, then rerun
 
   before(async () => {
     env = await createTestEnvironment('rebuild_kill', { partitions: 6 });
-    [commandApi, queryApi] = await Promise.all([startTestApp(CommandApiModule, env.config), startTestApp(QueryApiModule, env.config)]);
+    [commandApi, queryApi] = await Promise.all([
+      startTestApp(CommandApiModule, env.config),
+      startTestApp(QueryApiModule, env.config),
+    ]);
     // The live worker as a process of its own, so that its log can be checked.
     worker = new AppProcess('projection-worker', env.config);
     await worker.ready;
@@ -53,7 +56,9 @@ describe('fault: a rebuild killed before its switch under live reads, then rerun
   });
 
   const liveSchema = async (): Promise<string> => {
-    const { rows } = await env.db.query<{ schema_name: string }>("SELECT schema_name FROM projection_generations WHERE projection = 'order-view'");
+    const { rows } = await env.db.query<{ schema_name: string }>(
+      "SELECT schema_name FROM projection_generations WHERE projection = 'order-view'",
+    );
     return rows[0]?.schema_name ?? '';
   };
   const schemaExists = async (schema: string): Promise<boolean> => {
@@ -64,16 +69,27 @@ describe('fault: a rebuild killed before its switch under live reads, then rerun
   it('keeps serving through the kill; the rerun switches and leaves no abandoned schema behind', async () => {
     // A log big enough for the fill to take seconds, through the store, the relay and the live projections.
     assert.equal(await seedEventStore(env.db, SEEDED_ORDERS), SEEDED_ORDERS * 4);
-    await eventually(async () => {
-      const { rows } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM order_view');
-      assert.equal(rows[0]?.n, SEEDED_ORDERS, 'the live generation serves every seeded order');
-    }, { timeoutMs: 120_000, intervalMs: 500 });
-    const { rows: sample } = await env.db.query<{ order_id: string; version: number }>('SELECT order_id::text, version FROM order_view ORDER BY order_id LIMIT 200');
+    await eventually(
+      async () => {
+        const { rows } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM order_view');
+        assert.equal(rows[0]?.n, SEEDED_ORDERS, 'the live generation serves every seeded order');
+      },
+      { timeoutMs: 120_000, intervalMs: 500 },
+    );
+    const { rows: sample } = await env.db.query<{ order_id: string; version: number }>(
+      'SELECT order_id::text, version FROM order_view ORDER BY order_id LIMIT 200',
+    );
     const original = await liveSchema();
 
     const acknowledged = new AcknowledgedCommands();
     const stop = { done: false };
-    const writer = loadUntil(commandApi.getHttpServer(), 14, stop, { clients: 1, pauseMs: 100, onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); } });
+    const writer = loadUntil(commandApi.getHttpServer(), 14, stop, {
+      clients: 1,
+      pauseMs: 100,
+      onAcknowledged: (orderId, version, eventType) => {
+        acknowledged.record(orderId, version, eventType);
+      },
+    });
     const failures: string[] = [];
     let reads = 0;
     const queryServer = queryApi.getHttpServer();
@@ -81,14 +97,24 @@ describe('fault: a rebuild killed before its switch under live reads, then rerun
       const pick = seededRandom(100 + reader);
       while (!stop.done) {
         const order = sample[Math.floor(pick() * sample.length)];
-        const paths = ['/orders?limit=20', `/customers/seeded-customer-${String(Math.floor(pick() * 500))}`, '/stats/sales?granularity=1h'];
+        const paths = [
+          '/orders?limit=20',
+          `/customers/seeded-customer-${String(Math.floor(pick() * 500))}`,
+          '/stats/sales?granularity=1h',
+        ];
         if (order) paths.push(`/orders/${order.order_id}`);
         for (const path of paths) {
           const response = await request(queryServer).get(path);
           reads++;
           if (response.status !== 200) failures.push(`GET ${path}: ${String(response.status)} ${response.text}`);
-          else if (order && path === `/orders/${order.order_id}` && (response.body as { version?: number }).version !== order.version) {
-            failures.push(`GET ${path}: version ${String((response.body as { version?: number }).version)}, expected ${String(order.version)}`);
+          else if (
+            order &&
+            path === `/orders/${order.order_id}` &&
+            (response.body as { version?: number }).version !== order.version
+          ) {
+            failures.push(
+              `GET ${path}: version ${String((response.body as { version?: number }).version)}, expected ${String(order.version)}`,
+            );
           }
         }
       }
@@ -103,20 +129,28 @@ describe('fault: a rebuild killed before its switch under live reads, then rerun
     const killed = new AdminCliProcess(env.config, ['order-view']);
     // The kill point, from the locks Postgres shows: the session that owns the rebuild waits for the
     // live generation's lock exclusively, which only a switch takes, after its fill.
-    const midway = await eventually(async () => {
-      const { rows } = await env.db.query<{ id: string; schema_name: string; marks: Record<string, number> | null; waiting: boolean }>(
-        `SELECT r.id::text, r.schema_name, r.high_water_marks AS marks,
+    const midway = await eventually(
+      async () => {
+        const { rows } = await env.db.query<{
+          id: string;
+          schema_name: string;
+          marks: Record<string, number> | null;
+          waiting: boolean;
+        }>(
+          `SELECT r.id::text, r.schema_name, r.high_water_marks AS marks,
                 EXISTS (SELECT 1 FROM pg_locks w JOIN pg_locks o ON o.pid = w.pid
                          WHERE w.locktype = 'advisory' AND w.classid = $1 AND w.mode = 'ExclusiveLock' AND NOT w.granted
                            AND o.locktype = 'advisory' AND o.classid = $2 AND o.objid::bigint = r.id AND o.objsubid = 2 AND o.granted
                            AND w.database = o.database AND o.database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS waiting
            FROM projection_rebuilds r WHERE r.projection = 'order-view' AND r.state = 'running'`,
-        [LIVE_GENERATION_LOCK, REBUILD_OWNER_LOCK],
-      );
-      const row = rows[0];
-      assert.ok(row?.waiting && row.marks, 'the rebuild\'s owner waits to switch');
-      return { schema: row.schema_name, marks: row.marks };
-    }, { timeoutMs: 60_000, intervalMs: 50 });
+          [LIVE_GENERATION_LOCK, REBUILD_OWNER_LOCK],
+        );
+        const row = rows[0];
+        assert.ok(row?.waiting && row.marks, "the rebuild's owner waits to switch");
+        return { schema: row.schema_name, marks: row.marks };
+      },
+      { timeoutMs: 60_000, intervalMs: 50 },
+    );
     killed.signal('SIGKILL');
     assert.equal((await killed.exited).signal, 'SIGKILL');
     // What the killed rebuild left, read after its death, so exact: a generation filled past the
@@ -133,7 +167,9 @@ describe('fault: a rebuild killed before its switch under live reads, then rerun
     const eventsAtMarks = marks.reduce((sum, [, end]) => sum + end, 0);
     const eventsFilled = filled.reduce((sum, row) => sum + Number(row.next_offset), 0);
     assert.ok(eventsAtMarks >= SEEDED_ORDERS * 4, `the marks cover the seeded log: ${String(eventsAtMarks)} events`);
-    const { rows: ordersFilled } = await env.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${midway.schema}".order_view`);
+    const { rows: ordersFilled } = await env.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM "${midway.schema}".order_view`,
+    );
     assert.ok((ordersFilled[0]?.n ?? 0) >= SEEDED_ORDERS, 'the killed generation holds every seeded order');
     await holder.query('COMMIT');
     await holder.end();
@@ -147,10 +183,13 @@ describe('fault: a rebuild killed before its switch under live reads, then rerun
 
     assert.deepEqual(failures.slice(0, 5), [], 'no read failed');
     assert.ok(reads > 20, `only ${String(reads)} reads happened around the rebuilds`);
-    const { rows: abandoned } = await env.db.query<{ state: string; error: string }>('SELECT state, error FROM projection_rebuilds WHERE schema_name = $1', [midway.schema]);
+    const { rows: abandoned } = await env.db.query<{ state: string; error: string }>(
+      'SELECT state, error FROM projection_rebuilds WHERE schema_name = $1',
+      [midway.schema],
+    );
     assert.equal(abandoned[0]?.state, 'failed');
     assert.match(abandoned[0].error, /abandoned/);
-    assert.equal(await schemaExists(midway.schema), false, 'the killed rebuild\'s filled generation is dropped');
+    assert.equal(await schemaExists(midway.schema), false, "the killed rebuild's filled generation is dropped");
     assert.equal(await schemaExists(original), false, 'the generation it replaced is dropped');
     assert.equal(await liveSchema(), 'order_view_g3');
 

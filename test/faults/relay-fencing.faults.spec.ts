@@ -106,7 +106,10 @@ describe('fault: the outbox relay leader loses its lock under load', () => {
     const inner = new EventPublisher(env.kafka, orderEventsTopic(env.config));
     const publisher: RecordPublisher = {
       publish: async (records) => {
-        const publish = journal.started(name, records.map((record) => record.headers['event-id'] ?? ''));
+        const publish = journal.started(
+          name,
+          records.map((record) => record.headers['event-id'] ?? ''),
+        );
         await inner.publish(records);
         publish.landed = true;
       },
@@ -141,17 +144,23 @@ describe('fault: the outbox relay leader loses its lock under load', () => {
 
   /** Waits until a term after `term` has begun, published, and recorded everything earlier terms left in the outbox. */
   const nextTermPublished = async (term: number): Promise<void> => {
-    await eventually(async () => {
-      const current = journal.term;
-      assert.ok(current > term && journal.leader() !== undefined, 'a relay leads again');
-      assert.ok(journal.publishes.some((p) => p.term === current && p.landed), 'the new leader has published');
-      const earlier = journal.publishes.filter((p) => p.term < current).flatMap((p) => p.eventIds);
-      const { rows } = await env.db.query<{ n: number }>(
-        'SELECT count(*)::int AS n FROM outbox o JOIN events e USING (position) WHERE e.event_id = ANY($1::uuid[])',
-        [earlier],
-      );
-      assert.equal(rows[0]?.n, 0, 'what earlier terms published has left the outbox');
-    }, { timeoutMs: 60_000, intervalMs: 50 });
+    await eventually(
+      async () => {
+        const current = journal.term;
+        assert.ok(current > term && journal.leader() !== undefined, 'a relay leads again');
+        assert.ok(
+          journal.publishes.some((p) => p.term === current && p.landed),
+          'the new leader has published',
+        );
+        const earlier = journal.publishes.filter((p) => p.term < current).flatMap((p) => p.eventIds);
+        const { rows } = await env.db.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM outbox o JOIN events e USING (position) WHERE e.event_id = ANY($1::uuid[])',
+          [earlier],
+        );
+        assert.equal(rows[0]?.n, 0, 'what earlier terms published has left the outbox');
+      },
+      { timeoutMs: 60_000, intervalMs: 50 },
+    );
   };
 
   /** Aimed loss: the leader has published a batch and waits on the test's row locks to delete it. */
@@ -159,22 +168,28 @@ describe('fault: the outbox relay leader loses its lock under load', () => {
     const client = new pg.Client({ connectionString: env.config.databaseUrl });
     locker.client = client;
     await client.connect();
-    await eventually(async () => {
-      await client.query('BEGIN');
-      const { rowCount } = await client.query('SELECT position FROM outbox ORDER BY position FOR UPDATE');
-      if ((rowCount ?? 0) > 0) return;
-      await client.query('ROLLBACK');
-      assert.fail('no unpublished event to lock yet');
-    }, { timeoutMs: 30_000, intervalMs: 10 });
-    const blocked = await eventually(async () => {
-      const { rows } = await env.db.query<{ pid: number }>(
-        `SELECT pid FROM pg_stat_activity
+    await eventually(
+      async () => {
+        await client.query('BEGIN');
+        const { rowCount } = await client.query('SELECT position FROM outbox ORDER BY position FOR UPDATE');
+        if ((rowCount ?? 0) > 0) return;
+        await client.query('ROLLBACK');
+        assert.fail('no unpublished event to lock yet');
+      },
+      { timeoutMs: 30_000, intervalMs: 10 },
+    );
+    const blocked = await eventually(
+      async () => {
+        const { rows } = await env.db.query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity
           WHERE datname = current_database() AND application_name = 'outbox-relay'
             AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM outbox%'`,
-      );
-      assert.equal(rows.length, 1, 'the leader waits to record its published batch');
-      return rows[0]?.pid ?? 0;
-    }, { timeoutMs: 30_000, intervalMs: 20 });
+        );
+        assert.equal(rows.length, 1, 'the leader waits to record its published batch');
+        return rows[0]?.pid ?? 0;
+      },
+      { timeoutMs: 30_000, intervalMs: 20 },
+    );
     assert.equal(blocked, await leaderBackend());
     await env.db.query('SELECT pg_terminate_backend($1)', [blocked]);
     await client.query('ROLLBACK');
@@ -187,12 +202,28 @@ describe('fault: the outbox relay leader loses its lock under load', () => {
     await worker.ready;
     Logger.overrideLogger(['error']); // the lost sessions are the point here, not news
     for (const name of RELAYS) startRelay(name);
-    await eventually(() => { assert.equal(journal.term, 1, 'one relay leads'); });
+    await eventually(() => {
+      assert.equal(journal.term, 1, 'one relay leads');
+    });
 
     const acknowledged = new AcknowledgedCommands();
     const stop = { done: false };
-    const load = loadUntil(commandApi.getHttpServer(), 61, stop, { clients: 4, pauseMs: 20, onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); } });
-    await eventually(() => { assert.ok(journal.publishes.some((p) => p.landed), 'the first leader publishes'); }, { timeoutMs: 30_000 });
+    const load = loadUntil(commandApi.getHttpServer(), 61, stop, {
+      clients: 4,
+      pauseMs: 20,
+      onAcknowledged: (orderId, version, eventType) => {
+        acknowledged.record(orderId, version, eventType);
+      },
+    });
+    await eventually(
+      () => {
+        assert.ok(
+          journal.publishes.some((p) => p.landed),
+          'the first leader publishes',
+        );
+      },
+      { timeoutMs: 30_000 },
+    );
 
     const random = seededRandom(29);
     const forcedTerms: number[] = [];
@@ -203,12 +234,23 @@ describe('fault: the outbox relay leader loses its lock under load', () => {
       else {
         // At a seeded point of the term's own progress, not of the clock: after its first, second or third landed batch.
         const batches = 1 + Math.floor(random() * 3);
-        await eventually(() => {
-          assert.ok(journal.publishes.filter((p) => p.term === term && p.landed).length >= batches, `term ${String(term)} has published ${String(batches)} batches`);
-        }, { timeoutMs: 60_000, intervalMs: 10 });
+        await eventually(
+          () => {
+            assert.ok(
+              journal.publishes.filter((p) => p.term === term && p.landed).length >= batches,
+              `term ${String(term)} has published ${String(batches)} batches`,
+            );
+          },
+          { timeoutMs: 60_000, intervalMs: 10 },
+        );
         await env.db.query('SELECT pg_terminate_backend($1)', [await leaderBackend()]);
       }
-      await eventually(() => { assert.ok(journal.losses.some((l) => l.term === term), `term ${String(term)}'s leader noticed its loss`); });
+      await eventually(() => {
+        assert.ok(
+          journal.losses.some((l) => l.term === term),
+          `term ${String(term)}'s leader noticed its loss`,
+        );
+      });
       await nextTermPublished(term);
     }
     stop.done = true;
@@ -225,10 +267,17 @@ describe('fault: the outbox relay leader loses its lock under load', () => {
     }
     assert.equal(publishedAfterLossDetected, 0, 'a relay that noticed its loss published nothing more');
     assert.equal(publishedAfterNextLeaderStarted, 0, 'the old leader stopped before the next one started');
-    assert.deepEqual(journal.losses.filter((l) => forcedTerms.includes(l.term)).map((l) => l.term), forcedTerms, 'each forced loss was noticed once');
+    assert.deepEqual(
+      journal.losses.filter((l) => forcedTerms.includes(l.term)).map((l) => l.term),
+      forcedTerms,
+      'each forced loss was noticed once',
+    );
 
     // Duplicates: the events a term published again, charged to the loss that began it.
-    assert.ok(journal.publishes.every((p) => p.landed), 'the broker acknowledged every batch started');
+    assert.ok(
+      journal.publishes.every((p) => p.landed),
+      'the broker acknowledged every batch started',
+    );
     const seen = new Set<string>();
     const repeatedByTerm = new Map<number, string[]>();
     for (const publish of journal.publishes) {
@@ -242,13 +291,22 @@ describe('fault: the outbox relay leader loses its lock under load', () => {
     for (const term of forcedTerms) {
       const repeated = repeatedByTerm.get(term + 1) ?? [];
       const lastBatch = journal.publishes.filter((p) => p.term === term).at(-1)?.eventIds ?? [];
-      if (repeated.length > 0) assert.deepEqual([...repeated].sort(), [...lastBatch].sort(), `term ${String(term + 1)} published again exactly term ${String(term)}'s last batch`);
+      if (repeated.length > 0)
+        assert.deepEqual(
+          [...repeated].sort(),
+          [...lastBatch].sort(),
+          `term ${String(term + 1)} published again exactly term ${String(term)}'s last batch`,
+        );
     }
     const duplicatesPerLoss = forcedTerms.map((term) => repeatedByTerm.get(term + 1)?.length ?? 0);
     const duplicates = [...repeatedByTerm.values()].reduce((sum, ids) => sum + ids.length, 0);
     const aimedBatch = journal.publishes.filter((p) => p.term === forcedTerms[0]).at(-1)?.eventIds.length ?? 0;
     assert.ok(aimedBatch > 0);
-    assert.equal(duplicatesPerLoss[0], aimedBatch, 'the aimed loss cost exactly the batch the old leader could not record');
+    assert.equal(
+      duplicatesPerLoss[0],
+      aimedBatch,
+      'the aimed loss cost exactly the batch the old leader could not record',
+    );
     assert.equal(duplicates, figures.duplicatesOnTopic, 'every duplicate on the topic is one the journal explains');
 
     reportFigure('relay-fencing', {

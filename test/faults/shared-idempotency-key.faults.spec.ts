@@ -76,11 +76,18 @@ describe('fault: concurrent requests sharing one idempotency key', () => {
     };
   };
   const eventsOf = async (orderId: string): Promise<number> =>
-    (await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE order_id = $1', [orderId])).rows[0]?.n ?? -1;
+    (await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE order_id = $1', [orderId])).rows[0]
+      ?.n ?? -1;
   // The load sends no keys: every row is this test's.
-  const keyCount = async (): Promise<number> => (await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM idempotency_keys')).rows[0]?.n ?? -1;
+  const keyCount = async (): Promise<number> =>
+    (await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM idempotency_keys')).rows[0]?.n ?? -1;
   const ordersOf = async (customerId: string): Promise<string[]> =>
-    (await env.db.query<{ order_id: string }>("SELECT order_id::text FROM events WHERE type = 'OrderPlaced' AND data->>'customerId' = $1", [customerId])).rows.map((row) => row.order_id);
+    (
+      await env.db.query<{ order_id: string }>(
+        "SELECT order_id::text FROM events WHERE type = 'OrderPlaced' AND data->>'customerId' = $1",
+        [customerId],
+      )
+    ).rows.map((row) => row.order_id);
 
   /**
    * Sends the requests at once while the test holds the key's lock (each request with a key locks
@@ -94,15 +101,18 @@ describe('fault: concurrent requests sharing one idempotency key', () => {
       await holder.query('BEGIN');
       await holder.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [KEY_LOCK_CLASS, key]);
       const answers = Promise.all(requests());
-      const queued = await eventually(async () => {
-        const { rows } = await env.db.query<{ n: number }>(
-          "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = hashtext($2)::oid AND objsubid = 2 AND NOT granted",
-          [KEY_LOCK_CLASS, key],
-        );
-        const waiting = rows[0]?.n ?? 0;
-        assert.ok(waiting >= QUEUED_AT_ONCE, `${String(waiting)} requests wait on the key's lock`);
-        return waiting;
-      }, { timeoutMs: 30_000, intervalMs: 20 });
+      const queued = await eventually(
+        async () => {
+          const { rows } = await env.db.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = hashtext($2)::oid AND objsubid = 2 AND NOT granted",
+            [KEY_LOCK_CLASS, key],
+          );
+          const waiting = rows[0]?.n ?? 0;
+          assert.ok(waiting >= QUEUED_AT_ONCE, `${String(waiting)} requests wait on the key's lock`);
+          return waiting;
+        },
+        { timeoutMs: 30_000, intervalMs: 20 },
+      );
       await holder.query('COMMIT');
       return { answers: await answers, queued };
     } finally {
@@ -115,9 +125,16 @@ describe('fault: concurrent requests sharing one idempotency key', () => {
     const first = answers[0];
     assert.ok(first);
     for (const answer of answers) {
-      assert.deepEqual({ status: answer.status, text: answer.text, etag: answer.etag, location: answer.location }, { status, text: first.text, etag: first.etag, location: first.location });
+      assert.deepEqual(
+        { status: answer.status, text: answer.text, etag: answer.etag, location: answer.location },
+        { status, text: first.text, etag: first.etag, location: first.location },
+      );
     }
-    assert.equal(answers.filter((answer) => !answer.replayed).length, 1, 'one request ran the command, the others replayed its answer');
+    assert.equal(
+      answers.filter((answer) => !answer.replayed).length,
+      1,
+      'one request ran the command, the others replayed its answer',
+    );
   };
 
   it('produces one effect and one answer per key; another body with the key answers 422 and writes nothing', async () => {
@@ -125,15 +142,30 @@ describe('fault: concurrent requests sharing one idempotency key', () => {
     const acknowledged = new AcknowledgedCommands();
     const random = seededRandom(SEED);
     const load = inParallel(40, 2, async () => {
-      await runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32)), undefined, {
-        onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); },
-      });
+      await runRandomLifecycle(
+        system.commandApi.getHttpServer(),
+        seededRandom(Math.floor(random() * 2 ** 32)),
+        undefined,
+        {
+          onAcknowledged: (orderId, version, eventType) => {
+            acknowledged.record(orderId, version, eventType);
+          },
+        },
+      );
     });
 
     // 1. Twenty identical placements with one key: one order.
     const placeKey = `place-${randomUUID()}`;
-    const placeBody = placeOrderBody({ customerId: 'idem-customer-1', lines: [{ sku: 'A-1', quantity: 1, unitPriceMinor: 500 }, { sku: 'B-2', quantity: 3, unitPriceMinor: 70 }] });
-    const { answers: placed, queued: queuedPlace } = await storm(placeKey, () => Array.from({ length: DUPLICATES }, () => send('/orders', placeKey, placeBody)));
+    const placeBody = placeOrderBody({
+      customerId: 'idem-customer-1',
+      lines: [
+        { sku: 'A-1', quantity: 1, unitPriceMinor: 500 },
+        { sku: 'B-2', quantity: 3, unitPriceMinor: 70 },
+      ],
+    });
+    const { answers: placed, queued: queuedPlace } = await storm(placeKey, () =>
+      Array.from({ length: DUPLICATES }, () => send('/orders', placeKey, placeBody)),
+    );
     assertOneAnswer(placed, 201);
     const orderId = placed[0]?.body.orderId ?? '';
     assert.deepEqual(await ordersOf('idem-customer-1'), [orderId]);
@@ -142,7 +174,9 @@ describe('fault: concurrent requests sharing one idempotency key', () => {
     // 2. Twenty identical confirmations with one key: one OrderConfirmed.
     const confirmKey = `confirm-${randomUUID()}`;
     const { answers: confirmed, queued: queuedConfirm } = await storm(confirmKey, () =>
-      Array.from({ length: DUPLICATES }, () => send(`/orders/${orderId}/confirm`, confirmKey, { paymentReference: 'pay-idem' })),
+      Array.from({ length: DUPLICATES }, () =>
+        send(`/orders/${orderId}/confirm`, confirmKey, { paymentReference: 'pay-idem' }),
+      ),
     );
     assertOneAnswer(confirmed, 200);
     assert.equal(confirmed[0]?.body.version, 2);
@@ -159,11 +193,20 @@ describe('fault: concurrent requests sharing one idempotency key', () => {
       send('/orders', placeKey, { ...placeBody, currency: 'USD' }),
       send(`/orders/${orderId}/cancel`, placeKey, { reason: 'same key, other endpoint' }),
       send(`/orders/${orderId}/confirm`, confirmKey, { paymentReference: 'pay-other' }),
-      ...Array.from({ length: DUPLICATES }, (_, index) => send('/orders', placeKey, { ...placeBody, customerId: `idem-storm-${index}` })),
+      ...Array.from({ length: DUPLICATES }, (_, index) =>
+        send('/orders', placeKey, { ...placeBody, customerId: `idem-storm-${index}` }),
+      ),
     ]);
-    for (const misuse of misuses) assert.deepEqual({ status: misuse.status, code: misuse.body.code }, { status: 422, code: 'IDEMPOTENCY_KEY_REUSED' }, misuse.text);
+    for (const misuse of misuses)
+      assert.deepEqual(
+        { status: misuse.status, code: misuse.body.code },
+        { status: 422, code: 'IDEMPOTENCY_KEY_REUSED' },
+        misuse.text,
+      );
     assert.deepEqual(await ordersOf('idem-customer-other'), []);
-    const stormOrders = await env.db.query<{ n: number }>("SELECT count(*)::int AS n FROM events WHERE type = 'OrderPlaced' AND data->>'customerId' LIKE 'idem-storm-%'");
+    const stormOrders = await env.db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM events WHERE type = 'OrderPlaced' AND data->>'customerId' LIKE 'idem-storm-%'",
+    );
     assert.equal(stormOrders.rows[0]?.n, 0, 'no order from a rejected reuse');
     assert.equal(await eventsOf(orderId), 2, 'no event on the order from a rejected reuse');
     assert.equal(await keyCount(), keysBefore, 'a rejected reuse records no key');
@@ -172,13 +215,19 @@ describe('fault: concurrent requests sharing one idempotency key', () => {
     const raceKey = `race-${randomUUID()}`;
     const bodies = [placeOrderBody({ customerId: 'idem-race-a' }), placeOrderBody({ customerId: 'idem-race-b' })];
     const { answers: raced, queued: queuedRace } = await storm(raceKey, () =>
-      Array.from({ length: DUPLICATES }, (_, index) => send('/orders', raceKey, bodies[index % 2] ?? {}).then((answer) => ({ answer, body: index % 2 }))),
+      Array.from({ length: DUPLICATES }, (_, index) =>
+        send('/orders', raceKey, bodies[index % 2] ?? {}).then((answer) => ({ answer, body: index % 2 })),
+      ),
     );
     const winners = raced.filter(({ answer }) => answer.status === 201);
     const winningBody = winners[0]?.body;
     assert.ok(winners.length > 0 && winners.every(({ body }) => body === winningBody), 'one body wins the key');
-    assertOneAnswer(winners.map(({ answer }) => answer), 201);
-    for (const { answer } of raced.filter(({ body }) => body !== winningBody)) assert.equal(answer.status, 422, answer.text);
+    assertOneAnswer(
+      winners.map(({ answer }) => answer),
+      201,
+    );
+    for (const { answer } of raced.filter(({ body }) => body !== winningBody))
+      assert.equal(answer.status, 422, answer.text);
     const raceOrders = [...(await ordersOf('idem-race-a')), ...(await ordersOf('idem-race-b'))];
     assert.deepEqual(raceOrders, [winners[0]?.answer.body.orderId]);
     acknowledged.record(raceOrders[0] ?? '', 1, 'OrderPlaced');
@@ -189,7 +238,7 @@ describe('fault: concurrent requests sharing one idempotency key', () => {
     const figures = await assertGuarantees(env, acknowledged);
     assert.equal(await keyCount(), 3, 'one key recorded per storm, none by the load or a rejected reuse');
     const effects = (await ordersOf('idem-customer-1')).length + (await eventsOf(orderId)) - 1 + raceOrders.length;
-    assert.equal(effects, 3, 'one effect per key: the placement, the confirmation, the race\'s placement');
+    assert.equal(effects, 3, "one effect per key: the placement, the confirmation, the race's placement");
     const reusesRejected = misuses.length + raced.filter(({ body }) => body !== winningBody).length;
     reportFigure('shared-idempotency-key', {
       concurrentRequests: placed.length + confirmed.length + raced.length,

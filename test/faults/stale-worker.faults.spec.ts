@@ -46,7 +46,8 @@ describe('fault: a worker paused past its session timeout while another takes it
   });
 
   const topic = (): string => env.config.kafka.ordersTopic;
-  const groups = (): string[] => projections.map((projection) => `${env.config.kafka.groupPrefix}projection.${projection.name}`);
+  const groups = (): string[] =>
+    projections.map((projection) => `${env.config.kafka.groupPrefix}projection.${projection.name}`);
   const startWorker = async (): Promise<AppProcess> => {
     const worker = new AppProcess('projection-worker', env.config);
     workers.push(worker);
@@ -55,20 +56,27 @@ describe('fault: a worker paused past its session timeout while another takes it
   };
   /** Waits until every projection group is stable with `count` members holding all partitions; returns the member ids. */
   const membersSettle = (count: number, excluding: ReadonlySet<string> = new Set()): Promise<Set<string>> =>
-    eventually(async () => {
-      const ids = new Set<string>();
-      for (const group of groups()) {
-        const { state, members } = await describeGroup(env.kafka, group, topic());
-        assert.equal(state, 'Stable', `${group} is stable`);
-        assert.equal(members.length, count, `${group} has ${String(count)} members`);
-        assert.equal(members.flatMap((member) => member.partitions).length, PARTITIONS, `${group} assigns every partition`);
-        for (const member of members) {
-          assert.ok(!excluding.has(member.memberId), `${group}: ${member.memberId} is gone`);
-          ids.add(member.memberId);
+    eventually(
+      async () => {
+        const ids = new Set<string>();
+        for (const group of groups()) {
+          const { state, members } = await describeGroup(env.kafka, group, topic());
+          assert.equal(state, 'Stable', `${group} is stable`);
+          assert.equal(members.length, count, `${group} has ${String(count)} members`);
+          assert.equal(
+            members.flatMap((member) => member.partitions).length,
+            PARTITIONS,
+            `${group} assigns every partition`,
+          );
+          for (const member of members) {
+            assert.ok(!excluding.has(member.memberId), `${group}: ${member.memberId} is gone`);
+            ids.add(member.memberId);
+          }
         }
-      }
-      return ids;
-    }, { timeoutMs: 60_000, intervalMs: 250 });
+        return ids;
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
   /** Sum of stored offsets per projection. */
   const appliedUpTo = async (): Promise<Map<string, number>> => {
     const { rows } = await env.db.query<{ projection: string; applied: string }>(
@@ -100,7 +108,9 @@ describe('fault: a worker paused past its session timeout while another takes it
 
   it('the thawed worker changes nothing; the read models equal the fold', async () => {
     const acknowledged = new AcknowledgedCommands();
-    const onAcknowledged = (orderId: string, version: number, eventType: OrderEventType): void => { acknowledged.record(orderId, version, eventType); };
+    const onAcknowledged = (orderId: string, version: number, eventType: OrderEventType): void => {
+      acknowledged.record(orderId, version, eventType);
+    };
     const stale = await startWorker();
     const staleMembers = await membersSettle(1);
     const stop = { done: false };
@@ -114,7 +124,11 @@ describe('fault: a worker paused past its session timeout while another takes it
       attempts++;
       await new Promise((resolve) => setTimeout(resolve, 500 + Math.floor(random() * 1_000))); // a seeded moment under load
       // As the only member it has never been handed records it had applied: the count below is the stale batch's.
-      assert.equal(await counter(stale, ALREADY_APPLIED), 0, 'the only member was never handed a batch already applied');
+      assert.equal(
+        await counter(stale, ALREADY_APPLIED),
+        0,
+        'the only member was never handed a batch already applied',
+      );
       stale.signal('SIGSTOP');
       const { rows } = await env.db.query<{ busy: number }>(
         "SELECT count(*)::int AS busy FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'projection-worker' AND state <> 'idle'",
@@ -128,21 +142,34 @@ describe('fault: a worker paused past its session timeout while another takes it
     // Past its session timeout the group drops it and the second worker takes every partition.
     const successor = await startWorker();
     await membersSettle(1, staleMembers);
-    await eventually(async () => {
-      const now = await appliedUpTo();
-      for (const projection of projections) {
-        assert.ok((now.get(projection.name) ?? 0) >= (pausedAt.get(projection.name) ?? 0) + 20, `${projection.name} moved on without the paused worker`);
-      }
-    }, { timeoutMs: 60_000, intervalMs: 200 });
+    await eventually(
+      async () => {
+        const now = await appliedUpTo();
+        for (const projection of projections) {
+          assert.ok(
+            (now.get(projection.name) ?? 0) >= (pausedAt.get(projection.name) ?? 0) + 20,
+            `${projection.name} moved on without the paused worker`,
+          );
+        }
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
     stop.done = true;
     await load;
     // The successor has applied the whole log; what the stale worker may still hold is all applied.
     const admin = env.kafka.admin();
     await admin.connect();
-    const logEnd = (await admin.fetchTopicOffsets(topic()).finally(() => admin.disconnect())).reduce((sum, partition) => sum + Number(partition.high), 0);
-    await eventually(async () => {
-      for (const [projection, applied] of await appliedUpTo()) assert.equal(applied, logEnd, `${projection} is at the log end`);
-    }, { timeoutMs: 60_000, intervalMs: 200 });
+    const logEnd = (await admin.fetchTopicOffsets(topic()).finally(() => admin.disconnect())).reduce(
+      (sum, partition) => sum + Number(partition.high),
+      0,
+    );
+    await eventually(
+      async () => {
+        for (const [projection, applied] of await appliedUpTo())
+          assert.equal(applied, logEnd, `${projection} is at the log end`);
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
     const before = await digest();
 
     stale.signal('SIGCONT');

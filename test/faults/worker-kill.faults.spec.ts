@@ -59,7 +59,9 @@ describe('fault: projection worker kill -9 under load', () => {
   const lagBehind = async (): Promise<number> => {
     const admin = env.kafka.admin();
     await admin.connect();
-    const logEnd = (await admin.fetchTopicOffsets(env.config.kafka.ordersTopic).finally(() => admin.disconnect())).reduce((sum, partition) => sum + Number(partition.high), 0);
+    const logEnd = (
+      await admin.fetchTopicOffsets(env.config.kafka.ordersTopic).finally(() => admin.disconnect())
+    ).reduce((sum, partition) => sum + Number(partition.high), 0);
     let lag = 0;
     for (const applied of (await appliedUpTo()).values()) lag += logEnd - applied;
     return lag;
@@ -67,21 +69,35 @@ describe('fault: projection worker kill -9 under load', () => {
   /** The worker's own count of events it applied, from its /metrics: what this process did, not a predecessor. */
   const appliedByProcess = async (worker: AppProcess): Promise<number> => {
     const text = await (await fetch(`${worker.url}/metrics`)).text();
-    return text.split('\n').filter((line) => line.startsWith('projection_events_applied_total{')).reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+    return text
+      .split('\n')
+      .filter((line) => line.startsWith('projection_events_applied_total{'))
+      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
   };
   /** Waits until every projection has stored offsets past `from` and the worker's own counter shows it applied events. */
   const hasApplied = (worker: AppProcess, from: ReadonlyMap<string, number>, kill: number): Promise<void> =>
-    eventually(async () => {
-      const now = await appliedUpTo();
-      for (const { name } of projections) assert.ok((now.get(name) ?? 0) > (from.get(name) ?? 0), `${name} moved on under worker ${String(kill)} before its kill`);
-      assert.ok((await appliedByProcess(worker)) > 0, `worker ${String(kill)} applied events itself before its kill`);
-    }, { timeoutMs: 60_000, intervalMs: 50 });
+    eventually(
+      async () => {
+        const now = await appliedUpTo();
+        for (const { name } of projections)
+          assert.ok(
+            (now.get(name) ?? 0) > (from.get(name) ?? 0),
+            `${name} moved on under worker ${String(kill)} before its kill`,
+          );
+        assert.ok((await appliedByProcess(worker)) > 0, `worker ${String(kill)} applied events itself before its kill`);
+      },
+      { timeoutMs: 60_000, intervalMs: 50 },
+    );
 
   it(`survives ${String(KILLS)} kills: every acknowledged command applied once, read models equal the fold`, async () => {
     const acknowledged = new AcknowledgedCommands();
     const random = seededRandom(7);
     const stop = { done: false };
-    const load = loadUntil(commandApi.getHttpServer(), 42, stop, { onAcknowledged: (orderId, version, eventType) => { acknowledged.record(orderId, version, eventType); } });
+    const load = loadUntil(commandApi.getHttpServer(), 42, stop, {
+      onAcknowledged: (orderId, version, eventType) => {
+        acknowledged.record(orderId, version, eventType);
+      },
+    });
     let worker = await startWorker();
     let killsAfterApplying = 0;
     let lagLeftAtKills = 0;

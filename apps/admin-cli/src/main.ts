@@ -29,7 +29,9 @@ process.once('SIGINT', () => {
   process.stderr.write('\ninterrupted: cancelling; the live generation keeps serving\n');
   interrupt.abort();
 });
-process.once('SIGTERM', () => { interrupt.abort(); });
+process.once('SIGTERM', () => {
+  interrupt.abort();
+});
 
 const kafka = new KafkaConnection(config.kafka);
 let exitCode: number = EXIT.failed;

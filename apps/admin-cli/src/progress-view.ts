@@ -16,14 +16,18 @@ export function renderProgress(projection: string, progress: ReplayProgressSnaps
     `${formatSeconds(progress.elapsedSeconds)} elapsed`,
     progress.phase,
   ];
-  const partitions = progress.partitions.map(({ partition, offset, target }) => `p${String(partition)} ${count(offset)}/${count(target)}`).join('  ');
+  const partitions = progress.partitions
+    .map(({ partition, offset, target }) => `p${String(partition)} ${count(offset)}/${count(target)}`)
+    .join('  ');
   return [`${projection.padEnd(nameWidth)} [${bar}] ${figures.join('  ')}`, `${' '.repeat(nameWidth)}  ${partitions}`];
 }
 
 export function formatSeconds(seconds: number): string {
   if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)}s`;
   const minutes = Math.floor(seconds / 60);
-  return minutes < 60 ? `${String(minutes)}m${String(Math.round(seconds % 60)).padStart(2, '0')}s` : `${String(Math.floor(minutes / 60))}h${String(minutes % 60).padStart(2, '0')}m`;
+  return minutes < 60
+    ? `${String(minutes)}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`
+    : `${String(Math.floor(minutes / 60))}h${String(minutes % 60).padStart(2, '0')}m`;
 }
 
 function count(value: number): string {
@@ -70,7 +74,9 @@ export class ProgressDisplay {
 
   private redraw(): void {
     this.clear();
-    const lines = [...this.latest].flatMap(([projection, progress]) => renderProgress(projection, progress, this.nameWidth));
+    const lines = [...this.latest].flatMap(([projection, progress]) =>
+      renderProgress(projection, progress, this.nameWidth),
+    );
     this.out.write(`${lines.join('\n')}\n`);
     this.drawnLines = lines.length;
   }

@@ -2,7 +2,13 @@
 export type ReplayRequest =
   | { readonly kind: 'help' }
   | { readonly kind: 'rebuild'; readonly projections: readonly string[]; readonly dryRun: boolean }
-  | { readonly kind: 'order'; readonly projections: readonly string[]; readonly orderId: string; readonly all: boolean; readonly dryRun: boolean };
+  | {
+      readonly kind: 'order';
+      readonly projections: readonly string[];
+      readonly orderId: string;
+      readonly all: boolean;
+      readonly dryRun: boolean;
+    };
 
 /** A command line that cannot be run; the message says why, and the exit code is 2. */
 export class UsageError extends Error {
@@ -46,11 +52,13 @@ export function parseReplayArguments(args: readonly string[], known: readonly st
       if (!UUID.test(value)) throw new UsageError(`--order ${JSON.stringify(value)} is not an order id (a UUID)`);
       orderId = value.toLowerCase();
     } else if (arg.startsWith('-')) throw new UsageError(`unknown option ${JSON.stringify(arg)}`);
-    else if (!known.includes(arg)) throw new UsageError(`unknown projection ${JSON.stringify(arg)}; known projections: ${known.join(', ')}`);
+    else if (!known.includes(arg))
+      throw new UsageError(`unknown projection ${JSON.stringify(arg)}; known projections: ${known.join(', ')}`);
     else if (!names.includes(arg)) names.push(arg);
   }
   if (all && names.length > 0) throw new UsageError('give either --all or projection names, not both');
-  if (!all && names.length === 0) throw new UsageError(`name a projection or give --all; known projections: ${known.join(', ')}`);
+  if (!all && names.length === 0)
+    throw new UsageError(`name a projection or give --all; known projections: ${known.join(', ')}`);
   const projections = all ? known : names;
   if (orderId !== undefined) return { kind: 'order', projections, orderId, all, dryRun };
   return { kind: 'rebuild', projections, dryRun };

@@ -28,7 +28,10 @@ export async function runReplay(
   { out, signal }: { out: NodeJS.WriteStream; signal: AbortSignal },
 ): Promise<number> {
   const byName = new Map(projections.map((projection) => [projection.name, projection]));
-  const chosen = request.kind === 'help' ? [] : request.projections.map((name) => byName.get(name)).filter((projection) => projection !== undefined);
+  const chosen =
+    request.kind === 'help'
+      ? []
+      : request.projections.map((name) => byName.get(name)).filter((projection) => projection !== undefined);
   switch (request.kind) {
     case 'help':
       out.write(`${USAGE}\n\nKnown projections: ${projections.map((projection) => projection.name).join(', ')}\n`);
@@ -40,29 +43,50 @@ export async function runReplay(
   }
 }
 
-async function planRebuilds(context: ReplayContext, projections: readonly Projection[], out: NodeJS.WriteStream): Promise<number> {
+async function planRebuilds(
+  context: ReplayContext,
+  projections: readonly Projection[],
+  out: NodeJS.WriteStream,
+): Promise<number> {
   const rebuilder = new ProjectionRebuilder(context);
   for (const projection of projections) {
     const plan = await rebuilder.plan(projection);
-    const partitions = Object.entries(plan.highWaterMarks).map(([partition, end]) => `p${partition} ${String(end)}`).join(', ');
+    const partitions = Object.entries(plan.highWaterMarks)
+      .map(([partition, end]) => `p${partition} ${String(end)}`)
+      .join(', ');
     out.write(
       `${plan.projection}: live generation ${String(plan.live.generation)} (schema ${plan.live.schemaName}, built by version ${String(plan.live.version)} at ${plan.live.builtAt}); code version ${String(plan.codeVersion)}\n` +
         `  would fill generation ${String(plan.nextGeneration)} from offset 0 up to ${plan.events.toLocaleString('en-US')} events (${partitions}), then switch readers to it\n` +
-        (plan.activeRebuild ? `  but rebuild ${plan.activeRebuild.id} is ${plan.activeRebuild.state} (by ${plan.activeRebuild.requestedBy}): it would be refused, or replace it if that process is gone\n` : ''),
+        (plan.activeRebuild
+          ? `  but rebuild ${plan.activeRebuild.id} is ${plan.activeRebuild.state} (by ${plan.activeRebuild.requestedBy}): it would be refused, or replace it if that process is gone\n`
+          : ''),
     );
   }
   out.write('dry run: nothing was changed\n');
   return EXIT.done;
 }
 
-async function rebuildAll(context: ReplayContext, projections: readonly Projection[], out: NodeJS.WriteStream, signal: AbortSignal): Promise<number> {
+async function rebuildAll(
+  context: ReplayContext,
+  projections: readonly Projection[],
+  out: NodeJS.WriteStream,
+  signal: AbortSignal,
+): Promise<number> {
   const rebuilder = new ProjectionRebuilder(context);
-  const display = new ProgressDisplay(projections.map((projection) => projection.name), out);
+  const display = new ProgressDisplay(
+    projections.map((projection) => projection.name),
+    out,
+  );
   const by = operator();
   const results = await Promise.all(
     projections.map(async (projection): Promise<{ projection: string; record?: RebuildRecord; conflict?: string }> => {
       try {
-        const record = await rebuilder.rebuild(projection, by, 'admin-cli', { signal, onProgress: (progress) => { display.update(projection.name, progress); } });
+        const record = await rebuilder.rebuild(projection, by, 'admin-cli', {
+          signal,
+          onProgress: (progress) => {
+            display.update(projection.name, progress);
+          },
+        });
         return { projection: projection.name, record };
       } catch (error) {
         if (error instanceof RebuildAlreadyActive) return { projection: projection.name, conflict: error.message };
@@ -77,14 +101,20 @@ async function rebuildAll(context: ReplayContext, projections: readonly Projecti
       exit = Math.max(exit, EXIT.conflict);
     } else if (record?.state === 'switched') {
       const progress = record.progress;
-      const rate = progress && progress.elapsedSeconds > 0 ? Math.round(progress.eventsTotal / progress.elapsedSeconds) : 0;
+      const rate =
+        progress && progress.elapsedSeconds > 0 ? Math.round(progress.eventsTotal / progress.elapsedSeconds) : 0;
       display.log(
         `${projection}: rebuilt as generation ${String(record.generation)} (${record.schemaName ?? ''}) from ${String(progress?.eventsTotal ?? 0)} events ` +
           `in ${formatSeconds(progress?.elapsedSeconds ?? 0)} (${rate.toLocaleString('en-US')} events/s overall); readers switched`,
       );
     } else {
-      display.log(`${projection}: ${record?.state ?? 'failed'}: ${record?.error ?? 'unknown error'}; the live generation is unchanged`);
-      exit = record?.state === 'cancelled' && signal.aborted ? Math.max(exit, EXIT.interrupted) : Math.max(exit, EXIT.failed);
+      display.log(
+        `${projection}: ${record?.state ?? 'failed'}: ${record?.error ?? 'unknown error'}; the live generation is unchanged`,
+      );
+      exit =
+        record?.state === 'cancelled' && signal.aborted
+          ? Math.max(exit, EXIT.interrupted)
+          : Math.max(exit, EXIT.failed);
     }
   }
   return exit;
@@ -102,7 +132,8 @@ async function replayOneOrder(
     for (const projection of unable) out.write(`${new OrderReplayUnsupported(projection.name).message}\n`);
     return EXIT.usage;
   }
-  for (const projection of unable) out.write(`${projection.name}: skipped: ${new OrderReplayUnsupported(projection.name).message}\n`);
+  for (const projection of unable)
+    out.write(`${projection.name}: skipped: ${new OrderReplayUnsupported(projection.name).message}\n`);
   if (request.dryRun) {
     const { partition, partitions } = await context.kafka.partitionOf(context.topic, request.orderId);
     out.write(

@@ -46,29 +46,45 @@ export function parseVerifyArguments(args: readonly string[], known: readonly st
   let queryApi: string | null = null;
   for (let index = 0; index < args.length; index++) {
     const arg = args[index] ?? '';
-    const [name, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const [name, inline] =
+      arg.startsWith('--') && arg.includes('=')
+        ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+        : [arg, undefined];
     const value = (): string => {
       const given = inline ?? args[++index];
-      if (given === undefined || given === '' || (inline === undefined && given.startsWith('--'))) throw new UsageError(`${name} needs a value`);
+      if (given === undefined || given === '' || (inline === undefined && given.startsWith('--')))
+        throw new UsageError(`${name} needs a value`);
       return given;
     };
     if (name === '--projection') {
       const projection = value();
-      if (!known.includes(projection)) throw new UsageError(`unknown projection ${JSON.stringify(projection)}; known projections: ${known.join(', ')}`);
+      if (!known.includes(projection))
+        throw new UsageError(
+          `unknown projection ${JSON.stringify(projection)}; known projections: ${known.join(', ')}`,
+        );
       if (!projections.includes(projection)) projections.push(projection);
     } else if (name === '--limit-differences') {
       if (printLimit !== undefined) throw new UsageError('--limit-differences given twice');
       const text = value();
-      if (!/^\d+$/.test(text) || Number(text) > 1_000_000_000) throw new UsageError(`--limit-differences ${JSON.stringify(text)} is not a whole number from 0 to 1000000000`);
+      if (!/^\d+$/.test(text) || Number(text) > 1_000_000_000)
+        throw new UsageError(`--limit-differences ${JSON.stringify(text)} is not a whole number from 0 to 1000000000`);
       printLimit = Number(text);
     } else if (name === '--query-api') {
       const url = value();
-      if (!/^https?:\/\/[^/]/.test(url) || !URL.canParse(url)) throw new UsageError(`--query-api ${JSON.stringify(url)} is not an http(s) URL`);
+      if (!/^https?:\/\/[^/]/.test(url) || !URL.canParse(url))
+        throw new UsageError(`--query-api ${JSON.stringify(url)} is not an http(s) URL`);
       queryApi = url;
     } else if (arg === '--skip-topics') topics = false;
     else if (arg === '--json') json = true;
     else if (arg.startsWith('-')) throw new UsageError(`unknown option ${JSON.stringify(arg)}`);
     else throw new UsageError(`unexpected argument ${JSON.stringify(arg)}; name projections with --projection`);
   }
-  return { kind: 'verify', projections: projections.length > 0 ? projections : known, topics, printLimit: printLimit ?? 1_000, json, queryApi };
+  return {
+    kind: 'verify',
+    projections: projections.length > 0 ? projections : known,
+    topics,
+    printLimit: printLimit ?? 1_000,
+    json,
+    queryApi,
+  };
 }

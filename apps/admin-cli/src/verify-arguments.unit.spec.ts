@@ -7,17 +7,37 @@ const KNOWN = ['order-view', 'customer-summary', 'sales'];
 
 describe('parseVerifyArguments', () => {
   it('checks every projection and the topics by default', () => {
-    assert.deepEqual(parseVerifyArguments([], KNOWN), { kind: 'verify', projections: KNOWN, topics: true, printLimit: 1_000, json: false, queryApi: null });
+    assert.deepEqual(parseVerifyArguments([], KNOWN), {
+      kind: 'verify',
+      projections: KNOWN,
+      topics: true,
+      printLimit: 1_000,
+      json: false,
+      queryApi: null,
+    });
   });
 
   it('narrows to the projections named, each once, in both spellings', () => {
-    const request = parseVerifyArguments(['--projection', 'sales', '--projection=order-view', '--projection', 'sales'], KNOWN);
+    const request = parseVerifyArguments(
+      ['--projection', 'sales', '--projection=order-view', '--projection', 'sales'],
+      KNOWN,
+    );
     assert.deepEqual(request.kind === 'verify' && request.projections, ['sales', 'order-view']);
   });
 
   it('reads the other options', () => {
-    const request = parseVerifyArguments(['--skip-topics', '--limit-differences', '0', '--json', '--query-api', 'http://127.0.0.1:3001'], KNOWN);
-    assert.deepEqual(request, { kind: 'verify', projections: KNOWN, topics: false, printLimit: 0, json: true, queryApi: 'http://127.0.0.1:3001' });
+    const request = parseVerifyArguments(
+      ['--skip-topics', '--limit-differences', '0', '--json', '--query-api', 'http://127.0.0.1:3001'],
+      KNOWN,
+    );
+    assert.deepEqual(request, {
+      kind: 'verify',
+      projections: KNOWN,
+      topics: false,
+      printLimit: 0,
+      json: true,
+      queryApi: 'http://127.0.0.1:3001',
+    });
     assert.deepEqual(parseVerifyArguments(['--projection', 'nope', '--help'], KNOWN), { kind: 'help' });
   });
 
@@ -33,7 +53,10 @@ describe('parseVerifyArguments', () => {
     [['--query-api', 'ftp://host'], /is not an http\(s\) URL/],
   ] as const) {
     it(`refuses ${args.join(' ')}`, () => {
-      assert.throws(() => parseVerifyArguments(args, KNOWN), (error: unknown) => error instanceof UsageError && message.test(error.message));
+      assert.throws(
+        () => parseVerifyArguments(args, KNOWN),
+        (error: unknown) => error instanceof UsageError && message.test(error.message),
+      );
     });
   }
 });

@@ -37,7 +37,9 @@ export async function runVerify(request: VerifyRun, context: VerifyContext, io: 
   let printed = 0;
   const print = (difference: Difference): void => {
     if (printed++ >= request.printLimit) return;
-    io.out.write(request.json ? `${JSON.stringify({ difference })}\n` : `difference: ${formatDifference(difference)}\n`);
+    io.out.write(
+      request.json ? `${JSON.stringify({ difference })}\n` : `difference: ${formatDifference(difference)}\n`,
+    );
   };
   let toldAt = 0;
   const started = performance.now();
@@ -45,7 +47,11 @@ export async function runVerify(request: VerifyRun, context: VerifyContext, io: 
     if (performance.now() - toldAt < (io.progressEveryMs ?? 2_000)) return;
     toldAt = performance.now();
     const share = estimate > 0 ? `, ${Math.min(100, Math.floor((done / estimate) * 100)).toString()}%` : '';
-    io.err.write(phase === 'store' ? `verify: ${done.toLocaleString('en-US')} of ~${estimate.toLocaleString('en-US')} events folded${share}\n` : `verify: ${done.toLocaleString('en-US')} topic records read\n`);
+    io.err.write(
+      phase === 'store'
+        ? `verify: ${done.toLocaleString('en-US')} of ~${estimate.toLocaleString('en-US')} events folded${share}\n`
+        : `verify: ${done.toLocaleString('en-US')} topic records read\n`,
+    );
   };
   const result = await withSnapshot(context.dataSource, (sql) =>
     verifyReadModels(sql, {
@@ -55,22 +61,38 @@ export async function runVerify(request: VerifyRun, context: VerifyContext, io: 
       onInfo: (message) => io.err.write(`verify: info: ${message}\n`),
       onProgress: progress,
       ...(request.queryApi === null ? {} : { queryApi: { baseUrl: request.queryApi } }),
-      ...(request.topics ? { topic: { kafka: context.kafka, ordersTopic: context.ordersTopic, deadLetterTopic: context.deadLetterTopic } } : {}),
+      ...(request.topics
+        ? {
+            topic: { kafka: context.kafka, ordersTopic: context.ordersTopic, deadLetterTopic: context.deadLetterTopic },
+          }
+        : {}),
     }),
   );
   const { figures } = result;
-  if (printed > request.printLimit) io.out.write(`… ${(printed - request.printLimit).toLocaleString('en-US')} more differences not printed (--limit-differences)\n`);
-  io.out.write(request.json ? `${JSON.stringify({ figures })}\n` : `${summary(request, figures, (performance.now() - started) / 1_000)}\n`);
+  if (printed > request.printLimit)
+    io.out.write(
+      `… ${(printed - request.printLimit).toLocaleString('en-US')} more differences not printed (--limit-differences)\n`,
+    );
+  io.out.write(
+    request.json
+      ? `${JSON.stringify({ figures })}\n`
+      : `${summary(request, figures, (performance.now() - started) / 1_000)}\n`,
+  );
   return figures.differences > 0 ? VERIFY_EXIT.differences : VERIFY_EXIT.agree;
 }
 
 function summary(request: VerifyRun, figures: VerificationFigures, seconds: number): string {
-  const verdict = figures.differences === 0 ? 'everything agrees with the event store' : `${figures.differences.toLocaleString('en-US')} differences`;
+  const verdict =
+    figures.differences === 0
+      ? 'everything agrees with the event store'
+      : `${figures.differences.toLocaleString('en-US')} differences`;
   const topic = request.topics
     ? `; topic: ${String(figures.topicRecords)} records, ${String(figures.missingOnTopic)} stored events missing, ${String(figures.foreignOnTopic)} foreign ` +
       `(${String(figures.knownForeignOnTopic)} known), ${String(figures.duplicatesOnTopic)} re-sent; dead letters ${String(figures.deadLetters)}`
     : '; topics not checked (--skip-topics)';
-  return `verify: ${verdict} (${request.projections.join(', ')}): ${String(figures.orders)} orders, ${String(figures.events)} events, ` +
+  return (
+    `verify: ${verdict} (${request.projections.join(', ')}): ${String(figures.orders)} orders, ${String(figures.events)} events, ` +
     `${String(figures.customers)} customers, ${String(figures.buckets)} buckets; applied twice ${String(figures.appliedTwice)}, lost ${String(figures.lost)}, ` +
-    `parked ${String(figures.parked)}${topic}; ${seconds.toFixed(1)} s`;
+    `parked ${String(figures.parked)}${topic}; ${seconds.toFixed(1)} s`
+  );
 }

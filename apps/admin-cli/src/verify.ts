@@ -44,11 +44,20 @@ try {
   );
 } catch (error) {
   // 42P01: a table of the snapshot's live generation is gone; a rebuild switched and dropped it meanwhile.
-  const switched = (error as { code?: unknown }).code === '42P01' ? ' (a rebuild switched generations while verify ran: run it again)' : '';
-  process.stderr.write(`verify could not run (${redact(config.databaseUrl)}, brokers ${config.kafka.brokers.join(',')}): ${error instanceof Error ? error.message : String(error)}${switched}\n`);
+  const switched =
+    (error as { code?: unknown }).code === '42P01'
+      ? ' (a rebuild switched generations while verify ran: run it again)'
+      : '';
+  process.stderr.write(
+    `verify could not run (${redact(config.databaseUrl)}, brokers ${config.kafka.brokers.join(',')}): ${error instanceof Error ? error.message : String(error)}${switched}\n`,
+  );
 } finally {
   await dataSource?.destroy();
 }
 // Piped stdout is written asynchronously: let the differences out before exiting.
-await new Promise<void>((resolve) => process.stdout.write('', () => { resolve(); }));
+await new Promise<void>((resolve) =>
+  process.stdout.write('', () => {
+    resolve();
+  }),
+);
 process.exit(exitCode);

@@ -25,7 +25,11 @@ describe('command API on real Postgres', () => {
 
   const http = () => request(app.getHttpServer());
   const eventCount = async (orderId: string): Promise<number> =>
-    ((await env.db.query('SELECT count(*)::int AS n FROM events WHERE order_id = $1', [orderId])).rows[0] as { n: number }).n;
+    (
+      (await env.db.query('SELECT count(*)::int AS n FROM events WHERE order_id = $1', [orderId])).rows[0] as {
+        n: number;
+      }
+    ).n;
 
   async function placeOrder(body = placeOrderBody()): Promise<string> {
     const response = await http().post('/orders').send(body).expect(201);
@@ -57,7 +61,10 @@ describe('command API on real Postgres', () => {
 
     it('answers 409 with the rule code, 404 for an unknown order or line, and changes nothing', async () => {
       const orderId = await placeOrder();
-      const shipped = await http().post(`/orders/${orderId}/ship`).send({ carrier: 'DHL', trackingNumber: 'T-1' }).expect(409);
+      const shipped = await http()
+        .post(`/orders/${orderId}/ship`)
+        .send({ carrier: 'DHL', trackingNumber: 'T-1' })
+        .expect(409);
       assert.equal((shipped.body as { code: string }).code, 'ORDER_NOT_CONFIRMED');
       await http().delete(`/orders/${orderId}/lines/NOT-THERE`).expect(404);
       await http().post('/orders/6f1c1c2e-8a0b-4a6e-9a49-0d0f2b7f0e11/cancel').send({ reason: 'x' }).expect(404);
@@ -73,7 +80,9 @@ describe('command API on real Postgres', () => {
     });
 
     it('serves the OpenAPI document with every command', async () => {
-      const document = (await http().get('/docs/openapi.json').expect(200)).body as { paths: Record<string, Record<string, unknown>> };
+      const document = (await http().get('/docs/openapi.json').expect(200)).body as {
+        paths: Record<string, Record<string, unknown>>;
+      };
       assert.deepEqual(Object.keys(document.paths).sort(), [
         '/orders',
         '/orders/{id}/cancel',
@@ -92,7 +101,10 @@ describe('command API on real Postgres', () => {
       const orderId = await placeOrder();
       const responses = await Promise.all(
         Array.from({ length: 50 }, (_, index) =>
-          http().post(`/orders/${orderId}/lines`).set('If-Match', '"1"').send({ sku: `SKU-${index}`, quantity: 1, unitPriceMinor: 10 }),
+          http()
+            .post(`/orders/${orderId}/lines`)
+            .set('If-Match', '"1"')
+            .send({ sku: `SKU-${index}`, quantity: 1, unitPriceMinor: 10 }),
         ),
       );
       const statuses = responses.map((response) => response.status).sort();
@@ -103,13 +115,25 @@ describe('command API on real Postgres', () => {
     it('lets concurrent unpinned commands all succeed with contiguous versions', async () => {
       const orderId = await placeOrder();
       const responses = await Promise.all(
-        Array.from({ length: 30 }, (_, index) => http().post(`/orders/${orderId}/lines`).send({ sku: `SKU-${index}`, quantity: 1, unitPriceMinor: 10 })),
+        Array.from({ length: 30 }, (_, index) =>
+          http()
+            .post(`/orders/${orderId}/lines`)
+            .send({ sku: `SKU-${index}`, quantity: 1, unitPriceMinor: 10 }),
+        ),
       );
       assert.ok(responses.every((response) => response.status === 200));
-      const versions = responses.map((response) => (response.body as { version: number }).version).sort((a, b) => a - b);
-      assert.deepEqual(versions, Array.from({ length: 30 }, (_, index) => index + 2));
+      const versions = responses
+        .map((response) => (response.body as { version: number }).version)
+        .sort((a, b) => a - b);
+      assert.deepEqual(
+        versions,
+        Array.from({ length: 30 }, (_, index) => index + 2),
+      );
       const stored = await env.db.query('SELECT version FROM events WHERE order_id = $1 ORDER BY version', [orderId]);
-      assert.deepEqual(stored.rows.map((row: { version: number }) => row.version), Array.from({ length: 31 }, (_, index) => index + 1));
+      assert.deepEqual(
+        stored.rows.map((row: { version: number }) => row.version),
+        Array.from({ length: 31 }, (_, index) => index + 1),
+      );
     });
 
     it('rejects a malformed If-Match with 400', async () => {
@@ -122,7 +146,9 @@ describe('command API on real Postgres', () => {
     it('gives 20 concurrent requests with one key one effect and identical responses', async () => {
       const key = `key-${env.id}-concurrent`;
       const body = placeOrderBody({ customerId: 'idempotent-customer' });
-      const responses = await Promise.all(Array.from({ length: 20 }, () => http().post('/orders').set('Idempotency-Key', key).send(body)));
+      const responses = await Promise.all(
+        Array.from({ length: 20 }, () => http().post('/orders').set('Idempotency-Key', key).send(body)),
+      );
       const first = responses[0]!;
       assert.equal(first.status, 201);
       for (const response of responses) {
@@ -131,7 +157,9 @@ describe('command API on real Postgres', () => {
         assert.equal(response.headers.location, first.headers.location);
         assert.equal(response.headers.etag, first.headers.etag);
       }
-      const { rows } = await env.db.query(`SELECT count(*)::int AS n FROM events WHERE data->>'customerId' = 'idempotent-customer'`);
+      const { rows } = await env.db.query(
+        `SELECT count(*)::int AS n FROM events WHERE data->>'customerId' = 'idempotent-customer'`,
+      );
       assert.equal((rows[0] as { n: number }).n, 1);
       assert.equal(responses.filter((response) => response.headers['idempotent-replayed'] === 'true').length, 19);
     });
@@ -139,19 +167,39 @@ describe('command API on real Postgres', () => {
     it('answers 422 for the same key with another body or on another endpoint, and changes nothing', async () => {
       const key = `key-${env.id}-mismatch`;
       const orderId = await placeOrder();
-      await http().post(`/orders/${orderId}/lines`).set('Idempotency-Key', key).send({ sku: 'A-1', quantity: 1, unitPriceMinor: 1 }).expect(200);
-      const other = await http().post(`/orders/${orderId}/lines`).set('Idempotency-Key', key).send({ sku: 'B-1', quantity: 1, unitPriceMinor: 1 }).expect(422);
+      await http()
+        .post(`/orders/${orderId}/lines`)
+        .set('Idempotency-Key', key)
+        .send({ sku: 'A-1', quantity: 1, unitPriceMinor: 1 })
+        .expect(200);
+      const other = await http()
+        .post(`/orders/${orderId}/lines`)
+        .set('Idempotency-Key', key)
+        .send({ sku: 'B-1', quantity: 1, unitPriceMinor: 1 })
+        .expect(422);
       assert.equal((other.body as { code: string }).code, 'IDEMPOTENCY_KEY_REUSED');
-      await http().post(`/orders/${orderId}/confirm`).set('Idempotency-Key', key).send({ paymentReference: 'p' }).expect(422);
+      await http()
+        .post(`/orders/${orderId}/confirm`)
+        .set('Idempotency-Key', key)
+        .send({ paymentReference: 'p' })
+        .expect(422);
       assert.equal(await eventCount(orderId), 2);
     });
 
     it('replays a retry after later commands, without deciding again', async () => {
       const key = `key-${env.id}-retry`;
       const orderId = await placeOrder();
-      const first = await http().post(`/orders/${orderId}/confirm`).set('Idempotency-Key', key).send({ paymentReference: 'p' }).expect(200);
+      const first = await http()
+        .post(`/orders/${orderId}/confirm`)
+        .set('Idempotency-Key', key)
+        .send({ paymentReference: 'p' })
+        .expect(200);
       await http().post(`/orders/${orderId}/ship`).send({ carrier: 'UPS', trackingNumber: 'T' }).expect(200);
-      const retry = await http().post(`/orders/${orderId}/confirm`).set('Idempotency-Key', key).send({ paymentReference: 'p' }).expect(200);
+      const retry = await http()
+        .post(`/orders/${orderId}/confirm`)
+        .set('Idempotency-Key', key)
+        .send({ paymentReference: 'p' })
+        .expect(200);
       assert.equal(retry.text, first.text);
       assert.equal(await eventCount(orderId), 3);
     });
@@ -159,9 +207,17 @@ describe('command API on real Postgres', () => {
     it('does not record a rejected command, so its retry decides again', async () => {
       const key = `key-${env.id}-rejected`;
       const orderId = await placeOrder();
-      await http().post(`/orders/${orderId}/ship`).set('Idempotency-Key', key).send({ carrier: 'UPS', trackingNumber: 'T' }).expect(409);
+      await http()
+        .post(`/orders/${orderId}/ship`)
+        .set('Idempotency-Key', key)
+        .send({ carrier: 'UPS', trackingNumber: 'T' })
+        .expect(409);
       await http().post(`/orders/${orderId}/confirm`).send({ paymentReference: 'p' }).expect(200);
-      await http().post(`/orders/${orderId}/ship`).set('Idempotency-Key', key).send({ carrier: 'UPS', trackingNumber: 'T' }).expect(200);
+      await http()
+        .post(`/orders/${orderId}/ship`)
+        .set('Idempotency-Key', key)
+        .send({ carrier: 'UPS', trackingNumber: 'T' })
+        .expect(200);
     });
 
     it('forgets expired keys: a request decides anew, and the purge deletes them', async () => {
@@ -186,9 +242,17 @@ describe('command API on real Postgres', () => {
   describe('bad input', () => {
     it('answers 415 for a body that is not JSON, 413 for one too large, 400 for broken JSON', async () => {
       await http().post('/orders').set('Content-Type', 'text/plain').send('hello').expect(415);
-      await http().post('/orders').set('Content-Type', 'application/json').send(`{"customerId":"${'x'.repeat(70_000)}"}`).expect(413);
+      await http()
+        .post('/orders')
+        .set('Content-Type', 'application/json')
+        .send(`{"customerId":"${'x'.repeat(70_000)}"}`)
+        .expect(413);
       await http().post('/orders').set('Content-Type', 'application/json').send('{"customerId":').expect(400);
-      await http().post('/orders').set('Content-Type', 'application/json').send('{"__proto__":{"polluted":true}}').expect(400);
+      await http()
+        .post('/orders')
+        .set('Content-Type', 'application/json')
+        .send('{"__proto__":{"polluted":true}}')
+        .expect(400);
       await http().post('/orders').set('Content-Type', 'application/json').send('[]').expect(400);
     });
 
@@ -198,7 +262,9 @@ describe('command API on real Postgres', () => {
         await http().post(`/orders/${orderId}/cancel`).set('Content-Type', 'application/json').send(body).expect(400);
       }
       const malformed = await http().post('/orders/not-a-uuid/deliver').expect(400);
-      assert.deepEqual((malformed.body as { fields: unknown }).fields, [{ field: 'id', errors: ['id must be a UUID'] }]);
+      assert.deepEqual((malformed.body as { fields: unknown }).fields, [
+        { field: 'id', errors: ['id must be a UUID'] },
+      ]);
       await http().delete(`/orders/${orderId}/lines/%00`).expect(400);
       assert.equal(await eventCount(orderId), 1);
     });
@@ -206,10 +272,22 @@ describe('command API on real Postgres', () => {
     it('names every bad field, nested ones by path', async () => {
       const response = await http()
         .post('/orders')
-        .send({ customerId: '', currency: 'EURO', lines: [{ sku: 'ok', quantity: '2', unitPriceMinor: -1 }, 'not-a-line'], extra: 1 })
+        .send({
+          customerId: '',
+          currency: 'EURO',
+          lines: [{ sku: 'ok', quantity: '2', unitPriceMinor: -1 }, 'not-a-line'],
+          extra: 1,
+        })
         .expect(400);
       const fields = (response.body as { fields: { field: string }[] }).fields.map((field) => field.field).sort();
-      assert.deepEqual(fields, ['currency', 'customerId', 'extra', 'lines.0.quantity', 'lines.0.unitPriceMinor', 'lines.1']);
+      assert.deepEqual(fields, [
+        'currency',
+        'customerId',
+        'extra',
+        'lines.0.quantity',
+        'lines.0.unitPriceMinor',
+        'lines.1',
+      ]);
     });
   });
 });

@@ -16,11 +16,32 @@ export class ProjectionMetrics implements ProjectionObserver {
   private readonly alreadyApplied: Counter<'projection'>;
   private readonly batchDuration: Histogram<'projection'>;
 
-  constructor(metrics: Metrics, dataSource: DataSource, offsets: TopicOffsets, topic: string, projections: readonly Projection[]) {
+  constructor(
+    metrics: Metrics,
+    dataSource: DataSource,
+    offsets: TopicOffsets,
+    topic: string,
+    projections: readonly Projection[],
+  ) {
     const registers = [metrics.registry];
-    this.applied = new Counter({ name: 'projection_events_applied_total', help: 'Events applied to read models', labelNames: ['projection'], registers });
-    this.parked = new Counter({ name: 'projection_events_parked_total', help: 'Events parked (poison, or behind poison of their order)', labelNames: ['projection'], registers });
-    this.deadLettered = new Counter({ name: 'projection_events_dead_lettered_total', help: 'Poison events sent to the dead-letter topic', labelNames: ['projection'], registers });
+    this.applied = new Counter({
+      name: 'projection_events_applied_total',
+      help: 'Events applied to read models',
+      labelNames: ['projection'],
+      registers,
+    });
+    this.parked = new Counter({
+      name: 'projection_events_parked_total',
+      help: 'Events parked (poison, or behind poison of their order)',
+      labelNames: ['projection'],
+      registers,
+    });
+    this.deadLettered = new Counter({
+      name: 'projection_events_dead_lettered_total',
+      help: 'Poison events sent to the dead-letter topic',
+      labelNames: ['projection'],
+      registers,
+    });
     this.alreadyApplied = new Counter({
       name: 'projection_records_already_applied_total',
       help: 'Records delivered below the stored offset and skipped: a batch fetched before another member applied them',
@@ -62,14 +83,19 @@ export class ProjectionMetrics implements ProjectionObserver {
       labelNames: ['projection'],
       registers,
       async collect() {
-        const rows = await dataSource.query<{ projection: string; n: number }[]>('SELECT projection, count(*)::int AS n FROM parked_events GROUP BY projection');
+        const rows = await dataSource.query<{ projection: string; n: number }[]>(
+          'SELECT projection, count(*)::int AS n FROM parked_events GROUP BY projection',
+        );
         const counts = new Map(rows.map((row) => [row.projection, row.n]));
         for (const { name } of projections) this.set({ projection: name }, counts.get(name) ?? 0);
       },
     });
   }
 
-  batchApplied(projection: string, outcome: { applied: number; parked: number; deadLettered: number; alreadyApplied: number; seconds: number }): void {
+  batchApplied(
+    projection: string,
+    outcome: { applied: number; parked: number; deadLettered: number; alreadyApplied: number; seconds: number },
+  ): void {
     this.applied.inc({ projection }, outcome.applied);
     this.parked.inc({ projection }, outcome.parked);
     this.deadLettered.inc({ projection }, outcome.deadLettered);

@@ -2,7 +2,15 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Server, type CustomTransportStrategy } from '@nestjs/microservices';
 import { DataSource } from 'typeorm';
 
-import { BatchConsumer, EventPublisher, KafkaConnection, TopicOffsets, deadLetterTopic, ensureTopics, orderEventsTopic } from '@app/messaging';
+import {
+  BatchConsumer,
+  EventPublisher,
+  KafkaConnection,
+  TopicOffsets,
+  deadLetterTopic,
+  ensureTopics,
+  orderEventsTopic,
+} from '@app/messaging';
 import { APP_CONFIG, Metrics, type AppConfig } from '@app/platform';
 import { ProjectionRunner, type Projection } from '@app/projections';
 
@@ -43,13 +51,22 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
       for (const projection of this.projections) {
         const consumer = new BatchConsumer(
           this.kafka,
-          { groupId: `${this.config.kafka.groupPrefix}projection.${projection.name}`, topic: topic.name, concurrentPartitions: this.config.projections.concurrentPartitions },
+          {
+            groupId: `${this.config.kafka.groupPrefix}projection.${projection.name}`,
+            topic: topic.name,
+            concurrentPartitions: this.config.projections.concurrentPartitions,
+          },
           new ProjectionRunner(this.dataSource, projection, { deadLetters: this.deadLetters, observer }),
         );
         this.consumers.push(consumer);
         await consumer.start();
       }
-      const context = { dataSource: this.dataSource, kafka: this.kafka, topic: topic.name, groupPrefix: this.config.kafka.groupPrefix };
+      const context = {
+        dataSource: this.dataSource,
+        kafka: this.kafka,
+        topic: topic.name,
+        groupPrefix: this.config.kafka.groupPrefix,
+      };
       this.rebuilds = new RebuildScheduler(context, this.projections);
       await this.rebuilds.start();
       callback();

@@ -17,7 +17,12 @@ describe('rebuild scheduler', () => {
   before(async () => {
     env = await createTestEnvironment('rebuild_scheduler');
     dataSource = await createDataSource(env.config.databaseUrl, { applicationName: 'scheduler-test' });
-    const context = { dataSource, kafka: env.kafka, topic: env.config.kafka.ordersTopic, groupPrefix: env.config.kafka.groupPrefix };
+    const context = {
+      dataSource,
+      kafka: env.kafka,
+      topic: env.config.kafka.ordersTopic,
+      groupPrefix: env.config.kafka.groupPrefix,
+    };
     // As after a deploy that bumped the order view's version.
     scheduler = new RebuildScheduler(context, [{ ...orderViewProjection, version: 2 }, salesProjection]);
     await scheduler.start();
@@ -30,17 +35,35 @@ describe('rebuild scheduler', () => {
   });
 
   const generation = async (projection: string): Promise<{ generation: number; version: number }> =>
-    (await env.db.query<{ generation: number; version: number }>('SELECT generation, version FROM projection_generations WHERE projection = $1', [projection])).rows[0]!;
+    (
+      await env.db.query<{ generation: number; version: number }>(
+        'SELECT generation, version FROM projection_generations WHERE projection = $1',
+        [projection],
+      )
+    ).rows[0]!;
 
   it('rebuilds, on start, a projection whose version is newer than its live generation, and only that one', async () => {
-    await eventually(async () => { assert.deepEqual(await generation('order-view'), { generation: 2, version: 2 }); }, { timeoutMs: 30_000 });
+    await eventually(
+      async () => {
+        assert.deepEqual(await generation('order-view'), { generation: 2, version: 2 });
+      },
+      { timeoutMs: 30_000 },
+    );
     const latest = await new RebuildRecords(dataSource).latest('order-view');
-    assert.deepEqual([latest?.requestedBy, latest?.reason, latest?.state], ['projection-worker', 'version 1 → 2', 'switched']);
+    assert.deepEqual(
+      [latest?.requestedBy, latest?.reason, latest?.state],
+      ['projection-worker', 'version 1 → 2', 'switched'],
+    );
     assert.deepEqual(await generation('sales'), { generation: 1, version: 1 });
   });
 
   it('runs a rebuild the admin API requested', async () => {
-    const requested = await new RebuildRecords(dataSource).request({ projection: 'sales', version: 1, requestedBy: 'test', reason: 'admin-api' });
+    const requested = await new RebuildRecords(dataSource).request({
+      projection: 'sales',
+      version: 1,
+      requestedBy: 'test',
+      reason: 'admin-api',
+    });
     const finished = await eventually(
       async () => {
         const record = await new RebuildRecords(dataSource).find(requested.id);

@@ -2,7 +2,15 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 import { Logger } from '@nestjs/common';
 
-import { ProjectionRebuilder, RebuildAlreadyActive, RebuildRecords, findLiveGeneration, type Projection, type RebuildRecord, type ReplayContext } from '@app/projections';
+import {
+  ProjectionRebuilder,
+  RebuildAlreadyActive,
+  RebuildRecords,
+  findLiveGeneration,
+  type Projection,
+  type RebuildRecord,
+  type ReplayContext,
+} from '@app/projections';
 
 const POLL_MS = 1_000;
 
@@ -43,7 +51,9 @@ export class RebuildScheduler {
       const live = await findLiveGeneration(this.context.dataSource.manager, projection.name);
       if (!live || live.version >= projection.version) {
         if (live && live.version > projection.version) {
-          this.logger.warn(`${projection.name}: the live generation was built by version ${String(live.version)}, newer than this code's ${String(projection.version)}`);
+          this.logger.warn(
+            `${projection.name}: the live generation was built by version ${String(live.version)}, newer than this code's ${String(projection.version)}`,
+          );
         }
         continue;
       }
@@ -54,7 +64,9 @@ export class RebuildScheduler {
           requestedBy: 'projection-worker',
           reason: `version ${String(live.version)} → ${String(projection.version)}`,
         });
-        this.logger.log(`${projection.name}: version ${String(projection.version)} differs from the live generation's ${String(live.version)}: rebuild ${rebuild.id} requested`);
+        this.logger.log(
+          `${projection.name}: version ${String(projection.version)} differs from the live generation's ${String(live.version)}: rebuild ${rebuild.id} requested`,
+        );
       } catch (error) {
         if (!(error instanceof RebuildAlreadyActive)) throw error;
       }
@@ -63,13 +75,20 @@ export class RebuildScheduler {
 
   private async run(): Promise<void> {
     const onStart = (claimed: RebuildRecord): void => {
-      this.logger.log(`rebuild ${claimed.id} of ${claimed.projection} started (requested by ${claimed.requestedBy}: ${claimed.reason})`);
+      this.logger.log(
+        `rebuild ${claimed.id} of ${claimed.projection} started (requested by ${claimed.requestedBy}: ${claimed.reason})`,
+      );
     };
     while (!this.stopping.signal.aborted) {
       try {
-        const finished = await this.rebuilder.runNextRequested(this.projections, { signal: this.stopping.signal, onStart });
+        const finished = await this.rebuilder.runNextRequested(this.projections, {
+          signal: this.stopping.signal,
+          onStart,
+        });
         if (finished) {
-          this.logger.log(`rebuild ${finished.id} of ${finished.projection}: ${finished.state}${finished.error ? ` (${finished.error})` : ''}`);
+          this.logger.log(
+            `rebuild ${finished.id} of ${finished.projection}: ${finished.state}${finished.error ? ` (${finished.error})` : ''}`,
+          );
           continue;
         }
       } catch (error) {

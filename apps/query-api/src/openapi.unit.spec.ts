@@ -30,7 +30,10 @@ describe('query API OpenAPI document', () => {
   before(async () => {
     const moduleRef = await Test.createTestingModule({
       controllers: [GetOrderController, ListOrdersController, GetCustomerController, SalesStatsController],
-      providers: [OrderViewQueries, CustomerSummaryQueries, SalesQueries, APP_CONFIG].map((provide) => ({ provide, useValue: {} })),
+      providers: [OrderViewQueries, CustomerSummaryQueries, SalesQueries, APP_CONFIG].map((provide) => ({
+        provide,
+        useValue: {},
+      })),
     }).compile();
     app = moduleRef.createNestApplication({ logger: false });
     schemas = (buildOpenApiDocument(app).components?.schemas ?? {}) as Record<string, Schema>;
@@ -53,7 +56,13 @@ describe('query API OpenAPI document', () => {
 
   it('says every amount is an integer while safe, otherwise a string of digits', () => {
     isExactAmount(schemas.OrderResponse?.properties?.totalMinor, 'order totalMinor');
-    isExactAmount(schemas.CustomerResponse?.properties?.totalsByCurrency?.additionalProperties, 'customer totalsByCurrency');
-    isExactAmount(schemas.SalesBucketResponse?.properties?.revenueByCurrency?.additionalProperties, 'sales revenueByCurrency');
+    isExactAmount(
+      schemas.CustomerResponse?.properties?.totalsByCurrency?.additionalProperties,
+      'customer totalsByCurrency',
+    );
+    isExactAmount(
+      schemas.SalesBucketResponse?.properties?.revenueByCurrency?.additionalProperties,
+      'sales revenueByCurrency',
+    );
   });
 });

@@ -2,9 +2,22 @@ import { Module } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
 import { KafkaConnection, KafkaHealthCheck, MessagingModule, TopicOffsets } from '@app/messaging';
-import { AdminTokenGuard, ConfigModule, DatabaseModule, HealthModule, MetricsModule, postgresHealthCheck } from '@app/platform';
+import {
+  AdminTokenGuard,
+  ConfigModule,
+  DatabaseModule,
+  HealthModule,
+  MetricsModule,
+  postgresHealthCheck,
+} from '@app/platform';
 import { ParkedEvents, projections } from '@app/projections';
-import { CustomerSummaryQueries, OrderVersionWaits, OrderViewQueries, readModelEntities, SalesQueries } from '@app/read-models';
+import {
+  CustomerSummaryQueries,
+  OrderVersionWaits,
+  OrderViewQueries,
+  readModelEntities,
+  SalesQueries,
+} from '@app/read-models';
 
 import { PROJECTIONS } from './admin/admin.tokens.js';
 import { ParkedEventsController } from './admin/parked-events.http.controller.js';
@@ -25,7 +38,14 @@ import { SalesStatsController } from './sales-stats/sales-stats.http.controller.
       useFactory: (dataSource: DataSource, kafka: KafkaHealthCheck) => [postgresHealthCheck(dataSource), kafka],
     }),
   ],
-  controllers: [GetOrderController, ListOrdersController, GetCustomerController, SalesStatsController, ParkedEventsController, ProjectionsController],
+  controllers: [
+    GetOrderController,
+    ListOrdersController,
+    GetCustomerController,
+    SalesStatsController,
+    ParkedEventsController,
+    ProjectionsController,
+  ],
   providers: [
     OrderViewQueries,
     OrderVersionWaits,
@@ -33,8 +53,16 @@ import { SalesStatsController } from './sales-stats/sales-stats.http.controller.
     SalesQueries,
     AdminTokenGuard,
     { provide: PROJECTIONS, useValue: projections },
-    { provide: TopicOffsets, inject: [KafkaConnection], useFactory: (kafka: KafkaConnection) => new TopicOffsets(kafka) },
-    { provide: ParkedEvents, inject: [DataSource], useFactory: (dataSource: DataSource) => new ParkedEvents(dataSource, projections) },
+    {
+      provide: TopicOffsets,
+      inject: [KafkaConnection],
+      useFactory: (kafka: KafkaConnection) => new TopicOffsets(kafka),
+    },
+    {
+      provide: ParkedEvents,
+      inject: [DataSource],
+      useFactory: (dataSource: DataSource) => new ParkedEvents(dataSource, projections),
+    },
   ],
 })
 export class QueryApiModule {}

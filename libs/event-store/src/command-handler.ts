@@ -113,5 +113,7 @@ export function handleCommand<Command, Event extends DomainEvent, State>(
   command: Command,
   options: CommandOptions,
 ): Promise<CommandResult<State>> {
-  return withConflictRetry(store, options.expectedVersion, (db) => decideAndAppend(store, decider, db, orderId, command, options));
+  return withConflictRetry(store, options.expectedVersion, (db) =>
+    decideAndAppend(store, decider, db, orderId, command, options),
+  );
 }

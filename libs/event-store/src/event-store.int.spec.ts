@@ -45,12 +45,18 @@ describe('event store', () => {
     assert.equal(version, 2);
 
     const stream = await store.readStream(orderId);
-    assert.deepEqual(stream.map((e) => [e.version, e.event.type, e.eventId]), [
-      [1, 'OrderPlaced', events[0]?.eventId],
-      [2, 'OrderConfirmed', events[1]?.eventId],
-    ]);
+    assert.deepEqual(
+      stream.map((e) => [e.version, e.event.type, e.eventId]),
+      [
+        [1, 'OrderPlaced', events[0]?.eventId],
+        [2, 'OrderConfirmed', events[1]?.eventId],
+      ],
+    );
     assert.deepEqual(stream[0]?.metadata, metadata);
-    const outbox = await env.db.query('SELECT count(*)::int AS n FROM outbox o JOIN events e USING (position) WHERE e.order_id = $1', [orderId]);
+    const outbox = await env.db.query(
+      'SELECT count(*)::int AS n FROM outbox o JOIN events e USING (position) WHERE e.order_id = $1',
+      [orderId],
+    );
     assert.equal(outbox.rows[0].n, 2);
   });
 
@@ -70,10 +76,24 @@ describe('event store', () => {
     await handleCommand(store, decider, orderId, { type: 'PlaceOrder', data: placed.data }, options);
     const skus = Array.from({ length: 8 }, (_, index) => `SKU-${index}`);
     const results = await Promise.all(
-      skus.map((sku) => handleCommand(store, decider, orderId, { type: 'AddOrderLine', data: { line: { sku, quantity: 1, unitPriceMinor: 1 } } }, options)),
+      skus.map((sku) =>
+        handleCommand(
+          store,
+          decider,
+          orderId,
+          { type: 'AddOrderLine', data: { line: { sku, quantity: 1, unitPriceMinor: 1 } } },
+          options,
+        ),
+      ),
     );
-    assert.deepEqual(results.map((result) => result.version).sort((a, b) => a - b), [2, 3, 4, 5, 6, 7, 8, 9]);
-    assert.deepEqual((await store.readStream(orderId)).map((e) => e.version), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.deepEqual(
+      results.map((result) => result.version).sort((a, b) => a - b),
+      [2, 3, 4, 5, 6, 7, 8, 9],
+    );
+    assert.deepEqual(
+      (await store.readStream(orderId)).map((e) => e.version),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9],
+    );
   });
 
   it('answers a pinned command whose version moved on with a version mismatch', async () => {
@@ -81,7 +101,13 @@ describe('event store', () => {
     const options = { metadata, now: new Date(), newEventId: randomUUID, schemaVersion: 1 };
     await handleCommand(store, decider, orderId, { type: 'PlaceOrder', data: placed.data }, options);
     await assert.rejects(
-      handleCommand(store, decider, orderId, { type: 'ConfirmOrder', data: { paymentReference: 'p' } }, { ...options, expectedVersion: 0 }),
+      handleCommand(
+        store,
+        decider,
+        orderId,
+        { type: 'ConfirmOrder', data: { paymentReference: 'p' } },
+        { ...options, expectedVersion: 0 },
+      ),
       VersionMismatch,
     );
   });
@@ -89,7 +115,10 @@ describe('event store', () => {
   it('refuses an event too large for one Kafka record, and writes nothing', async () => {
     const orderId = randomUUID();
     const huge: OrderEvent = { type: 'OrderCancelled', data: { reason: 'x'.repeat(1_100_000) } };
-    await assert.rejects(store.transaction((db) => store.append(db, orderId, 0, [newEvent(huge)])), EventTooLarge);
+    await assert.rejects(
+      store.transaction((db) => store.append(db, orderId, 0, [newEvent(huge)])),
+      EventTooLarge,
+    );
     assert.equal((await store.readStream(orderId)).length, 0);
   });
 });

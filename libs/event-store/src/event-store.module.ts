@@ -23,8 +23,16 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
     @Inject(EventStore) private readonly store: EventStore,
   ) {
     const topic = orderEventsTopic(config);
-    const published = new Counter({ name: 'outbox_events_published_total', help: 'Events the relay published to Kafka', registers: [metrics.registry] });
-    const leading = new Gauge({ name: 'outbox_relay_leader', help: '1 while this process\'s relay holds the leader lock', registers: [metrics.registry] });
+    const published = new Counter({
+      name: 'outbox_events_published_total',
+      help: 'Events the relay published to Kafka',
+      registers: [metrics.registry],
+    });
+    const leading = new Gauge({
+      name: 'outbox_relay_leader',
+      help: "1 while this process's relay holds the leader lock",
+      registers: [metrics.registry],
+    });
     this.relay = new OutboxRelay(new EventPublisher(kafka, topic), {
       databaseUrl: config.databaseUrl,
       pollIntervalMs: config.relay.pollIntervalMs,

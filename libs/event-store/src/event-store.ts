@@ -111,7 +111,10 @@ export class EventStore {
     await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [STREAM_LOCK_CLASS, orderId]);
   }
 
-  async readStream<E extends DomainEvent>(orderId: string, db: EntityManager = this.dataSource.manager): Promise<RecordedEvent<E>[]> {
+  async readStream<E extends DomainEvent>(
+    orderId: string,
+    db: EntityManager = this.dataSource.manager,
+  ): Promise<RecordedEvent<E>[]> {
     const rows: EventRow[] = await db.query(
       `SELECT position, event_id, order_id, version, type, schema_version, data, metadata, occurred_at
          FROM events WHERE order_id = $1 ORDER BY version`,
@@ -124,7 +127,12 @@ export class EventStore {
    * Appends events after `expectedVersion` and queues them for the relay, in the caller's transaction.
    * Returns the stream's new version. Throws ConcurrencyConflict when another writer got there first.
    */
-  async append(db: EntityManager, orderId: string, expectedVersion: number, events: readonly NewEvent[]): Promise<number> {
+  async append(
+    db: EntityManager,
+    orderId: string,
+    expectedVersion: number,
+    events: readonly NewEvent[],
+  ): Promise<number> {
     if (events.length === 0) return expectedVersion;
     const data = events.map((e) => JSON.stringify(e.event.data));
     data.forEach((json, index) => {

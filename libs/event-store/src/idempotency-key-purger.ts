@@ -40,7 +40,9 @@ export class IdempotencyKeyPurger implements OnApplicationBootstrap, OnApplicati
         if (deleted < PURGE_BATCH) break;
       }
     } catch (error) {
-      this.logger.warn(`purging expired idempotency keys failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.warn(
+        `purging expired idempotency keys failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
     if (total > 0) this.logger.log(`purged ${total} expired idempotency keys`);
     return total;

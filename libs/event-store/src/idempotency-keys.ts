@@ -48,7 +48,10 @@ export class IdempotencyKeys {
     const row = rows[0];
     if (!row) return { kind: 'new' };
     if (row.fingerprint !== fingerprint) return { kind: 'mismatch' };
-    return { kind: 'replay', response: { status: row.response_status, body: row.response_body, headers: row.response_headers } };
+    return {
+      kind: 'replay',
+      response: { status: row.response_status, body: row.response_body, headers: row.response_headers },
+    };
   }
 
   /** Records the response; replaces an expired entry of the same key. */
@@ -60,7 +63,14 @@ export class IdempotencyKeys {
          fingerprint = EXCLUDED.fingerprint, response_status = EXCLUDED.response_status,
          response_body = EXCLUDED.response_body, response_headers = EXCLUDED.response_headers,
          created_at = now(), expires_at = EXCLUDED.expires_at`,
-      [key, fingerprint, response.status, JSON.stringify(response.body), JSON.stringify(response.headers), this.ttlSeconds],
+      [
+        key,
+        fingerprint,
+        response.status,
+        JSON.stringify(response.body),
+        JSON.stringify(response.headers),
+        this.ttlSeconds,
+      ],
     );
   }
 

@@ -9,13 +9,29 @@ import { DataSource } from 'typeorm';
 
 import { EventPublisher, KafkaConnection, decodeEnvelope, orderEventsTopic, type EventEnvelope } from '@app/messaging';
 import type { OrderEvent } from '@app/orders-domain';
-import { createTestEnvironment, eventually, readTopic, readTopicToEnd, type ReadRecord, type TestEnvironment } from '@app/testing';
+import {
+  createTestEnvironment,
+  eventually,
+  readTopic,
+  readTopicToEnd,
+  type ReadRecord,
+  type TestEnvironment,
+} from '@app/testing';
 
 import { EventStore, OUTBOX_CHANNEL, type NewEvent } from './event-store.js';
-import { OutboxRelay, RELAY_LOCK_ID, leaderSessionConfig, type OutboxRelayOptions, type RecordPublisher } from './outbox-relay.js';
+import {
+  OutboxRelay,
+  RELAY_LOCK_ID,
+  leaderSessionConfig,
+  type OutboxRelayOptions,
+  type RecordPublisher,
+} from './outbox-relay.js';
 
 const metadata = { correlationId: 'corr-1', causationId: 'cause-1' };
-const placed: OrderEvent = { type: 'OrderPlaced', data: { customerId: 'c-1', currency: 'EUR', lines: [{ sku: 'A', quantity: 1, unitPriceMinor: 100 }] } };
+const placed: OrderEvent = {
+  type: 'OrderPlaced',
+  data: { customerId: 'c-1', currency: 'EUR', lines: [{ sku: 'A', quantity: 1, unitPriceMinor: 100 }] },
+};
 const confirmed: OrderEvent = { type: 'OrderConfirmed', data: { paymentReference: 'pay-1' } };
 const shipped: OrderEvent = { type: 'OrderShipped', data: { carrier: 'DHL', trackingNumber: 'T-1' } };
 
@@ -51,7 +67,10 @@ describe('outbox relay', () => {
     const inner = new EventPublisher(env.kafka, orderEventsTopic(env.config));
     const publisher: RecordPublisher = {
       publish: (records) => {
-        note('publish', records.map((record) => record.headers['event-id'] ?? ''));
+        note(
+          'publish',
+          records.map((record) => record.headers['event-id'] ?? ''),
+        );
         return inner.publish(records);
       },
       close: () => inner.close(),
@@ -78,7 +97,8 @@ describe('outbox relay', () => {
     assert.equal(rows.length, 1, 'one backend holds the leader lock');
     return rows[0]?.pid ?? 0;
   };
-  const append = (orderId: string, ...events: OrderEvent[]) => store.transaction((db) => store.append(db, orderId, 0, newEvents(...events)));
+  const append = (orderId: string, ...events: OrderEvent[]) =>
+    store.transaction((db) => store.append(db, orderId, 0, newEvents(...events)));
   const topic = () => env.config.kafka.ordersTopic;
   /**
    * Stops the relays, so that nothing writes to the topic any more and whatever either one ever
@@ -125,11 +145,14 @@ describe('outbox relay', () => {
     assert.equal(ours.length, 3);
     assert.equal(new Set(ours.map((record) => record.partition)).size, 1, 'one order, one partition');
     const envelopes = envelopesOf(records, orderId);
-    assert.deepEqual(envelopes.map((envelope) => [envelope.version, envelope.type]), [
-      [1, 'OrderPlaced'],
-      [2, 'OrderConfirmed'],
-      [3, 'OrderShipped'],
-    ]);
+    assert.deepEqual(
+      envelopes.map((envelope) => [envelope.version, envelope.type]),
+      [
+        [1, 'OrderPlaced'],
+        [2, 'OrderConfirmed'],
+        [3, 'OrderShipped'],
+      ],
+    );
     const [first] = ours;
     assert.ok(first);
     assert.deepEqual(first.headers, {
@@ -155,7 +178,9 @@ describe('outbox relay', () => {
       // The slow transaction takes its positions first, then stays open while later ones commit.
       await store.append(slow.manager, slowOrder, 0, newEvents(placed, confirmed));
       for (const orderId of fastOrders) await append(orderId, placed, confirmed);
-      await readTopic(env.kafka, topic(), (read) => fastOrders.every((id) => read.filter((r) => r.key === id).length === 2));
+      await readTopic(env.kafka, topic(), (read) =>
+        fastOrders.every((id) => read.filter((r) => r.key === id).length === 2),
+      );
 
       if (ending === 'commit') await slow.commitTransaction();
       else await slow.rollbackTransaction();
@@ -163,13 +188,27 @@ describe('outbox relay', () => {
       const after = randomUUID();
       await append(after, placed);
 
-      await readTopic(env.kafka, topic(), (read) =>
-        read.some((r) => r.key === after) && (ending === 'rollback' || read.filter((r) => r.key === slowOrder).length === 2),
+      await readTopic(
+        env.kafka,
+        topic(),
+        (read) =>
+          read.some((r) => r.key === after) &&
+          (ending === 'rollback' || read.filter((r) => r.key === slowOrder).length === 2),
       );
       const records = await readAllOnceDrained();
-      for (const orderId of fastOrders) assert.deepEqual(envelopesOf(records, orderId).map((e) => e.version), [1, 2]);
-      assert.deepEqual(envelopesOf(records, slowOrder).map((e) => e.version), ending === 'commit' ? [1, 2] : []);
-      assert.deepEqual(envelopesOf(records, after).map((e) => e.version), [1]);
+      for (const orderId of fastOrders)
+        assert.deepEqual(
+          envelopesOf(records, orderId).map((e) => e.version),
+          [1, 2],
+        );
+      assert.deepEqual(
+        envelopesOf(records, slowOrder).map((e) => e.version),
+        ending === 'commit' ? [1, 2] : [],
+      );
+      assert.deepEqual(
+        envelopesOf(records, after).map((e) => e.version),
+        [1],
+      );
     });
   }
 
@@ -200,9 +239,15 @@ describe('outbox relay', () => {
 
     relay = newRelay(5_000);
     relay.start();
-    await readTopic(env.kafka, topic(), (read) => orderIds.every((id) => read.filter((r) => r.key === id).length === 2));
+    await readTopic(env.kafka, topic(), (read) =>
+      orderIds.every((id) => read.filter((r) => r.key === id).length === 2),
+    );
     const records = await readAllOnceDrained();
-    for (const orderId of orderIds) assert.deepEqual(envelopesOf(records, orderId).map((e) => e.version), [1, 2]);
+    for (const orderId of orderIds)
+      assert.deepEqual(
+        envelopesOf(records, orderId).map((e) => e.version),
+        [1, 2],
+      );
   });
 
   it('has exactly one leader; a standby takes over when the leader stops', async () => {
@@ -236,11 +281,23 @@ describe('outbox relay', () => {
         "SELECT name, setting FROM pg_settings WHERE name IN ('tcp_keepalives_idle', 'tcp_keepalives_interval', 'tcp_keepalives_count', 'tcp_user_timeout', 'application_name')",
       );
       const settings = Object.fromEntries(rows.map((row) => [row.name, row.setting]));
-      assert.deepEqual(settings, { application_name: 'outbox-relay', tcp_keepalives_count: '3', tcp_keepalives_idle: '2', tcp_keepalives_interval: '1', tcp_user_timeout: '5000' });
-      const keepaliveMs = (Number(settings.tcp_keepalives_idle) + Number(settings.tcp_keepalives_count) * Number(settings.tcp_keepalives_interval)) * 1_000;
+      assert.deepEqual(settings, {
+        application_name: 'outbox-relay',
+        tcp_keepalives_count: '3',
+        tcp_keepalives_idle: '2',
+        tcp_keepalives_interval: '1',
+        tcp_user_timeout: '5000',
+      });
+      const keepaliveMs =
+        (Number(settings.tcp_keepalives_idle) +
+          Number(settings.tcp_keepalives_count) * Number(settings.tcp_keepalives_interval)) *
+        1_000;
       assert.equal(config.serverPatienceMs, keepaliveMs);
       assert.ok(keepaliveMs >= 2 * 1_500, 'the server waits at least twice the lease before dropping the session');
-      assert.ok((config.query_timeout ?? Infinity) <= 1_500 / 2, 'a query on the session gives up within half the lease');
+      assert.ok(
+        (config.query_timeout ?? Infinity) <= 1_500 / 2,
+        'a query on the session gives up within half the lease',
+      );
     } finally {
       await session.end();
     }
@@ -254,19 +311,33 @@ describe('outbox relay', () => {
     Logger.overrideLogger(false); // the lost session is the point here, not news
     leader.relay.start();
     try {
-      await eventually(() => { assert.ok(leader.relay.isLeader); });
+      await eventually(() => {
+        assert.ok(leader.relay.isLeader);
+      });
       standby.relay.start();
       await env.db.query('SELECT pg_terminate_backend($1)', [await leaderBackend()]);
-      await eventually(() => { assert.equal(leader.relay.isLeader, false, 'the leader noticed'); });
-      await eventually(() => { assert.ok(standby.relay.isLeader, 'the standby took over'); });
+      await eventually(() => {
+        assert.equal(leader.relay.isLeader, false, 'the leader noticed');
+      });
+      await eventually(() => {
+        assert.ok(standby.relay.isLeader, 'the standby took over');
+      });
 
       const orderId = randomUUID();
       await append(orderId, placed, confirmed);
       await readTopic(env.kafka, topic(), (read) => read.filter((r) => r.key === orderId).length >= 2);
       const records = await readAllOnceStopped(leader, standby);
-      assert.deepEqual(envelopesOf(records, orderId).map((e) => e.version), [1, 2], 'published once, by the new leader');
+      assert.deepEqual(
+        envelopesOf(records, orderId).map((e) => e.version),
+        [1, 2],
+        'published once, by the new leader',
+      );
       assertEachOnce(records, [...published(leader.journal), ...published(standby.journal)]);
-      assert.deepEqual(publishesWhileNotLeading(leader.journal), [], 'the old leader published nothing after it lost the lock');
+      assert.deepEqual(
+        publishesWhileNotLeading(leader.journal),
+        [],
+        'the old leader published nothing after it lost the lock',
+      );
       const mine = new Set(envelopesOf(records, orderId).map((e) => e.eventId));
       assert.equal(published(standby.journal).filter((id) => mine.has(id)).length, 2, 'the standby published both');
     } finally {
@@ -288,7 +359,9 @@ describe('outbox relay', () => {
     const standby = journaledRelay({ leaseMs });
     leader.relay.start();
     try {
-      await eventually(() => { assert.ok(leader.relay.isLeader); });
+      await eventually(() => {
+        assert.ok(leader.relay.isLeader);
+      });
       standby.relay.start();
       const earlier = randomUUID();
       await append(earlier, placed);
@@ -305,14 +378,26 @@ describe('outbox relay', () => {
       proxy.freeze();
       const frozenAt = performance.now();
       proxy.cutServerSide();
-      await eventually(() => { assert.ok(standby.relay.isLeader, 'the standby took over'); });
+      await eventually(() => {
+        assert.ok(standby.relay.isLeader, 'the standby took over');
+      });
       const later = randomUUID();
       await append(later, placed, confirmed);
       await readTopic(env.kafka, topic(), (read) => read.filter((r) => r.key === later).length >= 2);
-      await eventually(() => { assert.equal(leader.relay.isLeader, false, 'the old leader noticed'); });
+      await eventually(() => {
+        assert.equal(leader.relay.isLeader, false, 'the old leader noticed');
+      });
       const records = await readAllOnceStopped(leader, standby);
-      assert.deepEqual(envelopesOf(records, later).map((e) => e.version), [1, 2], 'published once, by the new leader');
-      assert.deepEqual(envelopesOf(records, earlier).map((e) => e.version), [1], 'the earlier event was published once');
+      assert.deepEqual(
+        envelopesOf(records, later).map((e) => e.version),
+        [1, 2],
+        'published once, by the new leader',
+      );
+      assert.deepEqual(
+        envelopesOf(records, earlier).map((e) => e.version),
+        [1],
+        'the earlier event was published once',
+      );
       assertEachOnce(records, [...published(leader.journal), ...published(standby.journal)]);
 
       const lateStarts = leader.journal.filter((entry) => entry.kind === 'publish' && entry.at >= frozenAt + leaseMs);
@@ -341,7 +426,9 @@ describe('outbox relay', () => {
     localStore.useLocalRelay(local);
     local.start();
     try {
-      await eventually(() => { assert.ok(local.isLeader, 'the new relay leads'); });
+      await eventually(() => {
+        assert.ok(local.isLeader, 'the new relay leads');
+      });
       const orderId = randomUUID();
       await localStore.transaction((db) => localStore.append(db, orderId, 0, newEvents(placed)));
       await readTopic(env.kafka, topic(), (read) => read.some((r) => r.key === orderId));
@@ -351,7 +438,9 @@ describe('outbox relay', () => {
 
       const other = randomUUID(); // a store with no relay of its own notifies the leader
       await append(other, placed);
-      await eventually(() => { assert.equal(notifications, 1); });
+      await eventually(() => {
+        assert.equal(notifications, 1);
+      });
     } finally {
       await local.stop();
       await listener.end();
@@ -380,7 +469,11 @@ function assertEachOnce(records: readonly ReadRecord[], eventIds: readonly strin
     const seen = copies.get(id);
     if (seen !== undefined) copies.set(id, seen + 1);
   }
-  assert.deepEqual([...copies].filter(([, n]) => n !== 1), [], 'every event the relays published is on the topic exactly once');
+  assert.deepEqual(
+    [...copies].filter(([, n]) => n !== 1),
+    [],
+    'every event the relays published is on the topic exactly once',
+  );
 }
 
 /** Every event id whose publish the relay started. */
@@ -451,7 +544,10 @@ class FreezableProxy {
     const upstream = connect(port, host);
     this.track(upstream);
     this.upstreams.add(upstream);
-    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
       from.on('data', (chunk) => {
         if (!this.frozen) to.write(chunk);
       });
@@ -486,7 +582,10 @@ describe('event publisher', () => {
       await publisher.publish(records);
       // The publish has answered, so the topic is complete: all of it, where an extra record would show.
       const { records: read } = await readTopicToEnd(env.kafka, env.config.kafka.ordersTopic);
-      assert.deepEqual(read.map((record) => record.headers.tag), ['a', 'b', 'c']);
+      assert.deepEqual(
+        read.map((record) => record.headers.tag),
+        ['a', 'b', 'c'],
+      );
     } finally {
       await publisher.close();
     }
@@ -504,11 +603,13 @@ describe('event publisher', () => {
       );
       // A negative check reads the whole topic: the earlier test's three records, and nothing of this batch.
       const { records: read } = await readTopicToEnd(env.kafka, env.config.kafka.ordersTopic);
-      assert.deepEqual(read.map((record) => record.headers.tag), ['a', 'b', 'c']);
+      assert.deepEqual(
+        read.map((record) => record.headers.tag),
+        ['a', 'b', 'c'],
+      );
       assert.equal(read.filter((record) => record.key === 'order-2').length, 0);
     } finally {
       await publisher.close();
     }
   });
-
 });

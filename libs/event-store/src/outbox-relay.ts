@@ -128,15 +128,22 @@ export class OutboxRelay {
   /** Publishes one batch read over the leader session; returns how many events it published. */
   private async publishBatch(session: LeaderSession): Promise<number> {
     const sentAt = performance.now();
-    const { rows } = await this.onSession(session, (client) => client.query<EventRow>(READ_BATCH, [this.options.batchSize]));
+    const { rows } = await this.onSession(session, (client) =>
+      client.query<EventRow>(READ_BATCH, [this.options.batchSize]),
+    );
     if (rows.length === 0) return 0;
     const age = performance.now() - sentAt;
-    if (age >= this.options.leaseMs) this.loseLeadership(session, new Error(`lease expired: the batch was read ${Math.round(age)} ms ago`));
+    if (age >= this.options.leaseMs)
+      this.loseLeadership(session, new Error(`lease expired: the batch was read ${Math.round(age)} ms ago`));
     // Checked in the same turn as the send starts: a relay that knows it lost the lock sends nothing more.
     if (this.leader !== session) return 0;
     await this.publisher.publish(rows.map(toRecord));
     // pg honours a per-query query_timeout; its types leave it out, hence the variable.
-    const record = { text: 'DELETE FROM outbox WHERE position = ANY($1::bigint[])', values: [rows.map((row) => row.position)], query_timeout: RECORD_TIMEOUT_MS };
+    const record = {
+      text: 'DELETE FROM outbox WHERE position = ANY($1::bigint[])',
+      values: [rows.map((row) => row.position)],
+      query_timeout: RECORD_TIMEOUT_MS,
+    };
     await this.onSession(session, (client) => client.query(record));
     this.options.published?.(rows.length);
     return rows.length;
@@ -157,7 +164,9 @@ export class OutboxRelay {
     const session = this.openSession();
     try {
       await session.client.connect();
-      const { rows } = await session.client.query<{ leader: boolean }>('SELECT pg_try_advisory_lock($1) AS leader', [RELAY_LOCK_ID]);
+      const { rows } = await session.client.query<{ leader: boolean }>('SELECT pg_try_advisory_lock($1) AS leader', [
+        RELAY_LOCK_ID,
+      ]);
       if (!rows[0]?.leader) {
         await this.closeSession(session);
         return false;
@@ -179,7 +188,10 @@ export class OutboxRelay {
 
   private openSession(): LeaderSession {
     const socket = new Socket();
-    const client = new pg.Client({ ...leaderSessionConfig(this.options.databaseUrl, this.options.leaseMs), stream: () => socket });
+    const client = new pg.Client({
+      ...leaderSessionConfig(this.options.databaseUrl, this.options.leaseMs),
+      stream: () => socket,
+    });
     const session = { client, socket };
     client.on('error', (error) => {
       this.loseLeadership(session, error);
@@ -200,7 +212,8 @@ export class OutboxRelay {
     this.leader = undefined;
     this.options.leadership?.(false);
     this.wakeUp.fire();
-    if (!this.stopped) this.logger.warn(`outbox relay lost its leader session${reason === undefined ? '' : `: ${messageOf(reason)}`}`);
+    if (!this.stopped)
+      this.logger.warn(`outbox relay lost its leader session${reason === undefined ? '' : `: ${messageOf(reason)}`}`);
   }
 
   /** Ends a healthy session politely, or cuts it when Postgres does not answer within the lease. */
@@ -243,7 +256,10 @@ export class OutboxRelay {
  * relay notices a dead network sooner: every query of its times out at half the lease. Client
  * keepalives (with the operating system's probe interval) also cover a session left idle.
  */
-export function leaderSessionConfig(databaseUrl: string, leaseMs: number): pg.ClientConfig & { serverPatienceMs: number } {
+export function leaderSessionConfig(
+  databaseUrl: string,
+  leaseMs: number,
+): pg.ClientConfig & { serverPatienceMs: number } {
   const idleS = Math.ceil(leaseMs / 1_000);
   const intervalS = Math.ceil(leaseMs / (1_000 * KEEPALIVE_PROBES));
   const serverPatienceMs = (idleS + KEEPALIVE_PROBES * intervalS) * 1_000;

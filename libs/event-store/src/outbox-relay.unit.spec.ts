@@ -7,14 +7,23 @@ describe('leader session settings', () => {
   it('ask Postgres to wait at least twice the lease before dropping a silent leader, for any lease', () => {
     for (let leaseMs = 1_000; leaseMs <= 60_000; leaseMs += 250) {
       const config = leaderSessionConfig('postgres://postgres@127.0.0.1:5432/orders', leaseMs);
-      assert.ok(config.serverPatienceMs >= 2 * leaseMs, `lease ${String(leaseMs)} ms: patience ${String(config.serverPatienceMs)} ms`);
+      assert.ok(
+        config.serverPatienceMs >= 2 * leaseMs,
+        `lease ${String(leaseMs)} ms: patience ${String(config.serverPatienceMs)} ms`,
+      );
       assert.ok((config.query_timeout ?? Infinity) <= leaseMs / 2);
-      assert.match(new URL(config.connectionString ?? '').searchParams.get('options') ?? '', new RegExp(`tcp_user_timeout=${String(config.serverPatienceMs)}\\b`));
+      assert.match(
+        new URL(config.connectionString ?? '').searchParams.get('options') ?? '',
+        new RegExp(`tcp_user_timeout=${String(config.serverPatienceMs)}\\b`),
+      );
     }
   });
 
   it('keep the startup options the database URL already has', () => {
-    const { connectionString } = leaderSessionConfig('postgres://u:p@db.example:6543/orders?options=-c%20search_path%3Dorders&sslmode=require', 5_000);
+    const { connectionString } = leaderSessionConfig(
+      'postgres://u:p@db.example:6543/orders?options=-c%20search_path%3Dorders&sslmode=require',
+      5_000,
+    );
     const url = new URL(connectionString ?? '');
     assert.equal(
       url.searchParams.get('options'),
@@ -22,6 +31,9 @@ describe('leader session settings', () => {
     );
     assert.equal(url.searchParams.get('application_name'), 'outbox-relay');
     assert.equal(url.searchParams.get('sslmode'), 'require');
-    assert.deepEqual([url.hostname, url.port, url.pathname, url.username, url.password], ['db.example', '6543', '/orders', 'u', 'p']);
+    assert.deepEqual(
+      [url.hostname, url.port, url.pathname, url.username, url.password],
+      ['db.example', '6543', '/orders', 'u', 'p'],
+    );
   });
 });

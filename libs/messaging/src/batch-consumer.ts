@@ -45,8 +45,7 @@ export interface PartitionBatch {
 
 /** What the handler did with a batch: applied up to `nextOffset`, or wants to read again from `offset`. */
 export type BatchOutcome =
-  | { readonly kind: 'applied'; readonly nextOffset: string }
-  | { readonly kind: 'rewind'; readonly offset: string };
+  { readonly kind: 'applied'; readonly nextOffset: string } | { readonly kind: 'rewind'; readonly offset: string };
 
 export interface BatchHandler {
   /** Where to resume each newly assigned partition. The store of record, not Kafka's committed offsets. */
@@ -136,14 +135,20 @@ export class BatchConsumer {
     if (!payload.isRunning() || payload.isStale() || batch.messages.length === 0) return;
     await this.gaps.get(batch.partition); // a filtered batch before this one is handled first
     // kafkajs' Batch has the offset it fetched from, but its types do not say so.
-    const fetchedOffset = (batch as { fetchedOffset?: string }).fetchedOffset ?? batch.firstOffset() ?? batch.messages[0]?.offset ?? '0';
+    const fetchedOffset =
+      (batch as { fetchedOffset?: string }).fetchedOffset ?? batch.firstOffset() ?? batch.messages[0]?.offset ?? '0';
     const lastOffset = batch.lastOffset();
     const outcome = await this.handler.handleBatch({
       ...this.partitionOf(batch.topic, batch.partition, batch.highWatermark),
       fetchedFrom: this.readFrom(batch.partition, fetchedOffset),
       lastOffset,
       heartbeat: () => payload.heartbeat(),
-      records: batch.messages.map((message) => ({ offset: message.offset, key: message.key, value: message.value, ...stringHeaders(message.headers) })),
+      records: batch.messages.map((message) => ({
+        offset: message.offset,
+        key: message.key,
+        value: message.value,
+        ...stringHeaders(message.headers),
+      })),
     });
     if (outcome.kind === 'rewind') {
       this.seek(batch.partition, outcome.offset);
@@ -159,7 +164,12 @@ export class BatchConsumer {
    * so a stored offset can move across a marker that ends the log (a rebuild's high-water mark may
    * sit on one). Queued per partition: the partition's next batch waits for it.
    */
-  private onFilteredBatch(payload: { partition: number; highWatermark: string; firstOffset: string | null; lastOffset: string }): void {
+  private onFilteredBatch(payload: {
+    partition: number;
+    highWatermark: string;
+    firstOffset: string | null;
+    lastOffset: string;
+  }): void {
     const { partition, highWatermark, lastOffset } = payload;
     const fetchedFrom = this.readFrom(partition, payload.firstOffset ?? lastOffset);
     const next = (BigInt(lastOffset) + 1n).toString();
@@ -176,10 +186,14 @@ export class BatchConsumer {
         }),
       )
       .then(
-        (outcome) => { if (outcome.kind === 'rewind') this.seekQuietly(partition, outcome.offset); },
+        (outcome) => {
+          if (outcome.kind === 'rewind') this.seekQuietly(partition, outcome.offset);
+        },
         (error: unknown) => {
           // kafkajs has moved past the range already, and at a log end nothing else would cover it: read it again.
-          this.logger.warn(`could not record offsets up to ${lastOffset} of partition ${String(partition)}, reading them again: ${String(error)}`);
+          this.logger.warn(
+            `could not record offsets up to ${lastOffset} of partition ${String(partition)}, reading them again: ${String(error)}`,
+          );
           this.seekQuietly(partition, fetchedFrom);
         },
       );
@@ -192,7 +206,11 @@ export class BatchConsumer {
     return read !== undefined && read.next === fetchedOffset ? read.from : fetchedOffset;
   }
 
-  private partitionOf(topic: string, partition: number, highWatermark: string): Pick<PartitionBatch, 'topic' | 'partition' | 'highWatermark' | 'logEnd' | 'logStart'> {
+  private partitionOf(
+    topic: string,
+    partition: number,
+    highWatermark: string,
+  ): Pick<PartitionBatch, 'topic' | 'partition' | 'highWatermark' | 'logEnd' | 'logStart'> {
     return {
       topic,
       partition,

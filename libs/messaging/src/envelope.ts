@@ -34,7 +34,8 @@ export const MAX_RECORD_BYTES = 1_000_000;
 /** Bytes a record takes on the wire, near enough to keep produce requests under the broker's limit. */
 export function recordSize(record: OutgoingRecord): number {
   let size = Buffer.byteLength(record.key ?? '') + Buffer.byteLength(record.value ?? '');
-  for (const [name, value] of Object.entries(record.headers)) size += Buffer.byteLength(name) + Buffer.byteLength(value);
+  for (const [name, value] of Object.entries(record.headers))
+    size += Buffer.byteLength(name) + Buffer.byteLength(value);
   return size + 64;
 }
 
@@ -120,12 +121,16 @@ export function decodeEnvelope(value: Buffer | null, key: Buffer | null): EventE
     typeof envelope.data === 'object' && envelope.data !== null ? null : 'data',
   ].filter((problem) => problem !== null);
   if (problems.length > 0) throw new EnvelopeDecodeError(`envelope has invalid ${problems.join(', ')}`);
-  if (!holdsOnlyStorableText(parsed)) throw new EnvelopeDecodeError('envelope holds text Postgres cannot store (a NUL character or a lone surrogate)');
+  if (!holdsOnlyStorableText(parsed))
+    throw new EnvelopeDecodeError('envelope holds text Postgres cannot store (a NUL character or a lone surrogate)');
   // The key decides the partition, hence the order of the order's events: a record without the
   // order id as its key is not one of ours.
   if (key === null) throw new EnvelopeDecodeError('record has no key');
   const orderId = storableKey(key);
-  if (orderId === null) throw new EnvelopeDecodeError(`record key is not an order id Postgres can store (invalid UTF-8, a NUL byte, or over ${String(MAX_KEY_BYTES)} bytes)`);
+  if (orderId === null)
+    throw new EnvelopeDecodeError(
+      `record key is not an order id Postgres can store (invalid UTF-8, a NUL byte, or over ${String(MAX_KEY_BYTES)} bytes)`,
+    );
   if (orderId !== envelope.orderId) throw new EnvelopeDecodeError('record key is not the envelope orderId');
   return envelope as unknown as EventEnvelope;
 }

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { EnvelopeDecodeError, MAX_KEY_BYTES, decodeEnvelope, encodeEnvelope, storableKey, type EventEnvelope } from './envelope.js';
+import {
+  EnvelopeDecodeError,
+  MAX_KEY_BYTES,
+  decodeEnvelope,
+  encodeEnvelope,
+  storableKey,
+  type EventEnvelope,
+} from './envelope.js';
 
 const envelope: EventEnvelope = {
   eventId: '5f0c6e0e-8f61-4a3c-9d8e-0d5a3f6c1b2a',
@@ -15,7 +22,11 @@ const envelope: EventEnvelope = {
 
 describe('event envelope', () => {
   it('is keyed by order id and carries the contract headers', () => {
-    const record = encodeEnvelope(envelope, { correlationId: 'corr-1', causationId: 'cause-1', traceparent: undefined });
+    const record = encodeEnvelope(envelope, {
+      correlationId: 'corr-1',
+      causationId: 'cause-1',
+      traceparent: undefined,
+    });
     assert.equal(record.key, envelope.orderId);
     assert.deepEqual(record.headers, {
       'event-type': 'OrderPlaced',
@@ -28,7 +39,11 @@ describe('event envelope', () => {
   });
 
   it('round-trips through encode and decode', () => {
-    const record = encodeEnvelope(envelope, { correlationId: 'c', causationId: 'c', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' });
+    const record = encodeEnvelope(envelope, {
+      correlationId: 'c',
+      causationId: 'c',
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    });
     assert.equal(record.headers.traceparent, '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
     assert.deepEqual(decodeEnvelope(Buffer.from(record.value), Buffer.from(record.key)), envelope);
   });
@@ -43,12 +58,18 @@ describe('event envelope', () => {
       [Buffer.from(JSON.stringify({ ...envelope, occurredAt: 'yesterday' })), 'occurredAt'],
     ];
     for (const [value, message] of bad) {
-      assert.throws(() => decodeEnvelope(value, Buffer.from(envelope.orderId)), (error: unknown) => error instanceof EnvelopeDecodeError && error.message.includes(message));
+      assert.throws(
+        () => decodeEnvelope(value, Buffer.from(envelope.orderId)),
+        (error: unknown) => error instanceof EnvelopeDecodeError && error.message.includes(message),
+      );
     }
   });
 
   it('rejects a record whose key is not its order id, or that has no key', () => {
-    assert.throws(() => decodeEnvelope(Buffer.from(JSON.stringify(envelope)), Buffer.from('another-order')), EnvelopeDecodeError);
+    assert.throws(
+      () => decodeEnvelope(Buffer.from(JSON.stringify(envelope)), Buffer.from('another-order')),
+      EnvelopeDecodeError,
+    );
     assert.throws(() => decodeEnvelope(Buffer.from(JSON.stringify(envelope)), null), /no key/);
   });
 
@@ -57,7 +78,11 @@ describe('event envelope', () => {
     const json = (value: unknown): Buffer => Buffer.from(JSON.stringify(value));
 
     it('rejects a value that is not valid UTF-8, instead of decoding it lossily', () => {
-      const value = Buffer.concat([json(envelope).subarray(0, 20), Buffer.from([0xc3, 0x28]), json(envelope).subarray(20)]);
+      const value = Buffer.concat([
+        json(envelope).subarray(0, 20),
+        Buffer.from([0xc3, 0x28]),
+        json(envelope).subarray(20),
+      ]);
       assert.throws(() => decodeEnvelope(value, key), /not valid UTF-8/);
     });
 

@@ -31,12 +31,14 @@ export class KafkaConnection {
       // long retry inside kafkajs only delays shutdown while the broker is away.
       retry: { initialRetryTime: 100, retries: 5, maxRetryTime: 1_000 },
       logLevel: logLevel.WARN,
-      logCreator: () => ({ namespace, level, log }) => {
-        const { message, ...extra } = log;
-        const line = `${namespace} ${message} ${JSON.stringify(extra)}`;
-        if (level <= logLevel.ERROR) logger.error(line);
-        else logger.warn(line);
-      },
+      logCreator:
+        () =>
+        ({ namespace, level, log }) => {
+          const { message, ...extra } = log;
+          const line = `${namespace} ${message} ${JSON.stringify(extra)}`;
+          if (level <= logLevel.ERROR) logger.error(line);
+          else logger.warn(line);
+        },
     });
   }
 
@@ -71,7 +73,9 @@ export class KafkaConnection {
       maxWaitTimeInMs: 500,
       // Bulk: a few MB per partition and fetch, so a replay applies thousands of events per transaction.
       ...(tuning.fetch === 'bulk' ? { maxBytesPerPartition: 2 * 1024 * 1024, maxBytes: 6 * 1024 * 1024 } : {}),
-      ...(tuning.partitions ? { partitionAssigners: [fixedPartitionsAssigner(tuning.partitions.topic, tuning.partitions.partitions)] } : {}),
+      ...(tuning.partitions
+        ? { partitionAssigners: [fixedPartitionsAssigner(tuning.partitions.topic, tuning.partitions.partitions)] }
+        : {}),
     });
   }
 
@@ -119,11 +123,20 @@ function fixedPartitionsAssigner(topic: string, partitions: readonly number[]): 
     assign: ({ members }) => {
       const [first, ...others] = [...members].sort((a, b) => a.memberId.localeCompare(b.memberId));
       const encode = (assigned: readonly number[]): Buffer =>
-        AssignerProtocol.MemberAssignment.encode({ version, assignment: { [topic]: [...assigned] }, userData: Buffer.alloc(0) });
+        AssignerProtocol.MemberAssignment.encode({
+          version,
+          assignment: { [topic]: [...assigned] },
+          userData: Buffer.alloc(0),
+        });
       const assignments = others.map((member) => ({ memberId: member.memberId, memberAssignment: encode([]) }));
-      return Promise.resolve(first ? [{ memberId: first.memberId, memberAssignment: encode(partitions) }, ...assignments] : []);
+      return Promise.resolve(
+        first ? [{ memberId: first.memberId, memberAssignment: encode(partitions) }, ...assignments] : [],
+      );
     },
-    protocol: ({ topics }) => ({ name, metadata: AssignerProtocol.MemberMetadata.encode({ version, topics, userData: Buffer.alloc(0) }) }),
+    protocol: ({ topics }) => ({
+      name,
+      metadata: AssignerProtocol.MemberMetadata.encode({ version, topics, userData: Buffer.alloc(0) }),
+    }),
   });
 }
 
@@ -143,7 +156,8 @@ export async function ensureTopics(connection: KafkaConnection, topics: readonly
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((topic) => !existing.has(topic.name));
     if (missing.length > 0) await createTopics(admin, missing);
-    for (const topic of topics) await waitUntilServed(admin, topic.name, missing.includes(topic) ? topic.partitions : 1);
+    for (const topic of topics)
+      await waitUntilServed(admin, topic.name, missing.includes(topic) ? topic.partitions : 1);
   } finally {
     await admin.disconnect();
   }
@@ -187,7 +201,8 @@ async function waitUntilServed(admin: Admin, topic: string, partitions: number):
     } catch (error) {
       problem = String(error);
     }
-    if (Date.now() > deadline) throw new Error(`topic ${topic} is not served after ${String(TOPIC_READY_TIMEOUT_MS / 1_000)} s: ${problem}`);
+    if (Date.now() > deadline)
+      throw new Error(`topic ${topic} is not served after ${String(TOPIC_READY_TIMEOUT_MS / 1_000)} s: ${problem}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

@@ -56,7 +56,8 @@ export async function streamTopicToEnd(
     position.set(partition, Math.max(position.get(partition) ?? 0, Number(lastOffset) + 1));
     movedAt = Date.now();
   };
-  const behind = (): [number, number][] => [...logEnd].filter(([partition, end]) => (position.get(partition) ?? 0) < end);
+  const behind = (): [number, number][] =>
+    [...logEnd].filter(([partition, end]) => (position.get(partition) ?? 0) < end);
   let records = 0;
   let busy = false;
   let failure: Error | undefined;
@@ -85,8 +86,13 @@ export async function streamTopicToEnd(
     while (failure === undefined && behind().length > 0) {
       // A slow onBatch is work, not idleness: only time without a batch in hand counts.
       if (!busy && Date.now() - movedAt > idleTimeoutMs) {
-        const report = behind().map(([partition, end]) => `partition ${String(partition)} at ${String(position.get(partition))} of ${String(end)}`);
-        throw new Error(`reading ${topic} to its log end: no progress for ${String(idleTimeoutMs)} ms (${report.join(', ')})`);
+        const report = behind().map(
+          ([partition, end]) =>
+            `partition ${String(partition)} at ${String(position.get(partition))} of ${String(end)}`,
+        );
+        throw new Error(
+          `reading ${topic} to its log end: no progress for ${String(idleTimeoutMs)} ms (${report.join(', ')})`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -119,7 +125,12 @@ export async function topicExists(kafka: KafkaConnection, topic: string): Promis
 }
 
 /** A consumer in a group of its own, reading `topic` from the beginning; the group is deleted after. */
-export async function withThrowawayConsumer<T>(kafka: KafkaConnection, topic: string, groupPrefix: string, read: (consumer: Consumer) => Promise<T>): Promise<T> {
+export async function withThrowawayConsumer<T>(
+  kafka: KafkaConnection,
+  topic: string,
+  groupPrefix: string,
+  read: (consumer: Consumer) => Promise<T>,
+): Promise<T> {
   const groupId = `${groupPrefix}-${topic}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
   const consumer = kafka.consumer(groupId);
   await consumer.connect();
@@ -138,5 +149,11 @@ export function toReadRecord(partition: number, message: KafkaMessage): ReadReco
   for (const [name, value] of Object.entries(message.headers ?? {})) {
     if (value !== undefined) headers[name] = String(Array.isArray(value) ? value[0] : value);
   }
-  return { partition, offset: message.offset, key: message.key?.toString('utf8') ?? null, value: message.value?.toString('utf8') ?? null, headers };
+  return {
+    partition,
+    offset: message.offset,
+    key: message.key?.toString('utf8') ?? null,
+    value: message.value?.toString('utf8') ?? null,
+    headers,
+  };
 }

@@ -28,9 +28,17 @@ describe('topic setup', () => {
     try {
       const described = await admin.describeConfigs({
         includeSynonyms: false,
-        resources: [{ type: ConfigResourceTypes.TOPIC, name: topic.name, configNames: ['retention.ms', 'retention.bytes', 'cleanup.policy', 'min.insync.replicas'] }],
+        resources: [
+          {
+            type: ConfigResourceTypes.TOPIC,
+            name: topic.name,
+            configNames: ['retention.ms', 'retention.bytes', 'cleanup.policy', 'min.insync.replicas'],
+          },
+        ],
       });
-      return Object.fromEntries(described.resources[0]!.configEntries.map((entry) => [entry.configName, entry.configValue]));
+      return Object.fromEntries(
+        described.resources[0]!.configEntries.map((entry) => [entry.configName, entry.configValue]),
+      );
     } finally {
       await admin.disconnect();
     }
@@ -48,7 +56,12 @@ describe('topic setup', () => {
       await admin.disconnect();
     }
     assert.equal(env.config.kafka.minInsyncReplicas, 1, 'one broker: the default');
-    assert.deepEqual(await describedConfig(topic), { 'retention.ms': '-1', 'retention.bytes': '-1', 'cleanup.policy': 'delete', 'min.insync.replicas': '1' });
+    assert.deepEqual(await describedConfig(topic), {
+      'retention.ms': '-1',
+      'retention.bytes': '-1',
+      'cleanup.policy': 'delete',
+      'min.insync.replicas': '1',
+    });
   });
 
   it('creates the dead-letter topic as durable as the log, with the configured min.insync.replicas', async () => {
@@ -56,14 +69,27 @@ describe('topic setup', () => {
     const config = { ...env.config, kafka: { ...env.config.kafka, minInsyncReplicas: 2 } };
     const topic = deadLetterTopic(config);
     await ensureTopics(env.kafka, [topic]);
-    assert.deepEqual(await describedConfig(topic), { 'retention.ms': '-1', 'retention.bytes': '-1', 'cleanup.policy': 'delete', 'min.insync.replicas': '2' });
+    assert.deepEqual(await describedConfig(topic), {
+      'retention.ms': '-1',
+      'retention.bytes': '-1',
+      'cleanup.policy': 'delete',
+      'min.insync.replicas': '2',
+    });
   });
 
   it('returns only once every partition of a topic it created is served: a produce without retries succeeds on each', async () => {
     const topic = { ...orderEventsTopic(env.config), name: `${env.config.kafka.ordersTopic}.fresh`, partitions: 8 };
     await ensureTopics(env.kafka, [topic]);
-    const kafka = new Kafka({ clientId: env.config.kafka.clientId, brokers: [...env.config.kafka.brokers], retry: { retries: 0 }, logLevel: logLevel.NOTHING });
-    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+    const kafka = new Kafka({
+      clientId: env.config.kafka.clientId,
+      brokers: [...env.config.kafka.brokers],
+      retry: { retries: 0 },
+      logLevel: logLevel.NOTHING,
+    });
+    const producer = kafka.producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+    });
     const admin = kafka.admin();
     await Promise.all([producer.connect(), admin.connect()]);
     try {
@@ -72,7 +98,10 @@ describe('topic setup', () => {
         acks: -1,
         messages: Array.from({ length: topic.partitions }, (_, partition) => ({ partition, value: 'x' })),
       });
-      assert.deepEqual(acknowledged.map((record) => record.partition).sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7]);
+      assert.deepEqual(
+        acknowledged.map((record) => record.partition).sort((a, b) => a - b),
+        [0, 1, 2, 3, 4, 5, 6, 7],
+      );
     } finally {
       await admin.deleteTopics({ topics: [topic.name] }).catch(() => undefined);
       await Promise.all([producer.disconnect(), admin.disconnect()]);

@@ -3,10 +3,7 @@ import type { OrderLine } from './events.js';
 
 type Command<Type extends string, Data> = Readonly<{ type: Type; data: Readonly<Data> }>;
 
-export type PlaceOrder = Command<
-  'PlaceOrder',
-  { customerId: string; currency: string; lines: readonly OrderLine[] }
->;
+export type PlaceOrder = Command<'PlaceOrder', { customerId: string; currency: string; lines: readonly OrderLine[] }>;
 export type AddOrderLine = Command<'AddOrderLine', { line: OrderLine }>;
 export type RemoveOrderLine = Command<'RemoveOrderLine', { sku: string }>;
 export type ConfirmOrder = Command<'ConfirmOrder', { paymentReference: string }>;
@@ -15,10 +12,4 @@ export type DeliverOrder = Command<'DeliverOrder', Record<string, never>>;
 export type CancelOrder = Command<'CancelOrder', { reason: string }>;
 
 export type OrderCommand =
-  | PlaceOrder
-  | AddOrderLine
-  | RemoveOrderLine
-  | ConfirmOrder
-  | ShipOrder
-  | DeliverOrder
-  | CancelOrder;
+  PlaceOrder | AddOrderLine | RemoveOrderLine | ConfirmOrder | ShipOrder | DeliverOrder | CancelOrder;

@@ -148,7 +148,10 @@ function requirePlaced(state: OrderState): Placed {
 function assertSafeTotal(lines: readonly OrderLine[]): void {
   const total = lines.reduce((sum, line) => sum + BigInt(line.quantity) * BigInt(line.unitPriceMinor), 0n);
   if (total > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new OrderRuleViolation('TOTAL_TOO_LARGE', `the order total must stay below ${Number.MAX_SAFE_INTEGER} minor units`);
+    throw new OrderRuleViolation(
+      'TOTAL_TOO_LARGE',
+      `the order total must stay below ${Number.MAX_SAFE_INTEGER} minor units`,
+    );
   }
 }
 

@@ -111,7 +111,10 @@ const expectations: Record<CommandName, Record<Status, OrderEvent | OrderRuleCod
 };
 
 describe('every command in every status', () => {
-  for (const [name, byStatus] of Object.entries(expectations) as [CommandName, Record<Status, OrderEvent | OrderRuleCode>][]) {
+  for (const [name, byStatus] of Object.entries(expectations) as [
+    CommandName,
+    Record<Status, OrderEvent | OrderRuleCode>,
+  ][]) {
     describe(name, () => {
       for (const [status, expected] of Object.entries(byStatus) as [Status, OrderEvent | OrderRuleCode][]) {
         const outcome = typeof expected === 'string' ? `is rejected with ${expected}` : `decides ${expected.type}`;
@@ -139,7 +142,9 @@ describe('PlaceOrder rules', () => {
 
   it('accepts 100 lines and rejects 101', () => {
     const lines = (count: number) => Array.from({ length: count }, (_, index) => ({ ...book, sku: `SKU-${index}` }));
-    place({ lines: lines(100) }).then([{ type: 'OrderPlaced', data: { customerId: 'c-1', currency: 'EUR', lines: lines(100) } }]);
+    place({ lines: lines(100) }).then([
+      { type: 'OrderPlaced', data: { customerId: 'c-1', currency: 'EUR', lines: lines(100) } },
+    ]);
     place({ lines: lines(101) }).thenThrows('TOO_MANY_LINES');
   });
 
@@ -156,7 +161,10 @@ describe('PlaceOrder rules', () => {
   it('rejects an order whose total would not be an exact integer', () => {
     const costly = { sku: 'GOLD', quantity: 1_000_000, unitPriceMinor: 1_000_000_000_000 };
     place({ lines: [costly] }).thenThrows('TOTAL_TOO_LARGE');
-    spec.given([placed]).when({ type: 'AddOrderLine', data: { line: costly } }).thenThrows('TOTAL_TOO_LARGE');
+    spec
+      .given([placed])
+      .when({ type: 'AddOrderLine', data: { line: costly } })
+      .thenThrows('TOTAL_TOO_LARGE');
   });
 
   it('rejects a price that is not integer minor units', () => {
@@ -168,7 +176,10 @@ describe('PlaceOrder rules', () => {
 
 describe('line rules while placed', () => {
   it('rejects adding a sku that is already on the order', () => {
-    spec.given([placed]).when({ type: 'AddOrderLine', data: { line: book } }).thenThrows('DUPLICATE_SKU');
+    spec
+      .given([placed])
+      .when({ type: 'AddOrderLine', data: { line: book } })
+      .thenThrows('DUPLICATE_SKU');
   });
 
   it('rejects a 101st line', () => {
@@ -180,12 +191,21 @@ describe('line rules while placed', () => {
   });
 
   it('rejects adding a line with an invalid quantity or price', () => {
-    spec.given([placed]).when({ type: 'AddOrderLine', data: { line: { ...pen, quantity: 0 } } }).thenThrows('INVALID_QUANTITY');
-    spec.given([placed]).when({ type: 'AddOrderLine', data: { line: { ...pen, unitPriceMinor: -5 } } }).thenThrows('INVALID_PRICE');
+    spec
+      .given([placed])
+      .when({ type: 'AddOrderLine', data: { line: { ...pen, quantity: 0 } } })
+      .thenThrows('INVALID_QUANTITY');
+    spec
+      .given([placed])
+      .when({ type: 'AddOrderLine', data: { line: { ...pen, unitPriceMinor: -5 } } })
+      .thenThrows('INVALID_PRICE');
   });
 
   it('rejects removing a sku that is not on the order', () => {
-    spec.given([placed]).when({ type: 'RemoveOrderLine', data: { sku: 'NOPE' } }).thenThrows('LINE_NOT_FOUND');
+    spec
+      .given([placed])
+      .when({ type: 'RemoveOrderLine', data: { sku: 'NOPE' } })
+      .thenThrows('LINE_NOT_FOUND');
   });
 
   it('rejects confirming an order whose lines were all removed', () => {

@@ -8,10 +8,7 @@ export type OrderLine = Readonly<{
 
 type Event<Type extends string, Data> = Readonly<{ type: Type; data: Readonly<Data> }>;
 
-export type OrderPlaced = Event<
-  'OrderPlaced',
-  { customerId: string; currency: string; lines: readonly OrderLine[] }
->;
+export type OrderPlaced = Event<'OrderPlaced', { customerId: string; currency: string; lines: readonly OrderLine[] }>;
 export type OrderLineAdded = Event<'OrderLineAdded', { line: OrderLine }>;
 export type OrderLineRemoved = Event<'OrderLineRemoved', { sku: string }>;
 export type OrderConfirmed = Event<'OrderConfirmed', { paymentReference: string }>;
@@ -20,13 +17,7 @@ export type OrderDelivered = Event<'OrderDelivered', Record<string, never>>;
 export type OrderCancelled = Event<'OrderCancelled', { reason: string }>;
 
 export type OrderEvent =
-  | OrderPlaced
-  | OrderLineAdded
-  | OrderLineRemoved
-  | OrderConfirmed
-  | OrderShipped
-  | OrderDelivered
-  | OrderCancelled;
+  OrderPlaced | OrderLineAdded | OrderLineRemoved | OrderConfirmed | OrderShipped | OrderDelivered | OrderCancelled;
 
 export type OrderEventType = OrderEvent['type'];
 

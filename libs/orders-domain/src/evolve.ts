@@ -7,9 +7,7 @@ export function evolve(state: OrderState, event: OrderEvent): OrderState {
     case 'OrderPlaced':
       return { status: 'PLACED', ...event.data };
     case 'OrderLineAdded':
-      return state.status === 'UNPLACED'
-        ? state
-        : { ...state, lines: [...state.lines, event.data.line] };
+      return state.status === 'UNPLACED' ? state : { ...state, lines: [...state.lines, event.data.line] };
     case 'OrderLineRemoved':
       return state.status === 'UNPLACED'
         ? state

@@ -43,9 +43,17 @@ export const customerSummaryProjection: Projection = {
       const delta = evolveCustomerSummary(orders, event);
       if (delta) deltas.set(delta.customer_id, mergeDeltas(deltas.get(delta.customer_id), delta));
     }
-    await saveOrders(db, [...new Set(events.map((event) => event.orderId))].map((id) => orders.get(id)).filter((order) => order !== undefined));
+    await saveOrders(
+      db,
+      [...new Set(events.map((event) => event.orderId))]
+        .map((id) => orders.get(id))
+        .filter((order) => order !== undefined),
+    );
     // Sorted: workers of different partitions update the same customer rows, so they lock them in one order.
-    await addToCustomers(db, [...deltas.values()].sort((a, b) => (a.customer_id < b.customer_id ? -1 : 1)));
+    await addToCustomers(
+      db,
+      [...deltas.values()].sort((a, b) => (a.customer_id < b.customer_id ? -1 : 1)),
+    );
   },
 };
 
@@ -53,12 +61,27 @@ export const customerSummaryProjection: Projection = {
  * Updates the order's contribution and returns what the event changes for its customer. Pure:
  * time comes from the event, so a rebuild gives the same rows.
  */
-export function evolveCustomerSummary(orders: Map<string, CustomerOrderRecord>, envelope: EventEnvelope): CustomerDelta | undefined {
+export function evolveCustomerSummary(
+  orders: Map<string, CustomerOrderRecord>,
+  envelope: EventEnvelope,
+): CustomerDelta | undefined {
   const event = { type: envelope.type, data: envelope.data } as OrderEvent;
   if (event.type === 'OrderPlaced') {
     const { customerId, currency, lines } = event.data;
-    orders.set(envelope.orderId, { order_id: envelope.orderId, customer_id: customerId, currency, lines: [...lines], cancelled: false });
-    return { customer_id: customerId, order_count: 1, totals_by_currency: { [currency]: totalOf(lines) }, last_order_id: envelope.orderId, last_order_at: envelope.occurredAt };
+    orders.set(envelope.orderId, {
+      order_id: envelope.orderId,
+      customer_id: customerId,
+      currency,
+      lines: [...lines],
+      cancelled: false,
+    });
+    return {
+      customer_id: customerId,
+      order_count: 1,
+      totals_by_currency: { [currency]: totalOf(lines) },
+      last_order_id: envelope.orderId,
+      last_order_at: envelope.occurredAt,
+    };
   }
   const order = orders.get(envelope.orderId);
   if (!order) throw new Error(`${event.type} for ${envelope.orderId} before OrderPlaced`);
@@ -79,15 +102,25 @@ export function evolveCustomerSummary(orders: Map<string, CustomerOrderRecord>, 
   }
   orders.set(order.order_id, next);
   const change = totalOf(next.lines) - totalOf(order.lines);
-  return { customer_id: order.customer_id, order_count: 0, totals_by_currency: { [order.currency]: change }, last_order_id: null, last_order_at: null };
+  return {
+    customer_id: order.customer_id,
+    order_count: 0,
+    totals_by_currency: { [order.currency]: change },
+    last_order_id: null,
+    last_order_at: null,
+  };
 }
 
 /** Combines two deltas of one customer, exactly as the upsert combines a delta with the row. */
 export function mergeDeltas(a: CustomerDelta | undefined, b: CustomerDelta): CustomerDelta {
   if (!a) return b;
   const totals = { ...a.totals_by_currency };
-  for (const [currency, amount] of Object.entries(b.totals_by_currency)) totals[currency] = (totals[currency] ?? 0n) + amount;
-  const bIsLater = b.last_order_at !== null && (a.last_order_at === null || isLater(b.last_order_at, b.last_order_id ?? '', a.last_order_at, a.last_order_id ?? ''));
+  for (const [currency, amount] of Object.entries(b.totals_by_currency))
+    totals[currency] = (totals[currency] ?? 0n) + amount;
+  const bIsLater =
+    b.last_order_at !== null &&
+    (a.last_order_at === null ||
+      isLater(b.last_order_at, b.last_order_id ?? '', a.last_order_at, a.last_order_id ?? ''));
   return {
     customer_id: a.customer_id,
     order_count: a.order_count + b.order_count,

@@ -28,7 +28,10 @@ describe('migration ExactAmounts1764500000000', () => {
   before(async () => {
     env = await createTestEnvironment('exact_amounts', { relayEnabled: false });
     client = await env.db.connect();
-    runner = { query: async (sql: string, parameters?: unknown[]): Promise<unknown[]> => (await client.query<Record<string, unknown>>(sql, parameters)).rows } as unknown as QueryRunner & EntityManager;
+    runner = {
+      query: async (sql: string, parameters?: unknown[]): Promise<unknown[]> =>
+        (await client.query<Record<string, unknown>>(sql, parameters)).rows,
+    } as unknown as QueryRunner & EntityManager;
   });
 
   after(async () => {
@@ -37,9 +40,19 @@ describe('migration ExactAmounts1764500000000', () => {
   });
 
   const typeOf = async (schema: string, table: string, column: string): Promise<string | undefined> =>
-    (await env.db.query<{ data_type: string }>('SELECT data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3', [schema, table, column])).rows[0]?.data_type;
+    (
+      await env.db.query<{ data_type: string }>(
+        'SELECT data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3',
+        [schema, table, column],
+      )
+    ).rows[0]?.data_type;
   const liveSchema = async (projection: string): Promise<string> =>
-    (await env.db.query<{ schema_name: string }>('SELECT schema_name FROM projection_generations WHERE projection = $1', [projection])).rows[0]?.schema_name ?? '';
+    (
+      await env.db.query<{ schema_name: string }>(
+        'SELECT schema_name FROM projection_generations WHERE projection = $1',
+        [projection],
+      )
+    ).rows[0]?.schema_name ?? '';
 
   it('alters the live generation and one being built, keeps every digit and the public views', async () => {
     const [orderView, sales] = [await liveSchema('order-view'), await liveSchema('sales')];
@@ -65,14 +78,30 @@ describe('migration ExactAmounts1764500000000', () => {
     await client.query('BEGIN');
     await migration.up(runner);
     await client.query('COMMIT');
-    for (const [schema, table, column] of [[orderView, 'order_view', 'total_minor'], [sales, 'sales_buckets', 'revenue_minor'], ['sales_g2', 'sales_buckets', 'revenue_minor']] as const) {
+    for (const [schema, table, column] of [
+      [orderView, 'order_view', 'total_minor'],
+      [sales, 'sales_buckets', 'revenue_minor'],
+      ['sales_g2', 'sales_buckets', 'revenue_minor'],
+    ] as const) {
       assert.equal(await typeOf(schema, table, column), 'numeric', `${schema}.${table}.${column}`);
     }
-    const total = await env.db.query<{ total: string }>('SELECT total_minor::text AS total FROM public.order_view WHERE order_id = $1', [ORDER_ID]);
+    const total = await env.db.query<{ total: string }>(
+      'SELECT total_minor::text AS total FROM public.order_view WHERE order_id = $1',
+      [ORDER_ID],
+    );
     assert.equal(total.rows[0]?.total, SAFE_MAX.toString(), 'the public view serves the altered table, digits intact');
-    const added = await env.db.query<{ revenue: string }>(`UPDATE sales_buckets SET revenue_minor = revenue_minor + $1 RETURNING revenue_minor::text AS revenue`, [BIGINT_MAX.toString()]);
-    assert.equal(added.rows[0]?.revenue, (2n * BIGINT_MAX).toString(), 'a sum past bigint is stored exactly, through the public view');
-    const building = await env.db.query<{ revenue: string }>('SELECT revenue_minor::text AS revenue FROM sales_g2.sales_buckets');
+    const added = await env.db.query<{ revenue: string }>(
+      `UPDATE sales_buckets SET revenue_minor = revenue_minor + $1 RETURNING revenue_minor::text AS revenue`,
+      [BIGINT_MAX.toString()],
+    );
+    assert.equal(
+      added.rows[0]?.revenue,
+      (2n * BIGINT_MAX).toString(),
+      'a sum past bigint is stored exactly, through the public view',
+    );
+    const building = await env.db.query<{ revenue: string }>(
+      'SELECT revenue_minor::text AS revenue FROM sales_g2.sales_buckets',
+    );
     assert.equal(building.rows[0]?.revenue, (BIGINT_MAX - 1n).toString());
 
     // Later generations are made LIKE the live one, so they are numeric from the start.

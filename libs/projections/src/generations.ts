@@ -109,7 +109,9 @@ export async function createGenerationLike(db: SqlSession, liveSchema: string, s
     [liveSchema],
   );
   for (const { table_name: table } of tables) {
-    await db.query(`CREATE TABLE ${quote(schema)}.${quote(table)} (LIKE ${quote(liveSchema)}.${quote(table)} INCLUDING ALL)`);
+    await db.query(
+      `CREATE TABLE ${quote(schema)}.${quote(table)} (LIKE ${quote(liveSchema)}.${quote(table)} INCLUDING ALL)`,
+    );
   }
   const renames: { generated: string; live: string }[] = await db.query(
     `SELECT c.indexname AS generated, l.indexname AS live
@@ -151,9 +153,13 @@ export async function switchToGeneration(
 
 /** The bookkeeping of every live generation, as one view per table for operators, metrics and tests. */
 async function publishBookkeepingViews(db: SqlSession): Promise<void> {
-  const schemas: { schema_name: string }[] = await db.query('SELECT schema_name FROM projection_generations ORDER BY projection');
+  const schemas: { schema_name: string }[] = await db.query(
+    'SELECT schema_name FROM projection_generations ORDER BY projection',
+  );
   for (const table of BOOKKEEPING_TABLES) {
-    const union = schemas.map(({ schema_name: schema }) => `SELECT * FROM ${quote(schema)}.${quote(table)}`).join(' UNION ALL ');
+    const union = schemas
+      .map(({ schema_name: schema }) => `SELECT * FROM ${quote(schema)}.${quote(table)}`)
+      .join(' UNION ALL ');
     await db.query(`DROP VIEW IF EXISTS public.${quote(table)}`);
     await db.query(`CREATE VIEW public.${quote(table)} AS ${union}`);
   }
@@ -169,7 +175,10 @@ export async function dropGeneration(db: SqlSession, schema: string): Promise<vo
  */
 export async function dropUnlessLive(db: SqlSession, schema: string): Promise<boolean> {
   await db.query('SELECT pg_advisory_xact_lock($1)', [PUBLISH_VIEWS_LOCK]);
-  const live: { n: number }[] = await db.query('SELECT count(*)::int AS n FROM projection_generations WHERE schema_name = $1', [schema]);
+  const live: { n: number }[] = await db.query(
+    'SELECT count(*)::int AS n FROM projection_generations WHERE schema_name = $1',
+    [schema],
+  );
   if (live[0]?.n !== 0) return false;
   await dropGeneration(db, schema);
   return true;

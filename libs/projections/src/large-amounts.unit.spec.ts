@@ -3,7 +3,12 @@ import { describe, it } from 'node:test';
 
 import type { EventEnvelope } from '@app/messaging';
 
-import { evolveCustomerSummary, mergeDeltas, type CustomerDelta, type CustomerOrderRecord } from './customer-summary.projection.js';
+import {
+  evolveCustomerSummary,
+  mergeDeltas,
+  type CustomerDelta,
+  type CustomerOrderRecord,
+} from './customer-summary.projection.js';
 import { toSqlJson, totalOf } from './order-lines.js';
 import { evolveOrderView, type OrderViewRecord } from './order-view.projection.js';
 import { evolveSales, type SalesDelta, type SalesOrderRecord } from './sales.projection.js';
@@ -25,13 +30,23 @@ function event(orderId: string, type: string, data: unknown, occurredAt = '2026-
 describe('totals of huge orders', () => {
   it('are exact where a JavaScript number would round', () => {
     assert.equal(totalOf(maxLines), MAX_ORDER);
-    const lines = [{ sku: 'A', quantity: MAX_QUANTITY, unitPriceMinor: MAX_PRICE - 1 }, { sku: 'B', quantity: 1, unitPriceMinor: 1 }];
+    const lines = [
+      { sku: 'A', quantity: MAX_QUANTITY, unitPriceMinor: MAX_PRICE - 1 },
+      { sku: 'B', quantity: 1, unitPriceMinor: 1 },
+    ];
     assert.equal(totalOf(lines), 999_999_999_999_000_001n);
-    assert.notEqual(BigInt(lines.reduce((sum, line) => sum + line.quantity * line.unitPriceMinor, 0)), totalOf(lines), 'numbers lose the last digits');
+    assert.notEqual(
+      BigInt(lines.reduce((sum, line) => sum + line.quantity * line.unitPriceMinor, 0)),
+      totalOf(lines),
+      'numbers lose the last digits',
+    );
   });
 
   it('travel to SQL as decimal strings, every digit kept', () => {
-    assert.equal(toSqlJson([{ revenue_minor: MAX_ORDER * 3n + 7n, orders: 1, nested: { EUR: -5n } }]), '[{"revenue_minor":"300000000000000000007","orders":1,"nested":{"EUR":"-5"}}]');
+    assert.equal(
+      toSqlJson([{ revenue_minor: MAX_ORDER * 3n + 7n, orders: 1, nested: { EUR: -5n } }]),
+      '[{"revenue_minor":"300000000000000000007","orders":1,"nested":{"EUR":"-5"}}]',
+    );
   });
 });
 
@@ -56,7 +71,12 @@ describe('customer summary of huge orders', () => {
     const deltas: CustomerDelta[] = [];
     for (let index = 0; index < 200; index++) {
       const id = `o-${index}`;
-      deltas.push(evolveCustomerSummary(orders, event(id, 'OrderPlaced', { customerId: 'whale', currency: 'EUR', lines: maxLines }))!);
+      deltas.push(
+        evolveCustomerSummary(
+          orders,
+          event(id, 'OrderPlaced', { customerId: 'whale', currency: 'EUR', lines: maxLines }),
+        )!,
+      );
       if (index % 7 === 0) deltas.push(evolveCustomerSummary(orders, event(id, 'OrderLineRemoved', { sku: 'MAX-1' }))!);
       if (index % 10 === 0) deltas.push(evolveCustomerSummary(orders, event(id, 'OrderCancelled', { reason: 'x' }))!);
     }
@@ -84,7 +104,9 @@ describe('sales of huge orders', () => {
         event(id, 'OrderConfirmed', { paymentReference: 'p' }, '2026-11-24T10:03:00.000Z'),
       ].flatMap((e) => evolveSales(orders, e));
       // As apply folds a batch per bucket before its upsert.
-      revenue = deltas.filter((delta) => delta.granularity === '1h').reduce((sum, delta) => sum + delta.revenue_minor, revenue);
+      revenue = deltas
+        .filter((delta) => delta.granularity === '1h')
+        .reduce((sum, delta) => sum + delta.revenue_minor, revenue);
     }
     assert.equal(revenue, 300n * (MAX_ORDER + 10n ** 18n));
     assert.ok(revenue > 1_000n * BIGINT_MAX, 'past bigint a thousand times over');

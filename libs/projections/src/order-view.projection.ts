@@ -52,7 +52,10 @@ export const orderViewProjection: Projection = {
       rows.set(event.orderId, evolveOrderView(current, event));
       changed.add(event.orderId);
     }
-    await upsertRows(db, [...changed].map((orderId) => rows.get(orderId)).filter((row) => row !== undefined));
+    await upsertRows(
+      db,
+      [...changed].map((orderId) => rows.get(orderId)).filter((row) => row !== undefined),
+    );
   },
 
   async forgetOrder(db: EntityManager, orderId: string): Promise<void> {
@@ -99,7 +102,13 @@ export function evolveOrderView(current: OrderViewRecord | undefined, envelope: 
     case 'OrderConfirmed':
       return { ...next, status: 'CONFIRMED', confirmed_at: at, payment_reference: event.data.paymentReference };
     case 'OrderShipped':
-      return { ...next, status: 'SHIPPED', shipped_at: at, carrier: event.data.carrier, tracking_number: event.data.trackingNumber };
+      return {
+        ...next,
+        status: 'SHIPPED',
+        shipped_at: at,
+        carrier: event.data.carrier,
+        tracking_number: event.data.trackingNumber,
+      };
     case 'OrderDelivered':
       return { ...next, status: 'DELIVERED', delivered_at: at };
     case 'OrderCancelled':
@@ -112,7 +121,11 @@ export function evolveOrderView(current: OrderViewRecord | undefined, envelope: 
 }
 
 function withLines(row: OrderViewRecord, lines: OrderLine[]): OrderViewRecord {
-  return { ...row, lines: lines.map(({ sku, quantity, unitPriceMinor }) => ({ sku, quantity, unitPriceMinor })), total_minor: totalOf(lines).toString() };
+  return {
+    ...row,
+    lines: lines.map(({ sku, quantity, unitPriceMinor }) => ({ sku, quantity, unitPriceMinor })),
+    total_minor: totalOf(lines).toString(),
+  };
 }
 
 async function loadRows(db: EntityManager, orderIds: readonly string[]): Promise<Map<string, OrderViewRecord>> {

@@ -16,7 +16,11 @@ describe('order view', () => {
   it('folds a whole lifecycle into one row, with totals and status times from the events', () => {
     version = 0;
     const events = [
-      event('OrderPlaced', { customerId: 'c-1', currency: 'EUR', lines: [{ sku: 'A', quantity: 2, unitPriceMinor: 500 }] }),
+      event('OrderPlaced', {
+        customerId: 'c-1',
+        currency: 'EUR',
+        lines: [{ sku: 'A', quantity: 2, unitPriceMinor: 500 }],
+      }),
       event('OrderLineAdded', { line: { sku: 'B', quantity: 1, unitPriceMinor: 250 } }),
       event('OrderLineRemoved', { sku: 'A' }),
       event('OrderConfirmed', { paymentReference: 'pay-1' }),
@@ -39,7 +43,11 @@ describe('order view', () => {
   it('records the cancellation reason', () => {
     version = 0;
     const row = [
-      event('OrderPlaced', { customerId: 'c-1', currency: 'EUR', lines: [{ sku: 'A', quantity: 1, unitPriceMinor: 100 }] }),
+      event('OrderPlaced', {
+        customerId: 'c-1',
+        currency: 'EUR',
+        lines: [{ sku: 'A', quantity: 1, unitPriceMinor: 100 }],
+      }),
       event('OrderCancelled', { reason: 'changed my mind' }),
     ].reduce<OrderViewRecord | undefined>(evolveOrderView, undefined);
     assert.ok(row);

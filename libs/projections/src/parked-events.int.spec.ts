@@ -26,7 +26,12 @@ function batch(partition: number, firstOffset: number, envelopes: readonly Event
     heartbeat: () => Promise.resolve(),
     records: envelopes.map((envelope, index) => {
       const record = encodeEnvelope(envelope, { correlationId: 'c', causationId: 'c' });
-      return { offset: String(firstOffset + index), key: Buffer.from(record.key), value: Buffer.from(record.value), headers: record.headers };
+      return {
+        offset: String(firstOffset + index),
+        key: Buffer.from(record.key),
+        value: Buffer.from(record.value),
+        headers: record.headers,
+      };
     }),
   };
 }
@@ -44,7 +49,12 @@ describe('parked events: what a discard means (ADR 6)', () => {
   const view = async (orderId: string): Promise<unknown> =>
     (await env.db.query('SELECT status, version, lines FROM order_view WHERE order_id = $1', [orderId])).rows[0];
   const parkedRows = async (orderId: string): Promise<{ id: string; offset: string; dead_lettered: boolean }[]> =>
-    (await env.db.query<{ id: string; offset: string; dead_lettered: boolean }>('SELECT id::text, "offset"::text, dead_lettered FROM parked_events WHERE order_id = $1 ORDER BY "offset"', [orderId])).rows;
+    (
+      await env.db.query<{ id: string; offset: string; dead_lettered: boolean }>(
+        'SELECT id::text, "offset"::text, dead_lettered FROM parked_events WHERE order_id = $1 ORDER BY "offset"',
+        [orderId],
+      )
+    ).rows;
 
   before(async () => {
     env = await createTestEnvironment('parked_events', { relayEnabled: false });
@@ -60,12 +70,20 @@ describe('parked events: what a discard means (ADR 6)', () => {
 
   it('lets the order step over the discarded version, with no effect, and never applies that record again', async () => {
     const orderId = randomUUID();
-    const placed = event(orderId, 1, 'OrderPlaced', { customerId: 'c', currency: 'EUR', lines: [{ sku: 'A', quantity: 1, unitPriceMinor: 100 }] });
+    const placed = event(orderId, 1, 'OrderPlaced', {
+      customerId: 'c',
+      currency: 'EUR',
+      lines: [{ sku: 'A', quantity: 1, unitPriceMinor: 100 }],
+    });
     const broken = event(orderId, 2, 'OrderLineAdded', { line: null }); // decodes, but no projection can apply it
     const confirmed = event(orderId, 3, 'OrderConfirmed', { paymentReference: 'p' });
     await runner.handleBatch(batch(0, 0, [placed, broken, confirmed]));
     const rows = await parkedRows(orderId);
-    assert.deepEqual(rows.map((row) => row.dead_lettered), [true, false], 'the broken event is poison, the next one waits behind it');
+    assert.deepEqual(
+      rows.map((row) => row.dead_lettered),
+      [true, false],
+      'the broken event is poison, the next one waits behind it',
+    );
 
     assert.equal(await parked.discard(rows[0]?.id ?? ''), true);
     assert.deepEqual(await parked.retry(orderViewProjection.name, orderId), { applied: 1, stillParked: 0 });
@@ -79,8 +97,14 @@ describe('parked events: what a discard means (ADR 6)', () => {
     await runner.handleBatch(batch(0, 0, [placed, broken, confirmed]));
     assert.deepEqual(await view(orderId), confirmedView);
     assert.deepEqual(await parkedRows(orderId), []);
-    const { rows: decisions } = await env.db.query('SELECT decision, version FROM projection_decisions WHERE order_id = $1 ORDER BY id', [orderId]);
-    assert.deepEqual(decisions, [{ decision: 'discarded', version: 2 }, { decision: 'retried', version: 3 }]);
+    const { rows: decisions } = await env.db.query(
+      'SELECT decision, version FROM projection_decisions WHERE order_id = $1 ORDER BY id',
+      [orderId],
+    );
+    assert.deepEqual(decisions, [
+      { decision: 'discarded', version: 2 },
+      { decision: 'retried', version: 3 },
+    ]);
   });
 
   it('applies the real event of a version a discarded impostor claimed, arriving after the discard', async () => {
@@ -97,15 +121,26 @@ describe('parked events: what a discard means (ADR 6)', () => {
   it('retries, before a rebuild switches, the orders an operator retried that its generation still holds parked', async () => {
     const orderId = randomUUID();
     // After partitions were added an order spans two: its v3 is read before its v2, and both park.
-    await runner.handleBatch(batch(3, 0, [event(orderId, 1, 'OrderPlaced', { customerId: 'c', currency: 'EUR', lines: [] }), event(orderId, 3, 'OrderConfirmed', { paymentReference: 'p' })]));
-    await runner.handleBatch(batch(4, 0, [event(orderId, 2, 'OrderLineAdded', { line: { sku: 'B', quantity: 1, unitPriceMinor: 5 } })]));
+    await runner.handleBatch(
+      batch(3, 0, [
+        event(orderId, 1, 'OrderPlaced', { customerId: 'c', currency: 'EUR', lines: [] }),
+        event(orderId, 3, 'OrderConfirmed', { paymentReference: 'p' }),
+      ]),
+    );
+    await runner.handleBatch(
+      batch(4, 0, [event(orderId, 2, 'OrderLineAdded', { line: { sku: 'B', quantity: 1, unitPriceMinor: 5 } })]),
+    );
     assert.equal((await parkedRows(orderId)).length, 2);
     await env.db.query(
       `INSERT INTO projection_decisions (projection, decision, order_id, version, topic, partition, "offset", reason) VALUES ($1, 'retried', $2, 3, $3, 3, 1, 'an operator retried it')`,
       [orderViewProjection.name, orderId, topic],
     );
     assert.equal(await retryDecidedOrders(runner), 2);
-    assert.deepEqual(await view(orderId), { status: 'CONFIRMED', version: 3, lines: [{ sku: 'B', quantity: 1, unitPriceMinor: 5 }] });
+    assert.deepEqual(await view(orderId), {
+      status: 'CONFIRMED',
+      version: 3,
+      lines: [{ sku: 'B', quantity: 1, unitPriceMinor: 5 }],
+    });
     assert.deepEqual(await parkedRows(orderId), []);
   });
 });

@@ -52,7 +52,9 @@ export class ParkedEvents {
     projections: readonly Projection[],
   ) {
     // No dead-letter sink: a retry that fails again re-parks without a second dead letter (the first is on the topic).
-    this.runners = new Map(projections.map((projection) => [projection.name, new ProjectionRunner(dataSource, projection)]));
+    this.runners = new Map(
+      projections.map((projection) => [projection.name, new ProjectionRunner(dataSource, projection)]),
+    );
   }
 
   isKnown(projection: string): boolean {
@@ -63,7 +65,11 @@ export class ParkedEvents {
     return [...this.runners.keys()];
   }
 
-  async list(filter: { projection?: string | undefined; orderId?: string | undefined; limit: number }): Promise<ParkedEventSummary[]> {
+  async list(filter: {
+    projection?: string | undefined;
+    orderId?: string | undefined;
+    limit: number;
+  }): Promise<ParkedEventSummary[]> {
     const rows: ParkedRow[] = await this.dataSource.query(
       `SELECT * FROM parked_events
         WHERE ($1::text IS NULL OR projection = $1) AND ($2::text IS NULL OR order_id = $2)
@@ -118,7 +124,10 @@ export class ParkedEvents {
    */
   async discard(id: string): Promise<boolean> {
     // The public view spans the live generations; the id names one event in one of them.
-    const found: { projection: string }[] = await this.dataSource.query('SELECT projection FROM parked_events WHERE id = $1', [id]);
+    const found: { projection: string }[] = await this.dataSource.query(
+      'SELECT projection FROM parked_events WHERE id = $1',
+      [id],
+    );
     const runner = found[0] && this.runners.get(found[0].projection);
     if (!runner) return false;
     const discarded = await this.acrossGenerations(
@@ -128,7 +137,10 @@ export class ParkedEvents {
         const target = parked[0];
         if (!target) return undefined;
         await lockOffsets(db, target.projection, [target]);
-        const rows: ParkedRow[] = await db.query('WITH taken AS (DELETE FROM parked_events WHERE id = $1 RETURNING *) SELECT * FROM taken', [id]);
+        const rows: ParkedRow[] = await db.query(
+          'WITH taken AS (DELETE FROM parked_events WHERE id = $1 RETURNING *) SELECT * FROM taken',
+          [id],
+        );
         const row = rows[0];
         if (!row) return undefined;
         await recordDecision(db, 'discarded', row, await this.heldVersion(db, row));
@@ -137,7 +149,10 @@ export class ParkedEvents {
       async (db, row) => {
         if (!row) return;
         await lockOffsets(db, row.projection, [row]);
-        await db.query('DELETE FROM parked_events WHERE projection = $1 AND topic = $2 AND partition = $3 AND "offset" = $4', [row.projection, row.topic, row.partition, row.offset]);
+        await db.query(
+          'DELETE FROM parked_events WHERE projection = $1 AND topic = $2 AND partition = $3 AND "offset" = $4',
+          [row.projection, row.topic, row.partition, row.offset],
+        );
       },
     );
     return discarded !== undefined;
@@ -147,7 +162,11 @@ export class ParkedEvents {
    * Runs `live` in the live generation and then `building`, in the same transaction, in the generation
    * a running rebuild of the projection fills, if any. A rebuild that ends meanwhile is skipped.
    */
-  private acrossGenerations<T>(runner: ProjectionRunner, live: (db: EntityManager) => Promise<T>, building: (db: EntityManager, result: T) => Promise<void>): Promise<T> {
+  private acrossGenerations<T>(
+    runner: ProjectionRunner,
+    live: (db: EntityManager) => Promise<T>,
+    building: (db: EntityManager, result: T) => Promise<void>,
+  ): Promise<T> {
     return runner.transaction(async (db) => {
       const result = await live(db);
       const rebuilds: { schema_name: string }[] = await db.query(
@@ -179,11 +198,22 @@ export class ParkedEvents {
     const own = versionOf(discarded);
     if (own !== undefined) return own;
     if (discarded.order_id === null) return null;
-    const rows: ParkedRow[] = await db.query('SELECT * FROM parked_events WHERE projection = $1 AND order_id = $2 ORDER BY partition, "offset"', [discarded.projection, discarded.order_id]);
-    const after = (row: ParkedRow): boolean => row.partition > discarded.partition || (row.partition === discarded.partition && BigInt(row.offset) > BigInt(discarded.offset));
-    const later = rows.filter(after).map(versionOf).find((version) => version !== undefined);
+    const rows: ParkedRow[] = await db.query(
+      'SELECT * FROM parked_events WHERE projection = $1 AND order_id = $2 ORDER BY partition, "offset"',
+      [discarded.projection, discarded.order_id],
+    );
+    const after = (row: ParkedRow): boolean =>
+      row.partition > discarded.partition ||
+      (row.partition === discarded.partition && BigInt(row.offset) > BigInt(discarded.offset));
+    const later = rows
+      .filter(after)
+      .map(versionOf)
+      .find((version) => version !== undefined);
     if (later !== undefined) return later > 1 ? later - 1 : null;
-    const earlier = rows.filter((row) => !after(row)).map(versionOf).filter((version) => version !== undefined);
+    const earlier = rows
+      .filter((row) => !after(row))
+      .map(versionOf)
+      .filter((version) => version !== undefined);
     return Math.max(await appliedVersion(db, discarded.projection, discarded.order_id), ...earlier) + 1;
   }
 
@@ -204,8 +234,18 @@ interface Origin {
  * rows of the partitions they come from (or of `origins`), as the worker does for every batch: a
  * retry or discard and the batches of those partitions run one at a time.
  */
-async function takeParked(db: EntityManager, projection: string, orderId: string, origins?: readonly Origin[]): Promise<ParkedRow[]> {
-  const partitions: readonly Origin[] = origins ?? (await db.query('SELECT DISTINCT topic, partition FROM parked_events WHERE projection = $1 AND order_id = $2', [projection, orderId]));
+async function takeParked(
+  db: EntityManager,
+  projection: string,
+  orderId: string,
+  origins?: readonly Origin[],
+): Promise<ParkedRow[]> {
+  const partitions: readonly Origin[] =
+    origins ??
+    (await db.query('SELECT DISTINCT topic, partition FROM parked_events WHERE projection = $1 AND order_id = $2', [
+      projection,
+      orderId,
+    ]));
   await lockOffsets(db, projection, partitions);
   // Wrapped in a SELECT: TypeORM answers a bare DELETE with [rows, count] instead of the rows.
   return db.query(
@@ -245,15 +285,42 @@ export function retryDecidedOrders(runner: ProjectionRunner): Promise<number> {
 /** By version where it can be read (after partitions were added, one order spans partitions), then log position. */
 function inLogOrder(rows: readonly ParkedRow[]): SourcedRecord[] {
   return [...rows]
-    .sort((a, b) => (versionOf(a) ?? Infinity) - (versionOf(b) ?? Infinity) || a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))
-    .map((row) => ({ topic: row.topic, partition: row.partition, offset: row.offset, key: row.key, value: row.value, headers: row.headers }));
+    .sort(
+      (a, b) =>
+        (versionOf(a) ?? Infinity) - (versionOf(b) ?? Infinity) ||
+        a.partition - b.partition ||
+        Number(BigInt(a.offset) - BigInt(b.offset)),
+    )
+    .map((row) => ({
+      topic: row.topic,
+      partition: row.partition,
+      offset: row.offset,
+      key: row.key,
+      value: row.value,
+      headers: row.headers,
+    }));
 }
 
-async function recordDecision(db: EntityManager, decision: 'discarded' | 'retried', row: ParkedRow, version: number | null): Promise<void> {
+async function recordDecision(
+  db: EntityManager,
+  decision: 'discarded' | 'retried',
+  row: ParkedRow,
+  version: number | null,
+): Promise<void> {
   await db.query(
     `INSERT INTO public.projection_decisions (projection, decision, order_id, version, event_id, topic, partition, "offset", reason)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-    [row.projection, decision, row.order_id, version, eventIdOf(row) ?? null, row.topic, row.partition, row.offset, row.reason],
+    [
+      row.projection,
+      decision,
+      row.order_id,
+      version,
+      eventIdOf(row) ?? null,
+      row.topic,
+      row.partition,
+      row.offset,
+      row.reason,
+    ],
   );
 }
 
@@ -279,7 +346,9 @@ function envelopeOf(row: ParkedRow): EventEnvelope | undefined {
  * or this one for it, and never decides on what the other has not committed.
  */
 async function lockOffsets(db: EntityManager, projection: string, origins: readonly Origin[]): Promise<void> {
-  const unique = [...new Map(origins.map(({ topic, partition }) => [`${topic}/${String(partition)}`, { topic, partition }])).values()];
+  const unique = [
+    ...new Map(origins.map(({ topic, partition }) => [`${topic}/${String(partition)}`, { topic, partition }])).values(),
+  ];
   unique.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
   for (const { topic, partition } of unique) {
     await db.query(

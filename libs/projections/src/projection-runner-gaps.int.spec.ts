@@ -5,7 +5,13 @@ import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
 
 import { BatchConsumer, encodeEnvelope, ensureTopics, orderEventsTopic, type EventEnvelope } from '@app/messaging';
-import { createTestEnvironment, eventually, transactionalProducer, type TestEnvironment, type TransactionalProducer } from '@app/testing';
+import {
+  createTestEnvironment,
+  eventually,
+  transactionalProducer,
+  type TestEnvironment,
+  type TransactionalProducer,
+} from '@app/testing';
 
 import { orderViewProjection } from './order-view.projection.js';
 import { ProjectionRunner } from './projection-runner.js';
@@ -17,11 +23,27 @@ function message(envelope: EventEnvelope): { key: string; value: string; headers
 }
 
 function placed(orderId: string): EventEnvelope {
-  return { eventId: randomUUID(), type: 'OrderPlaced', schemaVersion: 1, orderId, version: 1, occurredAt: at, data: { customerId: 'c', currency: 'EUR', lines: [] } };
+  return {
+    eventId: randomUUID(),
+    type: 'OrderPlaced',
+    schemaVersion: 1,
+    orderId,
+    version: 1,
+    occurredAt: at,
+    data: { customerId: 'c', currency: 'EUR', lines: [] },
+  };
 }
 
 function confirmed(orderId: string, version = 2): EventEnvelope {
-  return { eventId: randomUUID(), type: 'OrderConfirmed', schemaVersion: 1, orderId, version, occurredAt: at, data: { paymentReference: 'p' } };
+  return {
+    eventId: randomUUID(),
+    type: 'OrderConfirmed',
+    schemaVersion: 1,
+    orderId,
+    version,
+    occurredAt: at,
+    data: { paymentReference: 'p' },
+  };
 }
 
 /**
@@ -47,9 +69,16 @@ describe('projection runner over offset gaps, with a real broker', () => {
     await env.dispose();
   });
 
-  const view = async (orderId: string): Promise<unknown> => (await env.db.query('SELECT status, version FROM order_view WHERE order_id = $1', [orderId])).rows[0];
+  const view = async (orderId: string): Promise<unknown> =>
+    (await env.db.query('SELECT status, version FROM order_view WHERE order_id = $1', [orderId])).rows[0];
   const storedOffset = async (topic: string): Promise<number> =>
-    Number((await env.db.query<{ next_offset: string }>('SELECT next_offset FROM projection_offsets WHERE topic = $1', [topic])).rows[0]?.next_offset ?? -1);
+    Number(
+      (
+        await env.db.query<{ next_offset: string }>('SELECT next_offset FROM projection_offsets WHERE topic = $1', [
+          topic,
+        ])
+      ).rows[0]?.next_offset ?? -1,
+    );
   const logEnd = async (topic: string): Promise<{ low: number; high: number }> => {
     const admin = env.kafka.admin();
     await admin.connect();
@@ -66,11 +95,19 @@ describe('projection runner over offset gaps, with a real broker', () => {
     return topic.name;
   };
   const project = async (topic: string): Promise<void> => {
-    const consumer = new BatchConsumer(env.kafka, { groupId: `${env.config.kafka.groupPrefix}${topic}`, topic }, new ProjectionRunner(dataSource, orderViewProjection));
+    const consumer = new BatchConsumer(
+      env.kafka,
+      { groupId: `${env.config.kafka.groupPrefix}${topic}`, topic },
+      new ProjectionRunner(dataSource, orderViewProjection),
+    );
     consumers.push(consumer);
     await consumer.start();
   };
-  const inTransaction = async (topic: string, messages: ReturnType<typeof message>[], end: 'commit' | 'abort'): Promise<void> => {
+  const inTransaction = async (
+    topic: string,
+    messages: ReturnType<typeof message>[],
+    end: 'commit' | 'abort',
+  ): Promise<void> => {
     const transaction = await producer.transaction();
     await transaction.send({ topic, acks: -1, messages });
     await (end === 'commit' ? transaction.commit() : transaction.abort());
@@ -80,18 +117,33 @@ describe('projection runner over offset gaps, with a real broker', () => {
     const topic = await newTopic('tx');
     const [order, stranger] = [randomUUID(), randomUUID()];
     await inTransaction(topic, [message(placed(order))], 'commit');
-    await inTransaction(topic, [message({ ...confirmed(order), type: 'OrderCancelled', data: { reason: 'aborted' } }), message(placed(stranger))], 'abort');
+    await inTransaction(
+      topic,
+      [
+        message({ ...confirmed(order), type: 'OrderCancelled', data: { reason: 'aborted' } }),
+        message(placed(stranger)),
+      ],
+      'abort',
+    );
     await inTransaction(topic, [message(confirmed(order))], 'commit');
     await inTransaction(topic, [message(placed(stranger))], 'abort');
     // The coordinator writes the last marker after the abort has answered.
-    const high = await eventually(async () => {
-      const { high: end } = await logEnd(topic);
-      assert.equal(end, 9, '2 committed records, 3 aborted ones and 4 markers');
-      return end;
-    }, { timeoutMs: 30_000, intervalMs: 50 });
+    const high = await eventually(
+      async () => {
+        const { high: end } = await logEnd(topic);
+        assert.equal(end, 9, '2 committed records, 3 aborted ones and 4 markers');
+        return end;
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
 
     await project(topic);
-    await eventually(async () => { assert.equal(await storedOffset(topic), high); }, { timeoutMs: 30_000, intervalMs: 50 });
+    await eventually(
+      async () => {
+        assert.equal(await storedOffset(topic), high);
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
     assert.deepEqual(await view(order), { status: 'CONFIRMED', version: 2 });
     assert.equal(await view(stranger), undefined, 'an aborted record is never projected');
   });
@@ -101,7 +153,11 @@ describe('projection runner over offset gaps, with a real broker', () => {
     const [gone, kept] = [randomUUID(), randomUUID()];
     const plain = env.kafka.producer();
     await plain.connect();
-    await plain.send({ topic, acks: -1, messages: [message(placed(gone)), message(confirmed(gone)), message(placed(kept))] });
+    await plain.send({
+      topic,
+      acks: -1,
+      messages: [message(placed(gone)), message(confirmed(gone)), message(placed(kept))],
+    });
     await plain.disconnect();
     const admin = env.kafka.admin();
     await admin.connect();
@@ -111,7 +167,12 @@ describe('projection runner over offset gaps, with a real broker', () => {
     assert.deepEqual(await logEnd(topic), { low: 2, high: 3 });
 
     await project(topic);
-    await eventually(async () => { assert.equal(await storedOffset(topic), 3); }, { timeoutMs: 30_000, intervalMs: 50 });
+    await eventually(
+      async () => {
+        assert.equal(await storedOffset(topic), 3);
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
     assert.deepEqual(await view(kept), { status: 'PLACED', version: 1 });
     assert.equal(await view(gone), undefined);
   });

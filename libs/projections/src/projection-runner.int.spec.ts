@@ -31,7 +31,12 @@ function batch(
     heartbeat: () => Promise.resolve(),
     records: envelopes.map((envelope, index) => {
       const record = encodeEnvelope(envelope, { correlationId: 'c', causationId: 'c' });
-      return { offset: String(firstOffset + index), key: Buffer.from(record.key), value: Buffer.from(record.value), headers: record.headers };
+      return {
+        offset: String(firstOffset + index),
+        key: Buffer.from(record.key),
+        value: Buffer.from(record.value),
+        headers: record.headers,
+      };
     }),
   };
 }
@@ -39,8 +44,24 @@ function batch(
 function lifecycle(orderId: string): EventEnvelope[] {
   const at = '2026-11-24T10:00:00.000Z';
   return [
-    { eventId: randomUUID(), type: 'OrderPlaced', schemaVersion: 1, orderId, version: 1, occurredAt: at, data: { customerId: 'c-1', currency: 'EUR', lines: [{ sku: 'A', quantity: 3, unitPriceMinor: 100 }] } },
-    { eventId: randomUUID(), type: 'OrderConfirmed', schemaVersion: 1, orderId, version: 2, occurredAt: at, data: { paymentReference: 'p-1' } },
+    {
+      eventId: randomUUID(),
+      type: 'OrderPlaced',
+      schemaVersion: 1,
+      orderId,
+      version: 1,
+      occurredAt: at,
+      data: { customerId: 'c-1', currency: 'EUR', lines: [{ sku: 'A', quantity: 3, unitPriceMinor: 100 }] },
+    },
+    {
+      eventId: randomUUID(),
+      type: 'OrderConfirmed',
+      schemaVersion: 1,
+      orderId,
+      version: 2,
+      occurredAt: at,
+      data: { paymentReference: 'p-1' },
+    },
   ];
 }
 
@@ -52,7 +73,12 @@ describe('projection runner', () => {
   const view = async (orderId: string): Promise<unknown> =>
     (await env.db.query('SELECT status, version, total_minor FROM order_view WHERE order_id = $1', [orderId])).rows[0];
   const storedOffset = async (partition: number): Promise<unknown> =>
-    (await env.db.query('SELECT next_offset FROM projection_offsets WHERE projection = $1 AND partition = $2', [orderViewProjection.name, partition])).rows[0]?.next_offset;
+    (
+      await env.db.query('SELECT next_offset FROM projection_offsets WHERE projection = $1 AND partition = $2', [
+        orderViewProjection.name,
+        partition,
+      ])
+    ).rows[0]?.next_offset;
 
   before(async () => {
     env = await createTestEnvironment('projection_runner', { relayEnabled: false });
@@ -106,7 +132,10 @@ describe('projection runner', () => {
     const events = lifecycle(orderId);
     await runner.handleBatch(batch(4, 0, events));
     // A second member took over partition 4 and applied further; the stale one then replays the old batch.
-    await env.db.query('UPDATE order_view_g1.projection_offsets SET next_offset = 10 WHERE projection = $1 AND partition = 4', [orderViewProjection.name]);
+    await env.db.query(
+      'UPDATE order_view_g1.projection_offsets SET next_offset = 10 WHERE projection = $1 AND partition = 4',
+      [orderViewProjection.name],
+    );
     await env.db.query(`UPDATE order_view SET status = 'SHIPPED', version = 3 WHERE order_id = $1`, [orderId]);
     const stale = await runner.handleBatch(batch(4, 0, events, 12));
     assert.deepEqual(stale, { kind: 'applied', nextOffset: '10' });
@@ -118,7 +147,10 @@ describe('projection runner', () => {
     const events = lifecycle(orderId);
     await runner.handleBatch(batch(6, 0, events));
     // Another member applied offsets 2..9 after this batch was fetched with the log ending at 2.
-    await env.db.query('UPDATE order_view_g1.projection_offsets SET next_offset = 10 WHERE projection = $1 AND partition = 6', [orderViewProjection.name]);
+    await env.db.query(
+      'UPDATE order_view_g1.projection_offsets SET next_offset = 10 WHERE projection = $1 AND partition = 6',
+      [orderViewProjection.name],
+    );
     const stale = await runner.handleBatch(batch(6, 0, events, 2, 10));
     assert.deepEqual(stale, { kind: 'applied', nextOffset: '10' });
     assert.equal(await storedOffset(6), '10');

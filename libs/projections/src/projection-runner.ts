@@ -1,12 +1,29 @@
 import { Logger } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
 
-import { MAX_RECORD_BYTES, isStorableText, recordSize, storableKey, type BatchHandler, type BatchOutcome, type EventEnvelope, type OutgoingRecord, type PartitionBatch } from '@app/messaging';
+import {
+  MAX_RECORD_BYTES,
+  isStorableText,
+  recordSize,
+  storableKey,
+  type BatchHandler,
+  type BatchOutcome,
+  type EventEnvelope,
+  type OutgoingRecord,
+  type PartitionBatch,
+} from '@app/messaging';
 import { ORDER_EVENT_TYPES } from '@app/orders-domain';
 
 import { liveGeneration, type GenerationScope } from './generations.js';
 import type { Projection } from './projection.js';
-import { BEHIND_PARKED, sequenceRecords, type Discard, type ParkedRecord, type SequencedEvent, type SourcedRecord } from './sequence.js';
+import {
+  BEHIND_PARKED,
+  sequenceRecords,
+  type Discard,
+  type ParkedRecord,
+  type SequencedEvent,
+  type SourcedRecord,
+} from './sequence.js';
 
 /** Where poison records go, with their origin in headers; a publisher of the dead-letter topic. */
 export interface DeadLetterSink {
@@ -20,7 +37,10 @@ export interface ProjectionObserver {
    * fetched before another member (or a rebuild that switched) applied its records: a stale member's
    * batch, fenced by the offset lock.
    */
-  batchApplied(projection: string, outcome: { applied: number; parked: number; deadLettered: number; alreadyApplied: number; seconds: number }): void;
+  batchApplied(
+    projection: string,
+    outcome: { applied: number; parked: number; deadLettered: number; alreadyApplied: number; seconds: number },
+  ): void;
 }
 
 /**
@@ -135,7 +155,9 @@ export class ProjectionRunner implements BatchHandler {
       // marker, aborted records) were read too, and must not be read again.
       const next = BigInt(batch.lastOffset) + 1n;
       const { topic, partition } = batch;
-      const fresh = batch.records.filter((record) => BigInt(record.offset) >= stored).map((record) => ({ ...record, topic, partition }));
+      const fresh = batch.records
+        .filter((record) => BigInt(record.offset) >= stored)
+        .map((record) => ({ ...record, topic, partition }));
       alreadyApplied = batch.records.length - fresh.length;
       if (next <= stored) return { kind: 'applied', nextOffset: stored.toString() };
       const nextOffset = next.toString();
@@ -186,7 +208,12 @@ export class ProjectionRunner implements BatchHandler {
   }
 
   /** The whole batch in one call; if that fails, event by event, parking what keeps failing. */
-  private async apply(db: EntityManager, events: readonly SequencedEvent[], parked: ParkedRecord[], heartbeat: () => Promise<void>): Promise<SequencedEvent[]> {
+  private async apply(
+    db: EntityManager,
+    events: readonly SequencedEvent[],
+    parked: ParkedRecord[],
+    heartbeat: () => Promise<void>,
+  ): Promise<SequencedEvent[]> {
     const handled = events.filter((event) => event.handled).map((event) => event.envelope);
     if (handled.length === 0) return [...events];
     if ((await this.attempt(db, handled)) === undefined) return [...events];
@@ -207,7 +234,12 @@ export class ProjectionRunner implements BatchHandler {
       }
       failedOrders.add(orderId);
       const message = error instanceof Error ? error.message : JSON.stringify(error);
-      parked.push({ record: event.record, orderId, reason: `apply failed ${MAX_APPLY_ATTEMPTS} times: ${message}`, deadLetter: true });
+      parked.push({
+        record: event.record,
+        orderId,
+        reason: `apply failed ${MAX_APPLY_ATTEMPTS} times: ${message}`,
+        deadLetter: true,
+      });
     }
     return applied;
   }
@@ -250,9 +282,16 @@ export class ProjectionRunner implements BatchHandler {
     records: readonly SourcedRecord[],
   ): Promise<{ versions: Map<string, number>; parkedOrders: Set<string>; discards: Discard[] }> {
     if (records.length === 0) return { versions: new Map(), parkedOrders: new Set(), discards: [] };
-    const rows: { kind: 'version' | 'parked' | 'discard'; order_id: string | null; version: number | null; event_id: string | null; topic: string | null; partition: number | null; offset: string | null }[] =
-      await db.query(
-        `SELECT 'version' AS kind, order_id, version, NULL AS event_id, NULL AS topic, NULL::int AS partition, NULL::text AS "offset"
+    const rows: {
+      kind: 'version' | 'parked' | 'discard';
+      order_id: string | null;
+      version: number | null;
+      event_id: string | null;
+      topic: string | null;
+      partition: number | null;
+      offset: string | null;
+    }[] = await db.query(
+      `SELECT 'version' AS kind, order_id, version, NULL AS event_id, NULL AS topic, NULL::int AS partition, NULL::text AS "offset"
            FROM projection_order_versions WHERE projection = $1 AND order_id = ANY($2::text[])
          UNION ALL
          SELECT DISTINCT 'parked', order_id, NULL::int, NULL, NULL, NULL::int, NULL::text FROM parked_events WHERE projection = $1 AND order_id = ANY($2::text[])
@@ -260,23 +299,41 @@ export class ProjectionRunner implements BatchHandler {
          SELECT 'discard', order_id, version, event_id, topic, partition, "offset"::text FROM public.projection_decisions
           WHERE projection = $1 AND decision = 'discarded'
             AND (order_id = ANY($2::text[]) OR (topic, partition, "offset") IN (SELECT * FROM unnest($3::text[], $4::int[], $5::bigint[])))`,
-        [this.projection.name, orderIds, records.map((record) => record.topic), records.map((record) => record.partition), records.map((record) => record.offset)],
-      );
+      [
+        this.projection.name,
+        orderIds,
+        records.map((record) => record.topic),
+        records.map((record) => record.partition),
+        records.map((record) => record.offset),
+      ],
+    );
     const versions = new Map<string, number>();
     const parkedOrders = new Set<string>();
     const discards: Discard[] = [];
     for (const row of rows) {
-      if (row.kind === 'version' && row.order_id !== null && row.version !== null) versions.set(row.order_id, row.version);
+      if (row.kind === 'version' && row.order_id !== null && row.version !== null)
+        versions.set(row.order_id, row.version);
       else if (row.kind === 'parked' && row.order_id !== null) parkedOrders.add(row.order_id);
       else if (row.kind === 'discard' && row.topic !== null && row.partition !== null && row.offset !== null) {
-        discards.push({ orderId: row.order_id, version: row.version, eventId: row.event_id, topic: row.topic, partition: row.partition, offset: row.offset });
+        discards.push({
+          orderId: row.order_id,
+          version: row.version,
+          eventId: row.event_id,
+          topic: row.topic,
+          partition: row.partition,
+          offset: row.offset,
+        });
       }
     }
     return { versions, parkedOrders, discards };
   }
 
   /** Records each order's new version and, for a partition batch, the partition's next offset: one round trip. */
-  private async saveVersions(db: EntityManager, applied: readonly SequencedEvent[], advance: OffsetAdvance | undefined): Promise<void> {
+  private async saveVersions(
+    db: EntityManager,
+    applied: readonly SequencedEvent[],
+    advance: OffsetAdvance | undefined,
+  ): Promise<void> {
     const latest = new Map<string, number>();
     for (const { envelope } of applied) latest.set(envelope.orderId, envelope.version);
     const saveVersions = `INSERT INTO projection_order_versions AS v (projection, order_id, version)
@@ -287,7 +344,12 @@ export class ProjectionRunner implements BatchHandler {
     const versions = [this.projection.name, [...latest.keys()], [...latest.values()]];
     if (advance) {
       // With no version to save the CTE inserts nothing, and the offset still moves on.
-      await db.query(`WITH saved AS (${saveVersions}) ${advanceOffset}`, [...versions, advance.topic, advance.partition, advance.nextOffset]);
+      await db.query(`WITH saved AS (${saveVersions}) ${advanceOffset}`, [
+        ...versions,
+        advance.topic,
+        advance.partition,
+        advance.nextOffset,
+      ]);
     } else if (latest.size > 0) {
       await db.query(saveVersions, versions);
     }
@@ -300,7 +362,18 @@ export class ProjectionRunner implements BatchHandler {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (projection, topic, partition, "offset") DO UPDATE SET reason = EXCLUDED.reason`,
         // The record's own bytes are kept as they are; its headers and the reason only as storable text.
-        [this.projection.name, orderId, record.topic, record.partition, record.offset, record.key, record.value, JSON.stringify(storableHeaders(record.headers)), storableText(reason), deadLetter],
+        [
+          this.projection.name,
+          orderId,
+          record.topic,
+          record.partition,
+          record.offset,
+          record.key,
+          record.value,
+          JSON.stringify(storableHeaders(record.headers)),
+          storableText(reason),
+          deadLetter,
+        ],
       );
     }
   }
@@ -321,11 +394,19 @@ export class ProjectionRunner implements BatchHandler {
     // Another producer's record may be too large to forward: send its origin without the value (the
     // whole record is kept in parked_events), so the partition keeps flowing.
     if (recordSize(letter) <= MAX_RECORD_BYTES) return letter;
-    const withoutValue = { ...letter, value: null, headers: { ...letter.headers, 'dlq-value-dropped': 'too large; kept in parked_events' } };
+    const withoutValue = {
+      ...letter,
+      value: null,
+      headers: { ...letter.headers, 'dlq-value-dropped': 'too large; kept in parked_events' },
+    };
     if (recordSize(withoutValue) <= MAX_RECORD_BYTES) return withoutValue;
     // Its headers alone are too large: only the origin goes (the record is whole in parked_events).
     const origin = Object.fromEntries(Object.entries(withoutValue.headers).filter(([name]) => name.startsWith('dlq-')));
-    return { key: storableKey(record.key), value: null, headers: { ...origin, 'dlq-headers-dropped': 'too large; kept in parked_events' } };
+    return {
+      key: storableKey(record.key),
+      value: null,
+      headers: { ...origin, 'dlq-headers-dropped': 'too large; kept in parked_events' },
+    };
   }
 
   /**

@@ -43,12 +43,30 @@ export const salesProjection: Projection = {
       for (const delta of evolveSales(orders, event)) {
         const key = `${delta.granularity}|${delta.bucket_start}|${delta.currency}`;
         const sum = deltas.get(key);
-        deltas.set(key, sum ? { ...sum, orders: sum.orders + delta.orders, revenue_minor: sum.revenue_minor + delta.revenue_minor, cancellations: sum.cancellations + delta.cancellations } : delta);
+        deltas.set(
+          key,
+          sum
+            ? {
+                ...sum,
+                orders: sum.orders + delta.orders,
+                revenue_minor: sum.revenue_minor + delta.revenue_minor,
+                cancellations: sum.cancellations + delta.cancellations,
+              }
+            : delta,
+        );
       }
     }
-    await saveOrders(db, [...new Set(events.map((event) => event.orderId))].map((id) => orders.get(id)).filter((order) => order !== undefined));
+    await saveOrders(
+      db,
+      [...new Set(events.map((event) => event.orderId))]
+        .map((id) => orders.get(id))
+        .filter((order) => order !== undefined),
+    );
     // Sorted: workers of different partitions update the same bucket rows, so they lock them in one order.
-    await addToBuckets(db, [...deltas.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, delta]) => delta));
+    await addToBuckets(
+      db,
+      [...deltas.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, delta]) => delta),
+    );
   },
 };
 
@@ -56,7 +74,11 @@ export const salesProjection: Projection = {
 export function evolveSales(orders: Map<string, SalesOrderRecord>, envelope: EventEnvelope): SalesDelta[] {
   const event = { type: envelope.type, data: envelope.data } as OrderEvent;
   if (event.type === 'OrderPlaced') {
-    orders.set(envelope.orderId, { order_id: envelope.orderId, currency: event.data.currency, lines: [...event.data.lines] });
+    orders.set(envelope.orderId, {
+      order_id: envelope.orderId,
+      currency: event.data.currency,
+      lines: [...event.data.lines],
+    });
     return deltas(envelope.occurredAt, event.data.currency, { orders: 1 });
   }
   const order = orders.get(envelope.orderId);
@@ -82,7 +104,11 @@ export function bucketStart(at: string, granularity: SalesGranularity): string {
   return new Date(Math.floor(Date.parse(at) / size) * size).toISOString();
 }
 
-function deltas(at: string, currency: string, amounts: Partial<Pick<SalesDelta, 'orders' | 'revenue_minor' | 'cancellations'>>): SalesDelta[] {
+function deltas(
+  at: string,
+  currency: string,
+  amounts: Partial<Pick<SalesDelta, 'orders' | 'revenue_minor' | 'cancellations'>>,
+): SalesDelta[] {
   return (Object.keys(SALES_GRANULARITIES) as SalesGranularity[]).map((granularity) => ({
     granularity,
     bucket_start: bucketStart(at, granularity),
@@ -94,7 +120,10 @@ function deltas(at: string, currency: string, amounts: Partial<Pick<SalesDelta, 
 }
 
 async function loadOrders(db: EntityManager, orderIds: readonly string[]): Promise<Map<string, SalesOrderRecord>> {
-  const rows: SalesOrderRecord[] = await db.query('SELECT order_id, currency, lines FROM sales_orders WHERE order_id = ANY($1::uuid[])', [orderIds]);
+  const rows: SalesOrderRecord[] = await db.query(
+    'SELECT order_id, currency, lines FROM sales_orders WHERE order_id = ANY($1::uuid[])',
+    [orderIds],
+  );
   return new Map(rows.map((row) => [row.order_id, row]));
 }
 

@@ -117,7 +117,12 @@ export function sequenceRecords(records: readonly SourcedRecord[], input: Sequen
     }
     const expected = discards.nextVersion(envelope.orderId, current);
     if (envelope.version > expected) {
-      park(record, envelope.orderId, `sequence gap: expected version ${String(expected)}, got ${String(envelope.version)}`, true);
+      park(
+        record,
+        envelope.orderId,
+        `sequence gap: expected version ${String(expected)}, got ${String(envelope.version)}`,
+        true,
+      );
       continue;
     }
     versions.set(envelope.orderId, envelope.version);

@@ -9,40 +9,90 @@ import { BEHIND_PARKED, sequenceRecords, type Discard, type SequenceInput, type 
 let offset = 0;
 function record(envelope: EventEnvelope): SourcedRecord {
   const encoded = encodeEnvelope(envelope, { correlationId: 'c', causationId: 'c' });
-  return { topic: 't', partition: 0, offset: String(offset++), key: Buffer.from(encoded.key), value: Buffer.from(encoded.value), headers: encoded.headers };
+  return {
+    topic: 't',
+    partition: 0,
+    offset: String(offset++),
+    key: Buffer.from(encoded.key),
+    value: Buffer.from(encoded.value),
+    headers: encoded.headers,
+  };
 }
-function event(orderId: string, version: number, type = version === 1 ? 'OrderPlaced' : 'OrderConfirmed'): EventEnvelope {
-  return { eventId: `${orderId}-${version}`, type, schemaVersion: 1, orderId, version, occurredAt: '2026-11-24T10:00:00.000Z', data: {} };
+function event(
+  orderId: string,
+  version: number,
+  type = version === 1 ? 'OrderPlaced' : 'OrderConfirmed',
+): EventEnvelope {
+  return {
+    eventId: `${orderId}-${version}`,
+    type,
+    schemaVersion: 1,
+    orderId,
+    version,
+    occurredAt: '2026-11-24T10:00:00.000Z',
+    data: {},
+  };
 }
 function input(overrides: Partial<SequenceInput> = {}): SequenceInput {
-  return { versions: new Map(), parkedOrders: new Set(), knownTypes: new Set(ORDER_EVENT_TYPES), handles: new Set(['OrderPlaced']), ...overrides };
+  return {
+    versions: new Map(),
+    parkedOrders: new Set(),
+    knownTypes: new Set(ORDER_EVENT_TYPES),
+    handles: new Set(['OrderPlaced']),
+    ...overrides,
+  };
 }
 
 describe('sequenceRecords', () => {
   it('passes events that are next in their order, marking the types the projection reads', () => {
     const result = sequenceRecords([record(event('a', 1)), record(event('a', 2)), record(event('b', 1))], input());
-    assert.deepEqual(result.next.map((e) => [e.envelope.orderId, e.envelope.version, e.handled]), [
-      ['a', 1, true],
-      ['a', 2, false],
-      ['b', 1, true],
-    ]);
+    assert.deepEqual(
+      result.next.map((e) => [e.envelope.orderId, e.envelope.version, e.handled]),
+      [
+        ['a', 1, true],
+        ['a', 2, false],
+        ['b', 1, true],
+      ],
+    );
     assert.equal(result.parked.length, 0);
   });
 
   it('counts events at or below the applied version as duplicates and does nothing with them', () => {
-    const result = sequenceRecords([record(event('a', 1)), record(event('a', 2)), record(event('a', 3))], input({ versions: new Map([['a', 2]]) }));
+    const result = sequenceRecords(
+      [record(event('a', 1)), record(event('a', 2)), record(event('a', 3))],
+      input({ versions: new Map([['a', 2]]) }),
+    );
     assert.equal(result.duplicates, 2);
-    assert.deepEqual(result.next.map((e) => e.envelope.version), [3]);
+    assert.deepEqual(
+      result.next.map((e) => e.envelope.version),
+      [3],
+    );
   });
 
   it('dead-letters an undecodable record and parks the later events of its order behind it', () => {
-    const poison: SourcedRecord = { topic: 't', partition: 0, offset: String(offset++), key: Buffer.from('a'), value: Buffer.from('{oops'), headers: {} };
-    const result = sequenceRecords([record(event('a', 1)), poison, record(event('a', 2)), record(event('b', 1))], input());
-    assert.deepEqual(result.next.map((e) => `${e.envelope.orderId}@${e.envelope.version}`), ['a@1', 'b@1']);
-    assert.deepEqual(result.parked.map((p) => [p.orderId, p.deadLetter, p.reason.split(':')[0]]), [
-      ['a', true, 'undecodable'],
-      ['a', false, BEHIND_PARKED],
-    ]);
+    const poison: SourcedRecord = {
+      topic: 't',
+      partition: 0,
+      offset: String(offset++),
+      key: Buffer.from('a'),
+      value: Buffer.from('{oops'),
+      headers: {},
+    };
+    const result = sequenceRecords(
+      [record(event('a', 1)), poison, record(event('a', 2)), record(event('b', 1))],
+      input(),
+    );
+    assert.deepEqual(
+      result.next.map((e) => `${e.envelope.orderId}@${e.envelope.version}`),
+      ['a@1', 'b@1'],
+    );
+    assert.deepEqual(
+      result.parked.map((p) => [p.orderId, p.deadLetter, p.reason.split(':')[0]]),
+      [
+        ['a', true, 'undecodable'],
+        ['a', false, BEHIND_PARKED],
+      ],
+    );
   });
 
   it('dead-letters an unknown event type and a version that skips ahead', () => {
@@ -54,14 +104,29 @@ describe('sequenceRecords', () => {
   });
 
   it('parks every event of an order that already has parked events', () => {
-    const result = sequenceRecords([record(event('a', 3))], input({ versions: new Map([['a', 2]]), parkedOrders: new Set(['a']) }));
-    assert.deepEqual(result.parked.map((p) => [p.orderId, p.reason, p.deadLetter]), [['a', BEHIND_PARKED, false]]);
+    const result = sequenceRecords(
+      [record(event('a', 3))],
+      input({ versions: new Map([['a', 2]]), parkedOrders: new Set(['a']) }),
+    );
+    assert.deepEqual(
+      result.parked.map((p) => [p.orderId, p.reason, p.deadLetter]),
+      [['a', BEHIND_PARKED, false]],
+    );
   });
 
   it('dead-letters a record without a key and parks nothing behind it', () => {
-    const result = sequenceRecords([{ topic: 't', partition: 0, offset: '9', key: null, value: null, headers: {} }, record(event('a', 1))], input());
-    assert.deepEqual(result.parked.map((p) => [p.orderId, p.deadLetter]), [[null, true]]);
-    assert.deepEqual(result.next.map((e) => e.envelope.orderId), ['a']);
+    const result = sequenceRecords(
+      [{ topic: 't', partition: 0, offset: '9', key: null, value: null, headers: {} }, record(event('a', 1))],
+      input(),
+    );
+    assert.deepEqual(
+      result.parked.map((p) => [p.orderId, p.deadLetter]),
+      [[null, true]],
+    );
+    assert.deepEqual(
+      result.next.map((e) => e.envelope.orderId),
+      ['a'],
+    );
   });
 
   it('dead-letters a record whose key or headers Postgres cannot store, keyed to no order when the key is the problem', () => {
@@ -70,9 +135,19 @@ describe('sequenceRecords', () => {
     const nulHeader: SourcedRecord = { ...record(event('c', 1)), headers: { 'event-type': 'Order\0Placed' } };
     const unreadableHeader: SourcedRecord = { ...record(event('d', 1)), unreadableHeaders: ['trace'] };
     const result = sequenceRecords([nulKey, nulHeader, unreadableHeader, good], input());
-    assert.deepEqual(result.parked.map((p) => [p.orderId, p.deadLetter]), [[null, true], ['c', true], ['d', true]]);
+    assert.deepEqual(
+      result.parked.map((p) => [p.orderId, p.deadLetter]),
+      [
+        [null, true],
+        ['c', true],
+        ['d', true],
+      ],
+    );
     assert.match(result.parked[1]?.reason ?? '', /header "event-type" is not text Postgres can store/);
-    assert.deepEqual(result.next.map((e) => e.envelope.orderId), ['a']);
+    assert.deepEqual(
+      result.next.map((e) => e.envelope.orderId),
+      ['a'],
+    );
   });
 
   describe('when an operator discarded a record (ADR 6)', () => {
@@ -88,28 +163,49 @@ describe('sequenceRecords', () => {
     it('skips the discarded record itself, and the same event sent again at another offset', () => {
       const poison = record(event('a', 2));
       const resent = record(event('a', 2));
-      const result = sequenceRecords([poison, resent], input({ versions: new Map([['a', 1]]), discards: [discardOf(poison, 2, 'a-2')] }));
+      const result = sequenceRecords(
+        [poison, resent],
+        input({ versions: new Map([['a', 1]]), discards: [discardOf(poison, 2, 'a-2')] }),
+      );
       assert.equal(result.discarded, 2);
       assert.equal(result.next.length + result.parked.length, 0);
     });
 
     it('lets the order step over the discarded version when nothing fills it', () => {
       const poison = record(event('a', 2));
-      const result = sequenceRecords([record(event('a', 3)), record(event('a', 4))], input({ versions: new Map([['a', 1]]), discards: [discardOf(poison, 2)] }));
-      assert.deepEqual(result.next.map((e) => e.envelope.version), [3, 4]);
+      const result = sequenceRecords(
+        [record(event('a', 3)), record(event('a', 4))],
+        input({ versions: new Map([['a', 1]]), discards: [discardOf(poison, 2)] }),
+      );
+      assert.deepEqual(
+        result.next.map((e) => e.envelope.version),
+        [3, 4],
+      );
     });
 
     it('still applies a real event of the version a discarded impostor claimed', () => {
       const impostor = record(event('a', 2, 'OrderTeleported'));
       const real = record(event('a', 2));
-      const result = sequenceRecords([impostor, real, record(event('a', 3))], input({ versions: new Map([['a', 1]]), discards: [discardOf(impostor, 2, 'impostor')] }));
-      assert.deepEqual(result.next.map((e) => [e.record.offset, e.envelope.version]), [[real.offset, 2], [result.next[1]?.record.offset, 3]]);
+      const result = sequenceRecords(
+        [impostor, real, record(event('a', 3))],
+        input({ versions: new Map([['a', 1]]), discards: [discardOf(impostor, 2, 'impostor')] }),
+      );
+      assert.deepEqual(
+        result.next.map((e) => [e.record.offset, e.envelope.version]),
+        [
+          [real.offset, 2],
+          [result.next[1]?.record.offset, 3],
+        ],
+      );
       assert.equal(result.discarded, 1);
     });
 
     it('still parks a version past the discarded one that skips another', () => {
       const poison = record(event('a', 2));
-      const result = sequenceRecords([record(event('a', 4))], input({ versions: new Map([['a', 1]]), discards: [discardOf(poison, 2)] }));
+      const result = sequenceRecords(
+        [record(event('a', 4))],
+        input({ versions: new Map([['a', 1]]), discards: [discardOf(poison, 2)] }),
+      );
       assert.match(result.parked[0]?.reason ?? '', /sequence gap: expected version 3, got 4/);
     });
   });

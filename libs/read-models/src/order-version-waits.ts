@@ -53,9 +53,13 @@ export class OrderVersionWaits implements OnApplicationShutdown {
           resolve(reached);
         },
       };
-      const timer = setTimeout(() => { waiter.done(false); }, timeoutMs);
+      const timer = setTimeout(() => {
+        waiter.done(false);
+      }, timeoutMs);
       waiters.add(waiter);
-      this.fallback ??= setInterval(() => { this.check(); }, FALLBACK_POLL_MS);
+      this.fallback ??= setInterval(() => {
+        this.check();
+      }, FALLBACK_POLL_MS);
       this.check(); // registered first, then checked: a commit in between is not missed
     });
   }
@@ -86,11 +90,14 @@ export class OrderVersionWaits implements OnApplicationShutdown {
             [ids],
           );
           for (const { order_id: orderId, version } of rows) {
-            for (const waiter of [...(this.waiting.get(orderId) ?? [])]) if (version >= waiter.minVersion) waiter.done(true);
+            for (const waiter of [...(this.waiting.get(orderId) ?? [])])
+              if (version >= waiter.minVersion) waiter.done(true);
           }
         } while (this.wakeUps !== seen);
       } catch (error) {
-        this.logger.warn(`could not read order versions, retrying: ${error instanceof Error ? error.message : String(error)}`);
+        this.logger.warn(
+          `could not read order versions, retrying: ${error instanceof Error ? error.message : String(error)}`,
+        );
       } finally {
         this.checking = false;
       }
@@ -101,7 +108,10 @@ export class OrderVersionWaits implements OnApplicationShutdown {
   private listen(): void {
     if (this.listener || this.stopped) return;
     const listener = (async () => {
-      const client = new pg.Client({ connectionString: this.config.databaseUrl, application_name: 'query-api-version-listener' });
+      const client = new pg.Client({
+        connectionString: this.config.databaseUrl,
+        application_name: 'query-api-version-listener',
+      });
       // Only this session's own end forgets it: an old session's late 'end' must not drop a newer one.
       const drop = (): void => {
         if (this.listener === listener) this.listener = undefined;
@@ -109,7 +119,9 @@ export class OrderVersionWaits implements OnApplicationShutdown {
       };
       client.on('error', drop);
       client.on('end', drop);
-      client.on('notification', () => { this.check(); });
+      client.on('notification', () => {
+        this.check();
+      });
       try {
         await client.connect();
         await client.query(`LISTEN ${ORDER_VIEW_CHANGED_CHANNEL}`);
@@ -121,7 +133,9 @@ export class OrderVersionWaits implements OnApplicationShutdown {
     })();
     this.listener = listener;
     listener.catch((error: unknown) => {
-      this.logger.warn(`cannot listen for order view changes: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.warn(
+        `cannot listen for order view changes: ${error instanceof Error ? error.message : String(error)}`,
+      );
     });
   }
 

@@ -34,7 +34,10 @@ export class OrderViewQueries {
    * CPU than the rest of the request (docs/benchmarks.md). Same shape as the entity.
    */
   async findById(orderId: string): Promise<OrderView | null> {
-    const rows: OrderView[] = await this.dataSource.query(`SELECT ${ORDER_VIEW_COLUMNS} FROM order_view WHERE order_id = $1`, [orderId]);
+    const rows: OrderView[] = await this.dataSource.query(
+      `SELECT ${ORDER_VIEW_COLUMNS} FROM order_view WHERE order_id = $1`,
+      [orderId],
+    );
     return rows[0] ?? null;
   }
 
@@ -57,10 +60,14 @@ export class OrderViewQueries {
       .orderBy('o.placedAt', 'DESC')
       .addOrderBy('o.orderId', 'DESC')
       .limit(filter.limit);
-    if (filter.customerId !== undefined) query.andWhere('o.customerId = :customerId', { customerId: filter.customerId });
+    if (filter.customerId !== undefined)
+      query.andWhere('o.customerId = :customerId', { customerId: filter.customerId });
     if (filter.status !== undefined) query.andWhere('o.status = :status', { status: filter.status });
     if (filter.after) {
-      query.andWhere('(o.placedAt, o.orderId) < (:afterAt, :afterId)', { afterAt: filter.after.placedAt, afterId: filter.after.orderId });
+      query.andWhere('(o.placedAt, o.orderId) < (:afterAt, :afterId)', {
+        afterAt: filter.after.placedAt,
+        afterId: filter.after.orderId,
+      });
     }
     return query.getMany();
   }

@@ -38,16 +38,32 @@ export async function requestRebuild(queryApi: TestServer, projection: string): 
 }
 
 /** Waits until the rebuild behind `statusUrl` switched; fails if it ended otherwise. */
-export function waitUntilSwitched(queryApi: TestServer, statusUrl: string, { timeoutMs = 120_000 } = {}): Promise<RebuildState> {
-  return eventually(async () => {
-    const { rebuild } = (await request(queryApi).get(statusUrl).set(ADMIN_AUTH).expect(200)).body as { rebuild: RebuildState };
-    assert.ok(rebuild.state !== 'failed' && rebuild.state !== 'cancelled', `rebuild ${rebuild.id} ended ${rebuild.state}`);
-    assert.equal(rebuild.state, 'switched');
-    return rebuild;
-  }, { timeoutMs, intervalMs: 100 });
+export function waitUntilSwitched(
+  queryApi: TestServer,
+  statusUrl: string,
+  { timeoutMs = 120_000 } = {},
+): Promise<RebuildState> {
+  return eventually(
+    async () => {
+      const { rebuild } = (await request(queryApi).get(statusUrl).set(ADMIN_AUTH).expect(200)).body as {
+        rebuild: RebuildState;
+      };
+      assert.ok(
+        rebuild.state !== 'failed' && rebuild.state !== 'cancelled',
+        `rebuild ${rebuild.id} ended ${rebuild.state}`,
+      );
+      assert.equal(rebuild.state, 'switched');
+      return rebuild;
+    },
+    { timeoutMs, intervalMs: 100 },
+  );
 }
 
 /** Rebuilds a projection through the admin API and waits until it switched. */
-export async function rebuildThroughAdminApi(queryApi: TestServer, projection: string, options: { timeoutMs?: number } = {}): Promise<RebuildState> {
+export async function rebuildThroughAdminApi(
+  queryApi: TestServer,
+  projection: string,
+  options: { timeoutMs?: number } = {},
+): Promise<RebuildState> {
   return waitUntilSwitched(queryApi, await requestRebuild(queryApi, projection), options);
 }

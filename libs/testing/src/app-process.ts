@@ -47,7 +47,11 @@ export class AppProcess {
       env: { ...process.env, ...configToEnv(config), ...env, NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    this.exited = new Promise((resolve) => this.child.once('exit', (code) => { resolve(code); }));
+    this.exited = new Promise((resolve) =>
+      this.child.once('exit', (code) => {
+        resolve(code);
+      }),
+    );
     this.ready = new Promise((resolve, reject) => {
       const keep = (line: string): void => {
         this.lines.push(line);
@@ -61,7 +65,9 @@ export class AppProcess {
         this.served ??= /(https?:\/\/[^\s;"]+)/.exec(line)?.[1];
         resolve();
       });
-      void this.exited.then((code) => { reject(new Error(`${app} exited (${code}) before it was ready`)); });
+      void this.exited.then((code) => {
+        reject(new Error(`${app} exited (${code}) before it was ready`));
+      });
     });
   }
 
@@ -72,7 +78,8 @@ export class AppProcess {
 
   /** The base URL from the ready line (`listening on http://…`); only once `ready` has resolved. */
   get url(): string {
-    if (this.served === undefined) throw new Error('the app has not logged the address it listens on yet: await ready first');
+    if (this.served === undefined)
+      throw new Error('the app has not logged the address it listens on yet: await ready first');
     return this.served;
   }
 
@@ -99,12 +106,19 @@ export class AdminCliProcess {
 
   constructor(config: AppConfig, args: readonly string[]) {
     const main = join(import.meta.dirname, '..', '..', '..', 'apps', 'admin-cli', 'src', 'main.js');
-    this.child = spawn(process.execPath, [main, ...args], { env: { ...process.env, ...configToEnv(config), NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [main, ...args], {
+      env: { ...process.env, ...configToEnv(config), NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     this.child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     this.child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    this.exited = new Promise((resolve) => this.child.once('close', (code, signal) => { resolve({ code, signal, stdout, stderr }); }));
+    this.exited = new Promise((resolve) =>
+      this.child.once('close', (code, signal) => {
+        resolve({ code, signal, stdout, stderr });
+      }),
+    );
   }
 
   signal(signal: NodeJS.Signals): void {

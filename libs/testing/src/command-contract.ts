@@ -111,7 +111,12 @@ type Headers = ReadonlyMap<string, string>;
 
 /** Lower-case names; values trimmed as HTTP does, and cut where a CR, LF or NUL would end the line. */
 function normalisedHeaders(headers: Readonly<Record<string, string>>): Headers {
-  return new Map(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), (value.split(/[\r\n\0]/)[0] ?? '').replace(/^[ \t]+|[ \t]+$/g, '')]));
+  return new Map(
+    Object.entries(headers).map(([name, value]) => [
+      name.toLowerCase(),
+      (value.split(/[\r\n\0]/)[0] ?? '').replace(/^[ \t]+|[ \t]+$/g, ''),
+    ]),
+  );
 }
 
 function headerBytes(headers: Headers): number {
@@ -135,7 +140,8 @@ function checkUrl(path: string, problems: Problems): void {
     problems.push(open([400], 'the URL is not correctly percent-encoded'));
     return;
   }
-  if (decoded.includes('\0') || !decoded.isWellFormed()) problems.push(open([400], 'the URL holds a NUL or broken text'));
+  if (decoded.includes('\0') || !decoded.isWellFormed())
+    problems.push(open([400], 'the URL holds a NUL or broken text'));
 }
 
 const ROUTES: readonly { readonly method: string; readonly pattern: readonly string[] }[] = [
@@ -151,8 +157,15 @@ const ROUTES: readonly { readonly method: string; readonly pattern: readonly str
  */
 function matchRoute(method: string, pathname: string, problems: Problems): Route | undefined {
   const exact = pathname.split('/').slice(1);
-  const loose = pathname.replace(/(?<=.)\/$/, '').toLowerCase().split('/').slice(1);
-  for (const [segments, isLoose] of [[exact, false], [loose, true]] as const) {
+  const loose = pathname
+    .replace(/(?<=.)\/$/, '')
+    .toLowerCase()
+    .split('/')
+    .slice(1);
+  for (const [segments, isLoose] of [
+    [exact, false],
+    [loose, true],
+  ] as const) {
     const found = ROUTES.find((route) => fits(route.pattern, segments));
     if (!found) continue;
     if (found.method !== method) {
@@ -168,21 +181,31 @@ function matchRoute(method: string, pathname: string, problems: Problems): Route
     const id = found.pattern.indexOf(':id');
     const sku = found.pattern.indexOf(':sku');
     if (isLoose) problems.push(open([404], 'the path names the command only ignoring case or a trailing slash'));
-    return { name, loose: isLoose, ...(id < 0 ? {} : { id: original[id] }), ...(sku < 0 ? {} : { sku: original[sku] }) };
+    return {
+      name,
+      loose: isLoose,
+      ...(id < 0 ? {} : { id: original[id] }),
+      ...(sku < 0 ? {} : { sku: original[sku] }),
+    };
   }
   problems.push(definite([404], 'no command has this path'));
   return undefined;
 }
 
 function fits(pattern: readonly string[], segments: readonly string[]): boolean {
-  return pattern.length === segments.length && pattern.every((part, index) => (part.startsWith(':') ? (segments[index] ?? '') !== '' : part === segments[index]));
+  return (
+    pattern.length === segments.length &&
+    pattern.every((part, index) => (part.startsWith(':') ? (segments[index] ?? '') !== '' : part === segments[index]))
+  );
 }
 
 function checkRouteParameters(route: Route, problems: Problems): void {
   const id = safeDecode(route.id);
-  if (id !== undefined && !UUID.test(id)) problems.push(open([400, 404], 'the order id is not a UUID, so no order has it', { field: 'id' }));
+  if (id !== undefined && !UUID.test(id))
+    problems.push(open([400, 404], 'the order id is not a UUID, so no order has it', { field: 'id' }));
   const sku = safeDecode(route.sku);
-  if (sku !== undefined && !PLAIN_IDENTIFIER.test(sku)) problems.push(open([400, 404], 'the sku is not a plain identifier', { field: 'sku' }));
+  if (sku !== undefined && !PLAIN_IDENTIFIER.test(sku))
+    problems.push(open([400, 404], 'the sku is not a plain identifier', { field: 'sku' }));
 }
 
 function safeDecode(segment: string | undefined): string | undefined {
@@ -198,12 +221,15 @@ function safeDecode(segment: string | undefined): string | undefined {
 function checkHeaders(route: string, headers: Headers, problems: Problems): void {
   const key = headers.get('idempotency-key');
   if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
-    problems.push(definite([400], 'Idempotency-Key is not 1 to 255 visible ASCII characters', { field: 'Idempotency-Key' }));
+    problems.push(
+      definite([400], 'Idempotency-Key is not 1 to 255 visible ASCII characters', { field: 'Idempotency-Key' }),
+    );
   }
   const ifMatch = headers.get('if-match');
   if (ifMatch === undefined || ifMatch === '*') return;
   if (route === 'POST /orders') problems.push(open([400, 412], 'If-Match on a new order'));
-  else if (!/^"\d{1,9}"$/.test(ifMatch)) problems.push(open([400, 412], 'If-Match is not the ETag of a response', { field: 'If-Match' }));
+  else if (!/^"\d{1,9}"$/.test(ifMatch))
+    problems.push(open([400, 412], 'If-Match is not the ETag of a response', { field: 'If-Match' }));
 }
 
 interface Body {
@@ -262,7 +288,10 @@ function mediaTypeIsJson(contentType: string, problems: Problems): boolean {
     problems.push(definite([415], 'the body is not declared JSON'));
     return false;
   }
-  const charset = parameters.find((parameter) => parameter.startsWith('charset='))?.slice(8).replace(/^"|"$/g, '');
+  const charset = parameters
+    .find((parameter) => parameter.startsWith('charset='))
+    ?.slice(8)
+    .replace(/^"|"$/g, '');
   if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
     problems.push(definite([400, 415], `JSON declared in ${charset}, not UTF-8`));
     return false;
@@ -272,7 +301,13 @@ function mediaTypeIsJson(contentType: string, problems: Problems): boolean {
 
 /** The body as sent when its coding is identity, decoded when it is a coding that decodes; else refused. */
 function decode(bytes: Buffer, name: string, problems: Problems): Buffer | undefined {
-  const decoders: Record<string, (input: Buffer) => Buffer> = { identity: (input) => input, gzip: gunzipSync, 'x-gzip': gunzipSync, deflate: inflateSync, br: brotliDecompressSync };
+  const decoders: Record<string, (input: Buffer) => Buffer> = {
+    identity: (input) => input,
+    gzip: gunzipSync,
+    'x-gzip': gunzipSync,
+    deflate: inflateSync,
+    br: brotliDecompressSync,
+  };
   const decoder = decoders[name];
   if (!decoder) {
     problems.push(definite([415], `the content coding ${name} is not one this API reads`));
@@ -326,13 +361,24 @@ function checkBody(route: string, body: unknown, problems: Problems): void {
 }
 
 /** Every field of `rules` present and valid, and no other field. */
-function checkObject(rules: Record<string, Rule>, object: Record<string, unknown>, prefix: string, problems: Problems): void {
+function checkObject(
+  rules: Record<string, Rule>,
+  object: Record<string, unknown>,
+  prefix: string,
+  problems: Problems,
+): void {
   for (const [name, rule] of Object.entries(rules)) rule(object[name], `${prefix}${name}`, problems);
   for (const key of Object.keys(object)) {
     if (Object.hasOwn(rules, key)) continue;
     // `channel` is announced for later (the design brief): refusing it until then is the contract too.
-    const announced = prefix === '' && key === 'channel' && rules === BODIES['POST /orders'] && ['web', 'store', 'phone'].includes(object[key] as string);
-    problems.push((announced ? open : definite)([400], `unknown field ${prefix}${key}`, { field: `${prefix}${key}`, inBody: true }));
+    const announced =
+      prefix === '' &&
+      key === 'channel' &&
+      rules === BODIES['POST /orders'] &&
+      ['web', 'store', 'phone'].includes(object[key] as string);
+    problems.push(
+      (announced ? open : definite)([400], `unknown field ${prefix}${key}`, { field: `${prefix}${key}`, inBody: true }),
+    );
   }
 }
 
@@ -359,12 +405,14 @@ function currency(value: unknown, field: string, problems: Problems): void {
 }
 
 function quantity(value: unknown, field: string, problems: Problems): void {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) problems.push(bad(field, 'must be a positive integer'));
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1)
+    problems.push(bad(field, 'must be a positive integer'));
   else if (value > PLAIN_QUANTITY) problems.push(unsure(field, 'is a large quantity'));
 }
 
 function price(value: unknown, field: string, problems: Problems): void {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) problems.push(bad(field, 'must be an integer in minor units, not negative'));
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)
+    problems.push(bad(field, 'must be an integer in minor units, not negative'));
   else if (value > PLAIN_PRICE) problems.push(unsure(field, 'is a large price'));
 }
 
@@ -374,9 +422,11 @@ function lines(value: unknown, field: string, problems: Problems): void {
     problems.push(bad(field, 'must be an array of lines'));
     return;
   }
-  if (value.length < 1 || value.length > MAX_LINES) problems.push(bad(field, `must hold 1 to ${MAX_LINES} lines`, [400, 409]));
+  if (value.length < 1 || value.length > MAX_LINES)
+    problems.push(bad(field, `must hold 1 to ${MAX_LINES} lines`, [400, 409]));
   for (const [index, line] of value.entries()) {
-    if (line === null || typeof line !== 'object' || Array.isArray(line)) problems.push({ ...bad(`${field}.${index}`, 'must be a line object'), orAs: field });
+    if (line === null || typeof line !== 'object' || Array.isArray(line))
+      problems.push({ ...bad(`${field}.${index}`, 'must be a line object'), orAs: field });
     else checkObject(LINE, line as Record<string, unknown>, `${field}.${index}.`, problems);
   }
 }
@@ -386,11 +436,13 @@ function checkOrderTotals(body: Record<string, unknown>, problems: Problems): vo
   if (!Array.isArray(body.lines)) return;
   const items = body.lines.filter((line): line is Record<string, unknown> => line !== null && typeof line === 'object');
   const skus = items.map((line) => line.sku).filter((sku) => typeof sku === 'string');
-  if (new Set(skus).size < skus.length) problems.push(definite([400, 409], 'two lines have one sku', { code: 'DUPLICATE_SKU' }));
+  if (new Set(skus).size < skus.length)
+    problems.push(definite([400, 409], 'two lines have one sku', { code: 'DUPLICATE_SKU' }));
   const amounts = items.map((line) => [line.quantity, line.unitPriceMinor]);
   if (!amounts.every((pair) => pair.every((amount) => Number.isSafeInteger(amount)))) return;
   const total = amounts.reduce((sum, [count, unit]) => sum + BigInt(count as number) * BigInt(unit as number), 0n);
-  if (total > BigInt(Number.MAX_SAFE_INTEGER)) problems.push(definite([409], 'the total is over 2^53 − 1', { code: 'TOTAL_TOO_LARGE' }));
+  if (total > BigInt(Number.MAX_SAFE_INTEGER))
+    problems.push(definite([409], 'the total is over 2^53 − 1', { code: 'TOTAL_TOO_LARGE' }));
 }
 
 /**
@@ -401,12 +453,14 @@ function checkOrderTotals(body: Record<string, unknown>, problems: Problems): vo
  */
 export function contractViolation(expected: ContractAnswer, status: number, body: string): string | undefined {
   if (expected.outside) return status >= 500 ? `${status}: a server error` : undefined;
-  if (!expected.statuses.includes(status)) return `${status} where the contract allows ${expected.statuses.join(', ')} (${reasons(expected)})`;
+  if (!expected.statuses.includes(status))
+    return `${status} where the contract allows ${expected.statuses.join(', ')} (${reasons(expected)})`;
   const json = parseObject(body);
   if (status === 400) return fieldsViolation(expected, json);
   if (status === 409 && expected.route === 'POST /orders') {
     const codes = expected.problems.filter((problem) => problem.statuses.includes(409)).map((problem) => problem.code);
-    if (!codes.includes(json.code as string)) return `409 ${String(json.code)} where the request decides ${codes.join(' or ')}`;
+    if (!codes.includes(json.code as string))
+      return `409 ${String(json.code)} where the request decides ${codes.join(' or ')}`;
   }
   return undefined;
 }
@@ -423,7 +477,9 @@ function fieldsViolation(expected: ContractAnswer, json: Record<string, unknown>
   const bodyFields = candidates.filter((problem) => problem.inBody === true);
   if (!named.some((field) => bodyFields.some((problem) => names(field, problem)))) return undefined;
   const missed = bodyFields.filter((problem) => problem.definite && !named.some((field) => names(field, problem)));
-  return missed.length > 0 ? `the 400 names ${named.join(', ')} but not ${missed.map((problem) => problem.field).join(', ')}` : undefined;
+  return missed.length > 0
+    ? `the 400 names ${named.join(', ')} but not ${missed.map((problem) => problem.field).join(', ')}`
+    : undefined;
 }
 
 /** `field` names the problem's field, something inside it, or the field that holds it where allowed. */
@@ -442,5 +498,8 @@ function parseObject(body: string): Record<string, unknown> {
 }
 
 function reasons(expected: ContractAnswer): string {
-  return expected.problems.map((problem) => `${problem.definite ? '' : 'open: '}${problem.reason}`).join('; ') || 'a valid request';
+  return (
+    expected.problems.map((problem) => `${problem.definite ? '' : 'open: '}${problem.reason}`).join('; ') ||
+    'a valid request'
+  );
 }

@@ -25,7 +25,9 @@ export async function describeGroup(kafka: KafkaConnection, groupId: string, top
       members: (group?.members ?? []).map((member) => ({
         memberId: member.memberId,
         partitions:
-          member.memberAssignment.length === 0 ? [] : (AssignerProtocol.MemberAssignment.decode(member.memberAssignment)?.assignment[topic] ?? []),
+          member.memberAssignment.length === 0
+            ? []
+            : (AssignerProtocol.MemberAssignment.decode(member.memberAssignment)?.assignment[topic] ?? []),
       })),
     };
   } finally {

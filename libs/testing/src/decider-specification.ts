@@ -16,7 +16,10 @@ export function deciderSpecification<Command, Event, State>(decider: SpecDecider
       return {
         when(command: Command) {
           const run = (): Event[] =>
-            decider.decide(command, history.reduce((state, event) => decider.evolve(state, event), decider.initialState));
+            decider.decide(
+              command,
+              history.reduce((state, event) => decider.evolve(state, event), decider.initialState),
+            );
           return {
             then(expected: readonly Event[]): void {
               assert.deepEqual(run(), expected);

@@ -3,7 +3,10 @@
  * For waiting on asynchronous effects (a projection catching up): the wait ends as soon as the
  * condition holds, and the deadline only bounds a failure.
  */
-export async function eventually<T>(assertion: () => Promise<T> | T, { timeoutMs = 15_000, intervalMs = 25 } = {}): Promise<T> {
+export async function eventually<T>(
+  assertion: () => Promise<T> | T,
+  { timeoutMs = 15_000, intervalMs = 25 } = {},
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

@@ -89,10 +89,13 @@ export async function assertGuarantees(
   const { lost, unacknowledged } = await assertAcknowledgementsStored(env, acknowledged, unansweredMayLand);
 
   // The relay has drained the outbox, and the topic holds every stored event.
-  await eventually(async () => {
-    const { rows } = await env.db.query<{ pending: number }>('SELECT count(*)::int AS pending FROM outbox');
-    assert.equal(rows[0]?.pending, 0, 'the outbox is drained');
-  }, { timeoutMs, intervalMs: 250 });
+  await eventually(
+    async () => {
+      const { rows } = await env.db.query<{ pending: number }>('SELECT count(*)::int AS pending FROM outbox');
+      assert.equal(rows[0]?.pending, 0, 'the outbox is drained');
+    },
+    { timeoutMs, intervalMs: 250 },
+  );
   const { rows: eventIds } = await env.db.query<{ event_id: string }>('SELECT event_id::text FROM events');
   const expectedIds = new Set(eventIds.map((row) => row.event_id));
   const topic = env.config.kafka.ordersTopic;
@@ -108,24 +111,44 @@ export async function assertGuarantees(
 
   // The projections have caught up (records that change no row, such as re-sent duplicates, move
   // only the offsets, so both are waited for) and their rows are what a fold from scratch gives.
-  const { orders, events, appliedTwice } = await eventually(() => assertReadModelsEqualFold(env.db), { timeoutMs, intervalMs: 500 });
-  await eventually(async () => {
-    const { rows: offsets } = await env.db.query<{ projection: string; partition: number; next_offset: string }>(
-      'SELECT projection, partition, next_offset::text FROM projection_offsets WHERE topic = $1',
-      [topic],
-    );
-    for (const { name } of projections) {
-      const stored = new Map(offsets.filter((row) => row.projection === name).map((row) => [row.partition, Number(row.next_offset)]));
-      for (const [partition, end] of logEnd) {
-        if (end === 0) continue; // a partition nothing was written to may have no offset row
-        assert.equal(stored.get(partition), end, `${name} recorded offset ${end} of partition ${partition}, the log end`);
+  const { orders, events, appliedTwice } = await eventually(() => assertReadModelsEqualFold(env.db), {
+    timeoutMs,
+    intervalMs: 500,
+  });
+  await eventually(
+    async () => {
+      const { rows: offsets } = await env.db.query<{ projection: string; partition: number; next_offset: string }>(
+        'SELECT projection, partition, next_offset::text FROM projection_offsets WHERE topic = $1',
+        [topic],
+      );
+      for (const { name } of projections) {
+        const stored = new Map(
+          offsets.filter((row) => row.projection === name).map((row) => [row.partition, Number(row.next_offset)]),
+        );
+        for (const [partition, end] of logEnd) {
+          if (end === 0) continue; // a partition nothing was written to may have no offset row
+          assert.equal(
+            stored.get(partition),
+            end,
+            `${name} recorded offset ${end} of partition ${partition}, the log end`,
+          );
+        }
       }
-    }
-  }, { timeoutMs, intervalMs: 250 });
+    },
+    { timeoutMs, intervalMs: 250 },
+  );
   // Judged from the fold alone (values past it by exactly one event's effect), never from the
   // projections' own counters; assertReadModelsEqualFold has already failed on any difference.
   assert.equal(appliedTwice, 0, 'no read model applied an event twice');
-  return { acknowledged: acknowledged.size, lost, unacknowledged, events, orders, duplicatesOnTopic: ours.length - seen.size, appliedTwice };
+  return {
+    acknowledged: acknowledged.size,
+    lost,
+    unacknowledged,
+    events,
+    orders,
+    duplicatesOnTopic: ours.length - seen.size,
+    appliedTwice,
+  };
 }
 
 /**
@@ -138,11 +161,16 @@ async function assertAcknowledgementsStored(
   acknowledged: AcknowledgedCommands,
   unansweredMayLand: number,
 ): Promise<{ lost: number; unacknowledged: number }> {
-  const { rows } = await env.db.query<{ order_id: string; version: number; type: string }>('SELECT order_id::text, version, type FROM events');
+  const { rows } = await env.db.query<{ order_id: string; version: number; type: string }>(
+    'SELECT order_id::text, version, type FROM events',
+  );
   const stored = new Map<string, Map<number, string>>();
-  for (const row of rows) stored.set(row.order_id, (stored.get(row.order_id) ?? new Map<number, string>()).set(row.version, row.type));
-  const gaps = [...stored].filter(([, versions]) => [...versions.keys()].some((version) => version < 1 || version > versions.size)).map(([orderId]) => orderId);
-  assert.deepEqual(gaps.slice(0, 5), [], 'every order\'s versions run 1, 2, 3, … without a gap');
+  for (const row of rows)
+    stored.set(row.order_id, (stored.get(row.order_id) ?? new Map<number, string>()).set(row.version, row.type));
+  const gaps = [...stored]
+    .filter(([, versions]) => [...versions.keys()].some((version) => version < 1 || version > versions.size))
+    .map(([orderId]) => orderId);
+  assert.deepEqual(gaps.slice(0, 5), [], "every order's versions run 1, 2, 3, … without a gap");
 
   const problems: string[] = [];
   let matched = 0;
@@ -151,14 +179,22 @@ async function assertAcknowledgementsStored(
     const told = new Set<number>();
     for (const { version, eventType } of acknowledgements) {
       const found = versions?.get(version);
-      if (told.has(version)) problems.push(`${orderId}@${String(version)}: acknowledged twice (${eventType} the second time); one of them is lost`);
-      else if (found !== eventType) problems.push(`${orderId}@${String(version)}: acknowledged as ${eventType}, stored ${found ?? 'nothing'}`);
+      if (told.has(version))
+        problems.push(
+          `${orderId}@${String(version)}: acknowledged twice (${eventType} the second time); one of them is lost`,
+        );
+      else if (found !== eventType)
+        problems.push(`${orderId}@${String(version)}: acknowledged as ${eventType}, stored ${found ?? 'nothing'}`);
       else matched++;
       told.add(version);
     }
   }
   const lost = acknowledged.size - matched;
-  assert.equal(problems.length, 0, `acknowledged commands missing from the store: ${String(lost)}; ${problems.slice(0, 5).join('; ')}`);
+  assert.equal(
+    problems.length,
+    0,
+    `acknowledged commands missing from the store: ${String(lost)}; ${problems.slice(0, 5).join('; ')}`,
+  );
   // Per order a client placed or changed: orders seeded straight into the store have no client.
   let storedForClients = 0;
   for (const [orderId] of acknowledged.orders()) storedForClients += stored.get(orderId)?.size ?? 0;
@@ -174,7 +210,11 @@ async function assertAcknowledgementsStored(
 function assertAcknowledgementsOnTopic(ours: readonly ReadRecord[], acknowledged: AcknowledgedCommands): void {
   const published = new Map<string, string>();
   for (const record of ours) {
-    const { orderId, version, type } = JSON.parse(record.value ?? '{}') as { orderId: string; version: number; type: string };
+    const { orderId, version, type } = JSON.parse(record.value ?? '{}') as {
+      orderId: string;
+      version: number;
+      type: string;
+    };
     const key = `${orderId}@${String(version)}`;
     if (!published.has(key)) published.set(key, type);
   }
@@ -182,10 +222,15 @@ function assertAcknowledgementsOnTopic(ours: readonly ReadRecord[], acknowledged
   for (const [, acknowledgements] of acknowledged.orders()) {
     for (const { orderId, version, eventType } of acknowledgements) {
       const type = published.get(`${orderId}@${String(version)}`);
-      if (type !== eventType) wrong.push(`${orderId}@${String(version)}: acknowledged as ${eventType}, on the topic ${type ?? 'nothing'}`);
+      if (type !== eventType)
+        wrong.push(`${orderId}@${String(version)}: acknowledged as ${eventType}, on the topic ${type ?? 'nothing'}`);
     }
   }
-  assert.equal(wrong.length, 0, `every acknowledged event is on the topic as the client was told; ${wrong.slice(0, 5).join('; ')}`);
+  assert.equal(
+    wrong.length,
+    0,
+    `every acknowledged event is on the topic as the client was told; ${wrong.slice(0, 5).join('; ')}`,
+  );
 }
 
 /** Each partition's log end (the offset the next record would get). */
@@ -212,10 +257,13 @@ function assertTopicMatchesStore(onTopic: readonly ReadRecord[], storedIds: Read
     seen.add(eventId);
     const { orderId, version } = JSON.parse(record.value ?? '{}') as { orderId: string; version: number };
     const expected = (lastVersion.get(orderId) ?? 0) + 1;
-    if (version !== expected) outOfOrder.push(`${orderId}: version ${String(version)} where ${String(expected)} was next (offset ${record.offset})`);
+    if (version !== expected)
+      outOfOrder.push(
+        `${orderId}: version ${String(version)} where ${String(expected)} was next (offset ${record.offset})`,
+      );
     lastVersion.set(orderId, version);
   }
-  assert.deepEqual(outOfOrder.slice(0, 5), [], 'each order\'s events first appear on the topic in version order');
+  assert.deepEqual(outOfOrder.slice(0, 5), [], "each order's events first appear on the topic in version order");
 }
 
 /** Prints the scenario's one result line, `FIGURE <scenario>: <figures>`, the suite's output. */

@@ -46,5 +46,7 @@ export async function freePorts(count = 1, host = '127.0.0.1'): Promise<number> 
     for (let port = first; port < first + count && free; port++) free = await listenable(port, host);
     if (free) return first;
   }
-  throw new Error(`no ${String(count)} consecutive free ports on ${host} between ${String(LOWEST)} and ${String(highest + count)}`);
+  throw new Error(
+    `no ${String(count)} consecutive free ports on ${host} between ${String(LOWEST)} and ${String(highest + count)}`,
+  );
 }

@@ -29,8 +29,16 @@ describe('readTopicToEnd', () => {
 
   it('reads a log that ends with transaction markers to its end: committed records only, markers and aborted records skipped', async () => {
     const topic = env.config.kafka.ordersTopic;
-    const kafka = new Kafka({ clientId: env.config.kafka.clientId, brokers: [...env.config.kafka.brokers], logLevel: logLevel.NOTHING });
-    const producer = kafka.producer({ transactionalId: `${env.config.kafka.groupPrefix}reader-test`, idempotent: true, maxInFlightRequests: 1 });
+    const kafka = new Kafka({
+      clientId: env.config.kafka.clientId,
+      brokers: [...env.config.kafka.brokers],
+      logLevel: logLevel.NOTHING,
+    });
+    const producer = kafka.producer({
+      transactionalId: `${env.config.kafka.groupPrefix}reader-test`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
     await producer.connect();
     const value = (label: string): string => `${label}:${'x'.repeat(RECORD_BYTES)}`;
     // On every partition: two committed records, a commit marker, two aborted records, an abort marker.
@@ -38,7 +46,13 @@ describe('readTopicToEnd', () => {
       for (const outcome of ['commit', 'abort'] as const) {
         const transaction = await producer.transaction();
         for (let record = 0; record < 2; record++) {
-          await transaction.send({ topic, messages: Array.from({ length: PARTITIONS }, (_, partition) => ({ partition, value: value(`${outcome}-${String(partition)}-${String(record)}`) })) });
+          await transaction.send({
+            topic,
+            messages: Array.from({ length: PARTITIONS }, (_, partition) => ({
+              partition,
+              value: value(`${outcome}-${String(partition)}-${String(record)}`),
+            })),
+          });
         }
         await (outcome === 'commit' ? transaction.commit() : transaction.abort());
       }
@@ -47,21 +61,44 @@ describe('readTopicToEnd', () => {
     }
 
     // The coordinator writes the markers after the abort has answered: read once every partition holds its own.
-    await eventually(async () => {
-      const admin = env.kafka.admin();
-      await admin.connect();
-      try {
-        assert.deepEqual((await admin.fetchTopicOffsets(topic)).map(({ high }) => high), Array.from({ length: PARTITIONS }, () => '6'));
-      } finally {
-        await admin.disconnect();
-      }
-    }, { timeoutMs: 30_000, intervalMs: 50 });
+    await eventually(
+      async () => {
+        const admin = env.kafka.admin();
+        await admin.connect();
+        try {
+          assert.deepEqual(
+            (await admin.fetchTopicOffsets(topic)).map(({ high }) => high),
+            Array.from({ length: PARTITIONS }, () => '6'),
+          );
+        } finally {
+          await admin.disconnect();
+        }
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
     const read = await readTopicToEnd(env.kafka, topic, { timeoutMs: 30_000 });
 
-    assert.deepEqual([...read.logEnd].sort(([a], [b]) => a - b), Array.from({ length: PARTITIONS }, (_, partition) => [partition, 6]));
-    const labels = read.records.map((record) => `${String(record.partition)}@${record.offset} ${record.value?.split(':')[0] ?? ''}`).sort();
-    assert.deepEqual(labels, Array.from({ length: PARTITIONS }, (_, p) => [`${String(p)}@0 commit-${String(p)}-0`, `${String(p)}@1 commit-${String(p)}-1`]).flat().sort());
-    assert.equal(read.skipped, PARTITIONS * 4, 'per partition: the commit marker, two aborted records, the abort marker');
+    assert.deepEqual(
+      [...read.logEnd].sort(([a], [b]) => a - b),
+      Array.from({ length: PARTITIONS }, (_, partition) => [partition, 6]),
+    );
+    const labels = read.records
+      .map((record) => `${String(record.partition)}@${record.offset} ${record.value?.split(':')[0] ?? ''}`)
+      .sort();
+    assert.deepEqual(
+      labels,
+      Array.from({ length: PARTITIONS }, (_, p) => [
+        `${String(p)}@0 commit-${String(p)}-0`,
+        `${String(p)}@1 commit-${String(p)}-1`,
+      ])
+        .flat()
+        .sort(),
+    );
+    assert.equal(
+      read.skipped,
+      PARTITIONS * 4,
+      'per partition: the commit marker, two aborted records, the abort marker',
+    );
   });
 
   it('reads an empty topic at once', async () => {
@@ -71,7 +108,10 @@ describe('readTopicToEnd', () => {
     try {
       await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
       const read = await readTopicToEnd(env.kafka, topic, { timeoutMs: 5_000 });
-      assert.deepEqual({ records: read.records.length, skipped: read.skipped, ends: [...read.logEnd.values()] }, { records: 0, skipped: 0, ends: [0, 0] });
+      assert.deepEqual(
+        { records: read.records.length, skipped: read.skipped, ends: [...read.logEnd.values()] },
+        { records: 0, skipped: 0, ends: [0, 0] },
+      );
     } finally {
       await admin.deleteTopics({ topics: [topic] });
       await admin.disconnect();

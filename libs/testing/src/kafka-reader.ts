@@ -1,4 +1,10 @@
-import { streamTopicToEnd, toReadRecord, withThrowawayConsumer, type KafkaConnection, type ReadRecord } from '@app/messaging';
+import {
+  streamTopicToEnd,
+  toReadRecord,
+  withThrowawayConsumer,
+  type KafkaConnection,
+  type ReadRecord,
+} from '@app/messaging';
 
 import { eventually } from './eventually.js';
 
@@ -22,9 +28,12 @@ export async function readTopic(
         return Promise.resolve();
       },
     });
-    await eventually(() => {
-      if (!done(records)) throw new Error(`read ${records.length} records of ${topic}, condition not met yet`);
-    }, { timeoutMs });
+    await eventually(
+      () => {
+        if (!done(records)) throw new Error(`read ${records.length} records of ${topic}, condition not met yet`);
+      },
+      { timeoutMs },
+    );
     return records;
   });
 }
@@ -47,11 +56,20 @@ export interface TopicToEnd {
  * open transaction holds a read_committed consumer back from the log end, and the read then fails
  * after `timeoutMs` without progress.
  */
-export async function readTopicToEnd(kafka: KafkaConnection, topic: string, { timeoutMs = 20_000 } = {}): Promise<TopicToEnd> {
+export async function readTopicToEnd(
+  kafka: KafkaConnection,
+  topic: string,
+  { timeoutMs = 20_000 } = {},
+): Promise<TopicToEnd> {
   const records: ReadRecord[] = [];
-  const { logEnd, skipped } = await streamTopicToEnd(kafka, topic, (batch) => {
-    records.push(...batch);
-    return Promise.resolve();
-  }, { idleTimeoutMs: timeoutMs, groupPrefix: 'test-reader' });
+  const { logEnd, skipped } = await streamTopicToEnd(
+    kafka,
+    topic,
+    (batch) => {
+      records.push(...batch);
+      return Promise.resolve();
+    },
+    { idleTimeoutMs: timeoutMs, groupPrefix: 'test-reader' },
+  );
   return { records, logEnd, skipped };
 }

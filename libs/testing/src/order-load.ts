@@ -55,7 +55,10 @@ export interface CommandAnswer {
 }
 
 const EVENT_OF_ACTION: Readonly<Record<string, OrderEventType>> = {
-  confirm: 'OrderConfirmed', ship: 'OrderShipped', deliver: 'OrderDelivered', cancel: 'OrderCancelled',
+  confirm: 'OrderConfirmed',
+  ship: 'OrderShipped',
+  deliver: 'OrderDelivered',
+  cancel: 'OrderCancelled',
 };
 
 /**
@@ -82,7 +85,13 @@ export async function sendCommand(
   method: 'post' | 'delete',
   path: string,
   body: object | undefined,
-  { retryForMs, onRetry, onReplayed, attemptTimeoutMs, idempotencyKey }: LifecycleOptions & { idempotencyKey?: string } = {},
+  {
+    retryForMs,
+    onRetry,
+    onReplayed,
+    attemptTimeoutMs,
+    idempotencyKey,
+  }: LifecycleOptions & { idempotencyKey?: string } = {},
 ): Promise<CommandAnswer> {
   const key = retryForMs === undefined ? idempotencyKey : (idempotencyKey ?? randomUUID());
   const deadline = Date.now() + (retryForMs ?? 0);
@@ -93,7 +102,8 @@ export async function sendCommand(
       const timeout = attemptTimeoutMs?.(attempt);
       if (timeout !== undefined) void call.timeout(timeout);
       const response = await (body ? call.send(body) : call);
-      if (key && response.status >= 500 && Date.now() < deadline) throw new Error(`${String(response.status)} ${response.text}`);
+      if (key && response.status >= 500 && Date.now() < deadline)
+        throw new Error(`${String(response.status)} ${response.text}`);
       if (attempt > 1 && response.headers['idempotent-replayed'] === 'true') onReplayed?.();
       return { status: response.status, text: response.text, body: response.body as unknown };
     } catch (error) {
@@ -110,14 +120,29 @@ export async function sendCommand(
  * then cancelled, or confirmed and maybe shipped and delivered. With a query API, checks after every
  * command that `GET /orders/:id?minVersion=<version>` shows exactly that version (read-your-writes).
  */
-export async function runRandomLifecycle(commandApi: TestServer, random: () => number, queryApi?: TestServer, options: LifecycleOptions = {}): Promise<LifecycleResult> {
+export async function runRandomLifecycle(
+  commandApi: TestServer,
+  random: () => number,
+  queryApi?: TestServer,
+  options: LifecycleOptions = {},
+): Promise<LifecycleResult> {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
-  const line = (index: number) => ({ sku: `SKU-${index}-${Math.floor(random() * 1_000)}`, quantity: 1 + Math.floor(random() * 5), unitPriceMinor: 100 + Math.floor(random() * 10_000) });
+  const line = (index: number) => ({
+    sku: `SKU-${index}-${Math.floor(random() * 1_000)}`,
+    quantity: 1 + Math.floor(random() * 5),
+    unitPriceMinor: 100 + Math.floor(random() * 10_000),
+  });
   const lines = Array.from({ length: 1 + Math.floor(random() * 3) }, (_, index) => line(index));
   const visibleAfterMs: number[] = [];
   const { onAcknowledged } = options;
 
-  const placed = await sendCommand(commandApi, 'post', '/orders', { customerId: `customer-${Math.floor(random() * 50)}`, currency: pick(CURRENCIES), lines }, options);
+  const placed = await sendCommand(
+    commandApi,
+    'post',
+    '/orders',
+    { customerId: `customer-${Math.floor(random() * 50)}`, currency: pick(CURRENCIES), lines },
+    options,
+  );
   assert.equal(placed.status, 201, `place order: ${placed.text}`);
   const orderId = (placed.body as { orderId: string }).orderId;
   let version = (placed.body as { version: number }).version;
@@ -133,11 +158,20 @@ export async function runRandomLifecycle(commandApi: TestServer, random: () => n
     visibleAfterMs.push(performance.now() - answeredAt);
   };
   // One client changes the order, so each answer is the version before it plus one.
-  const command = async (eventType: OrderEventType, path: string, body?: object, method: 'post' | 'delete' = 'post'): Promise<void> => {
+  const command = async (
+    eventType: OrderEventType,
+    path: string,
+    body?: object,
+    method: 'post' | 'delete' = 'post',
+  ): Promise<void> => {
     const response = await sendCommand(commandApi, method, `/orders/${orderId}${path}`, body, options);
     assert.equal(response.status, 200, `${method} ${path}: ${response.text}`);
     const next = (response.body as { version: number }).version;
-    assert.equal(next, version + 1, `${method} ${path} of ${orderId} answered version ${String(next)} after ${String(version)}`);
+    assert.equal(
+      next,
+      version + 1,
+      `${method} ${path} of ${orderId} answered version ${String(next)} after ${String(version)}`,
+    );
     version = next;
     onAcknowledged?.(orderId, version, eventType);
     await check();
@@ -146,14 +180,18 @@ export async function runRandomLifecycle(commandApi: TestServer, random: () => n
   await check();
   const extra = Math.floor(random() * 3);
   for (let index = 0; index < extra; index++) await command('OrderLineAdded', '/lines', line(10 + index));
-  if (lines.length > 1 && random() < 0.3) await command('OrderLineRemoved', `/lines/${lines[0]?.sku ?? ''}`, undefined, 'delete');
+  if (lines.length > 1 && random() < 0.3)
+    await command('OrderLineRemoved', `/lines/${lines[0]?.sku ?? ''}`, undefined, 'delete');
   if (random() < 0.15) {
     await command('OrderCancelled', '/cancel', { reason: 'changed my mind' });
   } else {
     await command('OrderConfirmed', '/confirm', { paymentReference: `pay-${orderId.slice(0, 8)}` });
     if (random() < 0.1) await command('OrderCancelled', '/cancel', { reason: 'out of stock' });
     else if (random() < 0.8) {
-      await command('OrderShipped', '/ship', { carrier: pick(['DHL', 'UPS', 'PostNL']), trackingNumber: `T-${orderId.slice(0, 8)}` });
+      await command('OrderShipped', '/ship', {
+        carrier: pick(['DHL', 'UPS', 'PostNL']),
+        trackingNumber: `T-${orderId.slice(0, 8)}`,
+      });
       if (random() < 0.7) await command('OrderDelivered', '/deliver');
     }
   }
@@ -169,7 +207,12 @@ export async function loadUntil(
   commandApi: TestServer,
   seed: number,
   stop: { readonly done: boolean },
-  { clients = 2, max = 2_000, pauseMs = 50, ...options }: LifecycleOptions & { clients?: number; max?: number; pauseMs?: number } = {},
+  {
+    clients = 2,
+    max = 2_000,
+    pauseMs = 50,
+    ...options
+  }: LifecycleOptions & { clients?: number; max?: number; pauseMs?: number } = {},
 ): Promise<number> {
   const random = seededRandom(seed);
   let placed = 0;
@@ -186,7 +229,11 @@ export async function loadUntil(
 }
 
 /** Runs `task` for 0..count-1 with at most `concurrency` at once. */
-export async function inParallel<T>(count: number, concurrency: number, task: (index: number) => Promise<T>): Promise<T[]> {
+export async function inParallel<T>(
+  count: number,
+  concurrency: number,
+  task: (index: number) => Promise<T>,
+): Promise<T[]> {
   const results: T[] = new Array<T>(count);
   let next = 0;
   await Promise.all(

@@ -68,9 +68,12 @@ export class PrivateBroker {
     const pid = this.pid;
     if (pid === undefined || !processAlive(pid)) return;
     process.kill(pid, 'SIGKILL');
-    await eventually(() => {
-      if (processAlive(pid)) throw new Error(`broker pid ${pid} is still running`);
-    }, { timeoutMs: 30_000, intervalMs: 50 });
+    await eventually(
+      () => {
+        if (processAlive(pid)) throw new Error(`broker pid ${pid} is still running`);
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
   }
 
   /** Starts the broker on the same port and data dir; resolves once it answers a metadata request. */
@@ -94,7 +97,12 @@ export class PrivateBroker {
   }
 
   private removeStorage(): void {
-    for (const path of [`data-${this.port}`, `logs-${this.port}`, `kafka-${this.port}.pid`, `server-${this.port}.properties`]) {
+    for (const path of [
+      `data-${this.port}`,
+      `logs-${this.port}`,
+      `kafka-${this.port}.pid`,
+      `server-${this.port}.properties`,
+    ]) {
       rmSync(join(this.cache, path), { recursive: true, force: true });
     }
   }

@@ -17,7 +17,9 @@ function postgresBinaries(): string {
     // no pg_config: look where Debian and Ubuntu put the server
   }
   const root = '/usr/lib/postgresql';
-  const versions = existsSync(root) ? readdirSync(root).filter((name) => existsSync(join(root, name, 'bin', 'initdb'))) : [];
+  const versions = existsSync(root)
+    ? readdirSync(root).filter((name) => existsSync(join(root, name, 'bin', 'initdb')))
+    : [];
   const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
   return newest ? join(root, newest, 'bin') : '';
 }
@@ -44,7 +46,8 @@ export class PrivatePostgres {
   private readonly onExit = (): void => {
     try {
       const [command, args] = this.command('pg_ctl', ['-D', this.data, '-m', 'immediate', 'stop']);
-      if (existsSync(join(this.data, 'postmaster.pid'))) execFileSync(command, args, { stdio: 'ignore', timeout: 30_000 });
+      if (existsSync(join(this.data, 'postmaster.pid')))
+        execFileSync(command, args, { stdio: 'ignore', timeout: 30_000 });
     } catch {
       // already stopped
     }
@@ -61,7 +64,9 @@ export class PrivatePostgres {
     const cluster = new PrivatePostgres(root, await freePorts(1));
     try {
       if (cluster.asRoot) {
-        const [uid, gid] = ['-u', '-g'].map((flag) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim()));
+        const [uid, gid] = ['-u', '-g'].map((flag) =>
+          Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim()),
+        );
         chownSync(root, uid ?? 0, gid ?? 0);
       }
       await cluster.pg('initdb', ['-D', cluster.data, '--auth=trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);

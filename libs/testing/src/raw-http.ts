@@ -18,7 +18,12 @@ export interface RawResponse {
  */
 export async function rawHttpRequest(
   baseUrl: string,
-  { method, path, headerLines = [], body }: { method: string; path: string; headerLines?: readonly string[]; body?: string | Buffer },
+  {
+    method,
+    path,
+    headerLines = [],
+    body,
+  }: { method: string; path: string; headerLines?: readonly string[]; body?: string | Buffer },
 ): Promise<RawResponse> {
   const url = new URL(baseUrl);
   const payload = body === undefined ? Buffer.alloc(0) : Buffer.from(body);
@@ -36,8 +41,17 @@ export async function rawHttpRequest(
       socket.write(Buffer.concat([Buffer.from(`${head}\r\n\r\n`, 'latin1'), payload]));
     });
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('close', (hadError) => { if (!hadError) resolve(Buffer.concat(chunks)); });
-    socket.on('error', (error) => { reject(new Error(`${method} ${path}: the connection broke after ${String(Buffer.concat(chunks).length)} bytes of answer`, { cause: error })); });
+    socket.on('close', (hadError) => {
+      if (!hadError) resolve(Buffer.concat(chunks));
+    });
+    socket.on('error', (error) => {
+      reject(
+        new Error(
+          `${method} ${path}: the connection broke after ${String(Buffer.concat(chunks).length)} bytes of answer`,
+          { cause: error },
+        ),
+      );
+    });
   });
   return parseResponse(received);
 }
@@ -91,14 +105,18 @@ export class RawHttpConnection {
       this.closed ??= error ?? new Error('the server closed the connection');
       this.waiting?.();
     };
-    socket.on('end', () => { close(); });
+    socket.on('end', () => {
+      close();
+    });
     socket.on('error', close);
   }
 
   static open(baseUrl: string): Promise<RawHttpConnection> {
     const url = new URL(baseUrl);
     return new Promise((resolve, reject) => {
-      const socket = connect(Number(url.port), url.hostname, () => { resolve(new RawHttpConnection(socket, url.host)); });
+      const socket = connect(Number(url.port), url.hostname, () => {
+        resolve(new RawHttpConnection(socket, url.host));
+      });
       socket.once('error', reject);
     });
   }
@@ -110,7 +128,9 @@ export class RawHttpConnection {
       const answer = this.takeAnswer();
       if (answer) return answer;
       this.throwIfClosed();
-      await new Promise<void>((resolve) => { this.waiting = resolve; });
+      await new Promise<void>((resolve) => {
+        this.waiting = resolve;
+      });
       this.waiting = undefined;
     }
   }
@@ -127,7 +147,9 @@ export class RawHttpConnection {
   private takeAnswer(): RawResponse | undefined {
     const split = this.received.indexOf('\r\n\r\n');
     if (split < 0) return undefined;
-    const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(this.received.subarray(0, split).toString('latin1'))?.[1] ?? 0);
+    const length = Number(
+      /\r\ncontent-length:\s*(\d+)/i.exec(this.received.subarray(0, split).toString('latin1'))?.[1] ?? 0,
+    );
     const end = split + 4 + length;
     if (this.received.length < end) return undefined;
     const answer = parseResponse(this.received.subarray(0, end));

@@ -45,22 +45,32 @@ interface Order {
 }
 
 /** Exact: sums of orders pass 2^53, where numbers round, so every amount is a BigInt here. */
-const total = (lines: readonly Line[]): bigint => lines.reduce((sum, l) => sum + BigInt(l.quantity) * BigInt(l.unitPriceMinor), 0n);
+const total = (lines: readonly Line[]): bigint =>
+  lines.reduce((sum, l) => sum + BigInt(l.quantity) * BigInt(l.unitPriceMinor), 0n);
 
 /**
  * The orders, customers (non-zero totals) and sales buckets of the event store, all in memory: for
  * tests that compare the query API's answers with it. The oracle itself, and `npm run verify`,
  * stream the store through libs/projections/src/verification instead.
  */
-export async function foldEventStore(db: pg.Pool): Promise<{ orders: Map<string, Order>; customers: Map<string, unknown>; sales: Map<string, unknown> }> {
+export async function foldEventStore(
+  db: pg.Pool,
+): Promise<{ orders: Map<string, Order>; customers: Map<string, unknown>; sales: Map<string, unknown> }> {
   const { rows } = await db.query<EventRow>(
     `SELECT order_id::text, version, type, data, (extract(epoch FROM occurred_at) * 1000)::float8 AS at
        FROM events ORDER BY order_id, version`,
   );
   const orders = new Map<string, Order>();
   const sales = new Map<string, { orders: number; revenue: bigint; cancellations: number }>();
-  const book = (at: number, currency: string, amounts: { orders?: number; revenue?: bigint; cancellations?: number }): void => {
-    for (const [granularity, size] of [['5m', 300_000], ['1h', 3_600_000]] as const) {
+  const book = (
+    at: number,
+    currency: string,
+    amounts: { orders?: number; revenue?: bigint; cancellations?: number },
+  ): void => {
+    for (const [granularity, size] of [
+      ['5m', 300_000],
+      ['1h', 3_600_000],
+    ] as const) {
       const key = `${granularity}|${Math.floor(at / size) * size}|${currency}`;
       const bucket = sales.get(key) ?? { orders: 0, revenue: 0n, cancellations: 0 };
       bucket.orders += amounts.orders ?? 0;
@@ -74,8 +84,17 @@ export async function foldEventStore(db: pg.Pool): Promise<{ orders: Map<string,
     if (row.type === 'OrderPlaced') {
       const data = row.data as { customerId: string; currency: string; lines: Line[] };
       orders.set(row.order_id, {
-        orderId: row.order_id, customerId: data.customerId, currency: data.currency, status: 'PLACED', lines: data.lines, version: 1,
-        placedAt: at, confirmedAt: null, shippedAt: null, deliveredAt: null, cancelledAt: null,
+        orderId: row.order_id,
+        customerId: data.customerId,
+        currency: data.currency,
+        status: 'PLACED',
+        lines: data.lines,
+        version: 1,
+        placedAt: at,
+        confirmedAt: null,
+        shippedAt: null,
+        deliveredAt: null,
+        cancelledAt: null,
       });
       book(at, data.currency, { orders: 1 });
       continue;
@@ -85,7 +104,8 @@ export async function foldEventStore(db: pg.Pool): Promise<{ orders: Map<string,
     assert.equal(row.version, order.version + 1, `versions of ${row.order_id} are contiguous`);
     order.version = row.version;
     if (row.type === 'OrderLineAdded') order.lines = [...order.lines, (row.data as { line: Line }).line];
-    if (row.type === 'OrderLineRemoved') order.lines = order.lines.filter((l) => l.sku !== (row.data as { sku: string }).sku);
+    if (row.type === 'OrderLineRemoved')
+      order.lines = order.lines.filter((l) => l.sku !== (row.data as { sku: string }).sku);
     if (row.type === 'OrderConfirmed') {
       Object.assign(order, { status: 'CONFIRMED', confirmedAt: at });
       book(at, order.currency, { revenue: total(order.lines) });
@@ -100,15 +120,26 @@ export async function foldEventStore(db: pg.Pool): Promise<{ orders: Map<string,
 
   const customers = new Map<string, { orderCount: number; totals: Record<string, bigint>; last: [number, string] }>();
   for (const order of orders.values()) {
-    const customer = customers.get(order.customerId) ?? { orderCount: 0, totals: {}, last: [-Infinity, ''] as [number, string] };
+    const customer = customers.get(order.customerId) ?? {
+      orderCount: 0,
+      totals: {},
+      last: [-Infinity, ''] as [number, string],
+    };
     customer.orderCount++;
-    if (order.status !== 'CANCELLED') customer.totals[order.currency] = (customer.totals[order.currency] ?? 0n) + total(order.lines);
-    if (order.placedAt > customer.last[0] || (order.placedAt === customer.last[0] && order.orderId > customer.last[1])) customer.last = [order.placedAt, order.orderId];
+    if (order.status !== 'CANCELLED')
+      customer.totals[order.currency] = (customer.totals[order.currency] ?? 0n) + total(order.lines);
+    if (order.placedAt > customer.last[0] || (order.placedAt === customer.last[0] && order.orderId > customer.last[1]))
+      customer.last = [order.placedAt, order.orderId];
     customers.set(order.customerId, customer);
   }
   return {
     orders,
-    customers: new Map([...customers].map(([id, c]) => [id, { orderCount: c.orderCount, totals: nonZero(c.totals), lastOrderAt: c.last[0], lastOrderId: c.last[1] }])),
+    customers: new Map(
+      [...customers].map(([id, c]) => [
+        id,
+        { orderCount: c.orderCount, totals: nonZero(c.totals), lastOrderAt: c.last[0], lastOrderId: c.last[1] },
+      ]),
+    ),
     sales: new Map([...sales].filter(([, b]) => b.orders > 0 || b.revenue !== 0n || b.cancellations > 0)),
   };
 }
@@ -132,27 +163,46 @@ const LISTED = 20;
  * (libs/projections/src/verification), without the topics. Throws an AssertionError listing the
  * first differences; callers retry it with `eventually` while the projections catch up.
  */
-export async function assertReadModelsEqualFold(db: pg.Pool, options: Pick<VerifyOptions, 'projections'> = {}): Promise<FoldAgreement> {
-  const { figures, differences } = await inSnapshot(db, (sql) => verifyReadModels(sql, { ...options, keepDifferences: LISTED }));
+export async function assertReadModelsEqualFold(
+  db: pg.Pool,
+  options: Pick<VerifyOptions, 'projections'> = {},
+): Promise<FoldAgreement> {
+  const { figures, differences } = await inSnapshot(db, (sql) =>
+    verifyReadModels(sql, { ...options, keepDifferences: LISTED }),
+  );
   assertNoDifferences(figures, differences);
-  return { orders: figures.orders, events: figures.events, customers: figures.customers, buckets: figures.buckets, appliedTwice: figures.appliedTwice };
+  return {
+    orders: figures.orders,
+    events: figures.events,
+    customers: figures.customers,
+    buckets: figures.buckets,
+    appliedTwice: figures.appliedTwice,
+  };
 }
 
 /**
  * Verifies the test environment's database and topics as `npm run verify` does, and returns what
  * it found without asserting: for tests that plant a defect and expect it reported.
  */
-export async function verifyEnvironment(env: TestEnvironment, options: Omit<VerifyOptions, 'topic'> & { readonly withTopics?: boolean } = {}): Promise<VerificationResult> {
+export async function verifyEnvironment(
+  env: TestEnvironment,
+  options: Omit<VerifyOptions, 'topic'> & { readonly withTopics?: boolean } = {},
+): Promise<VerificationResult> {
   const { withTopics = true, ...rest } = options;
-  const topic = withTopics ? { kafka: env.kafka, ordersTopic: env.config.kafka.ordersTopic, deadLetterTopic: deadLetterTopic(env.config).name } : undefined;
+  const topic = withTopics
+    ? { kafka: env.kafka, ordersTopic: env.config.kafka.ordersTopic, deadLetterTopic: deadLetterTopic(env.config).name }
+    : undefined;
   return inSnapshot(env.db, (sql) => verifyReadModels(sql, { ...rest, ...(topic ? { topic } : {}) }));
 }
 
 export function assertNoDifferences(figures: VerificationFigures, differences: readonly Difference[]): void {
   if (figures.differences === 0) return;
-  const summary = `${String(figures.differences)} differences between the read models and a fold of the event store ` +
+  const summary =
+    `${String(figures.differences)} differences between the read models and a fold of the event store ` +
     `(applied twice ${String(figures.appliedTwice)}, lost ${String(figures.lost)}, parked ${String(figures.parked)})`;
-  throw new assert.AssertionError({ message: [summary, ...differences.slice(0, LISTED).map(formatDifference)].join('\n  ') });
+  throw new assert.AssertionError({
+    message: [summary, ...differences.slice(0, LISTED).map(formatDifference)].join('\n  '),
+  });
 }
 
 /** One REPEATABLE READ snapshot for the whole comparison, so rows committed meanwhile do not read as differences. */
@@ -168,5 +218,9 @@ async function inSnapshot<T>(db: pg.Pool, read: (sql: Sql) => Promise<T>): Promi
 }
 
 function nonZero(totals: Record<string, bigint>): Record<string, bigint> {
-  return Object.fromEntries(Object.entries(totals).filter(([, amount]) => amount !== 0n).sort(([a], [b]) => a.localeCompare(b)));
+  return Object.fromEntries(
+    Object.entries(totals)
+      .filter(([, amount]) => amount !== 0n)
+      .sort(([a], [b]) => a.localeCompare(b)),
+  );
 }

@@ -35,7 +35,8 @@ describe('a test environment leaves nothing on the broker', () => {
   it('deletes every consumer group under its prefix, even one whose member was killed, and its topics', async () => {
     const prefix = env.config.kafka.groupPrefix;
     const topic = env.config.kafka.ordersTopic;
-    const ours = (groups: readonly string[]): string[] => groups.filter((group) => group.startsWith(prefix) || group.includes(topic)).sort();
+    const ours = (groups: readonly string[]): string[] =>
+      groups.filter((group) => group.startsWith(prefix) || group.includes(topic)).sort();
 
     // The readers delete their throwaway groups themselves.
     await readTopic(env.kafka, topic, () => true);
@@ -45,11 +46,14 @@ describe('a test environment leaves nothing on the broker', () => {
     // A projection worker joins one group per projection, and is killed: its member stays until its session expires.
     worker = new AppProcess('projection-worker', env.config);
     await worker.ready;
-    const joined = await eventually(async () => {
-      const groups = ours((await onBroker(env)).groups);
-      assert.ok(groups.length >= 3, `the worker's groups: ${groups.join(', ')}`);
-      return groups;
-    }, { timeoutMs: 30_000 });
+    const joined = await eventually(
+      async () => {
+        const groups = ours((await onBroker(env)).groups);
+        assert.ok(groups.length >= 3, `the worker's groups: ${groups.join(', ')}`);
+        return groups;
+      },
+      { timeoutMs: 30_000 },
+    );
     await worker.stop('SIGKILL');
     worker = undefined;
 
@@ -58,6 +62,10 @@ describe('a test environment leaves nothing on the broker', () => {
 
     const left = await onBroker(env);
     assert.deepEqual(ours(left.groups), [], `groups left of ${joined.join(', ')}`);
-    assert.deepEqual(left.topics.filter((name) => name.startsWith(topic)), [], 'the topic and its dead-letter topic are deleted');
+    assert.deepEqual(
+      left.topics.filter((name) => name.startsWith(topic)),
+      [],
+      'the topic and its dead-letter topic are deleted',
+    );
   });
 });

@@ -36,7 +36,10 @@ export interface TestEnvironmentOptions {
   readonly kafkaBrokers?: readonly string[];
 }
 
-export async function createTestEnvironment(label: string, options: TestEnvironmentOptions = {}): Promise<TestEnvironment> {
+export async function createTestEnvironment(
+  label: string,
+  options: TestEnvironmentOptions = {},
+): Promise<TestEnvironment> {
   const runId = process.env.TEST_RUN_ID ?? randomBytes(3).toString('hex');
   const id = `${runId}_${label}_${randomBytes(3).toString('hex')}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
   const base = loadConfig(process.env);
@@ -75,7 +78,9 @@ export async function createTestEnvironment(label: string, options: TestEnvironm
     async dispose() {
       await db.end();
       // Best effort: a broker a fault test killed may not answer, and the database must still go.
-      await deleteKafkaLeftovers(kafka, [topic.name, `${topic.name}.dlq`], config.kafka.groupPrefix).catch(() => undefined);
+      await deleteKafkaLeftovers(kafka, [topic.name, `${topic.name}.dlq`], config.kafka.groupPrefix).catch(
+        () => undefined,
+      );
       const maintenance = new URL(config.databaseUrl);
       maintenance.pathname = '/postgres';
       const client = new pg.Client({ connectionString: maintenance.toString() });
@@ -92,17 +97,26 @@ export async function createTestEnvironment(label: string, options: TestEnvironm
  * member that was killed stays in its group until its session times out, and a group with members
  * cannot be deleted, so this waits for such groups to empty, within twice the session timeout.
  */
-async function deleteKafkaLeftovers(kafka: KafkaConnection, topics: readonly string[], groupPrefix: string): Promise<void> {
+async function deleteKafkaLeftovers(
+  kafka: KafkaConnection,
+  topics: readonly string[],
+  groupPrefix: string,
+): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
     const ours = topics.filter((topic) => existing.has(topic));
     if (ours.length > 0) await admin.deleteTopics({ topics: ours });
-    await eventually(async () => {
-      const groups = (await admin.listGroups()).groups.map((group) => group.groupId).filter((id) => id.startsWith(groupPrefix));
-      if (groups.length > 0) await admin.deleteGroups(groups);
-    }, { timeoutMs: 2 * SESSION_TIMEOUT_MS + 5_000, intervalMs: 500 });
+    await eventually(
+      async () => {
+        const groups = (await admin.listGroups()).groups
+          .map((group) => group.groupId)
+          .filter((id) => id.startsWith(groupPrefix));
+        if (groups.length > 0) await admin.deleteGroups(groups);
+      },
+      { timeoutMs: 2 * SESSION_TIMEOUT_MS + 5_000, intervalMs: 500 },
+    );
   } finally {
     await admin.disconnect();
   }

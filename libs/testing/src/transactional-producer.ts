@@ -14,7 +14,11 @@ export type TransactionalProducer = Producer;
  * Connected; the caller disconnects it.
  */
 export async function transactionalProducer(env: TestEnvironment, label: string): Promise<TransactionalProducer> {
-  const kafka = new Kafka({ clientId: `${env.config.kafka.clientId}-${label}`, brokers: [...env.config.kafka.brokers], logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({
+    clientId: `${env.config.kafka.clientId}-${label}`,
+    brokers: [...env.config.kafka.brokers],
+    logLevel: logLevel.NOTHING,
+  });
   const producer = kafka.producer({
     transactionalId: `${env.config.kafka.groupPrefix}${label}`,
     idempotent: true,

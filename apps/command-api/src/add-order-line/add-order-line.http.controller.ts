@@ -22,6 +22,9 @@ export class AddOrderLineController {
     @Req() request: Request,
     @Res({ passthrough: true }) response: Response,
   ): Promise<OrderCommandResponse> {
-    return this.commands.handle(request, response, orderId, { type: 'AddOrderLine', data: { line: { sku, quantity, unitPriceMinor } } });
+    return this.commands.handle(request, response, orderId, {
+      type: 'AddOrderLine',
+      data: { line: { sku, quantity, unitPriceMinor } },
+    });
   }
 }

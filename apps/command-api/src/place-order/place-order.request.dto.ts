@@ -1,6 +1,16 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsString, Length, Matches, ValidateBy, ValidateNested } from 'class-validator';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsIn,
+  IsString,
+  Length,
+  Matches,
+  ValidateBy,
+  ValidateNested,
+} from 'class-validator';
 
 import { KNOWN_CURRENCIES, MAX_LINES_PER_ORDER } from '@app/orders-domain';
 
@@ -24,7 +34,13 @@ export class PlaceOrderRequest {
   @ArrayMaxSize(MAX_LINES_PER_ORDER)
   // ValidateNested names a line that is not an object (`lines.1`), except an array: it validates the
   // array's items as lines instead, and an empty one passes.
-  @ValidateBy({ name: 'noArrayLines', validator: { validate: (lines: unknown) => !Array.isArray(lines) || !lines.some(Array.isArray), defaultMessage: () => 'each line must be an object, not an array' } })
+  @ValidateBy({
+    name: 'noArrayLines',
+    validator: {
+      validate: (lines: unknown) => !Array.isArray(lines) || !lines.some(Array.isArray),
+      defaultMessage: () => 'each line must be an object, not an array',
+    },
+  })
   @ValidateNested({ each: true })
   @Type(() => OrderLineRequest)
   lines!: OrderLineRequest[];

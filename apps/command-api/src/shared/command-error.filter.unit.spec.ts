@@ -3,7 +3,13 @@ import { describe, it } from 'node:test';
 
 import type { ArgumentsHost } from '@nestjs/common';
 
-import { ConcurrencyConflict, EVENT_DATA_LIMIT_BYTES, EventTooLarge, IdempotencyKeyReused, VersionMismatch } from '@app/event-store';
+import {
+  ConcurrencyConflict,
+  EVENT_DATA_LIMIT_BYTES,
+  EventTooLarge,
+  IdempotencyKeyReused,
+  VersionMismatch,
+} from '@app/event-store';
 import { OrderRuleViolation } from '@app/orders-domain';
 
 import { CommandErrorFilter } from './command-error.filter.js';
@@ -26,12 +32,17 @@ function answer(error: Error): { status: number; body: unknown } {
   return sent;
 }
 
-describe('CommandErrorFilter: the write side\'s errors as the README\'s status codes', () => {
+describe("CommandErrorFilter: the write side's errors as the README's status codes", () => {
   it('answers 413 EVENT_TOO_LARGE for an event refused at append', () => {
     const error = new EventTooLarge('OrderCancelled', EVENT_DATA_LIMIT_BYTES + 1);
     assert.deepEqual(answer(error), {
       status: 413,
-      body: { statusCode: 413, error: 'Payload Too Large', code: 'EVENT_TOO_LARGE', message: `a OrderCancelled event of ${String(EVENT_DATA_LIMIT_BYTES + 1)} bytes exceeds the ${String(EVENT_DATA_LIMIT_BYTES)}-byte limit` },
+      body: {
+        statusCode: 413,
+        error: 'Payload Too Large',
+        code: 'EVENT_TOO_LARGE',
+        message: `a OrderCancelled event of ${String(EVENT_DATA_LIMIT_BYTES + 1)} bytes exceeds the ${String(EVENT_DATA_LIMIT_BYTES)}-byte limit`,
+      },
     });
   });
 

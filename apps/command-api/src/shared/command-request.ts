@@ -19,7 +19,11 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7E]{1,255}$/;
 const STRONG_ETAG = /^"(\d{1,9})"$/;
 const TRACEPARENT = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/;
 
-export function commandRequestContext(request: Request, ids: IdGenerator, { acceptsIfMatch }: { acceptsIfMatch: boolean }): CommandRequestContext {
+export function commandRequestContext(
+  request: Request,
+  ids: IdGenerator,
+  { acceptsIfMatch }: { acceptsIfMatch: boolean },
+): CommandRequestContext {
   const idempotencyKey = header(request, 'idempotency-key');
   if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
     throw badHeader('Idempotency-Key', 'must be 1 to 255 visible ASCII characters');
@@ -69,5 +73,10 @@ function header(request: Request, name: string): string | undefined {
 }
 
 function badHeader(name: string, problem: string): BadRequestException {
-  return new BadRequestException({ statusCode: 400, error: 'Bad Request', message: `${name} ${problem}`, fields: [{ field: name, errors: [`${name} ${problem}`] }] });
+  return new BadRequestException({
+    statusCode: 400,
+    error: 'Bad Request',
+    message: `${name} ${problem}`,
+    fields: [{ field: name, errors: [`${name} ${problem}`] }],
+  });
 }

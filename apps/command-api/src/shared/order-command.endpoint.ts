@@ -4,7 +4,13 @@ import { ApiHeader, ApiOperation, ApiResponse } from '@nestjs/swagger';
 import { ErrorResponse, OrderCommandResponse } from './order-command.response.js';
 
 /** The OpenAPI description every command endpoint shares: its headers and its answers. */
-export function OrderCommandEndpoint({ summary, creates = false }: { summary: string; creates?: boolean }): MethodDecorator {
+export function OrderCommandEndpoint({
+  summary,
+  creates = false,
+}: {
+  summary: string;
+  creates?: boolean;
+}): MethodDecorator {
   const errors: [number, string][] = [
     [400, 'Invalid input: the body names each bad field; unknown fields are rejected.'],
     [404, 'No such order (or, removing a line, no such line).'],
@@ -23,11 +29,19 @@ export function OrderCommandEndpoint({ summary, creates = false }: { summary: st
     }),
     ...(creates
       ? []
-      : [ApiHeader({ name: 'If-Match', required: false, description: 'The ETag of the version the command was decided from, e.g. "3": 412 if the order moved on.' })]),
+      : [
+          ApiHeader({
+            name: 'If-Match',
+            required: false,
+            description: 'The ETag of the version the command was decided from, e.g. "3": 412 if the order moved on.',
+          }),
+        ]),
     ApiResponse({
       status: creates ? 201 : 200,
       type: OrderCommandResponse,
-      description: creates ? 'Placed; Location and ETag headers are set.' : 'Done; the ETag header carries the new version.',
+      description: creates
+        ? 'Placed; Location and ETag headers are set.'
+        : 'Done; the ETag header carries the new version.',
     }),
     ...errors
       .filter(([status]) => !(creates && (status === 404 || status === 412)))

@@ -51,7 +51,12 @@ export class OrderCommandHandler {
     return outcome.body;
   }
 
-  private execute(orderId: string, command: OrderCommand, context: CommandRequestContext, status: HttpStatus): Promise<CommandOutcome> {
+  private execute(
+    orderId: string,
+    command: OrderCommand,
+    context: CommandRequestContext,
+    status: HttpStatus,
+  ): Promise<CommandOutcome> {
     const { idempotencyKey: key, fingerprint } = context;
     const expectedVersion = command.type === 'PlaceOrder' ? 0 : context.expectedVersion;
     return withConflictRetry(this.store, expectedVersion, async (db) => {

@@ -16,7 +16,11 @@ export class OrderLineRequest {
   @Max(1_000_000)
   quantity!: number;
 
-  @ApiProperty({ description: 'Price of one unit in minor units (cents): money is never a float.', example: 1250, minimum: 0 })
+  @ApiProperty({
+    description: 'Price of one unit in minor units (cents): money is never a float.',
+    example: 1250,
+    minimum: 0,
+  })
   @IsInt()
   @Min(0)
   @Max(1_000_000_000_000)

@@ -1,4 +1,15 @@
-import { Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Post, Query, UseGuards } from '@nestjs/common';
+import {
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Inject,
+  NotFoundException,
+  Param,
+  Post,
+  Query,
+  UseGuards,
+} from '@nestjs/common';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
 
@@ -45,15 +56,29 @@ export class ParkedEventsController {
 
   @Get()
   async list(@Query() query: ParkedEventsQuery): Promise<{ items: ParkedEventSummary[] }> {
-    return { items: await this.parked.list({ projection: query.projection, orderId: query.orderId, limit: query.limit ?? 100 }) };
+    return {
+      items: await this.parked.list({
+        projection: query.projection,
+        orderId: query.orderId,
+        limit: query.limit ?? 100,
+      }),
+    };
   }
 
   /** Applies the order's parked events again, in log order; what still fails stays parked. */
   @Post('orders/:orderId/retry')
   @HttpCode(200)
-  async retry(@Param('orderId') orderId: string, @Query() { projection }: RetryQuery): Promise<Record<string, RetryOutcome>> {
+  async retry(
+    @Param('orderId') orderId: string,
+    @Query() { projection }: RetryQuery,
+  ): Promise<Record<string, RetryOutcome>> {
     if (projection !== undefined && !this.parked.isKnown(projection)) {
-      throw new NotFoundException({ statusCode: 404, error: 'Not Found', code: 'UNKNOWN_PROJECTION', message: `no projection named ${projection}` });
+      throw new NotFoundException({
+        statusCode: 404,
+        error: 'Not Found',
+        code: 'UNKNOWN_PROJECTION',
+        message: `no projection named ${projection}`,
+      });
     }
     const names = projection === undefined ? this.parked.names() : [projection];
     const outcomes: Record<string, RetryOutcome> = {};
@@ -65,7 +90,12 @@ export class ParkedEventsController {
   @Delete(':id')
   async discard(@Param() { id }: ParkedEventParams): Promise<{ discarded: string }> {
     if (!(await this.parked.discard(id))) {
-      throw new NotFoundException({ statusCode: 404, error: 'Not Found', code: 'PARKED_EVENT_NOT_FOUND', message: `no parked event ${id}` });
+      throw new NotFoundException({
+        statusCode: 404,
+        error: 'Not Found',
+        code: 'PARKED_EVENT_NOT_FOUND',
+        message: `no parked event ${id}`,
+      });
     }
     return { discarded: id };
   }

@@ -1,11 +1,31 @@
-import { ConflictException, Controller, Get, HttpCode, Inject, Logger, NotFoundException, Param, Post, Req, Res, UseGuards } from '@nestjs/common';
+import {
+  ConflictException,
+  Controller,
+  Get,
+  HttpCode,
+  Inject,
+  Logger,
+  NotFoundException,
+  Param,
+  Post,
+  Req,
+  Res,
+  UseGuards,
+} from '@nestjs/common';
 import { Matches } from 'class-validator';
 import type { Request, Response } from 'express';
 import { DataSource } from 'typeorm';
 
 import { TopicOffsets } from '@app/messaging';
 import { APP_CONFIG, AdminTokenGuard, type AppConfig } from '@app/platform';
-import { RebuildAlreadyActive, RebuildRecords, projectionStatuses, type Projection, type ProjectionStatus, type RebuildRecord } from '@app/projections';
+import {
+  RebuildAlreadyActive,
+  RebuildRecords,
+  projectionStatuses,
+  type Projection,
+  type ProjectionStatus,
+  type RebuildRecord,
+} from '@app/projections';
 
 import { PROJECTIONS } from './admin.tokens.js';
 
@@ -54,12 +74,23 @@ export class ProjectionsController {
 
   @Post(':name/rebuild')
   @HttpCode(202)
-  async rebuild(@Param() { name }: ProjectionParams, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<RebuildResponse> {
+  async rebuild(
+    @Param() { name }: ProjectionParams,
+    @Req() request: Request,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<RebuildResponse> {
     const projection = this.projection(name);
     const requestedBy = `admin-api from ${request.ip ?? 'unknown'}`;
     try {
-      const rebuild = await this.records.request({ projection: projection.name, version: projection.version, requestedBy, reason: 'admin-api' });
-      this.logger.log(`rebuild ${rebuild.id} of ${projection.name} requested by ${requestedBy} at ${rebuild.requestedAt}`);
+      const rebuild = await this.records.request({
+        projection: projection.name,
+        version: projection.version,
+        requestedBy,
+        reason: 'admin-api',
+      });
+      this.logger.log(
+        `rebuild ${rebuild.id} of ${projection.name} requested by ${requestedBy} at ${rebuild.requestedAt}`,
+      );
       const statusUrl = this.statusUrl(rebuild);
       response.setHeader('Location', statusUrl);
       return { rebuild, statusUrl };
@@ -94,7 +125,13 @@ export class ProjectionsController {
     const cancelled = await this.records.requestCancel(rebuild.id);
     if (!cancelled) {
       const ended = (await this.records.find(rebuild.id)) ?? rebuild; // as it is now: it may have switched while the cancel waited
-      throw new ConflictException({ statusCode: 409, error: 'Conflict', code: 'REBUILD_FINISHED', message: `rebuild ${id} has already ${ended.state}`, rebuild: ended });
+      throw new ConflictException({
+        statusCode: 409,
+        error: 'Conflict',
+        code: 'REBUILD_FINISHED',
+        message: `rebuild ${id} has already ${ended.state}`,
+        rebuild: ended,
+      });
     }
     this.logger.log(`rebuild ${id} of ${name} cancelled by admin-api from ${request.ip ?? 'unknown'}`);
     return { rebuild: cancelled, statusUrl: this.statusUrl(cancelled) };
@@ -104,7 +141,12 @@ export class ProjectionsController {
     const projection = this.projections.find((candidate) => candidate.name === name);
     if (!projection) {
       const known = this.projections.map((candidate) => candidate.name).join(', ');
-      throw new NotFoundException({ statusCode: 404, error: 'Not Found', code: 'UNKNOWN_PROJECTION', message: `no projection named ${name}; known projections: ${known}` });
+      throw new NotFoundException({
+        statusCode: 404,
+        error: 'Not Found',
+        code: 'UNKNOWN_PROJECTION',
+        message: `no projection named ${name}; known projections: ${known}`,
+      });
     }
     return projection;
   }
@@ -113,7 +155,12 @@ export class ProjectionsController {
     this.projection(name);
     const rebuild = await this.records.find(id);
     if (rebuild?.projection !== name) {
-      throw new NotFoundException({ statusCode: 404, error: 'Not Found', code: 'REBUILD_NOT_FOUND', message: `no rebuild ${id} of ${name}` });
+      throw new NotFoundException({
+        statusCode: 404,
+        error: 'Not Found',
+        code: 'REBUILD_NOT_FOUND',
+        message: `no rebuild ${id} of ${name}`,
+      });
     }
     return rebuild;
   }

@@ -34,12 +34,19 @@ export class GetCustomerController {
   async getCustomer(@Param('id') customerId: string): Promise<CustomerResponse> {
     const summary = customerId.length <= 128 ? await this.customers.findById(customerId) : null;
     if (!summary) {
-      throw new NotFoundException({ statusCode: 404, error: 'Not Found', code: 'CUSTOMER_NOT_FOUND', message: 'no orders are known for this customer' });
+      throw new NotFoundException({
+        statusCode: 404,
+        error: 'Not Found',
+        code: 'CUSTOMER_NOT_FOUND',
+        message: 'no orders are known for this customer',
+      });
     }
     return {
       customerId: summary.customerId,
       orderCount: summary.orderCount,
-      totalsByCurrency: Object.fromEntries(Object.entries(summary.totalsByCurrency).map(([currency, amount]) => [currency, toMinorAmount(amount)])),
+      totalsByCurrency: Object.fromEntries(
+        Object.entries(summary.totalsByCurrency).map(([currency, amount]) => [currency, toMinorAmount(amount)]),
+      ),
       lastOrderId: summary.lastOrderId,
       lastOrderAt: summary.lastOrderAt?.toISOString() ?? null,
     };

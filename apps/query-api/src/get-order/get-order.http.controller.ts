@@ -41,7 +41,12 @@ export class GetOrderController {
       });
     }
     if (!view) {
-      throw new NotFoundException({ statusCode: 404, error: 'Not Found', code: 'ORDER_NOT_FOUND', message: `order ${orderId} is not known (yet)` });
+      throw new NotFoundException({
+        statusCode: 404,
+        error: 'Not Found',
+        code: 'ORDER_NOT_FOUND',
+        message: `order ${orderId} is not known (yet)`,
+      });
     }
     response.setHeader('ETag', `"${view.version}"`);
     return toOrderResponse(view);

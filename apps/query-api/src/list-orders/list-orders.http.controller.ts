@@ -19,7 +19,10 @@ export class ListOrdersController {
   @ApiOkResponse({
     schema: {
       type: 'object',
-      properties: { items: { type: 'array', items: { $ref: getSchemaPath(OrderResponse) } }, nextCursor: { type: 'string', nullable: true } },
+      properties: {
+        items: { type: 'array', items: { $ref: getSchemaPath(OrderResponse) } },
+        nextCursor: { type: 'string', nullable: true },
+      },
     },
   })
   async listOrders(@Query() query: ListOrdersQuery): Promise<{ items: OrderResponse[]; nextCursor: string | null }> {

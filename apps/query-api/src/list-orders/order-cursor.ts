@@ -22,7 +22,8 @@ export function decodeCursor(cursor: string): OrderCursor {
       const placedAt = new Date(typeof at === 'string' ? at : Number.NaN);
       const year = placedAt.getUTCFullYear();
       // Outside these years Postgres cannot take the timestamp; no cursor we issue is there.
-      if (year >= 1970 && year <= 9999 && typeof orderId === 'string' && UUID.test(orderId)) return { placedAt, orderId };
+      if (year >= 1970 && year <= 9999 && typeof orderId === 'string' && UUID.test(orderId))
+        return { placedAt, orderId };
     }
   } catch {
     // fall through: any malformed cursor is the same client error

@@ -55,18 +55,21 @@ export class SalesStatsController {
     const from = Math.floor(requestedFrom / size) * size;
     const to = Math.ceil(requestedTo / size) * size;
     if (!(from < to)) throw badWindow('from must be before to');
-    if ((to - from) / size > MAX_BUCKETS) throw badWindow(`the window spans more than ${MAX_BUCKETS} buckets of ${query.granularity}`);
+    if ((to - from) / size > MAX_BUCKETS)
+      throw badWindow(`the window spans more than ${MAX_BUCKETS} buckets of ${query.granularity}`);
 
     const rows = await this.sales.between(query.granularity, new Date(from), new Date(to));
     const buckets = new Map<number, { orders: number; revenue: Map<string, bigint>; cancellations: number }>();
-    for (let start = from; start < to; start += size) buckets.set(start, { orders: 0, revenue: new Map(), cancellations: 0 });
+    for (let start = from; start < to; start += size)
+      buckets.set(start, { orders: 0, revenue: new Map(), cancellations: 0 });
     for (const row of rows) {
       const bucket = buckets.get(row.bucketStart.getTime());
       if (!bucket) continue;
       bucket.orders += row.orders;
       bucket.cancellations += row.cancellations;
       const revenue = BigInt(row.revenueMinor);
-      if (revenue !== 0n) bucket.revenue.set(row.currency.trim(), (bucket.revenue.get(row.currency.trim()) ?? 0n) + revenue);
+      if (revenue !== 0n)
+        bucket.revenue.set(row.currency.trim(), (bucket.revenue.get(row.currency.trim()) ?? 0n) + revenue);
     }
     return {
       granularity: query.granularity,
@@ -75,7 +78,9 @@ export class SalesStatsController {
       buckets: [...buckets].map(([start, { orders, revenue, cancellations }]) => ({
         bucketStart: new Date(start).toISOString(),
         orders,
-        revenueByCurrency: Object.fromEntries([...revenue].map(([currency, amount]) => [currency, toMinorAmount(amount)])),
+        revenueByCurrency: Object.fromEntries(
+          [...revenue].map(([currency, amount]) => [currency, toMinorAmount(amount)]),
+        ),
         cancellations,
       })),
     };
@@ -83,5 +88,10 @@ export class SalesStatsController {
 }
 
 function badWindow(message: string): BadRequestException {
-  return new BadRequestException({ statusCode: 400, error: 'Bad Request', message, fields: [{ field: 'from', errors: [message] }] });
+  return new BadRequestException({
+    statusCode: 400,
+    error: 'Bad Request',
+    message,
+    fields: [{ field: 'from', errors: [message] }],
+  });
 }

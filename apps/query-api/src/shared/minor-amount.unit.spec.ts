@@ -16,6 +16,9 @@ describe('amounts in query API answers', () => {
     assert.equal(toMinorAmount('9007199254740993'), '9007199254740993');
     assert.equal(toMinorAmount(2n ** 64n * 3n + 1n), '55340232221128654849');
     assert.equal(toMinorAmount('-9007199254740993'), '-9007199254740993');
-    assert.equal(JSON.stringify({ total: toMinorAmount('100000000000000000000000') }), '{"total":"100000000000000000000000"}');
+    assert.equal(
+      JSON.stringify({ total: toMinorAmount('100000000000000000000000') }),
+      '{"total":"100000000000000000000000"}',
+    );
   });
 });

@@ -42,7 +42,13 @@ describe('loadConfig', () => {
 
   it('names every bad variable in one error', () => {
     assert.throws(
-      () => loadConfig({ COMMAND_API_PORT: 'abc', KAFKA_BROKERS: 'no-port', DATABASE_URL: 'mysql://x/y', ORDERS_TOPIC: 'bad topic' }),
+      () =>
+        loadConfig({
+          COMMAND_API_PORT: 'abc',
+          KAFKA_BROKERS: 'no-port',
+          DATABASE_URL: 'mysql://x/y',
+          ORDERS_TOPIC: 'bad topic',
+        }),
       (error: unknown) => {
         assert.ok(error instanceof ConfigError);
         assert.equal(error.problems.length, 4);

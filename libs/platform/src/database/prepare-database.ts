@@ -30,10 +30,7 @@ export async function ensureDatabaseExists(databaseUrl: string): Promise<boolean
  * Applies pending migrations in one transaction, under an advisory lock so that two processes
  * starting together do not race. Returns the names of the migrations it applied.
  */
-export async function runMigrations(
-  databaseUrl: string,
-  migrations: readonly MigrationClass[],
-): Promise<string[]> {
+export async function runMigrations(databaseUrl: string, migrations: readonly MigrationClass[]): Promise<string[]> {
   const lock = new pg.Client({ connectionString: databaseUrl });
   await lock.connect();
   const dataSource = new DataSource({

@@ -1,4 +1,12 @@
-import { Controller, Get, Inject, Module, ServiceUnavailableException, type DynamicModule, type Provider } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  Inject,
+  Module,
+  ServiceUnavailableException,
+  type DynamicModule,
+  type Provider,
+} from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
 

@@ -1,6 +1,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 
-import { Inject, Injectable, Logger, UnauthorizedException, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  UnauthorizedException,
+  type CanActivate,
+  type ExecutionContext,
+} from '@nestjs/common';
 import type { Request, Response } from 'express';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
@@ -25,13 +32,20 @@ export class AdminTokenGuard implements CanActivate {
     // Exactly one Authorization header: Node keeps the first of several and drops the rest, while a proxy
     // in front may check the last, so a request carrying two is ambiguous and refused.
     const authorization = request.headersDistinct.authorization ?? [];
-    const presented = authorization.length === 1 ? /^Bearer ([\x21-\x7E]{1,512})$/.exec(authorization[0] ?? '')?.[1] : undefined;
+    const presented =
+      authorization.length === 1 ? /^Bearer ([\x21-\x7E]{1,512})$/.exec(authorization[0] ?? '')?.[1] : undefined;
     // Comparing digests keeps the comparison constant-time whatever the presented length.
     if (!this.expected || presented === undefined || !timingSafeEqual(digest(presented), this.expected)) {
       context.switchToHttp().getResponse<Response>().setHeader('WWW-Authenticate', 'Bearer realm="admin"');
-      throw new UnauthorizedException({ statusCode: 401, error: 'Unauthorized', message: 'a valid admin bearer token is required' });
+      throw new UnauthorizedException({
+        statusCode: 401,
+        error: 'Unauthorized',
+        message: 'a valid admin bearer token is required',
+      });
     }
-    this.logger.log(`admin ${request.method} ${request.originalUrl} by token holder from ${request.ip ?? 'unknown'} at ${new Date().toISOString()}`);
+    this.logger.log(
+      `admin ${request.method} ${request.originalUrl} by token holder from ${request.ip ?? 'unknown'} at ${new Date().toISOString()}`,
+    );
     return true;
   }
 }

@@ -92,7 +92,8 @@ function refuseMalformedUrls(request: Request, response: Response, next: NextFun
 }
 
 function requireJsonObjectBody(request: Request, response: Response, next: NextFunction): void {
-  const hasBody = Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
+  const hasBody =
+    Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
   if (hasBody && !request.is(JSON_TYPES)) {
     sendError(response, 415, 'Unsupported Media Type', 'the body must be JSON (Content-Type: application/json)');
     return;

@@ -16,12 +16,16 @@ const ADVERTISED_IDLE_SECONDS = 5;
 const KEPT_IDLE_MS = 65_000;
 
 /** Sets the idle timeout on `server` and returns the middleware that advertises the shorter one. */
-export function keepIdleConnectionsLonger(server: Server): (request: Request, response: Response, next: NextFunction) => void {
+export function keepIdleConnectionsLonger(
+  server: Server,
+): (request: Request, response: Response, next: NextFunction) => void {
   server.keepAliveTimeout = KEPT_IDLE_MS;
   // close() ends the connections idle at that moment; one busy then becomes idle after its response
   // and would hold the shutdown for the whole idle time, so it is ended as soon as it is idle.
   server.on('request', (_request: IncomingMessage, response: ServerResponse) => {
-    response.once('close', () => { if (!server.listening) server.closeIdleConnections(); });
+    response.once('close', () => {
+      if (!server.listening) server.closeIdleConnections();
+    });
   });
   return (_request, response, next) => {
     // Replaces Node's own hint, which would advertise KEPT_IDLE_MS itself.
@@ -64,7 +68,9 @@ export function answerMalformedRequests(server: Server): void {
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     const socket = request.socket;
     handling.set(socket, (handling.get(socket) ?? 0) + 1);
-    response.once('close', () => { handling.set(socket, (handling.get(socket) ?? 1) - 1); });
+    response.once('close', () => {
+      handling.set(socket, (handling.get(socket) ?? 1) - 1);
+    });
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     // The parser stays failed and reports every later chunk again: the first report decided.
@@ -84,7 +90,11 @@ export function answerMalformedRequests(server: Server): void {
     // Node's parser keeps consuming (and discarding) the rest; the socket goes when the client ends it.
     const timer = setTimeout(() => socket.destroy(), LINGER_MS);
     timer.unref();
-    socket.once('end', () => { socket.destroy(); });
-    socket.once('close', () => { clearTimeout(timer); });
+    socket.once('end', () => {
+      socket.destroy();
+    });
+    socket.once('close', () => {
+      clearTimeout(timer);
+    });
   });
 }

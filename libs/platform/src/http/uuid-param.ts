@@ -5,7 +5,12 @@ export function uuidParam(field: string): ParseUUIDPipe {
   return new ParseUUIDPipe({
     exceptionFactory: () => {
       const error = `${field} must be a UUID`;
-      return new BadRequestException({ statusCode: 400, error: 'Bad Request', message: 'the request has invalid fields', fields: [{ field, errors: [error] }] });
+      return new BadRequestException({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: 'the request has invalid fields',
+        fields: [{ field, errors: [error] }],
+      });
     },
   });
 }

@@ -33,7 +33,10 @@ export class JsonLogger implements LoggerService {
   private write(level: Level, message: unknown, rest: unknown[]): void {
     // Nest passes the context last, and for errors a stack before it.
     const context = typeof rest.at(-1) === 'string' ? (rest.at(-1) as string) : undefined;
-    const stack = level === 'error' || level === 'fatal' ? rest.find((item, index) => index < rest.length - 1 && typeof item === 'string') : undefined;
+    const stack =
+      level === 'error' || level === 'fatal'
+        ? rest.find((item, index) => index < rest.length - 1 && typeof item === 'string')
+        : undefined;
     const line = JSON.stringify({
       time: new Date().toISOString(),
       level,

@@ -17,7 +17,9 @@ export class OrderReplayUnsupported extends Error {
 
 export class OrderNotInLog extends Error {
   constructor(orderId: string, topic: string, partition: number) {
-    super(`order ${orderId} has no events on ${topic} partition ${String(partition)}, where its key belongs: nothing to replay`);
+    super(
+      `order ${orderId} has no events on ${topic} partition ${String(partition)}, where its key belongs: nothing to replay`,
+    );
     this.name = 'OrderNotInLog';
   }
 }
@@ -48,7 +50,8 @@ class OrderCollector {
 
   handleBatch(batch: PartitionBatch): Promise<BatchOutcome> {
     for (const record of batch.records) {
-      if (record.key?.toString('utf8') === this.orderId) this.records.push({ ...record, topic: batch.topic, partition: batch.partition });
+      if (record.key?.toString('utf8') === this.orderId)
+        this.records.push({ ...record, topic: batch.topic, partition: batch.partition });
     }
     // The fetch's last offset, not the last record's: a transaction marker may end the partition.
     this.position = Math.max(this.position, Number(batch.lastOffset) + 1);
@@ -62,7 +65,11 @@ class OrderCollector {
  * worker waits, removes what the projection holds for the order and applies the order's events up
  * to where the live generation stands. No other order's rows are touched.
  */
-export async function replayOrder(context: ReplayContext, projection: Projection, orderId: string): Promise<OrderReplayOutcome> {
+export async function replayOrder(
+  context: ReplayContext,
+  projection: Projection,
+  orderId: string,
+): Promise<OrderReplayOutcome> {
   if (!projection.forgetOrder) throw new OrderReplayUnsupported(projection.name);
   const forgetOrder = projection.forgetOrder.bind(projection);
   const { partition } = await context.kafka.partitionOf(context.topic, orderId);
@@ -96,7 +103,10 @@ export async function replayOrder(context: ReplayContext, projection: Projection
         const applied = Number(rows[0]?.next_offset ?? 0);
         if (applied > collector.position) return applied;
         await forgetOrder(db, orderId);
-        await db.query('DELETE FROM projection_order_versions WHERE projection = $1 AND order_id = $2', [projection.name, orderId]);
+        await db.query('DELETE FROM projection_order_versions WHERE projection = $1 AND order_id = $2', [
+          projection.name,
+          orderId,
+        ]);
         await db.query('DELETE FROM parked_events WHERE projection = $1 AND order_id = $2', [projection.name, orderId]);
         const records = collector.records.filter((record) => Number(record.offset) < applied);
         return runner.applyRecords(db, records);
@@ -105,7 +115,14 @@ export async function replayOrder(context: ReplayContext, projection: Projection
         readTo = outcome;
         continue;
       }
-      return { projection: projection.name, orderId, partition, recordsRead: collector.position, eventsApplied: outcome.applied, stillParked: outcome.parked.length };
+      return {
+        projection: projection.name,
+        orderId,
+        partition,
+        recordsRead: collector.position,
+        eventsApplied: outcome.applied,
+        stillParked: outcome.parked.length,
+      };
     }
   } finally {
     await consumer.stop();

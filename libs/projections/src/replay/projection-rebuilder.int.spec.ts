@@ -32,9 +32,16 @@ describe('projection rebuilder', () => {
   before(async () => {
     env = await createTestEnvironment('rebuilder');
     dataSource = await createDataSource(env.config.databaseUrl, { applicationName: 'rebuilder-test' });
-    context = { dataSource, kafka: env.kafka, topic: env.config.kafka.ordersTopic, groupPrefix: env.config.kafka.groupPrefix };
+    context = {
+      dataSource,
+      kafka: env.kafka,
+      topic: env.config.kafka.ordersTopic,
+      groupPrefix: env.config.kafka.groupPrefix,
+    };
     const publisher = new EventPublisher(env.kafka, orderEventsTopic(env.config));
-    await publisher.publish(Array.from({ length: 300 }, () => encodeEnvelope(placed(randomUUID()), { correlationId: 'c', causationId: 'c' })));
+    await publisher.publish(
+      Array.from({ length: 300 }, () => encodeEnvelope(placed(randomUUID()), { correlationId: 'c', causationId: 'c' })),
+    );
     await publisher.close();
   });
 
@@ -44,7 +51,11 @@ describe('projection rebuilder', () => {
   });
 
   const live = async (): Promise<{ schema_name: string; version: number }> =>
-    (await env.db.query<{ schema_name: string; version: number }>(`SELECT schema_name, version FROM projection_generations WHERE projection = 'order-view'`)).rows[0]!;
+    (
+      await env.db.query<{ schema_name: string; version: number }>(
+        `SELECT schema_name, version FROM projection_generations WHERE projection = 'order-view'`,
+      )
+    ).rows[0]!;
 
   it('shows a plan for a dry run and changes nothing', async () => {
     const plan = await new ProjectionRebuilder(context).plan(orderViewProjection);
@@ -53,32 +64,54 @@ describe('projection rebuilder', () => {
   });
 
   it('cancels when asked, dropping its generation and leaving the live one serving', async () => {
-    const record = await new ProjectionRebuilder(context).rebuild(orderViewProjection, 'test', 'test', { signal: AbortSignal.abort() });
+    const record = await new ProjectionRebuilder(context).rebuild(orderViewProjection, 'test', 'test', {
+      signal: AbortSignal.abort(),
+    });
     assert.equal(record.state, 'cancelled');
     assert.match(record.error ?? '', /cancelled/);
     assert.equal((await live()).schema_name, 'order_view_g1');
-    const { rows } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1', [record.schemaName]);
+    const { rows } = await env.db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1',
+      [record.schemaName],
+    );
     assert.equal(rows[0]?.n, 0);
   });
 
   it('refuses a second rebuild while one is requested', async () => {
     const records = new RebuildRecords(dataSource);
-    const requested = await records.request({ projection: 'order-view', version: 1, requestedBy: 'test', reason: 'test' });
-    await assert.rejects(new ProjectionRebuilder(context).rebuild(orderViewProjection, 'test', 'test'), RebuildAlreadyActive);
+    const requested = await records.request({
+      projection: 'order-view',
+      version: 1,
+      requestedBy: 'test',
+      reason: 'test',
+    });
+    await assert.rejects(
+      new ProjectionRebuilder(context).rebuild(orderViewProjection, 'test', 'test'),
+      RebuildAlreadyActive,
+    );
     assert.equal((await records.requestCancel(requested.id))?.state, 'cancelled');
   });
 
   it('fills a new generation from offset zero and switches readers to it, recording the version that built it', async () => {
-    const record = await new ProjectionRebuilder(context).rebuild({ ...orderViewProjection, version: 2 }, 'test', 'test');
+    const record = await new ProjectionRebuilder(context).rebuild(
+      { ...orderViewProjection, version: 2 },
+      'test',
+      'test',
+    );
     assert.equal(record.state, 'switched', record.error ?? '');
     assert.equal(record.progress?.eventsDone, 300);
     assert.deepEqual(await live(), { schema_name: record.schemaName, version: 2 });
     const { rows } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM order_view');
     assert.equal(rows[0]?.n, 300);
-    const { rows: old } = await env.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'order_view_g1'`);
+    const { rows: old } = await env.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'order_view_g1'`,
+    );
     assert.equal(old[0]?.n, 0);
     // The clone keeps the live index names, so later migrations can address them.
-    const { rows: indexes } = await env.db.query<{ indexname: string }>('SELECT indexname FROM pg_indexes WHERE schemaname = $1 ORDER BY indexname', [record.schemaName]);
+    const { rows: indexes } = await env.db.query<{ indexname: string }>(
+      'SELECT indexname FROM pg_indexes WHERE schemaname = $1 ORDER BY indexname',
+      [record.schemaName],
+    );
     assert.deepEqual(
       indexes.map((row) => row.indexname).filter((name) => name.startsWith('order_view')),
       ['order_view_customer_idx', 'order_view_pkey', 'order_view_placed_idx', 'order_view_status_idx'],

@@ -3,7 +3,14 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 
-import { BatchConsumer, TopicOffsets, type BatchHandler, type BatchOutcome, type KafkaConnection, type PartitionBatch } from '@app/messaging';
+import {
+  BatchConsumer,
+  TopicOffsets,
+  type BatchHandler,
+  type BatchOutcome,
+  type KafkaConnection,
+  type PartitionBatch,
+} from '@app/messaging';
 import { isPgError, quoteIdentifier } from '@app/platform';
 
 import {
@@ -115,9 +122,19 @@ export class ProjectionRebuilder {
   }
 
   /** Records a rebuild and runs it in this process. Throws RebuildAlreadyActive when one is under way. */
-  async rebuild(projection: Projection, requestedBy: string, reason: string, options: RebuildOptions = {}): Promise<RebuildRecord> {
+  async rebuild(
+    projection: Projection,
+    requestedBy: string,
+    reason: string,
+    options: RebuildOptions = {},
+  ): Promise<RebuildRecord> {
     return this.owned(async (owner) => {
-      const record = await this.records.requestRunning(owner, { projection: projection.name, version: projection.version, requestedBy, reason });
+      const record = await this.records.requestRunning(owner, {
+        projection: projection.name,
+        version: projection.version,
+        requestedBy,
+        reason,
+      });
       return this.run(owner, record, projection, options);
     });
   }
@@ -126,7 +143,10 @@ export class ProjectionRebuilder {
    * Claims the oldest requested rebuild of one of `projections` and runs it in this process, as a
    * worker does; undefined when none is requested. Returns how it ended.
    */
-  async runNextRequested(projections: readonly Projection[], options: RebuildOptions = {}): Promise<RebuildRecord | undefined> {
+  async runNextRequested(
+    projections: readonly Projection[],
+    options: RebuildOptions = {},
+  ): Promise<RebuildRecord | undefined> {
     const names = projections.map((projection) => projection.name);
     if (!(await this.records.hasRequested(names))) return undefined;
     return this.owned(async (owner) => {
@@ -146,7 +166,12 @@ export class ProjectionRebuilder {
     }
   }
 
-  private async run(owner: RebuildOwner, record: RebuildRecord, projection: Projection, options: RebuildOptions): Promise<RebuildRecord> {
+  private async run(
+    owner: RebuildOwner,
+    record: RebuildRecord,
+    projection: Projection,
+    options: RebuildOptions,
+  ): Promise<RebuildRecord> {
     options.onStart?.(record);
     await new RebuildRun(this.context, this.records, owner, record, projection, options).execute();
     const finished = await this.records.find(record.id);
@@ -214,7 +239,9 @@ class RebuildRun {
       const targets = new Map(Object.entries(marks).map(([partition, end]) => [Number(partition), end]));
       const progress = new ReplayProgress(targets, Date.now());
       this.progress = progress;
-      this.logger.log(`filling ${schema} from offset 0 to ${String(progress.snapshot(Date.now()).eventsTotal)} events; ${live.schemaName} keeps serving`);
+      this.logger.log(
+        `filling ${schema} from offset 0 to ${String(progress.snapshot(Date.now()).eventsTotal)} events; ${live.schemaName} keeps serving`,
+      );
 
       progress.enter('filling');
       await this.startConsumer(schema, progress);
@@ -244,24 +271,39 @@ class RebuildRun {
   }
 
   /** Creates the new generation, shaped like the live one, and takes the high-water marks it must reach. */
-  private async prepare(): Promise<{ live: LiveGenerationRow; generation: number; schema: string; marks: Record<string, number> }> {
+  private async prepare(): Promise<{
+    live: LiveGenerationRow;
+    generation: number;
+    schema: string;
+    marks: Record<string, number>;
+  }> {
     const marks = await highWaterMarks(this.context);
     return this.owner.transaction(async (db) => {
       await this.fence(db);
       // Shared, as live writers hold it: a migration that alters every generation (holding it
       // exclusively) either sees this one or runs before it is made LIKE the live one.
-      await db.query('SELECT pg_advisory_xact_lock_shared($1, hashtext($2))', [LIVE_GENERATION_LOCK, this.projection.name]);
+      await db.query('SELECT pg_advisory_xact_lock_shared($1, hashtext($2))', [
+        LIVE_GENERATION_LOCK,
+        this.projection.name,
+      ]);
       const live = await requireLive(db, this.projection);
       const generation = await nextGeneration(db, this.projection, live);
       const schema = generationSchema(this.projection.name, generation);
       await createGenerationLike(db, live.schemaName, schema);
-      await this.records.started(db, this.record.id, { generation, schema, version: this.projection.version, highWaterMarks: marks });
+      await this.records.started(db, this.record.id, {
+        generation,
+        schema,
+        version: this.projection.version,
+        highWaterMarks: marks,
+      });
       return { live, generation, schema, marks };
     });
   }
 
   private async startConsumer(schema: string, progress: ReplayProgress): Promise<void> {
-    const runner = new ProjectionRunner(this.context.dataSource, this.projection, { scope: buildingGeneration(schema) });
+    const runner = new ProjectionRunner(this.context.dataSource, this.projection, {
+      scope: buildingGeneration(schema),
+    });
     this.runner = runner;
     const tracked: BatchHandler = {
       storedOffsets: (topic, partitions) => runner.storedOffsets(topic, partitions),
@@ -289,7 +331,9 @@ class RebuildRun {
   private async stopConsumer(): Promise<void> {
     const consumer = this.consumer;
     this.consumer = undefined;
-    await consumer?.stop().catch((error: unknown) => { this.logger.warn(`stopping the replay consumer: ${String(error)}`); });
+    await consumer?.stop().catch((error: unknown) => {
+      this.logger.warn(`stopping the replay consumer: ${String(error)}`);
+    });
   }
 
   /**
@@ -298,7 +342,10 @@ class RebuildRun {
    * Runs on the owner's session, behind its fence: the switch commits only while this process owns
    * the rebuild, and a cancel either committed before it (and stops it) or waits and finds it switched.
    */
-  private async trySwitch(live: LiveGenerationRow, target: { generation: number; version: number; schema: string }): Promise<boolean> {
+  private async trySwitch(
+    live: LiveGenerationRow,
+    target: { generation: number; version: number; schema: string },
+  ): Promise<boolean> {
     await this.throwIfCancelled(); // a cancel that arrives while the fill finishes still wins
     // Orders an operator retried while this generation had not parked them yet are retried here too (ADR 6).
     if (this.runner) await retryDecidedOrders(this.runner);
@@ -318,9 +365,11 @@ class RebuildRun {
           await delay(10);
         }
         const current = await findLiveGeneration(db, this.projection.name);
-        if (current?.schemaName !== live.schemaName) throw new Error(`the live generation changed to ${current?.schemaName ?? 'none'} during the rebuild`);
+        if (current?.schemaName !== live.schemaName)
+          throw new Error(`the live generation changed to ${current?.schemaName ?? 'none'} during the rebuild`);
         await switchToGeneration(db, this.projection, target);
-        if (this.progress) await this.records.saveProgress(this.record.id, { ...this.progress.snapshot(Date.now()), phase: 'done' }, db);
+        if (this.progress)
+          await this.records.saveProgress(this.record.id, { ...this.progress.snapshot(Date.now()), phase: 'done' }, db);
         await this.records.finish(this.record.id, 'switched', null, db);
         return true;
       })
@@ -394,13 +443,16 @@ class RebuildRun {
     try {
       await this.records.finish(this.record.id, state, message);
     } catch (error) {
-      this.logger.warn(`could not record the rebuild as ${state} (${String(error)}): the next request for ${this.projection.name} will, as its owner lock is gone`);
+      this.logger.warn(
+        `could not record the rebuild as ${state} (${String(error)}): the next request for ${this.projection.name} will, as its owner lock is gone`,
+      );
     }
   }
 
   private report(force: boolean): void {
     const now = Date.now();
-    if (!this.progress || !this.options.onProgress || (!force && now - this.lastReported < REPORT_PROGRESS_EVERY_MS)) return;
+    if (!this.progress || !this.options.onProgress || (!force && now - this.lastReported < REPORT_PROGRESS_EVERY_MS))
+      return;
     this.lastReported = now;
     this.options.onProgress(this.progress.snapshot(now));
   }
@@ -413,7 +465,9 @@ class RebuildRun {
         await (unlessLive ? dropUnlessLive(db, schema) : dropGeneration(db, schema));
       });
     } catch (error) {
-      this.logger.warn(`could not drop ${schema} (${String(error)}): drop it later with DROP SCHEMA "${schema}" CASCADE`);
+      this.logger.warn(
+        `could not drop ${schema} (${String(error)}): drop it later with DROP SCHEMA "${schema}" CASCADE`,
+      );
     }
   }
 }

@@ -36,27 +36,49 @@ export async function projectionStatuses(
   logEnd: ReadonlyMap<number, string> | undefined,
 ): Promise<ProjectionStatus[]> {
   const records = new RebuildRecords(dataSource);
-  const generations: { projection: string; generation: number; version: number; schema_name: string; built_at: string }[] = await dataSource.query(
+  const generations: {
+    projection: string;
+    generation: number;
+    version: number;
+    schema_name: string;
+    built_at: string;
+  }[] = await dataSource.query(
     `SELECT projection, generation, version, schema_name, to_json(built_at)#>>'{}' AS built_at FROM projection_generations`,
   );
   const offsets: { projection: string; partition: number; next_offset: string }[] = await dataSource.query(
     'SELECT projection, partition, next_offset FROM projection_offsets WHERE topic = $1 ORDER BY partition',
     [topic],
   );
-  const parked: { projection: string; n: number }[] = await dataSource.query('SELECT projection, count(*)::int AS n FROM parked_events GROUP BY projection');
+  const parked: { projection: string; n: number }[] = await dataSource.query(
+    'SELECT projection, count(*)::int AS n FROM parked_events GROUP BY projection',
+  );
 
   return Promise.all(
     projections.map(async (projection): Promise<ProjectionStatus> => {
       const live = generations.find((row) => row.projection === projection.name);
-      const stored = new Map(offsets.filter((row) => row.projection === projection.name).map((row) => [row.partition, Number(row.next_offset)]));
+      const stored = new Map(
+        offsets
+          .filter((row) => row.projection === projection.name)
+          .map((row) => [row.partition, Number(row.next_offset)]),
+      );
       const partitions = [...new Set([...stored.keys(), ...(logEnd?.keys() ?? [])])].sort((a, b) => a - b);
       const partitionStatuses = partitions.map((partition): PartitionStatus => {
         const nextOffset = stored.get(partition) ?? 0;
         const end = logEnd?.get(partition);
-        return { partition, nextOffset, logEnd: end === undefined ? null : Number(end), lag: end === undefined ? null : Math.max(0, Number(end) - nextOffset) };
+        return {
+          partition,
+          nextOffset,
+          logEnd: end === undefined ? null : Number(end),
+          lag: end === undefined ? null : Math.max(0, Number(end) - nextOffset),
+        };
       });
       const lastRebuild = (await records.latest(projection.name)) ?? null;
-      const rebuilding = lastRebuild?.state === 'running' ? 'rebuilding' : lastRebuild?.state === 'requested' ? 'rebuild-requested' : undefined;
+      const rebuilding =
+        lastRebuild?.state === 'running'
+          ? 'rebuilding'
+          : lastRebuild?.state === 'requested'
+            ? 'rebuild-requested'
+            : undefined;
       return {
         name: projection.name,
         version: projection.version,

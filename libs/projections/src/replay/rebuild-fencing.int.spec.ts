@@ -45,10 +45,17 @@ describe('rebuild fencing', () => {
   before(async () => {
     env = await createTestEnvironment('rebuild_fencing');
     dataSource = await createDataSource(env.config.databaseUrl, { applicationName: 'fencing-test' });
-    context = { dataSource, kafka: env.kafka, topic: env.config.kafka.ordersTopic, groupPrefix: env.config.kafka.groupPrefix };
+    context = {
+      dataSource,
+      kafka: env.kafka,
+      topic: env.config.kafka.ordersTopic,
+      groupPrefix: env.config.kafka.groupPrefix,
+    };
     records = new RebuildRecords(dataSource);
     const publisher = new EventPublisher(env.kafka, orderEventsTopic(env.config));
-    await publisher.publish(Array.from({ length: 300 }, () => encodeEnvelope(placed(randomUUID()), { correlationId: 'c', causationId: 'c' })));
+    await publisher.publish(
+      Array.from({ length: 300 }, () => encodeEnvelope(placed(randomUUID()), { correlationId: 'c', causationId: 'c' })),
+    );
     await publisher.close();
   });
 
@@ -66,8 +73,13 @@ describe('rebuild fencing', () => {
     return client;
   };
   const liveSchema = async (): Promise<string> =>
-    (await env.db.query<{ schema_name: string }>(`SELECT schema_name FROM projection_generations WHERE projection = 'order-view'`)).rows[0]?.schema_name ?? '';
-  const schemaExists = async (schema: string): Promise<boolean> => (await env.db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])).rows.length > 0;
+    (
+      await env.db.query<{ schema_name: string }>(
+        `SELECT schema_name FROM projection_generations WHERE projection = 'order-view'`,
+      )
+    ).rows[0]?.schema_name ?? '';
+  const schemaExists = async (schema: string): Promise<boolean> =>
+    (await env.db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])).rows.length > 0;
   const ownerPid = async (id: string): Promise<number> => {
     const { rows } = await env.db.query<{ pid: number }>(
       `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = $2 AND objsubid = 2 AND granted AND database = ${THIS_DATABASE}`,
@@ -78,7 +90,12 @@ describe('rebuild fencing', () => {
   };
   /** Sessions of this database waiting for a lock that backend `pid` holds. */
   const blockedBehind = async (pid: number): Promise<number> =>
-    (await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND $1 = ANY(pg_blocking_pids(pid))', [pid])).rows[0]?.n ?? 0;
+    (
+      await env.db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND $1 = ANY(pg_blocking_pids(pid))',
+        [pid],
+      )
+    ).rows[0]?.n ?? 0;
   /** Holds the live writers' lock as a long batch would: a rebuild fills, then waits at its switch. */
   const holdLiveWriters = async (): Promise<pg.Client> => {
     const holder = await connect();
@@ -106,24 +123,42 @@ describe('rebuild fencing', () => {
     const requested = await records.request(REQUEST);
     // Another session holds the lock the claim needs, so the claim stops between its update and its commit.
     const blocker = await connect();
-    const { rows } = await blocker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid, pg_advisory_lock($1, $2::int)', [REBUILD_OWNER_LOCK, Number(requested.id)]);
+    const { rows } = await blocker.query<{ pid: number }>(
+      'SELECT pg_backend_pid() AS pid, pg_advisory_lock($1, $2::int)',
+      [REBUILD_OWNER_LOCK, Number(requested.id)],
+    );
     const owner = await RebuildOwner.open(dataSource);
     const claim = records.claimRequested(owner, ['order-view']);
-    await eventually(async () => { assert.equal(await blockedBehind(rows[0]!.pid), 1, 'the claim waits for the owner lock'); });
+    await eventually(async () => {
+      assert.equal(await blockedBehind(rows[0]!.pid), 1, 'the claim waits for the owner lock');
+    });
 
-    assert.equal((await records.find(requested.id))?.state, 'requested', 'until the claim commits, the rebuild is requested');
+    assert.equal(
+      (await records.find(requested.id))?.state,
+      'requested',
+      'until the claim commits, the rebuild is requested',
+    );
     const competing = records.request(REQUEST).then(
       () => undefined,
       (error: unknown) => error,
     );
-    await eventually(async () => { assert.equal(await blockedBehind(owner.pid), 1, 'a request made meanwhile waits for the claim'); });
+    await eventually(async () => {
+      assert.equal(await blockedBehind(owner.pid), 1, 'a request made meanwhile waits for the claim');
+    });
     await blocker.query('SELECT pg_advisory_unlock($1, $2::int)', [REBUILD_OWNER_LOCK, Number(requested.id)]);
 
     const claimed = await claim;
     assert.equal(claimed?.state, 'running');
-    assert.equal(await ownerLockHeld(dataSource.manager, requested.id, owner.pid), true, 'its owner lock is held by the owner session');
+    assert.equal(
+      await ownerLockHeld(dataSource.manager, requested.id, owner.pid),
+      true,
+      'its owner lock is held by the owner session',
+    );
     const refused = await competing;
-    assert.ok(refused instanceof RebuildAlreadyActive, `the competing request was refused, not turned into an abandonment: ${String(refused)}`);
+    assert.ok(
+      refused instanceof RebuildAlreadyActive,
+      `the competing request was refused, not turned into an abandonment: ${String(refused)}`,
+    );
     assert.equal(refused.active.state, 'running');
 
     // Once the owner's session ends, the lock goes with it: the next request abandons the rebuild.
@@ -139,7 +174,8 @@ describe('rebuild fencing', () => {
     const other = await RebuildOwner.open(dataSource);
     try {
       const record = await records.requestRunning(owner, REQUEST);
-      const standing = (session: RebuildOwner): Promise<string> => session.transaction((db) => records.fence(db, record.id, session.pid));
+      const standing = (session: RebuildOwner): Promise<string> =>
+        session.transaction((db) => records.fence(db, record.id, session.pid));
       assert.equal(await standing(owner), 'held');
       assert.equal(await standing(other), 'lock-lost');
       await assert.rejects(records.requestRunning(other, REQUEST), RebuildAlreadyActive);
@@ -157,7 +193,12 @@ describe('rebuild fencing', () => {
   it('notices at once when its idle owner session is terminated', async () => {
     const owner = await RebuildOwner.open(dataSource);
     await env.db.query('SELECT pg_terminate_backend($1)', [owner.pid]);
-    await eventually(() => { assert.notEqual(owner.lost, undefined, 'the session\'s end was noticed without a query'); }, { timeoutMs: 1_000, intervalMs: 10 });
+    await eventually(
+      () => {
+        assert.notEqual(owner.lost, undefined, "the session's end was noticed without a query");
+      },
+      { timeoutMs: 1_000, intervalMs: 10 },
+    );
     await assert.rejects(owner.verify('1'), RebuildOwnerLost);
     await owner.close();
   });
@@ -182,7 +223,7 @@ describe('rebuild fencing', () => {
     const run = new ProjectionRebuilder(context).rebuild(orderViewProjection, 'test', 'test');
     const parked = await parkedAtSwitch();
     await assert.rejects(records.request(REQUEST), RebuildAlreadyActive);
-    assert.equal(await schemaExists(parked.schemaName), true, 'a request left the running rebuild\'s generation alone');
+    assert.equal(await schemaExists(parked.schemaName), true, "a request left the running rebuild's generation alone");
 
     await env.db.query('SELECT pg_terminate_backend($1)', [await ownerPid(parked.id)]);
     // Free to switch now, were it not fenced.
@@ -201,7 +242,9 @@ describe('rebuild fencing', () => {
     const parked = await parkedAtSwitch();
     const pid = await ownerPid(parked.id);
     const cancel = records.requestCancel(parked.id);
-    await eventually(async () => { assert.equal(await blockedBehind(pid), 1, 'the cancel waits for the switch\'s row lock'); });
+    await eventually(async () => {
+      assert.equal(await blockedBehind(pid), 1, "the cancel waits for the switch's row lock");
+    });
     await holder.query('COMMIT');
 
     const ended = await run;
@@ -218,7 +261,11 @@ describe('rebuild fencing', () => {
     const parked = await parkedAtSwitch();
     // The switch holds the row while it waits for the live writers; past its lock timeout it lets go, and the cancel goes through.
     const cancelled = await records.requestCancel(parked.id);
-    assert.deepEqual([cancelled?.state, cancelled?.cancelRequested], ['running', true], 'the cancel was accepted: the API answers 202');
+    assert.deepEqual(
+      [cancelled?.state, cancelled?.cancelRequested],
+      ['running', true],
+      'the cancel was accepted: the API answers 202',
+    );
 
     const ended = await run;
     await holder.query('COMMIT');

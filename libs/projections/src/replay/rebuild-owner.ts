@@ -33,12 +33,18 @@ export class RebuildOwner {
     readonly pid: number,
   ) {
     this.manager = {
-      query: async <T>(text: string, parameters?: unknown[]): Promise<T> => (await client.query(text, parameters)).rows as T,
+      query: async <T>(text: string, parameters?: unknown[]): Promise<T> =>
+        (await client.query(text, parameters)).rows as T,
     };
   }
 
   static async open(dataSource: DataSource): Promise<RebuildOwner> {
-    const client = new pg.Client({ ...connectionOf(dataSource), application_name: 'rebuild-owner', keepAlive: true, keepAliveInitialDelayMillis: 5_000 });
+    const client = new pg.Client({
+      ...connectionOf(dataSource),
+      application_name: 'rebuild-owner',
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 5_000,
+    });
     const owner: { current?: RebuildOwner } = {};
     // Registered before connecting: an error on an idle pg.Client without a listener would end the process.
     client.on('error', (error) => owner.current?.lose(error.message));
@@ -110,9 +116,20 @@ export class RebuildOwner {
   /** The query's answer, or undefined when it failed or took longer than a check may. */
   private async answerWithin<T>(query: Promise<T>): Promise<{ answer: T } | undefined> {
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => { resolve(undefined); }, CHECK_TIMEOUT_MS)));
+    const timeout = new Promise<undefined>(
+      (resolve) =>
+        (timer = setTimeout(() => {
+          resolve(undefined);
+        }, CHECK_TIMEOUT_MS)),
+    );
     try {
-      return await Promise.race([query.then((answer) => ({ answer }), () => undefined), timeout]);
+      return await Promise.race([
+        query.then(
+          (answer) => ({ answer }),
+          () => undefined,
+        ),
+        timeout,
+      ]);
     } finally {
       clearTimeout(timer);
     }

@@ -27,7 +27,9 @@ export interface RebuildRecord {
 
 export class RebuildAlreadyActive extends Error {
   constructor(readonly active: RebuildRecord) {
-    super(`projection ${active.projection} is already being rebuilt (rebuild ${active.id}, ${active.state}, by ${active.requestedBy})`);
+    super(
+      `projection ${active.projection} is already being rebuilt (rebuild ${active.id}, ${active.state}, by ${active.requestedBy})`,
+    );
     this.name = 'RebuildAlreadyActive';
   }
 }
@@ -122,7 +124,12 @@ export class RebuildRecords {
 
   /** The projection's latest rebuild, whatever its state. */
   async latest(projection: string): Promise<RebuildRecord | undefined> {
-    return first(await this.dataSource.query(`SELECT ${COLUMNS} FROM projection_rebuilds WHERE projection = $1 ORDER BY id DESC LIMIT 1`, [projection]));
+    return first(
+      await this.dataSource.query(
+        `SELECT ${COLUMNS} FROM projection_rebuilds WHERE projection = $1 ORDER BY id DESC LIMIT 1`,
+        [projection],
+      ),
+    );
   }
 
   async active(projection: string): Promise<RebuildRecord | undefined> {
@@ -137,7 +144,12 @@ export class RebuildRecords {
    */
   async requestCancel(id: string): Promise<RebuildRecord | undefined> {
     return this.dataSource.transaction(async (db) => {
-      const rebuild = first(await db.query(`SELECT ${COLUMNS} FROM projection_rebuilds WHERE id = $1 AND state IN ('requested', 'running') FOR UPDATE`, [id]));
+      const rebuild = first(
+        await db.query(
+          `SELECT ${COLUMNS} FROM projection_rebuilds WHERE id = $1 AND state IN ('requested', 'running') FOR UPDATE`,
+          [id],
+        ),
+      );
       if (!rebuild) return undefined;
       if (rebuild.state === 'running' && !(await ownerLockHeld(db, id))) {
         await this.abandon(db, rebuild, 'cancelled', `cancelled; it was ${ABANDONED}`);
@@ -159,9 +171,14 @@ export class RebuildRecords {
 
   /** Where the rebuild stands, without locking: for its owner's progress checks. */
   async standing(id: string): Promise<{ state: RebuildState | 'missing'; cancelRequested: boolean }> {
-    const rows: { state: RebuildState; cancel_requested: boolean }[] = await this.dataSource.query('SELECT state, cancel_requested FROM projection_rebuilds WHERE id = $1', [id]);
+    const rows: { state: RebuildState; cancel_requested: boolean }[] = await this.dataSource.query(
+      'SELECT state, cancel_requested FROM projection_rebuilds WHERE id = $1',
+      [id],
+    );
     const row = rows[0];
-    return row ? { state: row.state, cancelRequested: row.cancel_requested } : { state: 'missing', cancelRequested: false };
+    return row
+      ? { state: row.state, cancelRequested: row.cancel_requested }
+      : { state: 'missing', cancelRequested: false };
   }
 
   /**
@@ -170,26 +187,42 @@ export class RebuildRecords {
    * that session holds its owner lock. A cancel or an abandonment then waits for the transaction.
    */
   async fence(db: SqlSession, id: string, ownerPid: number): Promise<OwnerStanding> {
-    const rows: { state: RebuildState; cancel_requested: boolean }[] = await db.query('SELECT state, cancel_requested FROM projection_rebuilds WHERE id = $1 FOR UPDATE', [id]);
+    const rows: { state: RebuildState; cancel_requested: boolean }[] = await db.query(
+      'SELECT state, cancel_requested FROM projection_rebuilds WHERE id = $1 FOR UPDATE',
+      [id],
+    );
     const row = rows[0];
     if (row?.state !== 'running') return 'not-running';
     if (row.cancel_requested) return 'cancel-requested';
     return (await ownerLockHeld(db, id, ownerPid)) ? 'held' : 'lock-lost';
   }
 
-  async started(db: SqlSession, id: string, generation: { generation: number; schema: string; version: number; highWaterMarks: Record<string, number> }): Promise<void> {
+  async started(
+    db: SqlSession,
+    id: string,
+    generation: { generation: number; schema: string; version: number; highWaterMarks: Record<string, number> },
+  ): Promise<void> {
     await db.query(
       'UPDATE projection_rebuilds SET generation = $2, schema_name = $3, version = $4, high_water_marks = $5 WHERE id = $1',
       [id, generation.generation, generation.schema, generation.version, JSON.stringify(generation.highWaterMarks)],
     );
   }
 
-  async saveProgress(id: string, progress: ReplayProgressSnapshot, db: SqlSession = this.dataSource.manager): Promise<void> {
+  async saveProgress(
+    id: string,
+    progress: ReplayProgressSnapshot,
+    db: SqlSession = this.dataSource.manager,
+  ): Promise<void> {
     await db.query('UPDATE projection_rebuilds SET progress = $2 WHERE id = $1', [id, JSON.stringify(progress)]);
   }
 
   /** Records how an active rebuild ended; false, changing nothing, when it had already ended (switched, or abandoned by another). */
-  async finish(id: string, state: 'switched' | 'failed' | 'cancelled', error: string | null = null, db: SqlSession = this.dataSource.manager): Promise<boolean> {
+  async finish(
+    id: string,
+    state: 'switched' | 'failed' | 'cancelled',
+    error: string | null = null,
+    db: SqlSession = this.dataSource.manager,
+  ): Promise<boolean> {
     const rows: { id: string }[] = await db.query(
       `WITH finished AS (
          UPDATE projection_rebuilds SET state = $2, error = $3, finished_at = now() WHERE id = $1 AND state IN ('requested', 'running') RETURNING id
@@ -204,7 +237,12 @@ export class RebuildRecords {
     await db.query(`SET LOCAL lock_timeout = '${CLAIM_LOCK_TIMEOUT}'`);
     await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [REBUILD_REQUEST_LOCK, input.projection]);
     // Locked, so that a claim in flight finishes first: its owner lock is then visible.
-    const active = first(await db.query(`SELECT ${COLUMNS} FROM projection_rebuilds WHERE projection = $1 AND state IN ('requested', 'running') FOR UPDATE`, [input.projection]));
+    const active = first(
+      await db.query(
+        `SELECT ${COLUMNS} FROM projection_rebuilds WHERE projection = $1 AND state IN ('requested', 'running') FOR UPDATE`,
+        [input.projection],
+      ),
+    );
     if (active) {
       if (active.state === 'requested' || (await ownerLockHeld(db, active.id))) throw new RebuildAlreadyActive(active);
       await this.abandon(db, active, 'failed', ABANDONED);
@@ -219,7 +257,12 @@ export class RebuildRecords {
   }
 
   private async activeIn(db: SqlSession, projection: string): Promise<RebuildRecord | undefined> {
-    return first(await db.query(`SELECT ${COLUMNS} FROM projection_rebuilds WHERE projection = $1 AND state IN ('requested', 'running')`, [projection]));
+    return first(
+      await db.query(
+        `SELECT ${COLUMNS} FROM projection_rebuilds WHERE projection = $1 AND state IN ('requested', 'running')`,
+        [projection],
+      ),
+    );
   }
 
   /**
@@ -227,7 +270,12 @@ export class RebuildRecords {
    * was never live. The caller holds the row locked and has seen its owner lock free; a rebuild
    * becomes running only together with that lock, so nobody can take it back meanwhile.
    */
-  private async abandon(db: SqlSession, rebuild: RebuildRecord, state: 'failed' | 'cancelled', error: string): Promise<void> {
+  private async abandon(
+    db: SqlSession,
+    rebuild: RebuildRecord,
+    state: 'failed' | 'cancelled',
+    error: string,
+  ): Promise<void> {
     if (rebuild.schemaName !== null) await dropUnlessLive(db, rebuild.schemaName);
     await this.finish(rebuild.id, state, error, db);
   }

@@ -17,7 +17,13 @@ describe('replay progress', () => {
     progress.applied(1, 500);
     const snapshot = progress.snapshot(1_000);
     assert.deepEqual(
-      { done: snapshot.eventsDone, total: snapshot.eventsTotal, rate: snapshot.eventsPerSecond, eta: snapshot.etaSeconds, phase: snapshot.phase },
+      {
+        done: snapshot.eventsDone,
+        total: snapshot.eventsTotal,
+        rate: snapshot.eventsPerSecond,
+        eta: snapshot.etaSeconds,
+        phase: snapshot.phase,
+      },
       { done: 1_000, total: 4_000, rate: 1_000, eta: 3, phase: 'filling' },
     );
     assert.deepEqual(snapshot.partitions, [

@@ -8,7 +8,13 @@ import type { Sql } from './sql.js';
  */
 export async function compareParked(sql: Sql, scope: Scope, log: DifferenceLog, limit: number): Promise<void> {
   for (const projection of scope.projections) {
-    const rows = await sql.query<{ order_id: string | null; origin: string; reason: string; dead_lettered: boolean; total: number }>(
+    const rows = await sql.query<{
+      order_id: string | null;
+      origin: string;
+      reason: string;
+      dead_lettered: boolean;
+      total: number;
+    }>(
       `SELECT order_id, topic || '/' || partition || '@' || "offset" AS origin, reason, dead_lettered, count(*) OVER ()::int AS total
          FROM ${tableOf(scope, projection, 'parked_events')} WHERE projection = $1 ORDER BY id LIMIT $2`,
       [projection, limit],
@@ -32,7 +38,13 @@ export async function compareParked(sql: Sql, scope: Scope, log: DifferenceLog, 
  * Each checked projection's stored offsets against the topic's log end: what it recorded is what
  * it applied, so on a quiet system they are equal. A partition nothing was written to may have no row.
  */
-export async function compareOffsets(sql: Sql, scope: Scope, topic: string, logEnd: ReadonlyMap<number, number>, log: DifferenceLog): Promise<void> {
+export async function compareOffsets(
+  sql: Sql,
+  scope: Scope,
+  topic: string,
+  logEnd: ReadonlyMap<number, number>,
+  log: DifferenceLog,
+): Promise<void> {
   for (const projection of scope.projections) {
     const rows = await sql.query<{ partition: number; next_offset: string }>(
       `SELECT partition, next_offset::text FROM ${tableOf(scope, projection, 'projection_offsets')} WHERE projection = $1 AND topic = $2 ORDER BY partition`,
@@ -43,10 +55,24 @@ export async function compareOffsets(sql: Sql, scope: Scope, topic: string, logE
       const next = stored.get(partition);
       stored.delete(partition);
       if (next === undefined && end === 0) continue;
-      log.field(projection, 'projection_offsets', `${topic}/${String(partition)}`, 'next_offset', String(end), next ?? null);
+      log.field(
+        projection,
+        'projection_offsets',
+        `${topic}/${String(partition)}`,
+        'next_offset',
+        String(end),
+        next ?? null,
+      );
     }
     for (const [partition, next] of stored) {
-      log.add({ projection, table: 'projection_offsets', key: `${topic}/${String(partition)}`, field: 'next_offset', expected: null, found: next });
+      log.add({
+        projection,
+        table: 'projection_offsets',
+        key: `${topic}/${String(partition)}`,
+        field: 'next_offset',
+        expected: null,
+        found: next,
+      });
     }
   }
 }

@@ -33,10 +33,16 @@ export class Aggregates {
 
   add(order: FoldedOrder): void {
     const { customer_id: customerId, currency, placed_at: at, order_id: orderId } = order.view;
-    const customer = this.customers.get(customerId) ?? { orderCount: 0, totals: new Map<string, bigint>(), lastOrderAt: '', lastOrderId: '' };
+    const customer = this.customers.get(customerId) ?? {
+      orderCount: 0,
+      totals: new Map<string, bigint>(),
+      lastOrderAt: '',
+      lastOrderId: '',
+    };
     customer.orderCount++;
     customer.totals.set(currency, (customer.totals.get(currency) ?? 0n) + order.customerTotal);
-    if (at > customer.lastOrderAt || (at === customer.lastOrderAt && orderId > customer.lastOrderId)) Object.assign(customer, { lastOrderAt: at, lastOrderId: orderId });
+    if (at > customer.lastOrderAt || (at === customer.lastOrderAt && orderId > customer.lastOrderId))
+      Object.assign(customer, { lastOrderAt: at, lastOrderId: orderId });
     this.customers.set(customerId, customer);
     for (const { key, orders, revenue, cancellations } of order.buckets) {
       const bucket = this.buckets.get(key) ?? { orders: 0, revenue: 0n, cancellations: 0 };
@@ -48,14 +54,25 @@ export class Aggregates {
   }
 }
 
-export async function compareCustomers(sql: Sql, scope: Scope, expected: Aggregates, log: DifferenceLog): Promise<void> {
+export async function compareCustomers(
+  sql: Sql,
+  scope: Scope,
+  expected: Aggregates,
+  log: DifferenceLog,
+): Promise<void> {
   const P = 'customer-summary';
   const T = 'customer_summary';
   log.figures.customers = expected.customers.size;
   const remaining = new Map(expected.customers);
   const toClassify: { customerId: string; currency: string; found: bigint | null; expected: bigint }[] = [];
   for (let after: string | null = null; ;) {
-    const rows: { customer_id: string; order_count: number; totals: Record<string, string>; last_order_id: string | null; last_order_at: string | null }[] = await sql.query(
+    const rows: {
+      customer_id: string;
+      order_count: number;
+      totals: Record<string, string>;
+      last_order_id: string | null;
+      last_order_at: string | null;
+    }[] = await sql.query(
       `SELECT customer_id, order_count, ${exactAmountsSql('totals_by_currency')} AS totals, last_order_id::text, ${timestampText('last_order_at')} AS last_order_at
          FROM ${tableOf(scope, P, T)} WHERE $1::text IS NULL OR customer_id > $1 ORDER BY customer_id LIMIT $2`,
       [after, PAGE],
@@ -64,7 +81,14 @@ export async function compareCustomers(sql: Sql, scope: Scope, expected: Aggrega
       const customer = remaining.get(row.customer_id);
       remaining.delete(row.customer_id);
       if (!customer) {
-        log.add({ projection: P, table: T, key: row.customer_id, field: 'row', expected: null, found: `${String(row.order_count)} orders, totals ${JSON.stringify(row.totals)}` });
+        log.add({
+          projection: P,
+          table: T,
+          key: row.customer_id,
+          field: 'row',
+          expected: null,
+          found: `${String(row.order_count)} orders, totals ${JSON.stringify(row.totals)}`,
+        });
         continue;
       }
       if (!log.field(P, T, row.customer_id, 'order_count', String(customer.orderCount), String(row.order_count))) {
@@ -75,7 +99,11 @@ export async function compareCustomers(sql: Sql, scope: Scope, expected: Aggrega
       for (const currency of [...new Set([...customer.totals.keys(), ...Object.keys(row.totals)])].sort()) {
         const want = customer.totals.get(currency);
         const have = row.totals[currency];
-        if (!log.field(P, T, row.customer_id, `totals_by_currency.${currency}`, want?.toString() ?? null, have ?? null) && want !== undefined && have !== undefined) {
+        if (
+          !log.field(P, T, row.customer_id, `totals_by_currency.${currency}`, want?.toString() ?? null, have ?? null) &&
+          want !== undefined &&
+          have !== undefined
+        ) {
           toClassify.push({ customerId: row.customer_id, currency, found: parseAmount(have), expected: want });
         }
       }
@@ -86,12 +114,21 @@ export async function compareCustomers(sql: Sql, scope: Scope, expected: Aggrega
     after = rows.at(-1)?.customer_id ?? null;
   }
   for (const [customerId, customer] of remaining) {
-    log.add({ projection: P, table: T, key: customerId, field: 'row', expected: `${String(customer.orderCount)} orders`, found: null });
+    log.add({
+      projection: P,
+      table: T,
+      key: customerId,
+      field: 'row',
+      expected: `${String(customer.orderCount)} orders`,
+      found: null,
+    });
     log.figures.lost += customer.orderCount;
   }
   for (const item of toClassify.slice(0, CLASSIFIED_ROWS)) {
     const orders = await customerOrders(sql, item.customerId);
-    const effects = orders.filter((order) => order.view.currency === item.currency).flatMap((order) => order.customerEffects);
+    const effects = orders
+      .filter((order) => order.view.currency === item.currency)
+      .flatMap((order) => order.customerEffects);
     classifyAmount(log, item.found, item.expected, effects);
   }
 }
@@ -110,22 +147,42 @@ export async function compareBuckets(sql: Sql, scope: Scope, expected: Aggregate
     const bucket = remaining.get(row.key);
     remaining.delete(row.key);
     if (!bucket) {
-      log.add({ projection: P, table: T, key: row.key, field: 'row', expected: null, found: `orders ${String(row.orders)}, revenue ${row.revenue}, cancellations ${String(row.cancellations)}` });
+      log.add({
+        projection: P,
+        table: T,
+        key: row.key,
+        field: 'row',
+        expected: null,
+        found: `orders ${String(row.orders)}, revenue ${row.revenue}, cancellations ${String(row.cancellations)}`,
+      });
       continue;
     }
-    for (const [field, want, have] of [['orders', bucket.orders, row.orders], ['cancellations', bucket.cancellations, row.cancellations]] as const) {
+    for (const [field, want, have] of [
+      ['orders', bucket.orders, row.orders],
+      ['cancellations', bucket.cancellations, row.cancellations],
+    ] as const) {
       if (log.field(P, T, row.key, field, String(want), String(have))) continue;
       if (have > want) log.figures.appliedTwice += have - want;
       else log.figures.lost += want - have;
     }
-    if (!log.field(P, T, row.key, 'revenue_minor', bucket.revenue.toString(), row.revenue)) toClassify.push({ key: row.key, found: parseAmount(row.revenue), expected: bucket.revenue });
+    if (!log.field(P, T, row.key, 'revenue_minor', bucket.revenue.toString(), row.revenue))
+      toClassify.push({ key: row.key, found: parseAmount(row.revenue), expected: bucket.revenue });
   }
   for (const [key, bucket] of remaining) {
-    log.add({ projection: P, table: T, key, field: 'row', expected: `orders ${String(bucket.orders)}, revenue ${bucket.revenue.toString()}, cancellations ${String(bucket.cancellations)}`, found: null });
+    log.add({
+      projection: P,
+      table: T,
+      key,
+      field: 'row',
+      expected: `orders ${String(bucket.orders)}, revenue ${bucket.revenue.toString()}, cancellations ${String(bucket.cancellations)}`,
+      found: null,
+    });
     log.figures.lost += bucket.orders + bucket.cancellations;
   }
   for (const item of toClassify.slice(0, CLASSIFIED_ROWS)) {
-    const revenues = (await ordersConfirmedIn(sql, item.key)).map((order) => order.revenue).filter((revenue) => revenue !== null);
+    const revenues = (await ordersConfirmedIn(sql, item.key))
+      .map((order) => order.revenue)
+      .filter((revenue) => revenue !== null);
     classifyAmount(log, item.found, item.expected, revenues);
   }
 }
@@ -148,7 +205,12 @@ async function customerOrders(sql: Sql, customerId: string): Promise<FoldedOrder
     `SELECT order_id::text FROM public.order_view WHERE customer_id = $1 UNION SELECT order_id::text FROM public.customer_summary_orders WHERE customer_id = $1`,
     [customerId],
   );
-  return folded(await eventsOfOrders(sql, rows.map((row) => row.order_id)));
+  return folded(
+    await eventsOfOrders(
+      sql,
+      rows.map((row) => row.order_id),
+    ),
+  );
 }
 
 /** The orders confirmed in a bucket, folded from the store. */
@@ -159,5 +221,10 @@ async function ordersConfirmedIn(sql: Sql, key: string): Promise<FoldedOrder[]> 
     `SELECT DISTINCT order_id::text FROM events WHERE type = 'OrderConfirmed' AND occurred_at >= $1::timestamptz AND occurred_at < $1::timestamptz + $2 * interval '1 millisecond'`,
     [start, size],
   );
-  return folded(await eventsOfOrders(sql, rows.map((row) => row.order_id))).filter((order) => order.view.currency === currency);
+  return folded(
+    await eventsOfOrders(
+      sql,
+      rows.map((row) => row.order_id),
+    ),
+  ).filter((order) => order.view.currency === currency);
 }

@@ -30,7 +30,12 @@ const amount = (value: unknown): bigint | null => {
  * order view (every column), the side tables, and the versions that decide what counts as a
  * duplicate next.
  */
-export async function compareOrderPage(sql: Sql, scope: Scope, folded: ReadonlyMap<string, FoldedOrder>, log: DifferenceLog): Promise<void> {
+export async function compareOrderPage(
+  sql: Sql,
+  scope: Scope,
+  folded: ReadonlyMap<string, FoldedOrder>,
+  log: DifferenceLog,
+): Promise<void> {
   const ids = [...folded.keys()];
   for (const projection of scope.projections) {
     if (projection === 'order-view') await compareOrderViews(sql, scope, folded, ids, log);
@@ -45,12 +50,25 @@ async function rowsOf(sql: Sql, table: string, columns: string, ids: readonly st
   return new Map(rows.map((row) => [String(row.order_id), row]));
 }
 
-async function compareOrderViews(sql: Sql, scope: Scope, folded: ReadonlyMap<string, FoldedOrder>, ids: readonly string[], log: DifferenceLog): Promise<void> {
+async function compareOrderViews(
+  sql: Sql,
+  scope: Scope,
+  folded: ReadonlyMap<string, FoldedOrder>,
+  ids: readonly string[],
+  log: DifferenceLog,
+): Promise<void> {
   const found = await rowsOf(sql, tableOf(scope, 'order-view', 'order_view'), ORDER_VIEW_COLUMNS, ids);
   for (const [orderId, order] of folded) {
     const row = found.get(orderId);
     if (!row) {
-      log.add({ projection: 'order-view', table: 'order_view', key: orderId, field: 'row', expected: `version ${String(order.view.version)}`, found: null });
+      log.add({
+        projection: 'order-view',
+        table: 'order_view',
+        key: orderId,
+        field: 'row',
+        expected: `version ${String(order.view.version)}`,
+        found: null,
+      });
       log.figures.lost += order.view.version;
       continue;
     }
@@ -61,23 +79,64 @@ async function compareOrderViews(sql: Sql, scope: Scope, folded: ReadonlyMap<str
     if (versionShort > 0) log.figures.lost += versionShort;
     const appliedOver = Number(row.applied_events) - order.view.applied_events;
     if (appliedOver > 0) log.figures.appliedTwice += appliedOver;
-    else if (versionShort <= 0) classifyAmount(log, amount(row.total_minor), BigInt(order.view.total_minor), order.totalEffects);
+    else if (versionShort <= 0)
+      classifyAmount(log, amount(row.total_minor), BigInt(order.view.total_minor), order.totalEffects);
   }
 }
 
-async function compareCustomerOrders(sql: Sql, scope: Scope, folded: ReadonlyMap<string, FoldedOrder>, ids: readonly string[], log: DifferenceLog): Promise<void> {
+async function compareCustomerOrders(
+  sql: Sql,
+  scope: Scope,
+  folded: ReadonlyMap<string, FoldedOrder>,
+  ids: readonly string[],
+  log: DifferenceLog,
+): Promise<void> {
   const columns = `order_id::text, customer_id, currency::text AS currency, ${exactLinesSql('lines')} AS lines, cancelled`;
   const found = await rowsOf(sql, tableOf(scope, 'customer-summary', 'customer_summary_orders'), columns, ids);
   for (const [orderId, order] of folded) {
-    const expected = { customer_id: order.view.customer_id, currency: order.view.currency, lines: order.customerOrder.lines, cancelled: order.customerOrder.cancelled };
-    compareSideRow(log, 'customer-summary', 'customer_summary_orders', orderId, expected, found.get(orderId), order.customerEffects, order.view.version);
+    const expected = {
+      customer_id: order.view.customer_id,
+      currency: order.view.currency,
+      lines: order.customerOrder.lines,
+      cancelled: order.customerOrder.cancelled,
+    };
+    compareSideRow(
+      log,
+      'customer-summary',
+      'customer_summary_orders',
+      orderId,
+      expected,
+      found.get(orderId),
+      order.customerEffects,
+      order.view.version,
+    );
   }
 }
 
-async function compareSalesOrders(sql: Sql, scope: Scope, folded: ReadonlyMap<string, FoldedOrder>, ids: readonly string[], log: DifferenceLog): Promise<void> {
-  const found = await rowsOf(sql, tableOf(scope, 'sales', 'sales_orders'), `order_id::text, currency::text AS currency, ${exactLinesSql('lines')} AS lines`, ids);
+async function compareSalesOrders(
+  sql: Sql,
+  scope: Scope,
+  folded: ReadonlyMap<string, FoldedOrder>,
+  ids: readonly string[],
+  log: DifferenceLog,
+): Promise<void> {
+  const found = await rowsOf(
+    sql,
+    tableOf(scope, 'sales', 'sales_orders'),
+    `order_id::text, currency::text AS currency, ${exactLinesSql('lines')} AS lines`,
+    ids,
+  );
   for (const [orderId, order] of folded) {
-    compareSideRow(log, 'sales', 'sales_orders', orderId, { currency: order.view.currency, lines: order.salesLines }, found.get(orderId), order.totalEffects, order.view.version);
+    compareSideRow(
+      log,
+      'sales',
+      'sales_orders',
+      orderId,
+      { currency: order.view.currency, lines: order.salesLines },
+      found.get(orderId),
+      order.totalEffects,
+      order.view.version,
+    );
   }
 }
 
@@ -120,13 +179,25 @@ async function compareVersions(
   for (const [orderId, order] of folded) {
     // Every event advances every projection's version, read or not (sequence.ts): the last stored one.
     const version = found.get(orderId);
-    log.field(projection, 'projection_order_versions', orderId, 'version', String(order.view.version), version === undefined ? null : String(version));
+    log.field(
+      projection,
+      'projection_order_versions',
+      orderId,
+      'version',
+      String(order.view.version),
+      version === undefined ? null : String(version),
+    );
     if ((version ?? 0) < order.view.version) log.figures.lost += order.view.version - (version ?? 0);
   }
 }
 
 /** An amount off by exactly one event's effect is that event applied twice, or lost. */
-export function classifyAmount(log: DifferenceLog, found: bigint | null, expected: bigint, effects: readonly bigint[]): void {
+export function classifyAmount(
+  log: DifferenceLog,
+  found: bigint | null,
+  expected: bigint,
+  effects: readonly bigint[],
+): void {
   if (found === null) return;
   const events = countEffects(found - expected, effects);
   if (events > 0) log.figures.appliedTwice += events;
@@ -135,7 +206,11 @@ export function classifyAmount(log: DifferenceLog, found: bigint | null, expecte
 
 /** Rows of the checked projections' per-order tables whose order is not in the store at all: the first `limit` of each table listed, all counted. */
 export async function compareOrphans(sql: Sql, scope: Scope, log: DifferenceLog, limit: number): Promise<void> {
-  const tables: [VerifiedProjection, string][] = [['order-view', 'order_view'], ['customer-summary', 'customer_summary_orders'], ['sales', 'sales_orders']];
+  const tables: [VerifiedProjection, string][] = [
+    ['order-view', 'order_view'],
+    ['customer-summary', 'customer_summary_orders'],
+    ['sales', 'sales_orders'],
+  ];
   for (const [projection, table] of tables) {
     if (!scope.projections.includes(projection)) continue;
     const rows = await sql.query<{ order_id: string; total: number }>(
@@ -143,7 +218,15 @@ export async function compareOrphans(sql: Sql, scope: Scope, log: DifferenceLog,
         WHERE NOT EXISTS (SELECT FROM events e WHERE e.order_id = t.order_id) ORDER BY 1 LIMIT $1`,
       [limit],
     );
-    for (const { order_id: orderId } of rows) log.add({ projection, table, key: orderId, field: 'row', expected: null, found: 'a row for an order not in the store' });
+    for (const { order_id: orderId } of rows)
+      log.add({
+        projection,
+        table,
+        key: orderId,
+        field: 'row',
+        expected: null,
+        found: 'a row for an order not in the store',
+      });
     log.unlisted(projection, table, (rows[0]?.total ?? 0) - rows.length);
   }
   for (const projection of scope.projections) {
@@ -152,7 +235,15 @@ export async function compareOrphans(sql: Sql, scope: Scope, log: DifferenceLog,
         WHERE t.projection = $1 AND NOT EXISTS (SELECT FROM events e WHERE e.order_id::text = t.order_id) ORDER BY 1 LIMIT $2`,
       [projection, limit],
     );
-    for (const row of rows) log.add({ projection, table: 'projection_order_versions', key: row.order_id, field: 'version', expected: null, found: String(row.version) });
+    for (const row of rows)
+      log.add({
+        projection,
+        table: 'projection_order_versions',
+        key: row.order_id,
+        field: 'version',
+        expected: null,
+        found: String(row.version),
+      });
     log.unlisted(projection, 'projection_order_versions', (rows[0]?.total ?? 0) - rows.length);
   }
 }

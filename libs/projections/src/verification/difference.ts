@@ -38,8 +38,20 @@ export interface VerificationFigures {
 }
 
 export const emptyFigures = (): VerificationFigures => ({
-  orders: 0, events: 0, customers: 0, buckets: 0, differences: 0, appliedTwice: 0, lost: 0, parked: 0,
-  topicRecords: 0, duplicatesOnTopic: 0, missingOnTopic: 0, foreignOnTopic: 0, knownForeignOnTopic: 0, deadLetters: 0,
+  orders: 0,
+  events: 0,
+  customers: 0,
+  buckets: 0,
+  differences: 0,
+  appliedTwice: 0,
+  lost: 0,
+  parked: 0,
+  topicRecords: 0,
+  duplicatesOnTopic: 0,
+  missingOnTopic: 0,
+  foreignOnTopic: 0,
+  knownForeignOnTopic: 0,
+  deadLetters: 0,
 });
 
 /** Where differences go as they are found: counted always, kept up to a limit, each handed to `onDifference`. */
@@ -61,12 +73,26 @@ export class DifferenceLog {
   /** Rows past a listing limit: one difference that says how many more there are, each counted. */
   unlisted(projection: string, table: string, more: number): void {
     if (more <= 0) return;
-    this.add({ projection, table, key: '…', field: 'rows not listed', expected: null, found: `${String(more)} more like the above` });
+    this.add({
+      projection,
+      table,
+      key: '…',
+      field: 'rows not listed',
+      expected: null,
+      found: `${String(more)} more like the above`,
+    });
     this.figures.differences += more - 1;
   }
 
   /** Compares one field; adds a difference when the text of the two sides differs. */
-  field(projection: string, table: string, key: string, field: string, expected: string | null, found: string | null): boolean {
+  field(
+    projection: string,
+    table: string,
+    key: string,
+    field: string,
+    expected: string | null,
+    found: string | null,
+  ): boolean {
     if (expected === found) return true;
     this.add({ projection, table, key, field, expected, found });
     return false;

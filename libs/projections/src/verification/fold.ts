@@ -85,7 +85,8 @@ export function amountOf(line: ExactLine): bigint {
   }
 }
 
-export const totalOfLines = (lines: readonly ExactLine[]): bigint => lines.reduce((sum, line) => sum + amountOf(line), 0n);
+export const totalOfLines = (lines: readonly ExactLine[]): bigint =>
+  lines.reduce((sum, line) => sum + amountOf(line), 0n);
 
 /** The key of a sales bucket row: granularity, start (UTC, microseconds) and currency. */
 export function bucketKey(granularity: string, start: string, currency: string): string {
@@ -95,36 +96,65 @@ export function bucketKey(granularity: string, start: string, currency: string):
 /** The bucket starts an instant falls in, in the microsecond format of timestampText. */
 export function bucketStarts(at: string): { granularity: string; start: string }[] {
   const ms = Date.parse(at);
-  return SALES_BUCKETS.map(({ granularity, ms: size }) => ({ granularity, start: microsText(Math.floor(ms / size) * size) }));
+  return SALES_BUCKETS.map(({ granularity, ms: size }) => ({
+    granularity,
+    start: microsText(Math.floor(ms / size) * size),
+  }));
 }
 
 export function microsText(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 23)}000Z`;
 }
 
-const text = (value: unknown): string | null => (typeof value === 'string' ? value : value === undefined || value === null ? null : JSON.stringify(value));
-const normalised = (lines: readonly ExactLine[]): ExactLine[] => lines.map(({ sku, quantity, unitPriceMinor }) => ({ sku, quantity, unitPriceMinor }));
+const text = (value: unknown): string | null =>
+  typeof value === 'string' ? value : value === undefined || value === null ? null : JSON.stringify(value);
+const normalised = (lines: readonly ExactLine[]): ExactLine[] =>
+  lines.map(({ sku, quantity, unitPriceMinor }) => ({ sku, quantity, unitPriceMinor }));
 
 /** Folds one order's events, in version order. Returns undefined for an order with no OrderPlaced first. */
 export function foldOrder(events: readonly StoredEvent[]): FoldedOrder | { problems: string[]; view?: undefined } {
   const [first, ...rest] = events;
   if (!first || first.type !== 'OrderPlaced' || first.version !== 1) {
-    return { problems: [`the first event is ${first ? `${first.type} at version ${String(first.version)}` : 'missing'}, not OrderPlaced at version 1`] };
+    return {
+      problems: [
+        `the first event is ${first ? `${first.type} at version ${String(first.version)}` : 'missing'}, not OrderPlaced at version 1`,
+      ],
+    };
   }
   const problems: string[] = [];
   const currency = String(first.data.currency);
   const placedLines = normalised(first.lines ?? []);
   const view: ExpectedOrderView = {
-    order_id: first.orderId, customer_id: String(first.data.customerId), status: 'PLACED', currency, lines: placedLines,
-    total_minor: '0', version: 1, placed_at: first.at, confirmed_at: null, shipped_at: null, delivered_at: null, cancelled_at: null,
-    updated_at: first.at, payment_reference: null, carrier: null, tracking_number: null, cancel_reason: null, applied_events: 1,
+    order_id: first.orderId,
+    customer_id: String(first.data.customerId),
+    status: 'PLACED',
+    currency,
+    lines: placedLines,
+    total_minor: '0',
+    version: 1,
+    placed_at: first.at,
+    confirmed_at: null,
+    shipped_at: null,
+    delivered_at: null,
+    cancelled_at: null,
+    updated_at: first.at,
+    payment_reference: null,
+    carrier: null,
+    tracking_number: null,
+    cancel_reason: null,
+    applied_events: 1,
   };
   const customerOrder = { lines: placedLines, cancelled: false };
   let salesLines = placedLines;
   const buckets: BucketContribution[] = [];
   const book = (at: string, amounts: { orders?: number; revenue?: bigint; cancellations?: number }): void => {
     for (const { granularity, start } of bucketStarts(at)) {
-      buckets.push({ key: bucketKey(granularity, start, currency), orders: amounts.orders ?? 0, revenue: amounts.revenue ?? 0n, cancellations: amounts.cancellations ?? 0 });
+      buckets.push({
+        key: bucketKey(granularity, start, currency),
+        orders: amounts.orders ?? 0,
+        revenue: amounts.revenue ?? 0n,
+        cancellations: amounts.cancellations ?? 0,
+      });
     }
   };
   book(first.at, { orders: 1 });
@@ -133,13 +163,15 @@ export function foldOrder(events: readonly StoredEvent[]): FoldedOrder | { probl
   let revenue: bigint | null = null;
 
   for (const event of rest) {
-    if (event.version !== view.version + 1) problems.push(`version ${String(event.version)} follows ${String(view.version)}`);
+    if (event.version !== view.version + 1)
+      problems.push(`version ${String(event.version)} follows ${String(view.version)}`);
     Object.assign(view, { version: event.version, updated_at: event.at, applied_events: view.applied_events + 1 });
     const before = totalOfLines(view.lines);
     if (event.type === 'OrderLineAdded' || event.type === 'OrderLineRemoved') {
-      const lines = event.type === 'OrderLineAdded'
-        ? [...view.lines, ...normalised(event.lines ?? [])]
-        : view.lines.filter((line) => line.sku !== text(event.data.sku));
+      const lines =
+        event.type === 'OrderLineAdded'
+          ? [...view.lines, ...normalised(event.lines ?? [])]
+          : view.lines.filter((line) => line.sku !== text(event.data.sku));
       view.lines = lines;
       salesLines = lines;
       totalEffects.push(totalOfLines(lines) - before);
@@ -148,11 +180,20 @@ export function foldOrder(events: readonly StoredEvent[]): FoldedOrder | { probl
         customerOrder.lines = lines;
       }
     } else if (event.type === 'OrderConfirmed') {
-      Object.assign(view, { status: 'CONFIRMED', confirmed_at: event.at, payment_reference: text(event.data.paymentReference) });
+      Object.assign(view, {
+        status: 'CONFIRMED',
+        confirmed_at: event.at,
+        payment_reference: text(event.data.paymentReference),
+      });
       revenue = totalOfLines(view.lines);
       book(event.at, { revenue });
     } else if (event.type === 'OrderShipped') {
-      Object.assign(view, { status: 'SHIPPED', shipped_at: event.at, carrier: text(event.data.carrier), tracking_number: text(event.data.trackingNumber) });
+      Object.assign(view, {
+        status: 'SHIPPED',
+        shipped_at: event.at,
+        carrier: text(event.data.carrier),
+        tracking_number: text(event.data.trackingNumber),
+      });
     } else if (event.type === 'OrderDelivered') {
       Object.assign(view, { status: 'DELIVERED', delivered_at: event.at });
     } else if (event.type === 'OrderCancelled') {

@@ -5,8 +5,19 @@ import { countEffects, foldOrder, type FoldedOrder, type StoredEvent } from './f
 
 const ORDER = '00000000-0000-4000-8000-000000000001';
 let version = 0;
-const event = (type: string, data: Record<string, unknown> = {}, lines: StoredEvent['lines'] = null, at = `2026-12-02T10:0${String(version)}:00.000000Z`): StoredEvent => ({
-  eventId: `e${String(++version)}`, orderId: ORDER, version, type, data, lines, at,
+const event = (
+  type: string,
+  data: Record<string, unknown> = {},
+  lines: StoredEvent['lines'] = null,
+  at = `2026-12-02T10:0${String(version)}:00.000000Z`,
+): StoredEvent => ({
+  eventId: `e${String(++version)}`,
+  orderId: ORDER,
+  version,
+  type,
+  data,
+  lines,
+  at,
 });
 const line = (sku: string, quantity: string, unitPriceMinor: string) => ({ sku, quantity, unitPriceMinor });
 
@@ -26,17 +37,26 @@ describe('foldOrder', () => {
     assert.equal(order.view.version, 6);
     assert.equal(order.view.applied_events, 6);
     assert.equal(order.view.updated_at, '2026-12-02T10:05:00.000000Z');
-    assert.deepEqual([order.view.payment_reference, order.view.carrier, order.view.tracking_number, order.view.cancel_reason], ['pay-1', 'DHL', 'T-1', 'lost']);
+    assert.deepEqual(
+      [order.view.payment_reference, order.view.carrier, order.view.tracking_number, order.view.cancel_reason],
+      ['pay-1', 'DHL', 'T-1', 'lost'],
+    );
     assert.deepEqual(order.customerOrder, { lines: [], cancelled: true });
     assert.deepEqual(order.salesLines, [line('B', '1', '5')]);
     assert.equal(order.customerTotal, 0n);
     assert.deepEqual(order.totalEffects, [2_000_000_000_000_000_000n, 5n, -2_000_000_000_000_000_000n]);
     assert.deepEqual(order.customerEffects, [2_000_000_000_000_000_000n, 5n, -2_000_000_000_000_000_000n, -5n]);
-    assert.deepEqual(order.buckets.map((b) => [b.key, b.orders, b.revenue, b.cancellations]), [
-      ['5m|2026-12-02T10:00:00.000000Z|EUR', 1, 0n, 0], ['1h|2026-12-02T10:00:00.000000Z|EUR', 1, 0n, 0],
-      ['5m|2026-12-02T10:00:00.000000Z|EUR', 0, 5n, 0], ['1h|2026-12-02T10:00:00.000000Z|EUR', 0, 5n, 0],
-      ['5m|2026-12-02T10:05:00.000000Z|EUR', 0, 0n, 1], ['1h|2026-12-02T10:00:00.000000Z|EUR', 0, 0n, 1],
-    ]);
+    assert.deepEqual(
+      order.buckets.map((b) => [b.key, b.orders, b.revenue, b.cancellations]),
+      [
+        ['5m|2026-12-02T10:00:00.000000Z|EUR', 1, 0n, 0],
+        ['1h|2026-12-02T10:00:00.000000Z|EUR', 1, 0n, 0],
+        ['5m|2026-12-02T10:00:00.000000Z|EUR', 0, 5n, 0],
+        ['1h|2026-12-02T10:00:00.000000Z|EUR', 0, 5n, 0],
+        ['5m|2026-12-02T10:05:00.000000Z|EUR', 0, 0n, 1],
+        ['1h|2026-12-02T10:00:00.000000Z|EUR', 0, 0n, 1],
+      ],
+    );
   });
 
   it('reports a store that does not start with OrderPlaced, or skips a version', () => {

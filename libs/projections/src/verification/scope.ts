@@ -28,7 +28,9 @@ export class ProjectionNotLive extends Error {
 
 /** Reads the live generation of each projection to check: verification reads what readers read. */
 export async function resolveScope(sql: Sql, projections: readonly VerifiedProjection[]): Promise<Scope> {
-  const rows = await sql.query<{ projection: string; schema_name: string }>('SELECT projection, schema_name FROM projection_generations');
+  const rows = await sql.query<{ projection: string; schema_name: string }>(
+    'SELECT projection, schema_name FROM projection_generations',
+  );
   const live = new Map(rows.map((row) => [row.projection, row.schema_name]));
   const schema: Partial<Record<VerifiedProjection, string>> = {};
   for (const projection of projections) {

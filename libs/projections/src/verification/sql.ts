@@ -18,7 +18,8 @@ export function pgSql(client: { query(text: string, values?: unknown[]): Promise
 }
 
 /** A timestamptz as text, UTC, with microseconds: both sides of a comparison format times so. */
-export const timestampText = (column: string): string => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+export const timestampText = (column: string): string =>
+  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 /**
  * A jsonb array of lines with quantity and unitPriceMinor as text, every other key kept: the pg
@@ -93,7 +94,9 @@ function groupByOrder(rows: readonly StoredEvent[]): StoredEvent[][] {
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, item: unknown) =>
     item !== null && typeof item === 'object' && !Array.isArray(item)
-      ? Object.fromEntries(Object.entries(item as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      ? Object.fromEntries(
+          Object.entries(item as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
       : item,
   );
 }

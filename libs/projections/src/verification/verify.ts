@@ -56,14 +56,26 @@ export async function verifyReadModels(sql: Sql, options: VerifyOptions = {}): P
       log.figures.orders++;
       log.figures.events += events.length;
       const order = foldOrder(events);
-      for (const problem of order.problems) log.add({ projection: STORE, table: 'events', key: orderId, field: 'versions', expected: 'OrderPlaced at version 1, then 2, 3, …', found: problem });
+      for (const problem of order.problems)
+        log.add({
+          projection: STORE,
+          table: 'events',
+          key: orderId,
+          field: 'versions',
+          expected: 'OrderPlaced at version 1, then 2, 3, …',
+          found: problem,
+        });
       if (order.view === undefined) continue;
       folded.set(orderId, order);
       aggregates.add(order);
       sample.offer(order);
     }
     await compareOrderPage(sql, scope, folded, log);
-    options.onProgress?.({ phase: 'store', done: log.figures.events, estimate: Math.max(estimate, log.figures.events) });
+    options.onProgress?.({
+      phase: 'store',
+      done: log.figures.events,
+      estimate: Math.max(estimate, log.figures.events),
+    });
   }
   await compareOrphans(sql, scope, log, LISTED_ROWS);
   if (scope.projections.includes('customer-summary')) await compareCustomers(sql, scope, aggregates, log);
@@ -76,7 +88,8 @@ export async function verifyReadModels(sql: Sql, options: VerifyOptions = {}): P
       ...options.topic,
       projections: scope.projections,
       ...(options.onInfo ? { onInfo: options.onInfo } : {}),
-      onProgress: (records) => options.onProgress?.({ phase: 'topic', done: records, estimate: Math.max(estimate, records) }),
+      onProgress: (records) =>
+        options.onProgress?.({ phase: 'topic', done: records, estimate: Math.max(estimate, records) }),
     };
     const logEnd = await checkOrdersTopic(sql, check, log);
     await compareOffsets(sql, scope, check.ordersTopic, logEnd, log);
@@ -87,6 +100,8 @@ export async function verifyReadModels(sql: Sql, options: VerifyOptions = {}): P
 
 /** The planner's estimate of the store's size, for progress: counting would read the whole table once more. */
 async function estimatedEvents(sql: Sql): Promise<number> {
-  const rows = await sql.query<{ estimate: number }>(`SELECT greatest(reltuples, 0)::float8 AS estimate FROM pg_class WHERE oid = 'public.events'::regclass`);
+  const rows = await sql.query<{ estimate: number }>(
+    `SELECT greatest(reltuples, 0)::float8 AS estimate FROM pg_class WHERE oid = 'public.events'::regclass`,
+  );
   return Math.round(rows[0]?.estimate ?? 0);
 }
