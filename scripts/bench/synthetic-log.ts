@@ -20,7 +20,7 @@ export function syntheticLifecycle(orderId: string, index: number): EncodedEvent
     eventId: randomUUID(),
     type,
     schemaVersion: 1,
-    orderId,
+    streamId: orderId,
     version,
     occurredAt: at,
     data,

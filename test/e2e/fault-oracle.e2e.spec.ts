@@ -128,7 +128,7 @@ describe('fault oracle: acknowledgements held to the store and the topic', () =>
           eventId: '00000000-0000-4000-8000-000000000001',
           type: 'OrderPlaced',
           schemaVersion: 1,
-          orderId,
+          streamId: orderId,
           version: 1,
           occurredAt: new Date(0).toISOString(),
           data: {

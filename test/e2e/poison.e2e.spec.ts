@@ -132,7 +132,7 @@ describe('poison events: dead-lettered, their order parked, everything else flow
           eventId: randomUUID(),
           type,
           schemaVersion: 1,
-          orderId,
+          streamId: orderId,
           version,
           occurredAt: new Date().toISOString(),
           data: {},

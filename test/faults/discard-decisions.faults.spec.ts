@@ -92,7 +92,7 @@ describe('fault: discarded impostors, retried orders, and decisions that survive
         eventId: randomUUID(),
         type,
         schemaVersion: 1,
-        orderId,
+        streamId: orderId,
         version,
         occurredAt: new Date().toISOString(),
         data: { paymentReference: 'impostor' },

@@ -87,7 +87,15 @@ describe('fault: poison messages under load', () => {
   const envelope = (orderId: string, type: string, version: number, data: object = {}): Buffer =>
     Buffer.from(
       encodeEnvelope(
-        { eventId: randomUUID(), type, schemaVersion: 1, orderId, version, occurredAt: new Date().toISOString(), data },
+        {
+          eventId: randomUUID(),
+          type,
+          schemaVersion: 1,
+          streamId: orderId,
+          version,
+          occurredAt: new Date().toISOString(),
+          data,
+        },
         { correlationId: 'poison', causationId: 'poison' },
       ).value,
     );

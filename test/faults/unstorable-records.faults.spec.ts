@@ -71,7 +71,15 @@ describe('fault: records Postgres cannot store', () => {
     ).version;
   const envelopeJson = (orderId: string, type: string, version: number, data: object): string =>
     encodeEnvelope(
-      { eventId: randomUUID(), type, schemaVersion: 1, orderId, version, occurredAt: new Date().toISOString(), data },
+      {
+        eventId: randomUUID(),
+        type,
+        schemaVersion: 1,
+        streamId: orderId,
+        version,
+        occurredAt: new Date().toISOString(),
+        data,
+      },
       { correlationId: 'neighbour', causationId: 'neighbour' },
     ).value;
 

@@ -17,7 +17,7 @@ export class VersionMismatch extends Error {
     readonly actualVersion?: number,
   ) {
     super(
-      `expected version ${expectedVersion}, the order is at ${actualVersion === undefined ? 'a later version' : `version ${actualVersion}`}`,
+      `expected version ${expectedVersion}, the stream is at ${actualVersion === undefined ? 'a later version' : `version ${actualVersion}`}`,
     );
     this.name = 'VersionMismatch';
   }
@@ -55,14 +55,14 @@ export async function decideAndAppend<Command, Event extends DomainEvent, State>
   store: EventStore,
   decider: Decider<Command, Event, State>,
   db: EntityManager,
-  orderId: string,
+  streamId: string,
   command: Command,
   options: CommandOptions,
 ): Promise<CommandResult<State>> {
   let history: RecordedEvent<Event>[] = [];
   if (!options.newStream) {
-    await store.lockStream(db, orderId);
-    history = await store.readStream<Event>(orderId, db);
+    await store.lockStream(db, streamId);
+    history = await store.readStream<Event>(streamId, db);
   }
   const version = history.length;
   if (options.expectedVersion !== undefined && options.expectedVersion !== version) {
@@ -77,7 +77,7 @@ export async function decideAndAppend<Command, Event extends DomainEvent, State>
     occurredAt: options.now,
     metadata: options.metadata,
   }));
-  const newVersion = await store.append(db, orderId, version, newEvents);
+  const newVersion = await store.append(db, streamId, version, newEvents);
   return {
     version: newVersion,
     state: events.reduce((current, event) => decider.evolve(current, event), state),
@@ -109,11 +109,11 @@ export async function withConflictRetry<T>(
 export function handleCommand<Command, Event extends DomainEvent, State>(
   store: EventStore,
   decider: Decider<Command, Event, State>,
-  orderId: string,
+  streamId: string,
   command: Command,
   options: CommandOptions,
 ): Promise<CommandResult<State>> {
   return withConflictRetry(store, options.expectedVersion, (db) =>
-    decideAndAppend(store, decider, db, orderId, command, options),
+    decideAndAppend(store, decider, db, streamId, command, options),
   );
 }

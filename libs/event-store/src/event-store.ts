@@ -1,13 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 
-import { MAX_RECORD_BYTES } from '@app/messaging';
+import { MAX_RECORD_BYTES, type DomainEvent } from '@app/messaging';
 import { isPgError } from '@app/platform';
 
-export interface DomainEvent {
-  readonly type: string;
-  readonly data: unknown;
-}
+export type { DomainEvent };
 
 /** Where an event came from; travels to Kafka as headers. */
 export interface EventMetadata {
@@ -27,17 +24,17 @@ export interface NewEvent<E extends DomainEvent = DomainEvent> {
 
 export interface RecordedEvent<E extends DomainEvent = DomainEvent> extends NewEvent<E> {
   readonly position: string;
-  readonly orderId: string;
+  readonly streamId: string;
   readonly version: number;
 }
 
 /** Another writer appended to the stream first: the caller's view of it is stale. */
 export class ConcurrencyConflict extends Error {
   constructor(
-    readonly orderId: string,
+    readonly streamId: string,
     readonly expectedVersion: number,
   ) {
-    super(`order ${orderId} is no longer at version ${expectedVersion}`);
+    super(`stream ${streamId} is no longer at version ${expectedVersion}`);
     this.name = 'ConcurrencyConflict';
   }
 }
@@ -56,7 +53,7 @@ export class EventTooLarge extends Error {
 /** Room left for the envelope fields and headers around the event data in one Kafka record. */
 export const EVENT_DATA_LIMIT_BYTES = MAX_RECORD_BYTES - 16_384;
 
-/** The first key of per-order advisory locks; the second is a hash of the order id. */
+/** The first key of per-stream advisory locks; the second is a hash of the stream id. */
 export const STREAM_LOCK_CLASS = 7_243;
 
 /** Wakes the outbox relay; the relay also polls, so a lost notification only costs latency. */
@@ -80,7 +77,7 @@ export interface LocalRelay {
   wake(): void;
 }
 
-/** Streams of events keyed by order id, with optimistic concurrency on the stream version. */
+/** Streams of events keyed by stream id (the orders domain: an order id), with optimistic concurrency on the stream version. */
 @Injectable()
 export class EventStore {
   private localRelay: LocalRelay | undefined;
@@ -104,21 +101,21 @@ export class EventStore {
   }
 
   /**
-   * Queues concurrent writers of one order behind each other until commit, so they decide in turn
+   * Queues concurrent writers of one stream behind each other until commit, so they decide in turn
    * instead of all losing the race and retrying. The unique (order_id, version) key stays the guard.
    */
-  async lockStream(db: EntityManager, orderId: string): Promise<void> {
-    await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [STREAM_LOCK_CLASS, orderId]);
+  async lockStream(db: EntityManager, streamId: string): Promise<void> {
+    await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [STREAM_LOCK_CLASS, streamId]);
   }
 
   async readStream<E extends DomainEvent>(
-    orderId: string,
+    streamId: string,
     db: EntityManager = this.dataSource.manager,
   ): Promise<RecordedEvent<E>[]> {
     const rows: EventRow[] = await db.query(
       `SELECT position, event_id, order_id, version, type, schema_version, data, metadata, occurred_at
          FROM events WHERE order_id = $1 ORDER BY version`,
-      [orderId],
+      [streamId],
     );
     return rows.map((row) => toRecordedEvent<E>(row));
   }
@@ -129,7 +126,7 @@ export class EventStore {
    */
   async append(
     db: EntityManager,
-    orderId: string,
+    streamId: string,
     expectedVersion: number,
     events: readonly NewEvent[],
   ): Promise<number> {
@@ -154,7 +151,7 @@ export class EventStore {
          ${wake}`,
         [
           events.map((e) => e.eventId),
-          events.map(() => orderId),
+          events.map(() => streamId),
           events.map((_, index) => expectedVersion + index + 1),
           events.map((e) => e.event.type),
           events.map((e) => e.schemaVersion),
@@ -165,7 +162,7 @@ export class EventStore {
       );
     } catch (error) {
       // The unique (order_id, version) key is the guard: a concurrent writer committed this version.
-      if (isPgError(error, '23505')) throw new ConcurrencyConflict(orderId, expectedVersion);
+      if (isPgError(error, '23505')) throw new ConcurrencyConflict(streamId, expectedVersion);
       throw error;
     }
     this.appendedIn.add(db);
@@ -187,7 +184,7 @@ export function toRecordedEvent<E extends DomainEvent>(row: EventRow): RecordedE
   return {
     position: row.position,
     eventId: row.event_id,
-    orderId: row.order_id,
+    streamId: row.order_id,
     version: row.version,
     schemaVersion: row.schema_version,
     event: { type: row.type, data: row.data } as E,

@@ -57,7 +57,7 @@ interface LeaderSession {
  * connection, and the leader reads and deletes the outbox over that same connection, so a relay whose
  * session died can neither read a new batch nor record one. A crashed leader's lock is freed by
  * Postgres and a standby takes over. Delivery is at-least-once (a crash between the broker's ack and
- * the delete publishes again); consumers dedupe on (orderId, version).
+ * the delete publishes again); consumers dedupe on (stream id, version).
  */
 export class OutboxRelay {
   private readonly logger = new Logger(OutboxRelay.name);
@@ -294,7 +294,7 @@ function toRecord(row: EventRow): OutgoingRecord {
       eventId: recorded.eventId,
       type: recorded.event.type,
       schemaVersion: recorded.schemaVersion,
-      orderId: recorded.orderId,
+      streamId: recorded.streamId,
       version: recorded.version,
       occurredAt: recorded.occurredAt.toISOString(),
       data: recorded.event.data,

@@ -1,13 +1,28 @@
-/** The event as it travels on Kafka. Part of the contract outside tools rely on: change it only additively. */
-export interface EventEnvelope {
-  readonly eventId: string;
+/** What happened, as a stream holds it: a type and plain JSON data. Domains narrow it to their unions. */
+export interface DomainEvent {
   readonly type: string;
-  readonly schemaVersion: number;
-  readonly orderId: string;
-  readonly version: number;
-  readonly occurredAt: string;
   readonly data: unknown;
 }
+
+/**
+ * An event with its place in its stream, as consumers see it. `EventEnvelope<OrderEvent>` narrows
+ * `data` by `type`. On the wire (`encodeEnvelope`) it is the JSON of the published contract, where the
+ * stream id is named after the domain (`STREAM_ID_FIELD`); change that JSON only additively.
+ */
+export type EventEnvelope<E extends DomainEvent = DomainEvent> = E &
+  Readonly<{
+    eventId: string;
+    schemaVersion: number;
+    streamId: string;
+    version: number;
+    occurredAt: string;
+  }>;
+
+/**
+ * The envelope's stream id field on the wire. The contract outside tools rely on names it after the
+ * orders domain; a team carrying this template to another domain changes this one constant.
+ */
+export const STREAM_ID_FIELD = 'orderId';
 
 export interface EventTrace {
   readonly correlationId: string;
@@ -22,7 +37,7 @@ export interface OutgoingRecord {
   readonly headers: Readonly<Record<string, string>>;
 }
 
-/** An event as this application encodes it: keyed by order id, the envelope as JSON. */
+/** An event as this application encodes it: keyed by stream id, the envelope as JSON. */
 export interface EncodedEvent extends OutgoingRecord {
   readonly key: string;
   readonly value: string;
@@ -55,7 +70,17 @@ export function encodeEnvelope(envelope: EventEnvelope, trace: EventTrace): Enco
     'causation-id': trace.causationId,
   };
   if (trace.traceparent) headers.traceparent = trace.traceparent;
-  return { key: envelope.orderId, value: JSON.stringify(envelope), headers };
+  // Field by field, in the contract's order, so the wire never carries more than the contract.
+  const wire = {
+    eventId: envelope.eventId,
+    type: envelope.type,
+    schemaVersion: envelope.schemaVersion,
+    [STREAM_ID_FIELD]: envelope.streamId,
+    version: envelope.version,
+    occurredAt: envelope.occurredAt,
+    data: envelope.data,
+  };
+  return { key: envelope.streamId, value: JSON.stringify(wire), headers };
 }
 
 export class EnvelopeDecodeError extends Error {
@@ -68,7 +93,7 @@ export class EnvelopeDecodeError extends Error {
 /** Highest version an event may carry: versions are stored as Postgres `integer`. */
 export const MAX_VERSION = 2_147_483_647;
 
-/** Longest record key read as an order id: keys are stored and indexed, and a btree row holds about 2.7 kB. */
+/** Longest record key read as a stream id: keys are stored and indexed, and a btree row holds about 2.7 kB. */
 export const MAX_KEY_BYTES = 256;
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -87,7 +112,7 @@ export function utf8Text(bytes: Buffer): string | undefined {
   }
 }
 
-/** The record key as an order id Postgres can store, or null: no key, not UTF-8, a NUL, or too long. */
+/** The record key as a stream id Postgres can store, or null: no key, not UTF-8, a NUL, or too long. */
 export function storableKey(key: Buffer | null): string | null {
   if (key === null || key.length === 0 || key.length > MAX_KEY_BYTES) return null;
   const text = utf8Text(key);
@@ -115,7 +140,7 @@ export function decodeEnvelope(value: Buffer | null, key: Buffer | null): EventE
     isNonEmptyString(envelope.eventId) ? null : 'eventId',
     isNonEmptyString(envelope.type) ? null : 'type',
     isPositiveInteger(envelope.schemaVersion) ? null : 'schemaVersion',
-    isNonEmptyString(envelope.orderId) ? null : 'orderId',
+    isNonEmptyString(envelope[STREAM_ID_FIELD]) ? null : STREAM_ID_FIELD,
     isPositiveInteger(envelope.version) && envelope.version <= MAX_VERSION ? null : 'version',
     isNonEmptyString(envelope.occurredAt) && !Number.isNaN(Date.parse(envelope.occurredAt)) ? null : 'occurredAt',
     typeof envelope.data === 'object' && envelope.data !== null ? null : 'data',
@@ -123,16 +148,25 @@ export function decodeEnvelope(value: Buffer | null, key: Buffer | null): EventE
   if (problems.length > 0) throw new EnvelopeDecodeError(`envelope has invalid ${problems.join(', ')}`);
   if (!holdsOnlyStorableText(parsed))
     throw new EnvelopeDecodeError('envelope holds text Postgres cannot store (a NUL character or a lone surrogate)');
-  // The key decides the partition, hence the order of the order's events: a record without the
-  // order id as its key is not one of ours.
+  // The key decides the partition, hence the order of the stream's events: a record without the
+  // stream id as its key is not one of ours.
   if (key === null) throw new EnvelopeDecodeError('record has no key');
-  const orderId = storableKey(key);
-  if (orderId === null)
+  const streamId = storableKey(key);
+  if (streamId === null)
     throw new EnvelopeDecodeError(
-      `record key is not an order id Postgres can store (invalid UTF-8, a NUL byte, or over ${String(MAX_KEY_BYTES)} bytes)`,
+      `record key is not a stream id Postgres can store (invalid UTF-8, a NUL byte, or over ${String(MAX_KEY_BYTES)} bytes)`,
     );
-  if (orderId !== envelope.orderId) throw new EnvelopeDecodeError('record key is not the envelope orderId');
-  return envelope as unknown as EventEnvelope;
+  if (streamId !== envelope[STREAM_ID_FIELD])
+    throw new EnvelopeDecodeError(`record key is not the envelope ${STREAM_ID_FIELD}`);
+  return {
+    eventId: envelope.eventId as string,
+    type: envelope.type as string,
+    schemaVersion: envelope.schemaVersion as number,
+    streamId,
+    version: envelope.version as number,
+    occurredAt: envelope.occurredAt as string,
+    data: envelope.data,
+  };
 }
 
 /** Every key and string value, however deep: iterative, so a deeply nested value cannot overflow the stack. */

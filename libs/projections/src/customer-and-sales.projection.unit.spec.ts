@@ -14,7 +14,7 @@ import { bucketStart, evolveSales, type SalesOrderRecord } from './sales.project
 const line = (sku: string, quantity: number, unitPriceMinor: number) => ({ sku, quantity, unitPriceMinor });
 let version = 0;
 function event(orderId: string, type: string, data: unknown, occurredAt: string): EventEnvelope {
-  return { eventId: `${orderId}-${++version}`, type, schemaVersion: 1, orderId, version, occurredAt, data };
+  return { eventId: `${orderId}-${++version}`, type, schemaVersion: 1, streamId: orderId, version, occurredAt, data };
 }
 
 describe('customer summary', () => {

@@ -37,7 +37,7 @@ export const customerSummaryProjection: Projection = {
   tables: ['customer_summary', 'customer_summary_orders'],
 
   async apply(db: EntityManager, events: readonly EventEnvelope[]): Promise<void> {
-    const orders = await loadOrders(db, [...new Set(events.map((event) => event.orderId))]);
+    const orders = await loadOrders(db, [...new Set(events.map((event) => event.streamId))]);
     const deltas = new Map<string, CustomerDelta>();
     for (const event of events) {
       const delta = evolveCustomerSummary(orders, event);
@@ -45,7 +45,7 @@ export const customerSummaryProjection: Projection = {
     }
     await saveOrders(
       db,
-      [...new Set(events.map((event) => event.orderId))]
+      [...new Set(events.map((event) => event.streamId))]
         .map((id) => orders.get(id))
         .filter((order) => order !== undefined),
     );
@@ -68,8 +68,8 @@ export function evolveCustomerSummary(
   const event = { type: envelope.type, data: envelope.data } as OrderEvent;
   if (event.type === 'OrderPlaced') {
     const { customerId, currency, lines } = event.data;
-    orders.set(envelope.orderId, {
-      order_id: envelope.orderId,
+    orders.set(envelope.streamId, {
+      order_id: envelope.streamId,
       customer_id: customerId,
       currency,
       lines: [...lines],
@@ -79,12 +79,12 @@ export function evolveCustomerSummary(
       customer_id: customerId,
       order_count: 1,
       totals_by_currency: { [currency]: totalOf(lines) },
-      last_order_id: envelope.orderId,
+      last_order_id: envelope.streamId,
       last_order_at: envelope.occurredAt,
     };
   }
-  const order = orders.get(envelope.orderId);
-  if (!order) throw new Error(`${event.type} for ${envelope.orderId} before OrderPlaced`);
+  const order = orders.get(envelope.streamId);
+  if (!order) throw new Error(`${event.type} for ${envelope.streamId} before OrderPlaced`);
   if (order.cancelled) return undefined;
   let next: CustomerOrderRecord;
   switch (event.type) {

@@ -24,7 +24,7 @@ const BIGINT_MAX = 2n ** 63n - 1n;
 
 let version = 0;
 function event(orderId: string, type: string, data: unknown, occurredAt = '2026-11-24T10:00:00.000Z'): EventEnvelope {
-  return { eventId: `${orderId}-${++version}`, type, schemaVersion: 1, orderId, version, occurredAt, data };
+  return { eventId: `${orderId}-${++version}`, type, schemaVersion: 1, streamId: orderId, version, occurredAt, data };
 }
 
 describe('totals of huge orders', () => {

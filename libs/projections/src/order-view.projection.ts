@@ -40,17 +40,17 @@ export const orderViewProjection: Projection = {
   tables: ['order_view'],
 
   async apply(db: EntityManager, events: readonly EventEnvelope[]): Promise<void> {
-    const rows = await loadRows(db, [...new Set(events.map((event) => event.orderId))]);
+    const rows = await loadRows(db, [...new Set(events.map((event) => event.streamId))]);
     const changed = new Set<string>();
     for (const event of events) {
-      const current = rows.get(event.orderId);
+      const current = rows.get(event.streamId);
       const currentVersion = current?.version ?? 0;
       // At or below the row's version: a duplicate delivery, already reflected. Above it by more than
       // one is fine: the runner sequences each order's events, and lets an order step over a version
       // an operator discarded (ADR 6), which counts as applied with no effect.
       if (event.version <= currentVersion) continue;
-      rows.set(event.orderId, evolveOrderView(current, event));
-      changed.add(event.orderId);
+      rows.set(event.streamId, evolveOrderView(current, event));
+      changed.add(event.streamId);
     }
     await upsertRows(
       db,
@@ -70,7 +70,7 @@ export function evolveOrderView(current: OrderViewRecord | undefined, envelope: 
   if (event.type === 'OrderPlaced') {
     return withLines(
       {
-        order_id: envelope.orderId,
+        order_id: envelope.streamId,
         customer_id: event.data.customerId,
         status: 'PLACED',
         currency: event.data.currency,
@@ -92,7 +92,7 @@ export function evolveOrderView(current: OrderViewRecord | undefined, envelope: 
       [...event.data.lines],
     );
   }
-  if (!current) throw new Error(`${event.type} for ${envelope.orderId} before OrderPlaced`);
+  if (!current) throw new Error(`${event.type} for ${envelope.streamId} before OrderPlaced`);
   const next = { ...current, version: envelope.version, updated_at: at, applied_events: current.applied_events + 1 };
   switch (event.type) {
     case 'OrderLineAdded':

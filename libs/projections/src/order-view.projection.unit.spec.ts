@@ -9,7 +9,7 @@ const orderId = '0b8f5c1e-1d2b-4a8e-9b61-7c0f5a2d3e4f';
 let version = 0;
 function event(type: string, data: unknown, occurredAt = `2026-11-24T10:00:0${version}.000Z`): EventEnvelope {
   version++;
-  return { eventId: `e-${version}`, type, schemaVersion: 1, orderId, version, occurredAt, data };
+  return { eventId: `e-${version}`, type, schemaVersion: 1, streamId: orderId, version, occurredAt, data };
 }
 
 describe('order view', () => {

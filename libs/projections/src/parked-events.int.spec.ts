@@ -37,7 +37,7 @@ function batch(partition: number, firstOffset: number, envelopes: readonly Event
 }
 
 function event(orderId: string, version: number, type: string, data: unknown): EventEnvelope {
-  return { eventId: randomUUID(), type, schemaVersion: 1, orderId, version, occurredAt: at, data };
+  return { eventId: randomUUID(), type, schemaVersion: 1, streamId: orderId, version, occurredAt: at, data };
 }
 
 describe('parked events: what a discard means (ADR 6)', () => {

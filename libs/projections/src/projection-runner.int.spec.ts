@@ -48,7 +48,7 @@ function lifecycle(orderId: string): EventEnvelope[] {
       eventId: randomUUID(),
       type: 'OrderPlaced',
       schemaVersion: 1,
-      orderId,
+      streamId: orderId,
       version: 1,
       occurredAt: at,
       data: { customerId: 'c-1', currency: 'EUR', lines: [{ sku: 'A', quantity: 3, unitPriceMinor: 100 }] },
@@ -57,7 +57,7 @@ function lifecycle(orderId: string): EventEnvelope[] {
       eventId: randomUUID(),
       type: 'OrderConfirmed',
       schemaVersion: 1,
-      orderId,
+      streamId: orderId,
       version: 2,
       occurredAt: at,
       data: { paymentReference: 'p-1' },
@@ -163,7 +163,7 @@ describe('projection runner', () => {
     const fresh = lifecycle(randomUUID()).slice(0, 1);
     await assert.rejects(runner.handleBatch(batch(5, 0, fresh, 1)), LogBehindReadModel);
     assert.equal(await storedOffset(5), '2');
-    assert.equal(await view(fresh[0]!.orderId), undefined);
+    assert.equal(await view(fresh[0]!.streamId), undefined);
   });
 
   describe('when offsets have gaps (transaction markers, aborted records, deleted records)', () => {

@@ -222,7 +222,7 @@ export class ProjectionRunner implements BatchHandler {
     const applied: SequencedEvent[] = [];
     for (const event of events) {
       await heartbeat(); // event by event is slow: keep the group from evicting this member meanwhile
-      const orderId = event.envelope.orderId;
+      const orderId = event.envelope.streamId;
       if (failedOrders.has(orderId)) {
         parked.push({ record: event.record, orderId, reason: BEHIND_PARKED, deadLetter: false });
         continue;
@@ -335,7 +335,7 @@ export class ProjectionRunner implements BatchHandler {
     advance: OffsetAdvance | undefined,
   ): Promise<void> {
     const latest = new Map<string, number>();
-    for (const { envelope } of applied) latest.set(envelope.orderId, envelope.version);
+    for (const { envelope } of applied) latest.set(envelope.streamId, envelope.version);
     const saveVersions = `INSERT INTO projection_order_versions AS v (projection, order_id, version)
        SELECT $1, order_id, version FROM unnest($2::text[], $3::int[]) AS t(order_id, version)
        ON CONFLICT (projection, order_id) DO UPDATE SET version = EXCLUDED.version WHERE v.version < EXCLUDED.version`;

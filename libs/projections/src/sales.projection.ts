@@ -37,7 +37,7 @@ export const salesProjection: Projection = {
   tables: ['sales_buckets', 'sales_orders'],
 
   async apply(db: EntityManager, events: readonly EventEnvelope[]): Promise<void> {
-    const orders = await loadOrders(db, [...new Set(events.map((event) => event.orderId))]);
+    const orders = await loadOrders(db, [...new Set(events.map((event) => event.streamId))]);
     const deltas = new Map<string, SalesDelta>();
     for (const event of events) {
       for (const delta of evolveSales(orders, event)) {
@@ -58,7 +58,7 @@ export const salesProjection: Projection = {
     }
     await saveOrders(
       db,
-      [...new Set(events.map((event) => event.orderId))]
+      [...new Set(events.map((event) => event.streamId))]
         .map((id) => orders.get(id))
         .filter((order) => order !== undefined),
     );
@@ -74,15 +74,15 @@ export const salesProjection: Projection = {
 export function evolveSales(orders: Map<string, SalesOrderRecord>, envelope: EventEnvelope): SalesDelta[] {
   const event = { type: envelope.type, data: envelope.data } as OrderEvent;
   if (event.type === 'OrderPlaced') {
-    orders.set(envelope.orderId, {
-      order_id: envelope.orderId,
+    orders.set(envelope.streamId, {
+      order_id: envelope.streamId,
       currency: event.data.currency,
       lines: [...event.data.lines],
     });
     return deltas(envelope.occurredAt, event.data.currency, { orders: 1 });
   }
-  const order = orders.get(envelope.orderId);
-  if (!order) throw new Error(`${event.type} for ${envelope.orderId} before OrderPlaced`);
+  const order = orders.get(envelope.streamId);
+  if (!order) throw new Error(`${event.type} for ${envelope.streamId} before OrderPlaced`);
   switch (event.type) {
     case 'OrderLineAdded':
       orders.set(order.order_id, { ...order, lines: withLine(order.lines, event.data.line) });

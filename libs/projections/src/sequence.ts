@@ -107,25 +107,25 @@ export function sequenceRecords(records: readonly SourcedRecord[], input: Sequen
       continue;
     }
     if (!input.knownTypes.has(envelope.type)) {
-      park(record, envelope.orderId, `unknown event type ${envelope.type}`, true);
+      park(record, envelope.streamId, `unknown event type ${envelope.type}`, true);
       continue;
     }
-    const current = versions.get(envelope.orderId) ?? 0;
+    const current = versions.get(envelope.streamId) ?? 0;
     if (envelope.version <= current) {
       duplicates++;
       continue;
     }
-    const expected = discards.nextVersion(envelope.orderId, current);
+    const expected = discards.nextVersion(envelope.streamId, current);
     if (envelope.version > expected) {
       park(
         record,
-        envelope.orderId,
+        envelope.streamId,
         `sequence gap: expected version ${String(expected)}, got ${String(envelope.version)}`,
         true,
       );
       continue;
     }
-    versions.set(envelope.orderId, envelope.version);
+    versions.set(envelope.streamId, envelope.version);
     next.push({ record, envelope, handled: input.handles.has(envelope.type) });
   }
   return { next, parked, duplicates, discarded };
@@ -161,7 +161,7 @@ class DiscardIndex {
 
   /** The same event sent again (a relay re-send lands at another offset) is discarded too. */
   isDiscardedEvent(envelope: EventEnvelope): boolean {
-    return this.events.has(`${envelope.orderId}|${String(envelope.version)}|${envelope.eventId}`);
+    return this.events.has(`${envelope.streamId}|${String(envelope.version)}|${envelope.eventId}`);
   }
 
   /** The highest version that may follow `current`: the next one, or past every discarded version after it. */

@@ -27,7 +27,7 @@ function event(
     eventId: `${orderId}-${version}`,
     type,
     schemaVersion: 1,
-    orderId,
+    streamId: orderId,
     version,
     occurredAt: '2026-11-24T10:00:00.000Z',
     data: {},
@@ -47,7 +47,7 @@ describe('sequenceRecords', () => {
   it('passes events that are next in their order, marking the types the projection reads', () => {
     const result = sequenceRecords([record(event('a', 1)), record(event('a', 2)), record(event('b', 1))], input());
     assert.deepEqual(
-      result.next.map((e) => [e.envelope.orderId, e.envelope.version, e.handled]),
+      result.next.map((e) => [e.envelope.streamId, e.envelope.version, e.handled]),
       [
         ['a', 1, true],
         ['a', 2, false],
@@ -83,7 +83,7 @@ describe('sequenceRecords', () => {
       input(),
     );
     assert.deepEqual(
-      result.next.map((e) => `${e.envelope.orderId}@${e.envelope.version}`),
+      result.next.map((e) => `${e.envelope.streamId}@${e.envelope.version}`),
       ['a@1', 'b@1'],
     );
     assert.deepEqual(
@@ -124,7 +124,7 @@ describe('sequenceRecords', () => {
       [[null, true]],
     );
     assert.deepEqual(
-      result.next.map((e) => e.envelope.orderId),
+      result.next.map((e) => e.envelope.streamId),
       ['a'],
     );
   });
@@ -145,7 +145,7 @@ describe('sequenceRecords', () => {
     );
     assert.match(result.parked[1]?.reason ?? '', /header "event-type" is not text Postgres can store/);
     assert.deepEqual(
-      result.next.map((e) => e.envelope.orderId),
+      result.next.map((e) => e.envelope.streamId),
       ['a'],
     );
   });

@@ -17,7 +17,7 @@ function placed(orderId: string): EventEnvelope {
     eventId: randomUUID(),
     type: 'OrderPlaced',
     schemaVersion: 1,
-    orderId,
+    streamId: orderId,
     version: 1,
     occurredAt: '2026-11-24T10:00:00.000Z',
     data: { customerId: 'c-1', currency: 'EUR', lines: [{ sku: 'A', quantity: 1, unitPriceMinor: 100 }] },
