@@ -26,16 +26,20 @@ module.exports = {
     {
       name: 'read-models-stand-alone',
       severity: 'error',
-      comment: 'Read models are tables and queries; they know nothing of Kafka, the event store or projections.',
+      comment:
+        'Read models are tables and queries; they know nothing of Kafka, the event store or projections. ' +
+        "They may speak the domain's vocabulary (statuses, event types): orders-domain is pure.",
       from: { path: '^libs/read-models/' },
-      to: { path: '^(libs|apps)/', pathNot: '^libs/(read-models|platform)/' },
+      to: { path: '^(libs|apps)/', pathNot: '^libs/(read-models|platform|orders-domain)/' },
     },
     {
       name: 'query-side-never-reads-the-event-store',
       severity: 'error',
-      comment: 'CQRS: the query API serves read models only.',
+      comment:
+        'CQRS: the query API serves read models only, never the streams. The domain vocabulary (statuses, ' +
+        'event types) it may share: orders-domain is pure, so importing it reads nothing.',
       from: { path: '^apps/query-api/' },
-      to: { path: '^libs/(event-store|orders-domain)/' },
+      to: { path: '^libs/event-store/' },
     },
     {
       name: 'libs-do-not-import-apps',
@@ -57,6 +61,25 @@ module.exports = {
         'kafkajs is unmaintained: keeping it inside libs/messaging makes a later client swap one folder of work.',
       from: { pathNot: '^libs/(messaging|testing)/|^scripts/' },
       to: { path: 'node_modules/kafkajs/' },
+    },
+    {
+      name: 'express-stays-at-the-http-edge',
+      severity: 'error',
+      comment:
+        'Use cases return outcomes; only the HTTP edge turns requests into commands and outcomes into answers. ' +
+        'A handler that takes Express types ties every use case to one adapter and cannot run from a test, a CLI ' +
+        'or a consumer without faking a request. The edge: controllers (*.http.controller.ts), the command ' +
+        "API's order-command.http.ts, and the platform's HTTP setup, request context and request metrics.",
+      from: {
+        pathNot: [
+          '^apps/[^/]+/src/.+\\.http\\.controller\\.ts$',
+          '^apps/command-api/src/shared/order-command\\.http\\.ts$',
+          '^libs/platform/src/http/',
+          '^libs/platform/src/logging/request-context\\.ts$',
+          '^libs/platform/src/metrics/metrics\\.ts$',
+        ],
+      },
+      to: { path: 'node_modules/(@types/)?express/' },
     },
     {
       name: 'production-code-does-not-import-tests',

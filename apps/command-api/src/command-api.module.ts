@@ -1,9 +1,10 @@
-import { Module } from '@nestjs/common';
+import { Module, type Type } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { DataSource } from 'typeorm';
 
 import { EventStoreModule } from '@app/event-store';
 import { KafkaHealthCheck, MessagingModule } from '@app/messaging';
+import type { OrderCommand } from '@app/orders-domain';
 import {
   Clock,
   ConfigModule,
@@ -26,6 +27,20 @@ import { CommandErrorFilter } from './shared/command-error.filter.js';
 import { OrderCommandHandler } from './shared/order-command.handler.js';
 import { ShipOrderController } from './ship-order/ship-order.http.controller.js';
 
+/**
+ * Every command has its endpoint: a command added to OrderCommand without a controller here fails
+ * `npm run typecheck` on this object (and a key that is no command fails it too).
+ */
+export const commandControllers = {
+  PlaceOrder: PlaceOrderController,
+  AddOrderLine: AddOrderLineController,
+  RemoveOrderLine: RemoveOrderLineController,
+  ConfirmOrder: ConfirmOrderController,
+  ShipOrder: ShipOrderController,
+  DeliverOrder: DeliverOrderController,
+  CancelOrder: CancelOrderController,
+} satisfies Record<OrderCommand['type'], Type>;
+
 @Module({
   imports: [
     ConfigModule,
@@ -38,15 +53,7 @@ import { ShipOrderController } from './ship-order/ship-order.http.controller.js'
       useFactory: (dataSource: DataSource, kafka: KafkaHealthCheck) => [postgresHealthCheck(dataSource), kafka],
     }),
   ],
-  controllers: [
-    PlaceOrderController,
-    AddOrderLineController,
-    RemoveOrderLineController,
-    ConfirmOrderController,
-    ShipOrderController,
-    DeliverOrderController,
-    CancelOrderController,
-  ],
+  controllers: Object.values(commandControllers),
   providers: [
     OrderCommandHandler,
     { provide: Clock, useClass: SystemClock },

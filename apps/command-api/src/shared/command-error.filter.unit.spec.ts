@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import type { ArgumentsHost } from '@nestjs/common';
+import type { HttpAdapterHost } from '@nestjs/core';
 
 import {
   ConcurrencyConflict,
@@ -14,21 +15,18 @@ import { OrderRuleViolation } from '@app/orders-domain';
 
 import { CommandErrorFilter } from './command-error.filter.js';
 
-/** What the filter answered: status and JSON body, through an ArgumentsHost that records them. */
+/** What the filter answered: status and body, through an HTTP adapter that records them. */
 function answer(error: Error): { status: number; body: unknown } {
   const sent: { status: number; body: unknown } = { status: 0, body: undefined };
-  const response = {
-    status(code: number) {
-      sent.status = code;
-      return response;
-    },
-    json(body: unknown) {
-      sent.body = body;
-      return response;
+  const response = {};
+  const httpAdapter = {
+    reply(to: unknown, body: unknown, status: number) {
+      assert.equal(to, response, 'answers on the response of the request');
+      Object.assign(sent, { status, body });
     },
   };
   const host = { switchToHttp: () => ({ getResponse: () => response }) } as unknown as ArgumentsHost;
-  new CommandErrorFilter().catch(error as EventTooLarge, host);
+  new CommandErrorFilter({ httpAdapter } as unknown as HttpAdapterHost).catch(error as EventTooLarge, host);
   return sent;
 }
 

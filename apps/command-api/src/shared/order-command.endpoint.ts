@@ -1,9 +1,14 @@
-import { applyDecorators } from '@nestjs/common';
+import { applyDecorators, UseInterceptors } from '@nestjs/common';
 import { ApiHeader, ApiOperation, ApiResponse } from '@nestjs/swagger';
 
+import { OrderCommandHttp } from './order-command.http.js';
 import { ErrorResponse, OrderCommandResponse } from './order-command.response.js';
 
-/** The OpenAPI description every command endpoint shares: its headers and its answers. */
+/**
+ * Makes a controller method a command endpoint: the method returns an OrderCommandCall, OrderCommandHttp
+ * runs it and answers with its outcome. Also the OpenAPI description every command endpoint shares: its
+ * headers and its answers.
+ */
 export function OrderCommandEndpoint({
   summary,
   creates = false,
@@ -21,6 +26,7 @@ export function OrderCommandEndpoint({
     [422, 'The Idempotency-Key was used before for a different request.'],
   ];
   return applyDecorators(
+    UseInterceptors(OrderCommandHttp),
     ApiOperation({ summary }),
     ApiHeader({
       name: 'Idempotency-Key',

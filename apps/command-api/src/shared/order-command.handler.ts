@@ -1,5 +1,4 @@
-import { HttpStatus, Inject, Injectable } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import { Inject, Injectable } from '@nestjs/common';
 
 import {
   decideAndAppend,
@@ -7,24 +6,53 @@ import {
   IdempotencyKeyReused,
   IdempotencyKeys,
   withConflictRetry,
-  type StoredResponse,
+  type EventMetadata,
 } from '@app/event-store';
-import { ORDER_EVENT_SCHEMA_VERSION, type OrderCommand, type OrderState } from '@app/orders-domain';
+import { ORDER_EVENT_SCHEMA_VERSION, type OrderCommand, type OrderState, type PlaceOrder } from '@app/orders-domain';
 import { Clock, IdGenerator } from '@app/platform';
 
-import { commandRequestContext, type CommandRequestContext } from './command-request.js';
 import type { OrderCommandResponse } from './order-command.response.js';
 import { orderDecider } from './order-decider.js';
 
-interface CommandOutcome extends StoredResponse {
-  readonly body: OrderCommandResponse;
-  readonly replayed: boolean;
+/** A command for one order, as a controller hands it to the HTTP edge to run. */
+export interface OrderCommandCall {
+  readonly orderId: string;
+  readonly command: OrderCommand;
+}
+
+/** How to run a command, beyond the command itself: what the client said in its request's headers. */
+export interface CommandRequestContext {
+  readonly idempotencyKey: string | undefined;
+  /** Method, path and body: a key reused for anything else answers 422. */
+  readonly fingerprint: string;
+  /** From If-Match: decide only against this version, and answer 412 instead of retrying a lost race. */
+  readonly expectedVersion: number | undefined;
+  readonly metadata: EventMetadata;
 }
 
 /**
- * Runs an order command for an HTTP request: one transaction that checks the idempotency key,
- * decides against the order's history, appends the events and records the response. Every
- * controller of the command API goes through here.
+ * What running a command answers. Recorded with the idempotency key, so a replay answers exactly what the
+ * first request did; `replayed` is the one thing that tells them apart.
+ */
+export interface CommandOutcome {
+  /** 201 when the command created the order (with its Location), else 200. */
+  readonly status: 200 | 201;
+  readonly body: OrderCommandResponse;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly replayed: boolean;
+}
+
+type RecordedOutcome = Omit<CommandOutcome, 'replayed'>;
+
+/** PlaceOrder starts a stream under an id no one else knows yet: there is no version to pin, nothing to read. */
+export function startsOrder(command: OrderCommand): command is PlaceOrder {
+  return command.type === 'PlaceOrder';
+}
+
+/**
+ * Runs an order command: one transaction that checks the idempotency key, decides against the order's
+ * history, appends the events and records the outcome. Every command of the command API goes through
+ * here; it knows nothing of the HTTP framework (see order-command.http.ts).
  */
 @Injectable()
 export class OrderCommandHandler {
@@ -35,50 +63,30 @@ export class OrderCommandHandler {
     @Inject(IdGenerator) private readonly ids: IdGenerator,
   ) {}
 
-  /** Handles the command and writes status and headers; returns the body. */
-  async handle(
-    request: Request,
-    response: Response,
-    orderId: string,
-    command: OrderCommand,
-    { creates = false }: { creates?: boolean } = {},
-  ): Promise<OrderCommandResponse> {
-    const context = commandRequestContext(request, this.ids, { acceptsIfMatch: !creates });
-    const outcome = await this.execute(orderId, command, context, creates ? HttpStatus.CREATED : HttpStatus.OK);
-    response.status(outcome.status);
-    for (const [name, value] of Object.entries(outcome.headers)) response.setHeader(name, value);
-    if (outcome.replayed) response.setHeader('Idempotent-Replayed', 'true');
-    return outcome.body;
-  }
-
-  private execute(
-    orderId: string,
-    command: OrderCommand,
-    context: CommandRequestContext,
-    status: HttpStatus,
-  ): Promise<CommandOutcome> {
+  execute(orderId: string, command: OrderCommand, context: CommandRequestContext): Promise<CommandOutcome> {
     const { idempotencyKey: key, fingerprint } = context;
-    const expectedVersion = command.type === 'PlaceOrder' ? 0 : context.expectedVersion;
+    const creates = startsOrder(command);
+    const expectedVersion = creates ? 0 : context.expectedVersion;
     return withConflictRetry(this.store, expectedVersion, async (db) => {
       if (key !== undefined) {
         const previous = await this.keys.lookup(db, key, fingerprint);
         if (previous.kind === 'mismatch') throw new IdempotencyKeyReused(key);
-        if (previous.kind === 'replay') {
-          return { ...previous.response, body: previous.response.body as OrderCommandResponse, replayed: true };
-        }
+        // Only this method records responses for keys, so the stored one is an outcome.
+        if (previous.kind === 'replay') return { ...(previous.response as RecordedOutcome), replayed: true };
       }
       const result = await decideAndAppend(this.store, orderDecider, db, orderId, command, {
         expectedVersion,
-        newStream: command.type === 'PlaceOrder', // the controller generated its id
+        newStream: creates, // the controller generated its id
         metadata: context.metadata,
         now: this.clock.now(),
         newEventId: () => this.ids.next(),
         schemaVersion: ORDER_EVENT_SCHEMA_VERSION,
       });
-      const body: OrderCommandResponse = { orderId, version: result.version, status: statusOf(result.state) };
-      const headers: Record<string, string> = { ETag: `"${result.version}"` };
-      if (status === HttpStatus.CREATED) headers.Location = `/orders/${orderId}`;
-      const outcome = { status, body, headers };
+      const outcome: RecordedOutcome = {
+        status: creates ? 201 : 200,
+        body: { orderId, version: result.version, status: statusOf(result.state) },
+        headers: { ETag: `"${result.version}"`, ...(creates ? { Location: `/orders/${orderId}` } : {}) },
+      };
       if (key !== undefined) await this.keys.record(db, key, fingerprint, outcome);
       return { ...outcome, replayed: false };
     });

@@ -1,25 +1,65 @@
 import { createHash } from 'node:crypto';
 
-import { BadRequestException } from '@nestjs/common';
-import type { Request } from 'express';
+import {
+  BadRequestException,
+  Inject,
+  Injectable,
+  type CallHandler,
+  type ExecutionContext,
+  type NestInterceptor,
+} from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { mergeMap, type Observable } from 'rxjs';
 
-import type { EventMetadata } from '@app/event-store';
-import { currentCorrelationId, type IdGenerator } from '@app/platform';
+import { currentCorrelationId, IdGenerator } from '@app/platform';
 
-/** What the HTTP request says about how to run a command, beyond the command itself. */
-export interface CommandRequestContext {
-  readonly idempotencyKey: string | undefined;
-  /** Method, path and body: a key reused for anything else answers 422. */
-  readonly fingerprint: string;
-  readonly expectedVersion: number | undefined;
-  readonly metadata: EventMetadata;
+import {
+  OrderCommandHandler,
+  startsOrder,
+  type CommandOutcome,
+  type CommandRequestContext,
+  type OrderCommandCall,
+} from './order-command.handler.js';
+import type { OrderCommandResponse } from './order-command.response.js';
+
+/**
+ * The HTTP edge of every command, and the one file of the command API that knows Express: reads the
+ * request into a CommandRequestContext, runs the command the controller returned and writes the outcome's
+ * status and headers. `@OrderCommandEndpoint` puts it on every command endpoint, so controllers stay a
+ * mapping from request DTO to domain command, and the handler stays callable without a request.
+ */
+@Injectable()
+export class OrderCommandHttp implements NestInterceptor<OrderCommandCall, OrderCommandResponse> {
+  constructor(
+    @Inject(OrderCommandHandler) private readonly commands: OrderCommandHandler,
+    @Inject(IdGenerator) private readonly ids: IdGenerator,
+  ) {}
+
+  // After the controller, whose pipes ran first: a bad field is answered before a bad header, as it always was.
+  intercept(http: ExecutionContext, next: CallHandler<OrderCommandCall>): Observable<OrderCommandResponse> {
+    const request = http.switchToHttp().getRequest<Request>();
+    const response = http.switchToHttp().getResponse<Response>();
+    return next.handle().pipe(
+      mergeMap(async ({ orderId, command }) => {
+        const context = commandRequestContext(request, this.ids, { acceptsIfMatch: !startsOrder(command) });
+        return answer(response, await this.commands.execute(orderId, command, context));
+      }),
+    );
+  }
+}
+
+function answer(response: Response, { status, headers, replayed, body }: CommandOutcome): OrderCommandResponse {
+  response.status(status);
+  for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
+  if (replayed) response.setHeader('Idempotent-Replayed', 'true');
+  return body;
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7E]{1,255}$/;
 const STRONG_ETAG = /^"(\d{1,9})"$/;
 const TRACEPARENT = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/;
 
-export function commandRequestContext(
+function commandRequestContext(
   request: Request,
   ids: IdGenerator,
   { acceptsIfMatch }: { acceptsIfMatch: boolean },
@@ -42,7 +82,6 @@ export function commandRequestContext(
     },
   };
 }
-
 /** `If-Match: "3"` pins the command to version 3; `*` (any version) pins nothing. */
 function parseIfMatch(value: string | undefined): number | undefined {
   if (value === undefined || value.trim() === '*') return undefined;
