@@ -4,6 +4,7 @@ import { ReadSide1764200000000 } from './1764200000000-read-side.js';
 import { ProjectionGenerations1764300000000 } from './1764300000000-projection-generations.js';
 import { ProjectionDecisions1764400000000 } from './1764400000000-projection-decisions.js';
 import { ExactAmounts1764500000000 } from './1764500000000-exact-amounts.js';
+import { ProjectionKit1764600000000 } from './1764600000000-projection-kit.js';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has been released. */
 export const migrations = [
@@ -13,4 +14,5 @@ export const migrations = [
   ProjectionGenerations1764300000000,
   ProjectionDecisions1764400000000,
   ExactAmounts1764500000000,
+  ProjectionKit1764600000000,
 ];

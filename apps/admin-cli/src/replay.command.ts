@@ -126,8 +126,8 @@ async function replayOneOrder(
   projections: readonly Projection[],
   out: NodeJS.WriteStream,
 ): Promise<number> {
-  const able = projections.filter((projection) => projection.forgetOrder !== undefined);
-  const unable = projections.filter((projection) => projection.forgetOrder === undefined);
+  const able = projections.filter((projection) => projection.forgetStream !== undefined);
+  const unable = projections.filter((projection) => projection.forgetStream === undefined);
   if (!request.all && unable.length > 0) {
     for (const projection of unable) out.write(`${new OrderReplayUnsupported(projection.name).message}\n`);
     return EXIT.usage;

@@ -1,10 +1,8 @@
-import type { EntityManager } from 'typeorm';
-
 import type { EventEnvelope } from '@app/messaging';
 import type { OrderEvent, OrderLine } from '@app/orders-domain';
 
-import { toSqlJson, totalOf, withLine, withoutLine } from './order-lines.js';
-import type { Projection } from './projection.js';
+import { aggregateProjection, existing, type AggregateProjectionDefinition, type AggregateStep } from './kit/index.js';
+import { totalOf, withLine, withoutLine } from './order-lines.js';
 
 /** An order's current lines, hence its contribution to its customer's totals. */
 export interface CustomerOrderRecord {
@@ -12,15 +10,12 @@ export interface CustomerOrderRecord {
   customer_id: string;
   currency: string;
   lines: OrderLine[];
+  /** The order no longer counts towards its customer's totals. */
   cancelled: boolean;
+  version: number;
 }
 
-/**
- * What a batch changes in one customer's summary. Applied with one commutative upsert (counts and
- * totals are added, the latest order is the later of the two): a customer's orders live in several
- * partitions, so workers of different partitions update the same row concurrently, and a
- * read-modify-write would lose one of the updates.
- */
+/** What a batch adds to one customer's summary: counts and totals add, the latest order is the later one. */
 export interface CustomerDelta {
   customer_id: string;
   order_count: number;
@@ -30,151 +25,110 @@ export interface CustomerDelta {
   last_order_at: string | null;
 }
 
-export const customerSummaryProjection: Projection = {
+type Step = AggregateStep<CustomerOrderRecord, CustomerDelta>;
+
+export const customerSummary: AggregateProjectionDefinition<OrderEvent, CustomerOrderRecord, CustomerDelta> = {
   name: 'customer-summary',
   version: 1,
-  handles: ['OrderPlaced', 'OrderLineAdded', 'OrderLineRemoved', 'OrderCancelled'],
-  tables: ['customer_summary', 'customer_summary_orders'],
-
-  async apply(db: EntityManager, events: readonly EventEnvelope[]): Promise<void> {
-    const orders = await loadOrders(db, [...new Set(events.map((event) => event.streamId))]);
-    const deltas = new Map<string, CustomerDelta>();
-    for (const event of events) {
-      const delta = evolveCustomerSummary(orders, event);
-      if (delta) deltas.set(delta.customer_id, mergeDeltas(deltas.get(delta.customer_id), delta));
-    }
-    await saveOrders(
-      db,
-      [...new Set(events.map((event) => event.streamId))]
-        .map((id) => orders.get(id))
-        .filter((order) => order !== undefined),
-    );
-    // Sorted: workers of different partitions update the same customer rows, so they lock them in one order.
-    await addToCustomers(
-      db,
-      [...deltas.values()].sort((a, b) => (a.customer_id < b.customer_id ? -1 : 1)),
-    );
+  streams: {
+    name: 'customer_summary_orders',
+    key: 'order_id',
+    columns: {
+      order_id: 'uuid',
+      customer_id: 'text',
+      currency: 'text',
+      lines: 'jsonb',
+      cancelled: 'boolean',
+      version: 'integer',
+    },
+  },
+  aggregate: {
+    name: 'customer_summary',
+    columns: {
+      customer_id: { type: 'text', combine: 'key' },
+      order_count: { type: 'integer', combine: 'sum' },
+      totals_by_currency: { type: 'jsonb', combine: 'sumByKey' },
+      last_order_id: {
+        type: 'uuid',
+        combine: {
+          sql: `CASE WHEN (EXCLUDED.last_order_at, EXCLUDED.last_order_id) > (t.last_order_at, t.last_order_id)
+                     THEN EXCLUDED.last_order_id ELSE t.last_order_id END`,
+          merge: (a, b) => later(a, b).last_order_id,
+        },
+      },
+      last_order_at: {
+        type: 'timestamptz',
+        combine: {
+          sql: 'GREATEST(t.last_order_at, EXCLUDED.last_order_at)',
+          merge: (a, b) => later(a, b).last_order_at,
+        },
+      },
+    },
+  },
+  on: {
+    OrderPlaced: (_, event) => ({
+      row: {
+        order_id: event.streamId,
+        customer_id: event.data.customerId,
+        currency: event.data.currency,
+        lines: [...event.data.lines],
+        cancelled: false,
+        version: event.version,
+      },
+      deltas: [
+        {
+          customer_id: event.data.customerId,
+          order_count: 1,
+          totals_by_currency: { [event.data.currency]: totalOf(event.data.lines) },
+          last_order_id: event.streamId,
+          last_order_at: event.occurredAt,
+        },
+      ],
+    }),
+    OrderLineAdded: (row, event) => withLines(row, event, (lines) => withLine(lines, event.data.line)),
+    OrderLineRemoved: (row, event) => withLines(row, event, (lines) => withoutLine(lines, event.data.sku)),
+    OrderCancelled: (row, event) => {
+      const step = withLines(row, event, () => []);
+      return { ...step, row: { ...step.row, cancelled: true } };
+    },
+    // Neither changes what the order counts for: its total was fixed when it was confirmed.
+    OrderConfirmed: 'ignore',
+    OrderShipped: 'ignore',
+    OrderDelivered: 'ignore',
   },
 };
 
-/**
- * Updates the order's contribution and returns what the event changes for its customer. Pure:
- * time comes from the event, so a rebuild gives the same rows.
- */
-export function evolveCustomerSummary(
-  orders: Map<string, CustomerOrderRecord>,
-  envelope: EventEnvelope,
-): CustomerDelta | undefined {
-  const event = { type: envelope.type, data: envelope.data } as OrderEvent;
-  if (event.type === 'OrderPlaced') {
-    const { customerId, currency, lines } = event.data;
-    orders.set(envelope.streamId, {
-      order_id: envelope.streamId,
-      customer_id: customerId,
-      currency,
-      lines: [...lines],
-      cancelled: false,
-    });
-    return {
-      customer_id: customerId,
-      order_count: 1,
-      totals_by_currency: { [currency]: totalOf(lines) },
-      last_order_id: envelope.streamId,
-      last_order_at: envelope.occurredAt,
-    };
-  }
-  const order = orders.get(envelope.streamId);
-  if (!order) throw new Error(`${event.type} for ${envelope.streamId} before OrderPlaced`);
-  if (order.cancelled) return undefined;
-  let next: CustomerOrderRecord;
-  switch (event.type) {
-    case 'OrderLineAdded':
-      next = { ...order, lines: withLine(order.lines, event.data.line) };
-      break;
-    case 'OrderLineRemoved':
-      next = { ...order, lines: withoutLine(order.lines, event.data.sku) };
-      break;
-    case 'OrderCancelled':
-      next = { ...order, lines: [], cancelled: true };
-      break;
-    default:
-      return undefined;
-  }
-  orders.set(order.order_id, next);
-  const change = totalOf(next.lines) - totalOf(order.lines);
-  return {
-    customer_id: order.customer_id,
-    order_count: 0,
-    totals_by_currency: { [order.currency]: change },
-    last_order_id: null,
-    last_order_at: null,
-  };
-}
+/** Customers' order counts and totals per currency, and their latest order (`GET /customers/:id`). */
+export const customerSummaryProjection = aggregateProjection(customerSummary);
 
-/** Combines two deltas of one customer, exactly as the upsert combines a delta with the row. */
-export function mergeDeltas(a: CustomerDelta | undefined, b: CustomerDelta): CustomerDelta {
-  if (!a) return b;
-  const totals = { ...a.totals_by_currency };
-  for (const [currency, amount] of Object.entries(b.totals_by_currency))
-    totals[currency] = (totals[currency] ?? 0n) + amount;
-  const bIsLater =
-    b.last_order_at !== null &&
-    (a.last_order_at === null ||
-      isLater(b.last_order_at, b.last_order_id ?? '', a.last_order_at, a.last_order_id ?? ''));
+/** The order with new lines, and the change of its customer's total; nothing once it no longer counts. */
+function withLines(
+  row: CustomerOrderRecord | undefined,
+  event: EventEnvelope,
+  change: (lines: readonly OrderLine[]) => OrderLine[],
+): Step {
+  const order = existing(row, event);
+  if (order.cancelled) return { row: order };
+  const lines = change(order.lines);
   return {
-    customer_id: a.customer_id,
-    order_count: a.order_count + b.order_count,
-    totals_by_currency: totals,
-    last_order_id: bIsLater ? b.last_order_id : a.last_order_id,
-    last_order_at: bIsLater ? b.last_order_at : a.last_order_at,
+    row: { ...order, lines },
+    deltas: [
+      {
+        customer_id: order.customer_id,
+        order_count: 0,
+        totals_by_currency: { [order.currency]: totalOf(lines) - totalOf(order.lines) },
+        last_order_id: null,
+        last_order_at: null,
+      },
+    ],
   };
 }
 
 /** Later by time, then by order id, so orders placed in the same millisecond have a stable order. */
-function isLater(at: string, orderId: string, thanAt: string, thanOrderId: string): boolean {
-  const [a, b] = [Date.parse(at), Date.parse(thanAt)];
-  return a !== b ? a > b : orderId > thanOrderId;
-}
-
-async function loadOrders(db: EntityManager, orderIds: readonly string[]): Promise<Map<string, CustomerOrderRecord>> {
-  const rows: CustomerOrderRecord[] = await db.query(
-    'SELECT order_id, customer_id, currency, lines, cancelled FROM customer_summary_orders WHERE order_id = ANY($1::uuid[])',
-    [orderIds],
-  );
-  return new Map(rows.map((row) => [row.order_id, row]));
-}
-
-async function saveOrders(db: EntityManager, orders: readonly CustomerOrderRecord[]): Promise<void> {
-  await db.query(
-    `INSERT INTO customer_summary_orders SELECT * FROM jsonb_populate_recordset(NULL::customer_summary_orders, $1::jsonb)
-     ON CONFLICT (order_id) DO UPDATE SET lines = EXCLUDED.lines, cancelled = EXCLUDED.cancelled`,
-    [toSqlJson(orders)],
-  );
-}
-
-/**
- * Adds each delta to its customer's row in one statement; a customer's first order creates the row.
- * Amounts arrive as decimal strings and are added as numeric, so no sum of orders overflows (bigint
- * would fail with 22003 past 2^63 and park the event); they are stored back as JSON numbers.
- */
-async function addToCustomers(db: EntityManager, deltas: readonly CustomerDelta[]): Promise<void> {
-  if (deltas.length === 0) return;
-  await db.query(
-    `INSERT INTO customer_summary AS c (customer_id, order_count, totals_by_currency, last_order_id, last_order_at)
-     SELECT d.customer_id, d.order_count,
-            (SELECT coalesce(jsonb_object_agg(t.currency, (t.amount #>> '{}')::numeric), '{}') FROM jsonb_each(d.totals_by_currency) AS t(currency, amount)),
-            d.last_order_id, d.last_order_at
-       FROM jsonb_to_recordset($1::jsonb)
-         AS d(customer_id text, order_count int, totals_by_currency jsonb, last_order_id uuid, last_order_at timestamptz)
-     ON CONFLICT (customer_id) DO UPDATE SET
-       order_count = c.order_count + EXCLUDED.order_count,
-       totals_by_currency = (
-         SELECT jsonb_object_agg(currency, coalesce((c.totals_by_currency ->> currency)::numeric, 0) + coalesce((EXCLUDED.totals_by_currency ->> currency)::numeric, 0))
-           FROM (SELECT jsonb_object_keys(c.totals_by_currency) UNION SELECT jsonb_object_keys(EXCLUDED.totals_by_currency)) AS currencies(currency)
-       ),
-       last_order_id = CASE WHEN (EXCLUDED.last_order_at, EXCLUDED.last_order_id) > (c.last_order_at, c.last_order_id)
-                            THEN EXCLUDED.last_order_id ELSE c.last_order_id END,
-       last_order_at = GREATEST(c.last_order_at, EXCLUDED.last_order_at)`,
-    [toSqlJson(deltas)],
-  );
+function later(x: CustomerDelta, y: CustomerDelta): CustomerDelta {
+  if (y.last_order_at === null) return x;
+  if (x.last_order_at === null) return y;
+  const [at, thanAt] = [Date.parse(y.last_order_at), Date.parse(x.last_order_at)];
+  const yIsLater = at !== thanAt ? at > thanAt : (y.last_order_id ?? '') > (x.last_order_id ?? '');
+  return yIsLater ? y : x;
 }

@@ -1,5 +1,6 @@
 export * from './customer-summary.projection.js';
 export * from './generations.js';
+export * from './kit/index.js';
 export * from './order-lines.js';
 export * from './order-view.projection.js';
 export * from './parked-events.js';

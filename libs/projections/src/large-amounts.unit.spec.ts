@@ -2,16 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import type { EventEnvelope } from '@app/messaging';
+import type { OrderEvent } from '@app/orders-domain';
 
-import {
-  evolveCustomerSummary,
-  mergeDeltas,
-  type CustomerDelta,
-  type CustomerOrderRecord,
-} from './customer-summary.projection.js';
-import { toSqlJson, totalOf } from './order-lines.js';
-import { evolveOrderView, type OrderViewRecord } from './order-view.projection.js';
-import { evolveSales, type SalesDelta, type SalesOrderRecord } from './sales.projection.js';
+import { customerSummary } from './customer-summary.projection.js';
+import { foldAggregate, foldRows, toSqlJson } from './kit/index.js';
+import { totalOf } from './order-lines.js';
+import { orderView } from './order-view.projection.js';
+import { sales } from './sales.projection.js';
 
 /** The largest line the command API's request bounds let through: a million units at 10^12 minor units. */
 const MAX_QUANTITY = 1_000_000;
@@ -23,8 +20,21 @@ const MAX_ORDER = 10n ** 20n;
 const BIGINT_MAX = 2n ** 63n - 1n;
 
 let version = 0;
-function event(orderId: string, type: string, data: unknown, occurredAt = '2026-11-24T10:00:00.000Z'): EventEnvelope {
-  return { eventId: `${orderId}-${++version}`, type, schemaVersion: 1, streamId: orderId, version, occurredAt, data };
+function event(
+  orderId: string,
+  type: OrderEvent['type'],
+  data: unknown,
+  occurredAt = '2026-11-24T10:00:00.000Z',
+): EventEnvelope<OrderEvent> {
+  return {
+    eventId: `${orderId}-${++version}`,
+    type,
+    schemaVersion: 1,
+    streamId: orderId,
+    version,
+    occurredAt,
+    data,
+  } as EventEnvelope<OrderEvent>;
 }
 
 describe('totals of huge orders', () => {
@@ -53,12 +63,12 @@ describe('totals of huge orders', () => {
 describe('order view of a huge order', () => {
   it('keeps its total exact through lines added and removed', () => {
     const id = 'o-huge';
-    const row = [
+    const row = foldRows(orderView, [
       event(id, 'OrderPlaced', { customerId: 'whale', currency: 'EUR', lines: maxLines }),
       event(id, 'OrderLineAdded', { line: { sku: 'ODD', quantity: 3, unitPriceMinor: 333_333_333_333 } }),
       event(id, 'OrderLineRemoved', { sku: 'MAX-0' }),
       event(id, 'OrderConfirmed', { paymentReference: 'p' }),
-    ].reduce<OrderViewRecord | undefined>(evolveOrderView, undefined);
+    ]).get(id);
     assert.ok(row);
     assert.equal(row.total_minor, (MAX_ORDER - 10n ** 18n + 999_999_999_999n).toString());
     assert.equal(row.total_minor, '99000000999999999999');
@@ -66,24 +76,21 @@ describe('order view of a huge order', () => {
 });
 
 describe('customer summary of huge orders', () => {
-  it('sums past bigint exactly, cancellations and removed lines included, in any merge order', () => {
-    const orders = new Map<string, CustomerOrderRecord>();
-    const deltas: CustomerDelta[] = [];
+  it('sums past bigint exactly, cancellations and removed lines included, in any order of orders', () => {
+    const events: EventEnvelope<OrderEvent>[] = [];
     for (let index = 0; index < 200; index++) {
       const id = `o-${index}`;
-      deltas.push(
-        evolveCustomerSummary(
-          orders,
-          event(id, 'OrderPlaced', { customerId: 'whale', currency: 'EUR', lines: maxLines }),
-        )!,
-      );
-      if (index % 7 === 0) deltas.push(evolveCustomerSummary(orders, event(id, 'OrderLineRemoved', { sku: 'MAX-1' }))!);
-      if (index % 10 === 0) deltas.push(evolveCustomerSummary(orders, event(id, 'OrderCancelled', { reason: 'x' }))!);
+      events.push(event(id, 'OrderPlaced', { customerId: 'whale', currency: 'EUR', lines: maxLines }));
+      if (index % 7 === 0) events.push(event(id, 'OrderLineRemoved', { sku: 'MAX-1' }));
+      if (index % 10 === 0) events.push(event(id, 'OrderCancelled', { reason: 'x' }));
     }
     // 20 orders cancelled; of the other 180, 26 lost one line of 10^18.
     const expected = 180n * MAX_ORDER - 26n * 10n ** 18n;
-    const forward = deltas.reduce<CustomerDelta | undefined>(mergeDeltas, undefined);
-    const backward = [...deltas].reverse().reduce<CustomerDelta | undefined>(mergeDeltas, undefined);
+    const [forward] = foldAggregate(customerSummary, events).deltas;
+    const lastOrdersFirst = [...new Set(events.map((e) => e.streamId))]
+      .reverse()
+      .flatMap((id) => events.filter((e) => e.streamId === id));
+    const [backward] = foldAggregate(customerSummary, lastOrdersFirst).deltas;
     assert.ok(forward && backward);
     assert.equal(forward.totals_by_currency.EUR, expected);
     assert.equal(backward.totals_by_currency.EUR, expected);
@@ -94,20 +101,19 @@ describe('customer summary of huge orders', () => {
 
 describe('sales of huge orders', () => {
   it('books revenue past bigint exactly in one bucket', () => {
-    const orders = new Map<string, SalesOrderRecord>();
-    let revenue = 0n;
+    const events: EventEnvelope<OrderEvent>[] = [];
     for (let index = 0; index < 300; index++) {
       const id = `s-${index}`;
-      const deltas: SalesDelta[] = [
+      events.push(
         event(id, 'OrderPlaced', { customerId: 'whale', currency: 'USD', lines: maxLines }, '2026-11-24T10:01:00.000Z'),
         event(id, 'OrderLineAdded', { line: maxLine('EXTRA') }, '2026-11-24T10:02:00.000Z'),
         event(id, 'OrderConfirmed', { paymentReference: 'p' }, '2026-11-24T10:03:00.000Z'),
-      ].flatMap((e) => evolveSales(orders, e));
-      // As apply folds a batch per bucket before its upsert.
-      revenue = deltas
-        .filter((delta) => delta.granularity === '1h')
-        .reduce((sum, delta) => sum + delta.revenue_minor, revenue);
+      );
     }
+    // As apply folds a batch per bucket before its upsert: one delta per bucket.
+    const hourly = foldAggregate(sales, events).deltas.filter((delta) => delta.granularity === '1h');
+    assert.equal(hourly.length, 1);
+    const revenue = hourly[0]!.revenue_minor;
     assert.equal(revenue, 300n * (MAX_ORDER + 10n ** 18n));
     assert.ok(revenue > 1_000n * BIGINT_MAX, 'past bigint a thousand times over');
   });

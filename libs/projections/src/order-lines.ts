@@ -10,14 +10,6 @@ export function totalOf(lines: readonly OrderLine[]): bigint {
   return lines.reduce((sum, line) => sum + BigInt(line.quantity) * BigInt(line.unitPriceMinor), 0n);
 }
 
-/**
- * JSON for SQL (`jsonb_populate_recordset`, `jsonb_to_recordset`): BigInt amounts become decimal
- * strings, which Postgres reads into numeric columns exactly. JSON.stringify alone throws on them.
- */
-export function toSqlJson(value: unknown): string {
-  return JSON.stringify(value, (_key, item: unknown) => (typeof item === 'bigint' ? item.toString() : item));
-}
-
 /** The lines after an OrderLineAdded or OrderLineRemoved. */
 export function withLine(lines: readonly OrderLine[], added: OrderLine): OrderLine[] {
   return [...lines, { sku: added.sku, quantity: added.quantity, unitPriceMinor: added.unitPriceMinor }];

@@ -2,14 +2,28 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import type { EventEnvelope } from '@app/messaging';
+import type { OrderEvent } from '@app/orders-domain';
 
-import { evolveOrderView, type OrderViewRecord } from './order-view.projection.js';
+import { foldRows } from './kit/index.js';
+import { orderView } from './order-view.projection.js';
 
 const orderId = '0b8f5c1e-1d2b-4a8e-9b61-7c0f5a2d3e4f';
 let version = 0;
-function event(type: string, data: unknown, occurredAt = `2026-11-24T10:00:0${version}.000Z`): EventEnvelope {
+function event(
+  type: string,
+  data: unknown,
+  occurredAt = `2026-11-24T10:00:0${version}.000Z`,
+): EventEnvelope<OrderEvent> {
   version++;
-  return { eventId: `e-${version}`, type, schemaVersion: 1, streamId: orderId, version, occurredAt, data };
+  return <EventEnvelope<OrderEvent>>{
+    eventId: `e-${version}`,
+    type,
+    schemaVersion: 1,
+    streamId: orderId,
+    version,
+    occurredAt,
+    data,
+  };
 }
 
 describe('order view', () => {
@@ -27,7 +41,7 @@ describe('order view', () => {
       event('OrderShipped', { carrier: 'DHL', trackingNumber: 'T-1' }),
       event('OrderDelivered', {}),
     ];
-    const row = events.reduce<OrderViewRecord | undefined>(evolveOrderView, undefined);
+    const row = foldRows(orderView, events).get(orderId);
     const [placed, , , confirmed, , delivered] = events;
     assert.ok(row && placed && confirmed && delivered);
     assert.equal(row.status, 'DELIVERED');
@@ -42,14 +56,15 @@ describe('order view', () => {
 
   it('records the cancellation reason', () => {
     version = 0;
-    const row = [
+    const events = [
       event('OrderPlaced', {
         customerId: 'c-1',
         currency: 'EUR',
         lines: [{ sku: 'A', quantity: 1, unitPriceMinor: 100 }],
       }),
       event('OrderCancelled', { reason: 'changed my mind' }),
-    ].reduce<OrderViewRecord | undefined>(evolveOrderView, undefined);
+    ];
+    const row = foldRows(orderView, events).get(orderId);
     assert.ok(row);
     assert.equal(row.status, 'CANCELLED');
     assert.equal(row.cancel_reason, 'changed my mind');
@@ -57,6 +72,19 @@ describe('order view', () => {
 
   it('refuses an event for an order it has never seen placed', () => {
     version = 1;
-    assert.throws(() => evolveOrderView(undefined, event('OrderConfirmed', { paymentReference: 'p' })));
+    assert.throws(
+      () => foldRows(orderView, [event('OrderConfirmed', { paymentReference: 'p' })]),
+      /before the stream's first event/,
+    );
+  });
+
+  it('skips an event the row already reflects, so a row never goes back or counts twice', () => {
+    version = 0;
+    const placed = event('OrderPlaced', { customerId: 'c-1', currency: 'EUR', lines: [] });
+    const added = event('OrderLineAdded', { line: { sku: 'B', quantity: 1, unitPriceMinor: 250 } });
+    const once = foldRows(orderView, [placed, added]).get(orderId);
+    const twice = foldRows(orderView, [placed, added, placed, added]).get(orderId);
+    assert.deepEqual(twice, once);
+    assert.equal(once?.applied_events, 2);
   });
 });

@@ -12,7 +12,6 @@ import {
   type OutgoingRecord,
   type PartitionBatch,
 } from '@app/messaging';
-import { ORDER_EVENT_TYPES } from '@app/orders-domain';
 
 import { liveGeneration, type GenerationScope } from './generations.js';
 import type { Projection } from './projection.js';
@@ -63,8 +62,6 @@ export class LogBehindReadModel extends Error {
 /** How often one event is tried, inside the batch's transaction, before it is dead-lettered. */
 export const MAX_APPLY_ATTEMPTS = 3;
 
-const knownTypes: ReadonlySet<string> = new Set(ORDER_EVENT_TYPES);
-
 export interface ProjectionRunnerOptions {
   /** Where poison goes. Without one nothing is dead-lettered: a replay or a retry has no side effects beyond its tables. */
   readonly deadLetters?: DeadLetterSink;
@@ -100,6 +97,7 @@ interface OffsetAdvance {
 export class ProjectionRunner implements BatchHandler {
   private readonly logger: Logger;
   private readonly handles: ReadonlySet<string>;
+  private readonly knownTypes: ReadonlySet<string>;
   private readonly deadLetters: DeadLetterSink | undefined;
   private readonly observer: ProjectionObserver | undefined;
   private readonly scope: GenerationScope;
@@ -111,6 +109,7 @@ export class ProjectionRunner implements BatchHandler {
   ) {
     this.logger = new Logger(`Projection ${projection.name}`);
     this.handles = new Set(projection.handles);
+    this.knownTypes = new Set(projection.knows);
     this.deadLetters = options.deadLetters;
     this.observer = options.observer;
     this.scope = options.scope ?? liveGeneration(projection.name);
@@ -189,7 +188,13 @@ export class ProjectionRunner implements BatchHandler {
   ): Promise<RecordsOutcome> {
     const orderIds = [...new Set(records.map((record) => storableKey(record.key)).filter((id) => id !== null))];
     const { versions, parkedOrders, discards } = await this.loadOrderStates(db, orderIds, records);
-    const sequence = sequenceRecords(records, { versions, parkedOrders, discards, knownTypes, handles: this.handles });
+    const sequence = sequenceRecords(records, {
+      versions,
+      parkedOrders,
+      discards,
+      knownTypes: this.knownTypes,
+      handles: this.handles,
+    });
     const parked = [...sequence.parked];
     const applied = await this.apply(db, sequence.next, parked, heartbeat);
 

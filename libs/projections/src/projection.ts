@@ -1,18 +1,22 @@
 import type { EntityManager } from 'typeorm';
 
 import type { EventEnvelope } from '@app/messaging';
-import type { OrderEventType } from '@app/orders-domain';
 
 /**
  * A projection is a value: what it is called, which events it reads, how it applies a batch of them,
- * and which tables it owns. Bumping `version` asks for a rebuild: the worker rebuilds a projection
- * whose live generation an older version built. `tables` are what a rebuild's new generation holds,
- * each served to readers as a public view of the live generation.
+ * and which tables it owns. Write one with the kit (`streamRowProjection`, `aggregateProjection` in
+ * ./kit), which derives everything here from a table definition and a fold. Bumping `version` asks for
+ * a rebuild: the worker rebuilds a projection whose live generation an older version built. `tables`
+ * are what a rebuild's new generation holds, each served to readers as a public view of the live
+ * generation.
  */
 export interface Projection {
   readonly name: string;
   readonly version: number;
-  readonly handles: readonly OrderEventType[];
+  /** The event types it reads; the runner hands it only these. */
+  readonly handles: readonly string[];
+  /** Every event type of its domain: a record of any other type is not one of ours, and is parked. */
+  readonly knows: readonly string[];
   readonly tables: readonly string[];
   /**
    * Applies events (in log order, only types it handles) inside the caller's transaction. Must be
@@ -20,9 +24,9 @@ export interface Projection {
    */
   apply(db: EntityManager, events: readonly EventEnvelope[]): Promise<void>;
   /**
-   * Removes what the projection holds for one order, so that its events can be applied again (a
-   * single-order replay). Only projections whose rows each reflect one order have it; a row that sums
-   * many orders cannot be repaired from one order's events, so those projections are rebuilt whole.
+   * Removes what the projection holds for one stream, so that its events can be applied again (a
+   * single-stream replay). Only projections whose rows each reflect one stream have it; a row that sums
+   * many streams cannot be repaired from one stream's events, so those projections are rebuilt whole.
    */
-  forgetOrder?(db: EntityManager, orderId: string): Promise<void>;
+  forgetStream?(db: EntityManager, streamId: string): Promise<void>;
 }

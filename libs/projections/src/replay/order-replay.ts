@@ -70,8 +70,8 @@ export async function replayOrder(
   projection: Projection,
   orderId: string,
 ): Promise<OrderReplayOutcome> {
-  if (!projection.forgetOrder) throw new OrderReplayUnsupported(projection.name);
-  const forgetOrder = projection.forgetOrder.bind(projection);
+  if (!projection.forgetStream) throw new OrderReplayUnsupported(projection.name);
+  const forgetStream = projection.forgetStream.bind(projection);
   const { partition } = await context.kafka.partitionOf(context.topic, orderId);
   const logEnd = (await highWaterMarks(context))[String(partition)] ?? 0;
   if (logEnd === 0) throw new OrderNotInLog(orderId, context.topic, partition);
@@ -102,7 +102,7 @@ export async function replayOrder(
         );
         const applied = Number(rows[0]?.next_offset ?? 0);
         if (applied > collector.position) return applied;
-        await forgetOrder(db, orderId);
+        await forgetStream(db, orderId);
         await db.query('DELETE FROM projection_order_versions WHERE projection = $1 AND order_id = $2', [
           projection.name,
           orderId,

@@ -1,0 +1,43 @@
+import type { EntityManager } from 'typeorm';
+
+/**
+ * The column types a projection table may use, as the kit reads and writes them: every value travels
+ * as JSON (`jsonb_populate_recordset`), amounts as decimal text so that none is rounded.
+ */
+export type ColumnType = 'text' | 'uuid' | 'integer' | 'numeric' | 'boolean' | 'timestamptz' | 'jsonb';
+
+/** One entry per field of the row: the compiler keeps a table's column list complete. */
+export type Columns<Row> = { readonly [Field in keyof Row]-?: ColumnType };
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
+
+/** Table and column names are written into SQL, so they are checked when a projection is defined. */
+export function assertIdentifiers(names: readonly string[]): void {
+  for (const name of names) {
+    if (!IDENTIFIER.test(name)) throw new Error(`${name} is not a plain lower-case SQL identifier`);
+  }
+}
+
+/**
+ * The select list that reads a row back exactly as the kit wrote it: numerics as decimal text (the
+ * driver would round them past 2^53) and times as ISO text (the driver would make them Dates).
+ */
+export function selectList(columns: Readonly<Record<string, ColumnType>>): string {
+  return Object.entries(columns)
+    .map(([column, type]) => {
+      if (type === 'numeric') return `${column}::text AS ${column}`;
+      if (type === 'timestamptz') return `to_json(${column}) #>> '{}' AS ${column}`;
+      return column;
+    })
+    .join(', ');
+}
+
+/**
+ * JSON for SQL: BigInt amounts become decimal strings, which Postgres reads into numeric columns
+ * exactly. JSON.stringify alone throws on them.
+ */
+export function toSqlJson(value: unknown): string {
+  return JSON.stringify(value, (_key, item: unknown) => (typeof item === 'bigint' ? item.toString() : item));
+}
+
+export type Db = Pick<EntityManager, 'query'>;

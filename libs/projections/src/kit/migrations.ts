@@ -1,0 +1,102 @@
+import { quoteIdentifier as quote } from '@app/platform';
+
+import {
+  createBookkeepingTables,
+  generationSchema,
+  LIVE_GENERATION_LOCK,
+  lockViewPublication,
+  publishBookkeepingViews,
+  type SqlSession,
+} from '../generations.js';
+
+/**
+ * Helpers for migrations, so a new projection or a new column is one call. A released migration must
+ * give the same schema forever: these helpers only ever gain options, their SQL for a given call
+ * never changes. Table definitions are the migration's own text, never read from today's code.
+ */
+
+export interface NewProjection {
+  /** The projection's name, as in its definition. */
+  readonly projection: string;
+  /** The version of the projection code that fills it (1 for a new projection). */
+  readonly version?: number;
+  /** Each table's column and constraint definitions, as between the parentheses of CREATE TABLE. */
+  readonly tables: Readonly<Record<string, string>>;
+  /** Whole `CREATE INDEX <name> ON <table> (...)` statements, tables unqualified. */
+  readonly indexes?: readonly string[];
+}
+
+/**
+ * Creates a projection's first generation (ADR 7): its schema with its tables and the bookkeeping
+ * every generation has, its row in `projection_generations`, a public view per table for readers,
+ * and the bookkeeping views made again over every live generation. The worker then runs it from
+ * offset zero; without it the worker refuses to start (`ProjectionHasNoGeneration`).
+ */
+export async function createProjectionGeneration(db: SqlSession, definition: NewProjection): Promise<void> {
+  const schema = generationSchema(definition.projection, 1);
+  await lockViewPublication(db);
+  await db.query(`CREATE SCHEMA ${quote(schema)}`);
+  for (const [table, columns] of Object.entries(definition.tables)) {
+    await db.query(`CREATE TABLE ${quote(schema)}.${quote(table)} (${columns})`);
+  }
+  for (const index of definition.indexes ?? []) {
+    await db.query(`SELECT set_config('search_path', $1, true)`, [quote(schema)]);
+    await db.query(index);
+    await db.query(`SELECT set_config('search_path', 'public', true)`);
+  }
+  await createBookkeepingTables(db, schema);
+  await db.query(
+    'INSERT INTO projection_generations (projection, generation, version, schema_name) VALUES ($1, 1, $2, $3)',
+    [definition.projection, definition.version ?? 1, schema],
+  );
+  for (const table of Object.keys(definition.tables)) {
+    await db.query(`CREATE VIEW public.${quote(table)} AS SELECT * FROM ${quote(schema)}.${quote(table)}`);
+  }
+  await publishBookkeepingViews(db);
+}
+
+export interface TableChange {
+  readonly projection: string;
+  readonly table: string;
+  /** What follows `ALTER TABLE <table>`, e.g. `ADD COLUMN returned_at timestamptz`. */
+  readonly alter: string;
+  /** Run in each generation after the ALTER, with `search_path` set to it: a backfill, say. */
+  readonly then?: string;
+}
+
+/**
+ * Changes a projection table in every generation that holds it: the live one, and any a rebuild is
+ * filling (it would otherwise switch in without the change); later generations are created like the
+ * live one and inherit it. The public view names the columns it was made with, so it is made again.
+ * Takes the locks a switch takes, in its order, so a switch during a deploy waits instead of
+ * deadlocking; the ALTER waits for the projection's writers of the moment.
+ */
+export async function alterProjectionTable(db: SqlSession, change: TableChange): Promise<void> {
+  await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LIVE_GENERATION_LOCK, change.projection]);
+  await lockViewPublication(db);
+  const live: { schema_name: string }[] = await db.query(
+    'SELECT schema_name FROM projection_generations WHERE projection = $1',
+    [change.projection],
+  );
+  const liveSchema = live[0]?.schema_name;
+  if (liveSchema === undefined) {
+    throw new Error(`projection ${change.projection} has no live generation: run the migration that creates it first`);
+  }
+  const generations: { table_schema: string }[] = await db.query(
+    `SELECT table_schema FROM information_schema.tables
+      WHERE table_name = $1 AND table_type = 'BASE TABLE' AND table_schema ~ $2 ORDER BY table_schema`,
+    [change.table, `^${generationSchema(change.projection, 0).slice(0, -1)}[0-9]+$`],
+  );
+  await db.query(`DROP VIEW IF EXISTS public.${quote(change.table)}`);
+  for (const { table_schema: schema } of generations) {
+    await db.query(`ALTER TABLE ${quote(schema)}.${quote(change.table)} ${change.alter}`);
+    if (change.then !== undefined) {
+      await db.query(`SELECT set_config('search_path', $1, true)`, [`${quote(schema)}, public`]);
+      await db.query(change.then);
+      await db.query(`SELECT set_config('search_path', 'public', true)`);
+    }
+  }
+  await db.query(
+    `CREATE VIEW public.${quote(change.table)} AS SELECT * FROM ${quote(liveSchema)}.${quote(change.table)}`,
+  );
+}

@@ -1,0 +1,89 @@
+import { assertIdentifiers, selectList, toSqlJson, type Columns, type Db } from './columns.js';
+
+/** What the kit needs of a stream's row: the stream version it reflects, which the kit keeps. */
+export interface StreamRow {
+  version: number;
+}
+
+/** A table with one row per stream, keyed by the stream id. */
+export interface StreamTable<Row extends StreamRow> {
+  readonly name: string;
+  /** The column holding the stream id: `uuid` or `text`. */
+  readonly key: keyof Row & string;
+  readonly columns: Columns<Row>;
+}
+
+export function checkStreamTable<Row extends StreamRow>(table: StreamTable<Row>): void {
+  assertIdentifiers([table.name, ...Object.keys(table.columns)]);
+  const keyType = table.columns[table.key];
+  if (keyType !== 'uuid' && keyType !== 'text') throw new Error(`${table.name}.${table.key} must be uuid or text`);
+}
+
+/** The rows of these streams, in one query. */
+export async function loadStreamRows<Row extends StreamRow>(
+  db: Db,
+  table: StreamTable<Row>,
+  streamIds: readonly string[],
+): Promise<Map<string, Row>> {
+  const rows: Row[] = await db.query(
+    `SELECT ${selectList(table.columns)} FROM ${table.name} WHERE ${table.key} = ANY($1::${table.columns[table.key]}[])`,
+    [streamIds],
+  );
+  return new Map(rows.map((row) => [String(row[table.key]), row]));
+}
+
+/**
+ * One statement for the whole batch, each stream once (folded before), as ON CONFLICT requires. The
+ * version guard keeps a row from going back, whoever wrote it. With `notify`, readers waiting on that
+ * channel are woken at commit when a row changed, and only in the live generation (the one readers
+ * see; `search_path` names the one being written), so a rebuild neither wakes them nor takes NOTIFY's
+ * commit lock.
+ */
+export async function saveStreamRows<Row extends StreamRow>(
+  db: Db,
+  table: StreamTable<Row>,
+  rows: readonly Row[],
+  notify?: { readonly channel: string; readonly projection: string },
+): Promise<void> {
+  if (rows.length === 0) return;
+  const updates = Object.keys(table.columns)
+    .filter((column) => column !== table.key)
+    .map((column) => `${column} = EXCLUDED.${column}`)
+    .join(', ');
+  const upsert = `INSERT INTO ${table.name} AS t
+     SELECT * FROM jsonb_populate_recordset(NULL::${table.name}, $1::jsonb)
+     ON CONFLICT (${table.key}) DO UPDATE SET ${updates}
+     WHERE t.version < EXCLUDED.version`;
+  if (!notify) {
+    await db.query(upsert, [toSqlJson(rows)]);
+    return;
+  }
+  await db.query(
+    `WITH upserted AS (${upsert} RETURNING 1)
+     SELECT pg_notify($2, NULL)
+      WHERE EXISTS (SELECT FROM upserted)
+        AND current_schema() = (SELECT schema_name FROM projection_generations WHERE projection = $3)`,
+    [toSqlJson(rows), notify.channel, notify.projection],
+  );
+}
+
+/** Folds a batch into the rows it touches, skipping what a row already reflects. */
+export function foldStreamEvents<Row extends StreamRow, Event extends { streamId: string; version: number }>(
+  rows: Map<string, Row>,
+  events: readonly Event[],
+  step: (current: Row | undefined, event: Event) => Row | undefined,
+): Set<string> {
+  const changed = new Set<string>();
+  for (const event of events) {
+    const current = rows.get(event.streamId);
+    // At or below the row's version: a delivery the row already reflects (the runner never sends one,
+    // but a row must not depend on that). Above it by more than one is fine: the runner sequences each
+    // stream, and lets it step over a version an operator discarded (ADR 6).
+    if (current !== undefined && event.version <= current.version) continue;
+    const next = step(current, event);
+    if (next === undefined) continue;
+    rows.set(event.streamId, { ...next, version: event.version });
+    changed.add(event.streamId);
+  }
+  return changed;
+}
