@@ -220,7 +220,7 @@ describe('read models under load: 400 orders with random lifecycles', () => {
   it('exports lag per projection and partition on the worker, and HTTP latency everywhere', async () => {
     const { worker } = system;
     const metrics = (await request(worker.getHttpServer()).get('/metrics').expect(200)).text;
-    for (const projection of ['order-view', 'customer-summary', 'sales']) {
+    for (const { name: projection } of projections) {
       assert.match(
         metrics,
         new RegExp(`projection_consumer_lag\\{projection="${projection}",partition="0",app="projection-worker"\\} 0`),

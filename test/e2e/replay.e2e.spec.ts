@@ -243,7 +243,10 @@ describe('replay: rebuilding projections from offset zero', () => {
 
     const unknown = await new AdminCliProcess(env.config, ['no-such-projection']).exited;
     assert.equal(unknown.code, 2);
-    assert.match(unknown.stderr, /known projections: order-view, customer-summary, sales/);
+    assert.ok(
+      unknown.stderr.includes(`known projections: ${projections.map((projection) => projection.name).join(', ')}`),
+      unknown.stderr,
+    );
 
     const replay = await new AdminCliProcess(env.config, ['order-view', '--order', target.order_id]).exited;
     assert.equal(replay.code, 0, replay.stderr + replay.stdout);

@@ -4,11 +4,13 @@ import { after, before, describe, it } from 'node:test';
 
 import fc from 'fast-check';
 
+import type { OrderCommandType } from '@app/orders-domain';
 import { ProjectionWorkerModule, attachProjectionsTransport } from '@app/projection-worker';
 import { QueryApiModule } from '@app/query-api';
 import {
   AcknowledgedCommands,
   AppProcess,
+  COMMAND_ROUTES,
   assertGuarantees,
   contractViolation,
   createTestEnvironment,
@@ -125,17 +127,32 @@ function toJson(value: unknown): string {
   );
 }
 
+/** A valid body of each command: a new command fails typecheck here until the fuzz sends it. */
+const VALID_BODIES: Readonly<Record<OrderCommandType, Record<string, unknown>>> = {
+  PlaceOrder: placeOrderBody({
+    customerId: 'fuzz-customer',
+    lines: [{ sku: 'FUZZ-1', quantity: 1, unitPriceMinor: 100 }],
+  }),
+  AddOrderLine: { sku: 'FUZZ-2', quantity: 2, unitPriceMinor: 50 },
+  RemoveOrderLine: {},
+  ConfirmOrder: { paymentReference: 'pay-fuzz' },
+  ShipOrder: { carrier: 'DHL', trackingNumber: 'T-FUZZ' },
+  DeliverOrder: {},
+  CancelOrder: { reason: 'fuzzed' },
+};
+
+/** The order commands sent to `/orders/:id/<action>`, from the contract's routes, so a new one is fuzzed too. */
+const ORDER_ACTIONS = Object.values(COMMAND_ROUTES)
+  .filter(({ method, pattern }) => method === 'POST' && pattern.length === 3 && pattern[1] === ':id')
+  .map(({ pattern }) => `/${pattern[2] ?? ''}`);
+
+/** The valid body of the command whose route ends as the path does (its last segment named, not a parameter). */
 function validBody(path: string): Record<string, unknown> {
-  if (path.endsWith('/orders'))
-    return placeOrderBody({
-      customerId: 'fuzz-customer',
-      lines: [{ sku: 'FUZZ-1', quantity: 1, unitPriceMinor: 100 }],
-    });
-  if (path.endsWith('/lines')) return { sku: 'FUZZ-2', quantity: 2, unitPriceMinor: 50 };
-  if (path.endsWith('/confirm')) return { paymentReference: 'pay-fuzz' };
-  if (path.endsWith('/ship')) return { carrier: 'DHL', trackingNumber: 'T-FUZZ' };
-  if (path.endsWith('/cancel')) return { reason: 'fuzzed' };
-  return {};
+  const last = path.split('/').at(-1);
+  const command = (Object.keys(COMMAND_ROUTES) as OrderCommandType[]).find(
+    (type) => COMMAND_ROUTES[type].pattern.at(-1) === last,
+  );
+  return command ? structuredClone(VALID_BODIES[command]) : {};
 }
 
 /** Replaces the value at a path chosen by `choice` (a field, a line field, or a new key) with `value`. */
@@ -242,9 +259,7 @@ function commandRequests(orderIds: readonly string[]): fc.Arbitrary<FuzzRequest>
     { weight: 3, arbitrary: fc.constant('/orders') },
     {
       weight: 6,
-      arbitrary: fc
-        .tuple(orderId, fc.constantFrom('/lines', '/confirm', '/ship', '/deliver', '/cancel'))
-        .map(([id, action]) => `/orders/${id}${action}`),
+      arbitrary: fc.tuple(orderId, fc.constantFrom(...ORDER_ACTIONS)).map(([id, action]) => `/orders/${id}${action}`),
     },
     {
       weight: 1,

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 
 import { deadLetterTopic, encodeEnvelope } from '@app/messaging';
+import { projections } from '@app/projections';
 import {
   AcknowledgedCommands,
   TEST_ADMIN_TOKEN,
@@ -22,7 +23,7 @@ import {
   type TestEnvironment,
 } from '@app/testing';
 
-const PROJECTIONS = ['order-view', 'customer-summary', 'sales'];
+const PROJECTIONS = projections.map((projection) => projection.name);
 const ORDERS = 120;
 const SEED = 10;
 

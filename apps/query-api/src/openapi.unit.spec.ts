@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 
+import { ORDER_STATUSES } from '@app/orders-domain';
 import { APP_CONFIG } from '@app/platform';
 import { CustomerSummaryQueries, OrderViewQueries, SalesQueries } from '@app/read-models';
 
@@ -17,6 +18,7 @@ interface Schema {
   readonly oneOf?: readonly { type?: string; pattern?: string; maximum?: number }[];
   readonly additionalProperties?: Schema;
   readonly properties?: Record<string, Schema>;
+  readonly enum?: readonly unknown[];
 }
 
 /**
@@ -64,5 +66,9 @@ describe('query API OpenAPI document', () => {
       schemas.SalesBucketResponse?.properties?.revenueByCurrency?.additionalProperties,
       'sales revenueByCurrency',
     );
+  });
+
+  it("lists the domain's order statuses, every one of them", () => {
+    assert.deepEqual(schemas.OrderResponse?.properties?.status?.enum, ORDER_STATUSES);
   });
 });

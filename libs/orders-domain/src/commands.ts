@@ -13,3 +13,5 @@ export type CancelOrder = Command<'CancelOrder', { reason: string }>;
 
 export type OrderCommand =
   PlaceOrder | AddOrderLine | RemoveOrderLine | ConfirmOrder | ShipOrder | DeliverOrder | CancelOrder;
+
+export type OrderCommandType = OrderCommand['type'];

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { deciderSpecification } from '@app/testing';
@@ -7,7 +8,7 @@ import { decide } from './decide.js';
 import type { OrderRuleCode } from './errors.js';
 import type { OrderEvent, OrderLine } from './events.js';
 import { evolve } from './evolve.js';
-import { initialState } from './state.js';
+import { ORDER_STATUSES, initialState, type OrderState } from './state.js';
 
 const spec = deciderSpecification({ decide, evolve, initialState });
 
@@ -20,17 +21,21 @@ const shipped: OrderEvent = { type: 'OrderShipped', data: { carrier: 'DHL', trac
 const delivered: OrderEvent = { type: 'OrderDelivered', data: {} };
 const cancelled: OrderEvent = { type: 'OrderCancelled', data: { reason: 'changed my mind' } };
 
-/** The history that brings an order into each status. */
+/** The history that brings an order into each status, and the status it reaches. */
 const histories = {
-  'no order yet': [],
-  placed: [placed],
-  confirmed: [placed, confirmed],
-  shipped: [placed, confirmed, shipped],
-  delivered: [placed, confirmed, shipped, delivered],
-  'cancelled while placed': [placed, cancelled],
-  'cancelled after confirmation': [placed, confirmed, cancelled],
-} satisfies Record<string, OrderEvent[]>;
+  'no order yet': { reaches: 'UNPLACED', events: [] },
+  placed: { reaches: 'PLACED', events: [placed] },
+  confirmed: { reaches: 'CONFIRMED', events: [placed, confirmed] },
+  shipped: { reaches: 'SHIPPED', events: [placed, confirmed, shipped] },
+  delivered: { reaches: 'DELIVERED', events: [placed, confirmed, shipped, delivered] },
+  'cancelled while placed': { reaches: 'CANCELLED', events: [placed, cancelled] },
+  'cancelled after confirmation': { reaches: 'CANCELLED', events: [placed, confirmed, cancelled] },
+} as const satisfies Record<string, { reaches: OrderState['status']; events: readonly OrderEvent[] }>;
 type Status = keyof typeof histories;
+
+// A new status fails typecheck here until a history reaches it, and so gets its column in the table below.
+type Unreached = Exclude<OrderState['status'], (typeof histories)[Status]['reaches']>;
+const everyStatusHasAHistory: [Unreached] extends [never] ? true : `no history reaches ${Unreached}` = true;
 
 const commands = {
   PlaceOrder: { type: 'PlaceOrder', data: { customerId: 'c-1', currency: 'EUR', lines: [book] } },
@@ -110,6 +115,21 @@ const expectations: Record<CommandName, Record<Status, OrderEvent | OrderRuleCod
   },
 };
 
+describe('the histories of the table', () => {
+  it('reach every status', () => {
+    assert.equal(everyStatusHasAHistory, true);
+    assert.deepEqual(
+      new Set(Object.values(histories).map(({ reaches }) => reaches)),
+      new Set([initialState.status, ...ORDER_STATUSES]),
+    );
+  });
+  for (const [status, { reaches, events }] of Object.entries(histories)) {
+    it(`${status} reaches ${reaches}`, () => {
+      assert.equal(events.reduce(evolve, initialState).status, reaches);
+    });
+  }
+});
+
 describe('every command in every status', () => {
   for (const [name, byStatus] of Object.entries(expectations) as [
     CommandName,
@@ -119,7 +139,7 @@ describe('every command in every status', () => {
       for (const [status, expected] of Object.entries(byStatus) as [Status, OrderEvent | OrderRuleCode][]) {
         const outcome = typeof expected === 'string' ? `is rejected with ${expected}` : `decides ${expected.type}`;
         it(`when ${status}: ${outcome}`, () => {
-          const when = spec.given(histories[status]).when(commands[name]);
+          const when = spec.given(histories[status].events).when(commands[name]);
           if (typeof expected === 'string') when.thenThrows(expected);
           else when.then([expected]);
         });

@@ -21,16 +21,23 @@ export type OrderEvent =
 
 export type OrderEventType = OrderEvent['type'];
 
+/** Must name every event type, so a new event fails typecheck here instead of being parked at run time. */
+const orderEventTypes = {
+  OrderPlaced: true,
+  OrderLineAdded: true,
+  OrderLineRemoved: true,
+  OrderConfirmed: true,
+  OrderShipped: true,
+  OrderDelivered: true,
+  OrderCancelled: true,
+} as const satisfies Record<OrderEventType, true>;
+
 /** Every event type, for registries that must list them (topic consumers, decoders). */
-export const ORDER_EVENT_TYPES = [
-  'OrderPlaced',
-  'OrderLineAdded',
-  'OrderLineRemoved',
-  'OrderConfirmed',
-  'OrderShipped',
-  'OrderDelivered',
-  'OrderCancelled',
-] as const satisfies readonly OrderEventType[];
+export const ORDER_EVENT_TYPES: readonly OrderEventType[] = Object.keys(orderEventTypes) as OrderEventType[];
+
+export function isOrderEventType(type: string): type is OrderEventType {
+  return Object.hasOwn(orderEventTypes, type);
+}
 
 /** Bumped when an event's data changes shape; consumers upcast older versions. */
 export const ORDER_EVENT_SCHEMA_VERSION = 1;

@@ -1,8 +1,6 @@
 import type { OrderLine } from './events.js';
 
-export type OrderStatus = 'PLACED' | 'CONFIRMED' | 'SHIPPED' | 'DELIVERED' | 'CANCELLED';
-
-type Existing<Status extends OrderStatus> = Readonly<{
+type Existing<Status extends string> = Readonly<{
   status: Status;
   customerId: string;
   currency: string;
@@ -18,5 +16,20 @@ export type Delivered = Existing<'DELIVERED'>;
 export type Cancelled = Existing<'CANCELLED'>;
 
 export type OrderState = Unplaced | Placed | Confirmed | Shipped | Delivered | Cancelled;
+
+/** The status of an order that exists: a new state type adds its status here by itself. */
+export type OrderStatus = Exclude<OrderState['status'], 'UNPLACED'>;
+
+/** Must name every status, so a new state fails typecheck here instead of missing from ORDER_STATUSES. */
+const orderStatuses = {
+  PLACED: true,
+  CONFIRMED: true,
+  SHIPPED: true,
+  DELIVERED: true,
+  CANCELLED: true,
+} as const satisfies Record<OrderStatus, true>;
+
+/** Every status an order can have, for the edges that list them (OpenAPI enums, query filters). */
+export const ORDER_STATUSES: readonly OrderStatus[] = Object.keys(orderStatuses) as OrderStatus[];
 
 export const initialState: OrderState = { status: 'UNPLACED' };

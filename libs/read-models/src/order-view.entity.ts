@@ -6,8 +6,8 @@ export interface OrderViewLine {
   readonly unitPriceMinor: number;
 }
 
-/** Order statuses as the read models store them. */
-export const ORDER_STATUSES = ['PLACED', 'CONFIRMED', 'SHIPPED', 'DELIVERED', 'CANCELLED'] as const;
+/** Order statuses as the read models store them: the domain's, so a new status needs no edit here. */
+export { ORDER_STATUSES } from '@app/orders-domain';
 
 /** The order as the query API serves it. Written only by the order-view projection. */
 @Entity('order_view')

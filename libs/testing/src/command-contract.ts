@@ -1,5 +1,7 @@
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 
+import type { OrderCommandType } from '@app/orders-domain';
+
 /**
  * A reference reading of the command API's contract (README "The contract", the design brief),
  * written from the contract's text and not from the app's DTOs, so fault scenarios can hold the app
@@ -69,6 +71,15 @@ const OUTSIDE = new Set(['health', 'metrics', 'docs', 'docs-json']);
 
 type Problems = ContractProblem[];
 type Route = { readonly name: string; readonly id?: string; readonly sku?: string; readonly loose: boolean };
+
+export interface CommandRoute {
+  readonly method: 'POST' | 'DELETE';
+  readonly pattern: readonly string[];
+}
+
+type Rule = (value: unknown, field: string, problems: Problems) => void;
+
+const LINE: Readonly<Record<string, Rule>> = { sku: identifier, quantity: quantity, unitPriceMinor: price };
 
 /** What the contract says about one command request. */
 export function expectedCommandAnswer(request: CommandRequest, limits: ContractLimits = {}): ContractAnswer {
@@ -144,12 +155,28 @@ function checkUrl(path: string, problems: Problems): void {
     problems.push(open([400], 'the URL holds a NUL or broken text'));
 }
 
-const ROUTES: readonly { readonly method: string; readonly pattern: readonly string[] }[] = [
-  { method: 'POST', pattern: ['orders'] },
-  { method: 'POST', pattern: ['orders', ':id', 'lines'] },
-  { method: 'DELETE', pattern: ['orders', ':id', 'lines', ':sku'] },
-  ...['confirm', 'ship', 'deliver', 'cancel'].map((action) => ({ method: 'POST', pattern: ['orders', ':id', action] })),
-];
+/**
+ * Each command's route and body fields, as the contract states them: a new command fails typecheck
+ * here until its route and body are written down. `:id` and `:sku` stand for a path segment.
+ */
+const COMMANDS: Readonly<Record<OrderCommandType, CommandRoute & { readonly body: Readonly<Record<string, Rule>> }>> = {
+  PlaceOrder: { method: 'POST', pattern: ['orders'], body: { customerId: identifier, currency, lines } },
+  AddOrderLine: { method: 'POST', pattern: ['orders', ':id', 'lines'], body: LINE },
+  RemoveOrderLine: { method: 'DELETE', pattern: ['orders', ':id', 'lines', ':sku'], body: {} },
+  ConfirmOrder: { method: 'POST', pattern: ['orders', ':id', 'confirm'], body: { paymentReference: identifier } },
+  ShipOrder: {
+    method: 'POST',
+    pattern: ['orders', ':id', 'ship'],
+    body: { carrier: text, trackingNumber: identifier },
+  },
+  DeliverOrder: { method: 'POST', pattern: ['orders', ':id', 'deliver'], body: {} },
+  CancelOrder: { method: 'POST', pattern: ['orders', ':id', 'cancel'], body: { reason: text } },
+};
+
+/** Each command's method and path pattern (`['orders', ':id', 'confirm']`), for tests that send every command. */
+export const COMMAND_ROUTES: Readonly<Record<OrderCommandType, CommandRoute>> = COMMANDS;
+
+const ROUTES: readonly CommandRoute[] = Object.values(COMMANDS);
 
 /**
  * The command the path names. A path that names one only ignoring letter case or a trailing slash
@@ -342,27 +369,18 @@ function checkStrings(root: object, problems: Problems): void {
   if (deepest > PLAIN_DEPTH) problems.push(open([400], `the body is nested ${deepest} deep`));
 }
 
-type Rule = (value: unknown, field: string, problems: Problems) => void;
-
-const LINE: Record<string, Rule> = { sku: identifier, quantity: quantity, unitPriceMinor: price };
-const BODIES: Record<string, Record<string, Rule>> = {
-  'POST /orders': { customerId: identifier, currency, lines },
-  'POST /orders/:id/lines': LINE,
-  'POST /orders/:id/confirm': { paymentReference: identifier },
-  'POST /orders/:id/ship': { carrier: text, trackingNumber: identifier },
-  'POST /orders/:id/cancel': { reason: text },
-  'POST /orders/:id/deliver': {},
-  'DELETE /orders/:id/lines/:sku': {},
-};
+const BODIES: ReadonlyMap<string, Readonly<Record<string, Rule>>> = new Map(
+  Object.values(COMMANDS).map(({ method, pattern, body }) => [`${method} /${pattern.join('/')}`, body]),
+);
 
 function checkBody(route: string, body: unknown, problems: Problems): void {
-  checkObject(BODIES[route] ?? {}, (body ?? {}) as Record<string, unknown>, '', problems);
+  checkObject(BODIES.get(route) ?? {}, (body ?? {}) as Record<string, unknown>, '', problems);
   if (route === 'POST /orders') checkOrderTotals((body ?? {}) as Record<string, unknown>, problems);
 }
 
 /** Every field of `rules` present and valid, and no other field. */
 function checkObject(
-  rules: Record<string, Rule>,
+  rules: Readonly<Record<string, Rule>>,
   object: Record<string, unknown>,
   prefix: string,
   problems: Problems,
@@ -374,7 +392,7 @@ function checkObject(
     const announced =
       prefix === '' &&
       key === 'channel' &&
-      rules === BODIES['POST /orders'] &&
+      rules === COMMANDS.PlaceOrder.body &&
       ['web', 'store', 'phone'].includes(object[key] as string);
     problems.push(
       (announced ? open : definite)([400], `unknown field ${prefix}${key}`, { field: `${prefix}${key}`, inBody: true }),

@@ -54,11 +54,18 @@ export interface CommandAnswer {
   readonly body: unknown;
 }
 
-const EVENT_OF_ACTION: Readonly<Record<string, OrderEventType>> = {
-  confirm: 'OrderConfirmed',
-  ship: 'OrderShipped',
-  deliver: 'OrderDelivered',
-  cancel: 'OrderCancelled',
+/**
+ * The request whose success appends each event: a new event fails typecheck here until the load
+ * knows which command appends it. `:id` and `:sku` stand for any segment.
+ */
+const REQUEST_OF_EVENT: Readonly<Record<OrderEventType, { method: 'post' | 'delete'; pattern: readonly string[] }>> = {
+  OrderPlaced: { method: 'post', pattern: ['orders'] },
+  OrderLineAdded: { method: 'post', pattern: ['orders', ':id', 'lines'] },
+  OrderLineRemoved: { method: 'delete', pattern: ['orders', ':id', 'lines', ':sku'] },
+  OrderConfirmed: { method: 'post', pattern: ['orders', ':id', 'confirm'] },
+  OrderShipped: { method: 'post', pattern: ['orders', ':id', 'ship'] },
+  OrderDelivered: { method: 'post', pattern: ['orders', ':id', 'deliver'] },
+  OrderCancelled: { method: 'post', pattern: ['orders', ':id', 'cancel'] },
 };
 
 /**
@@ -67,13 +74,17 @@ const EVENT_OF_ACTION: Readonly<Record<string, OrderEventType>> = {
  */
 export function eventTypeOfCommand(method: 'post' | 'delete', path: string): OrderEventType {
   const segments = path.split('?')[0]?.split('/').filter(Boolean) ?? [];
-  if (method === 'delete' && segments.at(-2) === 'lines') return 'OrderLineRemoved';
-  const last = segments.at(-1) ?? '';
-  if (method === 'post' && segments.length === 1 && last === 'orders') return 'OrderPlaced';
-  if (method === 'post' && last === 'lines') return 'OrderLineAdded';
-  const type = method === 'post' ? EVENT_OF_ACTION[last] : undefined;
-  if (!type) throw new Error(`no order event is appended by ${method.toUpperCase()} ${path}`);
-  return type;
+  const absolute = segments[0] === 'orders' ? segments : ['orders', ':id', ...segments];
+  const found = (Object.keys(REQUEST_OF_EVENT) as OrderEventType[]).find((type) => {
+    const { method: expected, pattern } = REQUEST_OF_EVENT[type];
+    return (
+      expected === method &&
+      pattern.length === absolute.length &&
+      pattern.every((part, index) => part.startsWith(':') || part === absolute[index])
+    );
+  });
+  if (!found) throw new Error(`no order event is appended by ${method.toUpperCase()} ${path}`);
+  return found;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 
+import { ORDER_STATUSES } from '@app/orders-domain';
 import type { OrderView } from '@app/read-models';
 
 import { MINOR_AMOUNT_SCHEMA, toMinorAmount, type MinorAmount } from '../shared/minor-amount.js';
@@ -23,7 +24,7 @@ export class OrderResponse {
   @ApiProperty({ example: 'customer-1' })
   readonly customerId!: string;
 
-  @ApiProperty({ enum: ['PLACED', 'CONFIRMED', 'SHIPPED', 'DELIVERED', 'CANCELLED'] })
+  @ApiProperty({ enum: ORDER_STATUSES })
   readonly status!: string;
 
   @ApiProperty({ description: 'ISO 4217 code', example: 'EUR' })

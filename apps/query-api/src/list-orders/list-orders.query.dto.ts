@@ -1,7 +1,7 @@
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
 
-import { ORDER_STATUSES } from '@app/read-models';
+import { ORDER_STATUSES, type OrderStatus } from '@app/orders-domain';
 
 export class ListOrdersQuery {
   @IsOptional()
@@ -11,7 +11,7 @@ export class ListOrdersQuery {
 
   @IsOptional()
   @IsIn(ORDER_STATUSES)
-  status?: (typeof ORDER_STATUSES)[number];
+  status?: OrderStatus;
 
   @IsOptional()
   @Type(() => Number)

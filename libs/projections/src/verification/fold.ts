@@ -4,6 +4,8 @@
  * projections against themselves. Pure; one order at a time, so the caller can stream the store.
  */
 
+import type { OrderEventType } from '@app/orders-domain';
+
 /** A line as the contract has it. Amounts are decimal text: a price reaches 10^18, past a number's 2^53. */
 export interface ExactLine {
   readonly sku: string;
@@ -167,44 +169,60 @@ export function foldOrder(events: readonly StoredEvent[]): FoldedOrder | { probl
       problems.push(`version ${String(event.version)} follows ${String(view.version)}`);
     Object.assign(view, { version: event.version, updated_at: event.at, applied_events: view.applied_events + 1 });
     const before = totalOfLines(view.lines);
-    if (event.type === 'OrderLineAdded' || event.type === 'OrderLineRemoved') {
-      const lines =
-        event.type === 'OrderLineAdded'
-          ? [...view.lines, ...normalised(event.lines ?? [])]
-          : view.lines.filter((line) => line.sku !== text(event.data.sku));
-      view.lines = lines;
-      salesLines = lines;
-      totalEffects.push(totalOfLines(lines) - before);
-      if (!customerOrder.cancelled) {
-        customerEffects.push(totalOfLines(lines) - totalOfLines(customerOrder.lines));
-        customerOrder.lines = lines;
+    // The store may hold any text; the cast lets the compiler demand a case for every domain event,
+    // and the default reports what no case names.
+    const type = event.type as OrderEventType;
+    switch (type) {
+      case 'OrderPlaced':
+        problems.push(`version ${String(event.version)} places the order again`);
+        break;
+      case 'OrderLineAdded':
+      case 'OrderLineRemoved': {
+        const lines =
+          type === 'OrderLineAdded'
+            ? [...view.lines, ...normalised(event.lines ?? [])]
+            : view.lines.filter((line) => line.sku !== text(event.data.sku));
+        view.lines = lines;
+        salesLines = lines;
+        totalEffects.push(totalOfLines(lines) - before);
+        if (!customerOrder.cancelled) {
+          customerEffects.push(totalOfLines(lines) - totalOfLines(customerOrder.lines));
+          customerOrder.lines = lines;
+        }
+        break;
       }
-    } else if (event.type === 'OrderConfirmed') {
-      Object.assign(view, {
-        status: 'CONFIRMED',
-        confirmed_at: event.at,
-        payment_reference: text(event.data.paymentReference),
-      });
-      revenue = totalOfLines(view.lines);
-      book(event.at, { revenue });
-    } else if (event.type === 'OrderShipped') {
-      Object.assign(view, {
-        status: 'SHIPPED',
-        shipped_at: event.at,
-        carrier: text(event.data.carrier),
-        tracking_number: text(event.data.trackingNumber),
-      });
-    } else if (event.type === 'OrderDelivered') {
-      Object.assign(view, { status: 'DELIVERED', delivered_at: event.at });
-    } else if (event.type === 'OrderCancelled') {
-      Object.assign(view, { status: 'CANCELLED', cancelled_at: event.at, cancel_reason: text(event.data.reason) });
-      book(event.at, { cancellations: 1 });
-      if (!customerOrder.cancelled) {
-        customerEffects.push(-totalOfLines(customerOrder.lines));
-        Object.assign(customerOrder, { lines: [], cancelled: true });
+      case 'OrderConfirmed':
+        Object.assign(view, {
+          status: 'CONFIRMED',
+          confirmed_at: event.at,
+          payment_reference: text(event.data.paymentReference),
+        });
+        revenue = totalOfLines(view.lines);
+        book(event.at, { revenue });
+        break;
+      case 'OrderShipped':
+        Object.assign(view, {
+          status: 'SHIPPED',
+          shipped_at: event.at,
+          carrier: text(event.data.carrier),
+          tracking_number: text(event.data.trackingNumber),
+        });
+        break;
+      case 'OrderDelivered':
+        Object.assign(view, { status: 'DELIVERED', delivered_at: event.at });
+        break;
+      case 'OrderCancelled':
+        Object.assign(view, { status: 'CANCELLED', cancelled_at: event.at, cancel_reason: text(event.data.reason) });
+        book(event.at, { cancellations: 1 });
+        if (!customerOrder.cancelled) {
+          customerEffects.push(-totalOfLines(customerOrder.lines));
+          Object.assign(customerOrder, { lines: [], cancelled: true });
+        }
+        break;
+      default: {
+        const unhandled: never = type;
+        problems.push(`version ${String(event.version)} has unknown type ${String(unhandled)}`);
       }
-    } else {
-      problems.push(`version ${String(event.version)} has unknown type ${event.type}`);
     }
   }
   view.total_minor = totalOfLines(view.lines).toString();

@@ -67,6 +67,21 @@ describe('foldOrder', () => {
     version = 2;
     assert.deepEqual(foldOrder([placed, event('OrderDelivered')]).problems, ['version 3 follows 1']);
   });
+
+  it('reports a second OrderPlaced and a type no domain event has, and folds past them', () => {
+    version = 0;
+    const order = foldOrder([
+      event('OrderPlaced', { customerId: 'c1', currency: 'EUR' }, []),
+      event('OrderPlaced', { customerId: 'c2', currency: 'USD' }, []),
+      event('OrderTeleported'),
+      event('OrderDelivered'),
+    ]) as FoldedOrder;
+    assert.deepEqual(order.problems, [
+      'version 2 places the order again',
+      'version 3 has unknown type OrderTeleported',
+    ]);
+    assert.deepEqual([order.view.customer_id, order.view.status, order.view.version], ['c1', 'DELIVERED', 4]);
+  });
 });
 
 describe('countEffects', () => {
