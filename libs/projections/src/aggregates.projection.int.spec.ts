@@ -36,13 +36,7 @@ describe('customer summary and sales projections on real Postgres', () => {
   });
 
   describe('customer summary', () => {
-    const summary = () =>
-      ProjectionSpecification.for(customerSummaryProjection, {
-        database,
-        redeliveryGuardedByRunner: {
-          customer_summary: "adds each order's change to its customer's sums; the runner applies a version once",
-        },
-      });
+    const summary = () => ProjectionSpecification.for(customerSummaryProjection, { database });
 
     it("counts a customer's orders and totals them per currency", async () => {
       const customer = `customer-${randomUUID()}`;
@@ -79,13 +73,7 @@ describe('customer summary and sales projections on real Postgres', () => {
   });
 
   describe('sales', () => {
-    const sales = () =>
-      ProjectionSpecification.for(salesProjection, {
-        database,
-        redeliveryGuardedByRunner: {
-          sales_buckets: "adds each order's change to its bucket's sums; the runner applies a version once",
-        },
-      });
+    const sales = () => ProjectionSpecification.for(salesProjection, { database });
 
     it('counts orders placed, revenue confirmed and cancellations in the hour they happened', async () => {
       const start = anHourOfItsOwn();

@@ -1,8 +1,7 @@
-import type { EntityManager } from 'typeorm';
-
 import { quoteIdentifier as quote } from '@app/platform';
 
 import type { Projection } from './projection.js';
+import type { SqlSession } from './sql-session.js';
 
 /**
  * Generations (ADR 7). Each projection's tables live in a schema of their own, `<projection>_g<n>`,
@@ -11,11 +10,7 @@ import type { Projection } from './projection.js';
  * their generation, so projection code keeps plain table names.
  */
 
-/**
- * What these helpers need of a connection: a TypeORM transaction's manager, or a rebuild's own
- * owner session (replay/rebuild-owner.ts), so that its switch commits only while it holds its lock.
- */
-export type SqlSession = Pick<EntityManager, 'query'>;
+export type { SqlSession };
 
 /** The tables every generation holds beside the projection's own, in the same transactions. */
 export const BOOKKEEPING_TABLES = ['projection_offsets', 'projection_order_versions', 'parked_events'] as const;
@@ -39,7 +34,7 @@ export interface LiveGenerationRow {
 /** Where a runner writes: the live generation, or one a rebuild is filling. */
 export interface GenerationScope {
   /** Points the transaction's unqualified table names at the generation; returns its schema. */
-  enter(db: EntityManager): Promise<string>;
+  enter(db: SqlSession): Promise<string>;
 }
 
 export class ProjectionHasNoGeneration extends Error {

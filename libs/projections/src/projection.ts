@@ -1,6 +1,6 @@
-import type { EntityManager } from 'typeorm';
-
 import type { EventEnvelope } from '@app/messaging';
+
+import type { SqlSession } from './sql-session.js';
 
 /**
  * A projection is a value: what it is called, which events it reads, how it applies a batch of them,
@@ -22,11 +22,11 @@ export interface Projection {
    * Applies events (in log order, only types it handles) inside the caller's transaction. Must be
    * idempotent per row: an event at or below the version a row reflects changes nothing.
    */
-  apply(db: EntityManager, events: readonly EventEnvelope[]): Promise<void>;
+  apply(db: SqlSession, events: readonly EventEnvelope[]): Promise<void>;
   /**
    * Removes what the projection holds for one stream, so that its events can be applied again (a
    * single-stream replay). Only projections whose rows each reflect one stream have it; a row that sums
    * many streams cannot be repaired from one stream's events, so those projections are rebuilt whole.
    */
-  forgetStream?(db: EntityManager, streamId: string): Promise<void>;
+  forgetStream?(db: SqlSession, streamId: string): Promise<void>;
 }

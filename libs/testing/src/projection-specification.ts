@@ -52,11 +52,6 @@ export interface ProjectionSpecificationOptions {
   readonly database: DataSource;
   /** The column that holds the stream id in the projection's per-stream tables: `then` reads the scenario's rows by it. */
   readonly streamColumn?: string;
-  /**
-   * Tables left out of the redelivery check, each with the reason. Only for a row that sums many
-   * streams, where the runner's applied versions, not the projection, make a redelivery a no-op.
-   */
-  readonly redeliveryGuardedByRunner?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -72,11 +67,6 @@ export class ProjectionSpecification {
   ) {}
 
   static for(projection: Projection, options: ProjectionSpecificationOptions): ProjectionSpecification {
-    const unknown = Object.keys(options.redeliveryGuardedByRunner ?? {}).filter(
-      (table) => !projection.tables.includes(table),
-    );
-    // A misspelt table would leave the check silently off for nothing.
-    if (unknown.length > 0) throw new Error(`${projection.name} has no table ${unknown.join(', ')}`);
     return new ProjectionSpecification(projection, options);
   }
 
@@ -178,12 +168,10 @@ export class ProjectionScenario {
     }
   }
 
-  /** Every row of every table the redelivery check covers, as sorted JSON text. */
+  /** Every row of every table of the projection, as sorted JSON text. */
   private async snapshot(db: EntityManager): Promise<Record<string, string[]>> {
-    const guarded = this.options.redeliveryGuardedByRunner ?? {};
-    const tables = this.projection.tables.filter((table) => !(table in guarded));
     const snapshot: Record<string, string[]> = {};
-    for (const table of tables) {
+    for (const table of this.projection.tables) {
       const rows: { row: string }[] = await db.query(
         `SELECT to_jsonb(t)::text AS row FROM ${quote(table)} t ORDER BY 1`,
       );

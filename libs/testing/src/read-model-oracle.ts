@@ -4,10 +4,15 @@ import type pg from 'pg';
 
 import { deadLetterTopic } from '@app/messaging';
 import {
+  compareWithSinglePass,
   formatDifference,
   pgSql,
+  projections as registeredProjections,
   verifyReadModels,
   type Difference,
+  type Projection,
+  type SinglePassDifference,
+  type SqlSession,
   type Sql,
   type VerificationFigures,
   type VerificationResult,
@@ -171,6 +176,7 @@ export async function assertReadModelsEqualFold(
     verifyReadModels(sql, { ...options, keepDifferences: LISTED }),
   );
   assertNoDifferences(figures, differences);
+  await assertProjectionsEqualSinglePass(db);
   return {
     orders: figures.orders,
     events: figures.events,
@@ -178,6 +184,44 @@ export async function assertReadModelsEqualFold(
     buckets: figures.buckets,
     appliedTwice: figures.appliedTwice,
   };
+}
+
+/**
+ * Asserts that every registered projection's live tables equal a single pass of its own code over the
+ * event store (`compareWithSinglePass`): the check that covers a new projection without any change
+ * here. Each runs in a REPEATABLE READ snapshot that is rolled back, so nothing is left behind.
+ */
+export async function assertProjectionsEqualSinglePass(
+  db: pg.Pool,
+  projections: readonly Projection[] = registeredProjections,
+): Promise<void> {
+  const differences: SinglePassDifference[] = [];
+  for (const projection of projections) {
+    const client = await db.connect();
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      const session: SqlSession = {
+        query: (async (text: string, params?: unknown[]) => {
+          const { rows } = await client.query(text, params);
+          return rows as unknown;
+        }) as SqlSession['query'],
+      };
+      differences.push(...(await compareWithSinglePass(session, projection)));
+    } finally {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release();
+    }
+  }
+  if (differences.length === 0) return;
+  throw new assert.AssertionError({
+    message: [
+      'projections differ from a single pass of their own code over the event store:',
+      ...differences.map(
+        (d) =>
+          `${d.projection} ${d.table}: ${String(d.missing)} rows missing, ${String(d.unexpected)} unexpected\n    ${d.examples.join('\n    ')}`,
+      ),
+    ].join('\n  '),
+  });
 }
 
 /**

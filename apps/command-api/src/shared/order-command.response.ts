@@ -1,6 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 
-import type { OrderStatus } from '@app/orders-domain';
+import { ORDER_STATUSES, type OrderStatus } from '@app/orders-domain';
 
 /** What every command that changes an order answers (also in the ETag header, as the version). */
 export class OrderCommandResponse {
@@ -13,7 +13,7 @@ export class OrderCommandResponse {
   })
   version!: number;
 
-  @ApiProperty({ enum: ['PLACED', 'CONFIRMED', 'SHIPPED', 'DELIVERED', 'CANCELLED'] })
+  @ApiProperty({ enum: ORDER_STATUSES })
   status!: OrderStatus;
 }
 

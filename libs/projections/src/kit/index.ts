@@ -4,3 +4,4 @@ export * from './event-handlers.js';
 export * from './stream-row-projection.js';
 export * from './stream-table.js';
 export * from './migrations.js';
+export * from './single-pass-check.js';
