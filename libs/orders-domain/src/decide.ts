@@ -1,14 +1,8 @@
-import type {
-  AddOrderLine,
-  CancelOrder,
-  ConfirmOrder,
-  DeliverOrder,
-  OrderCommand,
-  PlaceOrder,
-  RemoveOrderLine,
-  ShipOrder,
-} from './commands.js';
-import { OrderRuleViolation } from './errors.js';
+/**
+ * What a client may ask of an order and how the order answers: commands (imperative; ids and time are
+ * decided outside the domain), the rules they can break, and decide, one small pure function per
+ * command. A new command starts here.
+ */
 import type {
   OrderCancelled,
   OrderConfirmed,
@@ -19,8 +13,59 @@ import type {
   OrderLineRemoved,
   OrderPlaced,
   OrderShipped,
-} from './events.js';
-import type { OrderState, Placed } from './state.js';
+  OrderState,
+  Placed,
+} from './order.js';
+
+// Commands
+type Command<Type extends string, Data> = Readonly<{ type: Type; data: Readonly<Data> }>;
+
+export type PlaceOrder = Command<'PlaceOrder', { customerId: string; currency: string; lines: readonly OrderLine[] }>;
+export type AddOrderLine = Command<'AddOrderLine', { line: OrderLine }>;
+export type RemoveOrderLine = Command<'RemoveOrderLine', { sku: string }>;
+export type ConfirmOrder = Command<'ConfirmOrder', { paymentReference: string }>;
+export type ShipOrder = Command<'ShipOrder', { carrier: string; trackingNumber: string }>;
+export type DeliverOrder = Command<'DeliverOrder', Record<string, never>>;
+export type CancelOrder = Command<'CancelOrder', { reason: string }>;
+
+export type OrderCommand =
+  PlaceOrder | AddOrderLine | RemoveOrderLine | ConfirmOrder | ShipOrder | DeliverOrder | CancelOrder;
+
+export type OrderCommandType = OrderCommand['type'];
+
+/**
+ * The rules an order keeps, each with what breaking it means: `not-found` when the thing a request
+ * names (the order, a line of it) does not exist, `conflict` when the order's state forbids the
+ * command. Codes are part of the HTTP contract (404 and 409 bodies): they never change once published.
+ */
+export const ORDER_RULES = {
+  ORDER_ALREADY_PLACED: 'conflict',
+  ORDER_NOT_FOUND: 'not-found',
+  ORDER_NOT_PLACED: 'conflict',
+  ORDER_NOT_CONFIRMED: 'conflict',
+  ORDER_NOT_SHIPPED: 'conflict',
+  ORDER_NOT_CANCELLABLE: 'conflict',
+  ORDER_HAS_NO_LINES: 'conflict',
+  TOO_MANY_LINES: 'conflict',
+  DUPLICATE_SKU: 'conflict',
+  LINE_NOT_FOUND: 'not-found',
+  INVALID_QUANTITY: 'conflict',
+  INVALID_PRICE: 'conflict',
+  INVALID_CURRENCY: 'conflict',
+  TOTAL_TOO_LARGE: 'conflict',
+} as const satisfies Record<string, 'not-found' | 'conflict'>;
+
+export type OrderRuleCode = keyof typeof ORDER_RULES;
+
+export class OrderRuleViolation extends Error {
+  constructor(
+    readonly code: OrderRuleCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'OrderRuleViolation';
+  }
+}
 
 export const MAX_LINES_PER_ORDER = 100;
 

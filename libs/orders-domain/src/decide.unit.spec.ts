@@ -3,12 +3,12 @@ import { describe, it } from 'node:test';
 
 import { deciderSpecification } from '@app/testing';
 
-import type { OrderCommand } from './commands.js';
+import type { OrderCommand } from './decide.js';
 import { decide } from './decide.js';
-import type { OrderRuleCode } from './errors.js';
-import type { OrderEvent, OrderLine } from './events.js';
-import { evolve } from './evolve.js';
-import { ORDER_STATUSES, initialState, type OrderState } from './state.js';
+import type { OrderRuleCode } from './decide.js';
+import type { OrderEvent, OrderLine } from './order.js';
+import { evolve } from './order.js';
+import { ORDER_STATUSES, initialState, type OrderState } from './order.js';
 
 const spec = deciderSpecification({ decide, evolve, initialState });
 
