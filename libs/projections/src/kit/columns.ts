@@ -20,13 +20,17 @@ export function assertIdentifiers(names: readonly string[]): void {
 
 /**
  * The select list that reads a row back exactly as the kit wrote it: numerics as decimal text (the
- * driver would round them past 2^53) and times as ISO text (the driver would make them Dates).
+ * driver would round them past 2^53) and times as the ISO text `Date.toISOString` gives (the driver
+ * would make them Dates), so a time read back equals one made from an event: as a key of an
+ * aggregate row, two spellings of one instant would be two keys in one upsert, which Postgres refuses.
  */
 export function selectList(columns: Readonly<Record<string, ColumnType>>): string {
   return Object.entries(columns)
     .map(([column, type]) => {
       if (type === 'numeric') return `${column}::text AS ${column}`;
-      if (type === 'timestamptz') return `to_json(${column}) #>> '{}' AS ${column}`;
+      if (type === 'timestamptz') {
+        return `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ${column}`;
+      }
       return column;
     })
     .join(', ');
