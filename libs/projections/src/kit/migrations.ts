@@ -100,3 +100,23 @@ export async function alterProjectionTable(db: SqlSession, change: TableChange):
     `CREATE VIEW public.${quote(change.table)} AS SELECT * FROM ${quote(liveSchema)}.${quote(change.table)}`,
   );
 }
+
+/**
+ * Undoes createProjectionGeneration: the public views, every generation of the projection, its
+ * rebuild records and decisions, and its row in `projection_generations`; the bookkeeping views are
+ * made again without it.
+ */
+export async function dropProjection(db: SqlSession, projection: string, tables: readonly string[]): Promise<void> {
+  await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LIVE_GENERATION_LOCK, projection]);
+  await lockViewPublication(db);
+  for (const table of tables) await db.query(`DROP VIEW IF EXISTS public.${quote(table)}`);
+  await db.query('DELETE FROM projection_generations WHERE projection = $1', [projection]);
+  await publishBookkeepingViews(db);
+  const schemas: { schema_name: string }[] = await db.query(
+    'SELECT schema_name FROM information_schema.schemata WHERE schema_name ~ $1',
+    [`^${generationSchema(projection, 0).slice(0, -1)}[0-9]+$`],
+  );
+  for (const { schema_name: schema } of schemas) await db.query(`DROP SCHEMA ${quote(schema)} CASCADE`);
+  await db.query('DELETE FROM projection_rebuilds WHERE projection = $1', [projection]);
+  await db.query('DELETE FROM projection_decisions WHERE projection = $1', [projection]);
+}
