@@ -4,13 +4,13 @@ import { after, before, describe, it } from 'node:test';
 
 import fc from 'fast-check';
 
-import type { OrderCommandType } from '@app/orders-domain';
 import { ProjectionWorkerModule, attachProjectionsTransport } from '@app/projection-worker';
 import { QueryApiModule } from '@app/query-api';
 import {
   AcknowledgedCommands,
   AppProcess,
-  COMMAND_ROUTES,
+  COMMAND_CATALOGUE,
+  COMMAND_TYPES,
   assertGuarantees,
   contractViolation,
   createTestEnvironment,
@@ -20,6 +20,7 @@ import {
   placeOrderBody,
   reportFigure,
   startTestApp,
+  type CommandEntry,
   type TestApp,
   type TestEnvironment,
 } from '@app/testing';
@@ -127,32 +128,16 @@ function toJson(value: unknown): string {
   );
 }
 
-/** A valid body of each command: a new command fails typecheck here until the fuzz sends it. */
-const VALID_BODIES: Readonly<Record<OrderCommandType, Record<string, unknown>>> = {
-  PlaceOrder: placeOrderBody({
-    customerId: 'fuzz-customer',
-    lines: [{ sku: 'FUZZ-1', quantity: 1, unitPriceMinor: 100 }],
-  }),
-  AddOrderLine: { sku: 'FUZZ-2', quantity: 2, unitPriceMinor: 50 },
-  RemoveOrderLine: {},
-  ConfirmOrder: { paymentReference: 'pay-fuzz' },
-  ShipOrder: { carrier: 'DHL', trackingNumber: 'T-FUZZ' },
-  DeliverOrder: {},
-  CancelOrder: { reason: 'fuzzed' },
-};
-
-/** The order commands sent to `/orders/:id/<action>`, from the contract's routes, so a new one is fuzzed too. */
-const ORDER_ACTIONS = Object.values(COMMAND_ROUTES)
+/** The order commands sent to `/orders/:id/<action>`, from the catalogue, so a new one is fuzzed too. */
+const ORDER_ACTIONS = Object.values<CommandEntry>(COMMAND_CATALOGUE)
   .filter(({ method, pattern }) => method === 'POST' && pattern.length === 3 && pattern[1] === ':id')
   .map(({ pattern }) => `/${pattern[2] ?? ''}`);
 
-/** The valid body of the command whose route ends as the path does (its last segment named, not a parameter). */
+/** The catalogue's valid body of the command whose route ends as the path does (its last segment named, not a parameter). */
 function validBody(path: string): Record<string, unknown> {
   const last = path.split('/').at(-1);
-  const command = (Object.keys(COMMAND_ROUTES) as OrderCommandType[]).find(
-    (type) => COMMAND_ROUTES[type].pattern.at(-1) === last,
-  );
-  return command ? structuredClone(VALID_BODIES[command]) : {};
+  const command = COMMAND_TYPES.find((type) => COMMAND_CATALOGUE[type].pattern.at(-1) === last);
+  return command ? structuredClone(COMMAND_CATALOGUE[command].example) : {};
 }
 
 /** Replaces the value at a path chosen by `choice` (a field, a line field, or a new key) with `value`. */

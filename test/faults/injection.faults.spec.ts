@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
+import type { OrderCommandType } from '@app/orders-domain';
 import {
   AcknowledgedCommands,
-  COMMAND_ROUTES,
+  COMMAND_CATALOGUE,
+  COMMAND_TYPES,
   assertGuarantees,
+  commandPath,
   contractViolation,
   createTestEnvironment,
-  eventTypeOfCommand,
   expectedCommandAnswer,
   inParallel,
   placeOrderBody,
@@ -192,14 +194,15 @@ describe('fault: injection strings in every field and parameter', () => {
     /** A command that must either succeed (and then the value reads back verbatim) or be rejected. */
     const tryCommand = async (
       orderId: string,
-      path: string,
+      type: OrderCommandType,
       body: unknown,
       version: number,
       readBack: (order: Record<string, unknown>) => void,
     ): Promise<number> => {
-      const answer = await command('POST', `/orders/${orderId}${path}`, { body });
+      const { method, event } = COMMAND_CATALOGUE[type];
+      const answer = await command(method, commandPath(type, { id: orderId }), { body });
       if (answer.status !== 200) return version;
-      acknowledged.record(orderId, version + 1, eventTypeOfCommand('post', path));
+      acknowledged.record(orderId, version + 1, event);
       readBack(await view(orderId, version + 1));
       verbatim++;
       return version + 1;
@@ -262,16 +265,25 @@ describe('fault: injection strings in every field and parameter', () => {
       // Order commands: every body field, the path parameters and If-Match.
       const first = await placed();
       let version = 1;
-      version = await tryCommand(first, '/lines', { sku: s, quantity: 1, unitPriceMinor: 1 }, version, (order) => {
-        assert.ok(
-          (order.lines as { sku: string }[]).some((line) => line.sku === s),
-          'the added line reads back verbatim',
-        );
-      });
-      const removed = await command('DELETE', `/orders/${first}/lines/${enc(s)}`);
+      version = await tryCommand(
+        first,
+        'AddOrderLine',
+        { sku: s, quantity: 1, unitPriceMinor: 1 },
+        version,
+        (order) => {
+          assert.ok(
+            (order.lines as { sku: string }[]).some((line) => line.sku === s),
+            'the added line reads back verbatim',
+          );
+        },
+      );
+      const removed = await command(
+        COMMAND_CATALOGUE.RemoveOrderLine.method,
+        commandPath('RemoveOrderLine', { id: first, sku: enc(s) }),
+      );
       if (removed.status === 200) {
         version++;
-        acknowledged.record(first, version, 'OrderLineRemoved');
+        acknowledged.record(first, version, COMMAND_CATALOGUE.RemoveOrderLine.event);
         assert.ok(!((await view(first, version)) as { lines: { sku: string }[] }).lines.some((line) => line.sku === s));
       }
       for (const body of [
@@ -280,12 +292,12 @@ describe('fault: injection strings in every field and parameter', () => {
         s,
         { [s]: s },
       ]) {
-        assert.equal((await command('POST', `/orders/${first}/lines`, { body })).status, 400);
+        assert.equal((await command('POST', commandPath('AddOrderLine', { id: first }), { body })).status, 400);
       }
       assert.ok(
         [400, 412].includes(
           (
-            await command('POST', `/orders/${first}/lines`, {
+            await command('POST', commandPath('AddOrderLine', { id: first }), {
               body: { sku: 'OK-3', quantity: 1, unitPriceMinor: 1 },
               headers: { 'If-Match': s },
             })
@@ -293,33 +305,38 @@ describe('fault: injection strings in every field and parameter', () => {
         ),
       );
       const beforeConfirm = version;
-      version = await tryCommand(first, '/confirm', { paymentReference: s }, version, (order) => {
+      version = await tryCommand(first, 'ConfirmOrder', { paymentReference: s }, version, (order) => {
         assert.equal(order.paymentReference, s);
       });
       if (version === beforeConfirm)
-        version = await tryCommand(first, '/confirm', { paymentReference: 'pay-ok' }, version, () => undefined);
+        version = await tryCommand(first, 'ConfirmOrder', { paymentReference: 'pay-ok' }, version, () => undefined);
       assert.equal(version, beforeConfirm + 1, 'the order is confirmed');
-      await tryCommand(first, '/ship', { carrier: s, trackingNumber: 'T-1' }, version, (order) => {
+      await tryCommand(first, 'ShipOrder', { carrier: s, trackingNumber: 'T-1' }, version, (order) => {
         assert.equal(order.carrier, s);
       });
 
       const second = await placed();
-      const secondVersion = await tryCommand(second, '/confirm', { paymentReference: 'pay-ok' }, 1, () => undefined);
-      await tryCommand(second, '/ship', { carrier: 'DHL', trackingNumber: s }, secondVersion, (order) => {
+      const secondVersion = await tryCommand(
+        second,
+        'ConfirmOrder',
+        { paymentReference: 'pay-ok' },
+        1,
+        () => undefined,
+      );
+      await tryCommand(second, 'ShipOrder', { carrier: 'DHL', trackingNumber: s }, secondVersion, (order) => {
         assert.equal(order.trackingNumber, s);
       });
 
       const third = await placed();
-      await tryCommand(third, '/cancel', { reason: s }, 1, (order) => {
+      await tryCommand(third, 'CancelOrder', { reason: s }, 1, (order) => {
         assert.equal(order.cancelReason, s);
       });
 
       // The string as an order id and a sku in every command path.
-      // Every command's route from the contract, so a new command is covered without an edit here.
-      for (const { method, pattern } of Object.values(COMMAND_ROUTES).filter((route) =>
-        route.pattern.includes(':id'),
-      )) {
-        const path = `/${pattern.map((part) => (part.startsWith(':') ? enc(s) : part)).join('/')}`;
+      // Every command's route from the catalogue, so a new command is covered without an edit here.
+      for (const type of COMMAND_TYPES.filter((command) => COMMAND_CATALOGUE[command].pattern.includes(':id'))) {
+        const { method } = COMMAND_CATALOGUE[type];
+        const path = commandPath(type, { id: enc(s), sku: enc(s) });
         const body = method === 'POST' ? { body: { reason: 'x' } } : {};
         assert.ok((await command(method, path, body)).status >= 400, `${method} ${path}`);
       }

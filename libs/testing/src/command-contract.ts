@@ -1,6 +1,8 @@
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 
-import type { OrderCommandType } from '@app/orders-domain';
+import type { OrderCommandType, OrderEventType } from '@app/orders-domain';
+
+import { placeOrderBody } from './builders.js';
 
 /**
  * A reference reading of the command API's contract (README "The contract", the design brief),
@@ -77,7 +79,7 @@ export interface CommandRoute {
   readonly pattern: readonly string[];
 }
 
-type Rule = (value: unknown, field: string, problems: Problems) => void;
+export type Rule = (value: unknown, field: string, problems: Problems) => void;
 
 const LINE: Readonly<Record<string, Rule>> = { sku: identifier, quantity: quantity, unitPriceMinor: price };
 
@@ -155,26 +157,100 @@ function checkUrl(path: string, problems: Problems): void {
     problems.push(open([400], 'the URL holds a NUL or broken text'));
 }
 
+/** One command as the test support knows it: everything a test needs to send it and check its answer. */
+export interface CommandEntry extends CommandRoute {
+  /** The body's fields and what the contract says of each; no other field is allowed. */
+  readonly body: Readonly<Record<string, Rule>>;
+  /** A body the contract accepts (the fuzz mutates it; its seeded runs depend on these exact values). */
+  readonly example: Readonly<Record<string, unknown>>;
+  /** The event a successful request appends: what its client was told happened. */
+  readonly event: OrderEventType;
+}
+
 /**
- * Each command's route and body fields, as the contract states them: a new command fails typecheck
- * here until its route and body are written down. `:id` and `:sku` stand for a path segment.
+ * Every command, the one place a new command is written down for the tests: route, body fields, a
+ * valid body and the event it appends. A new command fails typecheck here until its entry exists;
+ * routes, bodies, the fuzz and the load's event lookup derive from it. `:id` and `:sku` stand for a
+ * path segment. The order of entries is the order fuzz and injection runs send them: append, do not reorder.
  */
-const COMMANDS: Readonly<Record<OrderCommandType, CommandRoute & { readonly body: Readonly<Record<string, Rule>> }>> = {
-  PlaceOrder: { method: 'POST', pattern: ['orders'], body: { customerId: identifier, currency, lines } },
-  AddOrderLine: { method: 'POST', pattern: ['orders', ':id', 'lines'], body: LINE },
-  RemoveOrderLine: { method: 'DELETE', pattern: ['orders', ':id', 'lines', ':sku'], body: {} },
-  ConfirmOrder: { method: 'POST', pattern: ['orders', ':id', 'confirm'], body: { paymentReference: identifier } },
+export const COMMAND_CATALOGUE = {
+  PlaceOrder: {
+    method: 'POST',
+    pattern: ['orders'],
+    body: { customerId: identifier, currency, lines },
+    example: placeOrderBody({
+      customerId: 'fuzz-customer',
+      lines: [{ sku: 'FUZZ-1', quantity: 1, unitPriceMinor: 100 }],
+    }),
+    event: 'OrderPlaced',
+  },
+  AddOrderLine: {
+    method: 'POST',
+    pattern: ['orders', ':id', 'lines'],
+    body: LINE,
+    example: { sku: 'FUZZ-2', quantity: 2, unitPriceMinor: 50 },
+    event: 'OrderLineAdded',
+  },
+  RemoveOrderLine: {
+    method: 'DELETE',
+    pattern: ['orders', ':id', 'lines', ':sku'],
+    body: {},
+    example: {},
+    event: 'OrderLineRemoved',
+  },
+  ConfirmOrder: {
+    method: 'POST',
+    pattern: ['orders', ':id', 'confirm'],
+    body: { paymentReference: identifier },
+    example: { paymentReference: 'pay-fuzz' },
+    event: 'OrderConfirmed',
+  },
   ShipOrder: {
     method: 'POST',
     pattern: ['orders', ':id', 'ship'],
     body: { carrier: text, trackingNumber: identifier },
+    example: { carrier: 'DHL', trackingNumber: 'T-FUZZ' },
+    event: 'OrderShipped',
   },
-  DeliverOrder: { method: 'POST', pattern: ['orders', ':id', 'deliver'], body: {} },
-  CancelOrder: { method: 'POST', pattern: ['orders', ':id', 'cancel'], body: { reason: text } },
-};
+  DeliverOrder: {
+    method: 'POST',
+    pattern: ['orders', ':id', 'deliver'],
+    body: {},
+    example: {},
+    event: 'OrderDelivered',
+  },
+  CancelOrder: {
+    method: 'POST',
+    pattern: ['orders', ':id', 'cancel'],
+    body: { reason: text },
+    example: { reason: 'fuzzed' },
+    event: 'OrderCancelled',
+  },
+} satisfies Readonly<Record<OrderCommandType, CommandEntry>>;
+
+/** Events no command appends: a new event fails typecheck here until some command's entry names it. */
+type UnappendedEvent = Exclude<OrderEventType, (typeof COMMAND_CATALOGUE)[OrderCommandType]['event']>;
+type AppendingEveryEvent = [UnappendedEvent] extends [never]
+  ? Readonly<Record<OrderCommandType, CommandEntry>>
+  : { readonly eventsNoCommandAppends: UnappendedEvent };
+
+const COMMANDS: Readonly<Record<OrderCommandType, CommandEntry>> = COMMAND_CATALOGUE satisfies AppendingEveryEvent;
+
+/** The catalogue's command types, in its order. */
+export const COMMAND_TYPES = Object.keys(COMMAND_CATALOGUE) as OrderCommandType[];
 
 /** Each command's method and path pattern (`['orders', ':id', 'confirm']`), for tests that send every command. */
 export const COMMAND_ROUTES: Readonly<Record<OrderCommandType, CommandRoute>> = COMMANDS;
+
+/** The path of `type` with its parameters filled in (`/orders/<id>/lines/<sku>`), as given: encode them first. */
+export function commandPath(
+  type: OrderCommandType,
+  parameters: { readonly id?: string; readonly sku?: string } = {},
+): string {
+  return `/${COMMANDS[type].pattern
+    .map((part) => (part.startsWith(':') ? (parameters[part.slice(1) as 'id' | 'sku'] ?? part) : part))
+    .join('/')}`;
+}
 
 const ROUTES: readonly CommandRoute[] = Object.values(COMMANDS);
 

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { contractViolation, expectedCommandAnswer, type CommandRequest } from './command-contract.js';
+import {
+  COMMAND_CATALOGUE,
+  COMMAND_TYPES,
+  commandPath,
+  contractViolation,
+  expectedCommandAnswer,
+  type CommandRequest,
+} from './command-contract.js';
 
 const JSON_TYPE = { 'Content-Type': 'application/json' };
 const ORDER_ID = '6bce3adc-99e4-4ffb-b993-40a367bc29b6';
@@ -164,5 +171,23 @@ describe('contractViolation', () => {
     const duplicate = expectedCommandAnswer(place(order({ lines: [LINE, LINE] })));
     assert.equal(contractViolation(duplicate, 409, '{"code":"DUPLICATE_SKU"}'), undefined);
     assert.match(contractViolation(duplicate, 409, '{"code":"TOTAL_TOO_LARGE"}') ?? '', /DUPLICATE_SKU/);
+  });
+});
+
+describe('COMMAND_CATALOGUE', () => {
+  it("holds each command's example to its own route: a valid request the order decides", () => {
+    for (const type of COMMAND_TYPES) {
+      const { method, example } = COMMAND_CATALOGUE[type];
+      const path = commandPath(type, { id: ORDER_ID, sku: 'FUZZ-1' });
+      const answer = expectedCommandAnswer({ method, path, headers: JSON_TYPE, body: JSON.stringify(example) });
+      assert.equal(answer.route, `${method} /${COMMAND_CATALOGUE[type].pattern.join('/')}`, type);
+      assert.equal(answer.invalid, false, `${type}: ${answer.problems.map((problem) => problem.reason).join('; ')}`);
+    }
+  });
+
+  it('fills in the path parameters it is given', () => {
+    assert.equal(commandPath('PlaceOrder'), '/orders');
+    assert.equal(commandPath('ConfirmOrder', { id: ORDER_ID }), `/orders/${ORDER_ID}/confirm`);
+    assert.equal(commandPath('RemoveOrderLine', { id: ORDER_ID, sku: 'A%2FB' }), `/orders/${ORDER_ID}/lines/A%2FB`);
   });
 });

@@ -5,6 +5,7 @@ import request from 'supertest';
 
 import type { OrderEventType } from '@app/orders-domain';
 
+import { COMMAND_CATALOGUE, type CommandEntry } from './command-contract.js';
 import type { TestServer } from './test-app.js';
 
 /** A small seeded generator (mulberry32): the same seed gives the same load. */
@@ -55,36 +56,21 @@ export interface CommandAnswer {
 }
 
 /**
- * The request whose success appends each event: a new event fails typecheck here until the load
- * knows which command appends it. `:id` and `:sku` stand for any segment.
- */
-const REQUEST_OF_EVENT: Readonly<Record<OrderEventType, { method: 'post' | 'delete'; pattern: readonly string[] }>> = {
-  OrderPlaced: { method: 'post', pattern: ['orders'] },
-  OrderLineAdded: { method: 'post', pattern: ['orders', ':id', 'lines'] },
-  OrderLineRemoved: { method: 'delete', pattern: ['orders', ':id', 'lines', ':sku'] },
-  OrderConfirmed: { method: 'post', pattern: ['orders', ':id', 'confirm'] },
-  OrderShipped: { method: 'post', pattern: ['orders', ':id', 'ship'] },
-  OrderDelivered: { method: 'post', pattern: ['orders', ':id', 'deliver'] },
-  OrderCancelled: { method: 'post', pattern: ['orders', ':id', 'cancel'] },
-};
-
-/**
  * The event a successful command appends, from its method and path (`/orders`, `/orders/:id/lines`,
- * `/lines/:sku`, `/confirm`, …; a path relative to its order works too): what its client was told happened.
+ * `/lines/:sku`, `/confirm`, …; a path relative to its order works too): what its client was told
+ * happened. From the command catalogue, which the compiler keeps naming every event.
  */
 export function eventTypeOfCommand(method: 'post' | 'delete', path: string): OrderEventType {
   const segments = path.split('?')[0]?.split('/').filter(Boolean) ?? [];
   const absolute = segments[0] === 'orders' ? segments : ['orders', ':id', ...segments];
-  const found = (Object.keys(REQUEST_OF_EVENT) as OrderEventType[]).find((type) => {
-    const { method: expected, pattern } = REQUEST_OF_EVENT[type];
-    return (
-      expected === method &&
+  const found = Object.values<CommandEntry>(COMMAND_CATALOGUE).find(
+    ({ method: expected, pattern }) =>
+      expected === method.toUpperCase() &&
       pattern.length === absolute.length &&
-      pattern.every((part, index) => part.startsWith(':') || part === absolute[index])
-    );
-  });
+      pattern.every((part, index) => part.startsWith(':') || part === absolute[index]),
+  );
   if (!found) throw new Error(`no order event is appended by ${method.toUpperCase()} ${path}`);
-  return found;
+  return found.event;
 }
 
 /**

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
+import { COMMAND_CATALOGUE, COMMAND_TYPES, commandPath } from './command-contract.js';
 import { eventTypeOfCommand } from './order-load.js';
 
 const ORDER = '00000000-0000-4000-8000-000000000001';
@@ -19,6 +20,14 @@ describe('eventTypeOfCommand', () => {
       ['post', '/cancel', 'OrderCancelled'],
     ] as const)
       assert.equal(eventTypeOfCommand(method, path), type, `${method} ${path}`);
+  });
+
+  it("names the catalogue's event of every command in it", () => {
+    for (const type of COMMAND_TYPES) {
+      const { method, event } = COMMAND_CATALOGUE[type];
+      const path = commandPath(type, { id: ORDER, sku: 'BOOK-1' });
+      assert.equal(eventTypeOfCommand(method === 'POST' ? 'post' : 'delete', path), event, type);
+    }
   });
 
   it('refuses a request no command answers with an event', () => {
