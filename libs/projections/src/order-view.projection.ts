@@ -1,6 +1,6 @@
 import type { EventEnvelope } from '@app/messaging';
 import type { OrderEvent, OrderLine } from '@app/orders-domain';
-import { ORDER_VIEW_CHANGED_CHANNEL } from '@app/read-models';
+import { ORDER_VIEW_CHANGED_CHANNEL, type OrderView } from '@app/read-models';
 
 import { existing, streamRowProjection, type StreamRowProjectionDefinition } from './kit/index.js';
 import { totalOf, withLine, withoutLine } from './order-lines.js';
@@ -28,6 +28,16 @@ export interface OrderViewRecord {
   /** Events applied to this row; equal to `version` unless an event was applied twice. */
   applied_events: number;
 }
+
+/** `snake_case` to `camelCase`, as the read model names a column. */
+type Camel<Column extends string> = Column extends `${infer Head}_${infer Tail}`
+  ? `${Head}${Capitalize<Camel<Tail>>}`
+  : Column;
+/** Columns only the projection uses: its count of applied events, for the verification. */
+type WriterOnly = 'applied_events';
+/** A new column fails typecheck here until the read model's entity (`OrderView`) reads it. */
+type Unread = Exclude<Camel<Exclude<keyof OrderViewRecord, WriterOnly>>, keyof OrderView>;
+export const everyColumnIsRead: [Unread] extends [never] ? true : `OrderView does not read ${Unread}` = true;
 
 /** One row per order, as `GET /orders/:id` shows it. */
 export const orderView: StreamRowProjectionDefinition<OrderEvent, OrderViewRecord> = {

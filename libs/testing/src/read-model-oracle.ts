@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type pg from 'pg';
 
 import { deadLetterTopic } from '@app/messaging';
+import type { OrderEventType } from '@app/orders-domain';
 import {
   compareWithSinglePass,
   formatDifference,
@@ -108,18 +109,36 @@ export async function foldEventStore(
     assert.ok(order, `${row.type} before OrderPlaced for ${row.order_id}`);
     assert.equal(row.version, order.version + 1, `versions of ${row.order_id} are contiguous`);
     order.version = row.version;
-    if (row.type === 'OrderLineAdded') order.lines = [...order.lines, (row.data as { line: Line }).line];
-    if (row.type === 'OrderLineRemoved')
-      order.lines = order.lines.filter((l) => l.sku !== (row.data as { sku: string }).sku);
-    if (row.type === 'OrderConfirmed') {
-      Object.assign(order, { status: 'CONFIRMED', confirmedAt: at });
-      book(at, order.currency, { revenue: total(order.lines) });
-    }
-    if (row.type === 'OrderShipped') Object.assign(order, { status: 'SHIPPED', shippedAt: at });
-    if (row.type === 'OrderDelivered') Object.assign(order, { status: 'DELIVERED', deliveredAt: at });
-    if (row.type === 'OrderCancelled') {
-      Object.assign(order, { status: 'CANCELLED', cancelledAt: at });
-      book(at, order.currency, { cancellations: 1 });
+    // Exhaustive: a new event type fails typecheck here until the fold says what it does.
+    const type = row.type as OrderEventType;
+    switch (type) {
+      case 'OrderPlaced':
+        assert.fail(`${row.order_id} is placed again at version ${String(row.version)}`);
+        break;
+      case 'OrderLineAdded':
+        order.lines = [...order.lines, (row.data as { line: Line }).line];
+        break;
+      case 'OrderLineRemoved':
+        order.lines = order.lines.filter((l) => l.sku !== (row.data as { sku: string }).sku);
+        break;
+      case 'OrderConfirmed':
+        Object.assign(order, { status: 'CONFIRMED', confirmedAt: at });
+        book(at, order.currency, { revenue: total(order.lines) });
+        break;
+      case 'OrderShipped':
+        Object.assign(order, { status: 'SHIPPED', shippedAt: at });
+        break;
+      case 'OrderDelivered':
+        Object.assign(order, { status: 'DELIVERED', deliveredAt: at });
+        break;
+      case 'OrderCancelled':
+        Object.assign(order, { status: 'CANCELLED', cancelledAt: at });
+        book(at, order.currency, { cancellations: 1 });
+        break;
+      default: {
+        const unknown: never = type;
+        assert.fail(`unknown event type ${String(unknown)} for ${row.order_id}`);
+      }
     }
   }
 

@@ -70,6 +70,10 @@ export class OrderResponse {
   readonly cancelReason!: string | null;
 }
 
+/** A new column of the read model fails typecheck here until the response carries it (and OpenAPI shows it). */
+type Unanswered = Exclude<keyof OrderView, keyof OrderResponse>;
+export const everyColumnIsAnswered: [Unanswered] extends [never] ? true : `OrderResponse lacks ${Unanswered}` = true;
+
 export function toOrderResponse(view: OrderView): OrderResponse {
   return {
     orderId: view.orderId,

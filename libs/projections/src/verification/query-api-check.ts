@@ -1,3 +1,5 @@
+import type { OrderView } from '@app/read-models';
+
 import type { Aggregates } from './compare-aggregates.js';
 import type { DifferenceLog } from './difference.js';
 import { SALES_BUCKETS, type FoldedOrder } from './fold.js';
@@ -78,7 +80,8 @@ export async function checkQueryApi(
 
 async function compareOrder(baseUrl: string, order: FoldedOrder, log: DifferenceLog): Promise<void> {
   const { view } = order;
-  const expected = {
+  // Every property the read model serves: a new one fails typecheck here until it is checked.
+  const expected: Record<keyof OrderView, unknown> = {
     orderId: view.order_id,
     customerId: view.customer_id,
     status: view.status,
