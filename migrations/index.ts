@@ -5,6 +5,7 @@ import { ProjectionGenerations1764300000000 } from './1764300000000-projection-g
 import { ProjectionDecisions1764400000000 } from './1764400000000-projection-decisions.js';
 import { ExactAmounts1764500000000 } from './1764500000000-exact-amounts.js';
 import { ProjectionKit1764600000000 } from './1764600000000-projection-kit.js';
+import { OrderReturns1764700000000 } from './1764700000000-order-returns.js';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has been released. */
 export const migrations = [
@@ -15,4 +16,5 @@ export const migrations = [
   ProjectionDecisions1764400000000,
   ExactAmounts1764500000000,
   ProjectionKit1764600000000,
+  OrderReturns1764700000000,
 ];

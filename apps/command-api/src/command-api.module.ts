@@ -23,6 +23,7 @@ import { ConfirmOrderController } from './confirm-order/confirm-order.http.contr
 import { DeliverOrderController } from './deliver-order/deliver-order.http.controller.js';
 import { PlaceOrderController } from './place-order/place-order.http.controller.js';
 import { RemoveOrderLineController } from './remove-order-line/remove-order-line.http.controller.js';
+import { ReturnOrderController } from './return-order/return-order.http.controller.js';
 import { CommandErrorFilter } from './shared/command-error.filter.js';
 import { OrderCommandHandler } from './shared/order-command.handler.js';
 import { ShipOrderController } from './ship-order/ship-order.http.controller.js';
@@ -39,6 +40,7 @@ export const commandControllers = {
   ShipOrder: ShipOrderController,
   DeliverOrder: DeliverOrderController,
   CancelOrder: CancelOrderController,
+  ReturnOrder: ReturnOrderController,
 } satisfies Record<OrderCommand['type'], Type>;
 
 @Module({

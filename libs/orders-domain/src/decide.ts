@@ -5,6 +5,7 @@
  */
 import type {
   OrderCancelled,
+  OrderReturned,
   OrderConfirmed,
   OrderDelivered,
   OrderEvent,
@@ -27,9 +28,10 @@ export type ConfirmOrder = Command<'ConfirmOrder', { paymentReference: string }>
 export type ShipOrder = Command<'ShipOrder', { carrier: string; trackingNumber: string }>;
 export type DeliverOrder = Command<'DeliverOrder', Record<string, never>>;
 export type CancelOrder = Command<'CancelOrder', { reason: string }>;
+export type ReturnOrder = Command<'ReturnOrder', { reason: string }>;
 
 export type OrderCommand =
-  PlaceOrder | AddOrderLine | RemoveOrderLine | ConfirmOrder | ShipOrder | DeliverOrder | CancelOrder;
+  PlaceOrder | AddOrderLine | RemoveOrderLine | ConfirmOrder | ShipOrder | DeliverOrder | CancelOrder | ReturnOrder;
 
 export type OrderCommandType = OrderCommand['type'];
 
@@ -45,6 +47,7 @@ export const ORDER_RULES = {
   ORDER_NOT_CONFIRMED: 'conflict',
   ORDER_NOT_SHIPPED: 'conflict',
   ORDER_NOT_CANCELLABLE: 'conflict',
+  ORDER_NOT_DELIVERED: 'conflict',
   ORDER_HAS_NO_LINES: 'conflict',
   TOO_MANY_LINES: 'conflict',
   DUPLICATE_SKU: 'conflict',
@@ -90,6 +93,8 @@ export function decide(command: OrderCommand, state: OrderState): OrderEvent[] {
       return [deliverOrder(command, state)];
     case 'CancelOrder':
       return [cancelOrder(command, state)];
+    case 'ReturnOrder':
+      return [returnOrder(command, state)];
     default: {
       const unhandled: never = command;
       throw new Error(`unknown command ${JSON.stringify(unhandled)}`);
@@ -173,6 +178,14 @@ function cancelOrder({ data }: CancelOrder, state: OrderState): OrderCancelled {
     throw new OrderRuleViolation('ORDER_NOT_CANCELLABLE', `a ${state.status} order cannot be cancelled`);
   }
   return { type: 'OrderCancelled', data: { reason: data.reason } };
+}
+
+function returnOrder({ data }: ReturnOrder, state: OrderState): OrderReturned {
+  requireExisting(state);
+  if (state.status !== 'DELIVERED') {
+    throw new OrderRuleViolation('ORDER_NOT_DELIVERED', `a ${state.status} order cannot be returned`);
+  }
+  return { type: 'OrderReturned', data: { reason: data.reason } };
 }
 
 function requireExisting(state: OrderState): asserts state is Exclude<OrderState, { status: 'UNPLACED' }> {

@@ -20,6 +20,7 @@ const confirmed: OrderEvent = { type: 'OrderConfirmed', data: { paymentReference
 const shipped: OrderEvent = { type: 'OrderShipped', data: { carrier: 'DHL', trackingNumber: 'T-1' } };
 const delivered: OrderEvent = { type: 'OrderDelivered', data: {} };
 const cancelled: OrderEvent = { type: 'OrderCancelled', data: { reason: 'changed my mind' } };
+const returned: OrderEvent = { type: 'OrderReturned', data: { reason: 'arrived damaged' } };
 
 /** The history that brings an order into each status, and the status it reaches. */
 const histories = {
@@ -30,6 +31,7 @@ const histories = {
   delivered: { reaches: 'DELIVERED', events: [placed, confirmed, shipped, delivered] },
   'cancelled while placed': { reaches: 'CANCELLED', events: [placed, cancelled] },
   'cancelled after confirmation': { reaches: 'CANCELLED', events: [placed, confirmed, cancelled] },
+  returned: { reaches: 'RETURNED', events: [placed, confirmed, shipped, delivered, returned] },
 } as const satisfies Record<string, { reaches: OrderState['status']; events: readonly OrderEvent[] }>;
 type Status = keyof typeof histories;
 
@@ -45,6 +47,7 @@ const commands = {
   ShipOrder: { type: 'ShipOrder', data: { carrier: 'DHL', trackingNumber: 'T-1' } },
   DeliverOrder: { type: 'DeliverOrder', data: {} },
   CancelOrder: { type: 'CancelOrder', data: { reason: 'changed my mind' } },
+  ReturnOrder: { type: 'ReturnOrder', data: { reason: 'arrived damaged' } },
 } satisfies Record<OrderCommand['type'], OrderCommand>;
 type CommandName = keyof typeof commands;
 
@@ -58,6 +61,7 @@ const expectations: Record<CommandName, Record<Status, OrderEvent | OrderRuleCod
     delivered: 'ORDER_ALREADY_PLACED',
     'cancelled while placed': 'ORDER_ALREADY_PLACED',
     'cancelled after confirmation': 'ORDER_ALREADY_PLACED',
+    returned: 'ORDER_ALREADY_PLACED',
   },
   AddOrderLine: {
     'no order yet': 'ORDER_NOT_FOUND',
@@ -67,6 +71,7 @@ const expectations: Record<CommandName, Record<Status, OrderEvent | OrderRuleCod
     delivered: 'ORDER_NOT_PLACED',
     'cancelled while placed': 'ORDER_NOT_PLACED',
     'cancelled after confirmation': 'ORDER_NOT_PLACED',
+    returned: 'ORDER_NOT_PLACED',
   },
   RemoveOrderLine: {
     'no order yet': 'ORDER_NOT_FOUND',
@@ -76,6 +81,7 @@ const expectations: Record<CommandName, Record<Status, OrderEvent | OrderRuleCod
     delivered: 'ORDER_NOT_PLACED',
     'cancelled while placed': 'ORDER_NOT_PLACED',
     'cancelled after confirmation': 'ORDER_NOT_PLACED',
+    returned: 'ORDER_NOT_PLACED',
   },
   ConfirmOrder: {
     'no order yet': 'ORDER_NOT_FOUND',
@@ -85,6 +91,7 @@ const expectations: Record<CommandName, Record<Status, OrderEvent | OrderRuleCod
     delivered: 'ORDER_NOT_PLACED',
     'cancelled while placed': 'ORDER_NOT_PLACED',
     'cancelled after confirmation': 'ORDER_NOT_PLACED',
+    returned: 'ORDER_NOT_PLACED',
   },
   ShipOrder: {
     'no order yet': 'ORDER_NOT_FOUND',
@@ -94,6 +101,7 @@ const expectations: Record<CommandName, Record<Status, OrderEvent | OrderRuleCod
     delivered: 'ORDER_NOT_CONFIRMED',
     'cancelled while placed': 'ORDER_NOT_CONFIRMED',
     'cancelled after confirmation': 'ORDER_NOT_CONFIRMED',
+    returned: 'ORDER_NOT_CONFIRMED',
   },
   DeliverOrder: {
     'no order yet': 'ORDER_NOT_FOUND',
@@ -103,6 +111,7 @@ const expectations: Record<CommandName, Record<Status, OrderEvent | OrderRuleCod
     delivered: 'ORDER_NOT_SHIPPED',
     'cancelled while placed': 'ORDER_NOT_SHIPPED',
     'cancelled after confirmation': 'ORDER_NOT_SHIPPED',
+    returned: 'ORDER_NOT_SHIPPED',
   },
   CancelOrder: {
     'no order yet': 'ORDER_NOT_FOUND',
@@ -112,6 +121,17 @@ const expectations: Record<CommandName, Record<Status, OrderEvent | OrderRuleCod
     delivered: 'ORDER_NOT_CANCELLABLE',
     'cancelled while placed': 'ORDER_NOT_CANCELLABLE',
     'cancelled after confirmation': 'ORDER_NOT_CANCELLABLE',
+    returned: 'ORDER_NOT_CANCELLABLE',
+  },
+  ReturnOrder: {
+    'no order yet': 'ORDER_NOT_FOUND',
+    placed: 'ORDER_NOT_DELIVERED',
+    confirmed: 'ORDER_NOT_DELIVERED',
+    shipped: 'ORDER_NOT_DELIVERED',
+    delivered: returned,
+    'cancelled while placed': 'ORDER_NOT_DELIVERED',
+    'cancelled after confirmation': 'ORDER_NOT_DELIVERED',
+    returned: 'ORDER_NOT_DELIVERED',
   },
 };
 

@@ -20,9 +20,17 @@ export type OrderConfirmed = Event<'OrderConfirmed', { paymentReference: string 
 export type OrderShipped = Event<'OrderShipped', { carrier: string; trackingNumber: string }>;
 export type OrderDelivered = Event<'OrderDelivered', Record<string, never>>;
 export type OrderCancelled = Event<'OrderCancelled', { reason: string }>;
+export type OrderReturned = Event<'OrderReturned', { reason: string }>;
 
 export type OrderEvent =
-  OrderPlaced | OrderLineAdded | OrderLineRemoved | OrderConfirmed | OrderShipped | OrderDelivered | OrderCancelled;
+  | OrderPlaced
+  | OrderLineAdded
+  | OrderLineRemoved
+  | OrderConfirmed
+  | OrderShipped
+  | OrderDelivered
+  | OrderCancelled
+  | OrderReturned;
 
 export type OrderEventType = OrderEvent['type'];
 
@@ -35,6 +43,7 @@ const orderEventTypes = {
   OrderShipped: true,
   OrderDelivered: true,
   OrderCancelled: true,
+  OrderReturned: true,
 } as const satisfies Record<OrderEventType, true>;
 
 /** Every event type, for registries that must list them (topic consumers, decoders). */
@@ -62,8 +71,9 @@ export type Confirmed = Existing<'CONFIRMED'>;
 export type Shipped = Existing<'SHIPPED'>;
 export type Delivered = Existing<'DELIVERED'>;
 export type Cancelled = Existing<'CANCELLED'>;
+export type Returned = Existing<'RETURNED'>;
 
-export type OrderState = Unplaced | Placed | Confirmed | Shipped | Delivered | Cancelled;
+export type OrderState = Unplaced | Placed | Confirmed | Shipped | Delivered | Cancelled | Returned;
 
 /** The status of an order that exists: a new state type adds its status here by itself. */
 export type OrderStatus = Exclude<OrderState['status'], 'UNPLACED'>;
@@ -75,6 +85,7 @@ const orderStatuses = {
   SHIPPED: true,
   DELIVERED: true,
   CANCELLED: true,
+  RETURNED: true,
 } as const satisfies Record<OrderStatus, true>;
 
 /** Every status an order can have, for the edges that list them (OpenAPI enums, query filters). */
@@ -101,6 +112,8 @@ export function evolve(state: OrderState, event: OrderEvent): OrderState {
       return state.status === 'UNPLACED' ? state : { ...state, status: 'DELIVERED' };
     case 'OrderCancelled':
       return state.status === 'UNPLACED' ? state : { ...state, status: 'CANCELLED' };
+    case 'OrderReturned':
+      return state.status === 'UNPLACED' ? state : { ...state, status: 'RETURNED' };
     default: {
       const unhandled: never = event;
       throw new Error(`unknown event ${JSON.stringify(unhandled)}`);

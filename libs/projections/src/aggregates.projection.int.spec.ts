@@ -16,6 +16,9 @@ const placed = (customerId: string, unitPriceMinor: number, currency = 'EUR'): O
 });
 const confirmed: OrderEvent = { type: 'OrderConfirmed', data: { paymentReference: 'pay-1' } };
 const cancelled: OrderEvent = { type: 'OrderCancelled', data: { reason: 'out of stock' } };
+const shipped: OrderEvent = { type: 'OrderShipped', data: { carrier: 'DHL', trackingNumber: 'T-1' } };
+const delivered: OrderEvent = { type: 'OrderDelivered', data: {} };
+const returned: OrderEvent = { type: 'OrderReturned', data: { reason: 'arrived damaged' } };
 
 /** Each test its own hour of time, so that the sales buckets of one test never hold another's orders. */
 let hours = 0;
@@ -62,6 +65,23 @@ describe('customer summary and sales projections on real Postgres', () => {
         });
     });
 
+    it('takes a returned order back out of the total, keeping it in the count', async () => {
+      const customer = `customer-${randomUUID()}`;
+      const [kept, back] = [testStream(), testStream()];
+      await summary()
+        .given(
+          kept.next(placed(customer, 1000)),
+          back.next(placed(customer, 400)),
+          back.next(confirmed),
+          back.next(shipped),
+          back.next(delivered),
+        )
+        .when(back.next(returned))
+        .then('customer_summary', [{ customer_id: customer, order_count: 2, totals_by_currency: { EUR: 2000 } }], {
+          customer_id: customer,
+        });
+    });
+
     it("keeps each order's lines and whether it was cancelled", async () => {
       const customer = `customer-${randomUUID()}`;
       const order = testStream();
@@ -85,6 +105,20 @@ describe('customer summary and sales projections on real Postgres', () => {
         .then('sales_buckets', [{ orders: 2, revenue_minor: '2000', cancellations: 1 }], {
           granularity: '1h',
           bucket_start: hour,
+          currency: 'EUR',
+        });
+    });
+
+    it('takes the revenue of a returned order back in the hour of the return', async () => {
+      const start = anHourOfItsOwn();
+      const order = testStream(undefined, { startAt: start });
+      const returnedAt = new Date(start + 2 * 3_600_000);
+      await sales()
+        .given(order.next(placed('c', 1000)), order.next(confirmed), order.next(shipped), order.next(delivered))
+        .when(order.next(returned, returnedAt.toISOString()))
+        .then('sales_buckets', [{ orders: 0, revenue_minor: '-2000', cancellations: 0 }], {
+          granularity: '1h',
+          bucket_start: returnedAt.toISOString(),
           currency: 'EUR',
         });
     });

@@ -10,7 +10,7 @@ export interface CustomerOrderRecord {
   customer_id: string;
   currency: string;
   lines: OrderLine[];
-  /** The order no longer counts towards its customer's totals. */
+  /** The order no longer counts towards its customer's totals: cancelled or returned. */
   cancelled: boolean;
   version: number;
 }
@@ -87,10 +87,9 @@ export const customerSummary: AggregateProjectionDefinition<OrderEvent, Customer
     }),
     OrderLineAdded: (row, event) => withLines(row, event, (lines) => withLine(lines, event.data.line)),
     OrderLineRemoved: (row, event) => withLines(row, event, (lines) => withoutLine(lines, event.data.sku)),
-    OrderCancelled: (row, event) => {
-      const step = withLines(row, event, () => []);
-      return { ...step, row: { ...step.row, cancelled: true } };
-    },
+    OrderCancelled: (row, event) => noLongerCounts(row, event),
+    // A returned order gives its revenue back, as a cancelled one does; it still counts as an order.
+    OrderReturned: (row, event) => noLongerCounts(row, event),
     // Neither changes what the order counts for: its total was fixed when it was confirmed.
     OrderConfirmed: 'ignore',
     OrderShipped: 'ignore',
@@ -122,6 +121,12 @@ function withLines(
       },
     ],
   };
+}
+
+/** The order leaves its customer's totals: its lines stop counting, and later events change nothing. */
+function noLongerCounts(row: CustomerOrderRecord | undefined, event: EventEnvelope): Step {
+  const step = withLines(row, event, () => []);
+  return { ...step, row: { ...step.row, cancelled: true } };
 }
 
 /** Later by time, then by order id, so orders placed in the same millisecond have a stable order. */

@@ -17,6 +17,8 @@ const placed = (customerId = 'customer-1'): OrderEvent => ({
 const confirmed: OrderEvent = { type: 'OrderConfirmed', data: { paymentReference: 'pay-1' } };
 const shipped: OrderEvent = { type: 'OrderShipped', data: { carrier: 'DHL', trackingNumber: 'T-1' } };
 const cancelled: OrderEvent = { type: 'OrderCancelled', data: { reason: 'changed my mind' } };
+const delivered: OrderEvent = { type: 'OrderDelivered', data: {} };
+const returned: OrderEvent = { type: 'OrderReturned', data: { reason: 'arrived damaged' } };
 
 describe('order view projection on real Postgres', () => {
   let env: TestEnvironment;
@@ -88,6 +90,23 @@ describe('order view projection on real Postgres', () => {
         .given(order.next(placed()), order.next(confirmed))
         .when(order.next(cancelled))
         .then('order_view', [{ order_id: order.id, status: 'CANCELLED', cancel_reason: 'changed my mind' }]);
+    });
+
+    it('shows a return with its reason and time', async () => {
+      const order = testStream();
+      await spec
+        .given(order.next(placed()), order.next(confirmed), order.next(shipped), order.next(delivered))
+        .when(order.next(returned, '2026-04-05T06:07:08.000Z'))
+        .then('order_view', [
+          {
+            order_id: order.id,
+            status: 'RETURNED',
+            returned_at: '2026-04-05T06:07:08.000Z',
+            return_reason: 'arrived damaged',
+            total_minor: '2500',
+            version: 5,
+          },
+        ]);
     });
   });
 

@@ -25,6 +25,8 @@ export interface OrderViewRecord {
   carrier: string | null;
   tracking_number: string | null;
   cancel_reason: string | null;
+  returned_at: string | null;
+  return_reason: string | null;
   /** Events applied to this row; equal to `version` unless an event was applied twice. */
   applied_events: number;
 }
@@ -65,6 +67,8 @@ export const orderView: StreamRowProjectionDefinition<OrderEvent, OrderViewRecor
       carrier: 'text',
       tracking_number: 'text',
       cancel_reason: 'text',
+      returned_at: 'timestamptz',
+      return_reason: 'text',
       applied_events: 'integer',
     },
   },
@@ -89,6 +93,8 @@ export const orderView: StreamRowProjectionDefinition<OrderEvent, OrderViewRecor
           carrier: null,
           tracking_number: null,
           cancel_reason: null,
+          returned_at: null,
+          return_reason: null,
           applied_events: 1,
         },
         event.data.lines,
@@ -115,6 +121,12 @@ export const orderView: StreamRowProjectionDefinition<OrderEvent, OrderViewRecor
       status: 'CANCELLED',
       cancelled_at: event.occurredAt,
       cancel_reason: event.data.reason,
+    }),
+    OrderReturned: (row, event) => ({
+      ...next(row, event),
+      status: 'RETURNED',
+      returned_at: event.occurredAt,
+      return_reason: event.data.reason,
     }),
   },
 };

@@ -9,7 +9,8 @@ export type SalesGranularity = keyof typeof SALES_GRANULARITIES;
 
 /**
  * Sales per time bucket and currency: orders placed, revenue (the total of orders confirmed in the
- * bucket; lines can no longer change once confirmed), and orders cancelled. Buckets come from the
+ * bucket, less the total of orders returned in it; lines can no longer change once confirmed), and
+ * orders cancelled. Buckets come from the
  * events' own time, so a rebuild gives the same rows.
  */
 export interface SalesDelta {
@@ -71,6 +72,11 @@ export const sales: AggregateProjectionDefinition<OrderEvent, SalesOrderRecord, 
     OrderCancelled: (row, event) => {
       const order = existing(row, event);
       return { row: order, deltas: inBuckets(event, order.currency, { cancellations: 1 }) };
+    },
+    // Revenue booked at confirmation is taken back in the bucket of the return (as a refund is booked).
+    OrderReturned: (row, event) => {
+      const order = existing(row, event);
+      return { row: order, deltas: inBuckets(event, order.currency, { revenue_minor: -totalOf(order.lines) }) };
     },
     // Sales count what is ordered and paid, not how it travels.
     OrderShipped: 'ignore',

@@ -64,4 +64,10 @@ export class OrderView {
 
   @Column('text', { name: 'cancel_reason', nullable: true })
   cancelReason!: string | null;
+
+  @Column('timestamptz', { name: 'returned_at', nullable: true })
+  returnedAt!: Date | null;
+
+  @Column('text', { name: 'return_reason', nullable: true })
+  returnReason!: string | null;
 }

@@ -31,6 +31,8 @@ const ORDER_VIEW_SELECT = {
   carrier: 'carrier',
   trackingNumber: 'tracking_number',
   cancelReason: 'cancel_reason',
+  returnedAt: 'returned_at',
+  returnReason: 'return_reason',
 } satisfies Record<keyof OrderView, string>;
 
 const ORDER_VIEW_COLUMNS = Object.entries(ORDER_VIEW_SELECT)

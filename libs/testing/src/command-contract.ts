@@ -226,6 +226,13 @@ export const COMMAND_CATALOGUE = {
     example: { reason: 'fuzzed' },
     event: 'OrderCancelled',
   },
+  ReturnOrder: {
+    method: 'POST',
+    pattern: ['orders', ':id', 'return'],
+    body: { reason: text },
+    example: { reason: 'arrived damaged' },
+    event: 'OrderReturned',
+  },
 } satisfies Readonly<Record<OrderCommandType, CommandEntry>>;
 
 /** Events no command appends: a new event fails typecheck here until some command's entry names it. */

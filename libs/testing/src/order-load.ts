@@ -189,7 +189,10 @@ export async function runRandomLifecycle(
         carrier: pick(['DHL', 'UPS', 'PostNL']),
         trackingNumber: `T-${orderId.slice(0, 8)}`,
       });
-      if (random() < 0.7) await command('OrderDelivered', '/deliver');
+      if (random() < 0.7) {
+        await command('OrderDelivered', '/deliver');
+        if (random() < 0.2) await command('OrderReturned', '/return', { reason: 'arrived damaged' });
+      }
     }
   }
   return { orderId, version, visibleAfterMs };

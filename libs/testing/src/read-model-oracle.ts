@@ -48,6 +48,7 @@ interface Order {
   shippedAt: number | null;
   deliveredAt: number | null;
   cancelledAt: number | null;
+  returnedAt: number | null;
 }
 
 /** Exact: sums of orders pass 2^53, where numbers round, so every amount is a BigInt here. */
@@ -101,6 +102,7 @@ export async function foldEventStore(
         shippedAt: null,
         deliveredAt: null,
         cancelledAt: null,
+        returnedAt: null,
       });
       book(at, data.currency, { orders: 1 });
       continue;
@@ -135,6 +137,10 @@ export async function foldEventStore(
         Object.assign(order, { status: 'CANCELLED', cancelledAt: at });
         book(at, order.currency, { cancellations: 1 });
         break;
+      case 'OrderReturned':
+        Object.assign(order, { status: 'RETURNED', returnedAt: at });
+        book(at, order.currency, { revenue: -total(order.lines) });
+        break;
       default: {
         const unknown: never = type;
         assert.fail(`unknown event type ${String(unknown)} for ${row.order_id}`);
@@ -150,7 +156,7 @@ export async function foldEventStore(
       last: [-Infinity, ''] as [number, string],
     };
     customer.orderCount++;
-    if (order.status !== 'CANCELLED')
+    if (order.status !== 'CANCELLED' && order.status !== 'RETURNED')
       customer.totals[order.currency] = (customer.totals[order.currency] ?? 0n) + total(order.lines);
     if (order.placedAt > customer.last[0] || (order.placedAt === customer.last[0] && order.orderId > customer.last[1]))
       customer.last = [order.placedAt, order.orderId];

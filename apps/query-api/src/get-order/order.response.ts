@@ -68,6 +68,12 @@ export class OrderResponse {
 
   @ApiProperty({ nullable: true, type: 'string' })
   readonly cancelReason!: string | null;
+
+  @ApiProperty({ format: 'date-time', nullable: true, type: 'string' })
+  readonly returnedAt!: string | null;
+
+  @ApiProperty({ nullable: true, type: 'string' })
+  readonly returnReason!: string | null;
 }
 
 /** A new column of the read model fails typecheck here until the response carries it (and OpenAPI shows it). */
@@ -93,5 +99,7 @@ export function toOrderResponse(view: OrderView): OrderResponse {
     carrier: view.carrier,
     trackingNumber: view.trackingNumber,
     cancelReason: view.cancelReason,
+    returnedAt: view.returnedAt?.toISOString() ?? null,
+    returnReason: view.returnReason,
   };
 }

@@ -3,7 +3,7 @@ import { ApiOkResponse, ApiProperty } from '@nestjs/swagger';
 
 import { SalesQueries } from '@app/read-models';
 
-import { AMOUNTS_BY_CURRENCY_SCHEMA, toMinorAmount, type MinorAmount } from '../shared/minor-amount.js';
+import { SIGNED_MINOR_AMOUNT_SCHEMA, toMinorAmount, type MinorAmount } from '../shared/minor-amount.js';
 import { SalesStatsQuery } from './sales-stats.query.dto.js';
 
 const BUCKET_MS = { '5m': 300_000, '1h': 3_600_000 } as const;
@@ -18,8 +18,12 @@ export class SalesBucketResponse {
   readonly orders!: number;
 
   @ApiProperty({
-    ...AMOUNTS_BY_CURRENCY_SCHEMA,
-    description: `Totals of the orders confirmed in the bucket, per ISO 4217 currency. ${AMOUNTS_BY_CURRENCY_SCHEMA.additionalProperties.description}`,
+    type: 'object',
+    additionalProperties: SIGNED_MINOR_AMOUNT_SCHEMA,
+    example: { EUR: 2500 },
+    description:
+      'Totals of the orders confirmed in the bucket less those of the orders returned in it, per ISO 4217 ' +
+      `currency (a return is booked when it happens, so a bucket can be negative). ${SIGNED_MINOR_AMOUNT_SCHEMA.description}`,
   })
   readonly revenueByCurrency!: Readonly<Record<string, MinorAmount>>;
 

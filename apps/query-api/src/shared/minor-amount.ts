@@ -32,3 +32,15 @@ export const AMOUNTS_BY_CURRENCY_SCHEMA = {
   additionalProperties: MINOR_AMOUNT_SCHEMA,
   example: { EUR: 2500, USD: '27670116110564327424' },
 } satisfies SchemaObject;
+
+/** An amount that may be negative: a net figure, such as a bucket's revenue less the returns booked in it. */
+export const SIGNED_MINOR_AMOUNT_SCHEMA = {
+  description:
+    'Exact amount in minor units, negative when more was taken back than booked: a JSON integer while ' +
+    'its magnitude is at most 2^53 - 1, otherwise a string of decimal digits.',
+  oneOf: [
+    { type: 'integer' as const, minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
+    { type: 'string' as const, pattern: '^-?[0-9]+$', example: '-27670116110564327424' },
+  ],
+  example: 2500,
+} satisfies SchemaObject;

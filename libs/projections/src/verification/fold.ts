@@ -47,6 +47,8 @@ export interface ExpectedOrderView {
   carrier: string | null;
   tracking_number: string | null;
   cancel_reason: string | null;
+  returned_at: string | null;
+  return_reason: string | null;
   applied_events: number;
 }
 
@@ -150,6 +152,8 @@ export function foldOrder(events: readonly StoredEvent[]): FoldedOrder | { probl
     carrier: null,
     tracking_number: null,
     cancel_reason: null,
+    returned_at: null,
+    return_reason: null,
     applied_events: 1,
   };
   const customerOrder = { lines: placedLines, cancelled: false };
@@ -220,6 +224,15 @@ export function foldOrder(events: readonly StoredEvent[]): FoldedOrder | { probl
       case 'OrderCancelled':
         Object.assign(view, { status: 'CANCELLED', cancelled_at: event.at, cancel_reason: text(event.data.reason) });
         book(event.at, { cancellations: 1 });
+        if (!customerOrder.cancelled) {
+          customerEffects.push(-totalOfLines(customerOrder.lines));
+          Object.assign(customerOrder, { lines: [], cancelled: true });
+        }
+        break;
+      case 'OrderReturned':
+        Object.assign(view, { status: 'RETURNED', returned_at: event.at, return_reason: text(event.data.reason) });
+        // Revenue goes back in the return's buckets; the order leaves its customer's totals.
+        book(event.at, { revenue: -totalOfLines(salesLines) });
         if (!customerOrder.cancelled) {
           customerEffects.push(-totalOfLines(customerOrder.lines));
           Object.assign(customerOrder, { lines: [], cancelled: true });

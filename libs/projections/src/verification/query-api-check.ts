@@ -103,6 +103,8 @@ async function compareOrder(baseUrl: string, order: FoldedOrder, log: Difference
     carrier: view.carrier,
     trackingNumber: view.tracking_number,
     cancelReason: view.cancel_reason,
+    returnedAt: isoMillis(view.returned_at),
+    returnReason: view.return_reason,
   };
   await compareJson(baseUrl, `/orders/${view.order_id}`, 'GET /orders/:id', view.order_id, expected, log);
 }
