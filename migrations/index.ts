@@ -6,6 +6,7 @@ import { ProjectionDecisions1764400000000 } from './1764400000000-projection-dec
 import { ExactAmounts1764500000000 } from './1764500000000-exact-amounts.js';
 import { ProjectionKit1764600000000 } from './1764600000000-projection-kit.js';
 import { OrderReturns1764700000000 } from './1764700000000-order-returns.js';
+import { TopSkus1764800000000 } from './1764800000000-top-skus.js';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has been released. */
 export const migrations = [
@@ -17,4 +18,5 @@ export const migrations = [
   ExactAmounts1764500000000,
   ProjectionKit1764600000000,
   OrderReturns1764700000000,
+  TopSkus1764800000000,
 ];

@@ -26,6 +26,8 @@ import { GetCustomerController } from './get-customer/get-customer.http.controll
 import { GetOrderController } from './get-order/get-order.http.controller.js';
 import { ListOrdersController } from './list-orders/list-orders.http.controller.js';
 import { SalesStatsController } from './sales-stats/sales-stats.http.controller.js';
+import { TopSkusController } from './top-skus/top-skus.http.controller.js';
+import { TopSkusQueries } from './top-skus/top-skus.queries.js';
 
 @Module({
   imports: [
@@ -43,6 +45,7 @@ import { SalesStatsController } from './sales-stats/sales-stats.http.controller.
     ListOrdersController,
     GetCustomerController,
     SalesStatsController,
+    TopSkusController,
     ParkedEventsController,
     ProjectionsController,
   ],
@@ -51,6 +54,7 @@ import { SalesStatsController } from './sales-stats/sales-stats.http.controller.
     OrderVersionWaits,
     CustomerSummaryQueries,
     SalesQueries,
+    TopSkusQueries,
     AdminTokenGuard,
     { provide: PROJECTIONS, useValue: projections },
     {
