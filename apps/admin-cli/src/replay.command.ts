@@ -1,10 +1,10 @@
 import { hostname, userInfo } from 'node:os';
 
 import {
-  OrderReplayUnsupported,
   ProjectionRebuilder,
   RebuildAlreadyActive,
-  replayOrder,
+  StreamReplayUnsupported,
+  replayStream,
   type Projection,
   type RebuildRecord,
   type ReplayContext,
@@ -129,11 +129,11 @@ async function replayOneOrder(
   const able = projections.filter((projection) => projection.forgetStream !== undefined);
   const unable = projections.filter((projection) => projection.forgetStream === undefined);
   if (!request.all && unable.length > 0) {
-    for (const projection of unable) out.write(`${new OrderReplayUnsupported(projection.name).message}\n`);
+    for (const projection of unable) out.write(`${new StreamReplayUnsupported(projection.name).message}\n`);
     return EXIT.usage;
   }
   for (const projection of unable)
-    out.write(`${projection.name}: skipped: ${new OrderReplayUnsupported(projection.name).message}\n`);
+    out.write(`${projection.name}: skipped: ${new StreamReplayUnsupported(projection.name).message}\n`);
   if (request.dryRun) {
     const { partition, partitions } = await context.kafka.partitionOf(context.topic, request.orderId);
     out.write(
@@ -144,9 +144,9 @@ async function replayOneOrder(
   }
   for (const projection of able) {
     const started = performance.now();
-    const outcome = await replayOrder(context, projection, request.orderId);
+    const outcome = await replayStream(context, projection, request.orderId);
     out.write(
-      `${projection.name}: order ${outcome.orderId} rebuilt from partition ${String(outcome.partition)}: ${String(outcome.eventsApplied)} events applied` +
+      `${projection.name}: order ${outcome.streamId} rebuilt from partition ${String(outcome.partition)}: ${String(outcome.eventsApplied)} events applied` +
         `${outcome.stillParked > 0 ? `, ${String(outcome.stillParked)} still parked` : ''} (${outcome.recordsRead.toLocaleString('en-US')} records read in ${formatSeconds((performance.now() - started) / 1_000)})\n`,
     );
   }

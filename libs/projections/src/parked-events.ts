@@ -12,7 +12,7 @@ import type { SourcedRecord } from './sequence.js';
 export interface ParkedEventSummary {
   readonly id: string;
   readonly projection: string;
-  readonly orderId: string | null;
+  readonly streamId: string | null;
   readonly topic: string;
   readonly partition: number;
   readonly offset: string;
@@ -43,7 +43,7 @@ interface ParkedRow {
   parked_at: Date;
 }
 
-/** Operator actions on parked events: list them, retry an order's parked events, discard one. */
+/** Operator actions on parked events: list them, retry a stream's parked events, discard one. */
 export class ParkedEvents {
   private readonly runners: ReadonlyMap<string, ProjectionRunner>;
 
@@ -67,19 +67,19 @@ export class ParkedEvents {
 
   async list(filter: {
     projection?: string | undefined;
-    orderId?: string | undefined;
+    streamId?: string | undefined;
     limit: number;
   }): Promise<ParkedEventSummary[]> {
     const rows: ParkedRow[] = await this.dataSource.query(
       `SELECT * FROM parked_events
         WHERE ($1::text IS NULL OR projection = $1) AND ($2::text IS NULL OR order_id = $2)
         ORDER BY id LIMIT $3`,
-      [filter.projection ?? null, filter.orderId ?? null, filter.limit],
+      [filter.projection ?? null, filter.streamId ?? null, filter.limit],
     );
     return rows.map((row) => ({
       id: row.id,
       projection: row.projection,
-      orderId: row.order_id,
+      streamId: row.order_id,
       topic: row.topic,
       partition: row.partition,
       offset: row.offset,
@@ -91,17 +91,17 @@ export class ParkedEvents {
   }
 
   /**
-   * Tries the order's parked events again, in log order, as one batch: what applies now is applied
+   * Tries the stream's parked events again, in log order, as one batch: what applies now is applied
    * and unparked, what still cannot be applied stays parked with its new reason. Done in the live
    * generation and in the one a running rebuild fills, so that the rebuild does not switch readers to
-   * an order still held there (ADR 6); the retry is recorded.
+   * a stream still held there (ADR 6); the retry is recorded.
    */
-  retry(projection: string, orderId: string): Promise<RetryOutcome> {
+  retry(projection: string, streamId: string): Promise<RetryOutcome> {
     const runner = this.runner(projection);
     return this.acrossGenerations(
       runner,
       async (db) => {
-        const rows = await takeParked(db, projection, orderId);
+        const rows = await takeParked(db, projection, streamId);
         if (rows.length === 0) return { outcome: { applied: 0, stillParked: 0 }, origins: [] };
         for (const row of rows) await recordDecision(db, 'retried', row, versionOf(row) ?? null);
         const outcome = await runner.applyRecords(db, inLogOrder(rows));
@@ -109,7 +109,7 @@ export class ParkedEvents {
       },
       async (db, { origins }) => {
         if (origins.length === 0) return;
-        const rows = await takeParked(db, projection, orderId, origins);
+        const rows = await takeParked(db, projection, streamId, origins);
         if (rows.length > 0) await runner.applyRecords(db, inLogOrder(rows));
       },
     ).then(({ outcome }) => outcome);
@@ -117,8 +117,8 @@ export class ParkedEvents {
 
   /**
    * Drops one parked event for good (ADR 6). The record is never applied or parked again, in any
-   * generation, a rebuild's and a single-order replay's included. The version it held becomes one
-   * its order may step over when no other record fills it: a real event of that version that comes
+   * generation, a rebuild's and a single-stream replay's included. The version it held becomes one
+   * its stream may step over when no other record fills it: a real event of that version that comes
    * later still applies, so discarding an impostor never makes the real event be skipped. False if
    * there was none.
    */
@@ -192,7 +192,7 @@ export class ParkedEvents {
 
   /**
    * The version a discarded record held: its own, or for one that cannot be decoded, the version just
-   * before the order's next decodable parked event, else the one after what was applied before it.
+   * before the stream's next decodable parked event, else the one after what was applied before it.
    */
   private async heldVersion(db: EntityManager, discarded: ParkedRow): Promise<number | null> {
     const own = versionOf(discarded);
@@ -230,21 +230,21 @@ interface Origin {
 }
 
 /**
- * Deletes and returns the order's parked events in the current generation, after locking the offset
+ * Deletes and returns the stream's parked events in the current generation, after locking the offset
  * rows of the partitions they come from (or of `origins`), as the worker does for every batch: a
  * retry or discard and the batches of those partitions run one at a time.
  */
 async function takeParked(
   db: EntityManager,
   projection: string,
-  orderId: string,
+  streamId: string,
   origins?: readonly Origin[],
 ): Promise<ParkedRow[]> {
   const partitions: readonly Origin[] =
     origins ??
     (await db.query('SELECT DISTINCT topic, partition FROM parked_events WHERE projection = $1 AND order_id = $2', [
       projection,
-      orderId,
+      streamId,
     ]));
   await lockOffsets(db, projection, partitions);
   // Wrapped in a SELECT: TypeORM answers a bare DELETE with [rows, count] instead of the rows.
@@ -254,35 +254,35 @@ async function takeParked(
          SELECT id FROM parked_events WHERE projection = $1 AND order_id = $2 FOR UPDATE
        ) RETURNING *
      ) SELECT * FROM taken`,
-    [projection, orderId],
+    [projection, streamId],
   );
 }
 
 /**
- * Retries, in the runner's generation, every order an operator retried that this generation still
- * holds parked. A rebuild calls it before it switches: an order retried in the live generation
+ * Retries, in the runner's generation, every stream an operator retried that this generation still
+ * holds parked. A rebuild calls it before it switches: a stream retried in the live generation
  * before the rebuild had parked it would otherwise come back at an older version. What still cannot
  * be applied stays parked, as it would after the operator's retry. Returns the events applied.
  */
 export function retryDecidedOrders(runner: ProjectionRunner): Promise<number> {
   const projection = runner.projection.name;
   return runner.transaction(async (db) => {
-    const orders: { order_id: string }[] = await db.query(
+    const streams: { order_id: string }[] = await db.query(
       `SELECT DISTINCT p.order_id FROM parked_events p
         WHERE p.projection = $1 AND EXISTS (
           SELECT 1 FROM public.projection_decisions d WHERE d.projection = $1 AND d.order_id = p.order_id AND d.decision = 'retried')`,
       [projection],
     );
     let applied = 0;
-    for (const { order_id: orderId } of orders) {
-      const rows = await takeParked(db, projection, orderId);
+    for (const { order_id: streamId } of streams) {
+      const rows = await takeParked(db, projection, streamId);
       if (rows.length > 0) applied += (await runner.applyRecords(db, inLogOrder(rows))).applied;
     }
     return applied;
   });
 }
 
-/** By version where it can be read (after partitions were added, one order spans partitions), then log position. */
+/** By version where it can be read (after partitions were added, one stream spans partitions), then log position. */
 function inLogOrder(rows: readonly ParkedRow[]): SourcedRecord[] {
   return [...rows]
     .sort(
@@ -359,10 +359,10 @@ async function lockOffsets(db: EntityManager, projection: string, origins: reado
   }
 }
 
-async function appliedVersion(db: EntityManager, projection: string, orderId: string): Promise<number> {
+async function appliedVersion(db: EntityManager, projection: string, streamId: string): Promise<number> {
   const rows: { version: number }[] = await db.query(
     'SELECT version FROM projection_order_versions WHERE projection = $1 AND order_id = $2',
-    [projection, orderId],
+    [projection, streamId],
   );
   return rows[0]?.version ?? 0;
 }

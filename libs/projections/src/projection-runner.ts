@@ -88,10 +88,10 @@ interface OffsetAdvance {
  *
  * - The offset row is locked first, so a stale member (its partition taken over and applied
  *   further) sees the newer offset and changes nothing.
- * - The last applied version per order makes a duplicate (a relay republish) a no-op, and an event
+ * - The last applied version per stream makes a duplicate (a relay republish) a no-op, and an event
  *   that skips a version poison.
  * - Poison (undecodable, unknown type, or failing MAX_APPLY_ATTEMPTS times) is dead-lettered and
- *   parked, and later events of its order park behind it: no read model applies an order out of
+ *   parked, and later events of its stream park behind it: no read model applies a stream out of
  *   order, and the partition keeps flowing.
  */
 export class ProjectionRunner implements BatchHandler {
@@ -179,18 +179,18 @@ export class ProjectionRunner implements BatchHandler {
   /**
    * Sequences and applies records in the caller's transaction (opened with `transaction`), parks
    * what cannot be applied, and records the new versions. Used for partition batches, for retrying
-   * parked events, and for replaying one order.
+   * parked events, and for replaying one stream.
    */
   async applyRecords(
     db: EntityManager,
     records: readonly SourcedRecord[],
     { heartbeat = () => Promise.resolve(), advance }: { heartbeat?: () => Promise<void>; advance?: OffsetAdvance } = {},
   ): Promise<RecordsOutcome> {
-    const orderIds = [...new Set(records.map((record) => storableKey(record.key)).filter((id) => id !== null))];
-    const { versions, parkedOrders, discards } = await this.loadOrderStates(db, orderIds, records);
+    const streamIds = [...new Set(records.map((record) => storableKey(record.key)).filter((id) => id !== null))];
+    const { versions, parkedStreams, discards } = await this.loadStreamStates(db, streamIds, records);
     const sequence = sequenceRecords(records, {
       versions,
-      parkedOrders,
+      parkedStreams,
       discards,
       knownTypes: this.knownTypes,
       handles: this.handles,
@@ -223,13 +223,13 @@ export class ProjectionRunner implements BatchHandler {
     if (handled.length === 0) return [...events];
     if ((await this.attempt(db, handled)) === undefined) return [...events];
 
-    const failedOrders = new Set<string>();
+    const failedStreams = new Set<string>();
     const applied: SequencedEvent[] = [];
     for (const event of events) {
       await heartbeat(); // event by event is slow: keep the group from evicting this member meanwhile
-      const orderId = event.envelope.streamId;
-      if (failedOrders.has(orderId)) {
-        parked.push({ record: event.record, orderId, reason: BEHIND_PARKED, deadLetter: false });
+      const { streamId } = event.envelope;
+      if (failedStreams.has(streamId)) {
+        parked.push({ record: event.record, streamId, reason: BEHIND_PARKED, deadLetter: false });
         continue;
       }
       const error = event.handled ? await this.attemptRepeatedly(db, event) : undefined;
@@ -237,11 +237,11 @@ export class ProjectionRunner implements BatchHandler {
         applied.push(event);
         continue;
       }
-      failedOrders.add(orderId);
+      failedStreams.add(streamId);
       const message = error instanceof Error ? error.message : JSON.stringify(error);
       parked.push({
         record: event.record,
-        orderId,
+        streamId,
         reason: `apply failed ${MAX_APPLY_ATTEMPTS} times: ${message}`,
         deadLetter: true,
       });
@@ -278,15 +278,15 @@ export class ProjectionRunner implements BatchHandler {
   }
 
   /**
-   * Each order's last applied version, which orders have parked events, and the operators' discards
-   * of those orders or of these very records: one round trip.
+   * Each stream's last applied version, which streams have parked events, and the operators' discards
+   * of those streams or of these very records: one round trip.
    */
-  private async loadOrderStates(
+  private async loadStreamStates(
     db: EntityManager,
-    orderIds: readonly string[],
+    streamIds: readonly string[],
     records: readonly SourcedRecord[],
-  ): Promise<{ versions: Map<string, number>; parkedOrders: Set<string>; discards: Discard[] }> {
-    if (records.length === 0) return { versions: new Map(), parkedOrders: new Set(), discards: [] };
+  ): Promise<{ versions: Map<string, number>; parkedStreams: Set<string>; discards: Discard[] }> {
+    if (records.length === 0) return { versions: new Map(), parkedStreams: new Set(), discards: [] };
     const rows: {
       kind: 'version' | 'parked' | 'discard';
       order_id: string | null;
@@ -306,22 +306,22 @@ export class ProjectionRunner implements BatchHandler {
             AND (order_id = ANY($2::text[]) OR (topic, partition, "offset") IN (SELECT * FROM unnest($3::text[], $4::int[], $5::bigint[])))`,
       [
         this.projection.name,
-        orderIds,
+        streamIds,
         records.map((record) => record.topic),
         records.map((record) => record.partition),
         records.map((record) => record.offset),
       ],
     );
     const versions = new Map<string, number>();
-    const parkedOrders = new Set<string>();
+    const parkedStreams = new Set<string>();
     const discards: Discard[] = [];
     for (const row of rows) {
       if (row.kind === 'version' && row.order_id !== null && row.version !== null)
         versions.set(row.order_id, row.version);
-      else if (row.kind === 'parked' && row.order_id !== null) parkedOrders.add(row.order_id);
+      else if (row.kind === 'parked' && row.order_id !== null) parkedStreams.add(row.order_id);
       else if (row.kind === 'discard' && row.topic !== null && row.partition !== null && row.offset !== null) {
         discards.push({
-          orderId: row.order_id,
+          streamId: row.order_id,
           version: row.version,
           eventId: row.event_id,
           topic: row.topic,
@@ -330,10 +330,10 @@ export class ProjectionRunner implements BatchHandler {
         });
       }
     }
-    return { versions, parkedOrders, discards };
+    return { versions, parkedStreams, discards };
   }
 
-  /** Records each order's new version and, for a partition batch, the partition's next offset: one round trip. */
+  /** Records each stream's new version and, for a partition batch, the partition's next offset: one round trip. */
   private async saveVersions(
     db: EntityManager,
     applied: readonly SequencedEvent[],
@@ -361,7 +361,7 @@ export class ProjectionRunner implements BatchHandler {
   }
 
   private async park(db: EntityManager, parked: readonly ParkedRecord[]): Promise<void> {
-    for (const { record, orderId, reason, deadLetter } of parked) {
+    for (const { record, streamId, reason, deadLetter } of parked) {
       await db.query(
         `INSERT INTO parked_events (projection, order_id, topic, partition, "offset", key, value, headers, reason, dead_lettered)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -369,7 +369,7 @@ export class ProjectionRunner implements BatchHandler {
         // The record's own bytes are kept as they are; its headers and the reason only as storable text.
         [
           this.projection.name,
-          orderId,
+          streamId,
           record.topic,
           record.partition,
           record.offset,

@@ -6,7 +6,7 @@ export interface SourcedRecord extends ConsumedRecord {
   readonly partition: number;
 }
 
-/** An event that is next in its order's sequence. */
+/** An event that is next in its stream's sequence. */
 export interface SequencedEvent {
   readonly record: SourcedRecord;
   readonly envelope: EventEnvelope;
@@ -14,20 +14,20 @@ export interface SequencedEvent {
   readonly handled: boolean;
 }
 
-/** A record held back: poison itself (dead-lettered), or behind an earlier parked event of its order. */
+/** A record held back: poison itself (dead-lettered), or behind an earlier parked event of its stream. */
 export interface ParkedRecord {
   readonly record: SourcedRecord;
-  readonly orderId: string | null;
+  readonly streamId: string | null;
   readonly reason: string;
   readonly deadLetter: boolean;
 }
 
 /**
  * An operator's discard of a parked record (ADR 6): that record is never applied or parked again, in
- * any generation, and its order may skip `version` when no other record fills it.
+ * any generation, and its stream may skip `version` when no other record fills it.
  */
 export interface Discard {
-  readonly orderId: string | null;
+  readonly streamId: string | null;
   readonly version: number | null;
   readonly eventId: string | null;
   readonly topic: string;
@@ -36,11 +36,11 @@ export interface Discard {
 }
 
 export interface SequenceInput {
-  /** The last version applied per order, for the orders in the records. */
+  /** The last version applied per stream, for the streams in the records. */
   readonly versions: ReadonlyMap<string, number>;
-  /** Orders that already have parked events: their later events park behind them. */
-  readonly parkedOrders: ReadonlySet<string>;
-  /** Discards of the records' orders and of the records themselves. */
+  /** Streams that already have parked events: their later events park behind them. */
+  readonly parkedStreams: ReadonlySet<string>;
+  /** Discards of the records' streams and of the records themselves. */
   readonly discards?: readonly Discard[];
   readonly knownTypes: ReadonlySet<string>;
   readonly handles: ReadonlySet<string>;
@@ -54,30 +54,30 @@ export interface Sequence {
   readonly discarded: number;
 }
 
-export const BEHIND_PARKED = 'behind a parked event of the same order';
+export const BEHIND_PARKED = 'behind a parked event of the same stream';
 
 /**
- * Sorts records, in log order, into the events that are next in their order's sequence, duplicates
+ * Sorts records, in log order, into the events that are next in their stream's sequence, duplicates
  * (at or below the applied version: nothing to do), discarded records, and records to park. Pure:
  * the runner, the parked-event retry and the replays all use it, and it is tested without
  * infrastructure.
  *
  * An event is next when its version follows the applied one, or when every version in between was
- * discarded. A discarded version is a hole the order may step over, never a version applied: a real
- * event that claims it before the order moved past still applies.
+ * discarded. A discarded version is a hole the stream may step over, never a version applied: a real
+ * event that claims it before the stream moved past still applies.
  */
 export function sequenceRecords(records: readonly SourcedRecord[], input: SequenceInput): Sequence {
   const versions = new Map(input.versions);
-  const parkedOrders = new Set(input.parkedOrders);
+  const parkedStreams = new Set(input.parkedStreams);
   const discards = new DiscardIndex(input.discards ?? []);
   const next: SequencedEvent[] = [];
   const parked: ParkedRecord[] = [];
   let duplicates = 0;
   let discarded = 0;
 
-  const park = (record: SourcedRecord, orderId: string | null, reason: string, deadLetter: boolean): void => {
-    parked.push({ record, orderId, reason, deadLetter });
-    if (orderId !== null) parkedOrders.add(orderId);
+  const park = (record: SourcedRecord, streamId: string | null, reason: string, deadLetter: boolean): void => {
+    parked.push({ record, streamId, reason, deadLetter });
+    if (streamId !== null) parkedStreams.add(streamId);
   };
 
   for (const record of records) {
@@ -85,21 +85,26 @@ export function sequenceRecords(records: readonly SourcedRecord[], input: Sequen
       discarded++;
       continue;
     }
-    const keyedOrder = storableKey(record.key);
-    if (keyedOrder !== null && parkedOrders.has(keyedOrder)) {
-      park(record, keyedOrder, BEHIND_PARKED, false);
+    const keyedStream = storableKey(record.key);
+    if (keyedStream !== null && parkedStreams.has(keyedStream)) {
+      park(record, keyedStream, BEHIND_PARKED, false);
       continue;
     }
     const badHeader = unstorableHeader(record);
     if (badHeader !== undefined) {
-      park(record, keyedOrder, `undecodable: header ${JSON.stringify(badHeader)} is not text Postgres can store`, true);
+      park(
+        record,
+        keyedStream,
+        `undecodable: header ${JSON.stringify(badHeader)} is not text Postgres can store`,
+        true,
+      );
       continue;
     }
     let envelope: EventEnvelope;
     try {
       envelope = decodeEnvelope(record.value, record.key);
     } catch (error) {
-      park(record, keyedOrder, `undecodable: ${(error as Error).message}`, true);
+      park(record, keyedStream, `undecodable: ${(error as Error).message}`, true);
       continue;
     }
     if (discards.isDiscardedEvent(envelope)) {
@@ -138,7 +143,7 @@ function unstorableHeader(record: SourcedRecord): string | undefined {
   return Object.entries(record.headers).find(([name, value]) => !isStorableText(name) || !isStorableText(value))?.[0];
 }
 
-/** Discards looked up by the record's origin, by the event they held, and as holes per order. */
+/** Discards looked up by the record's origin, by the event they held, and as holes per stream. */
 class DiscardIndex {
   private readonly origins = new Set<string>();
   private readonly events = new Set<string>();
@@ -147,11 +152,12 @@ class DiscardIndex {
   constructor(discards: readonly Discard[]) {
     for (const discard of discards) {
       this.origins.add(origin(discard.topic, discard.partition, discard.offset));
-      if (discard.orderId === null || discard.version === null) continue;
-      if (discard.eventId !== null) this.events.add(`${discard.orderId}|${String(discard.version)}|${discard.eventId}`);
-      const holes = this.holes.get(discard.orderId) ?? new Set<number>();
+      if (discard.streamId === null || discard.version === null) continue;
+      if (discard.eventId !== null)
+        this.events.add(`${discard.streamId}|${String(discard.version)}|${discard.eventId}`);
+      const holes = this.holes.get(discard.streamId) ?? new Set<number>();
       holes.add(discard.version);
-      this.holes.set(discard.orderId, holes);
+      this.holes.set(discard.streamId, holes);
     }
   }
 
@@ -165,8 +171,8 @@ class DiscardIndex {
   }
 
   /** The highest version that may follow `current`: the next one, or past every discarded version after it. */
-  nextVersion(orderId: string, current: number): number {
-    const holes = this.holes.get(orderId);
+  nextVersion(streamId: string, current: number): number {
+    const holes = this.holes.get(streamId);
     let version = current + 1;
     while (holes?.has(version)) version++;
     return version;

@@ -19,15 +19,15 @@ function record(envelope: EventEnvelope): SourcedRecord {
   };
 }
 function event(
-  orderId: string,
+  streamId: string,
   version: number,
   type = version === 1 ? 'OrderPlaced' : 'OrderConfirmed',
 ): EventEnvelope {
   return {
-    eventId: `${orderId}-${version}`,
+    eventId: `${streamId}-${version}`,
     type,
     schemaVersion: 1,
-    streamId: orderId,
+    streamId,
     version,
     occurredAt: '2026-11-24T10:00:00.000Z',
     data: {},
@@ -36,7 +36,7 @@ function event(
 function input(overrides: Partial<SequenceInput> = {}): SequenceInput {
   return {
     versions: new Map(),
-    parkedOrders: new Set(),
+    parkedStreams: new Set(),
     knownTypes: new Set(ORDER_EVENT_TYPES),
     handles: new Set(['OrderPlaced']),
     ...overrides,
@@ -44,7 +44,7 @@ function input(overrides: Partial<SequenceInput> = {}): SequenceInput {
 }
 
 describe('sequenceRecords', () => {
-  it('passes events that are next in their order, marking the types the projection reads', () => {
+  it('passes events that are next in their stream, marking the types the projection reads', () => {
     const result = sequenceRecords([record(event('a', 1)), record(event('a', 2)), record(event('b', 1))], input());
     assert.deepEqual(
       result.next.map((e) => [e.envelope.streamId, e.envelope.version, e.handled]),
@@ -69,7 +69,7 @@ describe('sequenceRecords', () => {
     );
   });
 
-  it('dead-letters an undecodable record and parks the later events of its order behind it', () => {
+  it('dead-letters an undecodable record and parks the later events of its stream behind it', () => {
     const poison: SourcedRecord = {
       topic: 't',
       partition: 0,
@@ -87,7 +87,7 @@ describe('sequenceRecords', () => {
       ['a@1', 'b@1'],
     );
     assert.deepEqual(
-      result.parked.map((p) => [p.orderId, p.deadLetter, p.reason.split(':')[0]]),
+      result.parked.map((p) => [p.streamId, p.deadLetter, p.reason.split(':')[0]]),
       [
         ['a', true, 'undecodable'],
         ['a', false, BEHIND_PARKED],
@@ -103,13 +103,13 @@ describe('sequenceRecords', () => {
     assert.ok(result.parked.every((p) => p.deadLetter));
   });
 
-  it('parks every event of an order that already has parked events', () => {
+  it('parks every event of a stream that already has parked events', () => {
     const result = sequenceRecords(
       [record(event('a', 3))],
-      input({ versions: new Map([['a', 2]]), parkedOrders: new Set(['a']) }),
+      input({ versions: new Map([['a', 2]]), parkedStreams: new Set(['a']) }),
     );
     assert.deepEqual(
-      result.parked.map((p) => [p.orderId, p.reason, p.deadLetter]),
+      result.parked.map((p) => [p.streamId, p.reason, p.deadLetter]),
       [['a', BEHIND_PARKED, false]],
     );
   });
@@ -120,7 +120,7 @@ describe('sequenceRecords', () => {
       input(),
     );
     assert.deepEqual(
-      result.parked.map((p) => [p.orderId, p.deadLetter]),
+      result.parked.map((p) => [p.streamId, p.deadLetter]),
       [[null, true]],
     );
     assert.deepEqual(
@@ -129,14 +129,14 @@ describe('sequenceRecords', () => {
     );
   });
 
-  it('dead-letters a record whose key or headers Postgres cannot store, keyed to no order when the key is the problem', () => {
+  it('dead-letters a record whose key or headers Postgres cannot store, keyed to no stream when the key is the problem', () => {
     const good = record(event('a', 1));
     const nulKey: SourcedRecord = { ...record(event('b', 1)), key: Buffer.from('b\0') };
     const nulHeader: SourcedRecord = { ...record(event('c', 1)), headers: { 'event-type': 'Order\0Placed' } };
     const unreadableHeader: SourcedRecord = { ...record(event('d', 1)), unreadableHeaders: ['trace'] };
     const result = sequenceRecords([nulKey, nulHeader, unreadableHeader, good], input());
     assert.deepEqual(
-      result.parked.map((p) => [p.orderId, p.deadLetter]),
+      result.parked.map((p) => [p.streamId, p.deadLetter]),
       [
         [null, true],
         ['c', true],
@@ -152,7 +152,7 @@ describe('sequenceRecords', () => {
 
   describe('when an operator discarded a record (ADR 6)', () => {
     const discardOf = (discarded: SourcedRecord, version: number | null, eventId: string | null = null): Discard => ({
-      orderId: discarded.key?.toString('utf8') ?? null,
+      streamId: discarded.key?.toString('utf8') ?? null,
       version,
       eventId,
       topic: discarded.topic,
@@ -171,7 +171,7 @@ describe('sequenceRecords', () => {
       assert.equal(result.next.length + result.parked.length, 0);
     });
 
-    it('lets the order step over the discarded version when nothing fills it', () => {
+    it('lets the stream step over the discarded version when nothing fills it', () => {
       const poison = record(event('a', 2));
       const result = sequenceRecords(
         [record(event('a', 3)), record(event('a', 4))],

@@ -43,6 +43,9 @@ export class RetryQuery {
   projection?: string;
 }
 
+/** A parked event as the admin API shows it: here the stream is an order, and the contract names it `orderId`. */
+export type ParkedEventItem = Omit<ParkedEventSummary, 'streamId'> & { readonly orderId: string | null };
+
 export class ParkedEventParams {
   @Matches(/^\d{1,18}$/, { message: 'id must be the numeric id of a parked event' })
   id!: string;
@@ -55,14 +58,13 @@ export class ParkedEventsController {
   constructor(@Inject(ParkedEvents) private readonly parked: ParkedEvents) {}
 
   @Get()
-  async list(@Query() query: ParkedEventsQuery): Promise<{ items: ParkedEventSummary[] }> {
-    return {
-      items: await this.parked.list({
-        projection: query.projection,
-        orderId: query.orderId,
-        limit: query.limit ?? 100,
-      }),
-    };
+  async list(@Query() query: ParkedEventsQuery): Promise<{ items: ParkedEventItem[] }> {
+    const parked = await this.parked.list({
+      projection: query.projection,
+      streamId: query.orderId,
+      limit: query.limit ?? 100,
+    });
+    return { items: parked.map(toItem) };
   }
 
   /** Applies the order's parked events again, in log order; what still fails stays parked. */
@@ -99,4 +101,9 @@ export class ParkedEventsController {
     }
     return { discarded: id };
   }
+}
+
+/** `orderId` keeps its place in the response, third, as the contract has always shown it. */
+function toItem({ id, projection, streamId, ...rest }: ParkedEventSummary): ParkedEventItem {
+  return { id, projection, orderId: streamId, ...rest };
 }

@@ -1,4 +1,4 @@
-export * from './order-replay.js';
+export * from './stream-replay.js';
 export * from './projection-rebuilder.js';
 export * from './rebuild-owner.js';
 export * from './rebuild-records.js';

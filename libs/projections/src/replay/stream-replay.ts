@@ -8,39 +8,40 @@ import type { Projection } from '../projection.js';
 import type { SourcedRecord } from '../sequence.js';
 import { highWaterMarks, type ReplayContext } from './projection-rebuilder.js';
 
-export class OrderReplayUnsupported extends Error {
+export class StreamReplayUnsupported extends Error {
   constructor(projection: string) {
+    // In the operators' words, orders: the replay CLI prints it and its tests match it.
     super(`${projection} sums many orders per row, so one order's events cannot repair it: rebuild it whole instead`);
-    this.name = 'OrderReplayUnsupported';
+    this.name = 'StreamReplayUnsupported';
   }
 }
 
-export class OrderNotInLog extends Error {
-  constructor(orderId: string, topic: string, partition: number) {
+export class StreamNotInLog extends Error {
+  constructor(streamId: string, topic: string, partition: number) {
     super(
-      `order ${orderId} has no events on ${topic} partition ${String(partition)}, where its key belongs: nothing to replay`,
+      `stream ${streamId} has no events on ${topic} partition ${String(partition)}, where its key belongs: nothing to replay`,
     );
-    this.name = 'OrderNotInLog';
+    this.name = 'StreamNotInLog';
   }
 }
 
-export interface OrderReplayOutcome {
+export interface StreamReplayOutcome {
   readonly projection: string;
-  readonly orderId: string;
+  readonly streamId: string;
   readonly partition: number;
-  /** Records of the partition read to find the order's events. */
+  /** Records of the partition read to find the stream's events. */
   readonly recordsRead: number;
   readonly eventsApplied: number;
   readonly stillParked: number;
 }
 
-/** Where the order's partition stands: the first offset not read yet, and the order's records so far. */
-class OrderCollector {
+/** Where the stream's partition stands: the first offset not read yet, and the stream's records so far. */
+class StreamCollector {
   readonly records: SourcedRecord[] = [];
   position = 0;
 
   constructor(
-    private readonly orderId: string,
+    private readonly streamId: string,
     private readonly partition: number,
   ) {}
 
@@ -50,7 +51,7 @@ class OrderCollector {
 
   handleBatch(batch: PartitionBatch): Promise<BatchOutcome> {
     for (const record of batch.records) {
-      if (record.key?.toString('utf8') === this.orderId)
+      if (record.key?.toString('utf8') === this.streamId)
         this.records.push({ ...record, topic: batch.topic, partition: batch.partition });
     }
     // The fetch's last offset, not the last record's: a transaction marker may end the partition.
@@ -60,23 +61,23 @@ class OrderCollector {
 }
 
 /**
- * Replays one order into the live generation: reads the one partition its key maps to (the
+ * Replays one stream into the live generation: reads the one partition its key maps to (the
  * producer's partitioner), then, in one transaction that holds that partition's offset row so the
- * worker waits, removes what the projection holds for the order and applies the order's events up
- * to where the live generation stands. No other order's rows are touched.
+ * worker waits, removes what the projection holds for the stream and applies the stream's events up
+ * to where the live generation stands. No other stream's rows are touched.
  */
-export async function replayOrder(
+export async function replayStream(
   context: ReplayContext,
   projection: Projection,
-  orderId: string,
-): Promise<OrderReplayOutcome> {
-  if (!projection.forgetStream) throw new OrderReplayUnsupported(projection.name);
+  streamId: string,
+): Promise<StreamReplayOutcome> {
+  if (!projection.forgetStream) throw new StreamReplayUnsupported(projection.name);
   const forgetStream = projection.forgetStream.bind(projection);
-  const { partition } = await context.kafka.partitionOf(context.topic, orderId);
+  const { partition } = await context.kafka.partitionOf(context.topic, streamId);
   const logEnd = (await highWaterMarks(context))[String(partition)] ?? 0;
-  if (logEnd === 0) throw new OrderNotInLog(orderId, context.topic, partition);
+  if (logEnd === 0) throw new StreamNotInLog(streamId, context.topic, partition);
 
-  const collector = new OrderCollector(orderId, partition);
+  const collector = new StreamCollector(streamId, partition);
   const groupId = `${context.groupPrefix}replay.${projection.name}.order.${randomUUID()}`;
   let fatal: Error | undefined;
   const consumer = new BatchConsumer(
@@ -93,7 +94,7 @@ export async function replayOrder(
         if (fatal) throw fatal;
         await delay(20);
       }
-      if (collector.records.length === 0) throw new OrderNotInLog(orderId, context.topic, partition);
+      if (collector.records.length === 0) throw new StreamNotInLog(streamId, context.topic, partition);
       // The worker may have applied past what was read: then read on to there, and try again.
       const outcome = await runner.transaction(async (db) => {
         const rows: { next_offset: string }[] = await db.query(
@@ -102,12 +103,15 @@ export async function replayOrder(
         );
         const applied = Number(rows[0]?.next_offset ?? 0);
         if (applied > collector.position) return applied;
-        await forgetStream(db, orderId);
+        await forgetStream(db, streamId);
         await db.query('DELETE FROM projection_order_versions WHERE projection = $1 AND order_id = $2', [
           projection.name,
-          orderId,
+          streamId,
         ]);
-        await db.query('DELETE FROM parked_events WHERE projection = $1 AND order_id = $2', [projection.name, orderId]);
+        await db.query('DELETE FROM parked_events WHERE projection = $1 AND order_id = $2', [
+          projection.name,
+          streamId,
+        ]);
         const records = collector.records.filter((record) => Number(record.offset) < applied);
         return runner.applyRecords(db, records);
       });
@@ -117,7 +121,7 @@ export async function replayOrder(
       }
       return {
         projection: projection.name,
-        orderId,
+        streamId,
         partition,
         recordsRead: collector.position,
         eventsApplied: outcome.applied,
