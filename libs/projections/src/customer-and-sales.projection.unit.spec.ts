@@ -99,3 +99,27 @@ describe('sales', () => {
     assert.equal(bucketStart('2026-11-24T10:59:59.999Z', '1h'), '2026-11-24T10:00:00.000Z');
   });
 });
+
+describe('the kit under two spellings of one stream or one key', () => {
+  it('treats an upper-case stream id as the same stream: a redelivered placement counts once', () => {
+    const id = '0b8f5c1e-1d2b-4a8e-9b61-7c0f5a2d3e4f';
+    const placedAgain = {
+      ...event(id, 'OrderPlaced', { customerId: 'k', currency: 'EUR', lines: [] }, '2026-11-24T10:00:00.000Z'),
+    };
+    const first = { ...placedAgain, version: 1 };
+    const shouted = { ...placedAgain, version: 1, streamId: id.toUpperCase() };
+    assert.equal(foldAggregate(customerSummary, [first, shouted]).deltas[0]?.order_count, 1);
+  });
+
+  it('merges deltas whose time keys are spelt differently into one row', () => {
+    const spelt = ['2026-11-24T10:00:00Z', '2026-11-24T10:00:00.000Z', '2026-11-24T11:00:00+01:00'];
+    const events = spelt.map((at, index) =>
+      event(`t${String(index)}`, 'OrderPlaced', { customerId: 'k', currency: 'EUR', lines: [] }, at),
+    );
+    const hourly = foldAggregate(sales, events).deltas.filter((delta) => delta.granularity === '1h');
+    assert.deepEqual(
+      hourly.map((delta) => [delta.bucket_start, delta.orders]),
+      [['2026-11-24T10:00:00.000Z', 3]],
+    );
+  });
+});

@@ -1,13 +1,14 @@
 import type { DomainEvent, EventEnvelope } from '@app/messaging';
 
 import type { Projection } from '../projection.js';
-import { assertIdentifiers, toSqlJson, type ColumnType } from './columns.js';
+import { assertIdentifiers, canonical, toSqlJson, type ColumnType } from './columns.js';
 import { eventTypesOf, handlerFor, type EventHandlers } from './event-handlers.js';
 import {
   checkStreamTable,
   foldStreamEvents,
   loadStreamRows,
   saveStreamRows,
+  streamKey,
   type StreamRow,
   type StreamTable,
 } from './stream-table.js';
@@ -78,7 +79,7 @@ export function aggregateProjection<E extends DomainEvent, Row extends StreamRow
 
     async apply(db, events) {
       const rows = await loadStreamRows(db, streams, [...new Set(events.map((event) => event.streamId))]);
-      const { changed, deltas } = foldBatch(on, columns, rows, events);
+      const { changed, deltas } = foldBatch(on, columns, streams, rows, events);
       await saveStreamRows(
         db,
         streams,
@@ -99,7 +100,7 @@ export function foldAggregate<E extends DomainEvent, Row extends StreamRow, D ex
   rows: Map<string, Row> = new Map(),
 ): { rows: Map<string, Row>; deltas: D[] } {
   const columns = Object.entries<AggregateColumn>(definition.aggregate.columns as Record<string, AggregateColumn>);
-  const { deltas } = foldBatch(definition.on, columns, rows, events as readonly EventEnvelope[]);
+  const { deltas } = foldBatch(definition.on, columns, definition.streams, rows, events as readonly EventEnvelope[]);
   return { rows, deltas: deltas as D[] };
 }
 
@@ -107,20 +108,29 @@ export function foldAggregate<E extends DomainEvent, Row extends StreamRow, D ex
 function foldBatch<Row extends StreamRow>(
   on: Readonly<Record<string, unknown>>,
   columns: readonly [string, AggregateColumn][],
+  streams: StreamTable<Row>,
   rows: Map<string, Row>,
   events: readonly EventEnvelope[],
 ): { changed: Set<string>; deltas: Delta[] } {
-  const keyColumns = columns.filter(([, column]) => column.combine === 'key').map(([column]) => column);
+  const keyColumns = columns.filter(([, column]) => column.combine === 'key');
   const deltas = new Map<string, Delta>();
-  const changed = foldStreamEvents(rows, events, (current, event: EventEnvelope) => {
-    const step = handlerFor<Row | undefined, AggregateStep<Row, Delta>>(on, event.type)?.(current, event);
-    for (const delta of step?.deltas ?? []) {
-      const key = JSON.stringify(keyColumns.map((column) => delta[column]));
-      const sum = deltas.get(key);
-      deltas.set(key, sum ? mergeDeltas(columns, sum, delta) : delta);
-    }
-    return step?.row;
-  });
+  const changed = foldStreamEvents(
+    rows,
+    events,
+    (current, event: EventEnvelope) => {
+      const step = handlerFor<Row | undefined, AggregateStep<Row, Delta>>(on, event.type)?.(current, event);
+      for (const made of step?.deltas ?? []) {
+        // One spelling per key value, as Postgres compares them: ON CONFLICT takes each key once.
+        const delta: Record<string, unknown> = { ...made };
+        for (const [column, { type }] of keyColumns) delta[column] = canonical(type, made[column]);
+        const key = JSON.stringify(keyColumns.map(([column]) => delta[column]));
+        const sum = deltas.get(key);
+        deltas.set(key, sum ? mergeDeltas(columns, sum, delta) : delta);
+      }
+      return step?.row;
+    },
+    (streamId) => streamKey(streams, streamId),
+  );
   // Sorted: workers of different partitions update the same aggregate rows, so they lock them in one order.
   const sorted = [...deltas.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, delta]) => delta);
   return { changed, deltas: sorted };

@@ -37,6 +37,23 @@ export function selectList(columns: Readonly<Record<string, ColumnType>>): strin
 }
 
 /**
+ * A value as Postgres would compare it, in one spelling: a uuid in lower case, a time as
+ * `toISOString` gives it, a numeric as decimal text. Two spellings of one key in one upsert would be
+ * two rows for ON CONFLICT, which Postgres refuses (21000); two spellings of one stream id would be
+ * two streams for the version guard.
+ */
+export function canonical(type: ColumnType, value: unknown): unknown {
+  if (value === null || value === undefined) return value;
+  if (type === 'uuid' && typeof value === 'string') return value.toLowerCase();
+  if (type === 'timestamptz' && (typeof value === 'string' || value instanceof Date)) {
+    const time = new Date(value);
+    return Number.isNaN(time.getTime()) ? value : time.toISOString();
+  }
+  if (type === 'numeric' && (typeof value === 'number' || typeof value === 'bigint')) return value.toString();
+  return value;
+}
+
+/**
  * JSON for SQL: BigInt amounts become decimal strings, which Postgres reads into numeric columns
  * exactly. JSON.stringify alone throws on them.
  */

@@ -7,6 +7,7 @@ import {
   foldStreamEvents,
   loadStreamRows,
   saveStreamRows,
+  streamKey,
   type StreamRow,
   type StreamTable,
 } from './stream-table.js';
@@ -41,7 +42,7 @@ export function streamRowProjection<E extends DomainEvent, Row extends StreamRow
 
     async apply(db, events) {
       const rows = await loadStreamRows(db, table, [...new Set(events.map((event) => event.streamId))]);
-      const changed = foldStreamEvents(rows, events, step(on));
+      const changed = foldStreamEvents(rows, events, step(on), (streamId) => streamKey(table, streamId));
       await saveStreamRows(
         db,
         table,
@@ -65,7 +66,9 @@ export function foldRows<E extends DomainEvent, Row extends StreamRow>(
   events: readonly EventEnvelope<E>[],
   rows: Map<string, Row> = new Map(),
 ): Map<string, Row> {
-  foldStreamEvents(rows, events as readonly EventEnvelope[], step(definition.on));
+  foldStreamEvents(rows, events as readonly EventEnvelope[], step(definition.on), (streamId) =>
+    streamKey(definition.table, streamId),
+  );
   return rows;
 }
 

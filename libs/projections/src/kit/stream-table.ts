@@ -1,4 +1,4 @@
-import { assertIdentifiers, selectList, toSqlJson, type Columns, type Db } from './columns.js';
+import { assertIdentifiers, canonical, selectList, toSqlJson, type Columns, type Db } from './columns.js';
 
 /** What the kit needs of a stream's row: the stream version it reflects, which the kit keeps. */
 export interface StreamRow {
@@ -30,6 +30,11 @@ export async function loadStreamRows<Row extends StreamRow>(
     [streamIds],
   );
   return new Map(rows.map((row) => [String(row[table.key]), row]));
+}
+
+/** The stream id as the table's key column spells it (a uuid in lower case): one stream, one key. */
+export function streamKey<Row extends StreamRow>(table: StreamTable<Row>, streamId: string): string {
+  return String(canonical(table.columns[table.key], streamId));
 }
 
 /**
@@ -67,23 +72,25 @@ export async function saveStreamRows<Row extends StreamRow>(
   );
 }
 
-/** Folds a batch into the rows it touches, skipping what a row already reflects. */
+/** Folds a batch into the rows it touches, skipping what a row already reflects. Rows are keyed by `key`. */
 export function foldStreamEvents<Row extends StreamRow, Event extends { streamId: string; version: number }>(
   rows: Map<string, Row>,
   events: readonly Event[],
   step: (current: Row | undefined, event: Event) => Row | undefined,
+  key: (streamId: string) => string = (streamId) => streamId,
 ): Set<string> {
   const changed = new Set<string>();
   for (const event of events) {
-    const current = rows.get(event.streamId);
+    const id = key(event.streamId);
+    const current = rows.get(id);
     // At or below the row's version: a delivery the row already reflects (the runner never sends one,
     // but a row must not depend on that). Above it by more than one is fine: the runner sequences each
     // stream, and lets it step over a version an operator discarded (ADR 6).
     if (current !== undefined && event.version <= current.version) continue;
     const next = step(current, event);
     if (next === undefined) continue;
-    rows.set(event.streamId, { ...next, version: event.version });
-    changed.add(event.streamId);
+    rows.set(id, { ...next, version: event.version });
+    changed.add(id);
   }
   return changed;
 }
