@@ -146,47 +146,6 @@ export async function switchToGeneration(
   await publishBookkeepingViews(db);
 }
 
-/**
- * Creates a generation's bookkeeping tables: offsets and applied versions (in the same transactions
- * as the rows, which makes their effect exactly-once) and parked events, whose ids come from one
- * sequence so that an id names one event across generations.
- */
-export async function createBookkeepingTables(db: SqlSession, schema: string): Promise<void> {
-  const s = quote(schema);
-  await db.query(`
-    CREATE TABLE ${s}.projection_offsets (
-      projection  text    NOT NULL,
-      topic       text    NOT NULL,
-      partition   integer NOT NULL,
-      next_offset bigint  NOT NULL CHECK (next_offset >= 0),
-      PRIMARY KEY (projection, topic, partition)
-    )`);
-  await db.query(`
-    CREATE TABLE ${s}.projection_order_versions (
-      projection text    NOT NULL,
-      order_id   text    NOT NULL,
-      version    integer NOT NULL,
-      PRIMARY KEY (projection, order_id)
-    )`);
-  await db.query(`
-    CREATE TABLE ${s}.parked_events (
-      id            bigint      PRIMARY KEY DEFAULT nextval('public.parked_event_ids'),
-      projection    text        NOT NULL,
-      order_id      text,
-      topic         text        NOT NULL,
-      partition     integer     NOT NULL,
-      "offset"      bigint      NOT NULL,
-      key           bytea,
-      value         bytea,
-      headers       jsonb       NOT NULL,
-      reason        text        NOT NULL,
-      dead_lettered boolean     NOT NULL,
-      parked_at     timestamptz NOT NULL DEFAULT now(),
-      UNIQUE (projection, topic, partition, "offset")
-    )`);
-  await db.query(`CREATE INDEX parked_events_order_idx ON ${s}.parked_events (projection, order_id)`);
-}
-
 /** Takes the lock every switch takes first; held, no switch or view publication runs beside the caller. */
 export async function lockViewPublication(db: SqlSession): Promise<void> {
   await db.query('SELECT pg_advisory_xact_lock($1)', [PUBLISH_VIEWS_LOCK]);

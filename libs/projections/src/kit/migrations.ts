@@ -1,7 +1,6 @@
 import { quoteIdentifier as quote } from '@app/platform';
 
 import {
-  createBookkeepingTables,
   generationSchema,
   LIVE_GENERATION_LOCK,
   lockViewPublication,
@@ -14,6 +13,70 @@ import {
  * give the same schema forever: these helpers only ever gain options, their SQL for a given call
  * never changes. Table definitions are the migration's own text, never read from today's code.
  */
+
+/**
+ * Creates a generation's bookkeeping tables, as every generation has had them since migration
+ * 1764300000000 (frozen here: a released migration must keep creating the same tables): offsets and applied versions (in the same transactions
+ * as the rows, which makes their effect exactly-once) and parked events, whose ids come from one
+ * sequence so that an id names one event across generations.
+ */
+async function createBookkeepingTables(db: SqlSession, schema: string): Promise<void> {
+  const s = quote(schema);
+  await db.query(`
+    CREATE TABLE ${s}.projection_offsets (
+      projection  text    NOT NULL,
+      topic       text    NOT NULL,
+      partition   integer NOT NULL,
+      next_offset bigint  NOT NULL CHECK (next_offset >= 0),
+      PRIMARY KEY (projection, topic, partition)
+    )`);
+  await db.query(`
+    CREATE TABLE ${s}.projection_order_versions (
+      projection text    NOT NULL,
+      order_id   text    NOT NULL,
+      version    integer NOT NULL,
+      PRIMARY KEY (projection, order_id)
+    )`);
+  await db.query(`
+    CREATE TABLE ${s}.parked_events (
+      id            bigint      PRIMARY KEY DEFAULT nextval('public.parked_event_ids'),
+      projection    text        NOT NULL,
+      order_id      text,
+      topic         text        NOT NULL,
+      partition     integer     NOT NULL,
+      "offset"      bigint      NOT NULL,
+      key           bytea,
+      value         bytea,
+      headers       jsonb       NOT NULL,
+      reason        text        NOT NULL,
+      dead_lettered boolean     NOT NULL,
+      parked_at     timestamptz NOT NULL DEFAULT now(),
+      UNIQUE (projection, topic, partition, "offset")
+    )`);
+  await db.query(`CREATE INDEX parked_events_order_idx ON ${s}.parked_events (projection, order_id)`);
+}
+
+/**
+ * The locks a switch takes, for every projection and in one order (the live generation's of each, by
+ * name, then the view publication's), so that a switch during a deploy waits for the migration instead
+ * of deadlocking with it, however many helpers the migration calls. Held to the end of the migration's
+ * transaction; taking them again is free.
+ */
+async function lockAsSwitchesDo(db: SqlSession, also: string): Promise<void> {
+  const live: { projection: string }[] = await db.query('SELECT projection FROM projection_generations');
+  for (const projection of [...new Set([...live.map((row) => row.projection), also])].sort()) {
+    await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LIVE_GENERATION_LOCK, projection]);
+  }
+  await lockViewPublication(db);
+}
+
+/** Runs `statement` with `search_path` pointed at `schema` (then `public`), and restores what it was. */
+async function inSchema(db: SqlSession, schema: string, statement: string): Promise<void> {
+  const [saved] = await db.query<{ path: string }[]>(`SELECT current_setting('search_path') AS path`);
+  await db.query(`SELECT set_config('search_path', $1, true)`, [`${quote(schema)}, public`]);
+  await db.query(statement);
+  await db.query(`SELECT set_config('search_path', $1, true)`, [saved?.path ?? 'public']);
+}
 
 export interface NewProjection {
   /** The projection's name, as in its definition. */
@@ -34,16 +97,12 @@ export interface NewProjection {
  */
 export async function createProjectionGeneration(db: SqlSession, definition: NewProjection): Promise<void> {
   const schema = generationSchema(definition.projection, 1);
-  await lockViewPublication(db);
+  await lockAsSwitchesDo(db, definition.projection);
   await db.query(`CREATE SCHEMA ${quote(schema)}`);
   for (const [table, columns] of Object.entries(definition.tables)) {
     await db.query(`CREATE TABLE ${quote(schema)}.${quote(table)} (${columns})`);
   }
-  for (const index of definition.indexes ?? []) {
-    await db.query(`SELECT set_config('search_path', $1, true)`, [quote(schema)]);
-    await db.query(index);
-    await db.query(`SELECT set_config('search_path', 'public', true)`);
-  }
+  for (const index of definition.indexes ?? []) await inSchema(db, schema, index);
   await createBookkeepingTables(db, schema);
   await db.query(
     'INSERT INTO projection_generations (projection, generation, version, schema_name) VALUES ($1, 1, $2, $3)',
@@ -68,12 +127,11 @@ export interface TableChange {
  * Changes a projection table in every generation that holds it: the live one, and any a rebuild is
  * filling (it would otherwise switch in without the change); later generations are created like the
  * live one and inherit it. The public view names the columns it was made with, so it is made again.
- * Takes the locks a switch takes, in its order, so a switch during a deploy waits instead of
- * deadlocking; the ALTER waits for the projection's writers of the moment.
+ * Takes the locks switches take (`lockAsSwitchesDo`); the ALTER waits for the projection's writers of
+ * the moment.
  */
 export async function alterProjectionTable(db: SqlSession, change: TableChange): Promise<void> {
-  await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LIVE_GENERATION_LOCK, change.projection]);
-  await lockViewPublication(db);
+  await lockAsSwitchesDo(db, change.projection);
   const live: { schema_name: string }[] = await db.query(
     'SELECT schema_name FROM projection_generations WHERE projection = $1',
     [change.projection],
@@ -90,11 +148,7 @@ export async function alterProjectionTable(db: SqlSession, change: TableChange):
   await db.query(`DROP VIEW IF EXISTS public.${quote(change.table)}`);
   for (const { table_schema: schema } of generations) {
     await db.query(`ALTER TABLE ${quote(schema)}.${quote(change.table)} ${change.alter}`);
-    if (change.then !== undefined) {
-      await db.query(`SELECT set_config('search_path', $1, true)`, [`${quote(schema)}, public`]);
-      await db.query(change.then);
-      await db.query(`SELECT set_config('search_path', 'public', true)`);
-    }
+    if (change.then !== undefined) await inSchema(db, schema, change.then);
   }
   await db.query(
     `CREATE VIEW public.${quote(change.table)} AS SELECT * FROM ${quote(liveSchema)}.${quote(change.table)}`,
@@ -107,8 +161,7 @@ export async function alterProjectionTable(db: SqlSession, change: TableChange):
  * made again without it.
  */
 export async function dropProjection(db: SqlSession, projection: string, tables: readonly string[]): Promise<void> {
-  await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LIVE_GENERATION_LOCK, projection]);
-  await lockViewPublication(db);
+  await lockAsSwitchesDo(db, projection);
   for (const table of tables) await db.query(`DROP VIEW IF EXISTS public.${quote(table)}`);
   await db.query('DELETE FROM projection_generations WHERE projection = $1', [projection]);
   await publishBookkeepingViews(db);
