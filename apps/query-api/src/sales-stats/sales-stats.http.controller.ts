@@ -1,9 +1,10 @@
-import { BadRequestException, Controller, Get, Inject, Query } from '@nestjs/common';
+import { Controller, Get, Inject, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiProperty } from '@nestjs/swagger';
 
 import { SalesQueries } from '@app/read-models';
 
 import { SIGNED_MINOR_AMOUNT_SCHEMA, toMinorAmount, type MinorAmount } from '../shared/minor-amount.js';
+import { badParameter, bucketWindow } from '../shared/time-window.js';
 import { SalesStatsQuery } from './sales-stats.query.dto.js';
 
 const BUCKET_MS = { '5m': 300_000, '1h': 3_600_000 } as const;
@@ -54,13 +55,9 @@ export class SalesStatsController {
   @ApiOkResponse({ type: SalesStatsResponse })
   async salesStats(@Query() query: SalesStatsQuery): Promise<SalesStatsResponse> {
     const size = BUCKET_MS[query.granularity];
-    const requestedTo = query.to === undefined ? Date.now() : Date.parse(query.to);
-    const requestedFrom = query.from === undefined ? requestedTo - DEFAULT_SPAN_MS : Date.parse(query.from);
-    const from = Math.floor(requestedFrom / size) * size;
-    const to = Math.ceil(requestedTo / size) * size;
-    if (!(from < to)) throw badWindow('from must be before to');
+    const { from, to } = bucketWindow(query, size, DEFAULT_SPAN_MS);
     if ((to - from) / size > MAX_BUCKETS)
-      throw badWindow(`the window spans more than ${MAX_BUCKETS} buckets of ${query.granularity}`);
+      throw badParameter('from', `the window spans more than ${MAX_BUCKETS} buckets of ${query.granularity}`);
 
     const rows = await this.sales.between(query.granularity, new Date(from), new Date(to));
     const buckets = new Map<number, { orders: number; revenue: Map<string, bigint>; cancellations: number }>();
@@ -89,13 +86,4 @@ export class SalesStatsController {
       })),
     };
   }
-}
-
-function badWindow(message: string): BadRequestException {
-  return new BadRequestException({
-    statusCode: 400,
-    error: 'Bad Request',
-    message,
-    fields: [{ field: 'from', errors: [message] }],
-  });
 }

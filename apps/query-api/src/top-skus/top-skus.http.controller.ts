@@ -1,7 +1,8 @@
-import { BadRequestException, Controller, Get, Inject, Query } from '@nestjs/common';
+import { Controller, Get, Inject, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiProperty } from '@nestjs/swagger';
 
 import { AMOUNTS_BY_CURRENCY_SCHEMA, toMinorAmount, type MinorAmount } from '../shared/minor-amount.js';
+import { bucketWindow } from '../shared/time-window.js';
 import { TopSkusQueries } from './top-skus.queries.js';
 import { TopSkusQuery } from './top-skus.query.dto.js';
 
@@ -46,18 +47,7 @@ export class TopSkusController {
   @Get('top-skus')
   @ApiOkResponse({ type: TopSkusResponse })
   async topSkusBetween(@Query() query: TopSkusQuery): Promise<TopSkusResponse> {
-    const requestedTo = query.to === undefined ? Date.now() : Date.parse(query.to);
-    const requestedFrom = query.from === undefined ? requestedTo - DEFAULT_SPAN_MS : Date.parse(query.from);
-    const from = Math.floor(requestedFrom / HOUR_MS) * HOUR_MS;
-    const to = Math.ceil(requestedTo / HOUR_MS) * HOUR_MS;
-    if (!(from < to)) {
-      throw new BadRequestException({
-        statusCode: 400,
-        error: 'Bad Request',
-        message: 'from must be before to',
-        fields: [{ field: 'from', errors: ['from must be before to'] }],
-      });
-    }
+    const { from, to } = bucketWindow(query, HOUR_MS, DEFAULT_SPAN_MS);
     const rows = await this.topSkus.between(new Date(from), new Date(to), query.limit ?? DEFAULT_LIMIT);
     return {
       from: new Date(from).toISOString(),
