@@ -5,7 +5,7 @@ import type { DataSource } from 'typeorm';
 
 import { KafkaConnection, deadLetterTopic } from '@app/messaging';
 import { createDataSource, loadConfigOrExit, redact } from '@app/platform';
-import { VERIFIED_PROJECTION_NAMES } from '@app/projections';
+import { projections } from '@app/projections';
 
 import { UsageError, VERIFY_EXIT, VERIFY_USAGE, parseVerifyArguments } from './verify-arguments.js';
 import { runVerify } from './verify.command.js';
@@ -13,7 +13,10 @@ import { runVerify } from './verify.command.js';
 // `npm run verify -- [--projection <name>]... [--skip-topics] [--limit-differences <n>] [--json]`: see verify-arguments.ts.
 let request;
 try {
-  request = parseVerifyArguments(process.argv.slice(2), VERIFIED_PROJECTION_NAMES);
+  request = parseVerifyArguments(
+    process.argv.slice(2),
+    projections.map((projection) => projection.name),
+  );
 } catch (error) {
   if (!(error instanceof UsageError)) throw error;
   process.stderr.write(`verify: ${error.message}\nRun \`npm run verify -- --help\` for usage.\n`);

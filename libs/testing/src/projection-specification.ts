@@ -55,10 +55,12 @@ export interface ProjectionSpecificationOptions {
 }
 
 /**
- * Given/when/then for a projection on real Postgres, through the runner's own path: a transaction
- * pointed at the live generation, `apply` with only the events the projection handles. `then` reads
+ * Given/when/then for a projection on real Postgres, the way the runner calls it: a transaction
+ * pointed at the live generation, `apply` with only the events the projection handles (without the
+ * runner's sequencing, offsets or parking, which its own tests cover). `then` reads
  * the public views readers use, then checks redelivery: the scenario's events applied once more
- * must change no row of the projection's tables.
+ * must change no row of the projection's tables. It compares whole tables, so the tests of one file
+ * run one after another (node's default within a file).
  */
 export class ProjectionSpecification {
   private constructor(
