@@ -20,9 +20,9 @@ const shipped: OrderEvent = { type: 'OrderShipped', data: { carrier: 'DHL', trac
 const delivered: OrderEvent = { type: 'OrderDelivered', data: {} };
 const returned: OrderEvent = { type: 'OrderReturned', data: { reason: 'arrived damaged' } };
 
-/** Each test its own hour of time, so that the sales buckets of one test never hold another's orders. */
-let hours = 0;
-const anHourOfItsOwn = (): number => Date.parse('2026-05-01T00:00:00.000Z') + ++hours * 3_600_000;
+/** Each test a day of its own, so that the sales buckets of one test (even hours after its start) never hold another's orders. */
+let days = 0;
+const anHourOfItsOwn = (): number => Date.parse('2026-05-01T00:00:00.000Z') + ++days * 86_400_000;
 
 describe('customer summary and sales projections on real Postgres', () => {
   let env: TestEnvironment;

@@ -22,10 +22,10 @@ const delivered: OrderEvent = { type: 'OrderDelivered', data: {} };
 const cancelled: OrderEvent = { type: 'OrderCancelled', data: { reason: 'out of stock' } };
 const returned: OrderEvent = { type: 'OrderReturned', data: { reason: 'arrived damaged' } };
 
-/** Each test its own hour and SKUs, so one test's rows never hold another's orders. */
+/** Each test a day and SKUs of its own, so one test's rows (even hours later) never hold another's orders. */
 let tests = 0;
 function anHourOfItsOwn(): { hour: string; at: number; sku: (name: string) => string } {
-  const at = Date.parse('2026-06-01T00:00:00.000Z') + ++tests * 3_600_000;
+  const at = Date.parse('2026-06-01T00:00:00.000Z') + ++tests * 86_400_000;
   return { hour: new Date(at).toISOString(), at, sku: (name) => `${name}-${String(tests)}` };
 }
 
