@@ -16,9 +16,9 @@ import {
 
 /**
  * Creates a generation's bookkeeping tables, as every generation has had them since migration
- * 1764300000000 (frozen here: a released migration must keep creating the same tables): offsets and applied versions (in the same transactions
- * as the rows, which makes their effect exactly-once) and parked events, whose ids come from one
- * sequence so that an id names one event across generations.
+ * 1764300000000 (frozen here: a released migration must keep creating the same tables): offsets and
+ * applied versions (in the same transactions as the rows, which makes their effect exactly-once) and
+ * parked events, whose ids come from one sequence so that an id names one event across generations.
  */
 async function createBookkeepingTables(db: SqlSession, schema: string): Promise<void> {
   const s = quote(schema);
