@@ -1,4 +1,7 @@
+import type { EventEnvelope } from '@app/messaging';
 import type { OrderLine } from '@app/orders-domain';
+
+import { existing } from './kit/index.js';
 
 /**
  * Total of lines in minor units, exact. The request's bounds let one line reach 10^18, and a
@@ -17,4 +20,14 @@ export function withLine(lines: readonly OrderLine[], added: OrderLine): OrderLi
 
 export function withoutLine(lines: readonly OrderLine[], sku: string): OrderLine[] {
   return lines.filter((line) => line.sku !== sku);
+}
+
+/** A stream's row with its lines changed, for the handlers of OrderLineAdded and OrderLineRemoved. */
+export function withChangedLines<Row extends { lines: OrderLine[] }>(
+  row: Row | undefined,
+  event: EventEnvelope,
+  change: (lines: readonly OrderLine[]) => OrderLine[],
+): Row {
+  const current = existing(row, event);
+  return { ...current, lines: change(current.lines) };
 }

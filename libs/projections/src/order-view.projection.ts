@@ -99,9 +99,14 @@ export const orderView: StreamRowProjectionDefinition<OrderEvent, OrderViewRecor
         },
         event.data.lines,
       ),
-    OrderLineAdded: (row, event) => withLines(next(row, event), withLine(existing(row, event).lines, event.data.line)),
-    OrderLineRemoved: (row, event) =>
-      withLines(next(row, event), withoutLine(existing(row, event).lines, event.data.sku)),
+    OrderLineAdded: (row, event) => {
+      const current = next(row, event);
+      return withLines(current, withLine(current.lines, event.data.line));
+    },
+    OrderLineRemoved: (row, event) => {
+      const current = next(row, event);
+      return withLines(current, withoutLine(current.lines, event.data.sku));
+    },
     OrderConfirmed: (row, event) => ({
       ...next(row, event),
       status: 'CONFIRMED',

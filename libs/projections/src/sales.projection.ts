@@ -2,7 +2,7 @@ import type { EventEnvelope } from '@app/messaging';
 import type { OrderEvent, OrderLine } from '@app/orders-domain';
 
 import { aggregateProjection, existing, type AggregateProjectionDefinition } from './kit/index.js';
-import { totalOf, withLine, withoutLine } from './order-lines.js';
+import { totalOf, withChangedLines, withLine, withoutLine } from './order-lines.js';
 
 export const SALES_GRANULARITIES = { '5m': 300, '1h': 3_600 } as const;
 export type SalesGranularity = keyof typeof SALES_GRANULARITIES;
@@ -60,10 +60,10 @@ export const sales: AggregateProjectionDefinition<OrderEvent, SalesOrderRecord, 
       deltas: inBuckets(event, event.data.currency, { orders: 1 }),
     }),
     OrderLineAdded: (row, event) => ({
-      row: { ...existing(row, event), lines: withLine(existing(row, event).lines, event.data.line) },
+      row: withChangedLines(row, event, (lines) => withLine(lines, event.data.line)),
     }),
     OrderLineRemoved: (row, event) => ({
-      row: { ...existing(row, event), lines: withoutLine(existing(row, event).lines, event.data.sku) },
+      row: withChangedLines(row, event, (lines) => withoutLine(lines, event.data.sku)),
     }),
     OrderConfirmed: (row, event) => {
       const order = existing(row, event);

@@ -1,7 +1,7 @@
 import type { OrderEvent, OrderLine } from '@app/orders-domain';
 
 import { aggregateProjection, existing, type AggregateProjectionDefinition, type AggregateStep } from './kit/index.js';
-import { withLine, withoutLine } from './order-lines.js';
+import { withChangedLines, withLine, withoutLine } from './order-lines.js';
 
 /** An order's lines, and the hour it was confirmed in while it counts (null before, or once cancelled or returned). */
 export interface TopSkusOrderRecord {
@@ -50,10 +50,10 @@ export const topSkus: AggregateProjectionDefinition<OrderEvent, TopSkusOrderReco
       },
     }),
     OrderLineAdded: (row, event) => ({
-      row: { ...existing(row, event), lines: withLine(existing(row, event).lines, event.data.line) },
+      row: withChangedLines(row, event, (lines) => withLine(lines, event.data.line)),
     }),
     OrderLineRemoved: (row, event) => ({
-      row: { ...existing(row, event), lines: withoutLine(existing(row, event).lines, event.data.sku) },
+      row: withChangedLines(row, event, (lines) => withoutLine(lines, event.data.sku)),
     }),
     // Counted in the hour it was confirmed, so a window of hours reads the orders confirmed in it.
     OrderConfirmed: (row, event) => {
