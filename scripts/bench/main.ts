@@ -11,7 +11,7 @@ import pg from 'pg';
 import { migrations } from '@app/migrations';
 import { KafkaConnection, ensureTopics, orderEventsTopic } from '@app/messaging';
 import { ensureDatabaseExists, loadConfigOrExit, quoteIdentifier, runMigrations, type AppConfig } from '@app/platform';
-import { REPLAY_CONCURRENT_PARTITIONS } from '@app/projections';
+import { REPLAY_CONCURRENT_PARTITIONS, projections } from '@app/projections';
 
 import { appendCeiling, consumeCeiling, produceCeiling, upsertCeiling } from './ceilings.js';
 import { postLoad } from './http-load.js';
@@ -239,18 +239,19 @@ try {
     visible_latency_ms: { p50: round(visible.p50, 1), p99: round(visible.p99, 1) },
     replay_events_per_s: round(replayed.eventsPerSecond),
     replay_peak_rss_mb: round(replayed.peakRssMb),
+    cpu_ms_per_order: visible.cpuMsPerOrder,
   };
   const results: BenchResults = {
     machine: machine(options.quick),
     ceilings,
     system: figures,
-    ratios: ratios(ceilings, figures),
+    ratios: ratios(ceilings, figures, projections.length),
   };
   const dir = join(repo, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
   console.log(
-    `\n${markdownTable(results, { ...replayed, visibleRate })}\n\nvisibility: ${String(visible.samples)} orders at ${String(round(visibleRate))}/s; replay: ${String(events)} events in ${replayed.seconds.toFixed(1)} s\nwritten to bench/results/latest.json`,
+    `\n${markdownTable(results, { ...replayed, visibleRate, projections: projections.length })}\n\nvisibility: ${String(visible.samples)} orders at ${String(round(visibleRate))}/s; replay: ${String(events)} events in ${replayed.seconds.toFixed(1)} s\nwritten to bench/results/latest.json`,
   );
 } catch (error) {
   console.error(`bench failed: ${error instanceof Error ? error.message : String(error)}`);

@@ -74,6 +74,11 @@ export class BenchProcess {
     });
   }
 
+  /** Its process id, for `/proc/<pid>/…`. */
+  get pid(): number {
+    return this.child.pid ?? Number.NaN;
+  }
+
   /** The last lines it printed, for an error message. */
   get tail(): string {
     return this.output;

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { cpuPerOrder, sampleCpu } from './cpu.js';
 import { percentile } from './stats.js';
 import { BenchProcess, freePort } from './processes.js';
 import { ORDER_BODY, postLoad, type HttpLoadResult } from './http-load.js';
@@ -29,6 +30,7 @@ export function targetEnv(target: Target): Record<string, string> {
 export interface RunningSystem {
   readonly commandUrl: string;
   readonly queryUrl: string;
+  readonly pids: Readonly<Record<'command_api' | 'projection_worker' | 'query_api', number>>;
   stop(): Promise<void>;
 }
 
@@ -42,11 +44,10 @@ export async function startSystem(target: Target): Promise<RunningSystem> {
     PROJECTION_WORKER_PORT: String(workerPort),
   };
   const ready = /listening on|projections running/;
-  const processes = [
-    new BenchProcess('apps/projection-worker/src/main.js', [], env, ready),
-    new BenchProcess('apps/command-api/src/main.js', [], env, ready),
-    new BenchProcess('apps/query-api/src/main.js', [], env, ready),
-  ];
+  const worker = new BenchProcess('apps/projection-worker/src/main.js', [], env, ready);
+  const commands = new BenchProcess('apps/command-api/src/main.js', [], env, ready);
+  const queries = new BenchProcess('apps/query-api/src/main.js', [], env, ready);
+  const processes = [worker, commands, queries];
   const stop = async (): Promise<void> => {
     await Promise.all(processes.map((p) => p.stop()));
   };
@@ -59,6 +60,7 @@ export async function startSystem(target: Target): Promise<RunningSystem> {
   return {
     commandUrl: `http://127.0.0.1:${String(commandPort)}`,
     queryUrl: `http://127.0.0.1:${String(queryPort)}`,
+    pids: { command_api: commands.pid, projection_worker: worker.pid, query_api: queries.pid },
     stop,
   };
 }
@@ -80,6 +82,8 @@ export interface Visibility {
   readonly p99: number;
   readonly samples: number;
   readonly failed: number;
+  /** CPU per order of each process over the phase, from the first order sent to the last one visible. */
+  readonly cpuMsPerOrder: ReturnType<typeof cpuPerOrder>;
 }
 
 /**
@@ -112,6 +116,7 @@ export async function measureVisibility(
       failed++;
     }
   };
+  const cpuBefore = sampleCpu(system.pids);
   const started = performance.now();
   const total = Math.max(1, Math.round(rate * durationSeconds));
   const inFlight: Promise<void>[] = [];
@@ -121,7 +126,8 @@ export async function measureVisibility(
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
   await Promise.all(inFlight);
-  return { p50: percentile(delays, 50), p99: percentile(delays, 99), samples: delays.length, failed };
+  const cpuMsPerOrder = cpuPerOrder(cpuBefore, sampleCpu(system.pids), total);
+  return { p50: percentile(delays, 50), p99: percentile(delays, 99), samples: delays.length, failed, cpuMsPerOrder };
 }
 
 /**

@@ -1,0 +1,104 @@
+/**
+ * CPU time of the system's processes, read from `/proc/<pid>/stat` (Linux): user + system time, in
+ * clock ticks of 10 ms. The benchmark takes a sample before and after a load phase and divides the
+ * difference by the orders placed in it (docs/benchmarks.md, "CPU per order").
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+
+/** `getconf CLK_TCK`: 100 on every Linux the benchmark runs on. */
+const TICK_MS = 10;
+
+/** The processes counted: ours by pid, Postgres and Kafka found by their command lines. */
+export const CPU_PROCESSES = ['command_api', 'projection_worker', 'query_api', 'postgres', 'kafka'] as const;
+export type CpuProcess = (typeof CPU_PROCESSES)[number];
+export type CpuSample = Readonly<Record<CpuProcess, number>>;
+
+interface Stat {
+  readonly pid: number;
+  readonly ppid: number;
+  /** utime + stime of the process itself, in ms. */
+  readonly ownMs: number;
+  /** cutime + cstime: the children it has waited for, in ms. */
+  readonly reapedMs: number;
+}
+
+function stat(pid: number): Stat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+  } catch {
+    return undefined; // exited between the listing and the read
+  }
+  // The command name (field 2) is in parentheses and may hold spaces: count fields after its ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const at = (field: number): number => Number(fields[field - 3]);
+  return {
+    pid,
+    ppid: at(4),
+    ownMs: (at(14) + at(15)) * TICK_MS,
+    reapedMs: (at(16) + at(17)) * TICK_MS,
+  };
+}
+
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${String(pid)}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
+}
+
+function pids(): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number);
+}
+
+/**
+ * Every Postgres server on the machine counts (the benchmark's database may be on any of them): each
+ * postmaster with its live children, and what it has reaped from exited ones (a closed connection's
+ * backend).
+ */
+function postgresMs(all: readonly number[]): number {
+  const stats = all
+    .filter((pid) => /(^|\/)postgres( |$)|^postgres: /.test(commandLine(pid)))
+    .map(stat)
+    .filter((s): s is Stat => s !== undefined);
+  const ids = new Set(stats.map((s) => s.pid));
+  return stats.reduce((sum, s) => sum + s.ownMs + (ids.has(s.ppid) ? 0 : s.reapedMs), 0);
+}
+
+function kafkaMs(all: readonly number[]): number {
+  return all
+    .filter((pid) => commandLine(pid).includes('kafka.Kafka'))
+    .reduce((sum, pid) => sum + (stat(pid)?.ownMs ?? 0), 0);
+}
+
+/** CPU used so far, in ms, by each counted process; `apps` are the pids of our three processes. */
+export function sampleCpu(
+  apps: Readonly<Record<'command_api' | 'projection_worker' | 'query_api', number>>,
+): CpuSample {
+  const all = pids();
+  const own = (pid: number): number => stat(pid)?.ownMs ?? Number.NaN;
+  return {
+    command_api: own(apps.command_api),
+    projection_worker: own(apps.projection_worker),
+    query_api: own(apps.query_api),
+    postgres: postgresMs(all),
+    kafka: kafkaMs(all),
+  };
+}
+
+/** Milliseconds of CPU per order between two samples, per process and in total (2 decimals). */
+export function cpuPerOrder(
+  before: CpuSample,
+  after: CpuSample,
+  orders: number,
+): Readonly<Record<CpuProcess | 'total', number>> {
+  const per = (ms: number): number => Math.round((ms / orders) * 100) / 100;
+  const entries = CPU_PROCESSES.map((name) => [name, per(after[name] - before[name])] as const);
+  return {
+    ...(Object.fromEntries(entries) as Record<CpuProcess, number>),
+    total: per(CPU_PROCESSES.reduce((sum, name) => sum + after[name] - before[name], 0)),
+  };
+}
