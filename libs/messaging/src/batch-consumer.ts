@@ -70,6 +70,9 @@ export interface BatchConsumerOptions {
   readonly concurrentPartitions?: number;
 }
 
+/** How often Kafka's committed offsets (for lag tooling) follow the handler's stored ones. */
+const KAFKA_COMMIT_INTERVAL_MS = 5_000;
+
 /**
  * A consumer group member that hands whole partition batches to a handler. Kafka's committed offsets
  * are written after the handler's own commit and serve lag tooling only; on every (re)assignment the
@@ -83,6 +86,9 @@ export class BatchConsumer {
   private readonly reads = new Map<number, ContiguousRead>();
   /** Per partition: handling of batches kafkajs filtered out entirely, which later batches wait for. */
   private readonly gaps = new Map<number, Promise<void>>();
+  /** Per partition: the next offset handled since Kafka's committed offset was last moved (for lag tooling). */
+  private readonly uncommitted = new Map<number, string>();
+  private readonly committer = setInterval(() => void this.commitProgress(), KAFKA_COMMIT_INTERVAL_MS).unref();
 
   constructor(
     connection: KafkaConnection,
@@ -115,7 +121,10 @@ export class BatchConsumer {
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
     await this.consumer.run({
-      autoCommit: true,
+      // Kafka's committed offsets serve lag tooling only (the handler's store is the record), so they
+      // are committed every few seconds (commitProgress), not by kafkajs after every batch: that is a
+      // request and a write to the broker's offsets log per batch, the broker's largest cost per event.
+      autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.options.concurrentPartitions ?? 1,
       eachBatch: (payload) => this.onBatch(payload),
@@ -123,11 +132,30 @@ export class BatchConsumer {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.committer);
     try {
+      await this.commitProgress();
       await this.consumer.disconnect();
     } finally {
       await this.offsets.close();
     }
+  }
+
+  /**
+   * Moves the group's committed offsets in Kafka to what the handler has stored. Best effort: after a
+   * rebalance the partition may be another member's, whose own commit will move it.
+   */
+  private async commitProgress(): Promise<void> {
+    if (this.uncommitted.size === 0) return;
+    const offsets = [...this.uncommitted].map(([partition, offset]) => ({
+      topic: this.options.topic,
+      partition,
+      offset,
+    }));
+    this.uncommitted.clear();
+    await this.consumer.commitOffsets(offsets).catch((error: unknown) => {
+      this.logger.debug(`could not commit offsets for lag tooling: ${String(error)}`);
+    });
   }
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
@@ -157,6 +185,7 @@ export class BatchConsumer {
     const next = (BigInt(lastOffset) + 1n).toString();
     this.reads.set(batch.partition, { from: next, next });
     payload.resolveOffset(lastOffset);
+    this.uncommitted.set(batch.partition, next);
   }
 
   /**
