@@ -11,7 +11,7 @@ import {
   ensureTopics,
   orderEventsTopic,
 } from '@app/messaging';
-import { APP_CONFIG, Metrics, type AppConfig } from '@app/platform';
+import { APP_CONFIG, Metrics, PipelinedSql, type AppConfig } from '@app/platform';
 import { ProjectionRunner, type Projection } from '@app/projections';
 
 import { ProjectionMetrics } from './projection-metrics.js';
@@ -30,6 +30,8 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
   private rebuilds: RebuildScheduler | undefined;
   private readonly deadLetters: EventPublisher;
   private readonly offsets: TopicOffsets;
+  /** The live projections' batch transactions, a few round trips each (see PipelinedSql). */
+  private readonly sql: PipelinedSql;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -41,6 +43,10 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
     super();
     this.deadLetters = new EventPublisher(kafka, deadLetterTopic(config));
     this.offsets = new TopicOffsets(kafka);
+    this.sql = new PipelinedSql(config.databaseUrl, {
+      max: Math.min(8, projections.length * config.projections.concurrentPartitions),
+      applicationName: 'projection-worker',
+    });
   }
 
   async listen(callback: (error?: unknown) => void): Promise<void> {
@@ -56,7 +62,7 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
             topic: topic.name,
             concurrentPartitions: this.config.projections.concurrentPartitions,
           },
-          new ProjectionRunner(this.dataSource, projection, { deadLetters: this.deadLetters, observer }),
+          new ProjectionRunner(this.dataSource, projection, { deadLetters: this.deadLetters, observer, sql: this.sql }),
         );
         this.consumers.push(consumer);
         await consumer.start();
@@ -81,7 +87,7 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
     const consumers = this.consumers;
     this.consumers = [];
     await Promise.all(consumers.map((consumer) => consumer.stop()));
-    await Promise.all([this.deadLetters.close(), this.offsets.close()]);
+    await Promise.all([this.deadLetters.close(), this.offsets.close(), this.sql.close()]);
   }
 
   on(): never {

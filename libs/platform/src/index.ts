@@ -10,3 +10,4 @@ export * from './http/admin-token.guard.js';
 export * from './logging/json-logger.js';
 export * from './logging/request-context.js';
 export * from './http/uuid-param.js';
+export * from './database/pipelined-sql.js';

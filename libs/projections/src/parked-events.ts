@@ -1,4 +1,4 @@
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource } from 'typeorm';
 
 import { decodeEnvelope, type EventEnvelope } from '@app/messaging';
 import { isPgError } from '@app/platform';
@@ -8,6 +8,7 @@ import { buildingGeneration } from './generations.js';
 import type { Projection } from './projection.js';
 import { ProjectionRunner } from './projection-runner.js';
 import type { SourcedRecord } from './sequence.js';
+import type { SqlSession } from './sql-session.js';
 
 export interface ParkedEventSummary {
   readonly id: string;
@@ -164,8 +165,8 @@ export class ParkedEvents {
    */
   private acrossGenerations<T>(
     runner: ProjectionRunner,
-    live: (db: EntityManager) => Promise<T>,
-    building: (db: EntityManager, result: T) => Promise<void>,
+    live: (db: SqlSession) => Promise<T>,
+    building: (db: SqlSession, result: T) => Promise<void>,
   ): Promise<T> {
     return runner.transaction(async (db) => {
       const result = await live(db);
@@ -194,7 +195,7 @@ export class ParkedEvents {
    * The version a discarded record held: its own, or for one that cannot be decoded, the version just
    * before the stream's next decodable parked event, else the one after what was applied before it.
    */
-  private async heldVersion(db: EntityManager, discarded: ParkedRow): Promise<number | null> {
+  private async heldVersion(db: SqlSession, discarded: ParkedRow): Promise<number | null> {
     const own = versionOf(discarded);
     if (own !== undefined) return own;
     if (discarded.order_id === null) return null;
@@ -235,7 +236,7 @@ interface Origin {
  * retry or discard and the batches of those partitions run one at a time.
  */
 async function takeParked(
-  db: EntityManager,
+  db: SqlSession,
   projection: string,
   streamId: string,
   origins?: readonly Origin[],
@@ -302,7 +303,7 @@ function inLogOrder(rows: readonly ParkedRow[]): SourcedRecord[] {
 }
 
 async function recordDecision(
-  db: EntityManager,
+  db: SqlSession,
   decision: 'discarded' | 'retried',
   row: ParkedRow,
   version: number | null,
@@ -345,7 +346,7 @@ function envelopeOf(row: ParkedRow): EventEnvelope | undefined {
  * a rebuild has not reached yet: the worker's batch of that partition then waits for this transaction,
  * or this one for it, and never decides on what the other has not committed.
  */
-async function lockOffsets(db: EntityManager, projection: string, origins: readonly Origin[]): Promise<void> {
+async function lockOffsets(db: SqlSession, projection: string, origins: readonly Origin[]): Promise<void> {
   const unique = [
     ...new Map(origins.map(({ topic, partition }) => [`${topic}/${String(partition)}`, { topic, partition }])).values(),
   ];
@@ -359,7 +360,7 @@ async function lockOffsets(db: EntityManager, projection: string, origins: reado
   }
 }
 
-async function appliedVersion(db: EntityManager, projection: string, streamId: string): Promise<number> {
+async function appliedVersion(db: SqlSession, projection: string, streamId: string): Promise<number> {
   const rows: { version: number }[] = await db.query(
     'SELECT version FROM projection_order_versions WHERE projection = $1 AND order_id = $2',
     [projection, streamId],

@@ -5,10 +5,12 @@ import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
 
 import { encodeEnvelope, type EventEnvelope, type PartitionBatch } from '@app/messaging';
+import { PipelinedSql } from '@app/platform';
 import { createTestEnvironment, type TestEnvironment } from '@app/testing';
 
 import { orderViewProjection } from './order-view.projection.js';
 import { LogBehindReadModel, ProjectionRunner } from './projection-runner.js';
+import type { Projection } from './projection.js';
 
 const topic = 'orders.events';
 
@@ -65,135 +67,174 @@ function lifecycle(orderId: string): EventEnvelope[] {
   ];
 }
 
-describe('projection runner', () => {
-  let env: TestEnvironment;
-  let dataSource: DataSource;
-  let runner: ProjectionRunner;
+// The worker's live projections run on pipelined connections; rebuilds, retries and replays of one
+// stream on TypeORM's transactions. Both must mean the same.
+for (const sessions of ['TypeORM transactions', 'pipelined connections'] as const)
+  describe(`projection runner on ${sessions}`, () => {
+    let env: TestEnvironment;
+    let dataSource: DataSource;
+    let sql: PipelinedSql | undefined;
+    let runner: ProjectionRunner;
+    const runnerOf = (projection: Projection): ProjectionRunner =>
+      new ProjectionRunner(dataSource, projection, sql ? { sql } : {});
 
-  const view = async (orderId: string): Promise<unknown> =>
-    (await env.db.query('SELECT status, version, total_minor FROM order_view WHERE order_id = $1', [orderId])).rows[0];
-  const storedOffset = async (partition: number): Promise<unknown> =>
-    (
-      await env.db.query('SELECT next_offset FROM projection_offsets WHERE projection = $1 AND partition = $2', [
-        orderViewProjection.name,
-        partition,
-      ])
-    ).rows[0]?.next_offset;
+    const view = async (orderId: string): Promise<unknown> =>
+      (await env.db.query('SELECT status, version, total_minor FROM order_view WHERE order_id = $1', [orderId]))
+        .rows[0];
+    const storedOffset = async (partition: number): Promise<unknown> =>
+      (
+        await env.db.query('SELECT next_offset FROM projection_offsets WHERE projection = $1 AND partition = $2', [
+          orderViewProjection.name,
+          partition,
+        ])
+      ).rows[0]?.next_offset;
 
-  before(async () => {
-    env = await createTestEnvironment('projection_runner', { relayEnabled: false });
-    dataSource = await new DataSource({ type: 'postgres', url: env.config.databaseUrl }).initialize();
-    runner = new ProjectionRunner(dataSource, orderViewProjection);
-  });
+    before(async () => {
+      env = await createTestEnvironment('projection_runner', { relayEnabled: false });
+      dataSource = await new DataSource({ type: 'postgres', url: env.config.databaseUrl }).initialize();
+      if (sessions === 'pipelined connections')
+        sql = new PipelinedSql(env.config.databaseUrl, { max: 2, applicationName: 'projection-runner-test' });
+      runner = runnerOf(orderViewProjection);
+    });
 
-  after(async () => {
-    await dataSource.destroy();
-    await env.dispose();
-  });
+    after(async () => {
+      await sql?.close();
+      await dataSource.destroy();
+      await env.dispose();
+    });
 
-  it('applies a batch and stores the next offset with it', async () => {
-    const orderId = randomUUID();
-    const outcome = await runner.handleBatch(batch(0, 0, lifecycle(orderId)));
-    assert.deepEqual(outcome, { kind: 'applied', nextOffset: '2' });
-    assert.deepEqual(await view(orderId), { status: 'CONFIRMED', version: 2, total_minor: '300' });
-    assert.equal(await storedOffset(0), '2');
-  });
-
-  it('changes nothing when the same batch is delivered again', async () => {
-    const orderId = randomUUID();
-    const events = lifecycle(orderId);
-    await runner.handleBatch(batch(1, 0, events));
-    const before = await env.db.query('SELECT * FROM order_view WHERE order_id = $1', [orderId]);
-    const outcome = await runner.handleBatch(batch(1, 0, events));
-    assert.deepEqual(outcome, { kind: 'applied', nextOffset: '2' });
-    const afterwards = await env.db.query('SELECT * FROM order_view WHERE order_id = $1', [orderId]);
-    assert.deepEqual(afterwards.rows, before.rows);
-    assert.equal(await storedOffset(1), '2');
-  });
-
-  it('ignores a duplicate event at a new offset (a relay republish) by the row version', async () => {
-    const orderId = randomUUID();
-    const events = lifecycle(orderId);
-    await runner.handleBatch(batch(2, 0, events));
-    await runner.handleBatch(batch(2, 2, [{ ...events[0]!, occurredAt: '2030-01-01T00:00:00.000Z' }]));
-    assert.deepEqual(await view(orderId), { status: 'CONFIRMED', version: 2, total_minor: '300' });
-    assert.equal(await storedOffset(2), '3');
-  });
-
-  it('asks to rewind when a batch starts past the stored offset, applying nothing', async () => {
-    const orderId = randomUUID();
-    const outcome = await runner.handleBatch(batch(3, 5, lifecycle(orderId)));
-    assert.deepEqual(outcome, { kind: 'rewind', offset: '0' });
-    assert.equal(await view(orderId), undefined);
-  });
-
-  it('lets a stale member whose offset was overtaken change nothing', async () => {
-    const orderId = randomUUID();
-    const events = lifecycle(orderId);
-    await runner.handleBatch(batch(4, 0, events));
-    // A second member took over partition 4 and applied further; the stale one then replays the old batch.
-    await env.db.query(
-      'UPDATE order_view_g1.projection_offsets SET next_offset = 10 WHERE projection = $1 AND partition = 4',
-      [orderViewProjection.name],
-    );
-    await env.db.query(`UPDATE order_view SET status = 'SHIPPED', version = 3 WHERE order_id = $1`, [orderId]);
-    const stale = await runner.handleBatch(batch(4, 0, events, 12));
-    assert.deepEqual(stale, { kind: 'applied', nextOffset: '10' });
-    assert.deepEqual(await view(orderId), { status: 'SHIPPED', version: 3, total_minor: '300' });
-  });
-
-  it('changes nothing when its batch was fetched before another member applied further (the high watermark is stale, the log is not)', async () => {
-    const orderId = randomUUID();
-    const events = lifecycle(orderId);
-    await runner.handleBatch(batch(6, 0, events));
-    // Another member applied offsets 2..9 after this batch was fetched with the log ending at 2.
-    await env.db.query(
-      'UPDATE order_view_g1.projection_offsets SET next_offset = 10 WHERE projection = $1 AND partition = 6',
-      [orderViewProjection.name],
-    );
-    const stale = await runner.handleBatch(batch(6, 0, events, 2, 10));
-    assert.deepEqual(stale, { kind: 'applied', nextOffset: '10' });
-    assert.equal(await storedOffset(6), '10');
-  });
-
-  it('refuses, changing nothing, when the log ends before what the read model already applied', async () => {
-    const orderId = randomUUID();
-    await runner.handleBatch(batch(5, 0, lifecycle(orderId)));
-    // The topic was recreated: its log starts again at offset 0 and ends before the stored offset 2.
-    const fresh = lifecycle(randomUUID()).slice(0, 1);
-    await assert.rejects(runner.handleBatch(batch(5, 0, fresh, 1)), LogBehindReadModel);
-    assert.equal(await storedOffset(5), '2');
-    assert.equal(await view(fresh[0]!.streamId), undefined);
-  });
-
-  describe('when offsets have gaps (transaction markers, aborted records, deleted records)', () => {
-    it('moves the stored offset past a marker that follows the last record', async () => {
+    it('applies a batch and stores the next offset with it', async () => {
       const orderId = randomUUID();
-      const outcome = await runner.handleBatch(batch(7, 0, lifecycle(orderId), 3, 3, { lastOffset: 2 }));
-      assert.deepEqual(outcome, { kind: 'applied', nextOffset: '3' });
-      assert.equal(await storedOffset(7), '3');
+      const outcome = await runner.handleBatch(batch(0, 0, lifecycle(orderId)));
+      assert.deepEqual(outcome, { kind: 'applied', nextOffset: '2' });
       assert.deepEqual(await view(orderId), { status: 'CONFIRMED', version: 2, total_minor: '300' });
+      assert.equal(await storedOffset(0), '2');
     });
 
-    it('moves the stored offset across a read that held only invisible records', async () => {
-      await runner.handleBatch(batch(8, 0, lifecycle(randomUUID())));
-      const outcome = await runner.handleBatch(batch(8, 2, [], 6, 6, { fetchedFrom: 2, lastOffset: 5 }));
-      assert.deepEqual(outcome, { kind: 'applied', nextOffset: '6' });
-      assert.equal(await storedOffset(8), '6');
-    });
-
-    it('applies records that follow invisible ones read in the same run of fetches', async () => {
+    it('changes nothing when the same batch is delivered again', async () => {
       const orderId = randomUUID();
-      const outcome = await runner.handleBatch(batch(9, 4, lifecycle(orderId), 6, 6, { fetchedFrom: 0 }));
-      assert.deepEqual(outcome, { kind: 'applied', nextOffset: '6' });
-      assert.deepEqual(await view(orderId), { status: 'CONFIRMED', version: 2, total_minor: '300' });
+      const events = lifecycle(orderId);
+      await runner.handleBatch(batch(1, 0, events));
+      const before = await env.db.query('SELECT * FROM order_view WHERE order_id = $1', [orderId]);
+      const outcome = await runner.handleBatch(batch(1, 0, events));
+      assert.deepEqual(outcome, { kind: 'applied', nextOffset: '2' });
+      const afterwards = await env.db.query('SELECT * FROM order_view WHERE order_id = $1', [orderId]);
+      assert.deepEqual(afterwards.rows, before.rows);
+      assert.equal(await storedOffset(1), '2');
     });
 
-    it('moves on past records deleted from the log before they were applied', async () => {
+    it('ignores a duplicate event at a new offset (a relay republish) by the row version', async () => {
       const orderId = randomUUID();
-      const outcome = await runner.handleBatch(batch(10, 5, lifecycle(orderId), 7, 7, { logStart: 5 }));
-      assert.deepEqual(outcome, { kind: 'applied', nextOffset: '7' });
+      const events = lifecycle(orderId);
+      await runner.handleBatch(batch(2, 0, events));
+      await runner.handleBatch(batch(2, 2, [{ ...events[0]!, occurredAt: '2030-01-01T00:00:00.000Z' }]));
       assert.deepEqual(await view(orderId), { status: 'CONFIRMED', version: 2, total_minor: '300' });
+      assert.equal(await storedOffset(2), '3');
+    });
+
+    it('asks to rewind when a batch starts past the stored offset, applying nothing', async () => {
+      const orderId = randomUUID();
+      const outcome = await runner.handleBatch(batch(3, 5, lifecycle(orderId)));
+      assert.deepEqual(outcome, { kind: 'rewind', offset: '0' });
+      assert.equal(await view(orderId), undefined);
+    });
+
+    it('lets a stale member whose offset was overtaken change nothing', async () => {
+      const orderId = randomUUID();
+      const events = lifecycle(orderId);
+      await runner.handleBatch(batch(4, 0, events));
+      // A second member took over partition 4 and applied further; the stale one then replays the old batch.
+      await env.db.query(
+        'UPDATE order_view_g1.projection_offsets SET next_offset = 10 WHERE projection = $1 AND partition = 4',
+        [orderViewProjection.name],
+      );
+      await env.db.query(`UPDATE order_view SET status = 'SHIPPED', version = 3 WHERE order_id = $1`, [orderId]);
+      const stale = await runner.handleBatch(batch(4, 0, events, 12));
+      assert.deepEqual(stale, { kind: 'applied', nextOffset: '10' });
+      assert.deepEqual(await view(orderId), { status: 'SHIPPED', version: 3, total_minor: '300' });
+    });
+
+    it('changes nothing when its batch was fetched before another member applied further (the high watermark is stale, the log is not)', async () => {
+      const orderId = randomUUID();
+      const events = lifecycle(orderId);
+      await runner.handleBatch(batch(6, 0, events));
+      // Another member applied offsets 2..9 after this batch was fetched with the log ending at 2.
+      await env.db.query(
+        'UPDATE order_view_g1.projection_offsets SET next_offset = 10 WHERE projection = $1 AND partition = 6',
+        [orderViewProjection.name],
+      );
+      const stale = await runner.handleBatch(batch(6, 0, events, 2, 10));
+      assert.deepEqual(stale, { kind: 'applied', nextOffset: '10' });
+      assert.equal(await storedOffset(6), '10');
+    });
+
+    it('refuses, changing nothing, when the log ends before what the read model already applied', async () => {
+      const orderId = randomUUID();
+      await runner.handleBatch(batch(5, 0, lifecycle(orderId)));
+      // The topic was recreated: its log starts again at offset 0 and ends before the stored offset 2.
+      const fresh = lifecycle(randomUUID()).slice(0, 1);
+      await assert.rejects(runner.handleBatch(batch(5, 0, fresh, 1)), LogBehindReadModel);
+      assert.equal(await storedOffset(5), '2');
+      assert.equal(await view(fresh[0]!.streamId), undefined);
+    });
+
+    it('parks an event that fails to apply, with the later events of its order, and applies the rest of the batch', async () => {
+      const [poisoned, healthy] = [randomUUID(), randomUUID()];
+      const failing = runnerOf({
+        ...orderViewProjection,
+        apply: async (db, events) => {
+          if (events.some((event) => event.streamId === poisoned && event.version === 1))
+            throw new Error('cannot apply');
+          await orderViewProjection.apply(db, events);
+        },
+      });
+      const [first, second] = lifecycle(poisoned);
+      const outcome = await failing.handleBatch(batch(20, 0, [first!, ...lifecycle(healthy), second!]));
+      assert.deepEqual(outcome, { kind: 'applied', nextOffset: '4' });
+      assert.deepEqual(await view(healthy), { status: 'CONFIRMED', version: 2, total_minor: '300' });
+      assert.equal(await view(poisoned), undefined);
+      const parked = await env.db.query<{ offset: string; reason: string }>(
+        'SELECT "offset", reason FROM parked_events WHERE order_id = $1 ORDER BY "offset"',
+        [poisoned],
+      );
+      assert.deepEqual(
+        parked.rows.map((row) => [row.offset, row.reason.startsWith('apply failed 3 times: cannot apply')]),
+        [
+          ['0', true],
+          ['3', false],
+        ],
+      );
+      assert.equal(await storedOffset(20), '4');
+    });
+
+    describe('when offsets have gaps (transaction markers, aborted records, deleted records)', () => {
+      it('moves the stored offset past a marker that follows the last record', async () => {
+        const orderId = randomUUID();
+        const outcome = await runner.handleBatch(batch(7, 0, lifecycle(orderId), 3, 3, { lastOffset: 2 }));
+        assert.deepEqual(outcome, { kind: 'applied', nextOffset: '3' });
+        assert.equal(await storedOffset(7), '3');
+        assert.deepEqual(await view(orderId), { status: 'CONFIRMED', version: 2, total_minor: '300' });
+      });
+
+      it('moves the stored offset across a read that held only invisible records', async () => {
+        await runner.handleBatch(batch(8, 0, lifecycle(randomUUID())));
+        const outcome = await runner.handleBatch(batch(8, 2, [], 6, 6, { fetchedFrom: 2, lastOffset: 5 }));
+        assert.deepEqual(outcome, { kind: 'applied', nextOffset: '6' });
+        assert.equal(await storedOffset(8), '6');
+      });
+
+      it('applies records that follow invisible ones read in the same run of fetches', async () => {
+        const orderId = randomUUID();
+        const outcome = await runner.handleBatch(batch(9, 4, lifecycle(orderId), 6, 6, { fetchedFrom: 0 }));
+        assert.deepEqual(outcome, { kind: 'applied', nextOffset: '6' });
+        assert.deepEqual(await view(orderId), { status: 'CONFIRMED', version: 2, total_minor: '300' });
+      });
+
+      it('moves on past records deleted from the log before they were applied', async () => {
+        const orderId = randomUUID();
+        const outcome = await runner.handleBatch(batch(10, 5, lifecycle(orderId), 7, 7, { logStart: 5 }));
+        assert.deepEqual(outcome, { kind: 'applied', nextOffset: '7' });
+        assert.deepEqual(await view(orderId), { status: 'CONFIRMED', version: 2, total_minor: '300' });
+      });
     });
   });
-});

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource } from 'typeorm';
 
 import {
   MAX_RECORD_BYTES,
@@ -12,6 +12,7 @@ import {
   type OutgoingRecord,
   type PartitionBatch,
 } from '@app/messaging';
+import { isPipelined, type PipelinedSql } from '@app/platform';
 
 import { liveGeneration, type GenerationScope } from './generations.js';
 import type { Projection } from './projection.js';
@@ -23,6 +24,7 @@ import {
   type SequencedEvent,
   type SourcedRecord,
 } from './sequence.js';
+import type { SqlSession } from './sql-session.js';
 
 /** Where poison records go, with their origin in headers; a publisher of the dead-letter topic. */
 export interface DeadLetterSink {
@@ -68,11 +70,30 @@ export interface ProjectionRunnerOptions {
   readonly observer?: ProjectionObserver;
   /** The generation written to; the live one unless a rebuild is filling another. */
   readonly scope?: GenerationScope;
+  /**
+   * Pipelined connections for the runner's transactions (the worker's live projections): a batch in
+   * a few round trips. Without them, transactions run on the DataSource, a statement at a time.
+   */
+  readonly sql?: PipelinedSql;
+}
+
+/** A batch's events failed to apply together: its transaction is rolled back and run again event by event. */
+class BatchApplyFailed extends Error {
+  constructor(readonly reason: unknown) {
+    super('the batch failed to apply as a whole');
+  }
 }
 
 export interface RecordsOutcome {
   readonly applied: number;
   readonly parked: readonly ParkedRecord[];
+}
+
+/** What the runner knows of a batch's streams before sequencing it. */
+interface StreamStates {
+  readonly versions: ReadonlyMap<string, number>;
+  readonly parkedStreams: ReadonlySet<string>;
+  readonly discards: readonly Discard[];
 }
 
 /** Where a partition batch leaves the partition's offset, saved with the versions it applied. */
@@ -101,6 +122,7 @@ export class ProjectionRunner implements BatchHandler {
   private readonly deadLetters: DeadLetterSink | undefined;
   private readonly observer: ProjectionObserver | undefined;
   private readonly scope: GenerationScope;
+  private readonly sql: PipelinedSql | undefined;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -113,14 +135,26 @@ export class ProjectionRunner implements BatchHandler {
     this.deadLetters = options.deadLetters;
     this.observer = options.observer;
     this.scope = options.scope ?? liveGeneration(projection.name);
+    this.sql = options.sql;
   }
 
   /** Runs `work` in one transaction whose table names are the runner's generation's. */
-  transaction<T>(work: (db: EntityManager) => Promise<T>): Promise<T> {
-    return this.dataSource.transaction(async (db) => {
-      await this.scope.enter(db);
-      return work(db);
-    });
+  transaction<T>(work: (db: SqlSession) => Promise<T>): Promise<T> {
+    const inScope = async (db: SqlSession): Promise<T> => {
+      if (!isPipelined(db)) {
+        await this.scope.enter(db);
+        return work(db);
+      }
+      // Pipelined, `work`'s first statements go out with the scope's: one round trip.
+      const entering = this.scope.enter(db);
+      entering.catch(() => undefined); // awaited below: not an unhandled rejection meanwhile
+      try {
+        return await work(db);
+      } finally {
+        await entering; // its error (no generation, say) explains any of work's
+      }
+    };
+    return this.sql ? this.sql.transaction(inScope) : this.dataSource.transaction(inScope);
   }
 
   async storedOffsets(topic: string, partitions: readonly number[]): Promise<ReadonlyMap<number, string>> {
@@ -136,10 +170,45 @@ export class ProjectionRunner implements BatchHandler {
 
   async handleBatch(batch: PartitionBatch): Promise<BatchOutcome> {
     const started = process.hrtime.bigint();
+    let applied: { outcome: BatchOutcome; report: RecordsOutcome; alreadyApplied: number };
+    try {
+      applied = await this.applyBatch(batch, 'whole');
+    } catch (error) {
+      if (!(error instanceof BatchApplyFailed)) throw error;
+      applied = await this.applyBatch(batch, 'event by event');
+    }
+    const { outcome, report, alreadyApplied } = applied;
+    this.observer?.batchApplied(this.projection.name, {
+      applied: report.applied,
+      parked: report.parked.length,
+      deadLettered: report.parked.filter((parked) => parked.deadLetter).length,
+      alreadyApplied,
+      seconds: Number(process.hrtime.bigint() - started) / 1e9,
+    });
+    return outcome;
+  }
+
+  /**
+   * One transaction for the batch. `whole`: the events applied in one call with no savepoint, which
+   * throws BatchApplyFailed if they fail (the caller then runs it again `event by event`, which parks
+   * what keeps failing). On a pipelined session the offset lock, the streams' states and, at the end,
+   * the new versions with the commit each go out in one round trip.
+   */
+  private async applyBatch(
+    batch: PartitionBatch,
+    mode: 'whole' | 'event by event',
+  ): Promise<{ outcome: BatchOutcome; report: RecordsOutcome; alreadyApplied: number }> {
     let report: RecordsOutcome = { applied: 0, parked: [] };
     let alreadyApplied = 0;
+    const { topic, partition } = batch;
+    const sourced = batch.records.map((record) => ({ ...record, topic, partition }));
     const outcome = await this.transaction(async (db): Promise<BatchOutcome> => {
-      const stored = await this.lockOffset(db, batch);
+      const locking = this.lockOffset(db, batch);
+      // Pipelined, the streams' states are read in the same round trip, after the lock (so with a
+      // snapshot that sees what the lock waited for), for every record: those below the stored offset
+      // are simply not used.
+      const states = isPipelined(db) && sourced.length > 0 ? this.loadStreamStates(db, sourced) : undefined;
+      const stored = await locking;
       if (BigInt(batch.highWatermark) < stored) {
         // The batch may just be older than what was applied since it was fetched (by the member that
         // took this partition over, or by a rebuild that switched): only the broker's log end now tells.
@@ -153,27 +222,19 @@ export class ProjectionRunner implements BatchHandler {
       // Progress follows the fetch, not the records: offsets after the last record (a transaction
       // marker, aborted records) were read too, and must not be read again.
       const next = BigInt(batch.lastOffset) + 1n;
-      const { topic, partition } = batch;
-      const fresh = batch.records
-        .filter((record) => BigInt(record.offset) >= stored)
-        .map((record) => ({ ...record, topic, partition }));
+      const fresh = sourced.filter((record) => BigInt(record.offset) >= stored);
       alreadyApplied = batch.records.length - fresh.length;
       if (next <= stored) return { kind: 'applied', nextOffset: stored.toString() };
       const nextOffset = next.toString();
       report = await this.applyRecords(db, fresh, {
         heartbeat: () => batch.heartbeat(),
         advance: { topic, partition, nextOffset },
+        mode,
+        states,
       });
       return { kind: 'applied', nextOffset };
     });
-    this.observer?.batchApplied(this.projection.name, {
-      applied: report.applied,
-      parked: report.parked.length,
-      deadLettered: report.parked.filter((parked) => parked.deadLetter).length,
-      alreadyApplied,
-      seconds: Number(process.hrtime.bigint() - started) / 1e9,
-    });
-    return outcome;
+    return { outcome, report, alreadyApplied };
   }
 
   /**
@@ -182,12 +243,22 @@ export class ProjectionRunner implements BatchHandler {
    * parked events, and for replaying one stream.
    */
   async applyRecords(
-    db: EntityManager,
+    db: SqlSession,
     records: readonly SourcedRecord[],
-    { heartbeat = () => Promise.resolve(), advance }: { heartbeat?: () => Promise<void>; advance?: OffsetAdvance } = {},
+    {
+      heartbeat = () => Promise.resolve(),
+      advance,
+      mode = 'event by event',
+      states,
+    }: {
+      heartbeat?: () => Promise<void>;
+      advance?: OffsetAdvance;
+      mode?: 'whole' | 'event by event';
+      /** The states of these records' streams (or more), already asked for. */
+      states?: Promise<StreamStates>;
+    } = {},
   ): Promise<RecordsOutcome> {
-    const streamIds = [...new Set(records.map((record) => storableKey(record.key)).filter((id) => id !== null))];
-    const { versions, parkedStreams, discards } = await this.loadStreamStates(db, streamIds, records);
+    const { versions, parkedStreams, discards } = await (states ?? this.loadStreamStates(db, records));
     const sequence = sequenceRecords(records, {
       versions,
       parkedStreams,
@@ -196,9 +267,15 @@ export class ProjectionRunner implements BatchHandler {
       handles: this.handles,
     });
     const parked = [...sequence.parked];
-    const applied = await this.apply(db, sequence.next, parked, heartbeat);
+    const applied =
+      mode === 'whole'
+        ? await this.applyWhole(db, sequence.next)
+        : await this.apply(db, sequence.next, parked, heartbeat);
 
-    await this.saveVersions(db, applied, advance);
+    const saving = this.saveVersions(db, applied, advance);
+    // Pipelined, it goes out with whatever follows (the commit) and the transaction awaits it.
+    if (!isPipelined(db) || parked.length > 0) await saving;
+    else void saving;
     await this.park(db, parked);
     const poison = parked.filter((record) => record.deadLetter);
     if (this.deadLetters && poison.length > 0) {
@@ -212,9 +289,21 @@ export class ProjectionRunner implements BatchHandler {
     return { applied: applied.filter((event) => event.handled).length, parked };
   }
 
+  /** The whole batch in one call, with no savepoint: a failure throws BatchApplyFailed (or a transient error as it is). */
+  private async applyWhole(db: SqlSession, events: readonly SequencedEvent[]): Promise<SequencedEvent[]> {
+    const handled = events.filter((event) => event.handled).map((event) => event.envelope);
+    try {
+      if (handled.length > 0) await this.projection.apply(db, handled);
+    } catch (error) {
+      if (isTransient(error)) throw error;
+      throw new BatchApplyFailed(error);
+    }
+    return [...events];
+  }
+
   /** The whole batch in one call; if that fails, event by event, parking what keeps failing. */
   private async apply(
-    db: EntityManager,
+    db: SqlSession,
     events: readonly SequencedEvent[],
     parked: ParkedRecord[],
     heartbeat: () => Promise<void>,
@@ -250,7 +339,7 @@ export class ProjectionRunner implements BatchHandler {
   }
 
   /** Tries one event up to MAX_APPLY_ATTEMPTS times; returns the last error, or undefined once it applied. */
-  private async attemptRepeatedly(db: EntityManager, event: SequencedEvent): Promise<unknown> {
+  private async attemptRepeatedly(db: SqlSession, event: SequencedEvent): Promise<unknown> {
     let error: unknown;
     for (let attempt = 1; attempt <= MAX_APPLY_ATTEMPTS; attempt++) {
       error = await this.attempt(db, [event.envelope]);
@@ -264,7 +353,7 @@ export class ProjectionRunner implements BatchHandler {
    * database error (deadlock, timeout, lost connection) is thrown instead: the whole batch then
    * rolls back and Kafka delivers it again, rather than a good event being parked.
    */
-  private async attempt(db: EntityManager, events: readonly EventEnvelope[]): Promise<unknown> {
+  private async attempt(db: SqlSession, events: readonly EventEnvelope[]): Promise<unknown> {
     await db.query('SAVEPOINT projection_apply');
     try {
       await this.projection.apply(db, events);
@@ -281,12 +370,9 @@ export class ProjectionRunner implements BatchHandler {
    * Each stream's last applied version, which streams have parked events, and the operators' discards
    * of those streams or of these very records: one round trip.
    */
-  private async loadStreamStates(
-    db: EntityManager,
-    streamIds: readonly string[],
-    records: readonly SourcedRecord[],
-  ): Promise<{ versions: Map<string, number>; parkedStreams: Set<string>; discards: Discard[] }> {
+  private async loadStreamStates(db: SqlSession, records: readonly SourcedRecord[]): Promise<StreamStates> {
     if (records.length === 0) return { versions: new Map(), parkedStreams: new Set(), discards: [] };
+    const streamIds = [...new Set(records.map((record) => storableKey(record.key)).filter((id) => id !== null))];
     const rows: {
       kind: 'version' | 'parked' | 'discard';
       order_id: string | null;
@@ -335,7 +421,7 @@ export class ProjectionRunner implements BatchHandler {
 
   /** Records each stream's new version and, for a partition batch, the partition's next offset: one round trip. */
   private async saveVersions(
-    db: EntityManager,
+    db: SqlSession,
     applied: readonly SequencedEvent[],
     advance: OffsetAdvance | undefined,
   ): Promise<void> {
@@ -360,7 +446,7 @@ export class ProjectionRunner implements BatchHandler {
     }
   }
 
-  private async park(db: EntityManager, parked: readonly ParkedRecord[]): Promise<void> {
+  private async park(db: SqlSession, parked: readonly ParkedRecord[]): Promise<void> {
     for (const { record, streamId, reason, deadLetter } of parked) {
       await db.query(
         `INSERT INTO parked_events (projection, order_id, topic, partition, "offset", key, value, headers, reason, dead_lettered)
@@ -429,7 +515,7 @@ export class ProjectionRunner implements BatchHandler {
   }
 
   /** Reads the stored offset under a row lock, creating it at zero for a partition seen the first time. */
-  private async lockOffset(db: EntityManager, batch: PartitionBatch): Promise<bigint> {
+  private async lockOffset(db: SqlSession, batch: PartitionBatch): Promise<bigint> {
     const rows: { next_offset: string }[] = await db.query(
       `INSERT INTO projection_offsets AS o (projection, topic, partition, next_offset) VALUES ($1, $2, $3, 0)
        ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = o.next_offset
