@@ -4,6 +4,9 @@ import { DataSource } from 'typeorm';
 
 import { APP_CONFIG, type AppConfig } from '@app/platform';
 
+import type { OrderView } from './order-view.entity.js';
+import { ORDER_VIEW_COLUMNS } from './order-view.columns.js';
+
 /** NOTIFYed by the order view projection in each transaction that changed order views (no payload). */
 export const ORDER_VIEW_CHANGED_CHANNEL = 'order_view_changed';
 
@@ -12,14 +15,21 @@ const FALLBACK_POLL_MS = 100;
 
 interface Waiter {
   readonly minVersion: number;
-  done(reached: boolean): void;
+  /** The view as the last read saw it (null: not projected yet); undefined until a read has run. */
+  seen: OrderView | null | undefined;
+  done(): void;
 }
+
+/** How a wait ended: with the view as last read (at `minVersion` or beyond when reached), or before any read. */
+export type WaitOutcome =
+  { readonly read: true; readonly reached: boolean; readonly view: OrderView | null } | { readonly read: false };
 
 /**
  * Readers waiting for an order's view to reach a version (`GET /orders/:id?minVersion=`), woken when
- * the projection commits: each commit NOTIFYs, and one query then reads the version of every order
- * waited on. A waiter sees its version within a round trip of the commit, however many wait, with no
- * polling while nobody waits (docs/benchmarks.md has the before and after).
+ * the projection commits: each commit NOTIFYs, and one query then reads the views of every order
+ * waited on. A waiter gets its view within a round trip of the commit, however many wait, with no
+ * polling while nobody waits; a view already there is answered by the first read, which runs for all
+ * the readers that arrived meanwhile (docs/benchmarks.md has the before and after).
  */
 @Injectable()
 export class OrderVersionWaits implements OnApplicationShutdown {
@@ -37,37 +47,44 @@ export class OrderVersionWaits implements OnApplicationShutdown {
     @Inject(DataSource) private readonly dataSource: DataSource,
   ) {}
 
-  /** Resolves true once the order's view has reached `minVersion`, false after `timeoutMs`. */
-  wait(orderId: string, minVersion: number, timeoutMs: number): Promise<boolean> {
+  /** Resolves once the order's view has reached `minVersion`, or after `timeoutMs` with the view as last read. */
+  wait(id: string, minVersion: number, timeoutMs: number): Promise<WaitOutcome> {
     this.listen();
+    const orderId = id.toLowerCase(); // as Postgres spells a uuid, so the read's rows find their waiters
     return new Promise((resolve) => {
       const waiters = this.waiting.get(orderId) ?? new Set<Waiter>();
       this.waiting.set(orderId, waiters);
       const waiter: Waiter = {
         minVersion,
-        done: (reached) => {
+        seen: undefined,
+        done: () => {
           clearTimeout(timer);
           waiters.delete(waiter);
           if (waiters.size === 0) this.waiting.delete(orderId);
           if (this.waiting.size === 0) this.stopFallback();
-          resolve(reached);
+          const { seen } = waiter;
+          resolve(
+            seen === undefined
+              ? { read: false }
+              : { read: true, reached: (seen?.version ?? 0) >= minVersion, view: seen },
+          );
         },
       };
       const timer = setTimeout(() => {
-        waiter.done(false);
+        waiter.done();
       }, timeoutMs);
       waiters.add(waiter);
       this.fallback ??= setInterval(() => {
         this.check();
       }, FALLBACK_POLL_MS);
-      this.check(); // registered first, then checked: a commit in between is not missed
+      this.check(); // registered first, then read: a commit in between is not missed
     });
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
     this.stopFallback();
-    for (const waiters of [...this.waiting.values()]) for (const waiter of [...waiters]) waiter.done(false);
+    for (const waiters of [...this.waiting.values()]) for (const waiter of [...waiters]) waiter.done();
     const listener = this.listener;
     this.listener = undefined;
     await listener?.then((client) => client.end()).catch(() => undefined);
@@ -85,13 +102,17 @@ export class OrderVersionWaits implements OnApplicationShutdown {
           seen = this.wakeUps;
           const ids = [...this.waiting.keys()];
           if (ids.length === 0) break;
-          const rows: { order_id: string; version: number }[] = await this.dataSource.query(
-            'SELECT order_id::text, version FROM order_view WHERE order_id = ANY($1::uuid[])',
+          const rows: OrderView[] = await this.dataSource.query(
+            `SELECT ${ORDER_VIEW_COLUMNS} FROM order_view WHERE order_id = ANY($1::uuid[])`,
             [ids],
           );
-          for (const { order_id: orderId, version } of rows) {
-            for (const waiter of [...(this.waiting.get(orderId) ?? [])])
-              if (version >= waiter.minVersion) waiter.done(true);
+          const views = new Map(rows.map((view) => [view.orderId, view]));
+          for (const orderId of ids) {
+            const view = views.get(orderId) ?? null;
+            for (const waiter of [...(this.waiting.get(orderId) ?? [])]) {
+              waiter.seen = view;
+              if ((view?.version ?? 0) >= waiter.minVersion) waiter.done();
+            }
           }
         } while (this.wakeUps !== seen);
       } catch (error) {

@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type Repository } from 'typeorm';
 
 import { OrderView } from './order-view.entity.js';
+import { ORDER_VIEW_COLUMNS } from './order-view.columns.js';
 import { OrderVersionWaits } from './order-version-waits.js';
 
 export interface OrderListFilter {
@@ -11,33 +12,6 @@ export interface OrderListFilter {
   readonly after?: { readonly placedAt: Date; readonly orderId: string } | undefined;
   readonly limit: number;
 }
-
-/** Each property of the entity and the SQL that reads it: a new field fails typecheck here until it is read. */
-const ORDER_VIEW_SELECT = {
-  orderId: 'order_id',
-  customerId: 'customer_id',
-  status: 'status',
-  currency: 'currency',
-  lines: 'lines',
-  totalMinor: 'total_minor::text',
-  version: 'version',
-  placedAt: 'placed_at',
-  confirmedAt: 'confirmed_at',
-  shippedAt: 'shipped_at',
-  deliveredAt: 'delivered_at',
-  cancelledAt: 'cancelled_at',
-  updatedAt: 'updated_at',
-  paymentReference: 'payment_reference',
-  carrier: 'carrier',
-  trackingNumber: 'tracking_number',
-  cancelReason: 'cancel_reason',
-  returnedAt: 'returned_at',
-  returnReason: 'return_reason',
-} satisfies Record<keyof OrderView, string>;
-
-const ORDER_VIEW_COLUMNS = Object.entries(ORDER_VIEW_SELECT)
-  .map(([property, sql]) => `${sql} AS "${property}"`)
-  .join(', ');
 
 @Injectable()
 export class OrderViewQueries {
@@ -68,10 +42,10 @@ export class OrderViewQueries {
    * projection's commit wakes it (OrderVersionWaits).
    */
   async waitForVersion(orderId: string, minVersion: number, timeoutMs: number): Promise<OrderView | null> {
-    const view = await this.findById(orderId);
-    if ((view && view.version >= minVersion) || timeoutMs <= 0) return view;
-    await this.waits.wait(orderId, minVersion, timeoutMs);
-    return this.findById(orderId); // reached, or as it is when the wait ran out
+    if (timeoutMs <= 0) return this.findById(orderId);
+    const waited = await this.waits.wait(orderId, minVersion, timeoutMs);
+    // Not read at all before the wait ran out (a very short wait): as it is now.
+    return waited.read ? waited.view : this.findById(orderId);
   }
 
   /** Newest first, keyset-paginated on (placed_at, order_id): stable under concurrent inserts. */
