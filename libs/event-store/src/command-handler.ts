@@ -1,6 +1,4 @@
-import type { EntityManager } from 'typeorm';
-
-import type { DomainEvent, EventMetadata, EventStore, NewEvent, RecordedEvent } from './event-store.js';
+import type { DomainEvent, EventMetadata, EventStore, NewEvent, RecordedEvent, StoreSession } from './event-store.js';
 import { ConcurrencyConflict } from './event-store.js';
 
 /** The decider pattern: pure functions the write side runs against a stream's history. */
@@ -54,16 +52,13 @@ export const MAX_COMMAND_ATTEMPTS = 5;
 export async function decideAndAppend<Command, Event extends DomainEvent, State>(
   store: EventStore,
   decider: Decider<Command, Event, State>,
-  db: EntityManager,
+  db: StoreSession,
   streamId: string,
   command: Command,
   options: CommandOptions,
 ): Promise<CommandResult<State>> {
   let history: RecordedEvent<Event>[] = [];
-  if (!options.newStream) {
-    await store.lockStream(db, streamId);
-    history = await store.readStream<Event>(streamId, db);
-  }
+  if (!options.newStream) history = await store.lockAndReadStream<Event>(db, streamId);
   const version = history.length;
   if (options.expectedVersion !== undefined && options.expectedVersion !== version) {
     throw new VersionMismatch(options.expectedVersion, version);
@@ -92,7 +87,7 @@ export async function decideAndAppend<Command, Event extends DomainEvent, State>
 export async function withConflictRetry<T>(
   store: EventStore,
   pinnedVersion: number | undefined,
-  work: (db: EntityManager) => Promise<T>,
+  work: (db: StoreSession) => Promise<T>,
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
 
 import { decide, evolve, initialState, type OrderCommand, type OrderEvent, type OrderState } from '@app/orders-domain';
+import { PipelinedSql } from '@app/platform';
 import { createTestEnvironment, type TestEnvironment } from '@app/testing';
 
 import { handleCommand, VersionMismatch, type Decider } from './command-handler.js';
@@ -22,103 +23,109 @@ const placed: OrderEvent = {
   data: { customerId: 'c-1', currency: 'EUR', lines: [{ sku: 'A', quantity: 1, unitPriceMinor: 100 }] },
 };
 
-describe('event store', () => {
-  let env: TestEnvironment;
-  let dataSource: DataSource;
-  let store: EventStore;
+// The command API runs on pipelined connections (a command in a few round trips); both must mean the same.
+for (const sessions of ['TypeORM transactions', 'pipelined connections'] as const)
+  describe(`event store on ${sessions}`, () => {
+    let env: TestEnvironment;
+    let dataSource: DataSource;
+    let sql: PipelinedSql | undefined;
+    let store: EventStore;
 
-  before(async () => {
-    env = await createTestEnvironment('event_store');
-    dataSource = await new DataSource({ type: 'postgres', url: env.config.databaseUrl }).initialize();
-    store = new EventStore(dataSource);
-  });
+    before(async () => {
+      env = await createTestEnvironment('event_store');
+      dataSource = await new DataSource({ type: 'postgres', url: env.config.databaseUrl }).initialize();
+      if (sessions === 'pipelined connections')
+        sql = new PipelinedSql(env.config.databaseUrl, { max: 10, applicationName: 'event-store-test' });
+      store = new EventStore(dataSource, sql);
+    });
 
-  after(async () => {
-    await dataSource.destroy();
-    await env.dispose();
-  });
+    after(async () => {
+      await sql?.close();
+      await dataSource.destroy();
+      await env.dispose();
+    });
 
-  it('reads back what it appended, in version order, and queues it for the relay', async () => {
-    const orderId = randomUUID();
-    const events = [newEvent(placed), newEvent({ type: 'OrderConfirmed', data: { paymentReference: 'p-1' } })];
-    const version = await store.transaction((db) => store.append(db, orderId, 0, events));
-    assert.equal(version, 2);
+    it('reads back what it appended, in version order, and queues it for the relay', async () => {
+      const orderId = randomUUID();
+      const events = [newEvent(placed), newEvent({ type: 'OrderConfirmed', data: { paymentReference: 'p-1' } })];
+      const version = await store.transaction((db) => store.append(db, orderId, 0, events));
+      assert.equal(version, 2);
 
-    const stream = await store.readStream(orderId);
-    assert.deepEqual(
-      stream.map((e) => [e.version, e.event.type, e.eventId]),
-      [
-        [1, 'OrderPlaced', events[0]?.eventId],
-        [2, 'OrderConfirmed', events[1]?.eventId],
-      ],
-    );
-    assert.deepEqual(stream[0]?.metadata, metadata);
-    const outbox = await env.db.query(
-      'SELECT count(*)::int AS n FROM outbox o JOIN events e USING (position) WHERE e.order_id = $1',
-      [orderId],
-    );
-    assert.equal(outbox.rows[0].n, 2);
-  });
+      const stream = await store.readStream(orderId);
+      assert.deepEqual(
+        stream.map((e) => [e.version, e.event.type, e.eventId]),
+        [
+          [1, 'OrderPlaced', events[0]?.eventId],
+          [2, 'OrderConfirmed', events[1]?.eventId],
+        ],
+      );
+      assert.deepEqual(stream[0]?.metadata, metadata);
+      const outbox = await env.db.query(
+        'SELECT count(*)::int AS n FROM outbox o JOIN events e USING (position) WHERE e.order_id = $1',
+        [orderId],
+      );
+      assert.equal(outbox.rows[0].n, 2);
+    });
 
-  it('refuses an append at a version another writer already took, and writes nothing', async () => {
-    const orderId = randomUUID();
-    await store.transaction((db) => store.append(db, orderId, 0, [newEvent(placed)]));
-    await assert.rejects(
-      store.transaction((db) => store.append(db, orderId, 0, [newEvent(placed)])),
-      ConcurrencyConflict,
-    );
-    assert.equal((await store.readStream(orderId)).length, 1);
-  });
+    it('refuses an append at a version another writer already took, and writes nothing', async () => {
+      const orderId = randomUUID();
+      await store.transaction((db) => store.append(db, orderId, 0, [newEvent(placed)]));
+      await assert.rejects(
+        store.transaction((db) => store.append(db, orderId, 0, [newEvent(placed)])),
+        ConcurrencyConflict,
+      );
+      assert.equal((await store.readStream(orderId)).length, 1);
+    });
 
-  it('gives concurrent unpinned commands contiguous versions', async () => {
-    const orderId = randomUUID();
-    const options = { metadata, now: new Date(), newEventId: randomUUID, schemaVersion: 1 };
-    await handleCommand(store, decider, orderId, { type: 'PlaceOrder', data: placed.data }, options);
-    const skus = Array.from({ length: 8 }, (_, index) => `SKU-${index}`);
-    const results = await Promise.all(
-      skus.map((sku) =>
+    it('gives concurrent unpinned commands contiguous versions', async () => {
+      const orderId = randomUUID();
+      const options = { metadata, now: new Date(), newEventId: randomUUID, schemaVersion: 1 };
+      await handleCommand(store, decider, orderId, { type: 'PlaceOrder', data: placed.data }, options);
+      const skus = Array.from({ length: 8 }, (_, index) => `SKU-${index}`);
+      const results = await Promise.all(
+        skus.map((sku) =>
+          handleCommand(
+            store,
+            decider,
+            orderId,
+            { type: 'AddOrderLine', data: { line: { sku, quantity: 1, unitPriceMinor: 1 } } },
+            options,
+          ),
+        ),
+      );
+      assert.deepEqual(
+        results.map((result) => result.version).sort((a, b) => a - b),
+        [2, 3, 4, 5, 6, 7, 8, 9],
+      );
+      assert.deepEqual(
+        (await store.readStream(orderId)).map((e) => e.version),
+        [1, 2, 3, 4, 5, 6, 7, 8, 9],
+      );
+    });
+
+    it('answers a pinned command whose version moved on with a version mismatch', async () => {
+      const orderId = randomUUID();
+      const options = { metadata, now: new Date(), newEventId: randomUUID, schemaVersion: 1 };
+      await handleCommand(store, decider, orderId, { type: 'PlaceOrder', data: placed.data }, options);
+      await assert.rejects(
         handleCommand(
           store,
           decider,
           orderId,
-          { type: 'AddOrderLine', data: { line: { sku, quantity: 1, unitPriceMinor: 1 } } },
-          options,
+          { type: 'ConfirmOrder', data: { paymentReference: 'p' } },
+          { ...options, expectedVersion: 0 },
         ),
-      ),
-    );
-    assert.deepEqual(
-      results.map((result) => result.version).sort((a, b) => a - b),
-      [2, 3, 4, 5, 6, 7, 8, 9],
-    );
-    assert.deepEqual(
-      (await store.readStream(orderId)).map((e) => e.version),
-      [1, 2, 3, 4, 5, 6, 7, 8, 9],
-    );
-  });
+        VersionMismatch,
+      );
+    });
 
-  it('answers a pinned command whose version moved on with a version mismatch', async () => {
-    const orderId = randomUUID();
-    const options = { metadata, now: new Date(), newEventId: randomUUID, schemaVersion: 1 };
-    await handleCommand(store, decider, orderId, { type: 'PlaceOrder', data: placed.data }, options);
-    await assert.rejects(
-      handleCommand(
-        store,
-        decider,
-        orderId,
-        { type: 'ConfirmOrder', data: { paymentReference: 'p' } },
-        { ...options, expectedVersion: 0 },
-      ),
-      VersionMismatch,
-    );
+    it('refuses an event too large for one Kafka record, and writes nothing', async () => {
+      const orderId = randomUUID();
+      const huge: OrderEvent = { type: 'OrderCancelled', data: { reason: 'x'.repeat(1_100_000) } };
+      await assert.rejects(
+        store.transaction((db) => store.append(db, orderId, 0, [newEvent(huge)])),
+        EventTooLarge,
+      );
+      assert.equal((await store.readStream(orderId)).length, 0);
+    });
   });
-
-  it('refuses an event too large for one Kafka record, and writes nothing', async () => {
-    const orderId = randomUUID();
-    const huge: OrderEvent = { type: 'OrderCancelled', data: { reason: 'x'.repeat(1_100_000) } };
-    await assert.rejects(
-      store.transaction((db) => store.append(db, orderId, 0, [newEvent(huge)])),
-      EventTooLarge,
-    );
-    assert.equal((await store.readStream(orderId)).length, 0);
-  });
-});

@@ -1,8 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 
 import { MAX_RECORD_BYTES, type DomainEvent } from '@app/messaging';
-import { isPgError } from '@app/platform';
+import { PipelinedSql, isPgError, isPipelined } from '@app/platform';
 
 export type { DomainEvent };
 
@@ -71,6 +71,9 @@ interface EventRow {
   occurred_at: Date;
 }
 
+/** A transaction's connection: TypeORM's manager, or a pipelined session (PipelinedSql). */
+export type StoreSession = Pick<EntityManager, 'query'>;
+
 /** The part of the outbox relay the store needs to wake it. */
 export interface LocalRelay {
   readonly isLeader: boolean;
@@ -82,10 +85,18 @@ export interface LocalRelay {
 export class EventStore {
   private localRelay: LocalRelay | undefined;
   /** Transactions of this store whose commit wakes the local relay, so they need no NOTIFY. */
-  private readonly wakesLocally = new WeakSet<EntityManager>();
-  private readonly appendedIn = new WeakSet<EntityManager>();
+  private readonly wakesLocally = new WeakSet<StoreSession>();
+  /** Transactions that appended, with what they appended after (for the conflict a commit may report). */
+  private readonly appendedIn = new WeakMap<StoreSession, { streamId: string; expectedVersion: number }>();
 
-  constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}
+  /**
+   * `sql`: pipelined connections for commands, so that a command is a few round trips (the command
+   * API's); without them, TypeORM's transactions, a statement at a time.
+   */
+  constructor(
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Optional() @Inject(PipelinedSql) private readonly sql?: PipelinedSql,
+  ) {}
 
   /**
    * A relay in this process. While it leads, appends made through `transaction()` wake it in memory
@@ -104,13 +115,13 @@ export class EventStore {
    * Queues concurrent writers of one stream behind each other until commit, so they decide in turn
    * instead of all losing the race and retrying. The unique (order_id, version) key stays the guard.
    */
-  async lockStream(db: EntityManager, streamId: string): Promise<void> {
+  async lockStream(db: StoreSession, streamId: string): Promise<void> {
     await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [STREAM_LOCK_CLASS, streamId]);
   }
 
   async readStream<E extends DomainEvent>(
     streamId: string,
-    db: EntityManager = this.dataSource.manager,
+    db: StoreSession = this.dataSource.manager,
   ): Promise<RecordedEvent<E>[]> {
     const rows: EventRow[] = await db.query(
       `SELECT position, event_id, order_id, version, type, schema_version, data, metadata, occurred_at
@@ -121,11 +132,22 @@ export class EventStore {
   }
 
   /**
+   * Locks the stream (lockStream) and then reads it: two statements, since a statement's snapshot is
+   * taken before it waits for the lock; pipelined, they go out together.
+   */
+  async lockAndReadStream<E extends DomainEvent>(db: StoreSession, streamId: string): Promise<RecordedEvent<E>[]> {
+    const locking = this.lockStream(db, streamId);
+    if (!isPipelined(db)) await locking;
+    const [, history] = await Promise.all([locking, this.readStream<E>(streamId, db)]);
+    return history;
+  }
+
+  /**
    * Appends events after `expectedVersion` and queues them for the relay, in the caller's transaction.
    * Returns the stream's new version. Throws ConcurrencyConflict when another writer got there first.
    */
   async append(
-    db: EntityManager,
+    db: StoreSession,
     streamId: string,
     expectedVersion: number,
     events: readonly NewEvent[],
@@ -139,8 +161,9 @@ export class EventStore {
     // One round trip: the events, their outbox rows and, unless the local relay will be woken after
     // the commit, the NOTIFY (Postgres delivers it at commit, never for a rollback).
     const wake = this.wakesLocally.has(db) ? 'SELECT' : `SELECT pg_notify('${OUTBOX_CHANNEL}', NULL)`;
+    this.appendedIn.set(db, { streamId, expectedVersion });
     try {
-      await db.query(
+      const appending: Promise<unknown> = db.query(
         `WITH appended AS (
            INSERT INTO events (event_id, order_id, version, type, schema_version, data, metadata, occurred_at)
            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[], $8::timestamptz[])
@@ -160,24 +183,40 @@ export class EventStore {
           events.map((e) => e.occurredAt.toISOString()),
         ],
       );
+      // Pipelined, the append goes out with what follows it (the key's record, the commit), and a
+      // conflict is reported by the transaction (see `transaction`).
+      if (!isPipelined(db)) await appending;
     } catch (error) {
-      // The unique (order_id, version) key is the guard: a concurrent writer committed this version.
-      if (isPgError(error, '23505')) throw new ConcurrencyConflict(streamId, expectedVersion);
-      throw error;
+      throw conflictOr(error, streamId, expectedVersion);
     }
-    this.appendedIn.add(db);
     return expectedVersion + events.length;
   }
 
-  async transaction<T>(work: (db: EntityManager) => Promise<T>): Promise<T> {
+  async transaction<T>(work: (db: StoreSession) => Promise<T>): Promise<T> {
     const relay = this.localRelay?.isLeader === true ? this.localRelay : undefined;
-    const { result, appended } = await this.dataSource.transaction(async (db) => {
+    let appended: { streamId: string; expectedVersion: number } | undefined;
+    const run = async (db: StoreSession): Promise<T> => {
       if (relay) this.wakesLocally.add(db);
-      return { result: await work(db), appended: this.appendedIn.has(db) };
-    });
+      try {
+        return await work(db);
+      } finally {
+        appended = this.appendedIn.get(db);
+      }
+    };
+    let result: T;
+    try {
+      result = this.sql ? await this.sql.transaction(run) : await this.dataSource.transaction(run);
+    } catch (error) {
+      throw appended ? conflictOr(error, appended.streamId, appended.expectedVersion) : error;
+    }
     if (appended) relay?.wake(); // committed: the relay will find the rows
     return result;
   }
+}
+
+/** The unique (order_id, version) key is the guard: its violation means a concurrent writer committed this version. */
+function conflictOr(error: unknown, streamId: string, expectedVersion: number): unknown {
+  return isPgError(error, '23505') ? new ConcurrencyConflict(streamId, expectedVersion) : error;
 }
 
 export function toRecordedEvent<E extends DomainEvent>(row: EventRow): RecordedEvent<E> {
