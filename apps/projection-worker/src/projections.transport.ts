@@ -46,6 +46,8 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
     this.sql = new PipelinedSql(config.databaseUrl, {
       max: Math.min(8, projections.length * config.projections.concurrentPartitions),
       applicationName: 'projection-worker',
+      // Read models are derived from the log: rows and offsets lost to a crash are applied again.
+      synchronousCommit: false,
     });
   }
 

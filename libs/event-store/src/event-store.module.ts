@@ -2,16 +2,13 @@ import { Inject, Injectable, Module, type OnApplicationBootstrap, type OnApplica
 import { DataSource } from 'typeorm';
 
 import { EventPublisher, KafkaConnection, ensureTopics, orderEventsTopic } from '@app/messaging';
-import { APP_CONFIG, Metrics, PipelinedSql, type AppConfig } from '@app/platform';
+import { APP_CONFIG, Metrics, type AppConfig } from '@app/platform';
 import { Counter, Gauge } from 'prom-client';
 
 import { EventStore } from './event-store.js';
 import { IdempotencyKeyPurger } from './idempotency-key-purger.js';
 import { IdempotencyKeys } from './idempotency-keys.js';
 import { OutboxRelay } from './outbox-relay.js';
-
-/** Connections for command transactions: as many as TypeORM's pool gave them (DatabaseModule's default). */
-const COMMAND_CONNECTIONS = 10;
 
 /** Runs the outbox relay for the life of the process when OUTBOX_RELAY_ENABLED (the default). */
 @Injectable()
@@ -96,25 +93,8 @@ function registerBacklogGauges(metrics: Metrics, dataSource: DataSource): void {
   });
 }
 
-/** Closes the command transactions' connections (the EventStore's PipelinedSql) when the app stops. */
-@Injectable()
-class CommandSqlCloser implements OnApplicationShutdown {
-  constructor(@Inject(PipelinedSql) private readonly sql: PipelinedSql) {}
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.sql.close();
-  }
-}
-
 @Module({
   providers: [
-    {
-      provide: PipelinedSql,
-      inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) =>
-        new PipelinedSql(config.databaseUrl, { max: COMMAND_CONNECTIONS, applicationName: 'command-api' }),
-    },
-    CommandSqlCloser,
     EventStore,
     OutboxRelayService,
     {

@@ -88,6 +88,8 @@ export class BatchConsumer {
   private readonly gaps = new Map<number, Promise<void>>();
   /** Per partition: the next offset handled since Kafka's committed offset was last moved (for lag tooling). */
   private readonly uncommitted = new Map<number, string>();
+  /** The partitions of the last assignment. */
+  private assigned = new Set<number>();
   private readonly committer = setInterval(() => void this.commitProgress(), KAFKA_COMMIT_INTERVAL_MS).unref();
 
   constructor(
@@ -108,6 +110,10 @@ export class BatchConsumer {
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
       const partitions = payload.memberAssignment[this.options.topic] ?? [];
       this.reads.clear(); // where a partition is read from is unknown until the seek
+      // Progress on partitions now another member's is theirs to commit: never move their offsets back.
+      this.assigned = new Set(partitions);
+      for (const partition of [...this.uncommitted.keys()])
+        if (!this.assigned.has(partition)) this.uncommitted.delete(partition);
       void this.seekToStored(partitions);
     });
     // kafkajs resolves a batch whose records were all filtered out (only markers or aborted records)
@@ -147,13 +153,13 @@ export class BatchConsumer {
    */
   private async commitProgress(): Promise<void> {
     if (this.uncommitted.size === 0) return;
-    const offsets = [...this.uncommitted].map(([partition, offset]) => ({
-      topic: this.options.topic,
-      partition,
-      offset,
-    }));
+    const taken = new Map(this.uncommitted);
     this.uncommitted.clear();
+    const offsets = [...taken].map(([partition, offset]) => ({ topic: this.options.topic, partition, offset }));
     await this.consumer.commitOffsets(offsets).catch((error: unknown) => {
+      // Next time, unless a newer batch (or a new assignment) has replaced them meanwhile.
+      for (const [partition, offset] of taken)
+        if (!this.uncommitted.has(partition) && this.assigned.has(partition)) this.uncommitted.set(partition, offset);
       this.logger.debug(`could not commit offsets for lag tooling: ${String(error)}`);
     });
   }
@@ -185,7 +191,7 @@ export class BatchConsumer {
     const next = (BigInt(lastOffset) + 1n).toString();
     this.reads.set(batch.partition, { from: next, next });
     payload.resolveOffset(lastOffset);
-    this.uncommitted.set(batch.partition, next);
+    if (this.assigned.has(batch.partition)) this.uncommitted.set(batch.partition, next);
   }
 
   /**
@@ -217,6 +223,7 @@ export class BatchConsumer {
       .then(
         (outcome) => {
           if (outcome.kind === 'rewind') this.seekQuietly(partition, outcome.offset);
+          else if (this.assigned.has(partition)) this.uncommitted.set(partition, outcome.nextOffset);
         },
         (error: unknown) => {
           // kafkajs has moved past the range already, and at a log end nothing else would cover it: read it again.

@@ -11,6 +11,7 @@ import { createTestEnvironment, type TestEnvironment } from '@app/testing';
 import { orderViewProjection } from './order-view.projection.js';
 import { LogBehindReadModel, ProjectionRunner } from './projection-runner.js';
 import type { Projection } from './projection.js';
+import type { SqlSession } from './sql-session.js';
 
 const topic = 'orders.events';
 
@@ -178,34 +179,39 @@ for (const sessions of ['TypeORM transactions', 'pipelined connections'] as cons
       assert.equal(await view(fresh[0]!.streamId), undefined);
     });
 
-    it('parks an event that fails to apply, with the later events of its order, and applies the rest of the batch', async () => {
-      const [poisoned, healthy] = [randomUUID(), randomUUID()];
-      const failing = runnerOf({
-        ...orderViewProjection,
-        apply: async (db, events) => {
-          if (events.some((event) => event.streamId === poisoned && event.version === 1))
-            throw new Error('cannot apply');
-          await orderViewProjection.apply(db, events);
-        },
+    // A failure in the projection's code, and one in the statements it sends (undone by a savepoint).
+    for (const [failure, partition, fail] of [
+      ['a thrown error', 20, () => Promise.reject(new Error('cannot apply'))],
+      ['a failed statement', 21, (db: SqlSession) => db.query('SELECT 1 / 0')],
+    ] as const)
+      it(`parks an event that fails to apply (${failure}), with the later events of its order, and applies the rest of the batch`, async () => {
+        const [poisoned, healthy] = [randomUUID(), randomUUID()];
+        const failing = runnerOf({
+          ...orderViewProjection,
+          apply: async (db, events) => {
+            if (events.some((event) => event.streamId === poisoned && event.version === 1))
+              throw new Error('cannot apply');
+            await orderViewProjection.apply(db, events);
+          },
+        });
+        const [first, second] = lifecycle(poisoned);
+        const outcome = await failing.handleBatch(batch(partition, 0, [first!, ...lifecycle(healthy), second!]));
+        assert.deepEqual(outcome, { kind: 'applied', nextOffset: '4' });
+        assert.deepEqual(await view(healthy), { status: 'CONFIRMED', version: 2, total_minor: '300' });
+        assert.equal(await view(poisoned), undefined);
+        const parked = await env.db.query<{ offset: string; reason: string }>(
+          'SELECT "offset", reason FROM parked_events WHERE order_id = $1 ORDER BY "offset"',
+          [poisoned],
+        );
+        assert.deepEqual(
+          parked.rows.map((row) => [row.offset, row.reason.startsWith('apply failed 3 times: ')]),
+          [
+            ['0', true],
+            ['3', false],
+          ],
+        );
+        assert.equal(await storedOffset(partition), '4');
       });
-      const [first, second] = lifecycle(poisoned);
-      const outcome = await failing.handleBatch(batch(20, 0, [first!, ...lifecycle(healthy), second!]));
-      assert.deepEqual(outcome, { kind: 'applied', nextOffset: '4' });
-      assert.deepEqual(await view(healthy), { status: 'CONFIRMED', version: 2, total_minor: '300' });
-      assert.equal(await view(poisoned), undefined);
-      const parked = await env.db.query<{ offset: string; reason: string }>(
-        'SELECT "offset", reason FROM parked_events WHERE order_id = $1 ORDER BY "offset"',
-        [poisoned],
-      );
-      assert.deepEqual(
-        parked.rows.map((row) => [row.offset, row.reason.startsWith('apply failed 3 times: cannot apply')]),
-        [
-          ['0', true],
-          ['3', false],
-        ],
-      );
-      assert.equal(await storedOffset(20), '4');
-    });
 
     describe('when offsets have gaps (transaction markers, aborted records, deleted records)', () => {
       it('moves the stored offset past a marker that follows the last record', async () => {

@@ -12,7 +12,7 @@ import {
   type OutgoingRecord,
   type PartitionBatch,
 } from '@app/messaging';
-import { isPipelined, type PipelinedSql } from '@app/platform';
+import { hasPreparedStatementTrouble, isPipelined, type PipelinedSql } from '@app/platform';
 
 import { liveGeneration, type GenerationScope } from './generations.js';
 import type { Projection } from './projection.js';
@@ -77,7 +77,15 @@ export interface ProjectionRunnerOptions {
   readonly sql?: PipelinedSql;
 }
 
-/** A batch's events failed to apply together: its transaction is rolled back and run again event by event. */
+/**
+ * How a transaction applies its events: `together` in one call with no savepoint (a failure throws
+ * BatchApplyFailed, and the caller runs the batch again `one by one`); `one by one`, each under a
+ * savepoint, parking what keeps failing; `together, then one by one`: together under a savepoint
+ * first, one by one if that fails (retries of parked events, replays of one stream).
+ */
+export type ApplyMode = 'together' | 'one by one' | 'together, then one by one';
+
+/** A batch's events failed to apply together: its transaction is rolled back and run again one by one. */
 class BatchApplyFailed extends Error {
   constructor(readonly reason: unknown) {
     super('the batch failed to apply as a whole');
@@ -172,10 +180,10 @@ export class ProjectionRunner implements BatchHandler {
     const started = process.hrtime.bigint();
     let applied: { outcome: BatchOutcome; report: RecordsOutcome; alreadyApplied: number };
     try {
-      applied = await this.applyBatch(batch, 'whole');
+      applied = await this.applyBatch(batch, 'together');
     } catch (error) {
       if (!(error instanceof BatchApplyFailed)) throw error;
-      applied = await this.applyBatch(batch, 'event by event');
+      applied = await this.applyBatch(batch, 'one by one');
     }
     const { outcome, report, alreadyApplied } = applied;
     this.observer?.batchApplied(this.projection.name, {
@@ -189,14 +197,12 @@ export class ProjectionRunner implements BatchHandler {
   }
 
   /**
-   * One transaction for the batch. `whole`: the events applied in one call with no savepoint, which
-   * throws BatchApplyFailed if they fail (the caller then runs it again `event by event`, which parks
-   * what keeps failing). On a pipelined session the offset lock, the streams' states and, at the end,
-   * the new versions with the commit each go out in one round trip.
+   * One transaction for the batch (see ApplyMode). On a pipelined session the offset lock, the
+   * streams' states and, at the end, the new versions with the commit each go out in one round trip.
    */
   private async applyBatch(
     batch: PartitionBatch,
-    mode: 'whole' | 'event by event',
+    mode: 'together' | 'one by one',
   ): Promise<{ outcome: BatchOutcome; report: RecordsOutcome; alreadyApplied: number }> {
     let report: RecordsOutcome = { applied: 0, parked: [] };
     let alreadyApplied = 0;
@@ -208,6 +214,8 @@ export class ProjectionRunner implements BatchHandler {
       // snapshot that sees what the lock waited for), for every record: those below the stored offset
       // are simply not used.
       const states = isPipelined(db) && sourced.length > 0 ? this.loadStreamStates(db, sourced) : undefined;
+      // Left unawaited when the batch stops early: its failure is the transaction's to report.
+      states?.catch(() => undefined);
       const stored = await locking;
       if (BigInt(batch.highWatermark) < stored) {
         // The batch may just be older than what was applied since it was fetched (by the member that
@@ -248,12 +256,12 @@ export class ProjectionRunner implements BatchHandler {
     {
       heartbeat = () => Promise.resolve(),
       advance,
-      mode = 'event by event',
+      mode = 'together, then one by one',
       states,
     }: {
       heartbeat?: () => Promise<void>;
       advance?: OffsetAdvance;
-      mode?: 'whole' | 'event by event';
+      mode?: ApplyMode;
       /** The states of these records' streams (or more), already asked for. */
       states?: Promise<StreamStates>;
     } = {},
@@ -268,14 +276,14 @@ export class ProjectionRunner implements BatchHandler {
     });
     const parked = [...sequence.parked];
     const applied =
-      mode === 'whole'
-        ? await this.applyWhole(db, sequence.next)
-        : await this.apply(db, sequence.next, parked, heartbeat);
+      mode === 'together'
+        ? await this.applyTogether(db, sequence.next)
+        : await this.apply(db, sequence.next, parked, heartbeat, mode);
 
     const saving = this.saveVersions(db, applied, advance);
-    // Pipelined, it goes out with whatever follows (the commit) and the transaction awaits it.
     if (!isPipelined(db) || parked.length > 0) await saving;
-    else void saving;
+    // Pipelined, it goes out with the commit, and its failure is the transaction's to report.
+    else saving.catch(() => undefined);
     await this.park(db, parked);
     const poison = parked.filter((record) => record.deadLetter);
     if (this.deadLetters && poison.length > 0) {
@@ -289,8 +297,8 @@ export class ProjectionRunner implements BatchHandler {
     return { applied: applied.filter((event) => event.handled).length, parked };
   }
 
-  /** The whole batch in one call, with no savepoint: a failure throws BatchApplyFailed (or a transient error as it is). */
-  private async applyWhole(db: SqlSession, events: readonly SequencedEvent[]): Promise<SequencedEvent[]> {
+  /** The events in one call, with no savepoint: a failure throws BatchApplyFailed (or a transient error as it is). */
+  private async applyTogether(db: SqlSession, events: readonly SequencedEvent[]): Promise<SequencedEvent[]> {
     const handled = events.filter((event) => event.handled).map((event) => event.envelope);
     try {
       if (handled.length > 0) await this.projection.apply(db, handled);
@@ -301,16 +309,17 @@ export class ProjectionRunner implements BatchHandler {
     return [...events];
   }
 
-  /** The whole batch in one call; if that fails, event by event, parking what keeps failing. */
+  /** Event by event under savepoints, parking what keeps failing; `together, then one by one` tries them all in one call first. */
   private async apply(
     db: SqlSession,
     events: readonly SequencedEvent[],
     parked: ParkedRecord[],
     heartbeat: () => Promise<void>,
+    mode: Exclude<ApplyMode, 'together'>,
   ): Promise<SequencedEvent[]> {
     const handled = events.filter((event) => event.handled).map((event) => event.envelope);
     if (handled.length === 0) return [...events];
-    if ((await this.attempt(db, handled)) === undefined) return [...events];
+    if (mode === 'together, then one by one' && (await this.attempt(db, handled)) === undefined) return [...events];
 
     const failedStreams = new Set<string>();
     const applied: SequencedEvent[] = [];
@@ -528,10 +537,12 @@ export class ProjectionRunner implements BatchHandler {
   }
 }
 
-/** SQLSTATE classes worth another try: serialization and deadlock (40), resources (53), operator intervention and timeouts (57), connection (08), lock not available. */
+/** SQLSTATE classes worth another try: serialization and deadlock (40), resources (53), operator intervention and timeouts (57), connection (08), lock not available, and a prepared statement gone stale (on another connection). */
 function isTransient(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (/^(40|53|57|08)/.test(code) || code === '55P03');
+  return (
+    typeof code === 'string' && (/^(40|53|57|08)/.test(code) || code === '55P03' || hasPreparedStatementTrouble(error))
+  );
 }
 
 /** Text Postgres can store: NUL characters and lone surrogates become U+FFFD. */

@@ -1,8 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import pg from 'pg';
-import { DataSource } from 'typeorm';
 
-import { APP_CONFIG, type AppConfig } from '@app/platform';
+import { APP_CONFIG, PipelinedSql, type AppConfig } from '@app/platform';
 
 import type { OrderView } from './order-view.entity.js';
 import { ORDER_VIEW_COLUMNS } from './order-view.columns.js';
@@ -20,7 +19,7 @@ interface Waiter {
   done(): void;
 }
 
-/** How a wait ended: with the view as last read (at `minVersion` or beyond when reached), or before any read. */
+/** How a wait ended: with the view as last read (at `minVersion` or beyond when reached; possibly a poll old when not), or before any read. */
 export type WaitOutcome =
   { readonly read: true; readonly reached: boolean; readonly view: OrderView | null } | { readonly read: false };
 
@@ -44,7 +43,7 @@ export class OrderVersionWaits implements OnApplicationShutdown {
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(PipelinedSql) private readonly sql: PipelinedSql,
   ) {}
 
   /** Resolves once the order's view has reached `minVersion`, or after `timeoutMs` with the view as last read. */
@@ -102,7 +101,7 @@ export class OrderVersionWaits implements OnApplicationShutdown {
           seen = this.wakeUps;
           const ids = [...this.waiting.keys()];
           if (ids.length === 0) break;
-          const rows: OrderView[] = await this.dataSource.query(
+          const rows: OrderView[] = await this.sql.query(
             `SELECT ${ORDER_VIEW_COLUMNS} FROM order_view WHERE order_id = ANY($1::uuid[])`,
             [ids],
           );

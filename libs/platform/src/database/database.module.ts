@@ -2,6 +2,7 @@ import { Inject, Injectable, Module, type DynamicModule, type OnApplicationShutd
 import { DataSource, type MixedList, type EntitySchema } from 'typeorm';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { PipelinedSql } from './pipelined-sql.js';
 
 export interface DatabaseModuleOptions {
   /** TypeORM entities this process reads through repositories. */
@@ -27,16 +28,21 @@ export function createDataSource(databaseUrl: string, options: DatabaseModuleOpt
 
 @Injectable()
 class DataSourceCloser implements OnApplicationShutdown {
-  constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}
+  constructor(
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(PipelinedSql) private readonly sql: PipelinedSql,
+  ) {}
 
   async onApplicationShutdown(): Promise<void> {
+    await this.sql.close();
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
   }
 }
 
 /**
- * One TypeORM DataSource per process. The schema comes from migrations only (`npm run db:migrate`);
- * this module never synchronises it.
+ * One TypeORM DataSource per process, and pipelined connections (PipelinedSql, opened on first use)
+ * for the hot paths: commands, `minVersion` reads. The schema comes from migrations only
+ * (`npm run db:migrate`); this module never synchronises it.
  */
 @Module({})
 export class DatabaseModule {
@@ -50,9 +56,18 @@ export class DatabaseModule {
           inject: [APP_CONFIG],
           useFactory: (config: AppConfig) => createDataSource(config.databaseUrl, options),
         },
+        {
+          provide: PipelinedSql,
+          inject: [APP_CONFIG],
+          useFactory: (config: AppConfig) =>
+            new PipelinedSql(config.databaseUrl, {
+              max: options.poolSize ?? 10,
+              applicationName: options.applicationName,
+            }),
+        },
         DataSourceCloser,
       ],
-      exports: [DataSource],
+      exports: [DataSource, PipelinedSql],
     };
   }
 }

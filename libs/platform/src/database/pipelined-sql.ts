@@ -5,9 +5,11 @@ import pg from 'pg';
 /**
  * A session on which statements are sent as soon as they are issued, without waiting for the answer
  * to the one before (node-postgres' pipeline mode). The server still runs them one after another, in
- * the order issued, each with its own snapshot: the meaning of a transaction does not change, only
- * the number of round trips (each a system call and a wake-up on both sides, the dearest part of a
- * short statement on a small machine).
+ * the order issued, each with its own snapshot, so what the statements do is what they would do one
+ * at a time; only the number of round trips falls (each a system call and a wake-up on both sides,
+ * the dearest part of a short statement on a small machine). What changes is for the caller: code
+ * after an unawaited statement runs before that statement's answer, so it must not depend on it (the
+ * transaction reports the failure at commit).
  *
  * `query` answers as TypeORM's `EntityManager.query` does (rows; `[rows, rowCount]` for UPDATE and
  * DELETE), so that code written for a TypeORM transaction runs on it unchanged.
@@ -40,6 +42,13 @@ const PREPARED_STATEMENT_TROUBLE = new Set(['0A000', '26000']);
 export interface PipelinedSqlOptions {
   readonly max: number;
   readonly applicationName: string;
+  /**
+   * `false`: a commit returns before its WAL reaches the disk (`synchronous_commit = off`). Only for
+   * data that can be derived again: a crash of Postgres may lose the last fraction of a second of
+   * commits, whole transactions at a time, never part of one. A read model loses its rows and the
+   * offsets stored with them together, and applies those events again. Default `true`.
+   */
+  readonly synchronousCommit?: boolean;
 }
 
 /** A pool of pipelined Postgres connections for hot paths: transactions of a few round trips each. */
@@ -51,18 +60,26 @@ export class PipelinedSql {
       connectionString: databaseUrl,
       max: options.max,
       application_name: options.applicationName,
+      ...(options.synchronousCommit === false ? { options: '-c synchronous_commit=off' } : {}),
       // node-postgres' pipeline mode (https://node-postgres.com/features/pipelining); not in its types yet.
       ...{ pipeline: true },
     });
     // An idle connection that breaks (a restarted server) is dropped by the pool; the next
     // transaction opens a new one. Without a listener the error would end the process.
     this.pool.on('error', () => undefined);
+    // A connection in use that breaks (a server shut down, a terminated backend) fails its statements,
+    // which report it, and emits 'error' too: ignored here, so it does not end the process. The pool
+    // does not take it back.
+    this.pool.on('connect', (client) => {
+      client.on('error', () => undefined);
+    });
   }
 
   /**
    * Runs `work` in a transaction on a pipelined connection. Statements `work` issues and does not
-   * await are sent before COMMIT and awaited with it: if any fails, the transaction is rolled back
-   * and its error thrown.
+   * await are sent before COMMIT and answered with it. The transaction fails if `work` throws or if
+   * the commit finds the transaction aborted by a failed statement (a failure `work` undid with
+   * ROLLBACK TO SAVEPOINT does not count); it then throws the first failed statement's error.
    */
   async transaction<T>(work: (db: PipelinedSession) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
@@ -72,24 +89,34 @@ export class PipelinedSql {
       query: (sql, parameters) => {
         const answer = run(client, sql, parameters);
         issued.push(answer);
-        answer.catch(() => undefined); // awaited below, whether or not `work` awaited it
+        answer.catch(() => undefined); // settled below, whether or not `work` awaited it
         return answer;
       },
     };
+    /** The first statement that failed, if any: the cause of whatever followed it. */
+    const firstFailure = async (): Promise<unknown> =>
+      (await Promise.allSettled(issued)).find((answer) => answer.status === 'rejected')?.reason;
     try {
       void session.query('BEGIN');
       const result = await work(session);
-      // COMMIT of a transaction a statement failed in only rolls it back: every answer is checked.
-      void session.query('COMMIT');
-      const failed = (await Promise.allSettled(issued)).find((answer) => answer.status === 'rejected');
-      if (failed) throw failed.reason;
+      const committing = client.query('COMMIT');
+      const [committed] = await Promise.allSettled([committing]);
+      // COMMIT of an aborted transaction answers ROLLBACK, without an error.
+      if (committed.status === 'rejected' || committed.value.command !== 'COMMIT') {
+        throw (await firstFailure()) ?? (committed.status === 'rejected' ? committed.reason : new Error('rolled back'));
+      }
+      await Promise.allSettled(issued);
       client.release();
       return result;
-    } catch (error) {
-      await Promise.allSettled(issued);
-      const code = (error as { code?: unknown } | null)?.code;
-      if (typeof code === 'string' && PREPARED_STATEMENT_TROUBLE.has(code)) {
-        client.release(error as Error);
+    } catch (thrown) {
+      const cause = await firstFailure();
+      // A statement that ran in a transaction an earlier failure had aborted says only that: name the cause.
+      const error = isPgCode(thrown, '25P02') && cause !== undefined ? cause : thrown;
+      const rejected = (await Promise.allSettled(issued)).flatMap((answer) =>
+        answer.status === 'rejected' ? [answer.reason] : [],
+      );
+      if ([error, ...rejected].some(hasPreparedStatementTrouble)) {
+        client.release(new Error('prepared statements went stale: connection closed'));
       } else {
         await client.query('ROLLBACK').then(
           () => {
@@ -104,33 +131,63 @@ export class PipelinedSql {
     }
   }
 
+  /** One statement on its own (its own transaction), prepared like those of `transaction`. */
+  async query<T>(sql: string, parameters?: readonly unknown[]): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      const rows = (await run(client, sql, parameters)) as T;
+      client.release();
+      return rows;
+    } catch (error) {
+      // The pool drops a broken connection itself; one whose prepared statements went stale is dropped here.
+      client.release(hasPreparedStatementTrouble(error) ? (error as Error) : undefined);
+      throw error;
+    }
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }
 }
 
-/** Connections whose socket is corked until the current tick ends. */
+/**
+ * A prepared statement that no longer fits its tables ("cached plan must not change result type",
+ * after a migration changed a table under it) or is gone: the connection must be closed, and the
+ * work run again on another one.
+ */
+export function hasPreparedStatementTrouble(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && PREPARED_STATEMENT_TROUBLE.has(code);
+}
+
+function isPgCode(error: unknown, code: string): boolean {
+  return (error as { code?: unknown } | null)?.code === code;
+}
+
+/** Connections whose socket is corked until the current turn of the event loop ends. */
 const corked = new WeakSet<pg.PoolClient>();
 
 /**
- * Holds the connection's writes until the current tick ends, so that the statements issued one after
- * another without awaiting leave in one write: one system call, and one wake-up of the server.
+ * Holds the connection's writes until the current turn of the event loop ends (its promise
+ * continuations included, so a transaction's last statements and its COMMIT go together): the
+ * statements issued without awaiting leave in one write, one system call and one wake-up of the
+ * server.
  */
-function corkUntilTickEnds(client: pg.PoolClient): void {
+function corkUntilTurnEnds(client: pg.PoolClient): void {
   if (corked.has(client)) return;
   // node-postgres' socket; its types do not show the connection.
   const socket = (client as unknown as { connection?: { stream?: Writable } }).connection?.stream;
   if (!socket) return;
   socket.cork();
   corked.add(client);
-  process.nextTick(() => {
+  setImmediate(() => {
     corked.delete(client);
     socket.uncork();
   });
 }
 
 async function run(client: pg.PoolClient, text: string, values: readonly unknown[] | undefined): Promise<unknown> {
-  corkUntilTickEnds(client);
+  corkUntilTurnEnds(client);
   const name = values === undefined ? undefined : preparedName(client, text);
   const result = await client.query({ text, values: values as unknown[] | undefined, name });
   return result.command === 'UPDATE' || result.command === 'DELETE' ? [result.rows, result.rowCount] : result.rows;

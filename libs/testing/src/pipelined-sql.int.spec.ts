@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { PipelinedSql, type PipelinedSession } from '@app/platform';
+
+import { eventually } from './eventually.js';
+import { createTestEnvironment, type TestEnvironment } from './test-environment.js';
+
+// PipelinedSql lives in libs/platform, which may import nothing of ours: its test is here, beside the
+// test environment it needs.
+describe('pipelined connections', () => {
+  let env: TestEnvironment;
+  let sql: PipelinedSql;
+
+  const values = async (): Promise<number[]> =>
+    (await env.db.query<{ v: number }>('SELECT v FROM pipelined_test ORDER BY v')).rows.map((row) => row.v);
+  const insert = (db: PipelinedSession, v: number): Promise<unknown> =>
+    db.query('INSERT INTO pipelined_test (v) VALUES ($1)', [v]);
+
+  before(async () => {
+    env = await createTestEnvironment('pipelined_sql', { relayEnabled: false });
+    await env.db.query('CREATE TABLE pipelined_test (v int PRIMARY KEY)');
+    sql = new PipelinedSql(env.config.databaseUrl, { max: 2, applicationName: 'pipelined-sql-test' });
+  });
+
+  after(async () => {
+    await sql.close();
+    await env.dispose();
+  });
+
+  it('answers statements issued without awaiting in order, and commits what they wrote', async () => {
+    const answers = await sql.transaction(async (db) => {
+      const first = insert(db, 1);
+      const second = db.query('SELECT count(*)::int AS n FROM pipelined_test');
+      const third = insert(db, 2);
+      return Promise.all([first, second, third]);
+    });
+    assert.deepEqual(answers[1], [{ n: 1 }], 'the read ran after the first insert, before the second');
+    assert.deepEqual(await values(), [1, 2]);
+  });
+
+  it('fails with the first failed statement, not what followed it, and commits nothing', async () => {
+    await assert.rejects(
+      sql.transaction(async (db) => {
+        void insert(db, 10);
+        void insert(db, 1); // a duplicate key
+        await insert(db, 11); // answers "current transaction is aborted"
+      }),
+      (error: { code?: string }) => error.code === '23505',
+    );
+    await assert.rejects(
+      sql.transaction(async (db) => {
+        void insert(db, 12);
+        void insert(db, 1); // never awaited: still the transaction's failure
+        return Promise.resolve();
+      }),
+      (error: { code?: string }) => error.code === '23505',
+    );
+    assert.deepEqual(await values(), [1, 2]);
+  });
+
+  it('commits when a failed statement was undone by its savepoint', async () => {
+    await sql.transaction(async (db) => {
+      await insert(db, 20);
+      await db.query('SAVEPOINT s');
+      await assert.rejects(insert(db, 1));
+      await db.query('ROLLBACK TO SAVEPOINT s');
+      await insert(db, 21);
+    });
+    assert.deepEqual(await values(), [1, 2, 20, 21]);
+  });
+
+  it('survives a connection terminated mid-transaction, and the next transaction runs on a new one', async () => {
+    const rejected = sql.transaction(async (db) => {
+      const [{ pid }] = (await db.query('SELECT pg_backend_pid() AS pid')) as [{ pid: number }];
+      await env.db.query('SELECT pg_terminate_backend($1)', [pid]);
+      // The connection is checked out and idle when the server ends it: an 'error' event without a
+      // listener would end this process.
+      await eventually(async () => {
+        const gone = await env.db.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid]);
+        assert.equal(gone.rowCount, 0);
+      });
+      await insert(db, 30);
+    });
+    await assert.rejects(rejected);
+    await sql.transaction((db) => insert(db, 31));
+    assert.deepEqual(await values(), [1, 2, 20, 21, 31]);
+  });
+
+  it('closes a connection whose prepared statement no longer fits its table, and the next one prepares it again', async () => {
+    const read = (): Promise<unknown> => sql.query('SELECT * FROM pipelined_test WHERE v = $1', [1]);
+    for (let i = 0; i < 4; i++) await read(); // prepared on both connections
+    await env.db.query('ALTER TABLE pipelined_test ADD COLUMN w int');
+    const outcomes = await Promise.allSettled([read(), read()]);
+    for (const outcome of outcomes) {
+      if (outcome.status === 'rejected') assert.equal((outcome.reason as { code?: string }).code, '0A000');
+    }
+    assert.deepEqual(await sql.query('SELECT * FROM pipelined_test WHERE v = $1', [1]), [{ v: 1, w: null }]);
+    assert.deepEqual(await sql.query('SELECT * FROM pipelined_test WHERE v = $1', [1]), [{ v: 1, w: null }]);
+  });
+});
