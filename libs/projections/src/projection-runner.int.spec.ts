@@ -189,8 +189,7 @@ for (const sessions of ['TypeORM transactions', 'pipelined connections'] as cons
         const failing = runnerOf({
           ...orderViewProjection,
           apply: async (db, events) => {
-            if (events.some((event) => event.streamId === poisoned && event.version === 1))
-              throw new Error('cannot apply');
+            if (events.some((event) => event.streamId === poisoned && event.version === 1)) await fail(db);
             await orderViewProjection.apply(db, events);
           },
         });

@@ -112,8 +112,8 @@ export class PipelinedSql {
       const cause = await firstFailure();
       // A statement that ran in a transaction an earlier failure had aborted says only that: name the cause.
       const error = isPgCode(thrown, '25P02') && cause !== undefined ? cause : thrown;
-      const rejected = (await Promise.allSettled(issued)).flatMap((answer) =>
-        answer.status === 'rejected' ? [answer.reason] : [],
+      const rejected = (await Promise.allSettled(issued)).flatMap((answer): unknown[] =>
+        answer.status === 'rejected' ? [answer.reason as unknown] : [],
       );
       if ([error, ...rejected].some(hasPreparedStatementTrouble)) {
         client.release(new Error('prepared statements went stale: connection closed'));
