@@ -128,8 +128,9 @@ export class OutboxRelay {
   /** Publishes one batch read over the leader session; returns how many events it published. */
   private async publishBatch(session: LeaderSession): Promise<number> {
     const sentAt = performance.now();
+    // Named: prepared once per session, not parsed and planned for every batch.
     const { rows } = await this.onSession(session, (client) =>
-      client.query<EventRow>(READ_BATCH, [this.options.batchSize]),
+      client.query<EventRow>({ name: 'relay-read-batch', text: READ_BATCH, values: [this.options.batchSize] }),
     );
     if (rows.length === 0) return 0;
     const age = performance.now() - sentAt;
@@ -140,6 +141,7 @@ export class OutboxRelay {
     await this.publisher.publish(rows.map(toRecord));
     // pg honours a per-query query_timeout; its types leave it out, hence the variable.
     const record = {
+      name: 'relay-record-batch',
       text: 'DELETE FROM outbox WHERE position = ANY($1::bigint[])',
       values: [rows.map((row) => row.position)],
       query_timeout: RECORD_TIMEOUT_MS,

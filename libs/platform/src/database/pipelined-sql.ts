@@ -36,9 +36,6 @@ const MAX_PREPARED_PER_CONNECTION = 200;
 const statementNames = new Map<string, string>();
 const preparedOn = new WeakMap<pg.PoolClient, Set<string>>();
 
-/** SQLSTATEs after which a connection's prepared statements cannot be trusted: it is closed, not reused. */
-const PREPARED_STATEMENT_TROUBLE = new Set(['0A000', '26000']);
-
 export interface PipelinedSqlOptions {
   readonly max: number;
   readonly applicationName: string;
@@ -156,8 +153,11 @@ export class PipelinedSql {
  * work run again on another one.
  */
 export function hasPreparedStatementTrouble(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && PREPARED_STATEMENT_TROUBLE.has(code);
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return (
+    code === '26000' || // invalid_sql_statement_name
+    (code === '0A000' && typeof message === 'string' && message.includes('cached plan must not change result type'))
+  );
 }
 
 function isPgCode(error: unknown, code: string): boolean {
