@@ -1,12 +1,14 @@
 /**
- * The HTTP ceiling: a NestJS hello-world on the command API's adapter (Express), with nothing of
- * ours in the way. The benchmark sends it the same POSTs, with the same generator, as the command API.
- * `node dist/scripts/bench/hello-app.js <port>`
+ * The HTTP ceiling: a NestJS hello-world with nothing of ours in the way, on the command API's adapter
+ * (Express) or on Fastify's, to see what changing adapters could give. The benchmark sends it the same
+ * POSTs, with the same generator, as the command API.
+ * `node dist/scripts/bench/hello-app.js <port> [express|fastify]`
  */
 import 'reflect-metadata';
 
 import { Controller, HttpCode, Module, Post } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 
 @Controller()
 class HelloController {
@@ -20,6 +22,11 @@ class HelloController {
 @Module({ controllers: [HelloController] })
 class HelloModule {}
 
-const app = await NestFactory.create(HelloModule, { logger: ['error'] });
+const adapter = process.argv[3] ?? 'express';
+if (adapter !== 'express' && adapter !== 'fastify') throw new Error(`unknown adapter ${adapter}`);
+const app =
+  adapter === 'fastify'
+    ? await NestFactory.create(HelloModule, new FastifyAdapter(), { logger: ['error'] })
+    : await NestFactory.create(HelloModule, { logger: ['error'] });
 await app.listen(Number(process.argv[2] ?? 0), '127.0.0.1');
 console.log(`listening on ${await app.getUrl()}`);

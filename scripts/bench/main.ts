@@ -167,20 +167,25 @@ try {
   );
   await Promise.all([raw, live, replay, produce].map((s) => create(s)));
 
-  log('ceiling: NestJS hello-world on the same adapter, same load');
-  const port = await freePort();
-  const hello = new BenchProcess('scripts/bench/hello-app.js', [String(port)], {}, /listening on/);
-  let http;
-  try {
-    await hello.ready;
-    await postLoad(`http://127.0.0.1:${String(port)}/orders`, {
-      ...load,
-      durationSeconds: Math.max(1, Math.round(load.durationSeconds / 5)),
-    });
-    http = await postLoad(`http://127.0.0.1:${String(port)}/orders`, load);
-  } finally {
-    await hello.stop();
-  }
+  /** A NestJS hello-world on `adapter`, under the same load as the command API, after the same warm-up. */
+  const helloCeiling = async (adapter: 'express' | 'fastify'): Promise<number> => {
+    const port = await freePort();
+    const hello = new BenchProcess('scripts/bench/hello-app.js', [String(port), adapter], {}, /listening on/);
+    try {
+      await hello.ready;
+      await postLoad(`http://127.0.0.1:${String(port)}/orders`, {
+        ...load,
+        durationSeconds: Math.max(1, Math.round(load.durationSeconds / 5)),
+      });
+      return (await postLoad(`http://127.0.0.1:${String(port)}/orders`, load)).rps;
+    } finally {
+      await hello.stop();
+    }
+  };
+  log('ceiling: NestJS hello-world on the same adapter (Express), same load');
+  const httpRps = await helloCeiling('express');
+  log('ceiling: NestJS hello-world on Fastify, for comparison');
+  const httpFastifyRps = await helloCeiling('fastify');
 
   log('ceiling: the raw append transaction through pg, same concurrency');
   const appendTps = await appendCeiling(raw.target.databaseUrl, load);
@@ -227,7 +232,8 @@ try {
   const replayed = await measureReplay(replay.target, events);
 
   const ceilings = {
-    http_rps: round(http.rps),
+    http_rps: round(httpRps),
+    http_fastify_rps: round(httpFastifyRps),
     append_tps: round(appendTps),
     produce_mps: round(produceMps),
     consume_mps: round(consumeMps),
