@@ -41,8 +41,10 @@ class DataSourceCloser implements OnApplicationShutdown {
 
 /**
  * One TypeORM DataSource per process, and pipelined connections (PipelinedSql, opened on first use)
- * for the hot paths: commands, `minVersion` reads. The schema comes from migrations only
- * (`npm run db:migrate`); this module never synchronises it.
+ * for the hot paths: commands, `GET /orders/:id` and its `minVersion` waits (the worker's live
+ * projections have a pool of their own). Two pools of up to `poolSize` each: size Postgres'
+ * `max_connections` for both. The schema comes from migrations only (`npm run db:migrate`); this
+ * module never synchronises it.
  */
 @Module({})
 export class DatabaseModule {
