@@ -1,4 +1,6 @@
-import type { DomainEvent, EventMetadata, EventStore, NewEvent, RecordedEvent, StoreSession } from './event-store.js';
+import type { SqlSession } from '@app/platform';
+
+import type { DomainEvent, EventMetadata, EventStore, NewEvent, RecordedEvent } from './event-store.js';
 import { ConcurrencyConflict } from './event-store.js';
 
 /** The decider pattern: pure functions the write side runs against a stream's history. */
@@ -52,7 +54,7 @@ export const MAX_COMMAND_ATTEMPTS = 5;
 export async function decideAndAppend<Command, Event extends DomainEvent, State>(
   store: EventStore,
   decider: Decider<Command, Event, State>,
-  db: StoreSession,
+  db: SqlSession,
   streamId: string,
   command: Command,
   options: CommandOptions,
@@ -87,7 +89,7 @@ export async function decideAndAppend<Command, Event extends DomainEvent, State>
 export async function withConflictRetry<T>(
   store: EventStore,
   pinnedVersion: number | undefined,
-  work: (db: StoreSession) => Promise<T>,
+  work: (db: SqlSession) => Promise<T>,
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {

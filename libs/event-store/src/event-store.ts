@@ -1,8 +1,8 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 
 import { MAX_RECORD_BYTES, type DomainEvent } from '@app/messaging';
-import { PipelinedSql, isPgError, isPipelined } from '@app/platform';
+import { PipelinedSql, isPgError, isPipelined, lockThenRead, type SqlSession } from '@app/platform';
 
 export type { DomainEvent };
 
@@ -71,9 +71,6 @@ interface EventRow {
   occurred_at: Date;
 }
 
-/** A transaction's connection: TypeORM's manager, or a pipelined session (PipelinedSql). */
-export type StoreSession = Pick<EntityManager, 'query'>;
-
 /** The part of the outbox relay the store needs to wake it. */
 export interface LocalRelay {
   readonly isLeader: boolean;
@@ -85,9 +82,9 @@ export interface LocalRelay {
 export class EventStore {
   private localRelay: LocalRelay | undefined;
   /** Transactions of this store whose commit wakes the local relay, so they need no NOTIFY. */
-  private readonly wakesLocally = new WeakSet<StoreSession>();
+  private readonly wakesLocally = new WeakSet<SqlSession>();
   /** Transactions that appended, with what they appended after (for the conflict a commit may report). */
-  private readonly appendedIn = new WeakMap<StoreSession, { streamId: string; expectedVersion: number }>();
+  private readonly appendedIn = new WeakMap<SqlSession, { streamId: string; expectedVersion: number }>();
 
   /**
    * `sql`: pipelined connections for commands, so that a command is a few round trips (the command
@@ -115,13 +112,13 @@ export class EventStore {
    * Queues concurrent writers of one stream behind each other until commit, so they decide in turn
    * instead of all losing the race and retrying. The unique (order_id, version) key stays the guard.
    */
-  async lockStream(db: StoreSession, streamId: string): Promise<void> {
+  async lockStream(db: SqlSession, streamId: string): Promise<void> {
     await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [STREAM_LOCK_CLASS, streamId]);
   }
 
   async readStream<E extends DomainEvent>(
     streamId: string,
-    db: StoreSession = this.dataSource.manager,
+    db: SqlSession = this.dataSource.manager,
   ): Promise<RecordedEvent<E>[]> {
     const rows: EventRow[] = await db.query(
       `SELECT position, event_id, order_id, version, type, schema_version, data, metadata, occurred_at
@@ -135,11 +132,12 @@ export class EventStore {
    * Locks the stream (lockStream) and then reads it: two statements, since a statement's snapshot is
    * taken before it waits for the lock; pipelined, they go out together.
    */
-  async lockAndReadStream<E extends DomainEvent>(db: StoreSession, streamId: string): Promise<RecordedEvent<E>[]> {
-    const locking = this.lockStream(db, streamId);
-    if (!isPipelined(db)) await locking;
-    const [, history] = await Promise.all([locking, this.readStream<E>(streamId, db)]);
-    return history;
+  lockAndReadStream<E extends DomainEvent>(db: SqlSession, streamId: string): Promise<RecordedEvent<E>[]> {
+    return lockThenRead(
+      db,
+      () => this.lockStream(db, streamId),
+      () => this.readStream<E>(streamId, db),
+    );
   }
 
   /**
@@ -147,7 +145,7 @@ export class EventStore {
    * Returns the stream's new version. Throws ConcurrencyConflict when another writer got there first.
    */
   async append(
-    db: StoreSession,
+    db: SqlSession,
     streamId: string,
     expectedVersion: number,
     events: readonly NewEvent[],
@@ -192,10 +190,10 @@ export class EventStore {
     return expectedVersion + events.length;
   }
 
-  async transaction<T>(work: (db: StoreSession) => Promise<T>): Promise<T> {
+  async transaction<T>(work: (db: SqlSession) => Promise<T>): Promise<T> {
     const relay = this.localRelay?.isLeader === true ? this.localRelay : undefined;
     let appended: { streamId: string; expectedVersion: number } | undefined;
-    const run = async (db: StoreSession): Promise<T> => {
+    const run = async (db: SqlSession): Promise<T> => {
       if (relay) this.wakesLocally.add(db);
       try {
         return await work(db);

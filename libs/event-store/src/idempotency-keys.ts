@@ -1,9 +1,4 @@
-import type { EntityManager } from 'typeorm';
-
-import { isPipelined } from '@app/platform';
-
-/** A transaction's connection: TypeORM's manager, or a pipelined session. */
-type KeysSession = Pick<EntityManager, 'query'>;
+import { isPipelined, lockThenRead, type SqlSession } from '@app/platform';
 
 /** The answer a command gave the first time, replayed for every retry with the same key. */
 export interface StoredResponse {
@@ -43,16 +38,17 @@ interface KeyRow {
 export class IdempotencyKeys {
   constructor(private readonly ttlSeconds: number) {}
 
-  async lookup(db: KeysSession, key: string, fingerprint: string): Promise<KeyLookup> {
-    // Two statements (the read's snapshot must be taken after the lock is granted); pipelined, one round trip.
-    const locking = db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [KEY_LOCK_CLASS, key]);
-    if (!isPipelined(db)) await locking;
-    const reading: Promise<KeyRow[]> = db.query(
-      `SELECT fingerprint, response_status, response_body, response_headers
-         FROM idempotency_keys WHERE key = $1 AND expires_at > now()`,
-      [key],
+  async lookup(db: SqlSession, key: string, fingerprint: string): Promise<KeyLookup> {
+    const rows = await lockThenRead(
+      db,
+      () => db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [KEY_LOCK_CLASS, key]),
+      (): Promise<KeyRow[]> =>
+        db.query(
+          `SELECT fingerprint, response_status, response_body, response_headers
+             FROM idempotency_keys WHERE key = $1 AND expires_at > now()`,
+          [key],
+        ),
     );
-    const [, rows] = await Promise.all([locking, reading]);
     const row = rows[0];
     if (!row) return { kind: 'new' };
     if (row.fingerprint !== fingerprint) return { kind: 'mismatch' };
@@ -66,7 +62,7 @@ export class IdempotencyKeys {
    * Records the response; replaces an expired entry of the same key. Pipelined, the statement goes out
    * with the commit and the transaction awaits it.
    */
-  async record(db: KeysSession, key: string, fingerprint: string, response: StoredResponse): Promise<void> {
+  async record(db: SqlSession, key: string, fingerprint: string, response: StoredResponse): Promise<void> {
     const recording: Promise<unknown> = db.query(
       `INSERT INTO idempotency_keys (key, fingerprint, response_status, response_body, response_headers, expires_at)
        VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))
@@ -87,7 +83,7 @@ export class IdempotencyKeys {
   }
 
   /** Deletes up to `limit` expired keys; returns how many. */
-  async purgeExpired(db: KeysSession, limit = 10_000): Promise<number> {
+  async purgeExpired(db: SqlSession, limit = 10_000): Promise<number> {
     // Wrapped in a SELECT: TypeORM answers a bare DELETE with [rows, count] instead of the rows.
     const rows: { deleted: number }[] = await db.query(
       `WITH deleted AS (

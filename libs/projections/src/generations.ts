@@ -1,4 +1,4 @@
-import { isPipelined, quoteIdentifier as quote } from '@app/platform';
+import { lockThenRead, quoteIdentifier as quote } from '@app/platform';
 
 import type { Projection } from './projection.js';
 import type { SqlSession } from './sql-session.js';
@@ -52,17 +52,16 @@ export function liveGeneration(projection: string): GenerationScope {
     async enter(db) {
       // Two statements: a statement's snapshot is taken before it waits, so reading in the same one
       // as the lock could still see the generation a switch just retired. Pipelined, both go at once.
-      const locking = db.query('SELECT pg_advisory_xact_lock_shared($1, hashtext($2))', [
-        LIVE_GENERATION_LOCK,
-        projection,
-      ]);
-      if (!isPipelined(db)) await locking;
-      const reading: Promise<{ schema_name: string }[]> = db.query(
-        `SELECT g.schema_name, set_config('search_path', format('%I, public', g.schema_name), true)
-           FROM projection_generations g WHERE g.projection = $1`,
-        [projection],
+      const rows = await lockThenRead(
+        db,
+        () => db.query('SELECT pg_advisory_xact_lock_shared($1, hashtext($2))', [LIVE_GENERATION_LOCK, projection]),
+        (): Promise<{ schema_name: string }[]> =>
+          db.query(
+            `SELECT g.schema_name, set_config('search_path', format('%I, public', g.schema_name), true)
+               FROM projection_generations g WHERE g.projection = $1`,
+            [projection],
+          ),
       );
-      const [, rows] = await Promise.all([locking, reading]);
       const row = rows[0];
       if (!row) throw new ProjectionHasNoGeneration(projection);
       return row.schema_name;

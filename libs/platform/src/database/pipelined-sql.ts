@@ -1,6 +1,9 @@
 import type { Writable } from 'node:stream';
 
 import pg from 'pg';
+import type { EntityManager } from 'typeorm';
+
+import { isPgError } from './prepare-database.js';
 
 /**
  * Writing a hot path on it:
@@ -33,9 +36,31 @@ export interface PipelinedSession {
   query(sql: string, parameters?: readonly unknown[]): Promise<any>;
 }
 
+/**
+ * What code that runs in a transaction needs of its connection: a TypeORM transaction's manager, a
+ * pipelined session, or any object with the same `query` (a test's client, a rebuild's owner session).
+ */
+export type SqlSession = Pick<EntityManager, 'query'>;
+
 /** Whether statements issued on `db` one after another without awaiting go out together. */
 export function isPipelined(db: object): db is PipelinedSession {
   return (db as Partial<PipelinedSession>).pipelined === true;
+}
+
+/**
+ * Takes a lock, then reads in a later statement, whose snapshot is taken after the lock is granted
+ * (a statement's own snapshot is taken before it waits): on a pipelined session both go out in one
+ * round trip, otherwise one after the other. Returns what `read` answers.
+ */
+export async function lockThenRead<T>(
+  db: SqlSession,
+  lock: () => Promise<unknown>,
+  read: () => Promise<T>,
+): Promise<T> {
+  const locking = lock();
+  if (!isPipelined(db)) await locking;
+  const [, rows] = await Promise.all([locking, read()]);
+  return rows;
 }
 
 /**
@@ -102,9 +127,11 @@ export class PipelinedSql {
         return answer;
       },
     };
-    /** The first statement that failed, if any: the cause of whatever followed it. */
-    const firstFailure = async (): Promise<unknown> =>
-      (await Promise.allSettled(issued)).find((answer) => answer.status === 'rejected')?.reason;
+    /** The errors of the statements that failed, in the order they were issued: the first caused what followed. */
+    const failures = async (): Promise<unknown[]> =>
+      (await Promise.allSettled(issued)).flatMap((answer): unknown[] =>
+        answer.status === 'rejected' ? [answer.reason as unknown] : [],
+      );
     try {
       void session.query('BEGIN');
       const result = await work(session);
@@ -112,18 +139,15 @@ export class PipelinedSql {
       const [committed] = await Promise.allSettled([committing]);
       // COMMIT of an aborted transaction answers ROLLBACK, without an error.
       if (committed.status === 'rejected' || committed.value.command !== 'COMMIT') {
-        throw (await firstFailure()) ?? (committed.status === 'rejected' ? committed.reason : new Error('rolled back'));
+        throw (await failures())[0] ?? (committed.status === 'rejected' ? committed.reason : new Error('rolled back'));
       }
       await Promise.allSettled(issued);
       client.release();
       return result;
     } catch (thrown) {
-      const cause = await firstFailure();
+      const rejected = await failures();
       // A statement that ran in a transaction an earlier failure had aborted says only that: name the cause.
-      const error = isPgCode(thrown, '25P02') && cause !== undefined ? cause : thrown;
-      const rejected = (await Promise.allSettled(issued)).flatMap((answer): unknown[] =>
-        answer.status === 'rejected' ? [answer.reason as unknown] : [],
-      );
+      const error = isPgError(thrown, '25P02') && rejected.length > 0 ? rejected[0] : thrown;
       if ([error, ...rejected].some(hasPreparedStatementTrouble)) {
         client.release(new Error('prepared statements went stale: connection closed'));
       } else {
@@ -170,10 +194,6 @@ export function hasPreparedStatementTrouble(error: unknown): boolean {
     code === '26000' || // invalid_sql_statement_name
     (code === '0A000' && typeof message === 'string' && message.includes('cached plan must not change result type'))
   );
-}
-
-function isPgCode(error: unknown, code: string): boolean {
-  return (error as { code?: unknown } | null)?.code === code;
 }
 
 /** Connections whose socket is corked until the current turn of the event loop ends. */
