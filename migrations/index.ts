@@ -7,6 +7,7 @@ import { ExactAmounts1764500000000 } from './1764500000000-exact-amounts.js';
 import { ProjectionKit1764600000000 } from './1764600000000-projection-kit.js';
 import { OrderReturns1764700000000 } from './1764700000000-order-returns.js';
 import { TopSkus1764800000000 } from './1764800000000-top-skus.js';
+import { OrderChannel1764900000000 } from './1764900000000-order-channel.js';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has been released. */
 export const migrations = [
@@ -19,4 +20,5 @@ export const migrations = [
   ProjectionKit1764600000000,
   OrderReturns1764700000000,
   TopSkus1764800000000,
+  OrderChannel1764900000000,
 ];

@@ -6,7 +6,7 @@ import pg from 'pg';
 
 import { CommandApiModule } from '@app/command-api';
 import { OutboxRelay, RELAY_LOCK_ID, type RecordPublisher } from '@app/event-store';
-import { EventPublisher, orderEventsTopic } from '@app/messaging';
+import { EventPublisher, ORDER_EVENTS, orderEventsTopic } from '@app/messaging';
 import {
   AcknowledgedCommands,
   AppProcess,
@@ -117,6 +117,7 @@ describe('fault: the outbox relay leader loses its lock under load', () => {
     };
     const relay = new OutboxRelay(publisher, {
       databaseUrl: env.config.databaseUrl,
+      contract: ORDER_EVENTS,
       pollIntervalMs: 100,
       batchSize: BATCH,
       leaseMs: env.config.relay.leaseMs,

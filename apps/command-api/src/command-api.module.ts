@@ -21,6 +21,7 @@ import { AddOrderLineController } from './add-order-line/add-order-line.http.con
 import { CancelOrderController } from './cancel-order/cancel-order.http.controller.js';
 import { ConfirmOrderController } from './confirm-order/confirm-order.http.controller.js';
 import { DeliverOrderController } from './deliver-order/deliver-order.http.controller.js';
+import { AsyncApiController } from './event-contract/asyncapi.http.controller.js';
 import { PlaceOrderController } from './place-order/place-order.http.controller.js';
 import { RemoveOrderLineController } from './remove-order-line/remove-order-line.http.controller.js';
 import { ReturnOrderController } from './return-order/return-order.http.controller.js';
@@ -55,7 +56,7 @@ export const commandControllers = {
       useFactory: (dataSource: DataSource, kafka: KafkaHealthCheck) => [postgresHealthCheck(dataSource), kafka],
     }),
   ],
-  controllers: Object.values(commandControllers),
+  controllers: [...Object.values(commandControllers), AsyncApiController],
   providers: [
     OrderCommandHandler,
     { provide: Clock, useClass: SystemClock },

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { DataSource } from 'typeorm';
 
+import { ORDER_EVENTS } from '@app/messaging';
 import { decide, evolve, initialState, type OrderCommand, type OrderEvent, type OrderState } from '@app/orders-domain';
 import { PipelinedSql } from '@app/platform';
 import { createTestEnvironment, type TestEnvironment } from '@app/testing';
@@ -11,16 +12,22 @@ import { createTestEnvironment, type TestEnvironment } from '@app/testing';
 import { handleCommand, VersionMismatch, type Decider } from './command-handler.js';
 import { ConcurrencyConflict, EventStore, EventTooLarge, type NewEvent } from './event-store.js';
 
-const decider: Decider<OrderCommand, OrderEvent, OrderState> = { decide, evolve, initialState };
+const decider: Decider<OrderCommand, OrderEvent, OrderState> = { decide, evolve, initialState, events: ORDER_EVENTS };
 const metadata = { correlationId: 'corr-1', causationId: 'cause-1' };
 
 function newEvent(event: OrderEvent): NewEvent {
-  return { eventId: randomUUID(), schemaVersion: 1, event, occurredAt: new Date('2026-11-24T10:00:00Z'), metadata };
+  return {
+    eventId: randomUUID(),
+    schemaVersion: ORDER_EVENTS.currentVersion(event.type),
+    event,
+    occurredAt: new Date('2026-11-24T10:00:00Z'),
+    metadata,
+  };
 }
 
 const placed: OrderEvent = {
   type: 'OrderPlaced',
-  data: { customerId: 'c-1', currency: 'EUR', lines: [{ sku: 'A', quantity: 1, unitPriceMinor: 100 }] },
+  data: { customerId: 'c-1', currency: 'EUR', lines: [{ sku: 'A', quantity: 1, unitPriceMinor: 100 }], channel: 'web' },
 };
 
 // The command API runs on pipelined connections (a command in a few round trips); both must mean the same.

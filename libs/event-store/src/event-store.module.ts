@@ -1,7 +1,7 @@
 import { Inject, Injectable, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
-import { EventPublisher, KafkaConnection, ensureTopics, orderEventsTopic } from '@app/messaging';
+import { EventPublisher, KafkaConnection, ORDER_EVENTS, ensureTopics, orderEventsTopic } from '@app/messaging';
 import { APP_CONFIG, Metrics, type AppConfig } from '@app/platform';
 import { Counter, Gauge } from 'prom-client';
 
@@ -28,6 +28,11 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
       help: 'Events the relay published to Kafka',
       registers: [metrics.registry],
     });
+    const refused = new Counter({
+      name: 'outbox_events_refused_total',
+      help: 'Times the relay refused an outbox event that breaks the event contract (a bug: it blocks the outbox until fixed)',
+      registers: [metrics.registry],
+    });
     const leading = new Gauge({
       name: 'outbox_relay_leader',
       help: "1 while this process's relay holds the leader lock",
@@ -38,6 +43,10 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
       pollIntervalMs: config.relay.pollIntervalMs,
       batchSize: config.relay.batchSize,
       leaseMs: config.relay.leaseMs,
+      contract: ORDER_EVENTS,
+      refused: () => {
+        refused.inc();
+      },
       prepare: () => ensureTopics(kafka, [topic]),
       published: (count) => {
         published.inc(count);

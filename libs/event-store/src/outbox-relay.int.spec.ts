@@ -7,7 +7,14 @@ import { Logger } from '@nestjs/common';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
 
-import { EventPublisher, KafkaConnection, decodeEnvelope, orderEventsTopic, type EventEnvelope } from '@app/messaging';
+import {
+  EventPublisher,
+  KafkaConnection,
+  ORDER_EVENTS,
+  decodeEnvelope,
+  orderEventsTopic,
+  type EventEnvelope,
+} from '@app/messaging';
 import type { OrderEvent } from '@app/orders-domain';
 import {
   createTestEnvironment,
@@ -30,7 +37,7 @@ import {
 const metadata = { correlationId: 'corr-1', causationId: 'cause-1' };
 const placed: OrderEvent = {
   type: 'OrderPlaced',
-  data: { customerId: 'c-1', currency: 'EUR', lines: [{ sku: 'A', quantity: 1, unitPriceMinor: 100 }] },
+  data: { customerId: 'c-1', currency: 'EUR', lines: [{ sku: 'A', quantity: 1, unitPriceMinor: 100 }], channel: 'web' },
 };
 const confirmed: OrderEvent = { type: 'OrderConfirmed', data: { paymentReference: 'pay-1' } };
 const shipped: OrderEvent = { type: 'OrderShipped', data: { carrier: 'DHL', trackingNumber: 'T-1' } };
@@ -54,6 +61,7 @@ describe('outbox relay', () => {
   const newRelay = (pollIntervalMs: number): OutboxRelay =>
     new OutboxRelay(new EventPublisher(env.kafka, orderEventsTopic(env.config)), {
       databaseUrl: env.config.databaseUrl,
+      contract: ORDER_EVENTS,
       pollIntervalMs,
       batchSize: 100,
       leaseMs: 5_000,
@@ -77,6 +85,7 @@ describe('outbox relay', () => {
     };
     const relay = new OutboxRelay(publisher, {
       databaseUrl: env.config.databaseUrl,
+      contract: ORDER_EVENTS,
       pollIntervalMs: 100,
       batchSize: 100,
       leaseMs: 5_000,
@@ -218,6 +227,7 @@ describe('outbox relay', () => {
     const unreachable = new KafkaConnection({ ...env.config.kafka, brokers: ['127.0.0.1:1'] });
     const stranded = new OutboxRelay(new EventPublisher(unreachable, orderEventsTopic(env.config)), {
       databaseUrl: env.config.databaseUrl,
+      contract: ORDER_EVENTS,
       pollIntervalMs: 100,
       batchSize: 100,
       leaseMs: 5_000,

@@ -3,7 +3,13 @@ import { Socket } from 'node:net';
 import { Logger } from '@nestjs/common';
 import pg from 'pg';
 
-import { encodeEnvelope, type EventPublisher, type OutgoingRecord } from '@app/messaging';
+import {
+  EventContractViolation,
+  encodeEnvelope,
+  type EventContract,
+  type EventPublisher,
+  type OutgoingRecord,
+} from '@app/messaging';
 
 import { OUTBOX_CHANNEL, toRecordedEvent, type EventRow } from './event-store.js';
 
@@ -11,6 +17,8 @@ export interface OutboxRelayOptions {
   readonly databaseUrl: string;
   readonly pollIntervalMs: number;
   readonly batchSize: number;
+  /** What may be published: an event that does not match it is refused (OutboxEventRefused), never sent. */
+  readonly contract: EventContract;
   /**
    * The leader starts publishing a batch only if the read that fetched it was sent less than this
    * long ago. Postgres is asked to drop a silent leader session only after at least twice this, so a
@@ -21,8 +29,25 @@ export interface OutboxRelayOptions {
   readonly prepare?: () => Promise<void>;
   /** Told how many events each batch published, e.g. for a metric. */
   readonly published?: (count: number) => void;
+  /** Told each time an event is refused (OutboxEventRefused), e.g. for an alerting metric. */
+  readonly refused?: () => void;
   /** Told when this relay becomes the leader (true) and when it stops leading (false). */
   readonly leadership?: (leading: boolean) => void;
+}
+
+/**
+ * An outbox event does not match the event contract: a bug (or a hand-written row), caught before
+ * outside consumers see it. The relay publishes what precedes it and stops there, loudly, retrying
+ * with backoff until the row is fixed: skipping it would break its stream's order.
+ */
+export class OutboxEventRefused extends Error {
+  constructor(
+    readonly position: string,
+    reason: string,
+  ) {
+    super(`outbox event at position ${position} breaks the event contract and is not published: ${reason}`);
+    this.name = 'OutboxEventRefused';
+  }
 }
 
 /** Where the relay publishes: an EventPublisher, or anything that wraps one. */
@@ -136,19 +161,42 @@ export class OutboxRelay {
     const age = performance.now() - sentAt;
     if (age >= this.options.leaseMs)
       this.loseLeadership(session, new Error(`lease expired: the batch was read ${Math.round(age)} ms ago`));
+    const refused = this.firstRefused(rows);
+    const publishable = refused === undefined ? rows : rows.slice(0, rows.indexOf(refused.row));
     // Checked in the same turn as the send starts: a relay that knows it lost the lock sends nothing more.
     if (this.leader !== session) return 0;
-    await this.publisher.publish(rows.map(toRecord));
-    // pg honours a per-query query_timeout; its types leave it out, hence the variable.
-    const record = {
-      name: 'relay-record-batch',
-      text: 'DELETE FROM outbox WHERE position = ANY($1::bigint[])',
-      values: [rows.map((row) => row.position)],
-      query_timeout: RECORD_TIMEOUT_MS,
-    };
-    await this.onSession(session, (client) => client.query(record));
-    this.options.published?.(rows.length);
-    return rows.length;
+    if (publishable.length > 0) {
+      await this.publisher.publish(publishable.map(toRecord));
+      // pg honours a per-query query_timeout; its types leave it out, hence the variable.
+      const record = {
+        name: 'relay-record-batch',
+        text: 'DELETE FROM outbox WHERE position = ANY($1::bigint[])',
+        values: [publishable.map((row) => row.position)],
+        query_timeout: RECORD_TIMEOUT_MS,
+      };
+      await this.onSession(session, (client) => client.query(record));
+      this.options.published?.(publishable.length);
+    }
+    if (refused !== undefined) {
+      this.options.refused?.();
+      throw refused.error;
+    }
+    return publishable.length;
+  }
+
+  /** The first row the contract refuses, with why. */
+  private firstRefused(rows: readonly EventRow[]): { row: EventRow; error: OutboxEventRefused } | undefined {
+    for (const row of rows) {
+      let reason: string | undefined;
+      try {
+        reason = this.options.contract.problems(row.type, row.schema_version, row.data);
+      } catch (error) {
+        if (!(error instanceof EventContractViolation)) throw error;
+        reason = error.message;
+      }
+      if (reason !== undefined) return { row, error: new OutboxEventRefused(row.position, reason) };
+    }
+    return undefined;
   }
 
   /** A query on the leader session; any failure (an error, a timeout, a dead connection) ends the leadership. */
@@ -228,7 +276,9 @@ export class OutboxRelay {
   private async backOff(error: unknown): Promise<void> {
     this.failures++;
     const backoff = Math.min(MAX_BACKOFF_MS, 100 * 2 ** this.failures);
-    this.logger.warn(`relay error, retrying in ${backoff} ms: ${messageOf(error)}`);
+    // A refused event is a bug, not an outage: said at error level every time, until someone fixes it.
+    if (error instanceof OutboxEventRefused) this.logger.error(`${error.message}; retrying in ${backoff} ms`);
+    else this.logger.warn(`relay error, retrying in ${backoff} ms: ${messageOf(error)}`);
     await this.wakeUp.wait(backoff);
   }
 

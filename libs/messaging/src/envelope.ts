@@ -1,3 +1,8 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { ValidateFunction } from 'ajv/dist/2020.js';
+
+import { describeErrors, jsonSchemaValidator } from './contracts/json-schema.js';
+
 /** What happened, as a stream holds it: a type and plain JSON data. Domains narrow it to their unions. */
 export interface DomainEvent {
   readonly type: string;
@@ -96,6 +101,29 @@ export const MAX_VERSION = 2_147_483_647;
 /** Longest record key read as a stream id: keys are stored and indexed, and a btree row holds about 2.7 kB. */
 export const MAX_KEY_BYTES = 256;
 
+/**
+ * The envelope every event travels in, on the topic and in the outbox: the published contract's outer
+ * shape (docs/contracts/envelope.schema.json, generated from this). `data` is the event type's own
+ * schema at `schemaVersion` (an EventContract checks it). Change it only additively: outside tools rely
+ * on every field.
+ */
+export const ENVELOPE_SCHEMA = Type.Object(
+  {
+    eventId: Type.String({ minLength: 1, description: 'stable id of the event: a duplicate carries the same one' }),
+    type: Type.String({ minLength: 1, description: 'the event type, past tense' }),
+    schemaVersion: Type.Integer({ minimum: 1, description: "version of the type's data schema" }),
+    [STREAM_ID_FIELD]: Type.String({ minLength: 1, description: 'the stream it belongs to, also the record key' }),
+    version: Type.Integer({ minimum: 1, maximum: MAX_VERSION, description: "the event's position in its stream" }),
+    occurredAt: Type.String({ format: 'date-time' }),
+    data: Type.Object({}, { description: "the event type's data at schemaVersion" }),
+  },
+  { title: 'EventEnvelope' },
+);
+
+type WireEnvelope = Static<typeof ENVELOPE_SCHEMA>;
+
+const matchesEnvelope: ValidateFunction<WireEnvelope> = jsonSchemaValidator().compile(ENVELOPE_SCHEMA);
+
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Whether Postgres can store the string as `text` or inside `jsonb`: no NUL character, no lone UTF-16 surrogate. */
@@ -135,18 +163,19 @@ export function decodeEnvelope(value: Buffer | null, key: Buffer | null): EventE
     throw new EnvelopeDecodeError('record value is not JSON');
   }
   if (typeof parsed !== 'object' || parsed === null) throw new EnvelopeDecodeError('envelope is not an object');
-  const envelope = parsed as Record<string, unknown>;
-  const problems = [
-    isNonEmptyString(envelope.eventId) ? null : 'eventId',
-    isNonEmptyString(envelope.type) ? null : 'type',
-    isPositiveInteger(envelope.schemaVersion) ? null : 'schemaVersion',
-    isNonEmptyString(envelope[STREAM_ID_FIELD]) ? null : STREAM_ID_FIELD,
-    isPositiveInteger(envelope.version) && envelope.version <= MAX_VERSION ? null : 'version',
-    isNonEmptyString(envelope.occurredAt) && !Number.isNaN(Date.parse(envelope.occurredAt)) ? null : 'occurredAt',
-    typeof envelope.data === 'object' && envelope.data !== null ? null : 'data',
-  ].filter((problem) => problem !== null);
-  if (problems.length > 0) throw new EnvelopeDecodeError(`envelope has invalid ${problems.join(', ')}`);
-  if (!holdsOnlyStorableText(parsed))
+  if (Array.isArray(parsed)) throw new EnvelopeDecodeError('envelope is invalid: a JSON array, not an object');
+  if (!matchesEnvelope(parsed)) {
+    const fields = new Set(
+      (matchesEnvelope.errors ?? []).map((error) =>
+        error.keyword === 'required' ? String(error.params.missingProperty) : error.instancePath.split('/')[1] || '/',
+      ),
+    );
+    throw new EnvelopeDecodeError(
+      `envelope has invalid ${[...fields].join(', ')} (${describeErrors(matchesEnvelope.errors)})`,
+    );
+  }
+  const envelope = parsed;
+  if (!holdsOnlyStorableText(envelope))
     throw new EnvelopeDecodeError('envelope holds text Postgres cannot store (a NUL character or a lone surrogate)');
   // The key decides the partition, hence the order of the stream's events: a record without the
   // stream id as its key is not one of ours.
@@ -158,15 +187,8 @@ export function decodeEnvelope(value: Buffer | null, key: Buffer | null): EventE
     );
   if (streamId !== envelope[STREAM_ID_FIELD])
     throw new EnvelopeDecodeError(`record key is not the envelope ${STREAM_ID_FIELD}`);
-  return {
-    eventId: envelope.eventId as string,
-    type: envelope.type as string,
-    schemaVersion: envelope.schemaVersion as number,
-    streamId,
-    version: envelope.version as number,
-    occurredAt: envelope.occurredAt as string,
-    data: envelope.data,
-  };
+  const { eventId, type, schemaVersion, version, occurredAt, data } = envelope;
+  return { eventId, type, schemaVersion, streamId, version, occurredAt, data };
 }
 
 /** Every key and string value, however deep: iterative, so a deeply nested value cannot overflow the stack. */
@@ -184,12 +206,4 @@ function holdsOnlyStorableText(root: unknown): boolean {
     }
   }
   return true;
-}
-
-function isNonEmptyString(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0;
-}
-
-function isPositiveInteger(value: unknown): value is number {
-  return Number.isSafeInteger(value) && (value as number) > 0;
 }

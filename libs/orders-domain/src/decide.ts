@@ -5,6 +5,7 @@
  */
 import type {
   OrderCancelled,
+  OrderChannel,
   OrderReturned,
   OrderConfirmed,
   OrderDelivered,
@@ -14,14 +15,16 @@ import type {
   OrderLineRemoved,
   OrderPlaced,
   OrderShipped,
-  OrderState,
-  Placed,
-} from './order.js';
+} from './order-events.js';
+import type { OrderState, Placed } from './order.js';
 
 // Commands
 type Command<Type extends string, Data> = Readonly<{ type: Type; data: Readonly<Data> }>;
 
-export type PlaceOrder = Command<'PlaceOrder', { customerId: string; currency: string; lines: readonly OrderLine[] }>;
+export type PlaceOrder = Command<
+  'PlaceOrder',
+  { customerId: string; currency: string; lines: readonly OrderLine[]; channel: OrderChannel }
+>;
 export type AddOrderLine = Command<'AddOrderLine', { line: OrderLine }>;
 export type RemoveOrderLine = Command<'RemoveOrderLine', { sku: string }>;
 export type ConfirmOrder = Command<'ConfirmOrder', { paymentReference: string }>;

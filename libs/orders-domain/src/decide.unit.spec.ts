@@ -6,7 +6,7 @@ import { deciderSpecification } from '@app/testing';
 import type { OrderCommand } from './decide.js';
 import { decide } from './decide.js';
 import type { OrderRuleCode } from './decide.js';
-import type { OrderEvent, OrderLine } from './order.js';
+import type { OrderEvent, OrderLine } from './order-events.js';
 import { evolve } from './order.js';
 import { ORDER_STATUSES, initialState, type OrderState } from './order.js';
 
@@ -15,7 +15,10 @@ const spec = deciderSpecification({ decide, evolve, initialState });
 const book: OrderLine = { sku: 'BOOK-1', quantity: 2, unitPriceMinor: 1250 };
 const pen: OrderLine = { sku: 'PEN-1', quantity: 1, unitPriceMinor: 300 };
 
-const placed: OrderEvent = { type: 'OrderPlaced', data: { customerId: 'c-1', currency: 'EUR', lines: [book] } };
+const placed: OrderEvent = {
+  type: 'OrderPlaced',
+  data: { customerId: 'c-1', currency: 'EUR', lines: [book], channel: 'web' },
+};
 const confirmed: OrderEvent = { type: 'OrderConfirmed', data: { paymentReference: 'pay-1' } };
 const shipped: OrderEvent = { type: 'OrderShipped', data: { carrier: 'DHL', trackingNumber: 'T-1' } };
 const delivered: OrderEvent = { type: 'OrderDelivered', data: {} };
@@ -40,7 +43,7 @@ type Unreached = Exclude<OrderState['status'], (typeof histories)[Status]['reach
 const everyStatusHasAHistory: [Unreached] extends [never] ? true : `no history reaches ${Unreached}` = true;
 
 const commands = {
-  PlaceOrder: { type: 'PlaceOrder', data: { customerId: 'c-1', currency: 'EUR', lines: [book] } },
+  PlaceOrder: { type: 'PlaceOrder', data: { customerId: 'c-1', currency: 'EUR', lines: [book], channel: 'web' } },
   AddOrderLine: { type: 'AddOrderLine', data: { line: pen } },
   RemoveOrderLine: { type: 'RemoveOrderLine', data: { sku: book.sku } },
   ConfirmOrder: { type: 'ConfirmOrder', data: { paymentReference: 'pay-1' } },
@@ -170,7 +173,10 @@ describe('every command in every status', () => {
 
 describe('PlaceOrder rules', () => {
   const place = (data: Partial<{ customerId: string; currency: string; lines: OrderLine[] }>) =>
-    spec.given([]).when({ type: 'PlaceOrder', data: { customerId: 'c-1', currency: 'EUR', lines: [book], ...data } });
+    spec.given([]).when({
+      type: 'PlaceOrder',
+      data: { customerId: 'c-1', currency: 'EUR', lines: [book], channel: 'web', ...data },
+    });
 
   it('rejects an unknown currency', () => {
     place({ currency: 'XYZ' }).thenThrows('INVALID_CURRENCY');
@@ -183,7 +189,7 @@ describe('PlaceOrder rules', () => {
   it('accepts 100 lines and rejects 101', () => {
     const lines = (count: number) => Array.from({ length: count }, (_, index) => ({ ...book, sku: `SKU-${index}` }));
     place({ lines: lines(100) }).then([
-      { type: 'OrderPlaced', data: { customerId: 'c-1', currency: 'EUR', lines: lines(100) } },
+      { type: 'OrderPlaced', data: { customerId: 'c-1', currency: 'EUR', lines: lines(100), channel: 'web' } },
     ]);
     place({ lines: lines(101) }).thenThrows('TOO_MANY_LINES');
   });
@@ -225,7 +231,7 @@ describe('line rules while placed', () => {
   it('rejects a 101st line', () => {
     const lines = Array.from({ length: 100 }, (_, index) => ({ ...book, sku: `SKU-${index}` }));
     spec
-      .given([{ type: 'OrderPlaced', data: { customerId: 'c-1', currency: 'EUR', lines } }])
+      .given([{ type: 'OrderPlaced', data: { customerId: 'c-1', currency: 'EUR', lines, channel: 'web' } }])
       .when({ type: 'AddOrderLine', data: { line: pen } })
       .thenThrows('TOO_MANY_LINES');
   });

@@ -1,60 +1,11 @@
 /**
- * What an order is: its events (the facts the log keeps forever), the state a decision needs, and
- * evolve (how a fact changes that state). A new event or status starts here; the compiler then points
- * at every place that must decide what it means (evolve, decide, each projection, the verification).
+ * What an order is: the state a decision needs, and evolve (how a fact changes that state). Its events
+ * (the facts the log keeps forever) are declared in order-events.ts. A new event or status starts
+ * there or here; the compiler then points at every place that must decide what it means (evolve,
+ * decide, each projection, the verification).
  */
 
-// Events: past tense, plain data.
-export type OrderLine = Readonly<{
-  sku: string;
-  quantity: number;
-  unitPriceMinor: number;
-}>;
-
-type Event<Type extends string, Data> = Readonly<{ type: Type; data: Readonly<Data> }>;
-
-export type OrderPlaced = Event<'OrderPlaced', { customerId: string; currency: string; lines: readonly OrderLine[] }>;
-export type OrderLineAdded = Event<'OrderLineAdded', { line: OrderLine }>;
-export type OrderLineRemoved = Event<'OrderLineRemoved', { sku: string }>;
-export type OrderConfirmed = Event<'OrderConfirmed', { paymentReference: string }>;
-export type OrderShipped = Event<'OrderShipped', { carrier: string; trackingNumber: string }>;
-export type OrderDelivered = Event<'OrderDelivered', Record<string, never>>;
-export type OrderCancelled = Event<'OrderCancelled', { reason: string }>;
-export type OrderReturned = Event<'OrderReturned', { reason: string }>;
-
-export type OrderEvent =
-  | OrderPlaced
-  | OrderLineAdded
-  | OrderLineRemoved
-  | OrderConfirmed
-  | OrderShipped
-  | OrderDelivered
-  | OrderCancelled
-  | OrderReturned;
-
-export type OrderEventType = OrderEvent['type'];
-
-/** Must name every event type, so a new event fails typecheck here instead of being parked at run time. */
-const orderEventTypes = {
-  OrderPlaced: true,
-  OrderLineAdded: true,
-  OrderLineRemoved: true,
-  OrderConfirmed: true,
-  OrderShipped: true,
-  OrderDelivered: true,
-  OrderCancelled: true,
-  OrderReturned: true,
-} as const satisfies Record<OrderEventType, true>;
-
-/** Every event type, for registries that must list them (topic consumers, decoders). */
-export const ORDER_EVENT_TYPES: readonly OrderEventType[] = Object.keys(orderEventTypes) as OrderEventType[];
-
-export function isOrderEventType(type: string): type is OrderEventType {
-  return Object.hasOwn(orderEventTypes, type);
-}
-
-/** Bumped when an event's data changes shape; consumers upcast older versions. */
-export const ORDER_EVENT_SCHEMA_VERSION = 1;
+import type { OrderChannel, OrderEvent, OrderLine } from './order-events.js';
 
 // State: keyed by status.
 type Existing<Status extends string> = Readonly<{
@@ -62,6 +13,7 @@ type Existing<Status extends string> = Readonly<{
   customerId: string;
   currency: string;
   lines: readonly OrderLine[];
+  channel: OrderChannel;
 }>;
 
 /** The state a decision needs, keyed by status. `Unplaced` is an order with no events yet. */

@@ -12,7 +12,7 @@ import { salesProjection } from './sales.projection.js';
 
 const placed = (customerId: string, unitPriceMinor: number, currency = 'EUR'): OrderEvent => ({
   type: 'OrderPlaced',
-  data: { customerId, currency, lines: [{ sku: 'BOOK-1', quantity: 2, unitPriceMinor }] },
+  data: { customerId, currency, lines: [{ sku: 'BOOK-1', quantity: 2, unitPriceMinor }], channel: 'web' },
 });
 const confirmed: OrderEvent = { type: 'OrderConfirmed', data: { paymentReference: 'pay-1' } };
 const cancelled: OrderEvent = { type: 'OrderCancelled', data: { reason: 'out of stock' } };

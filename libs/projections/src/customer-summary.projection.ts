@@ -1,4 +1,4 @@
-import type { EventEnvelope } from '@app/messaging';
+import { ORDER_EVENTS, type EventEnvelope } from '@app/messaging';
 import type { OrderEvent, OrderLine } from '@app/orders-domain';
 
 import { aggregateProjection, existing, type AggregateProjectionDefinition, type AggregateStep } from './kit/index.js';
@@ -30,6 +30,7 @@ type Step = AggregateStep<CustomerOrderRecord, CustomerDelta>;
 export const customerSummary: AggregateProjectionDefinition<OrderEvent, CustomerOrderRecord, CustomerDelta> = {
   name: 'customer-summary',
   version: 1,
+  events: ORDER_EVENTS,
   streams: {
     name: 'customer_summary_orders',
     key: 'order_id',

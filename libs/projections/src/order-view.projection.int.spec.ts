@@ -12,7 +12,7 @@ import type { Projection } from './projection.js';
 
 const placed = (customerId = 'customer-1'): OrderEvent => ({
   type: 'OrderPlaced',
-  data: { customerId, currency: 'EUR', lines: [{ sku: 'BOOK-1', quantity: 2, unitPriceMinor: 1250 }] },
+  data: { customerId, currency: 'EUR', lines: [{ sku: 'BOOK-1', quantity: 2, unitPriceMinor: 1250 }], channel: 'web' },
 });
 const confirmed: OrderEvent = { type: 'OrderConfirmed', data: { paymentReference: 'pay-1' } };
 const shipped: OrderEvent = { type: 'OrderShipped', data: { carrier: 'DHL', trackingNumber: 'T-1' } };

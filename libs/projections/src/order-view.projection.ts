@@ -1,5 +1,5 @@
-import type { EventEnvelope } from '@app/messaging';
-import type { OrderEvent, OrderLine } from '@app/orders-domain';
+import { ORDER_EVENTS, type EventEnvelope } from '@app/messaging';
+import type { OrderChannel, OrderEvent, OrderLine } from '@app/orders-domain';
 import { ORDER_VIEW_CHANGED_CHANNEL, type OrderView } from '@app/read-models';
 
 import { existing, streamRowProjection, type StreamRowProjectionDefinition } from './kit/index.js';
@@ -27,6 +27,7 @@ export interface OrderViewRecord {
   cancel_reason: string | null;
   returned_at: string | null;
   return_reason: string | null;
+  channel: OrderChannel;
   /** Events applied to this row; equal to `version` unless an event was applied twice. */
   applied_events: number;
 }
@@ -45,6 +46,7 @@ export const everyColumnIsRead: [Unread] extends [never] ? true : `OrderView doe
 export const orderView: StreamRowProjectionDefinition<OrderEvent, OrderViewRecord> = {
   name: 'order-view',
   version: 1,
+  events: ORDER_EVENTS,
   notify: ORDER_VIEW_CHANGED_CHANNEL,
   table: {
     name: 'order_view',
@@ -69,6 +71,7 @@ export const orderView: StreamRowProjectionDefinition<OrderEvent, OrderViewRecor
       cancel_reason: 'text',
       returned_at: 'timestamptz',
       return_reason: 'text',
+      channel: 'text',
       applied_events: 'integer',
     },
   },
@@ -95,6 +98,7 @@ export const orderView: StreamRowProjectionDefinition<OrderEvent, OrderViewRecor
           cancel_reason: null,
           returned_at: null,
           return_reason: null,
+          channel: event.data.channel,
           applied_events: 1,
         },
         event.data.lines,

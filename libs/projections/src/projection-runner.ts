@@ -126,7 +126,6 @@ interface OffsetAdvance {
 export class ProjectionRunner implements BatchHandler {
   private readonly logger: Logger;
   private readonly handles: ReadonlySet<string>;
-  private readonly knownTypes: ReadonlySet<string>;
   private readonly deadLetters: DeadLetterSink | undefined;
   private readonly observer: ProjectionObserver | undefined;
   private readonly scope: GenerationScope;
@@ -139,7 +138,6 @@ export class ProjectionRunner implements BatchHandler {
   ) {
     this.logger = new Logger(`Projection ${projection.name}`);
     this.handles = new Set(projection.handles);
-    this.knownTypes = new Set(projection.knows);
     this.deadLetters = options.deadLetters;
     this.observer = options.observer;
     this.scope = options.scope ?? liveGeneration(projection.name);
@@ -271,7 +269,7 @@ export class ProjectionRunner implements BatchHandler {
       versions,
       parkedStreams,
       discards,
-      knownTypes: this.knownTypes,
+      contract: this.projection.events,
       handles: this.handles,
     });
     const parked = [...sequence.parked];

@@ -1,4 +1,4 @@
-import type { EventEnvelope } from '@app/messaging';
+import type { EventContract, EventEnvelope } from '@app/messaging';
 
 import type { SqlSession } from './sql-session.js';
 
@@ -15,8 +15,11 @@ export interface Projection {
   readonly version: number;
   /** The event types it reads; the runner hands it only these. */
   readonly handles: readonly string[];
-  /** Every event type of its domain: a record of any other type is not one of ours, and is parked. */
-  readonly knows: readonly string[];
+  /**
+   * Its domain's events: a record of a type not in it, of a version newer than it knows, or off its
+   * schema is not one it can read, and is parked. Records reach `apply` upcast to the current version.
+   */
+  readonly events: EventContract;
   readonly tables: readonly string[];
   /**
    * Applies events (in log order, only types it handles) inside the caller's transaction. Must be

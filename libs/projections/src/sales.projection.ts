@@ -1,4 +1,4 @@
-import type { EventEnvelope } from '@app/messaging';
+import { ORDER_EVENTS, type EventEnvelope } from '@app/messaging';
 import type { OrderEvent, OrderLine } from '@app/orders-domain';
 
 import { aggregateProjection, existing, type AggregateProjectionDefinition } from './kit/index.js';
@@ -33,6 +33,7 @@ export interface SalesOrderRecord {
 export const sales: AggregateProjectionDefinition<OrderEvent, SalesOrderRecord, SalesDelta> = {
   name: 'sales',
   version: 1,
+  events: ORDER_EVENTS,
   streams: {
     name: 'sales_orders',
     key: 'order_id',

@@ -1,4 +1,12 @@
-import { decodeEnvelope, isStorableText, storableKey, type ConsumedRecord, type EventEnvelope } from '@app/messaging';
+import {
+  EventContractViolation,
+  decodeEnvelope,
+  isStorableText,
+  storableKey,
+  type ConsumedRecord,
+  type EventContract,
+  type EventEnvelope,
+} from '@app/messaging';
 
 /** A record as read from a partition, with where it came from. */
 export interface SourcedRecord extends ConsumedRecord {
@@ -9,6 +17,7 @@ export interface SourcedRecord extends ConsumedRecord {
 /** An event that is next in its stream's sequence. */
 export interface SequencedEvent {
   readonly record: SourcedRecord;
+  /** As the current version of its type: upcast by the contract. */
   readonly envelope: EventEnvelope;
   /** Whether the projection reads this type; an event it does not read still advances the version. */
   readonly handled: boolean;
@@ -42,7 +51,8 @@ export interface SequenceInput {
   readonly parkedStreams: ReadonlySet<string>;
   /** Discards of the records' streams and of the records themselves. */
   readonly discards?: readonly Discard[];
-  readonly knownTypes: ReadonlySet<string>;
+  /** The domain's events: a type it does not know, a version newer than it knows or data off its schema is poison. */
+  readonly contract: EventContract;
   readonly handles: ReadonlySet<string>;
 }
 
@@ -111,7 +121,7 @@ export function sequenceRecords(records: readonly SourcedRecord[], input: Sequen
       discarded++;
       continue;
     }
-    if (!input.knownTypes.has(envelope.type)) {
+    if (!input.contract.knows(envelope.type)) {
       park(record, envelope.streamId, `unknown event type ${envelope.type}`, true);
       continue;
     }
@@ -130,10 +140,26 @@ export function sequenceRecords(records: readonly SourcedRecord[], input: Sequen
       );
       continue;
     }
+    // After the duplicate check: a stale copy changes nothing, whatever it holds, and parks nothing.
+    const upcast = readThrough(input.contract, envelope);
+    if (typeof upcast === 'string') {
+      park(record, envelope.streamId, upcast, true);
+      continue;
+    }
     versions.set(envelope.streamId, envelope.version);
-    next.push({ record, envelope, handled: input.handles.has(envelope.type) });
+    next.push({ record, envelope: upcast, handled: input.handles.has(envelope.type) });
   }
   return { next, parked, duplicates, discarded };
+}
+
+/** The envelope as the current version of its event, or why it cannot be read. */
+function readThrough(contract: EventContract, envelope: EventEnvelope): EventEnvelope | string {
+  try {
+    return contract.read(envelope);
+  } catch (error) {
+    if (error instanceof EventContractViolation) return `contract: ${error.message}`;
+    throw error;
+  }
 }
 
 /** The first header whose name or value Postgres could not store (or that is not UTF-8 at all). */

@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { encodeEnvelope, type EventEnvelope } from '@app/messaging';
+import { EventContract, ORDER_EVENTS, encodeEnvelope, type EventEnvelope } from '@app/messaging';
 import { ORDER_EVENT_TYPES } from '@app/orders-domain';
 
 import { BEHIND_PARKED, sequenceRecords, type Discard, type SequenceInput, type SourcedRecord } from './sequence.js';
+
+/** Every type of the domain, any data: these cases are about sequencing, not shapes (those come last). */
+const ANY_DATA = new EventContract(
+  'any data',
+  Object.fromEntries(ORDER_EVENT_TYPES.map((type) => [type, { schemas: [{ type: 'object' }], upcasters: [] }])),
+);
 
 let offset = 0;
 function record(envelope: EventEnvelope): SourcedRecord {
@@ -37,7 +43,7 @@ function input(overrides: Partial<SequenceInput> = {}): SequenceInput {
   return {
     versions: new Map(),
     parkedStreams: new Set(),
-    knownTypes: new Set(ORDER_EVENT_TYPES),
+    contract: ANY_DATA,
     handles: new Set(['OrderPlaced']),
     ...overrides,
   };
@@ -207,6 +213,60 @@ describe('sequenceRecords', () => {
         input({ versions: new Map([['a', 1]]), discards: [discardOf(poison, 2)] }),
       );
       assert.match(result.parked[0]?.reason ?? '', /sequence gap: expected version 3, got 4/);
+    });
+  });
+
+  describe('through the event contract', () => {
+    const placedV1 = { customerId: 'c-1', currency: 'EUR', lines: [{ sku: 'A', quantity: 1, unitPriceMinor: 100 }] };
+    const placed = (streamId: string, schemaVersion: number, data: object): EventEnvelope => ({
+      ...event(streamId, 1),
+      schemaVersion,
+      data,
+    });
+    const orders = (overrides: Partial<SequenceInput> = {}) => input({ contract: ORDER_EVENTS, ...overrides });
+
+    it('hands on an old version upcast to the current one', () => {
+      const result = sequenceRecords([record(placed('a', 1, placedV1))], orders());
+      assert.deepEqual(result.parked, []);
+      assert.equal(result.next[0]?.envelope.schemaVersion, 2);
+      assert.deepEqual(result.next[0].envelope.data, { ...placedV1, channel: 'web' });
+    });
+
+    it('hands on the current version as it is', () => {
+      const result = sequenceRecords([record(placed('a', 2, { ...placedV1, channel: 'phone' }))], orders());
+      assert.deepEqual(result.next[0]?.envelope.data, { ...placedV1, channel: 'phone' });
+    });
+
+    it('parks a version newer than it knows, and the stream behind it', () => {
+      const result = sequenceRecords(
+        [record(placed('a', 3, { ...placedV1, channel: 'web', loyaltyId: 'x' })), record(event('a', 2))],
+        orders(),
+      );
+      assert.deepEqual(result.next, []);
+      assert.match(result.parked[0]?.reason ?? '', /OrderPlaced v3 is newer than this reader knows \(v2\)/);
+      assert.equal(result.parked[0]?.deadLetter, true);
+      assert.equal(result.parked[1]?.reason, BEHIND_PARKED);
+    });
+
+    it('parks data that breaks its version, naming the field', () => {
+      const wrongChannel = record(placed('a', 2, { ...placedV1, channel: 'carrier-pigeon' }));
+      const noLines = record(placed('b', 1, { customerId: 'c-1', currency: 'EUR' }));
+      const result = sequenceRecords([wrongChannel, noLines], orders());
+      assert.deepEqual(result.next, []);
+      assert.match(
+        result.parked[0]?.reason ?? '',
+        /OrderPlaced v2 \/channel must be equal to one of the allowed values/,
+      );
+      assert.match(result.parked[1]?.reason ?? '', /OrderPlaced v1 \/ must have required property 'lines'/);
+    });
+
+    it('counts a broken copy of an applied version as a duplicate, parking nothing', () => {
+      const result = sequenceRecords(
+        [record(placed('a', 1, { broken: true }))],
+        orders({ versions: new Map([['a', 1]]) }),
+      );
+      assert.deepEqual(result.parked, []);
+      assert.equal(result.duplicates, 1);
     });
   });
 });

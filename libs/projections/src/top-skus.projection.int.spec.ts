@@ -10,7 +10,7 @@ import { topSkusProjection } from './top-skus.projection.js';
 
 const placed = (sku: string, quantity: number, currency = 'EUR'): OrderEvent => ({
   type: 'OrderPlaced',
-  data: { customerId: 'c', currency, lines: [{ sku, quantity, unitPriceMinor: 250 }] },
+  data: { customerId: 'c', currency, lines: [{ sku, quantity, unitPriceMinor: 250 }], channel: 'web' },
 });
 const added = (sku: string, quantity: number): OrderEvent => ({
   type: 'OrderLineAdded',

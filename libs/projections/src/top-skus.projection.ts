@@ -1,3 +1,4 @@
+import { ORDER_EVENTS } from '@app/messaging';
 import type { OrderEvent, OrderLine } from '@app/orders-domain';
 
 import { aggregateProjection, existing, type AggregateProjectionDefinition, type AggregateStep } from './kit/index.js';
@@ -25,6 +26,7 @@ type Step = AggregateStep<TopSkusOrderRecord, TopSkusDelta>;
 export const topSkus: AggregateProjectionDefinition<OrderEvent, TopSkusOrderRecord, TopSkusDelta> = {
   name: 'top-skus',
   version: 1,
+  events: ORDER_EVENTS,
   streams: {
     name: 'top_skus_orders',
     key: 'order_id',

@@ -21,6 +21,7 @@ const ORDER_VIEW_SELECT = {
   cancelReason: 'cancel_reason',
   returnedAt: 'returned_at',
   returnReason: 'return_reason',
+  channel: 'channel',
 } satisfies Record<keyof OrderView, string>;
 
 /** The select list of a whole order view, aliased to the entity's properties. */

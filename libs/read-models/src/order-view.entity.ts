@@ -1,3 +1,4 @@
+import type { OrderChannel } from '@app/orders-domain';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
 export interface OrderViewLine {
@@ -70,4 +71,8 @@ export class OrderView {
 
   @Column('text', { name: 'return_reason', nullable: true })
   returnReason!: string | null;
+
+  /** Where the order was placed: `web`, `store` or `phone` (OrderPlaced v2; earlier orders came through the web). */
+  @Column('text')
+  channel!: OrderChannel;
 }

@@ -6,9 +6,8 @@ import request, { type Response } from 'supertest';
 
 import { EventStore } from '@app/event-store';
 import type { DomainEvent } from '@app/messaging';
-import { ORDER_EVENT_SCHEMA_VERSION } from '@app/orders-domain';
 
-import { shapedLike } from './projection-specification.js';
+import { currentSchemaVersionOf, shapedLike } from './projection-specification.js';
 import type { TestApp } from './test-app.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -104,7 +103,7 @@ export function httpSpecification({ app, db }: HttpSpecificationOptions) {
         store.append(tx, streamId, version, [
           {
             eventId: randomUUID(),
-            schemaVersion: ORDER_EVENT_SCHEMA_VERSION,
+            schemaVersion: currentSchemaVersionOf(step.type),
             event: step,
             occurredAt: new Date(),
             metadata: { correlationId: randomUUID(), causationId: randomUUID() },

@@ -4,10 +4,10 @@ import { isDeepStrictEqual } from 'node:util';
 
 import type { DataSource, EntityManager } from 'typeorm';
 
-import type { DomainEvent, EventEnvelope } from '@app/messaging';
-import { ORDER_EVENT_SCHEMA_VERSION } from '@app/orders-domain';
+import { ORDER_EVENTS, type DomainEvent, type EventEnvelope } from '@app/messaging';
 import { quoteIdentifier as quote } from '@app/platform';
 import { liveGeneration, type Projection } from '@app/projections';
+import type { OrderEventType } from '@app/orders-domain';
 
 /** A row as `then` reads it: timestamps as ISO strings, numeric and bigint columns as decimal text. */
 export type Row = Readonly<Record<string, unknown>>;
@@ -19,6 +19,11 @@ export type ErrorMatcher = assert.AssertPredicate;
 
 const FIRST_EVENT_AT = Date.parse('2026-01-01T00:00:00.000Z');
 
+/** The schema version the system writes `type` with today; 1 for a type it does not know (a neighbour's). */
+export function currentSchemaVersionOf(type: string): number {
+  return ORDER_EVENTS.knows(type) ? ORDER_EVENTS.currentVersion(type as OrderEventType) : 1;
+}
+
 /** One stored event as a projection receives it. The default time puts versions a minute apart. */
 export function envelopeOf<E extends DomainEvent>(
   streamId: string,
@@ -26,7 +31,14 @@ export function envelopeOf<E extends DomainEvent>(
   event: E,
   occurredAt = new Date(FIRST_EVENT_AT + (version - 1) * 60_000).toISOString(),
 ): EventEnvelope<E> {
-  return { ...event, eventId: randomUUID(), schemaVersion: ORDER_EVENT_SCHEMA_VERSION, streamId, version, occurredAt };
+  return {
+    ...event,
+    eventId: randomUUID(),
+    schemaVersion: currentSchemaVersionOf(event.type),
+    streamId,
+    version,
+    occurredAt,
+  };
 }
 
 export interface TestStream {

@@ -15,11 +15,11 @@ export class PlaceOrderController {
   /** The server names the order: a new id, so the command starts a stream no one else can write to yet. */
   @Post()
   @OrderCommandEndpoint({ summary: 'Place an order with 1 to 100 lines', creates: true })
-  placeOrder(@Body() { customerId, currency, lines }: PlaceOrderRequest): OrderCommandCall {
+  placeOrder(@Body() { customerId, currency, lines, channel = 'web' }: PlaceOrderRequest): OrderCommandCall {
     const orderLines = lines.map(({ sku, quantity, unitPriceMinor }) => ({ sku, quantity, unitPriceMinor }));
     return {
       orderId: this.ids.next(),
-      command: { type: 'PlaceOrder', data: { customerId, currency, lines: orderLines } },
+      command: { type: 'PlaceOrder', data: { customerId, currency, lines: orderLines, channel } },
     };
   }
 }

@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
@@ -9,10 +9,11 @@ import {
   Length,
   Matches,
   ValidateBy,
+  ValidateIf,
   ValidateNested,
 } from 'class-validator';
 
-import { KNOWN_CURRENCIES, MAX_LINES_PER_ORDER } from '@app/orders-domain';
+import { KNOWN_CURRENCIES, MAX_LINES_PER_ORDER, ORDER_CHANNELS, type OrderChannel } from '@app/orders-domain';
 
 import { OrderLineRequest } from '../shared/order-line.request.dto.js';
 import { IDENTIFIER, IDENTIFIER_MESSAGE } from '../shared/validation-rules.js';
@@ -44,4 +45,10 @@ export class PlaceOrderRequest {
   @ValidateNested({ each: true })
   @Type(() => OrderLineRequest)
   lines!: OrderLineRequest[];
+
+  @ApiPropertyOptional({ enum: ORDER_CHANNELS, default: 'web', description: 'where the order was placed' })
+  // Absent means the web shop; null is a mistake, not absence (IsOptional would let it through).
+  @ValidateIf((_request: PlaceOrderRequest, channel: unknown) => channel !== undefined)
+  @IsIn(ORDER_CHANNELS, { message: `channel must be one of ${ORDER_CHANNELS.join(', ')}` })
+  channel?: OrderChannel;
 }

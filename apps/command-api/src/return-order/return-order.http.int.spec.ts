@@ -15,7 +15,12 @@ import { CommandApiModule } from '../command-api.module.js';
 
 const placed: OrderEvent = {
   type: 'OrderPlaced',
-  data: { customerId: 'customer-1', currency: 'EUR', lines: [{ sku: 'BOOK-1', quantity: 2, unitPriceMinor: 1250 }] },
+  data: {
+    customerId: 'customer-1',
+    currency: 'EUR',
+    lines: [{ sku: 'BOOK-1', quantity: 2, unitPriceMinor: 1250 }],
+    channel: 'web',
+  },
 };
 const confirmed: OrderEvent = { type: 'OrderConfirmed', data: { paymentReference: 'pay-1' } };
 const shipped: OrderEvent = { type: 'OrderShipped', data: { carrier: 'DHL', trackingNumber: 'T-1' } };

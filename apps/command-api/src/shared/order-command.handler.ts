@@ -8,7 +8,7 @@ import {
   withConflictRetry,
   type EventMetadata,
 } from '@app/event-store';
-import { ORDER_EVENT_SCHEMA_VERSION, type OrderCommand, type OrderState, type PlaceOrder } from '@app/orders-domain';
+import { type OrderCommand, type OrderState, type PlaceOrder } from '@app/orders-domain';
 import { Clock, IdGenerator } from '@app/platform';
 
 import type { OrderCommandResponse } from './order-command.response.js';
@@ -80,7 +80,6 @@ export class OrderCommandHandler {
         metadata: context.metadata,
         now: this.clock.now(),
         newEventId: () => this.ids.next(),
-        schemaVersion: ORDER_EVENT_SCHEMA_VERSION,
       });
       const outcome: RecordedOutcome = {
         status: creates ? 201 : 200,

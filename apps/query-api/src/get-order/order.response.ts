@@ -1,6 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 
-import { ORDER_STATUSES } from '@app/orders-domain';
+import { ORDER_CHANNELS, ORDER_STATUSES, type OrderChannel } from '@app/orders-domain';
 import type { OrderView } from '@app/read-models';
 
 import { MINOR_AMOUNT_SCHEMA, toMinorAmount, type MinorAmount } from '../shared/minor-amount.js';
@@ -74,6 +74,9 @@ export class OrderResponse {
 
   @ApiProperty({ nullable: true, type: 'string' })
   readonly returnReason!: string | null;
+
+  @ApiProperty({ enum: ORDER_CHANNELS, description: 'where the order was placed' })
+  readonly channel!: OrderChannel;
 }
 
 /** A new column of the read model fails typecheck here until the response carries it (and OpenAPI shows it). */
@@ -101,5 +104,6 @@ export function toOrderResponse(view: OrderView): OrderResponse {
     cancelReason: view.cancelReason,
     returnedAt: view.returnedAt?.toISOString() ?? null,
     returnReason: view.returnReason,
+    channel: view.channel,
   };
 }

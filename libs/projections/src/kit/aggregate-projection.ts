@@ -1,4 +1,4 @@
-import type { DomainEvent, EventEnvelope } from '@app/messaging';
+import type { DomainEvent, EventContract, EventEnvelope } from '@app/messaging';
 
 import type { Projection } from '../projection.js';
 import { assertIdentifiers, canonical, toSqlJson, type ColumnType } from './columns.js';
@@ -46,6 +46,8 @@ export interface AggregateStep<Row, D> {
 export interface AggregateProjectionDefinition<E extends DomainEvent, Row extends StreamRow, D> {
   readonly name: string;
   readonly version: number;
+  /** The domain's event contract: events reach `on` upcast to its current versions. */
+  readonly events: EventContract<E['type']>;
   /** What each stream contributes now (its lines, say), kept by the kit so a later event can change it. */
   readonly streams: StreamTable<Row>;
   /** The rows that sum many streams. */
@@ -74,6 +76,7 @@ export function aggregateProjection<E extends DomainEvent, Row extends StreamRow
   return {
     name,
     version,
+    events: definition.events,
     ...eventTypesOf(on),
     tables: [aggregate.name, streams.name],
 

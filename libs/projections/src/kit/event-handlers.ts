@@ -21,13 +21,9 @@ export function handlerFor<Current, Result>(
   return typeof handler === 'function' ? (handler as AnyHandler<Current, Result>) : undefined;
 }
 
-/** The types a projection reads (the runner hands it only these) and every type its domain has. */
-export function eventTypesOf(handlers: Readonly<Record<string, unknown>>): {
-  handles: string[];
-  knows: string[];
-} {
-  const knows = Object.keys(handlers);
-  return { handles: knows.filter((type) => handlers[type] !== 'ignore'), knows };
+/** The types a projection reads: the runner hands it only these. */
+export function eventTypesOf(handlers: Readonly<Record<string, unknown>>): { handles: string[] } {
+  return { handles: Object.keys(handlers).filter((type) => handlers[type] !== 'ignore') };
 }
 
 /** For handlers of events that only make sense after the stream's first one. */

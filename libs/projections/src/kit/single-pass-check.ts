@@ -56,7 +56,11 @@ export async function compareWithSinglePass(
     );
     const last = rows[rows.length - 1];
     if (last === undefined) break;
-    await projection.apply(db, rows.map(toEnvelope));
+    // Upcast as the runner does: the projection is written for current versions only.
+    await projection.apply(
+      db,
+      rows.map((row) => projection.events.read(toEnvelope(row))),
+    );
     after = [last.order_id, last.version];
   }
   await db.query(`SELECT set_config('search_path', 'public', true)`);

@@ -1,4 +1,4 @@
-import type { DomainEvent, EventEnvelope } from '@app/messaging';
+import type { DomainEvent, EventContract, EventEnvelope } from '@app/messaging';
 
 import type { Projection } from '../projection.js';
 import { eventTypesOf, handlerFor, type EventHandlers } from './event-handlers.js';
@@ -16,6 +16,8 @@ export interface StreamRowProjectionDefinition<E extends DomainEvent, Row extend
   readonly name: string;
   /** Bump it to have the worker rebuild the projection (docs/how-to.md). */
   readonly version: number;
+  /** The domain's event contract: events reach `on` upcast to its current versions. */
+  readonly events: EventContract<E['type']>;
   readonly table: StreamTable<Row>;
   /** The row after one more event; the kit sets its `version`. Pure: time comes from the event. */
   readonly on: EventHandlers<E, Row | undefined, Row>;
@@ -37,6 +39,7 @@ export function streamRowProjection<E extends DomainEvent, Row extends StreamRow
   return {
     name,
     version,
+    events: definition.events,
     ...eventTypesOf(on),
     tables: [table.name],
 

@@ -26,6 +26,7 @@ const orderViewColumns = {
   cancel_reason: 'cancel_reason',
   returned_at: timestampText('returned_at'),
   return_reason: 'return_reason',
+  channel: 'channel',
   applied_events: 'applied_events',
 } satisfies Record<keyof ExpectedOrderView, string>;
 

@@ -49,6 +49,7 @@ export interface ExpectedOrderView {
   cancel_reason: string | null;
   returned_at: string | null;
   return_reason: string | null;
+  channel: string;
   applied_events: number;
 }
 
@@ -154,6 +155,8 @@ export function foldOrder(events: readonly StoredEvent[]): FoldedOrder | { probl
     cancel_reason: null,
     returned_at: null,
     return_reason: null,
+    // OrderPlaced v1 carried no channel: every order placed with it came through the web shop.
+    channel: text(first.data.channel) ?? 'web',
     applied_events: 1,
   };
   const customerOrder = { lines: placedLines, cancelled: false };

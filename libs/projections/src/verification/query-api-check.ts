@@ -105,6 +105,7 @@ async function compareOrder(baseUrl: string, order: FoldedOrder, log: Difference
     cancelReason: view.cancel_reason,
     returnedAt: isoMillis(view.returned_at),
     returnReason: view.return_reason,
+    channel: view.channel,
   };
   await compareJson(baseUrl, `/orders/${view.order_id}`, 'GET /orders/:id', view.order_id, expected, log);
 }
