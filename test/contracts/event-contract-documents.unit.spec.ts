@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 
 import { Parser } from '@asyncapi/parser';
 
-import { publishedAsyncApi } from '@app/messaging';
+import { EVENT_HEADERS, encodeEnvelope, jsonSchemaValidator, publishedAsyncApi } from '@app/messaging';
 
 /** dist-test/test/contracts → the repository, and the compiled gate beside this spec. */
 const REPO = join(import.meta.dirname, '..', '..', '..');
@@ -32,8 +32,30 @@ describe('the published event contract', () => {
   });
 
   it('docs/asyncapi.json is what the code generates (run `npm run contracts:write` when it is not)', () => {
-    const committed = readFileSync(join(REPO, 'docs', 'asyncapi.json'), 'utf8');
-    assert.equal(committed, `${JSON.stringify(publishedAsyncApi(), null, 2)}\n`);
+    const committed: unknown = JSON.parse(readFileSync(join(REPO, 'docs', 'asyncapi.json'), 'utf8'));
+    assert.deepEqual(committed, publishedAsyncApi());
+  });
+
+  it('every record carries exactly the published headers', () => {
+    const validate = jsonSchemaValidator().compile(EVENT_HEADERS);
+    const envelope = {
+      eventId: 'e',
+      type: 'OrderDelivered',
+      schemaVersion: 1,
+      streamId: 'o',
+      version: 2,
+      occurredAt: '2026-01-01T00:00:00.000Z',
+      data: {},
+    };
+    for (const traceparent of [undefined, '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01']) {
+      const { headers } = encodeEnvelope(envelope, { correlationId: 'c', causationId: 'c', traceparent });
+      assert.ok(validate(headers), JSON.stringify(validate.errors));
+      assert.deepEqual(
+        Object.keys(headers).filter((name) => !Object.hasOwn(EVENT_HEADERS.properties, name)),
+        [],
+        'a header the contract does not publish',
+      );
+    }
   });
 
   it('parses as AsyncAPI 3 without errors, every event type at every version a message', async () => {
@@ -68,7 +90,7 @@ describe('the published event contract', () => {
   it('the gate passes on the committed contract', async () => {
     const { code, output } = await gate('check');
     assert.equal(code, 0, output);
-    assert.match(output, /compatible with the \d+ released schemas/);
+    assert.match(output, /compatible with \d+ released version\(s\) of the contract\n$/, 'and nothing left to publish');
   });
 
   it('the gate fails on a released version edited in place, naming the event, the version and the change', async () => {
@@ -82,6 +104,39 @@ describe('the published event contract', () => {
     const { code, output } = await gate('check', '--released', released);
     assert.equal(code, 1, output);
     assert.match(output, /✖ OrderPlaced v1: changed in place \(data\.storeId removed\)/);
+  });
+
+  it("the gate holds every version in the folder's git history: rewriting the files does not release a break", async () => {
+    const repo = join(scratch, 'history');
+    const released = join(repo, 'contracts');
+    cpSync(join(REPO, 'docs', 'contracts'), released, { recursive: true });
+    const shipped = join(released, 'events', 'OrderShipped', 'v1.schema.json');
+    const today = readFileSync(shipped, 'utf8');
+    // Released once with a field this commit's OrderShipped v1 no longer has...
+    const schema = JSON.parse(today) as { properties: Record<string, unknown> };
+    schema.properties.note = { type: 'string' };
+    writeFileSync(shipped, JSON.stringify(schema));
+    const inRepo = (args: string[]) => run('git', ['-C', repo, ...args]);
+    await inRepo(['init', '-q']);
+    await inRepo(['add', '.']);
+    await inRepo(['-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'release 1']);
+    // ...then the file rewritten to match the code, as `contracts:write` would have.
+    writeFileSync(shipped, today);
+    const { code, output } = await gate('check', '--released', released);
+    assert.equal(code, 1, output);
+    assert.match(output, /✖ OrderShipped v1: data\.note removed/);
+    const refused = await gate('write', '--released', released);
+    assert.equal(refused.code, 1, refused.output);
+    assert.match(refused.output, /nothing written/);
+  });
+
+  it('the gate names a released file that is not JSON, and checks nothing', async () => {
+    const released = join(scratch, 'unreadable');
+    cpSync(join(REPO, 'docs', 'contracts'), released, { recursive: true });
+    writeFileSync(join(released, 'events', 'OrderShipped', 'v1.schema.json'), '{"type": ');
+    const { code, output } = await gate('check', '--released', released);
+    assert.equal(code, 2, output);
+    assert.match(output, /OrderShipped\/v1\.schema\.json is not JSON/);
   });
 
   it('the gate refuses an unknown command or flag with its usage', async () => {

@@ -91,8 +91,8 @@ export async function decideAndAppend<Command, Event extends DomainEvent, State>
   command: Command,
   options: CommandOptions,
 ): Promise<CommandResult<State>> {
-  let history: RecordedEvent<Event>[] = [];
-  if (!options.newStream) history = await store.lockAndReadStream<Event>(db, streamId);
+  let history: RecordedEvent[] = [];
+  if (!options.newStream) history = await store.lockAndReadStream(db, streamId);
   const version = history.length;
   if (options.expectedVersion !== undefined && options.expectedVersion !== version) {
     throw new VersionMismatch(options.expectedVersion, version);
@@ -120,7 +120,7 @@ export async function decideAndAppend<Command, Event extends DomainEvent, State>
 /** A recorded event as the current version of its type: what `evolve` is written for. */
 function currentVersionOf<Event extends DomainEvent>(
   contract: EventContract<Event['type']>,
-  recorded: RecordedEvent<Event>,
+  recorded: RecordedEvent,
 ): Event {
   const { type, data } = recorded.event;
   try {

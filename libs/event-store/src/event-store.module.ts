@@ -28,9 +28,9 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
       help: 'Events the relay published to Kafka',
       registers: [metrics.registry],
     });
-    const refused = new Counter({
-      name: 'outbox_events_refused_total',
-      help: 'Times the relay refused an outbox event that breaks the event contract (a bug: it blocks the outbox until fixed)',
+    const refused = new Gauge({
+      name: 'outbox_events_refused',
+      help: 'Outbox events the relay refuses to publish because they break the event contract (a bug): each holds back the later events of its order until its row is fixed',
       registers: [metrics.registry],
     });
     const leading = new Gauge({
@@ -44,8 +44,8 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
       batchSize: config.relay.batchSize,
       leaseMs: config.relay.leaseMs,
       contract: ORDER_EVENTS,
-      refused: () => {
-        refused.inc();
+      refused: (count) => {
+        refused.set(count);
       },
       prepare: () => ensureTopics(kafka, [topic]),
       published: (count) => {

@@ -116,27 +116,28 @@ export class EventStore {
     await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [STREAM_LOCK_CLASS, streamId]);
   }
 
-  async readStream<E extends DomainEvent>(
-    streamId: string,
-    db: SqlSession = this.dataSource.manager,
-  ): Promise<RecordedEvent<E>[]> {
+  /**
+   * The stream's events as recorded: each at the schema version it was written with. Read them
+   * through the domain's EventContract (decideAndAppend does) before trusting their shape.
+   */
+  async readStream(streamId: string, db: SqlSession = this.dataSource.manager): Promise<RecordedEvent[]> {
     const rows: EventRow[] = await db.query(
       `SELECT position, event_id, order_id, version, type, schema_version, data, metadata, occurred_at
          FROM events WHERE order_id = $1 ORDER BY version`,
       [streamId],
     );
-    return rows.map((row) => toRecordedEvent<E>(row));
+    return rows.map((row) => toRecordedEvent(row));
   }
 
   /**
    * Locks the stream (lockStream) and then reads it: two statements, since a statement's snapshot is
    * taken before it waits for the lock; pipelined, they go out together.
    */
-  lockAndReadStream<E extends DomainEvent>(db: SqlSession, streamId: string): Promise<RecordedEvent<E>[]> {
+  lockAndReadStream(db: SqlSession, streamId: string): Promise<RecordedEvent[]> {
     return lockThenRead(
       db,
       () => this.lockStream(db, streamId),
-      () => this.readStream<E>(streamId, db),
+      () => this.readStream(streamId, db),
     );
   }
 

@@ -17,7 +17,11 @@ export interface OutboxRelayOptions {
   readonly databaseUrl: string;
   readonly pollIntervalMs: number;
   readonly batchSize: number;
-  /** What may be published: an event that does not match it is refused (OutboxEventRefused), never sent. */
+  /**
+   * What may be published: an event that breaks a schema version this relay knows is refused (it
+   * and the later events of its stream stay in the outbox), never sent. A version or type newer than
+   * the relay knows was checked by the newer writer that appended it, and goes out as stored.
+   */
   readonly contract: EventContract;
   /**
    * The leader starts publishing a batch only if the read that fetched it was sent less than this
@@ -29,25 +33,10 @@ export interface OutboxRelayOptions {
   readonly prepare?: () => Promise<void>;
   /** Told how many events each batch published, e.g. for a metric. */
   readonly published?: (count: number) => void;
-  /** Told each time an event is refused (OutboxEventRefused), e.g. for an alerting metric. */
-  readonly refused?: () => void;
+  /** Told, after each batch, how many events the relay is refusing, e.g. for an alerting gauge. */
+  readonly refused?: (count: number) => void;
   /** Told when this relay becomes the leader (true) and when it stops leading (false). */
   readonly leadership?: (leading: boolean) => void;
-}
-
-/**
- * An outbox event does not match the event contract: a bug (or a hand-written row), caught before
- * outside consumers see it. The relay publishes what precedes it and stops there, loudly, retrying
- * with backoff until the row is fixed: skipping it would break its stream's order.
- */
-export class OutboxEventRefused extends Error {
-  constructor(
-    readonly position: string,
-    reason: string,
-  ) {
-    super(`outbox event at position ${position} breaks the event contract and is not published: ${reason}`);
-    this.name = 'OutboxEventRefused';
-  }
 }
 
 /** Where the relay publishes: an EventPublisher, or anything that wraps one. */
@@ -64,10 +53,15 @@ const KEEPALIVE_PROBES = 3;
  */
 const RECORD_TIMEOUT_MS = 30_000;
 
+/** Oldest first, past the events held back (refused, or behind a refused one of their stream). */
 const READ_BATCH = `SELECT e.position, e.event_id, e.order_id, e.version, e.type, e.schema_version, e.data, e.metadata, e.occurred_at
   FROM outbox o JOIN events e ON e.position = o.position
+ WHERE o.position <> ALL($2::bigint[])
  ORDER BY o.position
  LIMIT $1`;
+
+/** How long held-back events are skipped before they are read and checked again (an operator may have fixed them). */
+const HOLD_MS = 10_000;
 
 /** The leader's connection, and the socket under it so that a failed session can be cut at once. */
 interface LeaderSession {
@@ -92,6 +86,13 @@ export class OutboxRelay {
   private leader: LeaderSession | undefined;
   /** Errors since the last batch that went through; sets the backoff. */
   private failures = 0;
+  /** Events held back, skipped by the reads until `heldUntil`; then all are checked again. */
+  private held: string[] = [];
+  private heldUntil = 0;
+  /** Of the held events, how many the contract refused (the others wait behind them). */
+  private refused = 0;
+  /** The streams of the refused events: their later events, read while those are skipped, are held too. */
+  private blocked = new Set<string>();
 
   constructor(
     private readonly publisher: RecordPublisher,
@@ -155,14 +156,17 @@ export class OutboxRelay {
     const sentAt = performance.now();
     // Named: prepared once per session, not parsed and planned for every batch.
     const { rows } = await this.onSession(session, (client) =>
-      client.query<EventRow>({ name: 'relay-read-batch', text: READ_BATCH, values: [this.options.batchSize] }),
+      client.query<EventRow>({
+        name: 'relay-read-batch',
+        text: READ_BATCH,
+        values: [this.options.batchSize, this.skipped()],
+      }),
     );
     if (rows.length === 0) return 0;
     const age = performance.now() - sentAt;
     if (age >= this.options.leaseMs)
       this.loseLeadership(session, new Error(`lease expired: the batch was read ${Math.round(age)} ms ago`));
-    const refused = this.firstRefused(rows);
-    const publishable = refused === undefined ? rows : rows.slice(0, rows.indexOf(refused.row));
+    const { publishable, held } = this.screen(rows);
     // Checked in the same turn as the send starts: a relay that knows it lost the lock sends nothing more.
     if (this.leader !== session) return 0;
     if (publishable.length > 0) {
@@ -177,26 +181,64 @@ export class OutboxRelay {
       await this.onSession(session, (client) => client.query(record));
       this.options.published?.(publishable.length);
     }
-    if (refused !== undefined) {
-      this.options.refused?.();
-      throw refused.error;
-    }
-    return publishable.length;
+    // Held events count as read: a batch of them alone still means "read again at once".
+    return publishable.length + held;
   }
 
-  /** The first row the contract refuses, with why. */
-  private firstRefused(rows: readonly EventRow[]): { row: EventRow; error: OutboxEventRefused } | undefined {
-    for (const row of rows) {
-      let reason: string | undefined;
-      try {
-        reason = this.options.contract.problems(row.type, row.schema_version, row.data);
-      } catch (error) {
-        if (!(error instanceof EventContractViolation)) throw error;
-        reason = error.message;
-      }
-      if (reason !== undefined) return { row, error: new OutboxEventRefused(row.position, reason) };
+  /** The held-back positions the next read skips; none once the hold has passed, so all are checked again. */
+  private skipped(): string[] {
+    if (Date.now() >= this.heldUntil) {
+      this.held = [];
+      this.refused = 0;
+      this.blocked = new Set();
     }
-    return undefined;
+    return this.held;
+  }
+
+  /**
+   * Splits a batch into what may be published and what is held back: an event that breaks a schema
+   * version the relay knows (a bug: said at error level), and every later event of its stream, so
+   * that no consumer sees a stream out of order. Other streams go on.
+   */
+  private screen(rows: readonly EventRow[]): { publishable: EventRow[]; held: number } {
+    const blocked = this.blocked;
+    const publishable: EventRow[] = [];
+    const holding = this.held.length > 0;
+    let held = 0;
+    for (const row of rows) {
+      const reason = blocked.has(row.order_id) ? undefined : this.refusal(row);
+      if (!blocked.has(row.order_id) && reason === undefined) {
+        publishable.push(row);
+        continue;
+      }
+      if (reason !== undefined) {
+        this.refused++;
+        blocked.add(row.order_id);
+        this.logger.error(
+          `outbox event ${row.event_id} (position ${row.position}, ${row.order_id} version ${String(row.version)}) ` +
+            `breaks the event contract and is not published: ${reason}. It and the later events of its stream stay ` +
+            'in the outbox until the row is fixed; other streams go on.',
+        );
+      }
+      held++;
+      this.held.push(row.position);
+    }
+    // From the first event held, not the last: events queuing behind a refused one never postpone its recheck.
+    if (!holding && held > 0) this.heldUntil = Date.now() + HOLD_MS;
+    this.options.refused?.(this.refused);
+    return { publishable, held };
+  }
+
+  /** Why the contract refuses this event, or undefined: it matches, or it is newer than this relay knows. */
+  private refusal(row: EventRow): string | undefined {
+    try {
+      return this.options.contract.problems(row.type, row.schema_version, row.data);
+    } catch (error) {
+      if (!(error instanceof EventContractViolation)) throw error;
+      if (error.kind === 'invalid') return error.message;
+      // Written by a newer deployment, which checked it: ours to deliver, not to judge.
+      return undefined;
+    }
   }
 
   /** A query on the leader session; any failure (an error, a timeout, a dead connection) ends the leadership. */
@@ -276,9 +318,7 @@ export class OutboxRelay {
   private async backOff(error: unknown): Promise<void> {
     this.failures++;
     const backoff = Math.min(MAX_BACKOFF_MS, 100 * 2 ** this.failures);
-    // A refused event is a bug, not an outage: said at error level every time, until someone fixes it.
-    if (error instanceof OutboxEventRefused) this.logger.error(`${error.message}; retrying in ${backoff} ms`);
-    else this.logger.warn(`relay error, retrying in ${backoff} ms: ${messageOf(error)}`);
+    this.logger.warn(`relay error, retrying in ${backoff} ms: ${messageOf(error)}`);
     await this.wakeUp.wait(backoff);
   }
 

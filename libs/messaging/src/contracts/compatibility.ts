@@ -1,10 +1,10 @@
-import { DOCUMENT_KEYS, ENVELOPE_SCHEMA_PATH } from './published-contract.js';
+import { DOCUMENT_KEYS, ENVELOPE_SCHEMA_PATH, HEADERS_SCHEMA_PATH } from './published-contract.js';
 
 type JsonObject = Readonly<Record<string, unknown>>;
 
 /** One difference between the released contract and this commit's. */
 export interface ContractChange {
-  /** `OrderPlaced v1`, or `envelope`. */
+  /** `OrderPlaced v1`, `envelope` or `headers`. */
   readonly subject: string;
   readonly change: string;
   /** Whether a reader or a record of the released contract would break: the gate fails on these. */
@@ -23,7 +23,7 @@ const UPPER_BOUNDS = new Set(['maximum', 'exclusiveMaximum', 'maxLength', 'maxIt
  * - a released event type or version must still be there: its records are in the log forever;
  * - a superseded version (a later one exists) never changes at all: no one writes it any more, so a
  *   change can only misdescribe records already written;
- * - the latest version of a type, and the envelope, may only gain optional fields; removing or
+ * - the latest version of a type, the envelope and the headers may only gain optional fields; removing or
  *   renaming a field, making one required or optional, changing a type, an enum, a bound or a
  *   pattern all break a reader on one side or the other: that is a new version with an upcaster;
  * - a new event type, or a new version of one, is always fine.
@@ -50,13 +50,14 @@ export function compareContracts(
       continue;
     }
     const differences: Difference[] = [];
-    diff(before, after, path === ENVELOPE_SCHEMA_PATH ? 'envelope' : 'data', differences);
+    diff(before, after, rootOf(path), differences);
     const parsed = parsePath(path);
     const superseded = parsed !== undefined && (latestReleased.get(parsed.type) ?? 0) > parsed.version;
-    if (superseded && differences.length > 0) {
+    if (superseded && (differences.length > 0 || !same(withoutDocumentKeys(before), withoutDocumentKeys(after)))) {
+      const what = differences.length > 0 ? differences.map((d) => d.text).join('; ') : 'its descriptions';
       changes.push({
         subject,
-        change: `changed in place (${differences.map((d) => d.text).join('; ')}): a superseded version never changes, its records are already written`,
+        change: `changed in place (${what}): a superseded version never changes, its records are already written`,
         breaking: true,
       });
       continue;
@@ -66,12 +67,13 @@ export function compareContracts(
   for (const path of current.keys()) {
     if (released.has(path)) continue;
     const parsed = parsePath(path);
-    const isNewType = parsed !== undefined && !latestReleased.has(parsed.type);
-    changes.push({
-      subject: subjectOf(path),
-      change: isNewType ? 'new event type' : 'new schema version',
-      breaking: false,
-    });
+    const change =
+      parsed === undefined
+        ? 'published for the first time'
+        : latestReleased.has(parsed.type)
+          ? 'new schema version'
+          : 'new event type';
+    changes.push({ subject: subjectOf(path), change, breaking: false });
   }
   return changes;
 }
@@ -121,6 +123,7 @@ function diff(before: JsonObject, after: JsonObject, at: string, out: Difference
   const keywords = new Set([...Object.keys(before), ...Object.keys(after)].filter((key) => !handled.has(key)));
   for (const keyword of keywords) {
     if (same(before[keyword], after[keyword])) continue;
+    if (keyword === 'enum' && sameSet(before[keyword], after[keyword])) continue; // reordered: admits the same
     out.push({ text: `${at} ${keywordChange(keyword, before[keyword], after[keyword])}`, breaking: true });
   }
 }
@@ -134,7 +137,9 @@ function keywordChange(keyword: string, before: unknown, after: unknown): string
   }
   if (keyword === 'enum' && Array.isArray(before) && Array.isArray(after)) {
     const lost = before.filter((value) => !after.some((other) => same(value, other)));
-    return `${lost.length > 0 ? `narrowed (${show(lost)} no longer allowed)` : 'widened'}: ${shown}`;
+    return lost.length > 0
+      ? `narrowed (${show(lost)} no longer allowed): ${shown}`
+      : `widened (readers that handle every value meet one they do not know; a new version lets them upcast): ${shown}`;
   }
   if (typeof before === 'number' || typeof after === 'number') {
     const lower = LOWER_BOUNDS.has(keyword);
@@ -163,8 +168,13 @@ function parsePath(path: string): { type: string; version: number } | undefined 
   return match?.[1] === undefined ? undefined : { type: match[1], version: Number(match[2]) };
 }
 
-function subjectOf(path: string): string {
+function rootOf(path: string): string {
   if (path === ENVELOPE_SCHEMA_PATH) return 'envelope';
+  return path === HEADERS_SCHEMA_PATH ? 'headers' : 'data';
+}
+
+function subjectOf(path: string): string {
+  if (path === ENVELOPE_SCHEMA_PATH || path === HEADERS_SCHEMA_PATH) return rootOf(path);
   const parsed = parsePath(path);
   return parsed ? `${parsed.type} v${String(parsed.version)}` : path;
 }
@@ -176,6 +186,15 @@ function strip(value: unknown): unknown {
       .filter(([key]) => !ANNOTATIONS.has(key))
       .map(([key, inner]) => [key, strip(inner)]),
   );
+}
+
+function withoutDocumentKeys(schema: JsonObject): JsonObject {
+  return Object.fromEntries(Object.entries(schema).filter(([key]) => !DOCUMENT_KEYS.includes(key)));
+}
+
+function sameSet(a: unknown, b: unknown): boolean {
+  if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+  return a.every((value) => b.some((other) => same(value, other)));
 }
 
 function same(a: unknown, b: unknown): boolean {

@@ -128,4 +128,41 @@ describe('the contract gate', () => {
     withoutShipped.delete(SHIPPED);
     assert.match(breaking(current, withoutShipped)[0] ?? '', /^OrderShipped v1: event type removed/);
   });
+
+  it('accepts an enum in another order: it admits the same values', () => {
+    const reordered = edited(PLACED_V2, (schema) => {
+      props(schema).channel = { ...props(schema).channel, enum: ['phone', 'web', 'store'] };
+    });
+    assert.deepEqual(compareContracts(current, reordered), []);
+  });
+
+  it('rejects a new enum value on a released version, saying why', () => {
+    const more = edited(PLACED_V2, (schema) => {
+      props(schema).channel = { ...props(schema).channel, enum: ['web', 'store', 'phone', 'app'] };
+    });
+    assert.match(
+      breaking(current, more)[0] ?? '',
+      /OrderPlaced v2: data.channel widened \(readers that handle every value/,
+    );
+  });
+
+  it('rejects even a description changed on a superseded version, and accepts it on the latest', () => {
+    const described = (path: string) =>
+      edited(path, (schema) => (props(schema).customerId = { ...props(schema).customerId, description: 'who' }));
+    assert.match(
+      breaking(current, described(PLACED_V1))[0] ?? '',
+      /^OrderPlaced v1: changed in place \(its descriptions\)/,
+    );
+    assert.deepEqual(compareContracts(current, described(PLACED_V2)), []);
+  });
+
+  it('holds the record headers like the envelope: one may be added, none removed', () => {
+    const withoutCausation = edited('headers.schema.json', (schema) => {
+      delete props(schema)['causation-id'];
+      schema.required = ['event-type', 'schema-version', 'event-id', 'correlation-id'];
+    });
+    assert.deepEqual(breaking(current, withoutCausation), ['headers: headers.causation-id removed']);
+    const withTenant = edited('headers.schema.json', (schema) => (props(schema).tenant = { type: 'string' }));
+    assert.deepEqual(breaking(current, withTenant), []);
+  });
 });

@@ -78,8 +78,25 @@ export class EventContract<Type extends string = string> {
     const problems = this.problems(type, version, data);
     if (problems !== undefined) throw new EventContractViolation('invalid', `does not match its schema: ${problems}`);
     const { upcasters } = this.versions[type as Type];
+    if (version > upcasters.length) return data; // the current version already
     let current = data;
-    for (let step = version - 1; step < upcasters.length; step++) current = upcasters[step]?.(current as never);
+    for (let step = version - 1; step < upcasters.length; step++) {
+      try {
+        current = upcasters[step]?.(current as never);
+      } catch (error) {
+        throw new EventContractViolation(
+          'invalid',
+          `upcasting ${type} v${String(step + 1)} to v${String(step + 2)} failed: ${(error as Error).message}`,
+        );
+      }
+    }
+    // An upcaster is code, and code has bugs: what it hands on must be the current version.
+    const wrong = this.problems(type, upcasters.length + 1, current);
+    if (wrong !== undefined)
+      throw new EventContractViolation(
+        'invalid',
+        `upcast from v${String(version)} breaks the current schema: ${wrong}`,
+      );
     return current;
   }
 

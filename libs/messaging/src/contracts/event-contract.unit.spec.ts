@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 
 import { ORDER_EVENT_TYPES } from '@app/orders-domain';
 
-import { EventContractViolation } from './event-contract.js';
+import { EventContract, EventContractViolation } from './event-contract.js';
 import { ORDER_EVENTS } from './order-events.contract.js';
 
 const placedV1 = { customerId: 'c-1', currency: 'EUR', lines: [{ sku: 'A', quantity: 2, unitPriceMinor: 150 }] };
@@ -70,5 +70,29 @@ describe('the orders event contract', () => {
       violation('unknown-type', /OrderTeleported is not an event type of orders/),
     );
     assert.throws(() => ORDER_EVENTS.read(envelope(0, placedV1)), violation('invalid', /no schema version 0/));
+  });
+
+  it('refuses what a faulty upcaster hands on, and an upcaster that throws, as unreadable rather than a crash', () => {
+    const v1 = { type: 'object', required: ['a'], properties: { a: { type: 'string' } } };
+    const v2 = { type: 'object', required: ['a', 'b'], properties: { a: { type: 'string' }, b: { type: 'integer' } } };
+    const forgetful = new EventContract('test', { Thing: { schemas: [v1, v2], upcasters: [(data: never) => data] } });
+    assert.throws(
+      () => forgetful.upcast('Thing', 1, { a: 'x' }),
+      violation('invalid', /upcast from v1 breaks the current schema: Thing v2 \/ must have required property 'b'/),
+    );
+    const throwing = new EventContract('test', {
+      Thing: {
+        schemas: [v1, v2],
+        upcasters: [
+          () => {
+            throw new TypeError('boom');
+          },
+        ],
+      },
+    });
+    assert.throws(
+      () => throwing.upcast('Thing', 1, { a: 'x' }),
+      violation('invalid', /upcasting Thing v1 to v2 failed: boom/),
+    );
   });
 });

@@ -18,6 +18,7 @@ export const versionName = (type: string, version: number): string => `${type}V$
 export const eventSchemaPath = (type: string, version: number): string =>
   `events/${type}/v${String(version)}.schema.json`;
 export const ENVELOPE_SCHEMA_PATH = 'envelope.schema.json';
+export const HEADERS_SCHEMA_PATH = 'headers.schema.json';
 
 /**
  * Every schema of the contract as a standalone JSON Schema (draft 2020-12) document, keyed by its path
@@ -30,6 +31,13 @@ export function contractSchemaFiles(contract: EventContract): Map<string, JsonOb
     $schema: JSON_SCHEMA_DIALECT,
     $id: `urn:${contract.name}:envelope`,
     ...plainJson(ENVELOPE_SCHEMA),
+  });
+  files.set(HEADERS_SCHEMA_PATH, {
+    $schema: JSON_SCHEMA_DIALECT,
+    $id: `urn:${contract.name}:headers`,
+    title: 'EventHeaders',
+    description: 'The Kafka record headers every event carries, beside its envelope.',
+    ...EVENT_HEADERS,
   });
   for (const [type, { schemas }] of Object.entries<EventTypeVersions>(contract.versions)) {
     schemas.forEach((schema, index) => {
@@ -58,8 +66,8 @@ export interface AsyncApiOptions {
 
 const KAFKA_BINDING_VERSION = '0.5.0';
 
-/** The record headers every event carries (encodeEnvelope). */
-const EVENT_HEADERS = {
+/** The record headers every event carries (encodeEnvelope; a unit test holds the two together). */
+export const EVENT_HEADERS = {
   type: 'object',
   required: ['event-type', 'schema-version', 'event-id', 'correlation-id', 'causation-id'],
   properties: {

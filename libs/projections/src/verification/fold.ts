@@ -4,6 +4,7 @@
  * projections against themselves. Pure; one order at a time, so the caller can stream the store.
  */
 
+import { EventContractViolation, ORDER_EVENTS } from '@app/messaging';
 import type { OrderEventType } from '@app/orders-domain';
 
 import type { OrderViewRecord } from '../order-view.projection.js';
@@ -21,6 +22,8 @@ export interface StoredEvent {
   readonly orderId: string;
   readonly version: number;
   readonly type: string;
+  /** The version its data was recorded with; the fold reads it upcast to the current one. */
+  readonly schemaVersion: number;
   readonly data: Readonly<Record<string, unknown>>;
   /** The lines the event carries (OrderPlaced, OrderLineAdded), amounts as text. */
   readonly lines: readonly ExactLine[] | null;
@@ -123,7 +126,8 @@ const normalised = (lines: readonly ExactLine[]): ExactLine[] =>
   lines.map(({ sku, quantity, unitPriceMinor }) => ({ sku, quantity, unitPriceMinor }));
 
 /** Folds one order's events, in version order. Returns undefined for an order with no OrderPlaced first. */
-export function foldOrder(events: readonly StoredEvent[]): FoldedOrder | { problems: string[]; view?: undefined } {
+export function foldOrder(stored: readonly StoredEvent[]): FoldedOrder | { problems: string[]; view?: undefined } {
+  const { events, unreadable } = upcast(stored);
   const [first, ...rest] = events;
   if (!first || first.type !== 'OrderPlaced' || first.version !== 1) {
     return {
@@ -132,7 +136,7 @@ export function foldOrder(events: readonly StoredEvent[]): FoldedOrder | { probl
       ],
     };
   }
-  const problems: string[] = [];
+  const problems: string[] = [...unreadable];
   const currency = String(first.data.currency);
   const placedLines = normalised(first.lines ?? []);
   const view: ExpectedOrderView = {
@@ -155,8 +159,7 @@ export function foldOrder(events: readonly StoredEvent[]): FoldedOrder | { probl
     cancel_reason: null,
     returned_at: null,
     return_reason: null,
-    // OrderPlaced v1 carried no channel: every order placed with it came through the web shop.
-    channel: text(first.data.channel) ?? 'web',
+    channel: String(first.data.channel),
     applied_events: 1,
   };
   const customerOrder = { lines: placedLines, cancelled: false };
@@ -262,4 +265,25 @@ export function countEffects(difference: bigint, effects: readonly bigint[]): nu
   if (effects.some((effect) => effect !== 0n && difference === effect)) return 1;
   if (effects.some((effect) => effect !== 0n && difference === -effect)) return -1;
   return 0;
+}
+
+/**
+ * The events as the current version of their type, as every reader sees them (the domain's
+ * upcasters), and what cannot be read. A type the domain does not know is left as it is: the fold
+ * reports it itself.
+ */
+function upcast(events: readonly StoredEvent[]): { events: StoredEvent[]; unreadable: string[] } {
+  const unreadable: string[] = [];
+  const current = events.map((event) => {
+    if (!ORDER_EVENTS.knows(event.type)) return event;
+    try {
+      const data = ORDER_EVENTS.upcast(event.type, event.schemaVersion, event.data) as StoredEvent['data'];
+      return { ...event, data };
+    } catch (error) {
+      if (!(error instanceof EventContractViolation)) throw error;
+      unreadable.push(`version ${String(event.version)} (${event.type}) cannot be read: ${error.message}`);
+      return event;
+    }
+  });
+  return { events: current, unreadable };
 }

@@ -15,10 +15,21 @@ const event = (
   orderId: ORDER,
   version,
   type,
-  data,
+  schemaVersion: 1,
+  data: { ...linesAsStored(type, lines), ...data },
   lines,
   at,
 });
+/** The lines in the event's data, as the store holds them (the fold reads `lines`, exact, from SQL). */
+function linesAsStored(type: string, lines: StoredEvent['lines']): Record<string, unknown> {
+  const stored = (lines ?? []).map((l) => ({
+    sku: l.sku,
+    quantity: Number(l.quantity),
+    unitPriceMinor: Number(l.unitPriceMinor),
+  }));
+  if (type === 'OrderPlaced') return { lines: stored };
+  return type === 'OrderLineAdded' && stored[0] ? { line: stored[0] } : {};
+}
 const line = (sku: string, quantity: string, unitPriceMinor: string) => ({ sku, quantity, unitPriceMinor });
 
 describe('foldOrder', () => {
@@ -61,7 +72,10 @@ describe('foldOrder', () => {
 
   it('reports a store that does not start with OrderPlaced, or skips a version', () => {
     version = 1;
-    assert.match(foldOrder([event('OrderConfirmed')]).problems[0] ?? '', /not OrderPlaced at version 1/);
+    assert.match(
+      foldOrder([event('OrderConfirmed', { paymentReference: 'p' })]).problems[0] ?? '',
+      /not OrderPlaced at version 1/,
+    );
     version = 0;
     const placed = event('OrderPlaced', { customerId: 'c1', currency: 'EUR' }, []);
     version = 2;
@@ -81,6 +95,30 @@ describe('foldOrder', () => {
       'version 3 has unknown type OrderTeleported',
     ]);
     assert.deepEqual([order.view.customer_id, order.view.status, order.view.version], ['c1', 'DELIVERED', 4]);
+  });
+});
+
+describe('foldOrder through the event contract', () => {
+  it('reads OrderPlaced v1 as placed on the web, and v2 with its channel', () => {
+    version = 0;
+    const v1 = foldOrder([event('OrderPlaced', { customerId: 'c1', currency: 'EUR' }, [])]) as FoldedOrder;
+    assert.equal(v1.view.channel, 'web');
+    version = 0;
+    const v2 = foldOrder([
+      { ...event('OrderPlaced', { customerId: 'c1', currency: 'EUR', channel: 'phone' }, []), schemaVersion: 2 },
+    ]) as FoldedOrder;
+    assert.equal(v2.view.channel, 'phone');
+  });
+
+  it('reports an event it cannot read: a version newer than it knows, or data off its schema', () => {
+    version = 0;
+    const order = foldOrder([
+      event('OrderPlaced', { customerId: 'c1', currency: 'EUR' }, []),
+      { ...event('OrderConfirmed', { paymentReference: 'p' }), schemaVersion: 2 },
+      event('OrderShipped', { carrier: 7 }),
+    ]) as FoldedOrder;
+    assert.match(order.problems[0] ?? '', /version 2 \(OrderConfirmed\) cannot be read: OrderConfirmed v2 is newer/);
+    assert.match(order.problems[1] ?? '', /version 3 \(OrderShipped\) cannot be read: .*\/carrier must be string/);
   });
 });
 

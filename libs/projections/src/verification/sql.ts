@@ -33,7 +33,8 @@ export const exactLinesSql = (column: string): string =>
 export const exactAmountsSql = (column: string): string =>
   `(SELECT coalesce(jsonb_object_agg(t.k, t.v #>> '{}'), '{}'::jsonb) FROM jsonb_each(CASE jsonb_typeof(${column}) WHEN 'object' THEN ${column} ELSE '{}'::jsonb END) AS t(k, v))`;
 
-const EVENT_COLUMNS = `e.event_id::text AS "eventId", e.order_id::text AS "orderId", e.version, e.type, e.data,
+const EVENT_COLUMNS = `e.event_id::text AS "eventId", e.order_id::text AS "orderId", e.version, e.type,
+  e.schema_version AS "schemaVersion", e.data,
   CASE e.type WHEN 'OrderPlaced' THEN ${exactLinesSql("e.data->'lines'")}
               WHEN 'OrderLineAdded' THEN ${exactLinesSql("jsonb_build_array(e.data->'line')")} END AS lines,
   ${timestampText('e.occurred_at')} AS at`;
