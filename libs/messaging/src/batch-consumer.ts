@@ -4,7 +4,10 @@ import type { Consumer, EachBatchPayload, IHeaders } from 'kafkajs';
 import { utf8Text } from './envelope.js';
 import { TopicOffsets, type KafkaConnection } from './kafka-connection.js';
 
+/** A record as read from a partition, with where it came from. */
 export interface ConsumedRecord {
+  readonly topic: string;
+  readonly partition: number;
   readonly offset: string;
   readonly key: Buffer | null;
   readonly value: Buffer | null;
@@ -177,12 +180,9 @@ export class BatchConsumer {
       fetchedFrom: this.readFrom(batch.partition, fetchedOffset),
       lastOffset,
       heartbeat: () => payload.heartbeat(),
-      records: batch.messages.map((message) => ({
-        offset: message.offset,
-        key: message.key,
-        value: message.value,
-        ...stringHeaders(message.headers),
-      })),
+      records: batch.messages.map((message) =>
+        consumedRecord(batch.topic, batch.partition, message.offset, message.key, message.value, message.headers),
+      ),
     });
     if (outcome.kind === 'rewind') {
       this.seek(batch.partition, outcome.offset);
@@ -287,16 +287,26 @@ interface ContiguousRead {
   readonly next: string;
 }
 
-function stringHeaders(headers: IHeaders | undefined): Pick<ConsumedRecord, 'headers' | 'unreadableHeaders'> {
-  const result: Record<string, string> = {};
-  const unreadable: string[] = [];
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    if (value === undefined) continue;
-    const first = Array.isArray(value) ? value[0] : value;
+/** One object per record, made once: a replay makes hundreds of thousands a second. */
+function consumedRecord(
+  topic: string,
+  partition: number,
+  offset: string,
+  key: Buffer | null,
+  value: Buffer | null,
+  raw: IHeaders | undefined,
+): ConsumedRecord {
+  const headers: Record<string, string> = {};
+  let unreadable: string[] | undefined;
+  for (const name in raw) {
+    const header = raw[name];
+    const first = Array.isArray(header) ? header[0] : header;
     if (first === undefined) continue;
     const text = typeof first === 'string' ? first : utf8Text(first);
-    if (text === undefined) unreadable.push(name);
-    result[name] = text ?? first.toString();
+    if (text === undefined) (unreadable ??= []).push(name);
+    headers[name] = text ?? first.toString();
   }
-  return unreadable.length > 0 ? { headers: result, unreadableHeaders: unreadable } : { headers: result };
+  return unreadable === undefined
+    ? { topic, partition, offset, key, value, headers }
+    : { topic, partition, offset, key, value, headers, unreadableHeaders: unreadable };
 }

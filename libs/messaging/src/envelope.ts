@@ -146,7 +146,9 @@ export function decodeEnvelope(value: Buffer | null, key: Buffer | null): EventE
     typeof envelope.data === 'object' && envelope.data !== null ? null : 'data',
   ].filter((problem) => problem !== null);
   if (problems.length > 0) throw new EnvelopeDecodeError(`envelope has invalid ${problems.join(', ')}`);
-  if (!holdsOnlyStorableText(parsed))
+  // Strict UTF-8 decoding never yields a lone surrogate, so the parsed values can hold one, or a NUL,
+  // only through a `\u` escape or a raw NUL: without either the walk over every string is skipped.
+  if ((text.includes('\\u') || text.includes('\0')) && !holdsOnlyStorableText(parsed))
     throw new EnvelopeDecodeError('envelope holds text Postgres cannot store (a NUL character or a lone surrogate)');
   // The key decides the partition, hence the order of the stream's events: a record without the
   // stream id as its key is not one of ours.
