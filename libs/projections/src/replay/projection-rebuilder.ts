@@ -302,7 +302,7 @@ class RebuildRun {
 
   private async startConsumer(schema: string, progress: ReplayProgress): Promise<void> {
     const runner = new ProjectionRunner(this.context.dataSource, this.projection, {
-      scope: buildingGeneration(schema),
+      scope: buildingGeneration(schema, { asynchronousCommit: true }),
     });
     this.runner = runner;
     const tracked: BatchHandler = {
