@@ -553,13 +553,19 @@ function isTransient(error: unknown): boolean {
  * offsets that are not among the records (a retry's); their discards are looked up and never match.
  */
 function offsetRanges(records: readonly SourcedRecord[]): [string[], number[], string[], string[]] {
-  const ranges = new Map<string, { topic: string; partition: number; low: string; high: string }>();
+  type Range = { topic: string; partition: number; low: string; high: string };
+  const ranges = new Map<string, Range>();
+  let last: Range | undefined;
   for (const { topic, partition, offset } of records) {
-    const key = `${String(partition)}/${topic}`;
-    const range = ranges.get(key);
-    if (range === undefined) ranges.set(key, { topic, partition, low: offset, high: offset });
-    else if (offsetBelow(offset, range.low)) range.low = offset;
+    // A partition batch is one range: no key to build per record.
+    let range =
+      last?.topic === topic && last.partition === partition ? last : ranges.get(`${String(partition)}/${topic}`);
+    if (range === undefined) {
+      range = { topic, partition, low: offset, high: offset };
+      ranges.set(`${String(partition)}/${topic}`, range);
+    } else if (offsetBelow(offset, range.low)) range.low = offset;
     else if (offsetBelow(range.high, offset)) range.high = offset;
+    last = range;
   }
   const all = [...ranges.values()];
   return [all.map((r) => r.topic), all.map((r) => r.partition), all.map((r) => r.low), all.map((r) => r.high)];
