@@ -1,7 +1,7 @@
+import { setTimeout as delay } from 'node:timers/promises';
+
 import { Logger } from '@nestjs/common';
 import type { Consumer, EachBatchPayload, IHeaders } from 'kafkajs';
-
-import { setTimeout as delay } from 'node:timers/promises';
 
 import { utf8Text } from './envelope.js';
 import { TopicOffsets, type KafkaConnection } from './kafka-connection.js';

@@ -550,7 +550,8 @@ function isTransient(error: unknown): boolean {
 /**
  * The records' offsets as one range per partition, as four parallel arrays (topic, partition, low,
  * high): a partition batch sends four values where it sent three per record. A range may hold
- * offsets that are not among the records (a retry's); their discards are looked up and never match.
+ * offsets that are not among the records (a retry's): their discards match no record, and a
+ * discard's hole in a stream of the records was loaded by the stream anyway.
  */
 function offsetRanges(records: readonly SourcedRecord[]): [string[], number[], string[], string[]] {
   type Range = { topic: string; partition: number; low: string; high: string };
