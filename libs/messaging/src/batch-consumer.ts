@@ -1,10 +1,16 @@
+import { setTimeout as delay } from 'node:timers/promises';
+
 import { Logger } from '@nestjs/common';
 import type { Consumer, EachBatchPayload, IHeaders } from 'kafkajs';
 
 import { utf8Text } from './envelope.js';
 import { TopicOffsets, type KafkaConnection } from './kafka-connection.js';
+import { PartitionQueues } from './partition-queues.js';
 
+/** A record as read from a partition, with where it came from. */
 export interface ConsumedRecord {
+  readonly topic: string;
+  readonly partition: number;
   readonly offset: string;
   readonly key: Buffer | null;
   readonly value: Buffer | null;
@@ -68,7 +74,18 @@ export interface BatchConsumerOptions {
    * transactions, which is most of a live projection's delay under load.
    */
   readonly concurrentPartitions?: number;
+  /**
+   * Hand batches over after kafkajs has moved past them, at most this many waiting or being handled
+   * (default: none, each is handled before kafkajs goes on). kafkajs fetches again only once every
+   * batch of its last fetch was handled, so without it the reader waits for the last transaction of
+   * each fetch, and Postgres for the fetch: for bulk reads (rebuilds). The handler's stored offsets
+   * still decide: a batch that does not follow them is read again, as after any seek.
+   */
+  readonly readAhead?: number;
 }
+
+/** After a batch read ahead failed, how long its partition waits before it is read again. */
+const READ_AGAIN_AFTER_MS = 500;
 
 /** How often Kafka's committed offsets (for lag tooling) follow the handler's stored ones. */
 const KAFKA_COMMIT_INTERVAL_MS = 5_000;
@@ -84,8 +101,12 @@ export class BatchConsumer {
   private readonly offsets: TopicOffsets;
   /** Per partition: the contiguous read since the last seek or handed-over batch. */
   private readonly reads = new Map<number, ContiguousRead>();
-  /** Per partition: handling of batches kafkajs filtered out entirely, which later batches wait for. */
-  private readonly gaps = new Map<number, Promise<void>>();
+  /**
+   * Per partition: handling that kafkajs does not wait for (batches it filtered out entirely, and
+   * batches read ahead), which later batches of the partition wait for.
+   */
+  private readonly queues: PartitionQueues;
+  private stopping = false;
   /** Per partition: the next offset handled since Kafka's committed offset was last moved (for lag tooling). */
   private readonly uncommitted = new Map<number, string>();
   /** The partitions of the last assignment. */
@@ -103,6 +124,7 @@ export class BatchConsumer {
     });
     this.logger = new Logger(`BatchConsumer ${options.groupId}`);
     this.offsets = new TopicOffsets(connection);
+    this.queues = new PartitionQueues(options.concurrentPartitions ?? 1, options.readAhead ?? Infinity);
   }
 
   async start(): Promise<void> {
@@ -139,7 +161,9 @@ export class BatchConsumer {
 
   async stop(): Promise<void> {
     clearInterval(this.committer);
+    this.stopping = true; // batches still queued are not handled
     try {
+      await this.queues.drained();
       await this.commitProgress();
       await this.consumer.disconnect();
     } finally {
@@ -166,24 +190,29 @@ export class BatchConsumer {
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
-    if (!payload.isRunning() || payload.isStale() || batch.messages.length === 0) return;
-    await this.gaps.get(batch.partition); // a filtered batch before this one is handled first
+    if (!payload.isRunning() || payload.isStale() || batch.messages.length === 0 || this.stopping) return;
+    const readAhead = this.options.readAhead !== undefined;
+    if (!readAhead) await this.queues.settled(batch.partition); // a filtered batch before this one is handled first
     // kafkajs' Batch has the offset it fetched from, but its types do not say so.
     const fetchedOffset =
       (batch as { fetchedOffset?: string }).fetchedOffset ?? batch.firstOffset() ?? batch.messages[0]?.offset ?? '0';
     const lastOffset = batch.lastOffset();
-    const outcome = await this.handler.handleBatch({
+    const handed: PartitionBatch = {
       ...this.partitionOf(batch.topic, batch.partition, batch.highWatermark),
       fetchedFrom: this.readFrom(batch.partition, fetchedOffset),
       lastOffset,
       heartbeat: () => payload.heartbeat(),
-      records: batch.messages.map((message) => ({
-        offset: message.offset,
-        key: message.key,
-        value: message.value,
-        ...stringHeaders(message.headers),
-      })),
-    });
+      records: batch.messages.map((message) =>
+        consumedRecord(batch.topic, batch.partition, message.offset, message.key, message.value, message.headers),
+      ),
+    };
+    if (readAhead) {
+      this.handleLater(handed);
+      payload.resolveOffset(lastOffset);
+      await this.queues.whenRoom();
+      return;
+    }
+    const outcome = await this.handler.handleBatch(handed);
     if (outcome.kind === 'rewind') {
       this.seek(batch.partition, outcome.offset);
       return;
@@ -192,6 +221,31 @@ export class BatchConsumer {
     this.reads.set(batch.partition, { from: next, next });
     payload.resolveOffset(lastOffset);
     if (this.assigned.has(batch.partition)) this.uncommitted.set(batch.partition, next);
+  }
+
+  /**
+   * Queues a batch behind its partition's earlier ones, for a handler kafkajs does not wait for. The
+   * read is taken as contiguous at once, so the next fetch of the partition follows on; a batch whose
+   * handling fails or asks to rewind has its partition read again from there.
+   */
+  private handleLater(handed: PartitionBatch): void {
+    const { partition, fetchedFrom, lastOffset } = handed;
+    const next = (BigInt(lastOffset) + 1n).toString();
+    this.reads.set(partition, { from: next, next });
+    this.queues.enqueue(partition, async () => {
+      if (this.stopping) return;
+      try {
+        const outcome = await this.handler.handleBatch(handed);
+        if (outcome.kind === 'rewind') this.seekQuietly(partition, outcome.offset);
+        else if (this.assigned.has(partition)) this.uncommitted.set(partition, outcome.nextOffset);
+      } catch (error) {
+        this.logger.warn(
+          `could not handle offsets ${fetchedFrom} to ${lastOffset} of partition ${String(partition)}, reading them again: ${String(error)}`,
+        );
+        await delay(READ_AGAIN_AFTER_MS); // the partition's later batches wait too: they would not follow on
+        if (!this.isStopping()) this.seekQuietly(partition, fetchedFrom);
+      }
+    });
   }
 
   /**
@@ -209,31 +263,34 @@ export class BatchConsumer {
     const fetchedFrom = this.readFrom(partition, payload.firstOffset ?? lastOffset);
     const next = (BigInt(lastOffset) + 1n).toString();
     this.reads.set(partition, { from: fetchedFrom, next });
-    const previous = this.gaps.get(partition) ?? Promise.resolve();
-    const handled = previous
-      .then(() =>
-        this.handler.handleBatch({
+    this.queues.enqueue(partition, () =>
+      this.handler
+        .handleBatch({
           ...this.partitionOf(this.options.topic, partition, highWatermark),
           fetchedFrom,
           lastOffset,
           heartbeat: () => Promise.resolve(),
           records: [],
-        }),
-      )
-      .then(
-        (outcome) => {
-          if (outcome.kind === 'rewind') this.seekQuietly(partition, outcome.offset);
-          else if (this.assigned.has(partition)) this.uncommitted.set(partition, outcome.nextOffset);
-        },
-        (error: unknown) => {
-          // kafkajs has moved past the range already, and at a log end nothing else would cover it: read it again.
-          this.logger.warn(
-            `could not record offsets up to ${lastOffset} of partition ${String(partition)}, reading them again: ${String(error)}`,
-          );
-          this.seekQuietly(partition, fetchedFrom);
-        },
-      );
-    this.gaps.set(partition, handled);
+        })
+        .then(
+          (outcome) => {
+            if (outcome.kind === 'rewind') this.seekQuietly(partition, outcome.offset);
+            else if (this.assigned.has(partition)) this.uncommitted.set(partition, outcome.nextOffset);
+          },
+          (error: unknown) => {
+            // kafkajs has moved past the range already, and at a log end nothing else would cover it: read it again.
+            this.logger.warn(
+              `could not record offsets up to ${lastOffset} of partition ${String(partition)}, reading them again: ${String(error)}`,
+            );
+            this.seekQuietly(partition, fetchedFrom);
+          },
+        ),
+    );
+  }
+
+  /** A method, not the field: the compiler would take the field as still false after an await. */
+  private isStopping(): boolean {
+    return this.stopping;
   }
 
   /** Where the contiguous read that reached `fetchedOffset` began: earlier when only invisible records came before. */
@@ -287,16 +344,26 @@ interface ContiguousRead {
   readonly next: string;
 }
 
-function stringHeaders(headers: IHeaders | undefined): Pick<ConsumedRecord, 'headers' | 'unreadableHeaders'> {
-  const result: Record<string, string> = {};
-  const unreadable: string[] = [];
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    if (value === undefined) continue;
-    const first = Array.isArray(value) ? value[0] : value;
+/** One object per record, made once: a replay makes hundreds of thousands a second. */
+function consumedRecord(
+  topic: string,
+  partition: number,
+  offset: string,
+  key: Buffer | null,
+  value: Buffer | null,
+  raw: IHeaders | undefined,
+): ConsumedRecord {
+  const headers: Record<string, string> = {};
+  let unreadable: string[] | undefined;
+  for (const name in raw) {
+    const header = raw[name];
+    const first = Array.isArray(header) ? header[0] : header;
     if (first === undefined) continue;
     const text = typeof first === 'string' ? first : utf8Text(first);
-    if (text === undefined) unreadable.push(name);
-    result[name] = text ?? first.toString();
+    if (text === undefined) (unreadable ??= []).push(name);
+    headers[name] = text ?? first.toString();
   }
-  return unreadable.length > 0 ? { headers: result, unreadableHeaders: unreadable } : { headers: result };
+  return unreadable === undefined
+    ? { topic, partition, offset, key, value, headers }
+    : { topic, partition, offset, key, value, headers, unreadableHeaders: unreadable };
 }

@@ -55,6 +55,8 @@ function batchOf(envelopes: readonly EventEnvelope[]): PartitionBatch {
     records: envelopes.map((envelope, offset) => {
       const record = encodeEnvelope(envelope, { correlationId: 'c', causationId: 'c' });
       return {
+        topic: 'orders.events',
+        partition: 0,
         offset: String(offset),
         key: Buffer.from(record.key),
         value: Buffer.from(record.value),

@@ -27,6 +27,8 @@ function batch(partition: number, firstOffset: number, envelopes: readonly Event
     records: envelopes.map((envelope, index) => {
       const record = encodeEnvelope(envelope, { correlationId: 'c', causationId: 'c' });
       return {
+        topic,
+        partition,
         offset: String(firstOffset + index),
         key: Buffer.from(record.key),
         value: Buffer.from(record.value),

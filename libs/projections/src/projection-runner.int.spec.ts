@@ -35,6 +35,8 @@ function batch(
     records: envelopes.map((envelope, index) => {
       const record = encodeEnvelope(envelope, { correlationId: 'c', causationId: 'c' });
       return {
+        topic,
+        partition,
         offset: String(firstOffset + index),
         key: Buffer.from(record.key),
         value: Buffer.from(record.value),

@@ -205,13 +205,13 @@ export class ProjectionRunner implements BatchHandler {
     let report: RecordsOutcome = { applied: 0, parked: [] };
     let alreadyApplied = 0;
     const { topic, partition } = batch;
-    const sourced = batch.records.map((record) => ({ ...record, topic, partition }));
+    const { records } = batch;
     const outcome = await this.transaction(async (db): Promise<BatchOutcome> => {
       const locking = this.lockOffset(db, batch);
       // Pipelined, the streams' states are read in the same round trip, after the lock (so with a
       // snapshot that sees what the lock waited for), for every record: those below the stored offset
       // are simply not used.
-      const states = isPipelined(db) && sourced.length > 0 ? this.loadStreamStates(db, sourced) : undefined;
+      const states = isPipelined(db) && records.length > 0 ? this.loadStreamStates(db, records) : undefined;
       // Left unawaited when the batch stops early: its failure is the transaction's to report.
       states?.catch(() => undefined);
       const stored = await locking;
@@ -228,7 +228,12 @@ export class ProjectionRunner implements BatchHandler {
       // Progress follows the fetch, not the records: offsets after the last record (a transaction
       // marker, aborted records) were read too, and must not be read again.
       const next = BigInt(batch.lastOffset) + 1n;
-      const fresh = sourced.filter((record) => BigInt(record.offset) >= stored);
+      // A partition's records come in offset order: when the first is fresh, all are.
+      const first = records[0];
+      const fresh =
+        first === undefined || BigInt(first.offset) >= stored
+          ? records
+          : records.filter((record) => BigInt(record.offset) >= stored);
       alreadyApplied = batch.records.length - fresh.length;
       if (next <= stored) return { kind: 'applied', nextOffset: stored.toString() };
       const nextOffset = next.toString();
@@ -396,14 +401,11 @@ export class ProjectionRunner implements BatchHandler {
          UNION ALL
          SELECT 'discard', order_id, version, event_id, topic, partition, "offset"::text FROM public.projection_decisions
           WHERE projection = $1 AND decision = 'discarded'
-            AND (order_id = ANY($2::text[]) OR (topic, partition, "offset") IN (SELECT * FROM unnest($3::text[], $4::int[], $5::bigint[])))`,
-      [
-        this.projection.name,
-        streamIds,
-        records.map((record) => record.topic),
-        records.map((record) => record.partition),
-        records.map((record) => record.offset),
-      ],
+            AND (order_id = ANY($2::text[])
+                 OR EXISTS (SELECT FROM unnest($3::text[], $4::int[], $5::bigint[], $6::bigint[]) AS r(topic, partition, low, high)
+                             WHERE r.topic = projection_decisions.topic AND r.partition = projection_decisions.partition
+                               AND projection_decisions."offset" BETWEEN r.low AND r.high))`,
+      [this.projection.name, streamIds, ...offsetRanges(records)],
     );
     const versions = new Map<string, number>();
     const parkedStreams = new Set<string>();
@@ -541,6 +543,36 @@ function isTransient(error: unknown): boolean {
   return (
     typeof code === 'string' && (/^(40|53|57|08)/.test(code) || code === '55P03' || hasPreparedStatementTrouble(error))
   );
+}
+
+/**
+ * The records' offsets as one range per partition, as four parallel arrays (topic, partition, low,
+ * high): a partition batch sends four values where it sent three per record. A range may hold
+ * offsets that are not among the records (a retry's): their discards match no record, and a
+ * discard's hole in a stream of the records was loaded by the stream anyway.
+ */
+function offsetRanges(records: readonly SourcedRecord[]): [string[], number[], string[], string[]] {
+  type Range = { topic: string; partition: number; low: string; high: string };
+  const ranges = new Map<string, Range>();
+  let last: Range | undefined;
+  for (const { topic, partition, offset } of records) {
+    // A partition batch is one range: no key to build per record.
+    let range =
+      last?.topic === topic && last.partition === partition ? last : ranges.get(`${String(partition)}/${topic}`);
+    if (range === undefined) {
+      range = { topic, partition, low: offset, high: offset };
+      ranges.set(`${String(partition)}/${topic}`, range);
+    } else if (offsetBelow(offset, range.low)) range.low = offset;
+    else if (offsetBelow(range.high, offset)) range.high = offset;
+    last = range;
+  }
+  const all = [...ranges.values()];
+  return [all.map((r) => r.topic), all.map((r) => r.partition), all.map((r) => r.low), all.map((r) => r.high)];
+}
+
+/** Offsets are decimal text without leading zeros: the shorter is smaller, then the text decides. */
+function offsetBelow(a: string, b: string): boolean {
+  return a.length < b.length || (a.length === b.length && a < b);
 }
 
 /** Text Postgres can store: NUL characters and lone surrogates become U+FFFD. */

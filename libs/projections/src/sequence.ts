@@ -9,10 +9,7 @@ import {
 } from '@app/messaging';
 
 /** A record as read from a partition, with where it came from. */
-export interface SourcedRecord extends ConsumedRecord {
-  readonly topic: string;
-  readonly partition: number;
-}
+export type SourcedRecord = ConsumedRecord;
 
 /** An event that is next in its stream's sequence. */
 export interface SequencedEvent {
@@ -166,7 +163,11 @@ function readThrough(contract: EventContract, envelope: EventEnvelope): EventEnv
 function unstorableHeader(record: SourcedRecord): string | undefined {
   const unreadable = record.unreadableHeaders?.[0];
   if (unreadable !== undefined) return unreadable;
-  return Object.entries(record.headers).find(([name, value]) => !isStorableText(name) || !isStorableText(value))?.[0];
+  // A loop, not Object.entries: this runs for every record of a replay.
+  for (const name in record.headers) {
+    if (!isStorableText(name) || !isStorableText(record.headers[name] ?? '')) return name;
+  }
+  return undefined;
 }
 
 /** Discards looked up by the record's origin, by the event they held, and as holes per stream. */
@@ -188,12 +189,15 @@ class DiscardIndex {
   }
 
   isDiscarded(record: SourcedRecord): boolean {
-    return this.origins.has(origin(record.topic, record.partition, record.offset));
+    // Most batches have no discard at all: no key to build per record then.
+    return this.origins.size > 0 && this.origins.has(origin(record.topic, record.partition, record.offset));
   }
 
   /** The same event sent again (a relay re-send lands at another offset) is discarded too. */
   isDiscardedEvent(envelope: EventEnvelope): boolean {
-    return this.events.has(`${envelope.streamId}|${String(envelope.version)}|${envelope.eventId}`);
+    return (
+      this.events.size > 0 && this.events.has(`${envelope.streamId}|${String(envelope.version)}|${envelope.eventId}`)
+    );
   }
 
   /** The highest version that may follow `current`: the next one, or past every discarded version after it. */

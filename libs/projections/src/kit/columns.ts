@@ -58,6 +58,13 @@ export function canonical(type: ColumnType, value: unknown): unknown {
  * exactly. JSON.stringify alone throws on them.
  */
 export function toSqlJson(value: unknown): string {
+  // Without a replacer first: calling one for every value costs more than a retry, and a value with
+  // amounts (aggregate deltas) throws at its first one, early.
+  try {
+    return JSON.stringify(value);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+  }
   return JSON.stringify(value, (_key, item: unknown) => (typeof item === 'bigint' ? item.toString() : item));
 }
 

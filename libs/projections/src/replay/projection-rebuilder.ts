@@ -36,6 +36,8 @@ import { ReplayProgress, type ReplayProgressSnapshot } from './replay-progress.j
 
 /** Partition batches a rebuild applies at once, each in its own transaction: 2 measured best on 2 cores (docs/benchmarks.md). */
 export const REPLAY_CONCURRENT_PARTITIONS = 2;
+/** Partition batches a rebuild holds beyond kafkajs' fetch, so the next fetch overlaps their transactions (docs/benchmarks.md). */
+export const REPLAY_READ_AHEAD = 6;
 
 /** What a replay reads and where it writes. */
 export interface ReplayContext {
@@ -302,7 +304,7 @@ class RebuildRun {
 
   private async startConsumer(schema: string, progress: ReplayProgress): Promise<void> {
     const runner = new ProjectionRunner(this.context.dataSource, this.projection, {
-      scope: buildingGeneration(schema),
+      scope: buildingGeneration(schema, { asynchronousCommit: true }),
     });
     this.runner = runner;
     const tracked: BatchHandler = {
@@ -321,6 +323,7 @@ class RebuildRun {
         fetch: 'bulk',
         // While one partition's batch is in Postgres, the next is folded here: both cores busy.
         concurrentPartitions: REPLAY_CONCURRENT_PARTITIONS,
+        readAhead: REPLAY_READ_AHEAD,
         onFatalError: (error) => (this.fatal = error),
       },
       tracked,
