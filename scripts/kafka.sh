@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Local Apache Kafka broker without Docker: resolves the broker pinned in
-# scripts/kafka/pom.xml from Maven Central and runs it as a single KRaft node.
-# See docs/adr/0002-kafka-from-maven-central.md.
+# Local Apache Kafka without Docker: resolves the broker pinned in scripts/kafka/pom.xml from Maven
+# Central and runs it as KRaft nodes, each both broker and controller: one by default, or a
+# replicated cluster of KAFKA_NODES. See docs/adr/0002-kafka-from-maven-central.md.
 #
-#   bash scripts/kafka.sh start|stop|status|logs
+#   bash scripts/kafka.sh start|stop|status|logs [node]
 #
 # Environment:
-#   KAFKA_BROKERS          host:port clients use            (default 127.0.0.1:9092)
-#   KAFKA_CONTROLLER_PORT  KRaft controller port            (default: client port + 1)
+#   KAFKA_NODES            how many nodes                   (default 1; 3 for a replicated cluster)
+#   KAFKA_BROKERS          host:port clients use            (default 127.0.0.1:9092; with several
+#                          nodes, one per node, or the first alone and the others on the next
+#                          even ports: 9092, 9094, 9096)
+#   KAFKA_CONTROLLER_PORT  one node's KRaft controller port (default: client port + 1, per node)
 #   KAFKA_CACHE_DIR        jars, data and logs              (default <repo>/.cache/kafka)
-#   KAFKA_HEAP_OPTS        JVM heap                         (default -Xms256m -Xmx512m)
+#   KAFKA_HEAP_OPTS        JVM heap per node                (default -Xms256m -Xmx512m; several
+#                          nodes: -Xms192m -Xmx384m each)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,25 +21,47 @@ REPO="$(dirname "$HERE")"
 POM="$HERE/kafka/pom.xml"
 VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM")"
 
-export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
-BROKER="${KAFKA_BROKERS%%,*}"        # the first broker of the list is the one we run
-HOST="${BROKER%:*}"
-PORT="${BROKER##*:}"
-CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((PORT + 1))}"
-
-CACHE="${KAFKA_CACHE_DIR:-$REPO/.cache/kafka}"
-LIBS="$CACHE/$VERSION/libs"
-# One data dir, log dir and pid file per client port, so two brokers never share storage.
-SUFFIX=""
-[[ "$PORT" == 9092 ]] || SUFFIX="-$PORT"
-DATA_DIR="$CACHE/data$SUFFIX"
-LOG_DIR="$CACHE/logs$SUFFIX"
-PID_FILE="$CACHE/kafka$SUFFIX.pid"
-CONFIG="$CACHE/server$SUFFIX.properties"
-
 log() { echo "kafka: $*"; }
 die() { echo "kafka: $*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null || die "'$1' not found on PATH: $2"; }
+
+NODES="${KAFKA_NODES:-1}"
+[[ "$NODES" =~ ^[1-9]$ ]] || die "KAFKA_NODES must be a number of nodes from 1 to 9, not '$NODES'"
+IFS=',' read -ra LISTED <<<"${KAFKA_BROKERS:-127.0.0.1:9092}"
+FIRST="${LISTED[0]}"
+HOST="${FIRST%:*}"
+BASE_PORT="${FIRST##*:}"
+[[ "$BASE_PORT" =~ ^[0-9]+$ ]] || die "KAFKA_BROKERS must list host:port entries, not '${KAFKA_BROKERS:-}'"
+if ((NODES > 1 && ${#LISTED[@]} != NODES)); then
+  ((${#LISTED[@]} == 1)) || die "KAFKA_BROKERS lists ${#LISTED[@]} brokers for KAFKA_NODES=$NODES: list one per node, or only the first"
+  LISTED=()
+  for ((i = 0; i < NODES; i++)); do LISTED+=("$HOST:$((BASE_PORT + 2 * i))"); done
+fi
+((NODES == 1)) && LISTED=("$FIRST") # one node: the first broker of the list is the one we run
+KAFKA_BROKERS="$(IFS=','; echo "${LISTED[*]}")"
+export KAFKA_BROKERS KAFKA_NODES="$NODES" # ping.mjs waits for every node
+
+CACHE="${KAFKA_CACHE_DIR:-$REPO/.cache/kafka}"
+LIBS="$CACHE/$VERSION/libs"
+if ((NODES == 1)); then
+  # One data dir, log dir and pid file per client port, so two brokers never share storage.
+  SUFFIX=""
+  [[ "$BASE_PORT" == 9092 ]] || SUFFIX="-$BASE_PORT"
+  HOME_OF() { echo "$CACHE"; }
+else
+  CLUSTER="$CACHE/cluster$NODES-$BASE_PORT"
+  HOME_OF() { echo "$CLUSTER/node$1"; }
+fi
+
+# Per node (ids from 1): its client port, controller port and where it keeps its files.
+port_of() { local broker="${LISTED[$(($1 - 1))]}"; echo "${broker##*:}"; }
+controller_port_of() {
+  if ((NODES == 1)) && [[ -n "${KAFKA_CONTROLLER_PORT:-}" ]]; then echo "$KAFKA_CONTROLLER_PORT"; else echo $(($(port_of "$1") + 1)); fi
+}
+data_dir_of() { ((NODES == 1)) && echo "$CACHE/data$SUFFIX" || echo "$(HOME_OF "$1")/data"; }
+log_dir_of() { ((NODES == 1)) && echo "$CACHE/logs$SUFFIX" || echo "$(HOME_OF "$1")/logs"; }
+pid_file_of() { ((NODES == 1)) && echo "$CACHE/kafka$SUFFIX.pid" || echo "$(HOME_OF "$1")/kafka.pid"; }
+config_of() { ((NODES == 1)) && echo "$CACHE/server$SUFFIX.properties" || echo "$(HOME_OF "$1")/server.properties"; }
 
 ping_broker() {
   local rc=0
@@ -44,20 +70,25 @@ ping_broker() {
   return $rc
 }
 
-owned_pid() { # prints the pid of the broker we started, if it is still running
-  [[ -f "$PID_FILE" ]] || return 1
-  local pid; pid="$(cat "$PID_FILE")"
+owned_pid() { # prints the pid of node $1 if we started it and it is still running
+  local pid_file; pid_file="$(pid_file_of "$1")"
+  [[ -f "$pid_file" ]] || return 1
+  local pid; pid="$(cat "$pid_file")"
   # Checking the command line too: after a reboot the pid may belong to something else.
   ps -p "$pid" -o args= 2>/dev/null | grep -q kafka.Kafka && echo "$pid"
 }
 
 # java with a bounded heap, the broker's usual G1 settings, our logging and the jars.
-read -ra HEAP <<<"${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
-JAVA=(java "${HEAP[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
-  -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent
-  -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
-  -Dlog4j2.configurationFile="$HERE/kafka/log4j2.yaml" -Dkafka.logs.dir="$LOG_DIR"
-  -cp "$LIBS/*")
+DEFAULT_HEAP="-Xms256m -Xmx512m"
+((NODES > 1)) && DEFAULT_HEAP="-Xms192m -Xmx384m"
+read -ra HEAP <<<"${KAFKA_HEAP_OPTS:-$DEFAULT_HEAP}"
+java_for() { # the JVM command line of node $1
+  JAVA=(java "${HEAP[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+    -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent
+    -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
+    -Dlog4j2.configurationFile="$HERE/kafka/log4j2.yaml" -Dkafka.logs.dir="$(log_dir_of "$1")"
+    -cp "$LIBS/*")
+}
 
 resolve() { # download the pinned broker jars once per version
   [[ -d "$LIBS" ]] && return
@@ -73,83 +104,131 @@ resolve() { # download the pinned broker jars once per version
   log "resolved in $((SECONDS - t)) s"
 }
 
-configure() { # render the config, format the storage the first time
-  sed -e "s|@HOST@|$HOST|g" -e "s|@PORT@|$PORT|g" \
-    -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" -e "s|@DATA_DIR@|$DATA_DIR|g" \
-    "$HERE/kafka/server.properties.template" >"$CONFIG"
-  [[ -f "$DATA_DIR/meta.properties" ]] && return
-  local id; id="$("${JAVA[@]}" kafka.tools.StorageTool random-uuid)"
-  "${JAVA[@]}" kafka.tools.StorageTool format --cluster-id "$id" --config "$CONFIG" --standalone \
-    >"$LOG_DIR/format.out" 2>&1 || { cat "$LOG_DIR/format.out"; die "storage format failed"; }
-  log "formatted $DATA_DIR (cluster id $id)"
+cluster_id() { # one id for every node of a cluster, made once
+  java_for 1
+  if ((NODES == 1)); then "${JAVA[@]}" kafka.tools.StorageTool random-uuid; return; fi
+  [[ -f "$CLUSTER/cluster.id" ]] || { mkdir -p "$CLUSTER"; "${JAVA[@]}" kafka.tools.StorageTool random-uuid >"$CLUSTER/cluster.id"; }
+  cat "$CLUSTER/cluster.id"
+}
+
+configure() { # render node $1's config, format its storage the first time
+  local id="$1" quorum replication=1 min_isr=1 config data_dir log_dir
+  config="$(config_of "$id")" data_dir="$(data_dir_of "$id")" log_dir="$(log_dir_of "$id")"
+  if ((NODES == 1)); then
+    quorum="controller.quorum.bootstrap.servers=$HOST:$(controller_port_of 1)"
+  else
+    local voters=() n
+    for ((n = 1; n <= NODES; n++)); do voters+=("$n@$HOST:$(controller_port_of "$n")"); done
+    quorum="controller.quorum.voters=$(IFS=','; echo "${voters[*]}")"
+    replication=$((NODES < 3 ? NODES : 3))
+    ((NODES >= 3)) && min_isr=2
+  fi
+  sed -e "s|@HOST@|$HOST|g" -e "s|@PORT@|$(port_of "$id")|g" -e "s|@NODE_ID@|$id|g" \
+    -e "s|@CONTROLLER_PORT@|$(controller_port_of "$id")|g" -e "s|@DATA_DIR@|$data_dir|g" \
+    -e "s|@QUORUM@|$quorum|g" -e "s|@REPLICATION@|$replication|g" -e "s|@MIN_ISR@|$min_isr|g" \
+    "$HERE/kafka/server.properties.template" >"$config"
+  [[ -f "$data_dir/meta.properties" ]] && return
+  local cluster standalone=()
+  cluster="$(cluster_id)"
+  ((NODES == 1)) && standalone=(--standalone)
+  java_for "$id"
+  "${JAVA[@]}" kafka.tools.StorageTool format --cluster-id "$cluster" --config "$config" "${standalone[@]}" \
+    >"$log_dir/format.out" 2>&1 || { cat "$log_dir/format.out"; die "storage format of node $id failed"; }
+  log "formatted $data_dir (cluster id $cluster)"
+}
+
+launch() { # start node $1 unless it runs; prints its pid
+  local id="$1" pid
+  if pid="$(owned_pid "$id")"; then echo "$pid"; return; fi
+  mkdir -p "$(data_dir_of "$id")" "$(log_dir_of "$id")"
+  configure "$id" >&2
+  java_for "$id"
+  # setsid: own session and process group, so Ctrl-C or closing the terminal that
+  # ran npm does not reach the broker (nohup where setsid is missing, e.g. macOS).
+  local detach=nohup
+  command -v setsid >/dev/null && detach=setsid
+  "$detach" "${JAVA[@]}" kafka.Kafka "$(config_of "$id")" </dev/null >"$(log_dir_of "$id")/kafka.out" 2>&1 &
+  pid=$! # setsid and nohup exec java, so this is the JVM's pid
+  echo "$pid" >"$(pid_file_of "$id")"
+  echo "$pid"
 }
 
 start() {
   if ping_broker; then log "reusing broker on $KAFKA_BROKERS"; return; fi
   need java "install a Java 17+ runtime"
-  local t=$SECONDS pid
-  if pid="$(owned_pid)"; then
-    log "broker pid $pid is still starting, waiting for it"
-  else
-    resolve
-    mkdir -p "$DATA_DIR" "$LOG_DIR"
-    configure
-    # setsid: own session and process group, so Ctrl-C or closing the terminal that
-    # ran npm does not reach the broker (nohup where setsid is missing, e.g. macOS).
-    local detach=nohup
-    command -v setsid >/dev/null && detach=setsid
-    "$detach" "${JAVA[@]}" kafka.Kafka "$CONFIG" </dev/null >"$LOG_DIR/kafka.out" 2>&1 &
-    pid=$! # setsid and nohup exec java, so this is the JVM's pid
-    echo "$pid" >"$PID_FILE"
-  fi
-  for _ in $(seq 120); do
+  resolve
+  local t=$SECONDS pids=() id
+  for ((id = 1; id <= NODES; id++)); do pids+=("$(launch "$id")"); done
+  # A cluster answers once its quorum has a leader and every broker has registered: ping asks all of them.
+  for _ in $(seq 180); do
     if ping_broker; then
-      log "started broker on $KAFKA_BROKERS (pid $pid) in $((SECONDS - t)) s"
+      log "started $(((NODES == 1)) && echo broker || echo "$NODES-node cluster") on $KAFKA_BROKERS (pid ${pids[*]}) in $((SECONDS - t)) s"
       return
     fi
-    kill -0 "$pid" 2>/dev/null || break
+    for id in "${!pids[@]}"; do kill -0 "${pids[$id]}" 2>/dev/null || break 2; done
     sleep 0.5
   done
-  tail -q -n 30 "$LOG_DIR/kafka.out" "$LOG_DIR/server.log" 2>/dev/null || true
-  kill -0 "$pid" 2>/dev/null && die "broker pid $pid did not answer within 60 s"
-  rm -f "$PID_FILE"
-  die "broker exited during startup (logs: $LOG_DIR)"
+  for ((id = 1; id <= NODES; id++)); do
+    tail -q -n 30 "$(log_dir_of "$id")/kafka.out" "$(log_dir_of "$id")/server.log" 2>/dev/null || true
+  done
+  die "did not answer on $KAFKA_BROKERS within 90 s (logs: $(log_dir_of 1)$( ((NODES > 1)) && echo " and the other nodes'"))"
 }
 
 stop() {
-  local pid
-  if ! pid="$(owned_pid)"; then
-    [[ -f "$PID_FILE" ]] && { rm -f "$PID_FILE"; log "broker already stopped"; return; }
-    log "no broker started by this project"
-    return
-  fi
-  kill -TERM "$pid"
+  local id pid pids=() ids=()
+  for ((id = 1; id <= NODES; id++)); do
+    if pid="$(owned_pid "$id")"; then
+      pids+=("$pid") ids+=("$id")
+    else
+      rm -f "$(pid_file_of "$id")"
+    fi
+  done
+  ((${#pids[@]} > 0)) || { log "no broker started by this project"; return; }
+  # All at once: a node shuts down cleanly only while the quorum still has a majority, so
+  # stopping them one by one would leave the last waiting for controllers already gone.
+  kill -TERM "${pids[@]}"
   for _ in $(seq 60); do
-    kill -0 "$pid" 2>/dev/null || break
+    local running=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && running=1; done
+    ((running)) || break
     sleep 0.5
   done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "pid $pid still running after 30 s, killing it"
-    kill -KILL "$pid"
-  fi
-  rm -f "$PID_FILE"
-  log "stopped broker pid $pid"
+  for pid in "${pids[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      log "pid $pid still running after 30 s, killing it"
+      kill -KILL "$pid"
+    fi
+  done
+  for id in "${ids[@]}"; do rm -f "$(pid_file_of "$id")"; done
+  log "stopped $( ((NODES == 1)) && echo broker || echo "nodes ${ids[*]}") (pid ${pids[*]})"
 }
 
 status() {
-  local pid answers=no
+  local answers=no id pid
   ping_broker && answers=yes
-  if pid="$(owned_pid)"; then
-    log "broker on $KAFKA_BROKERS answers: $answers; started by this project (pid $pid)"
-  else
-    log "broker on $KAFKA_BROKERS answers: $answers; not started by this project"
-  fi
+  log "$KAFKA_BROKERS answers: $answers"
+  for ((id = 1; id <= NODES; id++)); do
+    if pid="$(owned_pid "$id")"; then
+      log "node $id on $(port_of "$id"): started by this project (pid $pid)"
+    else
+      log "node $id on $(port_of "$id"): not started by this project"
+    fi
+  done
+}
+
+node_arg() { # the node named on the command line, 1 by default
+  local id="${1:-1}"
+  [[ "$id" =~ ^[0-9]+$ ]] && ((id >= 1 && id <= NODES)) || die "no node '$id': the nodes are 1 to $NODES"
+  echo "$id"
 }
 
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  logs) exec tail -n 100 -F "$LOG_DIR/server.log" ;;
-  *) die "usage: $0 start|stop|status|logs" ;;
+  logs)
+    node="$(node_arg "${2:-}")" || exit 1
+    exec tail -n 100 -F "$(log_dir_of "$node")/server.log"
+    ;;
+  *) die "usage: $0 start|stop|status|logs [node]" ;;
 esac

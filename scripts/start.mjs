@@ -3,9 +3,18 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
-import { defaultDatabaseUrl, dockerEngineAvailable, ensureKafka, ensurePostgres, repo, run } from './lib/infra.mjs';
+import {
+  defaultDatabaseUrl,
+  dockerEngineAvailable,
+  ensureKafka,
+  ensurePostgres,
+  kafkaBrokers,
+  repo,
+  run,
+} from './lib/infra.mjs';
 
 // Text logs read better in a terminal; services in production keep the JSON default.
+process.env.KAFKA_BROKERS = kafkaBrokers(); // every node of a KAFKA_NODES cluster
 const env = { LOG_FORMAT: 'text', ...process.env, DATABASE_URL: process.env.DATABASE_URL ?? defaultDatabaseUrl };
 const host = env.HOST && env.HOST !== '0.0.0.0' ? env.HOST : '127.0.0.1';
 const apps = [

@@ -5,7 +5,7 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
-import { defaultDatabaseUrl, ensureKafka, ensurePostgres, repo, run } from './lib/infra.mjs';
+import { defaultDatabaseUrl, ensureKafka, ensurePostgres, kafkaBrokers, repo, run } from './lib/infra.mjs';
 
 const tiers = { unit: 'unit', int: 'int', e2e: 'e2e', faults: 'faults' };
 // How many spec files of a tier run side by side: fixed, never node's default (one per core but
@@ -25,6 +25,7 @@ if (unknown.length > 0) {
 const selected = requested.length > 0 ? requested : defaultTiers;
 const needsInfrastructure = selected.some((tier) => tier !== 'unit');
 
+process.env.KAFKA_BROKERS = kafkaBrokers(); // every node of a KAFKA_NODES cluster
 const env = {
   ...process.env,
   DATABASE_URL: process.env.DATABASE_URL ?? defaultDatabaseUrl,

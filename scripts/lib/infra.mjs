@@ -15,6 +15,19 @@ export function dockerEngineAvailable() {
   return result.status === 0;
 }
 
+/**
+ * KAFKA_BROKERS as scripts/kafka.sh runs them: with KAFKA_NODES above 1 and only the first broker
+ * named (or none), the others on the next even ports (9092, 9094, 9096), so that apps and tests
+ * bootstrap from every node, not the first alone.
+ */
+export function kafkaBrokers(env = process.env) {
+  const listed = (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+  const nodes = Number(env.KAFKA_NODES ?? 1);
+  if (!(nodes > 1) || listed.length !== 1) return listed.join(',');
+  const [host, port] = [listed[0].slice(0, listed[0].lastIndexOf(':')), Number(listed[0].split(':').pop())];
+  return Array.from({ length: nodes }, (_, index) => `${host}:${port + 2 * index}`).join(',');
+}
+
 export function kafkaReachable() {
   return spawnSync(process.execPath, [join(repo, 'scripts/kafka/ping.mjs')], { stdio: 'ignore' }).status === 0;
 }

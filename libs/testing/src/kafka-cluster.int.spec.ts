@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+
+import kafkajs from 'kafkajs';
+
+import { eventually } from './eventually.js';
+import { freePorts } from './free-port.js';
+import { processAlive } from './process-state.js';
+
+const { ConfigResourceTypes, Kafka, logLevel } = kafkajs;
+const run = promisify(execFile);
+
+function repositoryRoot(): string {
+  for (let dir = import.meta.dirname; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'scripts', 'kafka.sh'))) return dir;
+    if (dirname(dir) === dir) throw new Error('scripts/kafka.sh not found');
+  }
+}
+
+/**
+ * `KAFKA_NODES=3 scripts/kafka.sh start`: three KRaft nodes from the same Maven Central jars, on ports
+ * of their own (never the shared broker's), replicating what they create three times with two in sync.
+ */
+describe('a three-node cluster from scripts/kafka.sh', () => {
+  const script = join(repositoryRoot(), 'scripts', 'kafka.sh');
+  const cache = process.env.KAFKA_CACHE_DIR ?? join(repositoryRoot(), '.cache', 'kafka');
+  let base = 0;
+  let brokers: string[] = [];
+  const env = () => ({
+    ...process.env,
+    KAFKA_NODES: '3',
+    KAFKA_BROKERS: `127.0.0.1:${String(base)}`,
+    KAFKA_CACHE_DIR: cache,
+    KAFKA_HEAP_OPTS: '-Xms128m -Xmx320m',
+  });
+  const kafka = (): kafkajs.Kafka =>
+    new Kafka({ clientId: 'cluster-test', brokers, logLevel: logLevel.NOTHING, retry: { retries: 8 } });
+  const pidOf = (node: number): number =>
+    Number(readFileSync(join(cache, `cluster3-${String(base)}`, `node${String(node)}`, 'kafka.pid'), 'utf8'));
+
+  before(async () => {
+    base = await freePorts(6); // three client ports, each with its controller port after it
+    brokers = [0, 2, 4].map((offset) => `127.0.0.1:${String(base + offset)}`);
+    await run('bash', [script, 'start'], { env: env(), timeout: 180_000 });
+  });
+
+  after(async () => {
+    await run('bash', [script, 'stop'], { env: env(), timeout: 60_000 }).catch(() => undefined);
+    rmSync(join(cache, `cluster3-${String(base)}`), { recursive: true, force: true });
+  });
+
+  it('starts three brokers that each answer and see one another', async () => {
+    const admin = kafka().admin();
+    await admin.connect();
+    try {
+      const cluster = await admin.describeCluster();
+      assert.deepEqual(cluster.brokers.map((broker) => broker.nodeId).sort(), [1, 2, 3]);
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
+  it('replicates a topic three times with two in sync, keeps taking acks=all writes with a node killed, and heals it on start', async () => {
+    const client = kafka();
+    const admin = client.admin();
+    const producer = client.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await Promise.all([admin.connect(), producer.connect()]);
+    try {
+      await admin.createTopics({ topics: [{ topic: 'replicated', numPartitions: 3 }], waitForLeaders: true });
+      const { resources } = await admin.describeConfigs({
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: 'replicated', configNames: ['min.insync.replicas'] }],
+        includeSynonyms: false,
+      });
+      assert.equal(resources[0]?.configEntries[0]?.configValue, '2');
+      const inSync = async (): Promise<number[][]> =>
+        (await admin.fetchTopicMetadata({ topics: ['replicated'] })).topics[0]?.partitions.map((p) =>
+          [...p.isr].sort(),
+        ) ?? [];
+      await eventually(async () => {
+        assert.deepEqual(await inSync(), [
+          [1, 2, 3],
+          [1, 2, 3],
+          [1, 2, 3],
+        ]);
+      });
+
+      const killed = pidOf(2);
+      process.kill(killed, 'SIGKILL');
+      await eventually(() => {
+        assert.equal(processAlive(killed), false);
+      });
+      const messages = Array.from({ length: 30 }, (_, index) => ({ key: `k${String(index)}`, value: 'v' }));
+      await producer.send({ topic: 'replicated', acks: -1, messages }); // two of three in sync is enough
+
+      await run('bash', [script, 'start'], { env: env(), timeout: 180_000 });
+      assert.notEqual(pidOf(2), killed, 'start restarted the missing node');
+      await eventually(
+        async () => {
+          assert.deepEqual(await inSync(), [
+            [1, 2, 3],
+            [1, 2, 3],
+            [1, 2, 3],
+          ]);
+        },
+        {
+          timeoutMs: 60_000,
+        },
+      );
+    } finally {
+      await Promise.all([producer.disconnect(), admin.disconnect()]);
+    }
+  });
+
+  it('stops every node it started', async () => {
+    const pids = [1, 2, 3].map(pidOf);
+    await run('bash', [script, 'stop'], { env: env(), timeout: 60_000 });
+    for (const pid of pids) assert.equal(processAlive(pid), false, `pid ${String(pid)} still runs`);
+  });
+});
