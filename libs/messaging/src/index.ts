@@ -11,3 +11,4 @@ export * from './contracts/order-events.contract.js';
 export * from './contracts/compatibility.js';
 export * from './contracts/published-contract.js';
 export * from './contracts/order-events.asyncapi.js';
+export * from './topic-settings.js';

@@ -3,7 +3,8 @@ import kafkajs, { type Admin, type Consumer, type Kafka, type PartitionAssigner,
 
 import type { AppConfig } from '@app/platform';
 
-import type { TopicSpec } from './topics.js';
+import { weakerTopicSettings, type ActualTopicSettings } from './topic-settings.js';
+import { clusterDurability, type Durability, type TopicSpec } from './topics.js';
 
 const { AssignerProtocol, Kafka: KafkaClient, Partitioners, logLevel } = kafkajs;
 
@@ -144,37 +145,97 @@ function fixedPartitionsAssigner(topic: string, partitions: readonly number[]): 
 const TOPIC_READY_TIMEOUT_MS = 30_000;
 
 /**
- * Creates the topics that do not exist yet (existing topics are left as they are), then waits until
- * every partition of each is served. A topic just created is not usable at once: for a moment its
- * partitions have no leader in the metadata, or a leader that does not host them yet, and a producer
- * or an offset request fails with "This server does not host this topic-partition".
+ * Creates the topics that do not exist yet, replicated as the cluster it finds allows
+ * (clusterDurability), then waits until every partition of each is served. A topic just created is
+ * not usable at once: for a moment its partitions have no leader in the metadata, or a leader that
+ * does not host them yet, and a producer or an offset request fails with "This server does not host
+ * this topic-partition". An existing topic is left as it is; settings weaker than configured are
+ * logged, each named, and kept for the health check (`topicWarnings`): never changed silently.
  */
 export async function ensureTopics(connection: KafkaConnection, topics: readonly TopicSpec[]): Promise<void> {
   const admin = connection.admin();
   await admin.connect();
   try {
+    const brokers = (await admin.describeCluster()).brokers.length;
+    const durability = new Map(topics.map((topic) => [topic, clusterDurability(brokers, topic)]));
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((topic) => !existing.has(topic.name));
-    if (missing.length > 0) await createTopics(admin, missing);
+    if (missing.length > 0) await createTopics(admin, missing, durability);
     for (const topic of topics)
       await waitUntilServed(admin, topic.name, missing.includes(topic) ? topic.partitions : 1);
+    for (const topic of topics.filter((candidate) => existing.has(candidate.name))) {
+      const weaker = weakerTopicSettings(topic, durability.get(topic) ?? clusterDurability(brokers, topic), {
+        ...(await actualSettings(admin, topic)),
+        brokers,
+      });
+      reportTopic(topic.name, weaker);
+    }
   } finally {
     await admin.disconnect();
   }
 }
 
-async function createTopics(admin: Admin, topics: readonly TopicSpec[]): Promise<void> {
+/** What ensureTopics found weaker than configured, per topic: the Kafka health check reports it as degraded. */
+export const topicWarnings = new Map<string, readonly string[]>();
+
+const topicLogger = new Logger('Topics');
+
+function reportTopic(topic: string, weaker: readonly string[]): void {
+  if (weaker.length === 0) {
+    topicWarnings.delete(topic);
+    return;
+  }
+  topicWarnings.set(topic, weaker);
+  for (const setting of weaker) topicLogger.warn(`topic ${topic}: ${setting} (left as it is: change it deliberately)`);
+}
+
+async function actualSettings(admin: Admin, topic: TopicSpec): Promise<Omit<ActualTopicSettings, 'brokers'>> {
+  const [metadata, described] = await Promise.all([
+    admin.fetchTopicMetadata({ topics: [topic.name] }),
+    admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [
+        {
+          type: kafkajs.ConfigResourceTypes.TOPIC,
+          name: topic.name,
+          configNames: [...Object.keys(topic.config), 'min.insync.replicas'],
+        },
+      ],
+    }),
+  ]);
+  const partitions = metadata.topics[0]?.partitions ?? [];
+  return {
+    partitions: partitions.length,
+    replicationFactor: Math.min(...partitions.map((partition) => partition.replicas.length)),
+    config: Object.fromEntries(
+      (described.resources[0]?.configEntries ?? []).map((entry) => [entry.configName, entry.configValue]),
+    ),
+  };
+}
+
+async function createTopics(
+  admin: Admin,
+  topics: readonly TopicSpec[],
+  durability: ReadonlyMap<TopicSpec, Durability>,
+): Promise<void> {
   try {
     await admin.createTopics({
       // kafkajs's own wait retries only "leader not available" and gives up on the "does not host
       // this topic-partition" a just-created topic also answers: waitUntilServed does the waiting.
       waitForLeaders: false,
-      topics: topics.map((topic) => ({
-        topic: topic.name,
-        numPartitions: topic.partitions,
-        replicationFactor: -1, // the broker's default.replication.factor
-        configEntries: Object.entries(topic.config).map(([name, value]) => ({ name, value })),
-      })),
+      topics: topics.map((topic) => {
+        const { replicationFactor, minInsyncReplicas } = durability.get(topic) ?? {
+          replicationFactor: -1,
+          minInsyncReplicas: 1,
+        };
+        const config = { ...topic.config, 'min.insync.replicas': String(minInsyncReplicas) };
+        return {
+          topic: topic.name,
+          numPartitions: topic.partitions,
+          replicationFactor,
+          configEntries: Object.entries(config).map(([name, value]) => ({ name, value })),
+        };
+      }),
     });
   } catch (error) {
     // A concurrent process may have created it between listTopics and createTopics.

@@ -3,7 +3,8 @@ import type { Admin } from 'kafkajs';
 
 import { APP_CONFIG, type AppConfig, type HealthCheck } from '@app/platform';
 
-import { KafkaConnection } from './kafka-connection.js';
+import { KafkaConnection, topicWarnings } from './kafka-connection.js';
+import { deadLetterTopic, orderEventsTopic } from './topics.js';
 
 /** A readiness check that asks the cluster for its metadata over one long-lived admin connection. */
 @Injectable()
@@ -11,7 +12,10 @@ export class KafkaHealthCheck implements HealthCheck, OnApplicationShutdown {
   readonly name = 'kafka';
   private admin: Admin | undefined;
 
-  constructor(@Inject(KafkaConnection) private readonly connection: KafkaConnection) {}
+  constructor(
+    @Inject(KafkaConnection) private readonly connection: KafkaConnection,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
 
   async check(): Promise<void> {
     this.admin ??= this.connection.admin();
@@ -24,6 +28,13 @@ export class KafkaHealthCheck implements HealthCheck, OnApplicationShutdown {
       await admin.disconnect().catch(() => undefined);
       throw error;
     }
+  }
+
+  /** While one of this deployment's topics is weaker than configured (ensureTopics found it so), naming how. */
+  degraded(): string | undefined {
+    const ours = [orderEventsTopic(this.config).name, deadLetterTopic(this.config).name];
+    const weaker = ours.flatMap((topic) => (topicWarnings.get(topic) ?? []).map((setting) => `${topic}: ${setting}`));
+    return weaker.length > 0 ? weaker.join('; ') : undefined;
   }
 
   async onApplicationShutdown(): Promise<void> {

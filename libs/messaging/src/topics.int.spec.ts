@@ -5,7 +5,7 @@ import kafkajs from 'kafkajs';
 
 import { createTestEnvironment, type TestEnvironment } from '@app/testing';
 
-import { ensureTopics } from './kafka-connection.js';
+import { ensureTopics, topicWarnings } from './kafka-connection.js';
 import { deadLetterTopic, orderEventsTopic, type TopicSpec } from './topics.js';
 
 const { ConfigResourceTypes, Kafka, Partitioners, logLevel } = kafkajs;
@@ -55,7 +55,7 @@ describe('topic setup', () => {
     } finally {
       await admin.disconnect();
     }
-    assert.equal(env.config.kafka.minInsyncReplicas, 1, 'one broker: the default');
+    assert.equal(env.config.kafka.minInsyncReplicas, undefined, 'by the cluster: 1 on one broker');
     assert.deepEqual(await describedConfig(topic), {
       'retention.ms': '-1',
       'retention.bytes': '-1',
@@ -64,17 +64,65 @@ describe('topic setup', () => {
     });
   });
 
-  it('creates the dead-letter topic as durable as the log, with the configured min.insync.replicas', async () => {
-    // A value the broker's default (1) is not, so the test sees that the registry's setting arrives.
-    const config = { ...env.config, kafka: { ...env.config.kafka, minInsyncReplicas: 2 } };
-    const topic = deadLetterTopic(config);
+  it('creates the dead-letter topic as durable as the log', async () => {
+    const topic = deadLetterTopic(env.config);
     await ensureTopics(env.kafka, [topic]);
     assert.deepEqual(await describedConfig(topic), {
       'retention.ms': '-1',
       'retention.bytes': '-1',
       'cleanup.policy': 'delete',
-      'min.insync.replicas': '2',
+      'min.insync.replicas': '1',
     });
+  });
+
+  it('refuses a configured min.insync.replicas above the replicas the cluster can hold, creating nothing', async () => {
+    const config = { ...env.config, kafka: { ...env.config.kafka, minInsyncReplicas: 2 } };
+    const topic = { ...deadLetterTopic(config), name: `${env.config.kafka.ordersTopic}.strict` };
+    await assert.rejects(
+      ensureTopics(env.kafka, [topic]),
+      /min\.insync\.replicas 2 \(KAFKA_MIN_INSYNC_REPLICAS\) exceeds the 1 replica\(s\) a cluster of 1 broker\(s\) can hold/,
+    );
+    const admin = env.kafka.admin();
+    await admin.connect();
+    try {
+      assert.equal((await admin.listTopics()).includes(topic.name), false);
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
+  it('reports an existing topic weaker than configured, setting by setting, and leaves it as it is', async () => {
+    const topic = { ...orderEventsTopic(env.config), name: `${env.config.kafka.ordersTopic}.weak`, partitions: 4 };
+    const admin = env.kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [
+          {
+            topic: topic.name,
+            numPartitions: 2,
+            configEntries: [
+              { name: 'retention.ms', value: '86400000' },
+              { name: 'cleanup.policy', value: 'compact' },
+            ],
+          },
+        ],
+      });
+      await ensureTopics(env.kafka, [topic]);
+      const warnings = topicWarnings.get(topic.name) ?? [];
+      assert.equal(warnings.length, 3, warnings.join('\n'));
+      assert.match(warnings[0] ?? '', /^retention\.ms 86400000, weaker than -1/);
+      assert.match(warnings[1] ?? '', /^cleanup\.policy compact, weaker than delete/);
+      assert.match(warnings[2] ?? '', /^2 partitions, not the 4 configured/);
+      const described = await describedConfig(topic);
+      assert.equal(described['retention.ms'], '86400000', 'never changed silently');
+      assert.equal(described['cleanup.policy'], 'compact');
+    } finally {
+      topicWarnings.delete(topic.name);
+      await admin.deleteTopics({ topics: [topic.name] }).catch(() => undefined);
+      await admin.disconnect();
+    }
   });
 
   it('returns only once every partition of a topic it created is served: a produce without retries succeeds on each', async () => {

@@ -11,8 +11,9 @@ import type { AppConfig } from '@app/platform';
  * on too few copies, and the relay retries it later. With replication 3 and 2 in sync, an
  * acknowledged event survives the loss of any one broker. On one broker, replication and
  * `min.insync.replicas` are both 1: an acknowledged event is in that broker's log (Kafka does not
- * fsync each write; it counts on replicas), which is all one broker can give. The topics' replication
- * is the broker's `default.replication.factor` (ensureTopics).
+ * fsync each write; it counts on replicas), which is all one broker can give. Both follow the cluster
+ * ensureTopics finds (clusterDurability), unless KAFKA_MIN_INSYNC_REPLICAS says otherwise; an existing
+ * topic whose settings are weaker is reported, never changed.
  */
 export interface TopicSpec {
   readonly name: string;
@@ -20,16 +21,36 @@ export interface TopicSpec {
   /** What the record key is; it decides the partition, hence what stays in order. */
   readonly key: string;
   readonly value: string;
+  /** Topic settings besides replication; `min.insync.replicas` comes from clusterDurability. */
   readonly config: Readonly<Record<string, string>>;
+  /** Configured `min.insync.replicas` (KAFKA_MIN_INSYNC_REPLICAS); unset: by the cluster's size. */
+  readonly minInsyncReplicas?: number | undefined;
+}
+
+/** How many copies of a topic a cluster of `brokers` keeps, and how many must hold a write. */
+export interface Durability {
+  readonly replicationFactor: number;
+  readonly minInsyncReplicas: number;
+}
+
+/**
+ * Three copies with two in sync on three brokers or more (a write survives the loss of any one
+ * broker, and one broker may be down without stopping writes); on fewer, a copy per broker with one
+ * in sync. A configured `min.insync.replicas` wins, but never above the copies there are.
+ */
+export function clusterDurability(brokers: number, topic: Pick<TopicSpec, 'name' | 'minInsyncReplicas'>): Durability {
+  const replicationFactor = Math.max(1, Math.min(3, brokers));
+  const minInsyncReplicas = topic.minInsyncReplicas ?? (replicationFactor >= 3 ? 2 : 1);
+  if (minInsyncReplicas > replicationFactor)
+    throw new Error(
+      `${topic.name}: min.insync.replicas ${String(minInsyncReplicas)} (KAFKA_MIN_INSYNC_REPLICAS) exceeds the ` +
+        `${String(replicationFactor)} replica(s) a cluster of ${String(brokers)} broker(s) can hold: every write would be refused`,
+    );
+  return { replicationFactor, minInsyncReplicas };
 }
 
 /** The log is the replay source and the audit trail: keep everything, never compact. */
 const keptForever = { 'retention.ms': '-1', 'retention.bytes': '-1', 'cleanup.policy': 'delete' } as const;
-
-/** Set explicitly rather than left to the broker's default, which differs between clusters. */
-function durability(config: AppConfig): Readonly<Record<string, string>> {
-  return { 'min.insync.replicas': String(config.kafka.minInsyncReplicas) };
-}
 
 /**
  * Records a projection could not apply, as they were, with their origin in `dlq-*` headers:
@@ -42,7 +63,8 @@ export function deadLetterTopic(config: AppConfig): TopicSpec {
     key: 'the original record key',
     value: 'the original record value, unchanged (it may not be valid JSON)',
     // Operators retry and discard from these records: kept and replicated like the log.
-    config: { ...keptForever, ...durability(config) },
+    config: keptForever,
+    minInsyncReplicas: config.kafka.minInsyncReplicas,
   };
 }
 
@@ -52,6 +74,7 @@ export function orderEventsTopic(config: AppConfig): TopicSpec {
     partitions: config.kafka.ordersTopicPartitions,
     key: 'order id (UTF-8): every event of one order lands in one partition, in version order',
     value: 'EventEnvelope as JSON (see envelope.ts)',
-    config: { ...keptForever, ...durability(config) },
+    config: keptForever,
+    minInsyncReplicas: config.kafka.minInsyncReplicas,
   };
 }

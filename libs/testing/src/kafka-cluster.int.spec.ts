@@ -7,6 +7,9 @@ import { promisify } from 'node:util';
 
 import kafkajs from 'kafkajs';
 
+import { KafkaConnection, deadLetterTopic, ensureTopics, orderEventsTopic, topicWarnings } from '@app/messaging';
+import { loadConfig } from '@app/platform';
+
 import { eventually } from './eventually.js';
 import { freePorts } from './free-port.js';
 import { processAlive } from './process-state.js';
@@ -112,6 +115,34 @@ describe('a three-node cluster from scripts/kafka.sh', () => {
       );
     } finally {
       await Promise.all([producer.disconnect(), admin.disconnect()]);
+    }
+  });
+
+  it('creates the log and its dead letters from the topic registry with three replicas, two in sync, and finds nothing weaker', async () => {
+    const config = loadConfig({ KAFKA_BROKERS: brokers.join(','), ORDERS_TOPIC: 'cluster.orders.events' });
+    const connection = new KafkaConnection(config.kafka);
+    const topics = [orderEventsTopic(config), deadLetterTopic(config)];
+    await ensureTopics(connection, topics);
+    await ensureTopics(connection, topics); // again: they exist now, and match
+    const admin = kafka().admin();
+    await admin.connect();
+    try {
+      for (const topic of topics) {
+        const partitions = (await admin.fetchTopicMetadata({ topics: [topic.name] })).topics[0]?.partitions ?? [];
+        assert.equal(partitions.length, topic.partitions);
+        assert.ok(
+          partitions.every((partition) => partition.replicas.length === 3),
+          `${topic.name}: ${JSON.stringify(partitions.map((p) => p.replicas))}`,
+        );
+        const { resources } = await admin.describeConfigs({
+          resources: [{ type: ConfigResourceTypes.TOPIC, name: topic.name, configNames: ['min.insync.replicas'] }],
+          includeSynonyms: false,
+        });
+        assert.equal(resources[0]?.configEntries[0]?.configValue, '2', topic.name);
+        assert.equal(topicWarnings.get(topic.name), undefined);
+      }
+    } finally {
+      await admin.disconnect();
     }
   });
 

@@ -21,9 +21,10 @@ export interface AppConfig {
     readonly ordersTopicPartitions: number;
     /**
      * `min.insync.replicas` of the topics this system creates: how many replicas must hold a record
-     * before the producer's `acks=all` write succeeds. 1 on one broker; 2 with replication 3.
+     * before the producer's `acks=all` write succeeds. Unset: by the cluster found (1 on one or two
+     * brokers; 2 with three or more, where topics are replicated three times).
      */
-    readonly minInsyncReplicas: number;
+    readonly minInsyncReplicas: number | undefined;
     /** Prefixed to every consumer group id, so test runs never share a group with a live system. */
     readonly groupPrefix: string;
     /** How long a silent group member keeps its partitions: the failover time after a crash. */
@@ -85,7 +86,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       clientId: read.string('KAFKA_CLIENT_ID', 'orders'),
       ordersTopic: read.topicName('ORDERS_TOPIC', 'orders.events'),
       ordersTopicPartitions: read.integer('ORDERS_TOPIC_PARTITIONS', 6, 1, 10_000),
-      minInsyncReplicas: read.integer('KAFKA_MIN_INSYNC_REPLICAS', 1, 1, 100),
+      minInsyncReplicas: read.optionalInteger('KAFKA_MIN_INSYNC_REPLICAS', 1, 100),
       groupPrefix: read.string('KAFKA_GROUP_PREFIX', ''),
       // Within the broker's default group.min/max.session.timeout.ms (6 s to 30 min).
       sessionTimeoutMs: read.integer('KAFKA_SESSION_TIMEOUT_MS', 10_000, 6_000, 1_800_000),
@@ -148,6 +149,11 @@ class EnvReader {
       return fallback;
     }
     return value;
+  }
+
+  optionalInteger(name: string, min: number, max: number): number | undefined {
+    if (!this.env[name]?.trim()) return undefined;
+    return this.integer(name, min, min, max);
   }
 
   port(name: string, fallback: number): number {

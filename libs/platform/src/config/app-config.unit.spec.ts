@@ -32,8 +32,8 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ OUTBOX_RELAY_LEASE_MS: '1000' }).relay.leaseMs, 1_000);
   });
 
-  it('creates topics with min.insync.replicas 1 by default, for one broker, and refuses less than 1', () => {
-    assert.equal(loadConfig({}).kafka.minInsyncReplicas, 1);
+  it('leaves min.insync.replicas to the cluster size by default, and refuses less than 1', () => {
+    assert.equal(loadConfig({}).kafka.minInsyncReplicas, undefined);
     for (const value of ['0', '-1', 'all', '1.5']) {
       assert.throws(() => loadConfig({ KAFKA_MIN_INSYNC_REPLICAS: value }), /KAFKA_MIN_INSYNC_REPLICAS/);
     }

@@ -10,10 +10,15 @@ import {
 import { ApiExcludeController } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
 
-/** One dependency that must answer for the process to be ready. */
+/**
+ * One dependency that must answer for the process to be ready. It may answer and still be
+ * `degraded` (say, a topic weaker than configured): ready, with the reason shown.
+ */
 export interface HealthCheck {
   readonly name: string;
   check(): Promise<void>;
+  /** Why it runs below what is configured although it answers, or undefined. */
+  degraded?(): string | undefined;
 }
 
 export const HEALTH_CHECKS = Symbol('HEALTH_CHECKS');
@@ -32,24 +37,28 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** Ready: every dependency answers within a short timeout. 503 otherwise, naming the failing ones. */
+  /**
+   * Ready: every dependency answers within a short timeout. 503 otherwise, naming the failing ones.
+   * 200 `degraded` when all answer but one says it runs below what is configured, naming why.
+   */
   @Get('ready')
-  async ready(): Promise<{ status: 'ok'; checks: Record<string, 'up'> }> {
+  async ready(): Promise<{ status: 'ok' | 'degraded'; checks: Record<string, string> }> {
     const results = await Promise.all(
-      this.checks.map(async (dependency) => {
+      this.checks.map(async (dependency): Promise<readonly [string, string]> => {
         try {
           await withTimeout(dependency.check(), CHECK_TIMEOUT_MS);
-          return [dependency.name, 'up'] as const;
+          const degraded = dependency.degraded?.();
+          return [dependency.name, degraded === undefined ? 'up' : `degraded: ${degraded}`];
         } catch (error) {
-          return [dependency.name, `down: ${error instanceof Error ? error.message : String(error)}`] as const;
+          return [dependency.name, `down: ${error instanceof Error ? error.message : String(error)}`];
         }
       }),
     );
     const checks = Object.fromEntries(results);
-    if (results.some(([, state]) => state !== 'up')) {
+    if (results.some(([, state]) => state.startsWith('down'))) {
       throw new ServiceUnavailableException({ status: 'unavailable', checks });
     }
-    return { status: 'ok', checks: checks as Record<string, 'up'> };
+    return { status: results.some(([, state]) => state !== 'up') ? 'degraded' : 'ok', checks };
   }
 }
 
