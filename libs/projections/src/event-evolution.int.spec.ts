@@ -6,40 +6,12 @@ import { DataSource } from 'typeorm';
 
 import { encodeEnvelope, type EventEnvelope, type PartitionBatch } from '@app/messaging';
 import { quoteIdentifier as quote } from '@app/platform';
-import { createTestEnvironment, type TestEnvironment } from '@app/testing';
+import { createTestEnvironment, evolvingLifecycle, type TestEnvironment } from '@app/testing';
 
 import { buildingGeneration, createGenerationLike, dropGeneration, findLiveGeneration } from './generations.js';
 import { projections } from './index.js';
 import { ProjectionRunner } from './projection-runner.js';
 import type { Projection } from './projection.js';
-
-/** One order's life, its OrderPlaced written with schema version 1 (no channel) or 2 (channel `web`). */
-function lifecycle(orderId: string, index: number, placedVersion: 1 | 2): EventEnvelope[] {
-  const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 0, index * 7 + minute)).toISOString();
-  const placed = {
-    customerId: `customer-${String(index % 3)}`,
-    currency: index % 2 === 0 ? 'EUR' : 'USD',
-    lines: [{ sku: `SKU-${String(index % 4)}`, quantity: 1 + (index % 3), unitPriceMinor: 100 * (index + 1) }],
-    ...(placedVersion === 2 ? { channel: 'web' } : {}),
-  };
-  const events: [string, object][] = [
-    ['OrderPlaced', placed],
-    ['OrderLineAdded', { line: { sku: 'SKU-X', quantity: 2, unitPriceMinor: 250 } }],
-    ['OrderConfirmed', { paymentReference: `pay-${String(index)}` }],
-    index % 3 === 0
-      ? ['OrderCancelled', { reason: 'changed my mind' }]
-      : ['OrderShipped', { carrier: 'DHL', trackingNumber: 'T' }],
-  ];
-  return events.map(([type, data], position) => ({
-    eventId: `00000000-0000-4000-8000-${String(index * 10 + position).padStart(12, '0')}`,
-    type,
-    schemaVersion: type === 'OrderPlaced' ? placedVersion : 1,
-    streamId: orderId,
-    version: position + 1,
-    occurredAt: at(position),
-    data,
-  }));
-}
 
 function batchOf(envelopes: readonly EventEnvelope[]): PartitionBatch {
   const end = String(envelopes.length);
@@ -71,8 +43,8 @@ describe('a log mixing OrderPlaced v1 and v2 replays to the read models of the s
   let dataSource: DataSource;
   const built: string[] = [];
   const orders = Array.from({ length: 24 }, () => randomUUID());
-  const mixed = orders.flatMap((orderId, index) => lifecycle(orderId, index, index % 2 === 0 ? 1 : 2));
-  const allV2 = orders.flatMap((orderId, index) => lifecycle(orderId, index, 2));
+  const mixed = orders.flatMap((orderId, index) => evolvingLifecycle(orderId, index, index % 2 === 0 ? 1 : 2));
+  const allV2 = orders.flatMap((orderId, index) => evolvingLifecycle(orderId, index, 2));
 
   before(async () => {
     env = await createTestEnvironment('event_evolution', { relayEnabled: false });

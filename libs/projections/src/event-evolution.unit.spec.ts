@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 
 import { ORDER_EVENTS, encodeEnvelope, type EventEnvelope } from '@app/messaging';
 import type { OrderEvent } from '@app/orders-domain';
+import { evolvingLifecycle } from '@app/testing';
 
 import { customerSummary } from './customer-summary.projection.js';
 import { foldAggregate, foldRows } from './kit/index.js';
@@ -17,34 +18,7 @@ import { topSkus } from './top-skus.projection.js';
  * the same log written all in v2 — for every projection.
  */
 const ORDERS = 12;
-
-function lifecycle(index: number, placedVersion: 1 | 2): EventEnvelope[] {
-  const orderId = `00000000-0000-4000-8000-${String(index).padStart(12, '0')}`;
-  const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 0, index * 7 + minute)).toISOString();
-  const placedData = {
-    customerId: `customer-${String(index % 3)}`,
-    currency: index % 2 === 0 ? 'EUR' : 'USD',
-    lines: [{ sku: `SKU-${String(index % 4)}`, quantity: 1 + (index % 3), unitPriceMinor: 100 * index }],
-    ...(placedVersion === 2 ? { channel: 'web' } : {}),
-  };
-  const events: [string, object][] = [
-    ['OrderPlaced', placedData],
-    ['OrderLineAdded', { line: { sku: 'SKU-X', quantity: 2, unitPriceMinor: 250 } }],
-    ['OrderConfirmed', { paymentReference: `pay-${String(index)}` }],
-    index % 3 === 0
-      ? ['OrderCancelled', { reason: 'changed my mind' }]
-      : ['OrderShipped', { carrier: 'DHL', trackingNumber: 'T' }],
-  ];
-  return events.map(([type, data], position) => ({
-    eventId: `${orderId}-${String(position + 1)}`,
-    type,
-    schemaVersion: type === 'OrderPlaced' ? placedVersion : 1,
-    streamId: orderId,
-    version: position + 1,
-    occurredAt: at(position),
-    data,
-  }));
-}
+const orderIdOf = (index: number): string => `00000000-0000-4000-8000-${String(index).padStart(12, '0')}`;
 
 /** As the runner reads a partition: records decoded, sequenced and upcast through the contract. */
 function read(log: readonly EventEnvelope[]): EventEnvelope<OrderEvent>[] {
@@ -70,8 +44,14 @@ function read(log: readonly EventEnvelope[]): EventEnvelope<OrderEvent>[] {
 }
 
 describe('OrderPlaced v1 and v2 in one log', () => {
-  const mixed = read(Array.from({ length: ORDERS }, (_, index) => lifecycle(index, index % 2 === 0 ? 1 : 2)).flat());
-  const allV2 = read(Array.from({ length: ORDERS }, (_, index) => lifecycle(index, 2)).flat());
+  const mixed = read(
+    Array.from({ length: ORDERS }, (_, index) =>
+      evolvingLifecycle(orderIdOf(index), index, index % 2 === 0 ? 1 : 2),
+    ).flat(),
+  );
+  const allV2 = read(
+    Array.from({ length: ORDERS }, (_, index) => evolvingLifecycle(orderIdOf(index), index, 2)).flat(),
+  );
 
   it('reads as the current version only', () => {
     assert.ok(mixed.every((event) => event.schemaVersion === ORDER_EVENTS.currentVersion(event.type)));

@@ -21,3 +21,4 @@ export * from './system.js';
 export * from './test-app.js';
 export * from './test-environment.js';
 export * from './transactional-producer.js';
+export * from './evolving-log.js';
