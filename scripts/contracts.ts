@@ -97,11 +97,11 @@ function compareWithEvery(releases: readonly Map<string, JsonObject>[]): Contrac
   const current = contractSchemaFiles(ORDER_EVENTS);
   const seen = new Set<string>();
   const changes: ContractChange[] = [];
-  for (const release of releases) {
+  for (const [index, release] of releases.entries()) {
     for (const change of compareContracts(release, current)) {
       const key = `${change.subject}: ${change.change}`;
       // A change against an older release that a later one already made is not news, unless it breaks.
-      if (seen.has(key) || (!change.breaking && releases.indexOf(release) > 0)) continue;
+      if (seen.has(key) || (!change.breaking && index > 0)) continue;
       seen.add(key);
       changes.push(change);
     }

@@ -157,18 +157,15 @@ export async function ensureTopics(connection: KafkaConnection, topics: readonly
   await admin.connect();
   try {
     const brokers = (await admin.describeCluster()).brokers.length;
-    const durability = new Map(topics.map((topic) => [topic, clusterDurability(brokers, topic)]));
+    const planned = topics.map((topic) => ({ topic, durability: clusterDurability(brokers, topic) }));
     const existing = new Set(await admin.listTopics());
-    const missing = topics.filter((topic) => !existing.has(topic.name));
-    if (missing.length > 0) await createTopics(admin, missing, durability);
-    for (const topic of topics)
-      await waitUntilServed(admin, topic.name, missing.includes(topic) ? topic.partitions : 1);
-    for (const topic of topics.filter((candidate) => existing.has(candidate.name))) {
-      const weaker = weakerTopicSettings(topic, durability.get(topic) ?? clusterDurability(brokers, topic), {
-        ...(await actualSettings(admin, topic)),
-        brokers,
-      });
-      reportTopic(topic.name, weaker);
+    const missing = planned.filter(({ topic }) => !existing.has(topic.name));
+    if (missing.length > 0) await createTopics(admin, missing);
+    for (const { topic } of planned)
+      await waitUntilServed(admin, topic.name, existing.has(topic.name) ? 1 : topic.partitions);
+    for (const { topic, durability } of planned.filter(({ topic }) => existing.has(topic.name))) {
+      const actual = { ...(await actualSettings(admin, topic)), brokers };
+      reportTopic(topic.name, weakerTopicSettings(topic, durability, actual));
     }
   } finally {
     await admin.disconnect();
@@ -215,19 +212,14 @@ async function actualSettings(admin: Admin, topic: TopicSpec): Promise<Omit<Actu
 
 async function createTopics(
   admin: Admin,
-  topics: readonly TopicSpec[],
-  durability: ReadonlyMap<TopicSpec, Durability>,
+  topics: readonly { topic: TopicSpec; durability: Durability }[],
 ): Promise<void> {
   try {
     await admin.createTopics({
       // kafkajs's own wait retries only "leader not available" and gives up on the "does not host
       // this topic-partition" a just-created topic also answers: waitUntilServed does the waiting.
       waitForLeaders: false,
-      topics: topics.map((topic) => {
-        const { replicationFactor, minInsyncReplicas } = durability.get(topic) ?? {
-          replicationFactor: -1,
-          minInsyncReplicas: 1,
-        };
+      topics: topics.map(({ topic, durability: { replicationFactor, minInsyncReplicas } }) => {
         const config = { ...topic.config, 'min.insync.replicas': String(minInsyncReplicas) };
         return {
           topic: topic.name,

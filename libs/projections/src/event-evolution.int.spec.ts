@@ -4,9 +4,9 @@ import { after, before, describe, it } from 'node:test';
 
 import { DataSource } from 'typeorm';
 
-import { encodeEnvelope, type EventEnvelope, type PartitionBatch } from '@app/messaging';
+import type { EventEnvelope, PartitionBatch } from '@app/messaging';
 import { quoteIdentifier as quote } from '@app/platform';
-import { createTestEnvironment, evolvingLifecycle, type TestEnvironment } from '@app/testing';
+import { consumedRecordsOf, createTestEnvironment, evolvingLifecycle, type TestEnvironment } from '@app/testing';
 
 import { buildingGeneration, createGenerationLike, dropGeneration, findLiveGeneration } from './generations.js';
 import { projections } from './index.js';
@@ -24,17 +24,7 @@ function batchOf(envelopes: readonly EventEnvelope[]): PartitionBatch {
     logEnd: () => Promise.resolve(end),
     logStart: () => Promise.resolve('0'),
     heartbeat: () => Promise.resolve(),
-    records: envelopes.map((envelope, offset) => {
-      const record = encodeEnvelope(envelope, { correlationId: 'c', causationId: 'c' });
-      return {
-        topic: 'orders.events',
-        partition: 0,
-        offset: String(offset),
-        key: Buffer.from(record.key),
-        value: Buffer.from(record.value),
-        headers: record.headers,
-      };
-    }),
+    records: consumedRecordsOf(envelopes),
   };
 }
 

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { ORDER_EVENTS, encodeEnvelope, type EventEnvelope } from '@app/messaging';
+import { ORDER_EVENTS, type EventEnvelope } from '@app/messaging';
 import type { OrderEvent } from '@app/orders-domain';
-import { evolvingLifecycle } from '@app/testing';
+import { consumedRecordsOf, evolvingLifecycle } from '@app/testing';
 
 import { customerSummary } from './customer-summary.projection.js';
 import { foldAggregate, foldRows } from './kit/index.js';
 import { orderView } from './order-view.projection.js';
 import { sales } from './sales.projection.js';
-import { sequenceRecords, type SourcedRecord } from './sequence.js';
+import { sequenceRecords } from './sequence.js';
 import { topSkus } from './top-skus.projection.js';
 
 /**
@@ -22,18 +22,7 @@ const orderIdOf = (index: number): string => `00000000-0000-4000-8000-${String(i
 
 /** As the runner reads a partition: records decoded, sequenced and upcast through the contract. */
 function read(log: readonly EventEnvelope[]): EventEnvelope<OrderEvent>[] {
-  const records: SourcedRecord[] = log.map((envelope, offset) => {
-    const encoded = encodeEnvelope(envelope, { correlationId: 'c', causationId: 'c' });
-    return {
-      topic: 'orders.events',
-      partition: 0,
-      offset: String(offset),
-      key: Buffer.from(encoded.key),
-      value: Buffer.from(encoded.value),
-      headers: encoded.headers,
-    };
-  });
-  const sequence = sequenceRecords(records, {
+  const sequence = sequenceRecords(consumedRecordsOf(log), {
     versions: new Map(),
     parkedStreams: new Set(),
     contract: ORDER_EVENTS,

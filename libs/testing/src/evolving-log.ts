@@ -1,4 +1,4 @@
-import type { EventEnvelope } from '@app/messaging';
+import { encodeEnvelope, type ConsumedRecord, type EventEnvelope } from '@app/messaging';
 
 /**
  * One order's life for the OrderPlaced v1 → v2 evolution tests: placed (its OrderPlaced written
@@ -31,4 +31,19 @@ export function evolvingLifecycle(orderId: string, index: number, placedVersion:
     occurredAt: at(position),
     data,
   }));
+}
+
+/** A log as a consumer reads it from partition 0 of `orders.events`: each envelope encoded, at offsets from 0. */
+export function consumedRecordsOf(log: readonly EventEnvelope[]): ConsumedRecord[] {
+  return log.map((envelope, offset) => {
+    const encoded = encodeEnvelope(envelope, { correlationId: 'c', causationId: 'c' });
+    return {
+      topic: 'orders.events',
+      partition: 0,
+      offset: String(offset),
+      key: Buffer.from(encoded.key),
+      value: Buffer.from(encoded.value),
+      headers: encoded.headers,
+    };
+  });
 }
