@@ -1,5 +1,12 @@
 // `npm start`: infrastructure up, database migrated, every app in its own process with labelled
 // logs; Ctrl-C stops everything this command started.
+//
+//   npm start [-- --scale command-api=2,projection-worker=3,query-api=2]
+//
+// Scaling (also APP_SCALE with the same value): instance n of an app (from 0) listens on its
+// port + 10 n (command APIs 3000, 3010, …). Command APIs share the outbox (one relay leads, the
+// others take over when it stops), workers share the topic's partitions (one consumer group per
+// projection), query APIs answer the same contract from the same read store.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
@@ -12,16 +19,34 @@ import {
   repo,
   run,
 } from './lib/infra.mjs';
+import { instancesOf, parseScale } from './lib/scale.mjs';
 
 // Text logs read better in a terminal; services in production keep the JSON default.
 process.env.KAFKA_BROKERS = kafkaBrokers(); // every node of a KAFKA_NODES cluster
 const env = { LOG_FORMAT: 'text', ...process.env, DATABASE_URL: process.env.DATABASE_URL ?? defaultDatabaseUrl };
 const host = env.HOST && env.HOST !== '0.0.0.0' ? env.HOST : '127.0.0.1';
-const apps = [
-  { name: 'command-api', port: env.COMMAND_API_PORT ?? '3000', color: 36 },
-  { name: 'projection-worker', port: env.PROJECTION_WORKER_PORT ?? '3002', color: 35 },
-  { name: 'query-api', port: env.QUERY_API_PORT ?? '3001', color: 33 },
-];
+const appNames = ['command-api', 'projection-worker', 'query-api'];
+let scale;
+let apps;
+try {
+  scale = parseScale(process.argv.slice(2), env.APP_SCALE, appNames);
+  apps = instancesOf(
+    [
+      { name: 'command-api', portVariable: 'COMMAND_API_PORT', port: Number(env.COMMAND_API_PORT ?? 3000), color: 36 },
+      {
+        name: 'projection-worker',
+        portVariable: 'PROJECTION_WORKER_PORT',
+        port: Number(env.PROJECTION_WORKER_PORT ?? 3002),
+        color: 35,
+      },
+      { name: 'query-api', portVariable: 'QUERY_API_PORT', port: Number(env.QUERY_API_PORT ?? 3001), color: 33 },
+    ],
+    scale,
+  );
+} catch (error) {
+  console.error(`npm start: ${error.message}`);
+  process.exit(2);
+}
 const urlOf = (app) => `http://${host}:${app.port}`;
 
 if (dockerEngineAvailable()) await startWithDocker();
@@ -29,12 +54,20 @@ else await startLocally();
 
 async function startWithDocker() {
   console.log('A Docker engine answers: starting everything with Docker Compose.');
-  await run('docker', ['compose', 'up', '--build', '--detach', '--wait']);
+  if (apps.length > appNames.length) {
+    // Each app publishes one fixed host port in docker-compose.yml, so a second instance has none.
+    console.error('npm start: --scale runs local processes; with Docker Compose, see README, "Scaling out".');
+    process.exit(2);
+  }
+  await run('docker', ['compose', ...composeEnvFile(), 'up', '--build', '--detach', '--wait']);
   printWelcome();
-  const logs = spawn('docker', ['compose', 'logs', '--follow', '--since', '1s'], { stdio: 'inherit', cwd: repo });
+  const logs = spawn('docker', ['compose', ...composeEnvFile(), 'logs', '--follow', '--since', '1s'], {
+    stdio: 'inherit',
+    cwd: repo,
+  });
   const down = once(async () => {
     logs.kill('SIGTERM');
-    await run('docker', ['compose', 'down']);
+    await run('docker', ['compose', ...composeEnvFile(), 'down']);
     process.exit(0);
   });
   process.on('SIGINT', down);
@@ -58,7 +91,7 @@ async function startLocally() {
     await run(process.execPath, ['dist/scripts/migrate.js'], { env });
     for (const app of apps)
       children.set(
-        app.name,
+        app.label,
         startApp(app, () => shutdown(1)),
       );
     await Promise.all(apps.map(waitUntilReady));
@@ -72,10 +105,10 @@ async function startLocally() {
 function startApp(app, onUnexpectedExit) {
   const child = spawn(process.execPath, ['--enable-source-maps', `dist/apps/${app.name}/src/main.js`], {
     cwd: repo,
-    env,
+    env: { ...env, [app.portVariable]: String(app.port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const label = `\x1b[${app.color}m[${app.name}]\x1b[0m `;
+  const label = `\x1b[${app.color}m[${app.label}]\x1b[0m `;
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => console.log(label + line));
   }
@@ -107,19 +140,25 @@ async function waitUntilReady(app) {
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`${app.name} was not ready within 60 s`);
+    if (Date.now() > deadline) throw new Error(`${app.label} was not ready within 60 s`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
 
 function printWelcome() {
-  const [command, worker, query] = apps;
+  const urls = (name, path = '') =>
+    apps
+      .filter((app) => app.name === name)
+      .map((app) => urlOf(app) + path)
+      .join('  ');
+  const [command] = apps.filter((app) => app.name === 'command-api');
+  const [query] = apps.filter((app) => app.name === 'query-api');
   console.log(`
   The order system is running.
 
-    Command API        ${urlOf(command)}
-    Query API          ${urlOf(query)}
-    Projection worker  ${urlOf(worker)}/health/ready
+    Command API        ${urls('command-api')}
+    Query API          ${urls('query-api')}
+    Projection worker  ${urls('projection-worker', '/health/ready')}
     Kafka              ${env.KAFKA_BROKERS ?? '127.0.0.1:9092'}, topic ${env.ORDERS_TOPIC ?? 'orders.events'}
 
   Place an order:
@@ -131,6 +170,11 @@ function printWelcome() {
 
   Ctrl-C stops everything this command started.
 `);
+}
+
+/** With KAFKA_NODES=3, Compose runs the three-node profile (compose/cluster.env). */
+function composeEnvFile() {
+  return Number(env.KAFKA_NODES ?? 1) > 1 ? ['--env-file', 'compose/cluster.env'] : [];
 }
 
 function once(fn) {

@@ -54,8 +54,12 @@ export async function ensureKafka() {
     return async () => {};
   }
   if (dockerEngineAvailable()) {
-    await run('docker', ['compose', 'up', '--detach', '--wait', 'kafka']);
-    return () => run('docker', ['compose', 'stop', 'kafka']);
+    // KAFKA_NODES=3: the three nodes of docker-compose.yml's cluster profile.
+    const cluster = Number(process.env.KAFKA_NODES ?? 1) > 1;
+    const compose = ['compose', ...(cluster ? ['--env-file', 'compose/cluster.env'] : [])];
+    const nodes = cluster ? ['kafka', 'kafka-2', 'kafka-3'] : ['kafka'];
+    await run('docker', [...compose, 'up', '--detach', '--wait', ...nodes]);
+    return () => run('docker', [...compose, 'stop', ...nodes]);
   }
   await run('bash', [join(repo, 'scripts/kafka.sh'), 'start']);
   return () => run('bash', [join(repo, 'scripts/kafka.sh'), 'stop']);

@@ -16,6 +16,7 @@ export * from './process-state.js';
 export * from './projection-specification.js';
 export * from './raw-http.js';
 export * from './read-model-oracle.js';
+export * from './repository.js';
 export * from './store-seed.js';
 export * from './system.js';
 export * from './test-app.js';

@@ -1,21 +1,14 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import { eventually } from './eventually.js';
 import { freePorts } from './free-port.js';
 import { processAlive } from './process-state.js';
+import { repositoryRoot } from './repository.js';
 
 const run = promisify(execFile);
-
-/** The repository root: the nearest folder above this file that has scripts/kafka.sh (works from src and dist-test). */
-function repositoryRoot(): string {
-  for (let dir = import.meta.dirname; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'scripts', 'kafka.sh'))) return dir;
-    if (dirname(dir) === dir) throw new Error('scripts/kafka.sh not found above libs/testing');
-  }
-}
 
 /**
  * A Kafka broker of its own, for a test that kills it: started by scripts/kafka.sh on a free client
