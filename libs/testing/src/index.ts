@@ -11,6 +11,7 @@ export * from './http-specification.js';
 export * from './kafka-reader.js';
 export * from './order-load.js';
 export * from './private-broker.js';
+export * from './private-cluster.js';
 export * from './private-postgres.js';
 export * from './process-state.js';
 export * from './projection-specification.js';
