@@ -236,7 +236,7 @@ describe('configuration: a bad value stops the process with a message naming eve
       replay.stderr,
       'invalid configuration:\n  - KAFKA_BROKERS must be a comma-separated list of host:port, got "kafka-without-port"\n',
     );
-    const { rows } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM projection_rebuilds');
+    const { rows } = await env.readDb.query<{ n: number }>('SELECT count(*)::int AS n FROM projection_rebuilds');
     assert.equal(rows[0]?.n, 0);
   });
 });

@@ -79,7 +79,7 @@ describe('fault: a worker paused past its session timeout while another takes it
     );
   /** Sum of stored offsets per projection. */
   const appliedUpTo = async (): Promise<Map<string, number>> => {
-    const { rows } = await env.db.query<{ projection: string; applied: string }>(
+    const { rows } = await env.readDb.query<{ projection: string; applied: string }>(
       'SELECT projection, sum(next_offset)::text AS applied FROM projection_offsets WHERE topic = $1 GROUP BY projection',
       [topic()],
     );
@@ -87,7 +87,7 @@ describe('fault: a worker paused past its session timeout while another takes it
   };
   /** Everything the projections have written, bookkeeping included. */
   const digest = async (): Promise<string> => {
-    const { rows } = await env.db.query<{ digest: string }>(
+    const { rows } = await env.readDb.query<{ digest: string }>(
       `SELECT md5(concat_ws('|',
          (SELECT string_agg(v::text, ',' ORDER BY order_id) FROM order_view v),
          (SELECT string_agg(c::text, ',' ORDER BY customer_id) FROM customer_summary c),
