@@ -206,7 +206,7 @@ describe('admin API: rebuild requests, cancels and unknown projections', () => {
         async () => {
           const { rebuild } = (await admin().get(statusUrl).set(ADMIN_AUTH).expect(200)).body as RebuildBody;
           assert.equal(rebuild.state, 'running');
-          const { rows } = await env.db.query<{ waiting: boolean }>(
+          const { rows } = await env.readDb.query<{ waiting: boolean }>(
             `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND mode = 'ExclusiveLock' AND NOT granted) AS waiting`,
             [LIVE_GENERATION_LOCK],
           );
@@ -232,7 +232,7 @@ describe('admin API: rebuild requests, cancels and unknown projections', () => {
         { timeoutMs: 30_000 },
       );
       assert.equal(ended.schemaName, running.schemaName);
-      const { rows } = await env.db.query<{ n: number }>(
+      const { rows } = await env.readDb.query<{ n: number }>(
         'SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1',
         [running.schemaName],
       );

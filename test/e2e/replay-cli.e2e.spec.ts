@@ -66,7 +66,7 @@ describe('replay CLI: --all, --dry-run and exit codes 1, 3 and 130', () => {
       )
     ).rows;
   const schemaExists = async (schema: string): Promise<boolean> =>
-    (await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1', [schema]))
+    (await env.readDb.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1', [schema]))
       .rows[0]?.n === 1;
 
   /** Holds the order view's live generation lock shared, in an open transaction, until released. */

@@ -158,7 +158,7 @@ describe('replay: rebuilding projections from offset zero', () => {
     assert.ok(reads > 50, `only ${String(reads)} reads happened during the rebuild`);
     const after = await generations(env);
     for (const projection of projections) assert.notEqual(after[projection.name], before[projection.name]);
-    const { rows: schemas } = await env.db.query<{ n: number }>(
+    const { rows: schemas } = await env.readDb.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = ANY($1::text[])',
       [Object.values(before)],
     );
@@ -220,7 +220,7 @@ describe('replay: rebuilding projections from offset zero', () => {
     );
     assert.equal(abandoned[0]?.state, 'failed');
     assert.match(abandoned[0].error, /abandoned/);
-    const { rows: leftovers } = await env.db.query<{ n: number }>(
+    const { rows: leftovers } = await env.readDb.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1',
       [building],
     );

@@ -207,7 +207,7 @@ describe('fault: discarded impostors, retried orders, and decisions that survive
           [duringRebuild],
         );
         assert.equal(parked[0]?.n, 3, 'the rebuild has parked the order in its generation');
-        const { rows: waiting } = await env.db.query<{ n: number }>(
+        const { rows: waiting } = await env.readDb.query<{ n: number }>(
           "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objsubid = 2 AND mode = 'ExclusiveLock' AND NOT granted",
           [LIVE_GENERATION_LOCK],
         );

@@ -71,7 +71,7 @@ describe('fault: a rebuild that loses its owner lock, and a cancel racing a swit
       )
     ).rows[0]?.schema_name ?? '';
   const schemaExists = async (schema: string): Promise<boolean> =>
-    (await env.db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])).rows.length > 0;
+    (await env.readDb.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])).rows.length > 0;
   const rebuild = async (id: string): Promise<RebuildRecord> => {
     const response = await request(queryApi.getHttpServer())
       .get(`/admin/projections/order-view/rebuilds/${id}`)
@@ -101,7 +101,7 @@ describe('fault: a rebuild that loses its owner lock, and a cancel racing a swit
   };
   const ownerPid = async (id: string): Promise<number | undefined> =>
     (
-      await env.db.query<{ pid: number }>(
+      await env.readDb.query<{ pid: number }>(
         `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = $2 AND objsubid = 2 AND granted AND database = ${THIS_DATABASE}`,
         [REBUILD_OWNER_LOCK, Number(id)],
       )
@@ -210,7 +210,7 @@ describe('fault: a rebuild that loses its owner lock, and a cancel racing a swit
     const cancelledId = await requestRebuild();
     const cancelledSchema = await eventually(
       async () => {
-        const { rows } = await env.db.query<{ waiting: boolean }>(
+        const { rows } = await env.readDb.query<{ waiting: boolean }>(
           `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND mode = 'ExclusiveLock' AND NOT granted AND database = ${THIS_DATABASE}) AS waiting`,
           [LIVE_GENERATION_LOCK],
         );

@@ -62,7 +62,7 @@ describe('fault: a rebuild killed before its switch under live reads, then rerun
     return rows[0]?.schema_name ?? '';
   };
   const schemaExists = async (schema: string): Promise<boolean> => {
-    const { rows } = await env.db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+    const { rows } = await env.readDb.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
     return rows.length > 0;
   };
 

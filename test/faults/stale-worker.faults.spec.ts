@@ -130,7 +130,7 @@ describe('fault: a worker paused past its session timeout while another takes it
         'the only member was never handed a batch already applied',
       );
       stale.signal('SIGSTOP');
-      const { rows } = await env.db.query<{ busy: number }>(
+      const { rows } = await env.readDb.query<{ busy: number }>(
         "SELECT count(*)::int AS busy FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'projection-worker' AND state <> 'idle'",
       );
       if (rows[0]?.busy === 0) break;
