@@ -284,6 +284,40 @@ describe('verify: the event store against every read model, side table, bookkeep
     );
   });
 
+  it('reports rows of orders the store does not have: an order view and an order version, read apart from the store', async () => {
+    // Looked up in the store page by page, never joined: the read store may be another database.
+    const stranger = randomUUID();
+    await planted(
+      `INSERT INTO order_view SELECT (jsonb_populate_record(v, jsonb_build_object('order_id', $1::text))).* FROM order_view v ORDER BY order_id LIMIT 1`,
+      `DELETE FROM order_view WHERE order_id = $1::uuid`,
+      [stranger],
+      {
+        match: {
+          projection: 'order-view',
+          table: 'order_view',
+          key: stranger,
+          field: 'row',
+          found: 'a row for an order not in the store',
+        },
+      },
+    );
+    const versions = `${await schemaOf('sales')}.projection_order_versions`;
+    await planted(
+      `INSERT INTO ${versions} (projection, order_id, version) VALUES ('sales', $1, 7)`,
+      `DELETE FROM ${versions} WHERE projection = 'sales' AND order_id = $1`,
+      ['NOT-AN-ORDER'],
+      {
+        match: {
+          projection: 'sales',
+          table: 'projection_order_versions',
+          key: 'NOT-AN-ORDER',
+          field: 'version',
+          found: '7',
+        },
+      },
+    );
+  });
+
   it('finds no difference once every planted defect is taken back', async () => {
     const { figures, differences } = await verifyEnvironment(env);
     assert.deepEqual(differences.slice(0, 5), []);

@@ -250,7 +250,7 @@ export async function compareOrphans(
   ];
   for (const [projection, table] of tables) {
     if (!scope.projections.includes(projection)) continue;
-    const orphans = await orphansOf(sources, tableOf(scope, projection, table), 'uuid', '', limit);
+    const orphans = await orphansOf(sources, { table: tableOf(scope, projection, table), idType: 'uuid' }, limit);
     for (const { orderId } of orphans.listed)
       log.add({
         projection,
@@ -264,7 +264,7 @@ export async function compareOrphans(
   }
   for (const projection of scope.projections) {
     const versions = tableOf(scope, projection, 'projection_order_versions');
-    const orphans = await orphansOf(sources, versions, 'text', projection, limit);
+    const orphans = await orphansOf(sources, { table: versions, idType: 'text', projection }, limit);
     for (const row of orphans.listed)
       log.add({
         projection,
@@ -278,27 +278,31 @@ export async function compareOrphans(
   }
 }
 
+/** A per-order read-side table, and the projection its rows belong to when it keeps several projections' rows. */
+interface OrderTable {
+  readonly table: string;
+  readonly idType: 'uuid' | 'text';
+  readonly projection?: string;
+}
+
 /**
- * The rows of `table` (of `projection`, when it keeps several) whose order id is not an order of the
- * store, in order id order: the first `limit`, and how many in all. A text id counts as the store's
- * order only when it is that order's id as the store spells it (lower case), as a join on
- * `order_id::text` would have it.
+ * The rows of the table whose order id is not an order of the store, in order id order: the first
+ * `limit`, and how many in all. A text id counts as the store's order only when it is that order's
+ * id as the store spells it (lower case), as a join on `order_id::text` would have it.
  */
 async function orphansOf(
   { store, read }: VerifySources,
-  table: string,
-  idType: 'uuid' | 'text',
-  projection: string,
+  { table, idType, projection }: OrderTable,
   limit: number,
 ): Promise<{ listed: { orderId: string; version: number | null }[]; total: number }> {
   const listed: { orderId: string; version: number | null }[] = [];
   let total = 0;
-  const ofProjection = projection === '' ? '' : 'AND projection = $3';
+  const [version, ofProjection] = projection === undefined ? ['NULL::int', ''] : ['version', 'AND projection = $3'];
   for (let after: string | null = null; ;) {
     const rows: { order_id: string; version: number | null }[] = await read.query(
-      `SELECT order_id::text, ${projection === '' ? 'NULL::int' : 'version'} AS version FROM ${table}
+      `SELECT order_id::text, ${version} AS version FROM ${table}
         WHERE ($1::text IS NULL OR order_id > $1::${idType}) ${ofProjection} ORDER BY order_id LIMIT $2`,
-      projection === '' ? [after, ORPHAN_PAGE] : [after, ORPHAN_PAGE, projection],
+      projection === undefined ? [after, ORPHAN_PAGE] : [after, ORPHAN_PAGE, projection],
     );
     const ids = rows.map((row) => row.order_id).filter((id) => UUID.test(id));
     const found = await store.query<{ order_id: string }>(
