@@ -49,8 +49,8 @@ export interface TestEnvironmentOptions {
   readonly readStore?: 'shared' | 'separate';
   /**
    * A Postgres server URL for the separate read store (a private cluster); its database name is
-   * replaced. Default: READ_DATABASE_URL's server when that differs from DATABASE_URL, else the
-   * event store's server.
+   * replaced. Default: READ_DATABASE_URL's server when that differs from DATABASE_URL (and no
+   * `databaseServerUrl` is given), else the event store's server.
    */
   readonly readDatabaseServerUrl?: string;
 }
@@ -76,9 +76,12 @@ export async function createTestEnvironment(
   const separateReadStore = testReadStore(options) === 'separate';
   if (!separateReadStore && options.readDatabaseServerUrl !== undefined)
     throw new Error('readDatabaseServerUrl needs readStore: separate');
-  // A run with a READ_DATABASE_URL of its own puts the separate read stores on that server.
-  const readServer = base.readDatabaseUrl === base.databaseUrl ? databaseUrl.toString() : base.readDatabaseUrl;
-  const readDatabaseUrl = new URL(options.readDatabaseServerUrl ?? readServer);
+  // A run with a READ_DATABASE_URL of its own puts the separate read stores on that server, unless the
+  // test put its store on a private cluster: a test that crashes that server expects both sides on it.
+  const ownReadServer = base.readDatabaseUrl !== base.databaseUrl && options.databaseServerUrl === undefined;
+  const readDatabaseUrl = new URL(
+    options.readDatabaseServerUrl ?? (ownReadServer ? base.readDatabaseUrl : databaseUrl.toString()),
+  );
   readDatabaseUrl.pathname = `/orders_read_test_${id}`;
   const config: AppConfig = {
     ...base,
