@@ -87,6 +87,8 @@ async function startLocally() {
   process.on('SIGTERM', () => shutdown(0));
   try {
     await ensurePostgres(env.DATABASE_URL);
+    // A read store of its own may be on another server (migrate.js creates and migrates both databases).
+    if (env.READ_DATABASE_URL) await ensurePostgres(env.READ_DATABASE_URL, 'READ_DATABASE_URL');
     await run('npm', ['run', '--silent', 'build'], { env });
     await run(process.execPath, ['dist/scripts/migrate.js'], { env });
     for (const app of apps)

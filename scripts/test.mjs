@@ -23,6 +23,14 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 const selected = requested.length > 0 ? requested : defaultTiers;
+// TEST_READ_DATABASE=separate gives every integration, end-to-end and fault test a read store of
+// its own (a second database; on READ_DATABASE_URL's server when that names another): the split
+// deployment, tier-wide. Unset or `shared`: one database per test, as by default.
+const readStore = process.env.TEST_READ_DATABASE?.trim() || 'shared';
+if (!['shared', 'separate'].includes(readStore)) {
+  console.error(`TEST_READ_DATABASE must be shared or separate, got "${readStore}"`);
+  process.exit(2);
+}
 const needsInfrastructure = selected.some((tier) => tier !== 'unit');
 
 process.env.KAFKA_BROKERS = kafkaBrokers(); // every node of a KAFKA_NODES cluster
@@ -41,11 +49,14 @@ try {
   console.log(`built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   if (needsInfrastructure) {
     await ensurePostgres(env.DATABASE_URL);
+    if (readStore === 'separate' && env.READ_DATABASE_URL)
+      await ensurePostgres(env.READ_DATABASE_URL, 'READ_DATABASE_URL');
     stopKafka = await ensureKafka();
   }
   for (const tier of selected) {
     const files = specFiles(join(repo, 'dist-test'), `.${tiers[tier]}.spec.js`);
-    console.log(`\n=== ${tier} tests (${files.length} files) ===`);
+    const split = tier !== 'unit' && readStore === 'separate' ? ', read store separate' : '';
+    console.log(`\n=== ${tier} tests (${files.length} files${split}) ===`);
     if (files.length === 0) throw new Error(`no ${tier} test files found`);
     try {
       await run(

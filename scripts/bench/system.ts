@@ -19,6 +19,8 @@ export interface Target {
 export function targetEnv(target: Target): Record<string, string> {
   return {
     DATABASE_URL: target.databaseUrl,
+    // The scratch database holds both sides: a READ_DATABASE_URL of the shell must not leak in.
+    READ_DATABASE_URL: target.databaseUrl,
     KAFKA_BROKERS: target.brokers.join(','),
     ORDERS_TOPIC: target.topic,
     KAFKA_GROUP_PREFIX: target.groupPrefix,

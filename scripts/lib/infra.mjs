@@ -65,14 +65,15 @@ export async function ensureKafka() {
   return () => run('bash', [join(repo, 'scripts/kafka.sh'), 'stop']);
 }
 
-export async function ensurePostgres(databaseUrl) {
+/** `variable` names where the URL came from, for the message when nothing answers. */
+export async function ensurePostgres(databaseUrl, variable = 'DATABASE_URL') {
   if (await postgresReachable(databaseUrl)) return async () => {};
   if (dockerEngineAvailable()) {
     await run('docker', ['compose', 'up', '--detach', '--wait', 'postgres']);
     return () => run('docker', ['compose', 'stop', 'postgres']);
   }
   const shown = databaseUrl.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
-  throw new Error(`Postgres does not answer at ${shown}. Start it, or point DATABASE_URL at one.`);
+  throw new Error(`Postgres does not answer at ${shown}. Start it, or point ${variable} at one.`);
 }
 
 /** Runs a command with inherited output; rejects when it fails. */

@@ -98,7 +98,7 @@ describe('admin API: rebuild requests, cancels and unknown projections', () => {
   });
 
   const generations = async (): Promise<Record<string, string>> => {
-    const { rows } = await env.db.query<{ projection: string; schema_name: string }>(
+    const { rows } = await env.readDb.query<{ projection: string; schema_name: string }>(
       'SELECT projection, schema_name FROM projection_generations',
     );
     return Object.fromEntries(rows.map((row) => [row.projection, row.schema_name]));
@@ -112,7 +112,7 @@ describe('admin API: rebuild requests, cancels and unknown projections', () => {
     return item;
   };
   const rebuildCount = async (): Promise<number> =>
-    (await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM projection_rebuilds')).rows[0]?.n ?? -1;
+    (await env.readDb.query<{ n: number }>('SELECT count(*)::int AS n FROM projection_rebuilds')).rows[0]?.n ?? -1;
 
   it('answers 404 UNKNOWN_PROJECTION for an unknown projection on every rebuild endpoint, and 404 REBUILD_NOT_FOUND for an unknown rebuild', async () => {
     const known = projections.map((projection) => projection.name).join(', ');
@@ -189,13 +189,13 @@ describe('admin API: rebuild requests, cancels and unknown projections', () => {
     });
     await eventually(
       async () => {
-        const { orders } = await assertReadModelsEqualFold(env.db);
+        const { orders } = await assertReadModelsEqualFold(env);
         assert.equal(orders, 10);
       },
       { timeoutMs: 30_000 },
     );
     const before = await generations();
-    const holder = new pg.Client({ connectionString: env.config.databaseUrl });
+    const holder = new pg.Client({ connectionString: env.config.readDatabaseUrl });
     await holder.connect();
     try {
       await holder.query('BEGIN');
@@ -206,7 +206,7 @@ describe('admin API: rebuild requests, cancels and unknown projections', () => {
         async () => {
           const { rebuild } = (await admin().get(statusUrl).set(ADMIN_AUTH).expect(200)).body as RebuildBody;
           assert.equal(rebuild.state, 'running');
-          const { rows } = await env.db.query<{ waiting: boolean }>(
+          const { rows } = await env.readDb.query<{ waiting: boolean }>(
             `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND mode = 'ExclusiveLock' AND NOT granted) AS waiting`,
             [LIVE_GENERATION_LOCK],
           );
@@ -232,7 +232,7 @@ describe('admin API: rebuild requests, cancels and unknown projections', () => {
         { timeoutMs: 30_000 },
       );
       assert.equal(ended.schemaName, running.schemaName);
-      const { rows } = await env.db.query<{ n: number }>(
+      const { rows } = await env.readDb.query<{ n: number }>(
         'SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1',
         [running.schemaName],
       );
@@ -267,7 +267,7 @@ describe('admin API: rebuild requests, cancels and unknown projections', () => {
       ((await admin().get(statusUrl).set(ADMIN_AUTH).expect(200)).body as RebuildBody).rebuild.state,
       'switched',
     );
-    await assertReadModelsEqualFold(env.db);
+    await assertReadModelsEqualFold(env);
   });
 
   it('lists every projection with its versions, live generation, offsets and lag per partition, parked events and last rebuild', async () => {

@@ -208,10 +208,11 @@ describe('configuration: a bad value stops the process with a message naming eve
     assert.doesNotMatch(message, /hunter2|too-short-token/);
   });
 
-  it('projection worker: session timeout, partition concurrency, topic name and min.insync.replicas', async () => {
-    await refusedStart(
+  it('projection worker: session timeout, partition concurrency, topic name, min.insync.replicas and read store, no secret printed', async () => {
+    const message = await refusedStart(
       'projection-worker',
       {
+        READ_DATABASE_URL: 'mysql://reader:read-secret@127.0.0.1:5432/orders',
         KAFKA_SESSION_TIMEOUT_MS: '1000',
         PROJECTION_CONCURRENT_PARTITIONS: '0',
         ORDERS_TOPIC: 'orders events',
@@ -219,6 +220,7 @@ describe('configuration: a bad value stops the process with a message naming eve
         ORDERS_TOPIC_PARTITIONS: 'six',
       },
       [
+        'READ_DATABASE_URL must be a URL like postgres://postgres@127.0.0.1:5432/orders, got "mysql://reader:***@127.0.0.1:5432/orders"',
         'ORDERS_TOPIC must be a Kafka topic name ([A-Za-z0-9._-], at most 249), got "orders events"',
         'ORDERS_TOPIC_PARTITIONS must be an integer from 1 to 10000, got "six"',
         'KAFKA_MIN_INSYNC_REPLICAS must be an integer from 1 to 100, got "0"',
@@ -226,6 +228,7 @@ describe('configuration: a bad value stops the process with a message naming eve
         'PROJECTION_CONCURRENT_PARTITIONS must be an integer from 1 to 64, got "0"',
       ],
     );
+    assert.doesNotMatch(message, /read-secret/);
   });
 
   it('replay CLI: exits 2 on bad configuration too, before touching anything', async () => {
@@ -236,7 +239,7 @@ describe('configuration: a bad value stops the process with a message naming eve
       replay.stderr,
       'invalid configuration:\n  - KAFKA_BROKERS must be a comma-separated list of host:port, got "kafka-without-port"\n',
     );
-    const { rows } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM projection_rebuilds');
+    const { rows } = await env.readDb.query<{ n: number }>('SELECT count(*)::int AS n FROM projection_rebuilds');
     assert.equal(rows[0]?.n, 0);
   });
 });

@@ -165,9 +165,9 @@ describe('poison events: dead-lettered, their order parked, everything else flow
     // What an admin call could change: parked events taken (retried or discarded) and decisions recorded.
     // Earlier tests' records may still be parking meanwhile, so events may only be added, never taken.
     const state = async (): Promise<{ parked: string[]; decisions: number }> => ({
-      parked: (await env.db.query<{ id: string }>('SELECT id::text FROM parked_events')).rows.map((row) => row.id),
+      parked: (await env.readDb.query<{ id: string }>('SELECT id::text FROM parked_events')).rows.map((row) => row.id),
       decisions:
-        (await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM projection_decisions')).rows[0]?.n ?? 0,
+        (await env.readDb.query<{ n: number }>('SELECT count(*)::int AS n FROM projection_decisions')).rows[0]?.n ?? 0,
     });
     const before = await state();
     for (const authorization of [

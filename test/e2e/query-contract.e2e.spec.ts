@@ -98,7 +98,7 @@ describe('query API contract: lists, customers, sales stats, ETag and READ_MODEL
       { timeoutMs: 60_000 },
     );
     // The customer summary and sales are consumer groups of their own, and may lag the order view.
-    await eventually(() => assertReadModelsEqualFold(env.db), { timeoutMs: 60_000, intervalMs: 250 });
+    await eventually(() => assertReadModelsEqualFold(env), { timeoutMs: 60_000, intervalMs: 250 });
   });
 
   after(async () => {

@@ -102,7 +102,7 @@ describe('read models under load: 400 orders with random lifecycles', () => {
     const logEnd = await admin.fetchTopicOffsets(env.config.kafka.ordersTopic).finally(() => admin.disconnect());
     await eventually(
       async () => {
-        const { rows } = await env.db.query<{ projection: string; partition: number; next_offset: string }>(
+        const { rows } = await env.readDb.query<{ projection: string; partition: number; next_offset: string }>(
           'SELECT projection, partition, next_offset::text FROM projection_offsets WHERE topic = $1',
           [env.config.kafka.ordersTopic],
         );
@@ -116,12 +116,12 @@ describe('read models under load: 400 orders with random lifecycles', () => {
       },
       { timeoutMs: 120_000, intervalMs: 250 },
     );
-    const { orders, events } = await assertReadModelsEqualFold(env.db);
+    const { orders, events } = await assertReadModelsEqualFold(env);
     assert.equal(orders, ORDERS);
     console.log(
       `FIGURE read-models: ${orders} orders, ${events} events; order view, customer summary and sales equal the fold`,
     );
-    const parked = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM parked_events');
+    const parked = await env.readDb.query<{ n: number }>('SELECT count(*)::int AS n FROM parked_events');
     assert.equal(parked.rows[0]?.n, 0);
   });
 

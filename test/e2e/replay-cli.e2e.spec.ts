@@ -45,7 +45,7 @@ describe('replay CLI: --all, --dry-run and exit codes 1, 3 and 130', () => {
       runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32))),
     );
     sampleOrder = orders[0]?.orderId ?? '';
-    await eventually(() => assertReadModelsEqualFold(env.db), { timeoutMs: 30_000 });
+    await eventually(() => assertReadModelsEqualFold(env), { timeoutMs: 30_000 });
   });
 
   after(async () => {
@@ -54,21 +54,24 @@ describe('replay CLI: --all, --dry-run and exit codes 1, 3 and 130', () => {
   });
 
   const generations = async (): Promise<Record<string, string>> => {
-    const { rows } = await env.db.query<{ projection: string; schema_name: string }>(
+    const { rows } = await env.readDb.query<{ projection: string; schema_name: string }>(
       'SELECT projection, schema_name FROM projection_generations ORDER BY projection',
     );
     return Object.fromEntries(rows.map((row) => [row.projection, row.schema_name]));
   };
   const rebuilds = async (): Promise<RebuildRow[]> =>
-    (await env.db.query<RebuildRow>('SELECT id::text, state, schema_name, error FROM projection_rebuilds ORDER BY id'))
-      .rows;
+    (
+      await env.readDb.query<RebuildRow>(
+        'SELECT id::text, state, schema_name, error FROM projection_rebuilds ORDER BY id',
+      )
+    ).rows;
   const schemaExists = async (schema: string): Promise<boolean> =>
-    (await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1', [schema]))
+    (await env.readDb.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1', [schema]))
       .rows[0]?.n === 1;
 
   /** Holds the order view's live generation lock shared, in an open transaction, until released. */
   async function holdLiveGeneration(): Promise<{ release(): Promise<void> }> {
-    const holder = new pg.Client({ connectionString: env.config.databaseUrl });
+    const holder = new pg.Client({ connectionString: env.config.readDatabaseUrl });
     await holder.connect();
     await holder.query('BEGIN');
     await holder.query('SELECT pg_advisory_xact_lock_shared($1, hashtext($2))', [LIVE_GENERATION_LOCK, 'order-view']);
@@ -84,7 +87,7 @@ describe('replay CLI: --all, --dry-run and exit codes 1, 3 and 130', () => {
   function waitingToSwitch(): Promise<RebuildRow> {
     return eventually(
       async () => {
-        const { rows } = await env.db.query<RebuildRow & { waiting: boolean }>(
+        const { rows } = await env.readDb.query<RebuildRow & { waiting: boolean }>(
           `SELECT r.id::text, r.state, r.schema_name, r.error,
                 EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND mode = 'ExclusiveLock' AND NOT granted) AS waiting
            FROM projection_rebuilds r WHERE r.state = 'running'`,
@@ -150,7 +153,7 @@ describe('replay CLI: --all, --dry-run and exit codes 1, 3 and 130', () => {
 
     assert.deepEqual(await generations(), before);
     assert.deepEqual(await rebuilds(), []);
-    const { rows: built } = await env.db.query<{ n: number }>(
+    const { rows: built } = await env.readDb.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM pg_namespace WHERE nspname LIKE '%\\_g2'`,
     );
     assert.equal(built[0]?.n, 0, 'no generation was created');
@@ -198,7 +201,7 @@ describe('replay CLI: --all, --dry-run and exit codes 1, 3 and 130', () => {
     try {
       const cli = new AdminCliProcess(env.config, ['order-view']);
       const running = await waitingToSwitch();
-      const { rows } = await env.db.query<{ n: number }>(
+      const { rows } = await env.readDb.query<{ n: number }>(
         `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'rebuild-owner'`,
       );
       assert.equal(rows[0]?.n, 1, 'one rebuild owner session');
@@ -238,6 +241,6 @@ describe('replay CLI: --all, --dry-run and exit codes 1, 3 and 130', () => {
       ['cancelled', 'failed', ...projections.map(() => 'switched')],
     );
     await assertServing();
-    await assertReadModelsEqualFold(env.db);
+    await assertReadModelsEqualFold(env);
   });
 });

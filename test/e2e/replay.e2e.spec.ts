@@ -32,7 +32,7 @@ interface RebuildBody {
 }
 
 async function generations(env: TestEnvironment): Promise<Record<string, string>> {
-  const { rows } = await env.db.query<{ projection: string; schema_name: string }>(
+  const { rows } = await env.readDb.query<{ projection: string; schema_name: string }>(
     'SELECT projection, schema_name FROM projection_generations',
   );
   return Object.fromEntries(rows.map((row) => [row.projection, row.schema_name]));
@@ -40,7 +40,7 @@ async function generations(env: TestEnvironment): Promise<Record<string, string>
 
 /** A digest of everything readers can see, to prove that something left it unchanged. */
 async function servedData(env: TestEnvironment, exceptOrder?: string): Promise<string> {
-  const { rows } = await env.db.query<{ digest: string }>(
+  const { rows } = await env.readDb.query<{ digest: string }>(
     `SELECT md5(concat_ws('|',
        (SELECT string_agg(v::text, ',' ORDER BY order_id) FROM order_view v WHERE order_id IS DISTINCT FROM $1::uuid),
        (SELECT string_agg(c::text, ',' ORDER BY customer_id) FROM customer_summary c),
@@ -61,7 +61,7 @@ describe('replay: rebuilding projections from offset zero', () => {
     await inParallel(150, 8, () =>
       runRandomLifecycle(system.commandApi.getHttpServer(), seededRandom(Math.floor(random() * 2 ** 32))),
     );
-    await eventually(() => assertReadModelsEqualFold(env.db), { timeoutMs: 30_000 });
+    await eventually(() => assertReadModelsEqualFold(env), { timeoutMs: 30_000 });
   });
 
   afterEach(async () => {
@@ -158,13 +158,13 @@ describe('replay: rebuilding projections from offset zero', () => {
     assert.ok(reads > 50, `only ${String(reads)} reads happened during the rebuild`);
     const after = await generations(env);
     for (const projection of projections) assert.notEqual(after[projection.name], before[projection.name]);
-    const { rows: schemas } = await env.db.query<{ n: number }>(
+    const { rows: schemas } = await env.readDb.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = ANY($1::text[])',
       [Object.values(before)],
     );
     assert.equal(schemas[0]?.n, 0, 'the old generations are dropped');
 
-    const fold = await eventually(() => assertReadModelsEqualFold(env.db), { timeoutMs: 30_000 });
+    const fold = await eventually(() => assertReadModelsEqualFold(env), { timeoutMs: 30_000 });
     const list = (await request(queryApi).get('/admin/projections').set(admin).expect(200)).body as {
       items: { name: string; state: string; generation: number }[];
     };
@@ -180,7 +180,7 @@ describe('replay: rebuilding projections from offset zero', () => {
     const before = await generations(env);
     const served = await servedData(env);
     // Hold the live generation as a long batch would: the rebuild fills its generation, then waits to switch.
-    const holder = new pg.Client({ connectionString: env.config.databaseUrl });
+    const holder = new pg.Client({ connectionString: env.config.readDatabaseUrl });
     await holder.connect();
     await holder.query('BEGIN');
     await holder.query('SELECT pg_advisory_xact_lock_shared($1, hashtext($2))', [LIVE_GENERATION_LOCK, 'order-view']);
@@ -188,7 +188,7 @@ describe('replay: rebuilding projections from offset zero', () => {
     const killed = new AdminCliProcess(env.config, ['order-view']);
     const building = await eventually(
       async () => {
-        const { rows } = await env.db.query<{ schema_name: string | null; waiting: boolean }>(
+        const { rows } = await env.readDb.query<{ schema_name: string | null; waiting: boolean }>(
           `SELECT r.schema_name, EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND mode = 'ExclusiveLock' AND NOT granted) AS waiting
              FROM projection_rebuilds r WHERE r.state = 'running'`,
           [LIVE_GENERATION_LOCK],
@@ -198,7 +198,7 @@ describe('replay: rebuilding projections from offset zero', () => {
       },
       { timeoutMs: 60_000 },
     );
-    const { rows: filled } = await env.db.query<{ n: number }>(
+    const { rows: filled } = await env.readDb.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM "${building}".order_view`,
     );
     assert.ok((filled[0]?.n ?? 0) > 0, 'the new generation was filled');
@@ -214,29 +214,29 @@ describe('replay: rebuilding projections from offset zero', () => {
     const rerun = await new AdminCliProcess(env.config, ['order-view']).exited;
     assert.equal(rerun.code, 0, rerun.stderr + rerun.stdout);
     assert.match(rerun.stdout, /order-view: rebuilt as generation 3/);
-    const { rows: abandoned } = await env.db.query<{ state: string; error: string }>(
+    const { rows: abandoned } = await env.readDb.query<{ state: string; error: string }>(
       'SELECT state, error FROM projection_rebuilds WHERE schema_name = $1',
       [building],
     );
     assert.equal(abandoned[0]?.state, 'failed');
     assert.match(abandoned[0].error, /abandoned/);
-    const { rows: leftovers } = await env.db.query<{ n: number }>(
+    const { rows: leftovers } = await env.readDb.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1',
       [building],
     );
     assert.equal(leftovers[0]?.n, 0, "the killed rebuild's generation is dropped");
     assert.equal((await generations(env))['order-view'], 'order_view_g3');
-    await assertReadModelsEqualFold(env.db);
+    await assertReadModelsEqualFold(env);
   });
 
   it('replays one order alone: restores a corrupted row from its partition and touches no other', async () => {
-    const { rows } = await env.db.query<{ order_id: string; row: string }>(
+    const { rows } = await env.readDb.query<{ order_id: string; row: string }>(
       'SELECT order_id::text, v::text AS row FROM order_view v ORDER BY order_id LIMIT 1',
     );
     const target = rows[0];
     assert.ok(target);
     const others = await servedData(env, target.order_id);
-    await env.db.query(
+    await env.readDb.query(
       `UPDATE order_view SET status = 'DELIVERED', total_minor = 1, lines = '[]' WHERE order_id = $1`,
       [target.order_id],
     );
@@ -251,12 +251,12 @@ describe('replay: rebuilding projections from offset zero', () => {
     const replay = await new AdminCliProcess(env.config, ['order-view', '--order', target.order_id]).exited;
     assert.equal(replay.code, 0, replay.stderr + replay.stdout);
     assert.match(replay.stdout, /order-view: order .* rebuilt from partition \d+/);
-    const { rows: restored } = await env.db.query<{ row: string }>(
+    const { rows: restored } = await env.readDb.query<{ row: string }>(
       'SELECT v::text AS row FROM order_view v WHERE order_id = $1',
       [target.order_id],
     );
     assert.equal(restored[0]?.row, target.row);
     assert.equal(await servedData(env, target.order_id), others);
-    await assertReadModelsEqualFold(env.db);
+    await assertReadModelsEqualFold(env);
   });
 });

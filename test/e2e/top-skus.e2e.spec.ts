@@ -99,7 +99,7 @@ describe('top SKUs: confirmed orders less cancelled and returned ones, by units'
       first.items.map((item) => item.sku),
       [sku('A')],
     );
-    await eventually(() => assertReadModelsEqualFold(env.db), { timeoutMs: 60_000 });
+    await eventually(() => assertReadModelsEqualFold(env), { timeoutMs: 60_000 });
   });
 
   it('counts nothing in a window before the orders were confirmed', async () => {

@@ -66,7 +66,7 @@ describe('projection workers as real processes', () => {
       stop.done = true;
       await load;
 
-      const { orders, events } = await eventually(() => assertReadModelsEqualFold(env.db), {
+      const { orders, events } = await eventually(() => assertReadModelsEqualFold(env), {
         timeoutMs: 90_000,
         intervalMs: 500,
       });

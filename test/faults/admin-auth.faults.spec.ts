@@ -104,7 +104,7 @@ describe('fault: admin endpoints without the right token', () => {
   });
 
   const sideEffects = async (): Promise<unknown> => {
-    const { rows } = await env.db.query(
+    const { rows } = await env.readDb.query(
       `SELECT (SELECT count(*)::int FROM projection_rebuilds) AS rebuilds,
               (SELECT count(*)::int FROM parked_events) AS parked,
               (SELECT string_agg(nspname, ',' ORDER BY nspname) FROM pg_namespace) AS schemas,

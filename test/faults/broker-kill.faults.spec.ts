@@ -52,7 +52,7 @@ describe('Kafka broker kill -9 and restart under load', () => {
   it('the relay and the consumers recover without a restart: nothing lost, nothing applied twice', async () => {
     broker = await PrivateBroker.start();
     env = await createTestEnvironment('broker_kill', { partitions: 3, kafkaBrokers: [broker.address] });
-    const db = env.db;
+    const { db, readDb } = env;
     const commandApi = new AppProcess('command-api', env.config);
     const worker = new AppProcess('projection-worker', env.config);
     processes.push(commandApi, worker);
@@ -119,9 +119,10 @@ describe('Kafka broker kill -9 and restart under load', () => {
         assert.ok(probe);
         await eventually(
           async () => {
-            const { rows } = await db.query<{ version: number }>('SELECT version FROM order_view WHERE order_id = $1', [
-              probe.orderId,
-            ]);
+            const { rows } = await readDb.query<{ version: number }>(
+              'SELECT version FROM order_view WHERE order_id = $1',
+              [probe.orderId],
+            );
             assert.ok(
               (rows[0]?.version ?? 0) >= probe.version,
               `order ${probe.orderId} at version ${probe.version} in the read model after restart ${kill}`,

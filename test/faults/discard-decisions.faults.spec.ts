@@ -129,7 +129,7 @@ describe('fault: discarded impostors, retried orders, and decisions that survive
   const orderVersions = async (): Promise<Map<string, number>> =>
     new Map(
       (
-        await env.db.query<{ order_id: string; version: number }>('SELECT order_id::text, version FROM order_view')
+        await env.readDb.query<{ order_id: string; version: number }>('SELECT order_id::text, version FROM order_view')
       ).rows.map((row) => [row.order_id, row.version]),
     );
   const wentBack = (before: ReadonlyMap<string, number>, after: ReadonlyMap<string, number>): string[] =>
@@ -189,7 +189,7 @@ describe('fault: discarded impostors, retried orders, and decisions that survive
       },
       { timeoutMs: 60_000, intervalMs: 100 },
     );
-    const holder = new pg.Client({ connectionString: env.config.databaseUrl });
+    const holder = new pg.Client({ connectionString: env.config.readDatabaseUrl });
     holders.push(holder);
     await holder.connect();
     await holder.query('BEGIN');
@@ -197,17 +197,17 @@ describe('fault: discarded impostors, retried orders, and decisions that survive
     const statusUrl = await requestRebuild(query(), 'order-view');
     const building = await eventually(
       async () => {
-        const { rows } = await env.db.query<{ schema_name: string | null }>(
+        const { rows } = await env.readDb.query<{ schema_name: string | null }>(
           "SELECT schema_name FROM projection_rebuilds WHERE projection = 'order-view' AND state = 'running'",
         );
         const schema = rows[0]?.schema_name ?? '';
         assert.ok(schema !== '', 'the rebuild has created its generation');
-        const { rows: parked } = await env.db.query<{ n: number }>(
+        const { rows: parked } = await env.readDb.query<{ n: number }>(
           `SELECT count(*)::int AS n FROM "${schema}".parked_events WHERE order_id = $1`,
           [duringRebuild],
         );
         assert.equal(parked[0]?.n, 3, 'the rebuild has parked the order in its generation');
-        const { rows: waiting } = await env.db.query<{ n: number }>(
+        const { rows: waiting } = await env.readDb.query<{ n: number }>(
           "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objsubid = 2 AND mode = 'ExclusiveLock' AND NOT granted",
           [LIVE_GENERATION_LOCK],
         );
@@ -217,7 +217,7 @@ describe('fault: discarded impostors, retried orders, and decisions that survive
       { timeoutMs: 60_000, intervalMs: 50 },
     );
     discarded += await discardAndRetry([duringRebuild]);
-    const { rows: stillWaiting } = await env.db.query<{ state: string }>(
+    const { rows: stillWaiting } = await env.readDb.query<{ state: string }>(
       'SELECT state FROM projection_rebuilds WHERE schema_name = $1',
       [building],
     );
@@ -228,7 +228,7 @@ describe('fault: discarded impostors, retried orders, and decisions that survive
     );
     await holder.query('COMMIT');
     await waitUntilSwitched(query(), statusUrl);
-    const { rows: live } = await env.db.query<{ schema_name: string }>(
+    const { rows: live } = await env.readDb.query<{ schema_name: string }>(
       "SELECT schema_name FROM projection_generations WHERE projection = 'order-view'",
     );
     assert.equal(live[0]?.schema_name, building, 'the generation that followed the decision is live');

@@ -92,8 +92,13 @@ describe('fault: injection strings in every field and parameter', () => {
     await env.dispose();
   });
 
+  /** Of both databases when the read store is separate: what reaches either must change neither. */
   const schemaDigest = async (): Promise<string> => {
-    const { rows } = await env.db.query<{ columns: string; relations: string; routines: string }>(
+    const digests = await Promise.all([...new Set([env.db, env.readDb])].map(schemaDigestOf));
+    return digests.join('\n');
+  };
+  const schemaDigestOf = async (db: typeof env.db): Promise<string> => {
+    const { rows } = await db.query<{ columns: string; relations: string; routines: string }>(
       `SELECT (SELECT md5(string_agg(concat_ws(':', table_schema, table_name, column_name, data_type, is_nullable, column_default), ',' ORDER BY table_schema, table_name, ordinal_position))
                  FROM information_schema.columns WHERE table_schema NOT IN ('pg_catalog', 'information_schema')) AS columns,
               (SELECT md5(string_agg(concat_ws(':', n.nspname, c.relname, c.relkind), ',' ORDER BY n.nspname, c.relname))

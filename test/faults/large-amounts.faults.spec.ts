@@ -157,7 +157,7 @@ describe('fault: sums of the largest orders past bigint, under load', () => {
     assert.ok(ordinaryOrders > 0, 'ordinary load ran beside the largest orders');
 
     const figures = await assertGuarantees(env, acknowledged);
-    const { rows: parked } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM parked_events');
+    const { rows: parked } = await env.readDb.query<{ n: number }>('SELECT count(*)::int AS n FROM parked_events');
     assert.equal(parked[0]?.n, 0, 'nothing is parked');
     // Nor dead-lettered, over the whole dead-letter topic: no event failed to apply.
     const { records: deadLetters } = await readTopicToEnd(env.kafka, deadLetterTopic(env.config).name);

@@ -190,7 +190,7 @@ describe('fault: transaction markers, aborted records and offset gaps on every p
     for (const projection of projections)
       rebuilt.push(await rebuildThroughAdminApi(system.queryApi.getHttpServer(), projection.name));
     assert.equal(rebuilt.filter((rebuild) => rebuild.state === 'switched').length, projections.length);
-    const { rows: marks } = await env.db.query<{ projection: string; marks: Record<string, number> }>(
+    const { rows: marks } = await env.readDb.query<{ projection: string; marks: Record<string, number> }>(
       "SELECT projection, high_water_marks AS marks FROM projection_rebuilds WHERE state = 'switched'",
     );
     const endsByPartition = Object.fromEntries([...ends].map(([partition, end]) => [String(partition), end]));
@@ -204,14 +204,14 @@ describe('fault: transaction markers, aborted records and offset gaps on every p
     );
 
     // A single-order replay reads its partition to the end, marker included.
-    const { rows: sample } = await env.db.query<{ order_id: string }>(
+    const { rows: sample } = await env.readDb.query<{ order_id: string }>(
       'SELECT order_id::text FROM order_view ORDER BY order_id LIMIT 1',
     );
     const replay = await new AdminCliProcess(env.config, ['order-view', '--order', sample[0]?.order_id ?? '']).exited;
     assert.equal(replay.code, 0, replay.stderr + replay.stdout);
 
     const figures = await assertGuarantees(env, acknowledged);
-    const { rows: parked } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM parked_events');
+    const { rows: parked } = await env.readDb.query<{ n: number }>('SELECT count(*)::int AS n FROM parked_events');
     const parkedCount = parked.at(0)?.n;
     assert.equal(parkedCount, 0, 'no aborted impostor reached a projection, not even as poison');
     assert.ok(counts.committedTransactions > 1 && counts.abortedTransactions > counts.committedTransactions);
@@ -286,7 +286,7 @@ async function logEnds(env: TestEnvironment): Promise<Map<number, number>> {
 
 /** How many (projection, partition) offsets the live generations stored equal the partition's log end. */
 async function storedOffsetsAtLogEnd(env: TestEnvironment, ends: ReadonlyMap<number, number>): Promise<number> {
-  const { rows } = await env.db.query<{ projection: string; partition: number; next_offset: string }>(
+  const { rows } = await env.readDb.query<{ projection: string; partition: number; next_offset: string }>(
     'SELECT projection, partition, next_offset::text FROM projection_offsets WHERE topic = $1',
     [env.config.kafka.ordersTopic],
   );

@@ -66,12 +66,12 @@ describe('fault: a rebuild that loses its owner lock, and a cancel racing a swit
   const admin = { Authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
   const liveSchema = async (): Promise<string> =>
     (
-      await env.db.query<{ schema_name: string }>(
+      await env.readDb.query<{ schema_name: string }>(
         "SELECT schema_name FROM projection_generations WHERE projection = 'order-view'",
       )
     ).rows[0]?.schema_name ?? '';
   const schemaExists = async (schema: string): Promise<boolean> =>
-    (await env.db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])).rows.length > 0;
+    (await env.readDb.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])).rows.length > 0;
   const rebuild = async (id: string): Promise<RebuildRecord> => {
     const response = await request(queryApi.getHttpServer())
       .get(`/admin/projections/order-view/rebuilds/${id}`)
@@ -88,7 +88,7 @@ describe('fault: a rebuild that loses its owner lock, and a cancel racing a swit
   };
   /** Holds the live writers' lock as a long batch would: a rebuild can fill, but not switch, until it is released. */
   const holdLiveWriters = async (): Promise<pg.PoolClient> => {
-    const holder = await env.db.connect();
+    const holder = await env.readDb.connect();
     holders.push(holder);
     await holder.query('BEGIN');
     await holder.query('SELECT pg_advisory_xact_lock_shared($1, hashtext($2))', [LIVE_GENERATION_LOCK, 'order-view']);
@@ -101,7 +101,7 @@ describe('fault: a rebuild that loses its owner lock, and a cancel racing a swit
   };
   const ownerPid = async (id: string): Promise<number | undefined> =>
     (
-      await env.db.query<{ pid: number }>(
+      await env.readDb.query<{ pid: number }>(
         `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = $2 AND objsubid = 2 AND granted AND database = ${THIS_DATABASE}`,
         [REBUILD_OWNER_LOCK, Number(id)],
       )
@@ -111,7 +111,7 @@ describe('fault: a rebuild that loses its owner lock, and a cancel racing a swit
     assert.equal(await seedEventStore(env.db, SEEDED_ORDERS), SEEDED_ORDERS * 4);
     await eventually(
       async () => {
-        const { rows } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM order_view');
+        const { rows } = await env.readDb.query<{ n: number }>('SELECT count(*)::int AS n FROM order_view');
         assert.equal(rows[0]?.n, SEEDED_ORDERS, 'the live generation serves every seeded order');
       },
       { timeoutMs: 120_000, intervalMs: 500 },
@@ -147,7 +147,7 @@ describe('fault: a rebuild that loses its owner lock, and a cancel racing a swit
     // Its fill is held at its first batch, whatever the machine's speed: every batch reads the
     // operators' decisions, and the test holds that table. Its consumer runs and its owner checks beat on.
     const lockedOut = await holdLiveWriters();
-    const fillHeld = await env.db.connect();
+    const fillHeld = await env.readDb.connect();
     holders.push(fillHeld);
     await fillHeld.query('BEGIN');
     await fillHeld.query('LOCK TABLE public.projection_decisions IN ACCESS EXCLUSIVE MODE');
@@ -161,7 +161,7 @@ describe('fault: a rebuild that loses its owner lock, and a cancel racing a swit
           'the worker runs the rebuild and has created its generation',
         );
         // A batch of the fill: it holds its generation's offset row and waits for the decisions.
-        const { rows } = await env.db.query<{ waiting: boolean }>(
+        const { rows } = await env.readDb.query<{ waiting: boolean }>(
           `SELECT EXISTS (
            SELECT 1 FROM pg_locks w JOIN pg_locks b ON b.pid = w.pid AND b.granted JOIN pg_class c ON c.oid = b.relation JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE w.locktype = 'relation' AND w.relation = 'public.projection_decisions'::regclass AND NOT w.granted
@@ -210,7 +210,7 @@ describe('fault: a rebuild that loses its owner lock, and a cancel racing a swit
     const cancelledId = await requestRebuild();
     const cancelledSchema = await eventually(
       async () => {
-        const { rows } = await env.db.query<{ waiting: boolean }>(
+        const { rows } = await env.readDb.query<{ waiting: boolean }>(
           `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND mode = 'ExclusiveLock' AND NOT granted AND database = ${THIS_DATABASE}) AS waiting`,
           [LIVE_GENERATION_LOCK],
         );
@@ -255,7 +255,7 @@ describe('fault: a rebuild that loses its owner lock, and a cancel racing a swit
     await Promise.all([writer, ...readers]);
     assert.deepEqual(failures.slice(0, 5), [], 'no read failed');
     assert.ok(reads > 20, `only ${String(reads)} reads happened around the rebuilds`);
-    const { rows: switches } = await env.db.query<{ n: number }>(
+    const { rows: switches } = await env.readDb.query<{ n: number }>(
       "SELECT count(*)::int AS n FROM projection_rebuilds WHERE state = 'switched' AND id = ANY($1::bigint[])",
       [[terminatedId, cancelledId]],
     );

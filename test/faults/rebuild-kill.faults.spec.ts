@@ -56,13 +56,13 @@ describe('fault: a rebuild killed before its switch under live reads, then rerun
   });
 
   const liveSchema = async (): Promise<string> => {
-    const { rows } = await env.db.query<{ schema_name: string }>(
+    const { rows } = await env.readDb.query<{ schema_name: string }>(
       "SELECT schema_name FROM projection_generations WHERE projection = 'order-view'",
     );
     return rows[0]?.schema_name ?? '';
   };
   const schemaExists = async (schema: string): Promise<boolean> => {
-    const { rows } = await env.db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+    const { rows } = await env.readDb.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
     return rows.length > 0;
   };
 
@@ -71,12 +71,12 @@ describe('fault: a rebuild killed before its switch under live reads, then rerun
     assert.equal(await seedEventStore(env.db, SEEDED_ORDERS), SEEDED_ORDERS * 4);
     await eventually(
       async () => {
-        const { rows } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM order_view');
+        const { rows } = await env.readDb.query<{ n: number }>('SELECT count(*)::int AS n FROM order_view');
         assert.equal(rows[0]?.n, SEEDED_ORDERS, 'the live generation serves every seeded order');
       },
       { timeoutMs: 120_000, intervalMs: 500 },
     );
-    const { rows: sample } = await env.db.query<{ order_id: string; version: number }>(
+    const { rows: sample } = await env.readDb.query<{ order_id: string; version: number }>(
       'SELECT order_id::text, version FROM order_view ORDER BY order_id LIMIT 200',
     );
     const original = await liveSchema();
@@ -122,7 +122,7 @@ describe('fault: a rebuild killed before its switch under live reads, then rerun
 
     // Hold the live generation as a long batch would: the rebuild fills its generation, then waits to
     // switch, however fast the machine. It is killed there, with its generation full and not yet live.
-    const holder = new pg.Client({ connectionString: env.config.databaseUrl });
+    const holder = new pg.Client({ connectionString: env.config.readDatabaseUrl });
     await holder.connect();
     await holder.query('BEGIN');
     await holder.query('SELECT pg_advisory_xact_lock_shared($1, hashtext($2))', [LIVE_GENERATION_LOCK, 'order-view']);
@@ -131,7 +131,7 @@ describe('fault: a rebuild killed before its switch under live reads, then rerun
     // live generation's lock exclusively, which only a switch takes, after its fill.
     const midway = await eventually(
       async () => {
-        const { rows } = await env.db.query<{
+        const { rows } = await env.readDb.query<{
           id: string;
           schema_name: string;
           marks: Record<string, number> | null;
@@ -155,7 +155,7 @@ describe('fault: a rebuild killed before its switch under live reads, then rerun
     assert.equal((await killed.exited).signal, 'SIGKILL');
     // What the killed rebuild left, read after its death, so exact: a generation filled past the
     // high-water marks it took at its start, on every partition, and not live.
-    const { rows: filled } = await env.db.query<{ partition: number; next_offset: string }>(
+    const { rows: filled } = await env.readDb.query<{ partition: number; next_offset: string }>(
       `SELECT partition, next_offset::text FROM "${midway.schema}".projection_offsets WHERE projection = 'order-view' AND topic = $1`,
       [env.config.kafka.ordersTopic],
     );
@@ -167,7 +167,7 @@ describe('fault: a rebuild killed before its switch under live reads, then rerun
     const eventsAtMarks = marks.reduce((sum, [, end]) => sum + end, 0);
     const eventsFilled = filled.reduce((sum, row) => sum + Number(row.next_offset), 0);
     assert.ok(eventsAtMarks >= SEEDED_ORDERS * 4, `the marks cover the seeded log: ${String(eventsAtMarks)} events`);
-    const { rows: ordersFilled } = await env.db.query<{ n: number }>(
+    const { rows: ordersFilled } = await env.readDb.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM "${midway.schema}".order_view`,
     );
     assert.ok((ordersFilled[0]?.n ?? 0) >= SEEDED_ORDERS, 'the killed generation holds every seeded order');
@@ -183,7 +183,7 @@ describe('fault: a rebuild killed before its switch under live reads, then rerun
 
     assert.deepEqual(failures.slice(0, 5), [], 'no read failed');
     assert.ok(reads > 20, `only ${String(reads)} reads happened around the rebuilds`);
-    const { rows: abandoned } = await env.db.query<{ state: string; error: string }>(
+    const { rows: abandoned } = await env.readDb.query<{ state: string; error: string }>(
       'SELECT state, error FROM projection_rebuilds WHERE schema_name = $1',
       [midway.schema],
     );

@@ -79,7 +79,7 @@ describe('fault: a worker paused past its session timeout while another takes it
     );
   /** Sum of stored offsets per projection. */
   const appliedUpTo = async (): Promise<Map<string, number>> => {
-    const { rows } = await env.db.query<{ projection: string; applied: string }>(
+    const { rows } = await env.readDb.query<{ projection: string; applied: string }>(
       'SELECT projection, sum(next_offset)::text AS applied FROM projection_offsets WHERE topic = $1 GROUP BY projection',
       [topic()],
     );
@@ -87,7 +87,7 @@ describe('fault: a worker paused past its session timeout while another takes it
   };
   /** Everything the projections have written, bookkeeping included. */
   const digest = async (): Promise<string> => {
-    const { rows } = await env.db.query<{ digest: string }>(
+    const { rows } = await env.readDb.query<{ digest: string }>(
       `SELECT md5(concat_ws('|',
          (SELECT string_agg(v::text, ',' ORDER BY order_id) FROM order_view v),
          (SELECT string_agg(c::text, ',' ORDER BY customer_id) FROM customer_summary c),
@@ -130,7 +130,7 @@ describe('fault: a worker paused past its session timeout while another takes it
         'the only member was never handed a batch already applied',
       );
       stale.signal('SIGSTOP');
-      const { rows } = await env.db.query<{ busy: number }>(
+      const { rows } = await env.readDb.query<{ busy: number }>(
         "SELECT count(*)::int AS busy FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'projection-worker' AND state <> 'idle'",
       );
       if (rows[0]?.busy === 0) break;

@@ -49,7 +49,7 @@ describe('fault: projection worker kill -9 under load', () => {
 
   /** Per projection, the sum of its stored offsets: how far it has applied the log. */
   const appliedUpTo = async (): Promise<Map<string, number>> => {
-    const { rows } = await env.db.query<{ projection: string; applied: string }>(
+    const { rows } = await env.readDb.query<{ projection: string; applied: string }>(
       'SELECT projection, sum(next_offset)::text AS applied FROM projection_offsets WHERE topic = $1 GROUP BY projection',
       [env.config.kafka.ordersTopic],
     );

@@ -37,7 +37,7 @@ const kafka = new KafkaConnection(config.kafka);
 let exitCode: number = EXIT.failed;
 let dataSource: DataSource | undefined;
 try {
-  dataSource = await createDataSource(config.databaseUrl, { applicationName: 'admin-cli', poolSize: 8 });
+  dataSource = await createDataSource(config.readDatabaseUrl, { applicationName: 'admin-cli', poolSize: 8 });
   exitCode = await runReplay(
     request,
     { dataSource, kafka, topic: config.kafka.ordersTopic, groupPrefix: config.kafka.groupPrefix },

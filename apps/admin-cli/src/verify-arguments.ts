@@ -23,7 +23,7 @@ export const VERIFY_USAGE = `Usage: npm run verify -- [--projection <name>]... [
 
 Folds the event store from scratch and compares every read model, side table and bookkeeping row
 (order versions, offsets, parked events) with it, and checks the orders topic and the dead-letter
-topic against the store. Reads DATABASE_URL, KAFKA_BROKERS and ORDERS_TOPIC like the apps.
+topic against the store. Reads DATABASE_URL, READ_DATABASE_URL, KAFKA_BROKERS and ORDERS_TOPIC like the apps.
 Prints each difference on stdout (projection, table, key, field, expected, found), progress on stderr.
 
   --projection <name>      check only this projection (repeatable); all by default

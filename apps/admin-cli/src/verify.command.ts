@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 
 import type { KafkaConnection } from '@app/messaging';
 import {
@@ -18,7 +18,10 @@ import { VERIFY_EXIT, type VerifyRequest } from './verify-arguments.js';
 type VerifyRun = Extract<VerifyRequest, { kind: 'verify' }>;
 
 export interface VerifyContext {
+  /** The event store's database (DATABASE_URL). */
   readonly dataSource: DataSource;
+  /** The read side's (READ_DATABASE_URL): the same DataSource when both are one database. */
+  readonly readDataSource: DataSource;
   readonly kafka: KafkaConnection;
   readonly ordersTopic: string;
   readonly deadLetterTopic: string;
@@ -61,8 +64,8 @@ export async function runVerify(request: VerifyRun, context: VerifyContext, io: 
   const independent = request.projections.filter((name): name is VerifiedProjection =>
     (VERIFIED_PROJECTION_NAMES as readonly string[]).includes(name),
   );
-  const result = await withSnapshot(context.dataSource, (sql) =>
-    verifyReadModels(sql, {
+  const result = await withSnapshot(context.dataSource, context.readDataSource, (sources) =>
+    verifyReadModels(sources, {
       projections: independent,
       keepDifferences: 0,
       onDifference: print,
@@ -77,7 +80,7 @@ export async function runVerify(request: VerifyRun, context: VerifyContext, io: 
     }),
   );
   const singlePass = await checkBySinglePass(
-    context.dataSource,
+    context,
     request.projections.filter((name) => !independent.includes(name as VerifiedProjection)),
   );
   singlePass.forEach(print);
@@ -112,30 +115,52 @@ function summary(request: VerifyRun, figures: VerificationFigures, seconds: numb
 
 /**
  * Each projection's live tables against a single pass of its own code over the event store, in a
- * REPEATABLE READ transaction rolled back afterwards (the scratch generation goes with it). One
- * difference per table that disagrees, with a few of its rows.
+ * REPEATABLE READ transaction on the read side rolled back afterwards (the scratch generation goes
+ * with it). One difference per table that disagrees, with a few of its rows.
  */
-async function checkBySinglePass(dataSource: DataSource, names: readonly string[]): Promise<Difference[]> {
+async function checkBySinglePass(context: VerifyContext, names: readonly string[]): Promise<Difference[]> {
   const differences: Difference[] = [];
   for (const projection of projections.filter(({ name }) => names.includes(name))) {
-    const runner = dataSource.createQueryRunner();
-    await runner.connect();
-    try {
+    const found = await inSnapshots(context, (sessions) => compareWithSinglePass(sessions, projection));
+    for (const table of found) {
+      differences.push({
+        projection: table.projection,
+        table: table.table,
+        key: '(rows)',
+        field: 'single pass over the event store',
+        expected: `${String(table.missing)} rows missing`,
+        found: `${String(table.unexpected)} rows unexpected: ${table.examples.join(' ')}`,
+      });
+    }
+  }
+  return differences;
+}
+
+/**
+ * A REPEATABLE READ transaction on the read side, and one on the store when that is another
+ * database, its snapshot taken after the read side's (see withSnapshot); both rolled back.
+ */
+async function inSnapshots<T>(
+  context: VerifyContext,
+  work: (sessions: { store: EntityManager; read: EntityManager }) => Promise<T>,
+): Promise<T> {
+  const separate = context.readDataSource !== context.dataSource;
+  const runners = [context.readDataSource, ...(separate ? [context.dataSource] : [])].map((source) =>
+    source.createQueryRunner(),
+  );
+  try {
+    for (const runner of runners) {
+      await runner.connect();
       await runner.startTransaction('REPEATABLE READ');
-      for (const found of await compareWithSinglePass(runner.manager, projection)) {
-        differences.push({
-          projection: found.projection,
-          table: found.table,
-          key: '(rows)',
-          field: 'single pass over the event store',
-          expected: `${String(found.missing)} rows missing`,
-          found: `${String(found.unexpected)} rows unexpected: ${found.examples.join(' ')}`,
-        });
-      }
-    } finally {
+      await runner.query('SELECT 1'); // takes the snapshot now, the read side's first
+    }
+    const [read, store] = runners.map((runner) => runner.manager);
+    if (read === undefined) throw new Error('no read-side session');
+    return await work({ store: store ?? read, read });
+  } finally {
+    for (const runner of runners) {
       if (runner.isTransactionActive) await runner.rollbackTransaction();
       await runner.release();
     }
   }
-  return differences;
 }

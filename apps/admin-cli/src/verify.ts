@@ -33,12 +33,19 @@ const config = loadConfigOrExit();
 Logger.overrideLogger(['error', 'warn']);
 let exitCode: number = VERIFY_EXIT.couldNotRun;
 let dataSource: DataSource | undefined;
+let readDataSource: DataSource | undefined;
 try {
   dataSource = await createDataSource(config.databaseUrl, { applicationName: 'admin-cli-verify', poolSize: 2 });
+  // A read store of its own (READ_DATABASE_URL) is read over its own connections: nothing joins the two.
+  readDataSource =
+    config.readDatabaseUrl === config.databaseUrl
+      ? dataSource
+      : await createDataSource(config.readDatabaseUrl, { applicationName: 'admin-cli-verify', poolSize: 2 });
   exitCode = await runVerify(
     request,
     {
       dataSource,
+      readDataSource,
       kafka: new KafkaConnection(config.kafka),
       ordersTopic: config.kafka.ordersTopic,
       deadLetterTopic: deadLetterTopic(config).name,
@@ -46,15 +53,18 @@ try {
     { out: process.stdout, err: process.stderr },
   );
 } catch (error) {
+  const readStore =
+    config.readDatabaseUrl === config.databaseUrl ? '' : `, read store ${redact(config.readDatabaseUrl)}`;
   // 42P01: a table of the snapshot's live generation is gone; a rebuild switched and dropped it meanwhile.
   const switched =
     (error as { code?: unknown }).code === '42P01'
       ? ' (a rebuild switched generations while verify ran: run it again)'
       : '';
   process.stderr.write(
-    `verify could not run (${redact(config.databaseUrl)}, brokers ${config.kafka.brokers.join(',')}): ${error instanceof Error ? error.message : String(error)}${switched}\n`,
+    `verify could not run (${redact(config.databaseUrl)}${readStore}, brokers ${config.kafka.brokers.join(',')}): ${error instanceof Error ? error.message : String(error)}${switched}\n`,
   );
 } finally {
+  if (readDataSource !== dataSource) await readDataSource?.destroy();
   await dataSource?.destroy();
 }
 // Piped stdout is written asynchronously: let the differences out before exiting.

@@ -48,7 +48,7 @@ export const commandControllers = {
   imports: [
     ConfigModule,
     MetricsModule.forApp('command-api'),
-    DatabaseModule.forRoot({ applicationName: 'command-api' }),
+    DatabaseModule.forRoot({ side: 'write', applicationName: 'command-api' }),
     MessagingModule,
     EventStoreModule,
     HealthModule.withChecks({

@@ -11,7 +11,7 @@ import { PROJECTIONS, ProjectionsTransport } from './projections.transport.js';
   imports: [
     ConfigModule,
     MetricsModule.forApp('projection-worker'),
-    DatabaseModule.forRoot({ applicationName: 'projection-worker' }),
+    DatabaseModule.forRoot({ side: 'read', applicationName: 'projection-worker' }),
     MessagingModule,
     HealthModule.withChecks({
       inject: [DataSource, KafkaHealthCheck],

@@ -43,7 +43,7 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
     super();
     this.deadLetters = new EventPublisher(kafka, deadLetterTopic(config));
     this.offsets = new TopicOffsets(kafka);
-    this.sql = new PipelinedSql(config.databaseUrl, {
+    this.sql = new PipelinedSql(config.readDatabaseUrl, {
       max: Math.min(8, projections.length * config.projections.concurrentPartitions),
       applicationName: 'projection-worker',
       // Read models are derived from the log: rows and offsets lost to a crash are applied again.

@@ -16,7 +16,7 @@ describe('rebuild scheduler', () => {
 
   before(async () => {
     env = await createTestEnvironment('rebuild_scheduler');
-    dataSource = await createDataSource(env.config.databaseUrl, { applicationName: 'scheduler-test' });
+    dataSource = await createDataSource(env.config.readDatabaseUrl, { applicationName: 'scheduler-test' });
     const context = {
       dataSource,
       kafka: env.kafka,
@@ -36,7 +36,7 @@ describe('rebuild scheduler', () => {
 
   const generation = async (projection: string): Promise<{ generation: number; version: number }> =>
     (
-      await env.db.query<{ generation: number; version: number }>(
+      await env.readDb.query<{ generation: number; version: number }>(
         'SELECT generation, version FROM projection_generations WHERE projection = $1',
         [projection],
       )

@@ -33,7 +33,7 @@ import { TopSkusQueries } from './top-skus/top-skus.queries.js';
   imports: [
     ConfigModule,
     MetricsModule.forApp('query-api'),
-    DatabaseModule.forRoot({ applicationName: 'query-api', entities: readModelEntities }),
+    DatabaseModule.forRoot({ side: 'read', applicationName: 'query-api', entities: readModelEntities }),
     MessagingModule,
     HealthModule.withChecks({
       inject: [DataSource, KafkaHealthCheck],

@@ -30,7 +30,7 @@ describe('customer summary and sales projections on real Postgres', () => {
 
   before(async () => {
     env = await createTestEnvironment('aggregates_spec', { relayEnabled: false });
-    database = await createDataSource(env.config.databaseUrl, { applicationName: 'aggregates-spec', poolSize: 4 });
+    database = await createDataSource(env.config.readDatabaseUrl, { applicationName: 'aggregates-spec', poolSize: 4 });
   });
 
   after(async () => {

@@ -38,7 +38,7 @@ describe('a log mixing OrderPlaced v1 and v2 replays to the read models of the s
 
   before(async () => {
     env = await createTestEnvironment('event_evolution', { relayEnabled: false });
-    dataSource = await new DataSource({ type: 'postgres', url: env.config.databaseUrl }).initialize();
+    dataSource = await new DataSource({ type: 'postgres', url: env.config.readDatabaseUrl }).initialize();
   });
 
   after(async () => {
@@ -64,16 +64,16 @@ describe('a log mixing OrderPlaced v1 and v2 replays to the read models of the s
       const [a, b] = [await replay(projection, mixed), await replay(projection, allV2)];
       for (const table of projection.tables) {
         const [left, right] = [`${quote(a)}.${quote(table)}`, `${quote(b)}.${quote(table)}`];
-        const { rows } = await env.db.query<{ n: number }>(
+        const { rows } = await env.readDb.query<{ n: number }>(
           `SELECT ((SELECT count(*) FROM (SELECT * FROM ${left} EXCEPT ALL SELECT * FROM ${right}) x)
                  + (SELECT count(*) FROM (SELECT * FROM ${right} EXCEPT ALL SELECT * FROM ${left}) y))::int AS n`,
         );
         assert.equal(rows[0]?.n, 0, `${projection.name}.${table} differs`);
-        const { rows: count } = await env.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${left}`);
+        const { rows: count } = await env.readDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${left}`);
         assert.ok((count[0]?.n ?? 0) > 0, `${projection.name}.${table} is empty: the comparison would prove nothing`);
       }
       if (projection.name === 'order-view') {
-        const { rows } = await env.db.query(`SELECT DISTINCT channel FROM ${quote(a)}.order_view`);
+        const { rows } = await env.readDb.query(`SELECT DISTINCT channel FROM ${quote(a)}.order_view`);
         assert.deepEqual(rows, [{ channel: 'web' }]);
       }
     });

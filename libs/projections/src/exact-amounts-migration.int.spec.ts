@@ -27,7 +27,7 @@ describe('migration ExactAmounts1764500000000', () => {
 
   before(async () => {
     env = await createTestEnvironment('exact_amounts', { relayEnabled: false });
-    client = await env.db.connect();
+    client = await env.readDb.connect();
     runner = {
       query: async (sql: string, parameters?: unknown[]): Promise<unknown[]> =>
         (await client.query<Record<string, unknown>>(sql, parameters)).rows,
@@ -41,14 +41,14 @@ describe('migration ExactAmounts1764500000000', () => {
 
   const typeOf = async (schema: string, table: string, column: string): Promise<string | undefined> =>
     (
-      await env.db.query<{ data_type: string }>(
+      await env.readDb.query<{ data_type: string }>(
         'SELECT data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3',
         [schema, table, column],
       )
     ).rows[0]?.data_type;
   const liveSchema = async (projection: string): Promise<string> =>
     (
-      await env.db.query<{ schema_name: string }>(
+      await env.readDb.query<{ schema_name: string }>(
         'SELECT schema_name FROM projection_generations WHERE projection = $1',
         [projection],
       )
@@ -64,16 +64,16 @@ describe('migration ExactAmounts1764500000000', () => {
     assert.equal(await typeOf(orderView, 'order_view', 'total_minor'), 'bigint');
     assert.equal(await typeOf(sales, 'sales_buckets', 'revenue_minor'), 'bigint');
 
-    await env.db.query(
+    await env.readDb.query(
       `INSERT INTO ${orderView}.order_view (order_id, customer_id, status, currency, lines, total_minor, version, placed_at, updated_at, applied_events)
        VALUES ($1, 'c', 'PLACED', 'EUR', '[]', $2, 1, now(), now(), 1)`,
       [ORDER_ID, SAFE_MAX.toString()],
     );
     const bucket = `INSERT INTO %s.sales_buckets VALUES ('1h', '2026-11-24T10:00:00Z', 'EUR', 1, $1, 0)`;
-    await env.db.query(bucket.replace('%s', sales), [BIGINT_MAX.toString()]);
+    await env.readDb.query(bucket.replace('%s', sales), [BIGINT_MAX.toString()]);
     // A rebuild filling the next generation, created LIKE the live one while it still had bigint.
     await createGenerationLike(runner, sales, 'sales_g2');
-    await env.db.query(bucket.replace('%s', 'sales_g2'), [(BIGINT_MAX - 1n).toString()]);
+    await env.readDb.query(bucket.replace('%s', 'sales_g2'), [(BIGINT_MAX - 1n).toString()]);
 
     await client.query('BEGIN');
     await migration.up(runner);
@@ -85,12 +85,12 @@ describe('migration ExactAmounts1764500000000', () => {
     ] as const) {
       assert.equal(await typeOf(schema, table, column), 'numeric', `${schema}.${table}.${column}`);
     }
-    const total = await env.db.query<{ total: string }>(
+    const total = await env.readDb.query<{ total: string }>(
       'SELECT total_minor::text AS total FROM public.order_view WHERE order_id = $1',
       [ORDER_ID],
     );
     assert.equal(total.rows[0]?.total, SAFE_MAX.toString(), 'the public view serves the altered table, digits intact');
-    const added = await env.db.query<{ revenue: string }>(
+    const added = await env.readDb.query<{ revenue: string }>(
       `UPDATE sales_buckets SET revenue_minor = revenue_minor + $1 RETURNING revenue_minor::text AS revenue`,
       [BIGINT_MAX.toString()],
     );
@@ -99,7 +99,7 @@ describe('migration ExactAmounts1764500000000', () => {
       (2n * BIGINT_MAX).toString(),
       'a sum past bigint is stored exactly, through the public view',
     );
-    const building = await env.db.query<{ revenue: string }>(
+    const building = await env.readDb.query<{ revenue: string }>(
       'SELECT revenue_minor::text AS revenue FROM sales_g2.sales_buckets',
     );
     assert.equal(building.rows[0]?.revenue, (BIGINT_MAX - 1n).toString());

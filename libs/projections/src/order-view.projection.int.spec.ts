@@ -27,7 +27,7 @@ describe('order view projection on real Postgres', () => {
 
   before(async () => {
     env = await createTestEnvironment('order_view_spec', { relayEnabled: false });
-    database = await createDataSource(env.config.databaseUrl, { applicationName: 'order-view-spec', poolSize: 4 });
+    database = await createDataSource(env.config.readDatabaseUrl, { applicationName: 'order-view-spec', poolSize: 4 });
     spec = ProjectionSpecification.for(orderViewProjection, { database });
   });
 

@@ -49,10 +49,10 @@ describe('parked events: what a discard means (ADR 6)', () => {
   let parked: ParkedEvents;
 
   const view = async (orderId: string): Promise<unknown> =>
-    (await env.db.query('SELECT status, version, lines FROM order_view WHERE order_id = $1', [orderId])).rows[0];
+    (await env.readDb.query('SELECT status, version, lines FROM order_view WHERE order_id = $1', [orderId])).rows[0];
   const parkedRows = async (orderId: string): Promise<{ id: string; offset: string; dead_lettered: boolean }[]> =>
     (
-      await env.db.query<{ id: string; offset: string; dead_lettered: boolean }>(
+      await env.readDb.query<{ id: string; offset: string; dead_lettered: boolean }>(
         'SELECT id::text, "offset"::text, dead_lettered FROM parked_events WHERE order_id = $1 ORDER BY "offset"',
         [orderId],
       )
@@ -60,7 +60,7 @@ describe('parked events: what a discard means (ADR 6)', () => {
 
   before(async () => {
     env = await createTestEnvironment('parked_events', { relayEnabled: false });
-    dataSource = await new DataSource({ type: 'postgres', url: env.config.databaseUrl }).initialize();
+    dataSource = await new DataSource({ type: 'postgres', url: env.config.readDatabaseUrl }).initialize();
     runner = new ProjectionRunner(dataSource, orderViewProjection);
     parked = new ParkedEvents(dataSource, [orderViewProjection]);
   });
@@ -93,13 +93,13 @@ describe('parked events: what a discard means (ADR 6)', () => {
     assert.deepEqual(await view(orderId), confirmedView);
 
     // As a rebuild or a replay reads the log again: the discarded record is skipped, not parked, and v3 follows v1.
-    await env.db.query('DELETE FROM order_view WHERE order_id = $1', [orderId]);
-    await env.db.query('DELETE FROM order_view_g1.projection_order_versions WHERE order_id = $1', [orderId]);
-    await env.db.query('UPDATE order_view_g1.projection_offsets SET next_offset = 0 WHERE partition = 0');
+    await env.readDb.query('DELETE FROM order_view WHERE order_id = $1', [orderId]);
+    await env.readDb.query('DELETE FROM order_view_g1.projection_order_versions WHERE order_id = $1', [orderId]);
+    await env.readDb.query('UPDATE order_view_g1.projection_offsets SET next_offset = 0 WHERE partition = 0');
     await runner.handleBatch(batch(0, 0, [placed, broken, confirmed]));
     assert.deepEqual(await view(orderId), confirmedView);
     assert.deepEqual(await parkedRows(orderId), []);
-    const { rows: decisions } = await env.db.query(
+    const { rows: decisions } = await env.readDb.query(
       'SELECT decision, version FROM projection_decisions WHERE order_id = $1 ORDER BY id',
       [orderId],
     );
@@ -133,7 +133,7 @@ describe('parked events: what a discard means (ADR 6)', () => {
       batch(4, 0, [event(orderId, 2, 'OrderLineAdded', { line: { sku: 'B', quantity: 1, unitPriceMinor: 5 } })]),
     );
     assert.equal((await parkedRows(orderId)).length, 2);
-    await env.db.query(
+    await env.readDb.query(
       `INSERT INTO projection_decisions (projection, decision, order_id, version, topic, partition, "offset", reason) VALUES ($1, 'retried', $2, 3, $3, 3, 1, 'an operator retried it')`,
       [orderViewProjection.name, orderId, topic],
     );

@@ -58,7 +58,7 @@ describe('projection runner over offset gaps, with a real broker', () => {
 
   before(async () => {
     env = await createTestEnvironment('runner_gaps', { partitions: 1, relayEnabled: false });
-    dataSource = await new DataSource({ type: 'postgres', url: env.config.databaseUrl }).initialize();
+    dataSource = await new DataSource({ type: 'postgres', url: env.config.readDatabaseUrl }).initialize();
     producer = await transactionalProducer(env, 'tx');
   });
 
@@ -70,11 +70,11 @@ describe('projection runner over offset gaps, with a real broker', () => {
   });
 
   const view = async (orderId: string): Promise<unknown> =>
-    (await env.db.query('SELECT status, version FROM order_view WHERE order_id = $1', [orderId])).rows[0];
+    (await env.readDb.query('SELECT status, version FROM order_view WHERE order_id = $1', [orderId])).rows[0];
   const storedOffset = async (topic: string): Promise<number> =>
     Number(
       (
-        await env.db.query<{ next_offset: string }>('SELECT next_offset FROM projection_offsets WHERE topic = $1', [
+        await env.readDb.query<{ next_offset: string }>('SELECT next_offset FROM projection_offsets WHERE topic = $1', [
           topic,
         ])
       ).rows[0]?.next_offset ?? -1,

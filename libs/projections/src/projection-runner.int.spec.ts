@@ -82,11 +82,11 @@ for (const sessions of ['TypeORM transactions', 'pipelined connections'] as cons
       new ProjectionRunner(dataSource, projection, sql ? { sql } : {});
 
     const view = async (orderId: string): Promise<unknown> =>
-      (await env.db.query('SELECT status, version, total_minor FROM order_view WHERE order_id = $1', [orderId]))
+      (await env.readDb.query('SELECT status, version, total_minor FROM order_view WHERE order_id = $1', [orderId]))
         .rows[0];
     const storedOffset = async (partition: number): Promise<unknown> =>
       (
-        await env.db.query('SELECT next_offset FROM projection_offsets WHERE projection = $1 AND partition = $2', [
+        await env.readDb.query('SELECT next_offset FROM projection_offsets WHERE projection = $1 AND partition = $2', [
           orderViewProjection.name,
           partition,
         ])
@@ -94,9 +94,9 @@ for (const sessions of ['TypeORM transactions', 'pipelined connections'] as cons
 
     before(async () => {
       env = await createTestEnvironment('projection_runner', { relayEnabled: false });
-      dataSource = await new DataSource({ type: 'postgres', url: env.config.databaseUrl }).initialize();
+      dataSource = await new DataSource({ type: 'postgres', url: env.config.readDatabaseUrl }).initialize();
       if (sessions === 'pipelined connections')
-        sql = new PipelinedSql(env.config.databaseUrl, { max: 2, applicationName: 'projection-runner-test' });
+        sql = new PipelinedSql(env.config.readDatabaseUrl, { max: 2, applicationName: 'projection-runner-test' });
       runner = runnerOf(orderViewProjection);
     });
 
@@ -118,10 +118,10 @@ for (const sessions of ['TypeORM transactions', 'pipelined connections'] as cons
       const orderId = randomUUID();
       const events = lifecycle(orderId);
       await runner.handleBatch(batch(1, 0, events));
-      const before = await env.db.query('SELECT * FROM order_view WHERE order_id = $1', [orderId]);
+      const before = await env.readDb.query('SELECT * FROM order_view WHERE order_id = $1', [orderId]);
       const outcome = await runner.handleBatch(batch(1, 0, events));
       assert.deepEqual(outcome, { kind: 'applied', nextOffset: '2' });
-      const afterwards = await env.db.query('SELECT * FROM order_view WHERE order_id = $1', [orderId]);
+      const afterwards = await env.readDb.query('SELECT * FROM order_view WHERE order_id = $1', [orderId]);
       assert.deepEqual(afterwards.rows, before.rows);
       assert.equal(await storedOffset(1), '2');
     });
@@ -147,11 +147,11 @@ for (const sessions of ['TypeORM transactions', 'pipelined connections'] as cons
       const events = lifecycle(orderId);
       await runner.handleBatch(batch(4, 0, events));
       // A second member took over partition 4 and applied further; the stale one then replays the old batch.
-      await env.db.query(
+      await env.readDb.query(
         'UPDATE order_view_g1.projection_offsets SET next_offset = 10 WHERE projection = $1 AND partition = 4',
         [orderViewProjection.name],
       );
-      await env.db.query(`UPDATE order_view SET status = 'SHIPPED', version = 3 WHERE order_id = $1`, [orderId]);
+      await env.readDb.query(`UPDATE order_view SET status = 'SHIPPED', version = 3 WHERE order_id = $1`, [orderId]);
       const stale = await runner.handleBatch(batch(4, 0, events, 12));
       assert.deepEqual(stale, { kind: 'applied', nextOffset: '10' });
       assert.deepEqual(await view(orderId), { status: 'SHIPPED', version: 3, total_minor: '300' });
@@ -162,7 +162,7 @@ for (const sessions of ['TypeORM transactions', 'pipelined connections'] as cons
       const events = lifecycle(orderId);
       await runner.handleBatch(batch(6, 0, events));
       // Another member applied offsets 2..9 after this batch was fetched with the log ending at 2.
-      await env.db.query(
+      await env.readDb.query(
         'UPDATE order_view_g1.projection_offsets SET next_offset = 10 WHERE projection = $1 AND partition = 6',
         [orderViewProjection.name],
       );
@@ -200,7 +200,7 @@ for (const sessions of ['TypeORM transactions', 'pipelined connections'] as cons
         assert.deepEqual(outcome, { kind: 'applied', nextOffset: '4' });
         assert.deepEqual(await view(healthy), { status: 'CONFIRMED', version: 2, total_minor: '300' });
         assert.equal(await view(poisoned), undefined);
-        const parked = await env.db.query<{ offset: string; reason: string }>(
+        const parked = await env.readDb.query<{ offset: string; reason: string }>(
           'SELECT "offset", reason FROM parked_events WHERE order_id = $1 ORDER BY "offset"',
           [poisoned],
         );

@@ -36,7 +36,7 @@ describe('top-skus projection on real Postgres', () => {
 
   before(async () => {
     env = await createTestEnvironment('top_skus_spec', { relayEnabled: false });
-    database = await createDataSource(env.config.databaseUrl, { applicationName: 'top-skus-spec', poolSize: 4 });
+    database = await createDataSource(env.config.readDatabaseUrl, { applicationName: 'top-skus-spec', poolSize: 4 });
     spec = ProjectionSpecification.for(topSkusProjection, { database });
   });
 

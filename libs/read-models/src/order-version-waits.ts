@@ -129,7 +129,7 @@ export class OrderVersionWaits implements OnApplicationShutdown {
     if (this.listener || this.stopped) return;
     const listener = (async () => {
       const client = new pg.Client({
-        connectionString: this.config.databaseUrl,
+        connectionString: this.config.readDatabaseUrl,
         application_name: 'query-api-version-listener',
       });
       // Only this session's own end forgets it: an old session's late 'end' must not drop a newer one.

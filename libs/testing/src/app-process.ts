@@ -10,6 +10,7 @@ const MAX_KEPT_LINES = 5_000;
 export function configToEnv(config: AppConfig): Record<string, string> {
   return {
     DATABASE_URL: config.databaseUrl,
+    READ_DATABASE_URL: config.readDatabaseUrl,
     KAFKA_BROKERS: config.kafka.brokers.join(','),
     KAFKA_CLIENT_ID: config.kafka.clientId,
     ORDERS_TOPIC: config.kafka.ordersTopic,

@@ -111,13 +111,13 @@ export async function assertGuarantees(
 
   // The projections have caught up (records that change no row, such as re-sent duplicates, move
   // only the offsets, so both are waited for) and their rows are what a fold from scratch gives.
-  const { orders, events, appliedTwice } = await eventually(() => assertReadModelsEqualFold(env.db), {
+  const { orders, events, appliedTwice } = await eventually(() => assertReadModelsEqualFold(env), {
     timeoutMs,
     intervalMs: 500,
   });
   await eventually(
     async () => {
-      const { rows: offsets } = await env.db.query<{ projection: string; partition: number; next_offset: string }>(
+      const { rows: offsets } = await env.readDb.query<{ projection: string; partition: number; next_offset: string }>(
         'SELECT projection, partition, next_offset::text FROM projection_offsets WHERE topic = $1',
         [topic],
       );

@@ -14,7 +14,6 @@ import {
   type Projection,
   type SinglePassDifference,
   type SqlSession,
-  type Sql,
   type VerificationFigures,
   type VerificationResult,
   type VerifyOptions,
@@ -194,14 +193,14 @@ const LISTED = 20;
  * first differences; callers retry it with `eventually` while the projections catch up.
  */
 export async function assertReadModelsEqualFold(
-  db: pg.Pool,
+  databases: Databases,
   options: Pick<VerifyOptions, 'projections'> = {},
 ): Promise<FoldAgreement> {
-  const { figures, differences } = await inSnapshot(db, (sql) =>
-    verifyReadModels(sql, { ...options, keepDifferences: LISTED }),
+  const { figures, differences } = await inSnapshots(databases, ({ store, read }) =>
+    verifyReadModels({ store: pgSql(store), read: pgSql(read) }, { ...options, keepDifferences: LISTED }),
   );
   assertNoDifferences(figures, differences);
-  await assertProjectionsEqualSinglePass(db);
+  await assertProjectionsEqualSinglePass(databases);
   return {
     orders: figures.orders,
     events: figures.events,
@@ -217,25 +216,18 @@ export async function assertReadModelsEqualFold(
  * here. Each runs in a REPEATABLE READ snapshot that is rolled back, so nothing is left behind.
  */
 export async function assertProjectionsEqualSinglePass(
-  db: pg.Pool,
+  databases: Databases,
   projections: readonly Projection[] = registeredProjections,
 ): Promise<void> {
   const differences: SinglePassDifference[] = [];
   for (const projection of projections) {
-    const client = await db.connect();
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-      const session: SqlSession = {
-        query: (async (text: string, params?: unknown[]) => {
-          const { rows } = await client.query(text, params);
-          return rows as unknown;
-        }) as SqlSession['query'],
-      };
-      differences.push(...(await compareWithSinglePass(session, projection)));
-    } finally {
-      await client.query('ROLLBACK').catch(() => undefined);
-      client.release();
-    }
+    differences.push(
+      ...(await inSnapshots(
+        databases,
+        ({ store, read }) => compareWithSinglePass({ store: session(store), read: session(read) }, projection),
+        'REPEATABLE READ',
+      )),
+    );
   }
   if (differences.length === 0) return;
   throw new assert.AssertionError({
@@ -261,7 +253,9 @@ export async function verifyEnvironment(
   const topic = withTopics
     ? { kafka: env.kafka, ordersTopic: env.config.kafka.ordersTopic, deadLetterTopic: deadLetterTopic(env.config).name }
     : undefined;
-  return inSnapshot(env.db, (sql) => verifyReadModels(sql, { ...rest, ...(topic ? { topic } : {}) }));
+  return inSnapshots(env, ({ store, read }) =>
+    verifyReadModels({ store: pgSql(store), read: pgSql(read) }, { ...rest, ...(topic ? { topic } : {}) }),
+  );
 }
 
 export function assertNoDifferences(figures: VerificationFigures, differences: readonly Difference[]): void {
@@ -274,15 +268,45 @@ export function assertNoDifferences(figures: VerificationFigures, differences: r
   });
 }
 
-/** One REPEATABLE READ snapshot for the whole comparison, so rows committed meanwhile do not read as differences. */
-async function inSnapshot<T>(db: pg.Pool, read: (sql: Sql) => Promise<T>): Promise<T> {
-  const client = await db.connect();
+/** The test environment's two clients: the event store's and the read store's (the same pool unless separate). */
+export type Databases = Pick<TestEnvironment, 'db' | 'readDb'>;
+
+/** A pg client as the session projections write through. */
+function session(client: pg.PoolClient): SqlSession {
+  return {
+    query: (async (text: string, params?: unknown[]) => {
+      const { rows } = await client.query(text, params);
+      return rows as unknown;
+    }) as SqlSession['query'],
+  };
+}
+
+/**
+ * One REPEATABLE READ snapshot per database for the whole comparison, so rows committed meanwhile do
+ * not read as differences; the read store's taken first, as `npm run verify` does (withSnapshot).
+ */
+async function inSnapshots<T>(
+  { db, readDb }: Databases,
+  read: (clients: { store: pg.PoolClient; read: pg.PoolClient }) => Promise<T>,
+  isolation = 'REPEATABLE READ READ ONLY',
+): Promise<T> {
+  const pools = readDb === db ? [readDb] : [readDb, db];
+  const clients: pg.PoolClient[] = [];
   try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    return await read(pgSql(client));
+    for (const pool of pools) {
+      const client = await pool.connect();
+      clients.push(client);
+      await client.query(`BEGIN ISOLATION LEVEL ${isolation}`);
+      await client.query('SELECT 1'); // the snapshot, now: the read store's first
+    }
+    const [readClient, storeClient = readClient] = clients;
+    if (readClient === undefined || storeClient === undefined) throw new Error('no client');
+    return await read({ store: storeClient, read: readClient });
   } finally {
-    await client.query('ROLLBACK').catch(() => undefined);
-    client.release();
+    for (const client of clients) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release();
+    }
   }
 }
 

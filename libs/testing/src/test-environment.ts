@@ -16,8 +16,15 @@ export interface TestEnvironment {
   readonly id: string;
   readonly config: AppConfig;
   readonly kafka: KafkaConnection;
-  /** A client on the test database, for arranging and asserting. */
+  /** A client on the test's event store database (DATABASE_URL), for arranging and asserting. */
   readonly db: pg.Pool;
+  /**
+   * A client on the test's read store (READ_DATABASE_URL): read models and projection bookkeeping.
+   * The very pool of `db` unless the read store is separate.
+   */
+  readonly readDb: pg.Pool;
+  /** Whether the read store is a database of its own (`readStore: 'separate'`). */
+  readonly separateReadStore: boolean;
   dispose(): Promise<void>;
 }
 
@@ -34,6 +41,27 @@ export interface TestEnvironmentOptions {
   readonly databaseServerUrl?: string;
   /** Kafka brokers other than KAFKA_BROKERS (a private broker). */
   readonly kafkaBrokers?: readonly string[];
+  /**
+   * `separate`: the read store is a second database, `orders_read_test_<id>`, both migrated, as with
+   * a READ_DATABASE_URL of its own. Default: `separate` when the environment variable
+   * TEST_READ_DATABASE is `separate` (a whole tier in split mode), else `shared`.
+   */
+  readonly readStore?: 'shared' | 'separate';
+  /**
+   * A Postgres server URL for the separate read store (a private cluster); its database name is
+   * replaced. Default: READ_DATABASE_URL's server when that differs from DATABASE_URL (and no
+   * `databaseServerUrl` is given), else the event store's server.
+   */
+  readonly readDatabaseServerUrl?: string;
+}
+
+/** The read store of a test environment, by option, else by TEST_READ_DATABASE. */
+export function testReadStore(options: Pick<TestEnvironmentOptions, 'readStore'> = {}): 'shared' | 'separate' {
+  if (options.readStore) return options.readStore;
+  const mode = process.env.TEST_READ_DATABASE?.trim() ?? '';
+  if (mode === '' || mode === 'shared') return 'shared';
+  if (mode === 'separate') return 'separate';
+  throw new Error(`TEST_READ_DATABASE must be shared or separate, got "${mode}"`);
 }
 
 export async function createTestEnvironment(
@@ -45,9 +73,20 @@ export async function createTestEnvironment(
   const base = loadConfig(process.env);
   const databaseUrl = new URL(options.databaseServerUrl ?? base.databaseUrl);
   databaseUrl.pathname = `/orders_test_${id}`;
+  const separateReadStore = testReadStore(options) === 'separate';
+  if (!separateReadStore && options.readDatabaseServerUrl !== undefined)
+    throw new Error('readDatabaseServerUrl needs readStore: separate');
+  // A run with a READ_DATABASE_URL of its own puts the separate read stores on that server, unless the
+  // test put its store on a private cluster: a test that crashes that server expects both sides on it.
+  const ownReadServer = base.readDatabaseUrl !== base.databaseUrl && options.databaseServerUrl === undefined;
+  const readDatabaseUrl = new URL(
+    options.readDatabaseServerUrl ?? (ownReadServer ? base.readDatabaseUrl : databaseUrl.toString()),
+  );
+  readDatabaseUrl.pathname = `/orders_read_test_${id}`;
   const config: AppConfig = {
     ...base,
     databaseUrl: databaseUrl.toString(),
+    readDatabaseUrl: separateReadStore ? readDatabaseUrl.toString() : databaseUrl.toString(),
     kafka: {
       ...base.kafka,
       brokers: options.kafkaBrokers ?? base.kafka.brokers,
@@ -61,34 +100,55 @@ export async function createTestEnvironment(
     adminToken: TEST_ADMIN_TOKEN,
   };
 
-  await ensureDatabaseExists(config.databaseUrl);
-  await runMigrations(config.databaseUrl, migrations);
+  // Both databases carry the whole schema (one migration history, docs/adr/0011): each side uses its own tables.
+  const databases = separateReadStore ? [config.databaseUrl, config.readDatabaseUrl] : [config.databaseUrl];
+  for (const url of databases) {
+    await ensureDatabaseExists(url);
+    await runMigrations(url, migrations);
+  }
   const kafka = new KafkaConnection(config.kafka);
   const topic = orderEventsTopic(config);
   await ensureTopics(kafka, [topic]);
-  const db = new pg.Pool({ connectionString: config.databaseUrl, max: 4 });
-  // An idle client's connection dropped by a fault test's database restart is harmless: the pool replaces it.
-  db.on('error', () => undefined);
+  const db = testPool(config.databaseUrl);
+  const readDb = separateReadStore ? testPool(config.readDatabaseUrl) : db;
 
   return {
     id,
     config,
     kafka,
     db,
+    readDb,
+    separateReadStore,
     async dispose() {
       await db.end();
-      // Best effort: a broker a fault test killed may not answer, and the database must still go.
+      if (readDb !== db) await readDb.end();
+      // Best effort: a broker a fault test killed may not answer, and the databases must still go.
       await deleteKafkaLeftovers(kafka, [topic.name, `${topic.name}.dlq`], config.kafka.groupPrefix).catch(
         () => undefined,
       );
-      const maintenance = new URL(config.databaseUrl);
-      maintenance.pathname = '/postgres';
-      const client = new pg.Client({ connectionString: maintenance.toString() });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(databaseUrl.pathname.slice(1))} WITH (FORCE)`);
-      await client.end();
+      for (const url of databases) await dropDatabase(url);
     },
   };
+}
+
+function testPool(databaseUrl: string): pg.Pool {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  // An idle client's connection dropped by a fault test's database restart is harmless: the pool replaces it.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+async function dropDatabase(databaseUrl: string): Promise<void> {
+  const url = new URL(databaseUrl);
+  const maintenance = new URL(databaseUrl);
+  maintenance.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: maintenance.toString() });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(url.pathname.slice(1))} WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
 }
 
 /**

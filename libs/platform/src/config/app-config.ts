@@ -3,7 +3,14 @@
  * with one message naming every problem, instead of failing later somewhere deep.
  */
 export interface AppConfig {
+  /** The write side: the event store, the outbox (and its relay), idempotency keys. */
   readonly databaseUrl: string;
+  /**
+   * The read side: read models, projection bookkeeping (offsets, versions, generations, parked
+   * events, decisions, rebuilds) and the query API. `READ_DATABASE_URL`, by default the same as
+   * `databaseUrl`; it may be another database on another server, since nothing joins across them.
+   */
+  readonly readDatabaseUrl: string;
   /** `json` (one object per line, the default) or `text` (Nest's readable lines, for a terminal). */
   readonly logFormat: 'json' | 'text';
   readonly http: {
@@ -66,14 +73,18 @@ export class ConfigError extends Error {
   }
 }
 
+const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/orders';
+
 type Env = Readonly<Record<string, string | undefined>>;
 
 export function loadConfig(env: Env = process.env): AppConfig {
   const problems: string[] = [];
   const read = new EnvReader(env, problems);
+  const databaseUrl = read.databaseUrl('DATABASE_URL', DEFAULT_DATABASE_URL);
   const config: AppConfig = {
     logFormat: read.choice('LOG_FORMAT', ['json', 'text'] as const, 'json'),
-    databaseUrl: read.url('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/orders', ['postgres:', 'postgresql:']),
+    databaseUrl,
+    readDatabaseUrl: read.databaseUrl('READ_DATABASE_URL', databaseUrl),
     http: {
       host: read.string('HOST', '127.0.0.1'),
       commandApiPort: read.port('COMMAND_API_PORT', 3000),
@@ -169,14 +180,19 @@ class EnvReader {
     return fallback;
   }
 
-  url(name: string, fallback: string, protocols: readonly string[]): string {
-    const raw = this.string(name, fallback);
+  /**
+   * A Postgres URL naming a database. The message shows the default, never the fallback: a fallback
+   * taken from another variable may hold a password.
+   */
+  databaseUrl(name: string, fallback: string): string {
+    const raw = this.env[name]?.trim();
+    if (!raw) return fallback;
     try {
       const url = new URL(raw);
-      if (!protocols.includes(url.protocol)) throw new Error('protocol');
+      if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new Error('protocol');
       if (url.pathname.length <= 1) throw new Error('database');
     } catch {
-      this.problems.push(`${name} must be a URL like ${fallback}, got "${redact(raw)}"`);
+      this.problems.push(`${name} must be a URL like ${DEFAULT_DATABASE_URL}, got "${redact(raw)}"`);
     }
     return raw;
   }

@@ -7,6 +7,7 @@ describe('loadConfig', () => {
   it('uses the documented defaults for an empty environment', () => {
     const config = loadConfig({});
     assert.equal(config.databaseUrl, 'postgres://postgres@127.0.0.1:5432/orders');
+    assert.equal(config.readDatabaseUrl, config.databaseUrl);
     assert.deepEqual(config.kafka.brokers, ['127.0.0.1:9092']);
     assert.equal(config.kafka.ordersTopic, 'orders.events');
     assert.equal(config.kafka.ordersTopicPartitions, 6);
@@ -65,5 +66,56 @@ describe('loadConfig', () => {
       () => loadConfig({ DATABASE_URL: 'mysql://user:secret@host/db' }),
       (error: unknown) => !(error as Error).message.includes('secret'),
     );
+  });
+
+  describe('the read store', () => {
+    it('follows DATABASE_URL when READ_DATABASE_URL is unset or blank', () => {
+      for (const blank of [undefined, '', '  ']) {
+        const config = loadConfig({ DATABASE_URL: 'postgresql://app:pw@db:5432/store', READ_DATABASE_URL: blank });
+        assert.equal(config.readDatabaseUrl, 'postgresql://app:pw@db:5432/store');
+      }
+    });
+
+    it('takes READ_DATABASE_URL on its own, even on another server', () => {
+      const config = loadConfig({ READ_DATABASE_URL: 'postgres://reader@replica:6432/orders_read' });
+      assert.equal(config.databaseUrl, 'postgres://postgres@127.0.0.1:5432/orders');
+      assert.equal(config.readDatabaseUrl, 'postgres://reader@replica:6432/orders_read');
+    });
+
+    it('refuses a READ_DATABASE_URL that is not Postgres or names no database', () => {
+      for (const value of ['mysql://x/y', 'postgres://host:5432', 'postgres://host:5432/', 'not a url']) {
+        assert.throws(
+          () => loadConfig({ READ_DATABASE_URL: value }),
+          (error: unknown) => {
+            assert.ok(error instanceof ConfigError);
+            assert.equal(error.problems.length, 1);
+            assert.match(
+              error.message,
+              /READ_DATABASE_URL must be a URL like postgres:\/\/postgres@127\.0\.0\.1:5432\/orders/,
+            );
+            return true;
+          },
+        );
+      }
+    });
+
+    it('never prints its password, nor that of the DATABASE_URL it would follow', () => {
+      assert.throws(
+        () => loadConfig({ READ_DATABASE_URL: 'mysql://reader:read-secret@host/db' }),
+        (error: unknown) => {
+          const { message } = error as Error;
+          assert.match(message, /mysql:\/\/reader:\*\*\*@host\/db/);
+          return !message.includes('read-secret');
+        },
+      );
+      assert.throws(
+        () => loadConfig({ DATABASE_URL: 'mysql://user:store-secret@host/db' }),
+        (error: unknown) => {
+          const { message } = error as Error;
+          assert.doesNotMatch(message, /READ_DATABASE_URL/);
+          return !message.includes('store-secret');
+        },
+      );
+    });
   });
 });

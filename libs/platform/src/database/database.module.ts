@@ -4,7 +4,19 @@ import { DataSource, type MixedList, type EntitySchema } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { PipelinedSql } from './pipelined-sql.js';
 
+/**
+ * Which database a process works on: `write`, the event store and outbox (`DATABASE_URL`); `read`,
+ * the read models and projection bookkeeping (`READ_DATABASE_URL`). Each app works on one side only,
+ * so each keeps one pool, and nothing it runs can join across the two.
+ */
+export type DatabaseSide = 'write' | 'read';
+
+export function databaseUrlOf(config: AppConfig, side: DatabaseSide): string {
+  return side === 'write' ? config.databaseUrl : config.readDatabaseUrl;
+}
+
 export interface DatabaseModuleOptions {
+  readonly side: DatabaseSide;
   /** TypeORM entities this process reads through repositories. */
   readonly entities?: MixedList<Function | string | EntitySchema>;
   /** Connection pool size for this process. */
@@ -13,7 +25,10 @@ export interface DatabaseModuleOptions {
 }
 
 /** The one way this project opens Postgres through TypeORM: schema from migrations only, never synchronised. */
-export function createDataSource(databaseUrl: string, options: DatabaseModuleOptions): Promise<DataSource> {
+export function createDataSource(
+  databaseUrl: string,
+  options: Omit<DatabaseModuleOptions, 'side'>,
+): Promise<DataSource> {
   return new DataSource({
     type: 'postgres',
     url: databaseUrl,
@@ -40,11 +55,11 @@ class DataSourceCloser implements OnApplicationShutdown {
 }
 
 /**
- * One TypeORM DataSource per process, and pipelined connections (PipelinedSql, opened on first use)
- * for the hot paths: commands, `GET /orders/:id` and its `minVersion` waits (the worker's live
- * projections have a pool of their own). Two pools of up to `poolSize` each: size Postgres'
- * `max_connections` for both. The schema comes from migrations only (`npm run db:migrate`); this
- * module never synchronises it.
+ * One TypeORM DataSource per process, on its side's database, and pipelined connections
+ * (PipelinedSql, opened on first use) for the hot paths: commands, `GET /orders/:id` and its
+ * `minVersion` waits (the worker's live projections have a pool of their own). Two pools of up to
+ * `poolSize` each: size Postgres' `max_connections` for both. The schema comes from migrations only
+ * (`npm run db:migrate`); this module never synchronises it.
  */
 @Module({})
 export class DatabaseModule {
@@ -56,13 +71,13 @@ export class DatabaseModule {
         {
           provide: DataSource,
           inject: [APP_CONFIG],
-          useFactory: (config: AppConfig) => createDataSource(config.databaseUrl, options),
+          useFactory: (config: AppConfig) => createDataSource(databaseUrlOf(config, options.side), options),
         },
         {
           provide: PipelinedSql,
           inject: [APP_CONFIG],
           useFactory: (config: AppConfig) =>
-            new PipelinedSql(config.databaseUrl, {
+            new PipelinedSql(databaseUrlOf(config, options.side), {
               max: options.poolSize ?? 10,
               applicationName: options.applicationName,
             }),

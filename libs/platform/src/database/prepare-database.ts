@@ -1,7 +1,20 @@
 import pg from 'pg';
 import { DataSource, type MigrationInterface } from 'typeorm';
 
+import type { AppConfig } from '../config/app-config.js';
+
 export type MigrationClass = new () => MigrationInterface;
+
+/**
+ * The databases a configuration names: the event store's, then the read store's when it is
+ * another. Every one is created and migrated alike: one migration history, the whole schema in
+ * each; each process uses only its side's tables (docs/adr/0011-a-read-store-of-its-own.md).
+ */
+export function configuredDatabases(config: Pick<AppConfig, 'databaseUrl' | 'readDatabaseUrl'>): string[] {
+  return config.readDatabaseUrl === config.databaseUrl
+    ? [config.databaseUrl]
+    : [config.databaseUrl, config.readDatabaseUrl];
+}
 
 /** A lock id for "someone is migrating this database"; any constant works, it only has to be shared. */
 const MIGRATION_LOCK_ID = 7_243_001;

@@ -31,11 +31,14 @@ export interface SinglePassOptions {
  * live generation's, row for row (EXCEPT ALL both ways, so a duplicate row counts). What it proves
  * is the pipeline: the live rows were built from the same events exactly once (relay, topic,
  * batches, offsets, parking, rebuilds and switches) — the fold's own correctness is its
- * specification's job. Runs in the caller's transaction and leaves nothing behind: roll it back.
- * Take a REPEATABLE READ snapshot, so the store and the live rows are read at one moment.
+ * specification's job. Runs in the caller's transaction on `read` and leaves nothing behind: roll
+ * it back. Take a REPEATABLE READ snapshot, so the store and the live rows are read at one moment.
+ * `store` is where the events are read: the same session when one database holds both sides,
+ * otherwise a session on the event store's database (its snapshot taken after `read`'s), since no
+ * query may join the two.
  */
 export async function compareWithSinglePass(
-  db: SqlSession,
+  { store, read: db }: { readonly store: SqlSession; readonly read: SqlSession },
   projection: Projection,
   { batchSize = 500, examples = 5 }: SinglePassOptions = {},
 ): Promise<SinglePassDifference[]> {
@@ -48,7 +51,7 @@ export async function compareWithSinglePass(
   // versions: a bulk insert numbers rows as it likes). Rows that sum many streams are commutative
   // (ADR 6), so the order of streams does not matter.
   for (let after: [string, number] = ['00000000-0000-0000-0000-000000000000', 0]; ;) {
-    const rows: EventRow[] = await db.query(
+    const rows: EventRow[] = await store.query(
       `SELECT event_id, order_id::text, version, type, schema_version, data, occurred_at
          FROM public.events WHERE (order_id, version) > ($1::uuid, $2::int) AND type = ANY($3::text[])
         ORDER BY order_id, version LIMIT $4`,

@@ -31,7 +31,7 @@ describe('projection rebuilder', () => {
 
   before(async () => {
     env = await createTestEnvironment('rebuilder');
-    dataSource = await createDataSource(env.config.databaseUrl, { applicationName: 'rebuilder-test' });
+    dataSource = await createDataSource(env.config.readDatabaseUrl, { applicationName: 'rebuilder-test' });
     context = {
       dataSource,
       kafka: env.kafka,
@@ -52,7 +52,7 @@ describe('projection rebuilder', () => {
 
   const live = async (): Promise<{ schema_name: string; version: number }> =>
     (
-      await env.db.query<{ schema_name: string; version: number }>(
+      await env.readDb.query<{ schema_name: string; version: number }>(
         `SELECT schema_name, version FROM projection_generations WHERE projection = 'order-view'`,
       )
     ).rows[0]!;
@@ -70,7 +70,7 @@ describe('projection rebuilder', () => {
     assert.equal(record.state, 'cancelled');
     assert.match(record.error ?? '', /cancelled/);
     assert.equal((await live()).schema_name, 'order_view_g1');
-    const { rows } = await env.db.query<{ n: number }>(
+    const { rows } = await env.readDb.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1',
       [record.schemaName],
     );
@@ -101,14 +101,14 @@ describe('projection rebuilder', () => {
     assert.equal(record.state, 'switched', record.error ?? '');
     assert.equal(record.progress?.eventsDone, 300);
     assert.deepEqual(await live(), { schema_name: record.schemaName, version: 2 });
-    const { rows } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM order_view');
+    const { rows } = await env.readDb.query<{ n: number }>('SELECT count(*)::int AS n FROM order_view');
     assert.equal(rows[0]?.n, 300);
-    const { rows: old } = await env.db.query<{ n: number }>(
+    const { rows: old } = await env.readDb.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'order_view_g1'`,
     );
     assert.equal(old[0]?.n, 0);
     // The clone keeps the live index names, so later migrations can address them.
-    const { rows: indexes } = await env.db.query<{ indexname: string }>(
+    const { rows: indexes } = await env.readDb.query<{ indexname: string }>(
       'SELECT indexname FROM pg_indexes WHERE schemaname = $1 ORDER BY indexname',
       [record.schemaName],
     );

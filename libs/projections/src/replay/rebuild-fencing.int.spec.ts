@@ -44,7 +44,7 @@ describe('rebuild fencing', () => {
 
   before(async () => {
     env = await createTestEnvironment('rebuild_fencing');
-    dataSource = await createDataSource(env.config.databaseUrl, { applicationName: 'fencing-test' });
+    dataSource = await createDataSource(env.config.readDatabaseUrl, { applicationName: 'fencing-test' });
     context = {
       dataSource,
       kafka: env.kafka,
@@ -66,7 +66,7 @@ describe('rebuild fencing', () => {
   });
 
   const connect = async (): Promise<pg.Client> => {
-    const client = new pg.Client({ connectionString: env.config.databaseUrl });
+    const client = new pg.Client({ connectionString: env.config.readDatabaseUrl });
     client.on('error', () => undefined);
     clients.push(client);
     await client.connect();
@@ -74,14 +74,14 @@ describe('rebuild fencing', () => {
   };
   const liveSchema = async (): Promise<string> =>
     (
-      await env.db.query<{ schema_name: string }>(
+      await env.readDb.query<{ schema_name: string }>(
         `SELECT schema_name FROM projection_generations WHERE projection = 'order-view'`,
       )
     ).rows[0]?.schema_name ?? '';
   const schemaExists = async (schema: string): Promise<boolean> =>
-    (await env.db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])).rows.length > 0;
+    (await env.readDb.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])).rows.length > 0;
   const ownerPid = async (id: string): Promise<number> => {
-    const { rows } = await env.db.query<{ pid: number }>(
+    const { rows } = await env.readDb.query<{ pid: number }>(
       `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = $2 AND objsubid = 2 AND granted AND database = ${THIS_DATABASE}`,
       [REBUILD_OWNER_LOCK, Number(id)],
     );
@@ -91,7 +91,7 @@ describe('rebuild fencing', () => {
   /** Sessions of this database waiting for a lock that backend `pid` holds. */
   const blockedBehind = async (pid: number): Promise<number> =>
     (
-      await env.db.query<{ n: number }>(
+      await env.readDb.query<{ n: number }>(
         'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND $1 = ANY(pg_blocking_pids(pid))',
         [pid],
       )
@@ -107,7 +107,7 @@ describe('rebuild fencing', () => {
   const parkedAtSwitch = (): Promise<RebuildRecord & { schemaName: string }> =>
     eventually(
       async () => {
-        const { rows } = await env.db.query<{ waiting: boolean }>(
+        const { rows } = await env.readDb.query<{ waiting: boolean }>(
           `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND mode = 'ExclusiveLock' AND NOT granted AND database = ${THIS_DATABASE}) AS waiting`,
           [LIVE_GENERATION_LOCK],
         );
@@ -192,7 +192,7 @@ describe('rebuild fencing', () => {
 
   it('notices at once when its idle owner session is terminated', async () => {
     const owner = await RebuildOwner.open(dataSource);
-    await env.db.query('SELECT pg_terminate_backend($1)', [owner.pid]);
+    await env.readDb.query('SELECT pg_terminate_backend($1)', [owner.pid]);
     await eventually(
       () => {
         assert.notEqual(owner.lost, undefined, "the session's end was noticed without a query");
@@ -210,7 +210,7 @@ describe('rebuild fencing', () => {
     await owner.manager.query('SELECT pg_advisory_unlock($1, $2::int)', [REBUILD_OWNER_LOCK, Number(record.id)]);
     await assert.rejects(owner.verify(record.id), /no longer holds the lock/);
     await eventually(async () => {
-      const { rows } = await env.db.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [owner.pid]);
+      const { rows } = await env.readDb.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [owner.pid]);
       assert.equal(rows.length, 0, 'the session it stopped trusting is closed');
     });
     await records.request(REQUEST).then((next) => records.requestCancel(next.id));
@@ -225,7 +225,7 @@ describe('rebuild fencing', () => {
     await assert.rejects(records.request(REQUEST), RebuildAlreadyActive);
     assert.equal(await schemaExists(parked.schemaName), true, "a request left the running rebuild's generation alone");
 
-    await env.db.query('SELECT pg_terminate_backend($1)', [await ownerPid(parked.id)]);
+    await env.readDb.query('SELECT pg_terminate_backend($1)', [await ownerPid(parked.id)]);
     // Free to switch now, were it not fenced.
     await holder.query('COMMIT');
     const ended = await run;

@@ -69,7 +69,7 @@ describe('rebuilds reading ahead', () => {
 
   before(async () => {
     env = await createTestEnvironment('rebuild_read_ahead', { partitions: 3, relayEnabled: false });
-    dataSource = await createDataSource(env.config.databaseUrl, { applicationName: 'read-ahead-test' });
+    dataSource = await createDataSource(env.config.readDatabaseUrl, { applicationName: 'read-ahead-test' });
     context = {
       dataSource,
       kafka: env.kafka,
@@ -117,7 +117,7 @@ describe('rebuilds reading ahead', () => {
 
   const assertAppliedToLogEnd = async (projection: string, schema?: string): Promise<void> => {
     const offsets = schema === undefined ? 'projection_offsets' : `"${schema}".projection_offsets`;
-    const { rows } = await env.db.query<{ n: string }>(
+    const { rows } = await env.readDb.query<{ n: string }>(
       `SELECT coalesce(sum(next_offset), 0)::text AS n FROM ${offsets} WHERE projection = $1`,
       [projection],
     );
@@ -128,7 +128,7 @@ describe('rebuilds reading ahead', () => {
   const served = async (projection: Projection): Promise<Record<string, string[]>> => {
     const tables: Record<string, string[]> = {};
     for (const table of projection.tables) {
-      const { rows } = await env.db.query<{ row: string }>(
+      const { rows } = await env.readDb.query<{ row: string }>(
         `SELECT to_jsonb(t)::text AS row FROM ${table} t ORDER BY 1`,
       );
       tables[table] = rows.map(({ row }) => row);
@@ -138,7 +138,7 @@ describe('rebuilds reading ahead', () => {
 
   const parked = async (projection: string, schema?: string): Promise<string[]> => {
     const table = schema === undefined ? 'parked_events' : `"${schema}".parked_events`;
-    const { rows } = await env.db.query<{ item: string }>(
+    const { rows } = await env.readDb.query<{ item: string }>(
       `SELECT concat_ws(' ', order_id, "offset", reason) AS item FROM ${table} WHERE projection = $1 ORDER BY "offset"`,
       [projection],
     );
@@ -160,7 +160,7 @@ describe('rebuilds reading ahead', () => {
       assert.equal(rebuiltParked.length, 4, `${projection.name}: the poison and the three events behind it`);
       assert.ok(rebuiltParked.every((item) => item.startsWith(poisoned)));
     }
-    const { rows } = await env.db.query<{ version: number; applied_events: number }>(
+    const { rows } = await env.readDb.query<{ version: number; applied_events: number }>(
       'SELECT version, applied_events FROM order_view WHERE order_id = $1',
       [poisoned],
     );
@@ -169,7 +169,7 @@ describe('rebuilds reading ahead', () => {
 
   it('changes nothing when batches it applied are delivered again', async () => {
     const schema = `read_ahead_${randomUUID().slice(0, 8)}`;
-    const { rows } = await env.db.query<{ schema_name: string }>(
+    const { rows } = await env.readDb.query<{ schema_name: string }>(
       `SELECT schema_name FROM projection_generations WHERE projection = 'order-view'`,
     );
     await dataSource.transaction((db) => createGenerationLike(db, rows[0]!.schema_name, schema));
@@ -205,17 +205,17 @@ describe('rebuilds reading ahead', () => {
       await consumer.stop();
     }
     assert.equal(failedOnce.size, 3);
-    const { rows: differences } = await env.db.query<{ n: number }>(
+    const { rows: differences } = await env.readDb.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM (
          (SELECT * FROM "${schema}".order_view EXCEPT ALL SELECT * FROM order_view)
          UNION ALL (SELECT * FROM order_view EXCEPT ALL SELECT * FROM "${schema}".order_view)) AS d`,
     );
     assert.equal(differences[0]?.n, 0);
-    const { rows: twice } = await env.db.query<{ n: number }>(
+    const { rows: twice } = await env.readDb.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM "${schema}".order_view WHERE applied_events <> version`,
     );
     assert.equal(twice[0]?.n, 0, 'no event applied twice');
     assert.deepEqual(await parked('order-view', schema), await parked('order-view'));
-    await env.db.query(`DROP SCHEMA "${schema}" CASCADE`);
+    await env.readDb.query(`DROP SCHEMA "${schema}" CASCADE`);
   });
 });

@@ -2,7 +2,7 @@ import { classifyAmount } from './compare-orders.js';
 import type { DifferenceLog } from './difference.js';
 import { SALES_BUCKETS, foldOrder, type FoldedOrder } from './fold.js';
 import { tableOf, type Scope } from './scope.js';
-import { eventsOfOrders, exactAmountsSql, timestampText, type Sql } from './sql.js';
+import { eventsOfOrders, exactAmountsSql, timestampText, type Sql, type VerifySources } from './sql.js';
 
 interface ExpectedCustomer {
   orderCount: number;
@@ -55,7 +55,7 @@ export class Aggregates {
 }
 
 export async function compareCustomers(
-  sql: Sql,
+  sources: VerifySources,
   scope: Scope,
   expected: Aggregates,
   log: DifferenceLog,
@@ -72,7 +72,7 @@ export async function compareCustomers(
       totals: Record<string, string>;
       last_order_id: string | null;
       last_order_at: string | null;
-    }[] = await sql.query(
+    }[] = await sources.read.query(
       `SELECT customer_id, order_count, ${exactAmountsSql('totals_by_currency')} AS totals, last_order_id::text, ${timestampText('last_order_at')} AS last_order_at
          FROM ${tableOf(scope, P, T)} WHERE $1::text IS NULL OR customer_id > $1 ORDER BY customer_id LIMIT $2`,
       [after, PAGE],
@@ -125,7 +125,7 @@ export async function compareCustomers(
     log.figures.lost += customer.orderCount;
   }
   for (const item of toClassify.slice(0, CLASSIFIED_ROWS)) {
-    const orders = await customerOrders(sql, item.customerId);
+    const orders = await customerOrders(sources, item.customerId);
     const effects = orders
       .filter((order) => order.view.currency === item.currency)
       .flatMap((order) => order.customerEffects);
@@ -133,13 +133,18 @@ export async function compareCustomers(
   }
 }
 
-export async function compareBuckets(sql: Sql, scope: Scope, expected: Aggregates, log: DifferenceLog): Promise<void> {
+export async function compareBuckets(
+  sources: VerifySources,
+  scope: Scope,
+  expected: Aggregates,
+  log: DifferenceLog,
+): Promise<void> {
   const P = 'sales';
   const T = 'sales_buckets';
   log.figures.buckets = expected.buckets.size;
   const remaining = new Map(expected.buckets);
   const toClassify: { key: string; found: bigint | null; expected: bigint }[] = [];
-  const rows = await sql.query<{ key: string; orders: number; revenue: string; cancellations: number }>(
+  const rows = await sources.read.query<{ key: string; orders: number; revenue: string; cancellations: number }>(
     `SELECT granularity || '|' || ${timestampText('bucket_start')} || '|' || currency::text AS key, orders, revenue_minor::text AS revenue, cancellations
        FROM ${tableOf(scope, P, T)} ORDER BY 1`,
   );
@@ -180,7 +185,7 @@ export async function compareBuckets(sql: Sql, scope: Scope, expected: Aggregate
     log.figures.lost += bucket.orders + bucket.cancellations;
   }
   for (const item of toClassify.slice(0, CLASSIFIED_ROWS)) {
-    const revenues = (await ordersConfirmedIn(sql, item.key))
+    const revenues = (await ordersConfirmedIn(sources.store, item.key))
       .map((order) => order.revenue)
       .filter((revenue) => revenue !== null);
     classifyAmount(log, item.found, item.expected, revenues);
@@ -199,15 +204,15 @@ function folded(events: Awaited<ReturnType<typeof eventsOfOrders>>): FoldedOrder
   return events.map(foldOrder).filter((order): order is FoldedOrder => order.view !== undefined);
 }
 
-/** A customer's orders, folded from the store; found through the order view's customer index. */
-async function customerOrders(sql: Sql, customerId: string): Promise<FoldedOrder[]> {
-  const rows = await sql.query<{ order_id: string }>(
+/** A customer's orders, folded from the store; found through the order view's customer index (the read side). */
+async function customerOrders({ store, read }: VerifySources, customerId: string): Promise<FoldedOrder[]> {
+  const rows = await read.query<{ order_id: string }>(
     `SELECT order_id::text FROM public.order_view WHERE customer_id = $1 UNION SELECT order_id::text FROM public.customer_summary_orders WHERE customer_id = $1`,
     [customerId],
   );
   return folded(
     await eventsOfOrders(
-      sql,
+      store,
       rows.map((row) => row.order_id),
     ),
   );

@@ -1,7 +1,7 @@
 import type { DifferenceLog } from './difference.js';
 import { countEffects, totalOfLines, type ExactLine, type ExpectedOrderView, type FoldedOrder } from './fold.js';
 import { tableOf, type Scope, type VerifiedProjection } from './scope.js';
-import { canonicalJson, exactLinesSql, timestampText, type Sql } from './sql.js';
+import { canonicalJson, exactLinesSql, timestampText, type Sql, type VerifySources } from './sql.js';
 
 type Row = Record<string, unknown>;
 
@@ -228,8 +228,21 @@ export function classifyAmount(
   if (events < 0) log.figures.lost -= events;
 }
 
-/** Rows of the checked projections' per-order tables whose order is not in the store at all: the first `limit` of each table listed, all counted. */
-export async function compareOrphans(sql: Sql, scope: Scope, log: DifferenceLog, limit: number): Promise<void> {
+/** Read-side order ids read, and looked up in the store, per round trip. */
+const ORPHAN_PAGE = 5_000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Rows of the checked projections' per-order tables whose order is not in the store at all: the
+ * first `limit` of each table listed, all counted. The two sides may be two databases, so no query
+ * joins them: each page of the table's order ids is looked up in the store by its own query.
+ */
+export async function compareOrphans(
+  sources: VerifySources,
+  scope: Scope,
+  log: DifferenceLog,
+  limit: number,
+): Promise<void> {
   const tables: [VerifiedProjection, string][] = [
     ['order-view', 'order_view'],
     ['customer-summary', 'customer_summary_orders'],
@@ -237,12 +250,8 @@ export async function compareOrphans(sql: Sql, scope: Scope, log: DifferenceLog,
   ];
   for (const [projection, table] of tables) {
     if (!scope.projections.includes(projection)) continue;
-    const rows = await sql.query<{ order_id: string; total: number }>(
-      `SELECT t.order_id::text, count(*) OVER ()::int AS total FROM ${tableOf(scope, projection, table)} t
-        WHERE NOT EXISTS (SELECT FROM events e WHERE e.order_id = t.order_id) ORDER BY 1 LIMIT $1`,
-      [limit],
-    );
-    for (const { order_id: orderId } of rows)
+    const orphans = await orphansOf(sources, { table: tableOf(scope, projection, table), idType: 'uuid' }, limit);
+    for (const { orderId } of orphans.listed)
       log.add({
         projection,
         table,
@@ -251,23 +260,62 @@ export async function compareOrphans(sql: Sql, scope: Scope, log: DifferenceLog,
         expected: null,
         found: 'a row for an order not in the store',
       });
-    log.unlisted(projection, table, (rows[0]?.total ?? 0) - rows.length);
+    log.unlisted(projection, table, orphans.total - orphans.listed.length);
   }
   for (const projection of scope.projections) {
-    const rows = await sql.query<{ order_id: string; version: number; total: number }>(
-      `SELECT t.order_id, t.version, count(*) OVER ()::int AS total FROM ${tableOf(scope, projection, 'projection_order_versions')} t
-        WHERE t.projection = $1 AND NOT EXISTS (SELECT FROM events e WHERE e.order_id::text = t.order_id) ORDER BY 1 LIMIT $2`,
-      [projection, limit],
-    );
-    for (const row of rows)
+    const versions = tableOf(scope, projection, 'projection_order_versions');
+    const orphans = await orphansOf(sources, { table: versions, idType: 'text', projection }, limit);
+    for (const row of orphans.listed)
       log.add({
         projection,
         table: 'projection_order_versions',
-        key: row.order_id,
+        key: row.orderId,
         field: 'version',
         expected: null,
         found: String(row.version),
       });
-    log.unlisted(projection, 'projection_order_versions', (rows[0]?.total ?? 0) - rows.length);
+    log.unlisted(projection, 'projection_order_versions', orphans.total - orphans.listed.length);
+  }
+}
+
+/** A per-order read-side table, and the projection its rows belong to when it keeps several projections' rows. */
+interface OrderTable {
+  readonly table: string;
+  readonly idType: 'uuid' | 'text';
+  readonly projection?: string;
+}
+
+/**
+ * The rows of the table whose order id is not an order of the store, in order id order: the first
+ * `limit`, and how many in all. A text id counts as the store's order only when it is that order's
+ * id as the store spells it (lower case), as a join on `order_id::text` would have it.
+ */
+async function orphansOf(
+  { store, read }: VerifySources,
+  { table, idType, projection }: OrderTable,
+  limit: number,
+): Promise<{ listed: { orderId: string; version: number | null }[]; total: number }> {
+  const listed: { orderId: string; version: number | null }[] = [];
+  let total = 0;
+  const [version, ofProjection] = projection === undefined ? ['NULL::int', ''] : ['version', 'AND projection = $3'];
+  for (let after: string | null = null; ;) {
+    const rows: { order_id: string; version: number | null }[] = await read.query(
+      `SELECT order_id::text, ${version} AS version FROM ${table}
+        WHERE ($1::text IS NULL OR order_id > $1::${idType}) ${ofProjection} ORDER BY order_id LIMIT $2`,
+      projection === undefined ? [after, ORPHAN_PAGE] : [after, ORPHAN_PAGE, projection],
+    );
+    const ids = rows.map((row) => row.order_id).filter((id) => UUID.test(id));
+    const found = await store.query<{ order_id: string }>(
+      'SELECT DISTINCT order_id::text FROM events WHERE order_id = ANY($1::uuid[])',
+      [ids],
+    );
+    const known = new Set(found.map((row) => row.order_id));
+    for (const row of rows) {
+      if (known.has(row.order_id)) continue;
+      total++;
+      if (listed.length < limit) listed.push({ orderId: row.order_id, version: row.version });
+    }
+    if (rows.length < ORPHAN_PAGE) return { listed, total };
+    after = rows.at(-1)?.order_id ?? null;
   }
 }

@@ -8,6 +8,16 @@ export interface Sql {
   query<Row = Record<string, unknown>>(text: string, parameters?: readonly unknown[]): Promise<Row[]>;
 }
 
+/**
+ * Where verification reads: the event store, and the read side (read models, side tables and
+ * bookkeeping). Two databases when `READ_DATABASE_URL` names its own, so no query joins the two:
+ * each reads one side and the comparison happens here. One Sql for both when they are one database.
+ */
+export interface VerifySources {
+  readonly store: Sql;
+  readonly read: Sql;
+}
+
 /** A pg client or pool as Sql (libs/testing, scripts). */
 export function pgSql(client: { query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }> }): Sql {
   return {

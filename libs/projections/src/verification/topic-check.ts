@@ -1,7 +1,7 @@
 import { streamTopicToEnd, topicExists, type KafkaConnection, type ReadRecord } from '@app/messaging';
 
 import type { DifferenceLog } from './difference.js';
-import type { Sql } from './sql.js';
+import type { Sql, VerifySources } from './sql.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TOPIC = 'topic';
@@ -27,7 +27,7 @@ export interface TopicCheck {
  * holds one batch and the last version seen per order. Returns each partition's log end.
  */
 export async function checkOrdersTopic(
-  sql: Sql,
+  { store, read }: VerifySources,
   check: TopicCheck,
   log: DifferenceLog,
 ): Promise<ReadonlyMap<number, number>> {
@@ -37,7 +37,7 @@ export async function checkOrdersTopic(
     check.ordersTopic,
     async (records) => {
       const ids = [...new Set(records.map((record) => record.headers['event-id'] ?? '').filter((id) => UUID.test(id)))];
-      const stored = await sql.query<{ event_id: string; order_id: string; version: number }>(
+      const stored = await store.query<{ event_id: string; order_id: string; version: number }>(
         'SELECT event_id::text, order_id::text, version FROM events WHERE event_id = ANY($1::uuid[])',
         [ids],
       );
@@ -67,12 +67,12 @@ export async function checkOrdersTopic(
         lastSeen.set(event.order_id, event.version);
       }
       log.figures.topicRecords += records.length;
-      await sortForeign(sql, check, foreign, log);
+      await sortForeign(read, check, foreign, log);
       check.onProgress?.(log.figures.topicRecords);
     },
     { idleTimeoutMs: check.idleTimeoutMs ?? 30_000, groupPrefix: GROUP_PREFIX },
   );
-  await compareWithStore(sql, check.ordersTopic, lastSeen, log);
+  await compareWithStore(store, check.ordersTopic, lastSeen, log);
   return logEnd;
 }
 

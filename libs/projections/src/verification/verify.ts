@@ -5,7 +5,7 @@ import { DifferenceLog, type Difference, type VerificationFigures } from './diff
 import { foldOrder, type FoldedOrder } from './fold.js';
 import { resolveScope, VERIFIED_PROJECTION_NAMES, type VerifiedProjection } from './scope.js';
 import { OrderSample, checkQueryApi, type QueryApiCheck } from './query-api-check.js';
-import { eventPages, type Sql } from './sql.js';
+import { eventPages, type Sql, type VerifySources } from './sql.js';
 import { checkDeadLetters, checkOrdersTopic, type TopicCheck } from './topic-check.js';
 
 export interface VerifyOptions {
@@ -37,19 +37,23 @@ const LISTED_ROWS = 10_000;
 
 /**
  * Folds the event store from scratch and compares every read model, side table and bookkeeping
- * row of the checked projections with it; with `topic`, also the topics and the offsets. `sql`
- * should hold one snapshot (a REPEATABLE READ transaction), so that rows written meanwhile do not
- * read as differences. Used by `npm run verify` and by the tests' oracle alike.
+ * row of the checked projections with it; with `topic`, also the topics and the offsets. Each of
+ * `sources` should hold one snapshot (a REPEATABLE READ transaction: `withSnapshot`), so that rows
+ * written meanwhile do not read as differences. Used by `npm run verify` and by the tests' oracle alike.
  */
-export async function verifyReadModels(sql: Sql, options: VerifyOptions = {}): Promise<VerificationResult> {
+export async function verifyReadModels(
+  sources: VerifySources,
+  options: VerifyOptions = {},
+): Promise<VerificationResult> {
   const { pageSize = 2_000, keepDifferences = 1_000 } = options;
+  const { store, read } = sources;
   const log = new DifferenceLog(keepDifferences, options.onDifference);
-  const scope = await resolveScope(sql, options.projections ?? VERIFIED_PROJECTION_NAMES);
-  const estimate = await estimatedEvents(sql);
+  const scope = await resolveScope(read, options.projections ?? VERIFIED_PROJECTION_NAMES);
+  const estimate = await estimatedEvents(store);
   const aggregates = new Aggregates();
   const sample = new OrderSample(options.queryApi ? (options.queryApi.sample ?? 20) : 0);
 
-  for await (const page of eventPages(sql, pageSize)) {
+  for await (const page of eventPages(store, pageSize)) {
     const folded = new Map<string, FoldedOrder>();
     for (const events of page) {
       const orderId = events[0]?.orderId ?? '';
@@ -70,17 +74,17 @@ export async function verifyReadModels(sql: Sql, options: VerifyOptions = {}): P
       aggregates.add(order);
       sample.offer(order);
     }
-    await compareOrderPage(sql, scope, folded, log);
+    await compareOrderPage(read, scope, folded, log);
     options.onProgress?.({
       phase: 'store',
       done: log.figures.events,
       estimate: Math.max(estimate, log.figures.events),
     });
   }
-  await compareOrphans(sql, scope, log, LISTED_ROWS);
-  if (scope.projections.includes('customer-summary')) await compareCustomers(sql, scope, aggregates, log);
-  if (scope.projections.includes('sales')) await compareBuckets(sql, scope, aggregates, log);
-  await compareParked(sql, scope, log, LISTED_ROWS);
+  await compareOrphans(sources, scope, log, LISTED_ROWS);
+  if (scope.projections.includes('customer-summary')) await compareCustomers(sources, scope, aggregates, log);
+  if (scope.projections.includes('sales')) await compareBuckets(sources, scope, aggregates, log);
+  await compareParked(read, scope, log, LISTED_ROWS);
   if (options.queryApi) await checkQueryApi(options.queryApi, sample, aggregates, log);
 
   if (options.topic) {
@@ -91,9 +95,9 @@ export async function verifyReadModels(sql: Sql, options: VerifyOptions = {}): P
       onProgress: (records) =>
         options.onProgress?.({ phase: 'topic', done: records, estimate: Math.max(estimate, records) }),
     };
-    const logEnd = await checkOrdersTopic(sql, check, log);
-    await compareOffsets(sql, scope, check.ordersTopic, logEnd, log);
-    await checkDeadLetters(sql, check, log);
+    const logEnd = await checkOrdersTopic(sources, check, log);
+    await compareOffsets(read, scope, check.ordersTopic, logEnd, log);
+    await checkDeadLetters(read, check, log);
   }
   return { figures: log.figures, differences: log.kept };
 }
