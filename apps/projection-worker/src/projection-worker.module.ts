@@ -5,6 +5,7 @@ import { KafkaHealthCheck, MessagingModule } from '@app/messaging';
 import { ConfigModule, DatabaseModule, HealthModule, MetricsModule, postgresHealthCheck } from '@app/platform';
 import { projections } from '@app/projections';
 
+import { ClusterMetrics } from './cluster-metrics.js';
 import { PROJECTIONS, ProjectionsTransport } from './projections.transport.js';
 
 @Module({
@@ -18,7 +19,7 @@ import { PROJECTIONS, ProjectionsTransport } from './projections.transport.js';
       useFactory: (dataSource: DataSource, kafka: KafkaHealthCheck) => [postgresHealthCheck(dataSource), kafka],
     }),
   ],
-  providers: [{ provide: PROJECTIONS, useValue: projections }, ProjectionsTransport],
-  exports: [ProjectionsTransport],
+  providers: [{ provide: PROJECTIONS, useValue: projections }, ProjectionsTransport, ClusterMetrics],
+  exports: [ProjectionsTransport, ClusterMetrics],
 })
 export class ProjectionWorkerModule {}

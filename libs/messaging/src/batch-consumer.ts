@@ -114,7 +114,7 @@ export class BatchConsumer {
   private readonly committer = setInterval(() => void this.commitProgress(), KAFKA_COMMIT_INTERVAL_MS).unref();
 
   constructor(
-    connection: KafkaConnection,
+    private readonly connection: KafkaConnection,
     private readonly options: BatchConsumerOptions,
     private readonly handler: BatchHandler,
   ) {
@@ -206,6 +206,9 @@ export class BatchConsumer {
         consumedRecord(batch.topic, batch.partition, message.offset, message.key, message.value, message.headers),
       ),
     };
+    let bytes = 0;
+    for (const { key, value } of batch.messages) bytes += (key?.length ?? 0) + (value?.length ?? 0);
+    this.connection.observer.consumed(batch.topic, batch.messages.length, bytes);
     if (readAhead) {
       this.handleLater(handed);
       payload.resolveOffset(lastOffset);

@@ -33,13 +33,14 @@ export class EventPublisher {
     const chunks = chunkBySize(records);
     const producer = await this.connect();
     try {
-      for (const chunk of chunks) {
+      for (const { records: chunk, bytes } of chunks) {
         await producer.send({
           topic: this.topic.name,
           // acks=all: durable only together with the topic's min.insync.replicas (see topics.ts).
           acks: -1,
           messages: chunk.map(({ key, value, headers }) => ({ key, value, headers })),
         });
+        this.connection.observer.produced(this.topic.name, chunk.length, bytes);
       }
     } catch (error) {
       await this.discard(producer);
@@ -76,21 +77,22 @@ export class EventPublisher {
   }
 }
 
-function chunkBySize(records: readonly OutgoingRecord[]): OutgoingRecord[][] {
-  const chunks: OutgoingRecord[][] = [];
+/** Runs of records that each fit one produce request, with their size as `recordSize` estimates it. */
+function chunkBySize(records: readonly OutgoingRecord[]): { records: OutgoingRecord[]; bytes: number }[] {
+  const chunks: { records: OutgoingRecord[]; bytes: number }[] = [];
   let current: OutgoingRecord[] = [];
   let bytes = 0;
   for (const record of records) {
     const size = recordSize(record);
     if (size > MAX_RECORD_BYTES) throw new RecordTooLarge(size);
     if (current.length > 0 && bytes + size > MAX_RECORD_BYTES) {
-      chunks.push(current);
+      chunks.push({ records: current, bytes });
       current = [];
       bytes = 0;
     }
     current.push(record);
     bytes += size;
   }
-  chunks.push(current);
+  chunks.push({ records: current, bytes });
   return chunks;
 }

@@ -3,6 +3,7 @@ import kafkajs, { type Admin, type Consumer, type Kafka, type PartitionAssigner,
 
 import type { AppConfig } from '@app/platform';
 
+import { ignoreKafkaClient, type KafkaClientObserver } from './kafka-client-observer.js';
 import { weakerTopicSettings, type ActualTopicSettings } from './topic-settings.js';
 import { clusterDurability, type Durability, type TopicSpec } from './topics.js';
 
@@ -22,7 +23,14 @@ export interface ConsumerTuning {
 export class KafkaConnection {
   private readonly kafka: Kafka;
 
-  constructor(private readonly config: AppConfig['kafka']) {
+  /**
+   * `observer` hears every request of the producers and consumers made here, and what they produce
+   * and consume (the apps pass their Prometheus metrics; tools and tests need not).
+   */
+  constructor(
+    private readonly config: AppConfig['kafka'],
+    readonly observer: KafkaClientObserver = ignoreKafkaClient,
+  ) {
     const logger = new Logger('kafkajs');
     this.kafka = new KafkaClient({
       clientId: config.clientId,
@@ -53,12 +61,16 @@ export class KafkaConnection {
    * is part of the contract (other clients, and single-order replays, compute it too).
    */
   producer(): Producer {
-    return this.kafka.producer({
+    const producer = this.kafka.producer({
       createPartitioner: Partitioners.DefaultPartitioner,
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
     });
+    producer.on(producer.events.REQUEST, ({ payload }) => {
+      this.observeRequest('producer', payload);
+    });
+    return producer;
   }
 
   /**
@@ -66,7 +78,7 @@ export class KafkaConnection {
    * `disconnect()` waits for the fetch in flight: short, so members leave quickly.
    */
   consumer(groupId: string, tuning: ConsumerTuning = {}): Consumer {
-    return this.kafka.consumer({
+    const consumer = this.kafka.consumer({
       groupId,
       allowAutoTopicCreation: false,
       sessionTimeout: this.config.sessionTimeoutMs,
@@ -78,6 +90,17 @@ export class KafkaConnection {
         ? { partitionAssigners: [fixedPartitionsAssigner(tuning.partitions.topic, tuning.partitions.partitions)] }
         : {}),
     });
+    consumer.on(consumer.events.REQUEST, ({ payload }) => {
+      this.observeRequest('consumer', payload);
+    });
+    return consumer;
+  }
+
+  private observeRequest(
+    client: 'producer' | 'consumer',
+    payload: { apiName: string; broker: string; duration: number },
+  ): void {
+    this.observer.request({ client, api: payload.apiName, broker: payload.broker, seconds: payload.duration / 1_000 });
   }
 
   /**

@@ -1,8 +1,9 @@
 import { Global, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import type { Admin } from 'kafkajs';
 
-import { APP_CONFIG, type AppConfig, type HealthCheck } from '@app/platform';
+import { APP_CONFIG, Metrics, type AppConfig, type HealthCheck } from '@app/platform';
 
+import { KafkaClientMetrics } from './kafka-client-metrics.js';
 import { KafkaConnection, topicWarnings } from './kafka-connection.js';
 import { deadLetterTopic, orderEventsTopic } from './topics.js';
 
@@ -47,8 +48,10 @@ export class KafkaHealthCheck implements HealthCheck, OnApplicationShutdown {
   providers: [
     {
       provide: KafkaConnection,
-      inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => new KafkaConnection(config.kafka),
+      // Every app's Kafka requests, records and bytes on its /metrics (an app without metrics has none).
+      inject: [APP_CONFIG, { token: Metrics, optional: true }],
+      useFactory: (config: AppConfig, metrics: Metrics | undefined) =>
+        new KafkaConnection(config.kafka, metrics ? new KafkaClientMetrics(metrics) : undefined),
     },
     KafkaHealthCheck,
   ],

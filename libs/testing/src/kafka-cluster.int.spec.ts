@@ -7,7 +7,14 @@ import { promisify } from 'node:util';
 
 import kafkajs from 'kafkajs';
 
-import { KafkaConnection, deadLetterTopic, ensureTopics, orderEventsTopic, topicWarnings } from '@app/messaging';
+import {
+  ClusterProbe,
+  KafkaConnection,
+  deadLetterTopic,
+  ensureTopics,
+  orderEventsTopic,
+  topicWarnings,
+} from '@app/messaging';
 import { loadConfig } from '@app/platform';
 
 import { eventually } from './eventually.js';
@@ -69,6 +76,14 @@ describe('a three-node cluster from scripts/kafka.sh', () => {
 
   it('replicates a topic three times with two in sync, keeps taking acks=all writes with a node killed, and heals it on start', async () => {
     const client = kafka();
+    // What the worker's kafka_partition_* gauges are made of (apps/projection-worker/src/cluster-metrics.ts).
+    const probe = new ClusterProbe(
+      new KafkaConnection(loadConfig({ KAFKA_BROKERS: brokers.join(',') }).kafka),
+      'probe',
+    );
+    const underReplicated = async (): Promise<number> =>
+      (await probe.probe(['replicated'])).topics[0]?.partitions.filter((p) => p.inSyncReplicas < p.replicas).length ??
+      -1;
     const admin = client.admin();
     const producer = client.producer({ idempotent: true, maxInFlightRequests: 1 });
     await Promise.all([admin.connect(), producer.connect()]);
@@ -98,6 +113,12 @@ describe('a three-node cluster from scripts/kafka.sh', () => {
       });
       const messages = Array.from({ length: 30 }, (_, index) => ({ key: `k${String(index)}`, value: 'v' }));
       await producer.send({ topic: 'replicated', acks: -1, messages }); // two of three in sync is enough
+      await eventually(
+        async () => {
+          assert.equal(await underReplicated(), 3, 'every partition is under-replicated while node 2 is down');
+        },
+        { timeoutMs: 60_000, intervalMs: 250 },
+      );
 
       await run('bash', [script, 'start'], { env: env(), timeout: 180_000 });
       assert.notEqual(pidOf(2), killed, 'start restarted the missing node');
@@ -113,8 +134,16 @@ describe('a three-node cluster from scripts/kafka.sh', () => {
           timeoutMs: 60_000,
         },
       );
+      await eventually(async () => {
+        assert.equal(await underReplicated(), 0);
+        const { logSizes } = await probe.probe(['replicated']);
+        // Each broker reports the size of its own replica of each of the three partitions.
+        assert.equal(logSizes.length, 9, JSON.stringify(logSizes));
+        const written = new Set(logSizes.filter((size) => size.bytes > 0).map((size) => size.partition));
+        assert.ok(written.size >= 1, 'the records written show as log size');
+      });
     } finally {
-      await Promise.all([producer.disconnect(), admin.disconnect()]);
+      await Promise.all([producer.disconnect(), admin.disconnect(), probe.close()]);
     }
   });
 

@@ -36,6 +36,8 @@ export interface AppConfig {
     readonly groupPrefix: string;
     /** How long a silent group member keeps its partitions: the failover time after a crash. */
     readonly sessionTimeoutMs: number;
+    /** How often the worker asks the cluster for replication, offsets and log sizes (its `kafka_*` gauges). */
+    readonly clusterMetricsIntervalMs: number;
   };
   readonly query: {
     /** How long GET /orders/:id?minVersion waits for the read model before answering 409. */
@@ -101,6 +103,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       groupPrefix: read.string('KAFKA_GROUP_PREFIX', ''),
       // Within the broker's default group.min/max.session.timeout.ms (6 s to 30 min).
       sessionTimeoutMs: read.integer('KAFKA_SESSION_TIMEOUT_MS', 10_000, 6_000, 1_800_000),
+      clusterMetricsIntervalMs: read.integer('KAFKA_CLUSTER_METRICS_INTERVAL_MS', 15_000, 100, 3_600_000),
     },
     query: {
       minVersionWaitMs: read.integer('QUERY_MIN_VERSION_WAIT_MS', 5_000, 0, 60_000),
