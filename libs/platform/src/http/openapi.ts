@@ -14,6 +14,8 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 /** The security scheme of the admin endpoints: `@ApiBearerAuth(ADMIN_BEARER)` on their controllers. */
 export const ADMIN_BEARER = 'adminToken';
 
+const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'patch'] as const;
+
 /** What each API says about itself; the rest of the document is the same for every API. */
 export interface OpenApiInfo {
   readonly title: string;
@@ -93,14 +95,14 @@ export function createOpenApiDocument(
     .addServer(serverUrl(http.host, port), 'As configured (HOST and the port of this API).')
     .build();
   const document = SwaggerModule.createDocument(app, config, { extraModels: [ErrorResponse, ServerErrorResponse] });
-  for (const path of Object.values(document.paths))
-    for (const method of ['get', 'put', 'post', 'delete', 'patch'] as const) {
-      const operation = path[method];
-      if (!operation) continue;
-      operation.security ??= [];
-      operation.responses = { ...platformResponses(method), ...operation.responses };
-    }
-  if (JSON.stringify(document.paths).includes(`"${ADMIN_BEARER}"`)) {
+  const operations = Object.values(document.paths).flatMap((path) =>
+    HTTP_METHODS.flatMap((method) => (path[method] ? [{ method, operation: path[method] }] : [])),
+  );
+  for (const { method, operation } of operations) {
+    operation.security ??= [];
+    operation.responses = { ...platformResponses(method), ...operation.responses };
+  }
+  if (operations.some(({ operation }) => operation.security?.some((scheme) => ADMIN_BEARER in scheme))) {
     document.components = {
       ...document.components,
       securitySchemes: {
@@ -123,7 +125,7 @@ const errorContent = (schema: typeof ErrorResponse | typeof ServerErrorResponse)
  * What the HTTP setup (configure-http-app.ts) and Express answer on every route, before or around its
  * controller; an operation documents its own answers of the same statuses more precisely.
  */
-function platformResponses(method: 'get' | 'put' | 'post' | 'delete' | 'patch'): OperationObject['responses'] {
+function platformResponses(method: (typeof HTTP_METHODS)[number]): OperationObject['responses'] {
   const always = {
     400: {
       description: 'The request is malformed: its URL, a parameter, a header or the body; `fields` names each bad one.',
