@@ -4,6 +4,9 @@
 # replicated cluster of KAFKA_NODES. See docs/adr/0002-kafka-from-maven-central.md.
 #
 #   bash scripts/kafka.sh start|stop|status|logs [node]
+#   bash scripts/kafka.sh tool <topics|consumer-groups|configs|get-offsets|delete-records> [args]
+#       (npm run kafka -- <tool> [args]) runs one of Kafka's own tools from the same jars, against
+#       KAFKA_BROKERS unless the arguments name --bootstrap-server; --help lists the tools.
 #
 # Environment:
 #   KAFKA_NODES            how many nodes                   (default 1; 3 for a replicated cluster)
@@ -14,6 +17,7 @@
 #   KAFKA_CACHE_DIR        jars, data and logs              (default <repo>/.cache/kafka)
 #   KAFKA_HEAP_OPTS        JVM heap per node                (default -Xms256m -Xmx512m; several
 #                          nodes: -Xms192m -Xmx384m each)
+#   KAFKA_TOOL_HEAP_OPTS   JVM heap of a tool               (default -Xms32m -Xmx256m)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,7 +31,9 @@ need() { command -v "$1" >/dev/null || die "'$1' not found on PATH: $2"; }
 
 NODES="${KAFKA_NODES:-1}"
 [[ "$NODES" =~ ^[1-9]$ ]] || die "KAFKA_NODES must be a number of nodes from 1 to 9, not '$NODES'"
-IFS=',' read -ra LISTED <<<"${KAFKA_BROKERS:-127.0.0.1:9092}"
+# The tools talk to whatever cluster is configured: all of its brokers when several are listed.
+CONFIGURED_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
+IFS=',' read -ra LISTED <<<"$CONFIGURED_BROKERS"
 FIRST="${LISTED[0]}"
 HOST="${FIRST%:*}"
 BASE_PORT="${FIRST##*:}"
@@ -39,6 +45,7 @@ if ((NODES > 1 && ${#LISTED[@]} != NODES)); then
 fi
 ((NODES == 1)) && LISTED=("$FIRST") # one node: the first broker of the list is the one we run
 KAFKA_BROKERS="$(IFS=','; echo "${LISTED[*]}")"
+((NODES > 1)) && CONFIGURED_BROKERS="$KAFKA_BROKERS" # every node, as scripts/lib/infra.mjs kafkaBrokers() has it
 export KAFKA_BROKERS KAFKA_NODES="$NODES" # ping.mjs waits for every node
 
 CACHE="${KAFKA_CACHE_DIR:-$REPO/.cache/kafka}"
@@ -90,17 +97,24 @@ java_for() { # the JVM command line of node $1
     -cp "$LIBS/*")
 }
 
-resolve() { # download the pinned broker jars once per version
-  [[ -d "$LIBS" ]] && return
+# The jars are those of one pom: a pom changed since (a dependency added, a version bumped) resolves again.
+POM_STAMP="$(cksum <"$POM")"
+resolve() { # download the pinned jars once per version of the pom
+  [[ -f "$LIBS/.pom-stamp" && "$(cat "$LIBS/.pom-stamp")" == "$POM_STAMP" ]] && return
   need mvn "install Maven 3.6.3+ (used to download Kafka $VERSION from Maven Central)"
   log "resolving Kafka $VERSION from Maven Central into $LIBS"
   local t=$SECONDS
   mkdir -p "$CACHE/$VERSION"
-  rm -rf "$LIBS.tmp"
+  rm -rf "$LIBS.tmp" "$LIBS.old"
   mvn -B -f "$POM" dependency:copy-dependencies -DincludeScope=runtime \
     -DoutputDirectory="$LIBS.tmp" >"$CACHE/$VERSION/mvn.log" 2>&1 \
     || { tail -n 30 "$CACHE/$VERSION/mvn.log"; die "artifact resolution failed (full log: $CACHE/$VERSION/mvn.log)"; }
-  mv "$LIBS.tmp" "$LIBS" # only a complete download counts as cached
+  echo "$POM_STAMP" >"$LIBS.tmp/.pom-stamp"
+  # Only a complete download counts as cached. A broker running from the old jars keeps them open,
+  # and the same version's jars keep their names, so it goes on undisturbed.
+  [[ -d "$LIBS" ]] && mv "$LIBS" "$LIBS.old"
+  mv "$LIBS.tmp" "$LIBS"
+  rm -rf "$LIBS.old"
   log "resolved in $((SECONDS - t)) s"
 }
 
@@ -222,6 +236,63 @@ node_arg() { # the node named on the command line, 1 by default
   echo "$id"
 }
 
+# Kafka's own tools by the names of their kafka-*.sh scripts, all in org.apache.kafka:kafka-tools.
+# (A case, not an associative array: macOS still ships bash 3.2.)
+tool_class() {
+  case "$1" in
+    topics) echo org.apache.kafka.tools.TopicCommand ;;
+    consumer-groups) echo org.apache.kafka.tools.consumer.group.ConsumerGroupCommand ;;
+    configs) echo org.apache.kafka.tools.ConfigCommand ;;
+    get-offsets) echo org.apache.kafka.tools.GetOffsetShell ;;
+    delete-records) echo org.apache.kafka.tools.DeleteRecordsCommand ;;
+    *) return 1 ;;
+  esac
+}
+TOOL_NAMES="topics, consumer-groups, configs, get-offsets, delete-records"
+
+tool_usage() {
+  cat <<USAGE
+usage: npm run kafka -- <tool> [arguments]   (bash scripts/kafka.sh tool <tool> [arguments])
+
+Runs one of Kafka's own tools (Kafka $VERSION) against $CONFIGURED_BROKERS (KAFKA_BROKERS),
+unless the arguments name --bootstrap-server or --bootstrap-controller.
+
+  topics            kafka-topics.sh            list, describe, create, alter, delete topics
+  consumer-groups   kafka-consumer-groups.sh   groups, their members, offsets and lag
+  configs           kafka-configs.sh           describe and alter topic, broker and client configs
+  get-offsets       kafka-get-offsets.sh       offsets of topic partitions (earliest, latest, by time)
+  delete-records    kafka-delete-records.sh    delete records below an offset
+
+Each tool's own help: npm run kafka -- <tool> --help
+The lag of every projection: npm run kafka -- consumer-groups --describe --all-groups
+USAGE
+}
+
+tool() {
+  local name="${1:-}"
+  case "$name" in
+    "" | -h | --help | help) tool_usage; return ;;
+  esac
+  shift
+  local main
+  if ! main="$(tool_class "$name")"; then
+    echo "kafka: no tool '$name'; the tools are: $TOOL_NAMES (npm run kafka -- --help)" >&2
+    exit 2
+  fi
+  need java "install a Java 17+ runtime"
+  resolve >&2 # stdout is the tool's answer, for scripts to read
+  local bootstrap=(--bootstrap-server "$CONFIGURED_BROKERS") arg
+  for arg in "$@"; do
+    case "$arg" in --bootstrap-server | --bootstrap-server=* | --bootstrap-controller | --bootstrap-controller=* | --help | --version) bootstrap=() ;; esac
+  done
+  local heap
+  read -ra heap <<<"${KAFKA_TOOL_HEAP_OPTS:--Xms32m -Xmx256m}"
+  # A short-lived client: the serial collector and the C1 compiler start fastest. exec passes the
+  # tool's exit code through as ours.
+  exec java "${heap[@]}" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$HERE/kafka/tools-log4j2.yaml" -cp "$LIBS/*" "$main" ${bootstrap[@]+"${bootstrap[@]}"} "$@"
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
@@ -230,5 +301,9 @@ case "${1:-}" in
     node="$(node_arg "${2:-}")" || exit 1
     exec tail -n 100 -F "$(log_dir_of "$node")/server.log"
     ;;
-  *) die "usage: $0 start|stop|status|logs [node]" ;;
+  tool)
+    shift
+    tool "$@"
+    ;;
+  *) die "usage: $0 start|stop|status|logs [node] | tool <tool> [args] (tool --help lists them)" ;;
 esac

@@ -1,2 +1,2 @@
 export { CommandApiModule } from './command-api.module.js';
-export { setupOpenApi } from './openapi.js';
+export { buildOpenApiDocument as buildCommandApiDocument, setupOpenApi } from './openapi.js';

@@ -1,18 +1,22 @@
 import type { INestApplication } from '@nestjs/common';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { OpenAPIObject } from '@nestjs/swagger';
 
-/** The OpenAPI document, generated from the controllers and request DTOs, with Swagger UI at /docs. */
+import { createOpenApiDocument, serveOpenApi, type AppConfig, type OpenApiInfo } from '@app/platform';
+
+const info = (http: AppConfig['http']): OpenApiInfo => ({
+  title: 'Orders command API',
+  description:
+    'Commands that change orders. Every response that changes an order carries its new version and an ETag; ' +
+    'every command accepts Idempotency-Key. Read orders from the query API.',
+  port: http.commandApiPort,
+});
+
+/** The OpenAPI document, generated from the controllers and request DTOs (also without a running server). */
+export function buildOpenApiDocument(app: INestApplication, http: AppConfig['http']): OpenAPIObject {
+  return createOpenApiDocument(app, http, info(http));
+}
+
+/** Swagger UI at /docs and the document at /docs/openapi.json. */
 export function setupOpenApi(app: INestApplication): INestApplication {
-  const config = new DocumentBuilder()
-    .setTitle('Orders command API')
-    .setDescription(
-      'Commands that change orders. Every response that changes an order carries its new version and an ETag; ' +
-        'every command accepts Idempotency-Key. Read orders from the query API.',
-    )
-    .setVersion('1')
-    .build();
-  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, config), {
-    jsonDocumentUrl: 'docs/openapi.json',
-  });
-  return app;
+  return serveOpenApi(app, info);
 }

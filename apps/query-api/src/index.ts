@@ -1,2 +1,2 @@
 export { QueryApiModule } from './query-api.module.js';
-export { setupOpenApi as setupQueryApiOpenApi } from './openapi.js';
+export { buildOpenApiDocument as buildQueryApiDocument, setupOpenApi as setupQueryApiOpenApi } from './openapi.js';

@@ -11,3 +11,4 @@ export * from './logging/json-logger.js';
 export * from './logging/request-context.js';
 export * from './http/uuid-param.js';
 export * from './database/pipelined-sql.js';
+export * from './http/openapi.js';

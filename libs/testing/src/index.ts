@@ -24,3 +24,4 @@ export * from './test-app.js';
 export * from './test-environment.js';
 export * from './transactional-producer.js';
 export * from './evolving-log.js';
+export * from './openapi-checker.js';

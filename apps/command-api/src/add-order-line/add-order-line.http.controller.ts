@@ -11,7 +11,7 @@ import { AddOrderLineRequest } from './add-order-line.request.dto.js';
 @Controller('orders')
 export class AddOrderLineController {
   @Post(':id/lines')
-  @OrderCommandEndpoint({ summary: 'Add a line (only while PLACED)' })
+  @OrderCommandEndpoint({ operationId: 'addOrderLine', summary: 'Add a line (only while PLACED)' })
   addOrderLine(
     @Param('id', uuidParam('id')) orderId: string,
     @Body() { sku, quantity, unitPriceMinor }: AddOrderLineRequest,

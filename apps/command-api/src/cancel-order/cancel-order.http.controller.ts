@@ -11,7 +11,7 @@ import { CancelOrderRequest } from './cancel-order.request.dto.js';
 @Controller('orders')
 export class CancelOrderController {
   @Post(':id/cancel')
-  @OrderCommandEndpoint({ summary: 'Cancel a PLACED or CONFIRMED order' })
+  @OrderCommandEndpoint({ operationId: 'cancelOrder', summary: 'Cancel a PLACED or CONFIRMED order' })
   cancelOrder(@Param('id', uuidParam('id')) orderId: string, @Body() { reason }: CancelOrderRequest): OrderCommandCall {
     return { orderId, command: { type: 'CancelOrder', data: { reason } } };
   }

@@ -11,7 +11,7 @@ import { ConfirmOrderRequest } from './confirm-order.request.dto.js';
 @Controller('orders')
 export class ConfirmOrderController {
   @Post(':id/confirm')
-  @OrderCommandEndpoint({ summary: 'Confirm a PLACED order that has at least one line' })
+  @OrderCommandEndpoint({ operationId: 'confirmOrder', summary: 'Confirm a PLACED order that has at least one line' })
   confirmOrder(
     @Param('id', uuidParam('id')) orderId: string,
     @Body() { paymentReference }: ConfirmOrderRequest,

@@ -12,7 +12,7 @@ import type { OrderCommandCall } from '../shared/order-command.handler.js';
 export class DeliverOrderController {
   /** No body (or `{}`): there is nothing to say about a delivery but that it happened; any field is unknown. */
   @Post(':id/deliver')
-  @OrderCommandEndpoint({ summary: 'Mark a SHIPPED order delivered' })
+  @OrderCommandEndpoint({ operationId: 'deliverOrder', summary: 'Mark a SHIPPED order delivered' })
   deliverOrder(
     @Param('id', uuidParam('id')) orderId: string,
     @Body(NoBodyFieldsPipe) _body: undefined,

@@ -14,7 +14,7 @@ export class PlaceOrderController {
 
   /** The server names the order: a new id, so the command starts a stream no one else can write to yet. */
   @Post()
-  @OrderCommandEndpoint({ summary: 'Place an order with 1 to 100 lines', creates: true })
+  @OrderCommandEndpoint({ operationId: 'placeOrder', summary: 'Place an order with 1 to 100 lines', creates: true })
   placeOrder(@Body() { customerId, currency, lines, channel = 'web' }: PlaceOrderRequest): OrderCommandCall {
     const orderLines = lines.map(({ sku, quantity, unitPriceMinor }) => ({ sku, quantity, unitPriceMinor }));
     return {

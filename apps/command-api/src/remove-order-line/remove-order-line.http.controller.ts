@@ -10,7 +10,7 @@ import { RemoveOrderLineParams } from './remove-order-line.request.dto.js';
 @Controller('orders')
 export class RemoveOrderLineController {
   @Delete(':id/lines/:sku')
-  @OrderCommandEndpoint({ summary: 'Remove a line by sku (only while PLACED)' })
+  @OrderCommandEndpoint({ operationId: 'removeOrderLine', summary: 'Remove a line by sku (only while PLACED)' })
   removeOrderLine(
     @Param() { id, sku }: RemoveOrderLineParams,
     @Body(NoBodyFieldsPipe) _body: undefined,

@@ -11,7 +11,10 @@ import { ReturnOrderRequest } from './return-order.request.dto.js';
 @Controller('orders')
 export class ReturnOrderController {
   @Post(':id/return')
-  @OrderCommandEndpoint({ summary: 'Return a DELIVERED order (409 ORDER_NOT_DELIVERED otherwise)' })
+  @OrderCommandEndpoint({
+    operationId: 'returnOrder',
+    summary: 'Return a DELIVERED order (409 ORDER_NOT_DELIVERED otherwise)',
+  })
   returnOrder(@Param('id', uuidParam('id')) orderId: string, @Body() { reason }: ReturnOrderRequest): OrderCommandCall {
     return { orderId, command: { type: 'ReturnOrder', data: { reason } } };
   }

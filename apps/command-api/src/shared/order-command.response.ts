@@ -16,28 +16,3 @@ export class OrderCommandResponse {
   @ApiProperty({ enum: ORDER_STATUSES })
   status!: OrderStatus;
 }
-
-export class ErrorResponse {
-  @ApiProperty({ example: 409 })
-  statusCode!: number;
-
-  @ApiProperty({ example: 'Conflict' })
-  error!: string;
-
-  @ApiProperty({
-    required: false,
-    description: 'Stable code of the broken rule (409) or the failure (412, 413, 422).',
-    example: 'ORDER_NOT_PLACED',
-  })
-  code?: string;
-
-  @ApiProperty()
-  message!: string;
-
-  @ApiProperty({
-    required: false,
-    description: '400 only: each invalid field by its path.',
-    example: [{ field: 'lines.0.quantity', errors: ['quantity must not be less than 1'] }],
-  })
-  fields?: { field: string; errors: string[] }[];
-}

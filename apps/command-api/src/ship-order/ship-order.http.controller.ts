@@ -11,7 +11,7 @@ import { ShipOrderRequest } from './ship-order.request.dto.js';
 @Controller('orders')
 export class ShipOrderController {
   @Post(':id/ship')
-  @OrderCommandEndpoint({ summary: 'Ship a CONFIRMED order' })
+  @OrderCommandEndpoint({ operationId: 'shipOrder', summary: 'Ship a CONFIRMED order' })
   shipOrder(
     @Param('id', uuidParam('id')) orderId: string,
     @Body() { carrier, trackingNumber }: ShipOrderRequest,

@@ -12,12 +12,21 @@ import {
   Res,
   UseGuards,
 } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiExtraModels,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { Matches } from 'class-validator';
 import type { Request, Response } from 'express';
 import { DataSource } from 'typeorm';
 
 import { TopicOffsets } from '@app/messaging';
-import { APP_CONFIG, AdminTokenGuard, type AppConfig } from '@app/platform';
+import { ADMIN_BEARER, APP_CONFIG, AdminTokenGuard, ErrorResponse, type AppConfig } from '@app/platform';
 import {
   RebuildAlreadyActive,
   RebuildRecords,
@@ -27,7 +36,32 @@ import {
   type RebuildRecord,
 } from '@app/projections';
 
+import { AdminUnauthorized } from './admin-unauthorized.js';
+import {
+  ProjectionListResponse,
+  RebuildConflictResponse,
+  RebuildProgressResponse,
+  RebuildRecordResponse,
+  RebuildResponse as RebuildResponseBody,
+} from './admin.responses.js';
 import { PROJECTIONS } from './admin.tokens.js';
+
+const NAME_PARAM = ApiParam({
+  name: 'name',
+  schema: { type: 'string', pattern: '^[a-z0-9-]{1,64}$' },
+  example: 'order-view',
+});
+const ID_PARAM = ApiParam({
+  name: 'id',
+  schema: { type: 'string', pattern: '^[0-9]{1,18}$' },
+  description: 'The id of a rebuild.',
+});
+const UNKNOWN = (what: string) =>
+  ApiResponse({
+    status: 404,
+    type: ErrorResponse,
+    description: `No such ${what} (UNKNOWN_PROJECTION, REBUILD_NOT_FOUND).`,
+  });
 
 export class ProjectionParams {
   @Matches(/^[a-z0-9-]{1,64}$/, { message: 'name must be a projection name (lowercase letters, digits and dashes)' })
@@ -51,6 +85,10 @@ export interface RebuildResponse {
  */
 @Controller('admin/projections')
 @UseGuards(AdminTokenGuard)
+@ApiTags('admin')
+@ApiBearerAuth(ADMIN_BEARER)
+@AdminUnauthorized()
+@ApiExtraModels(RebuildRecordResponse, RebuildProgressResponse) // referenced where they may be null
 export class ProjectionsController {
   private readonly logger = new Logger('Admin');
   private readonly records: RebuildRecords;
@@ -65,6 +103,11 @@ export class ProjectionsController {
   }
 
   @Get()
+  @ApiOperation({
+    operationId: 'listProjections',
+    summary: 'Each projection: its live generation, state, offsets and lag per partition, parked events, last rebuild',
+  })
+  @ApiOkResponse({ type: ProjectionListResponse })
   async list(): Promise<{ items: ProjectionStatus[] }> {
     const topic = this.config.kafka.ordersTopic;
     // Lag needs the broker; without it the rest still answers, with lag null.
@@ -74,6 +117,24 @@ export class ProjectionsController {
 
   @Post(':name/rebuild')
   @HttpCode(202)
+  @ApiOperation({
+    operationId: 'requestRebuild',
+    summary: 'Ask a projection worker to rebuild a projection from offset zero',
+  })
+  @NAME_PARAM
+  @ApiResponse({
+    status: 202,
+    type: RebuildResponseBody,
+    description: 'Requested; Location is its status URL.',
+    headers: { Location: { description: 'The status URL.', schema: { type: 'string' } } },
+  })
+  @UNKNOWN('projection')
+  @ApiResponse({
+    status: 409,
+    type: RebuildConflictResponse,
+    description:
+      'A rebuild of it is already requested or running (REBUILD_IN_PROGRESS): `rebuild` and `statusUrl` name it.',
+  })
   async rebuild(
     @Param() { name }: ProjectionParams,
     @Req() request: Request,
@@ -108,6 +169,14 @@ export class ProjectionsController {
   }
 
   @Get(':name/rebuilds/:id')
+  @ApiOperation({
+    operationId: 'getRebuild',
+    summary: "A rebuild's state and progress: phase, events done of total, events/s, ETA",
+  })
+  @NAME_PARAM
+  @ID_PARAM
+  @ApiOkResponse({ type: RebuildResponseBody })
+  @UNKNOWN('projection or rebuild')
   async status(@Param() { name, id }: RebuildParams): Promise<RebuildResponse> {
     const rebuild = await this.find(name, id);
     return { rebuild, statusUrl: this.statusUrl(rebuild) };
@@ -120,6 +189,19 @@ export class ProjectionsController {
    */
   @Post(':name/rebuilds/:id/cancel')
   @HttpCode(202)
+  @ApiOperation({
+    operationId: 'cancelRebuild',
+    summary: 'Stop a requested or running rebuild; the live generation keeps serving',
+  })
+  @NAME_PARAM
+  @ID_PARAM
+  @ApiResponse({ status: 202, type: RebuildResponseBody, description: 'Cancelled: it will not switch.' })
+  @UNKNOWN('projection or rebuild')
+  @ApiResponse({
+    status: 409,
+    type: RebuildConflictResponse,
+    description: 'It has already ended (REBUILD_FINISHED): `rebuild` shows how.',
+  })
   async cancel(@Param() { name, id }: RebuildParams, @Req() request: Request): Promise<RebuildResponse> {
     const rebuild = await this.find(name, id);
     const cancelled = await this.records.requestCancel(rebuild.id);

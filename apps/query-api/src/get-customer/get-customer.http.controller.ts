@@ -1,6 +1,7 @@
 import { Controller, Get, Inject, NotFoundException, Param } from '@nestjs/common';
-import { ApiOkResponse, ApiProperty } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProperty, ApiResponse } from '@nestjs/swagger';
 
+import { ErrorResponse } from '@app/platform';
 import { CustomerSummaryQueries } from '@app/read-models';
 
 import { AMOUNTS_BY_CURRENCY_SCHEMA, toMinorAmount, type MinorAmount } from '../shared/minor-amount.js';
@@ -30,7 +31,13 @@ export class GetCustomerController {
   constructor(@Inject(CustomerSummaryQueries) private readonly customers: CustomerSummaryQueries) {}
 
   @Get(':id')
+  @ApiOperation({ operationId: 'getCustomer', summary: "A customer's order count and totals per currency" })
   @ApiOkResponse({ type: CustomerResponse })
+  @ApiResponse({
+    status: 404,
+    type: ErrorResponse,
+    description: 'No orders are known for this customer: CUSTOMER_NOT_FOUND.',
+  })
   async getCustomer(@Param('id') customerId: string): Promise<CustomerResponse> {
     const summary = customerId.length <= 128 ? await this.customers.findById(customerId) : null;
     if (!summary) {

@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, Query } from '@nestjs/common';
-import { ApiExtraModels, ApiOkResponse, getSchemaPath } from '@nestjs/swagger';
+import { ApiExtraModels, ApiOkResponse, ApiOperation, getSchemaPath } from '@nestjs/swagger';
 
 import { OrderViewQueries } from '@app/read-models';
 
@@ -15,6 +15,7 @@ export class ListOrdersController {
 
   /** Newest first; `nextCursor` is null on the last page. */
   @Get()
+  @ApiOperation({ operationId: 'listOrders', summary: 'Orders, newest first, by customer or status, a page at a time' })
   @ApiExtraModels(OrderResponse)
   @ApiOkResponse({
     schema: {

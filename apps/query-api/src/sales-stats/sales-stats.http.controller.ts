@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiProperty } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProperty } from '@nestjs/swagger';
 
 import { SalesQueries } from '@app/read-models';
 
@@ -52,6 +52,10 @@ export class SalesStatsController {
 
   /** Every bucket of the window, oldest first, zeros included. */
   @Get('sales')
+  @ApiOperation({
+    operationId: 'salesStats',
+    summary: 'Orders, revenue per currency and cancellations per 5-minute or hourly bucket',
+  })
   @ApiOkResponse({ type: SalesStatsResponse })
   async salesStats(@Query() query: SalesStatsQuery): Promise<SalesStatsResponse> {
     const size = BUCKET_MS[query.granularity];

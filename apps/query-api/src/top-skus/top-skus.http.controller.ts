@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiProperty } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProperty } from '@nestjs/swagger';
 
 import { AMOUNTS_BY_CURRENCY_SCHEMA, toMinorAmount, type MinorAmount } from '../shared/minor-amount.js';
 import { bucketWindow } from '../shared/time-window.js';
@@ -45,6 +45,10 @@ export class TopSkusController {
 
   /** The best-selling SKUs of a window of hours, counted by the hour their order was confirmed. */
   @Get('top-skus')
+  @ApiOperation({
+    operationId: 'topSkus',
+    summary: 'The SKUs with the most units in orders confirmed in a window of hours',
+  })
   @ApiOkResponse({ type: TopSkusResponse })
   async topSkusBetween(@Query() query: TopSkusQuery): Promise<TopSkusResponse> {
     const { from, to } = bucketWindow(query, HOUR_MS, DEFAULT_SPAN_MS);
