@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Local Apache Kafka without Docker: resolves the broker pinned in scripts/kafka/pom.xml from Maven
 # Central and runs it as KRaft nodes, each both broker and controller: one by default, or a
-# replicated cluster of KAFKA_NODES. See docs/adr/0002-kafka-from-maven-central.md.
+# replicated cluster of KAFKA_NODES, optionally with a quorum of dedicated controllers
+# (KAFKA_CONTROLLERS). See docs/adr/0002-kafka-from-maven-central.md.
 #
 #   bash scripts/kafka.sh start|stop|status|logs [node]
 #   bash scripts/kafka.sh tool <topics|consumer-groups|configs|get-offsets|delete-records> [args]
@@ -10,6 +11,10 @@
 #
 # Environment:
 #   KAFKA_NODES            how many nodes                   (default 1; 3 for a replicated cluster)
+#   KAFKA_CONTROLLERS      dedicated controller nodes       (default 0: every node is a broker and
+#                          a controller; with n > 0 the KAFKA_NODES nodes are brokers only and the
+#                          quorum is n controllers, node ids KAFKA_NODES+1 on, on the even ports
+#                          after the brokers' (their controller port is that port + 1))
 #   KAFKA_BROKERS          host:port clients use            (default 127.0.0.1:9092; with several
 #                          nodes, one per node, or the first alone and the others on the next
 #                          even ports: 9092, 9094, 9096)
@@ -31,6 +36,10 @@ need() { command -v "$1" >/dev/null || die "'$1' not found on PATH: $2"; }
 
 NODES="${KAFKA_NODES:-1}"
 [[ "$NODES" =~ ^[1-9]$ ]] || die "KAFKA_NODES must be a number of nodes from 1 to 9, not '$NODES'"
+CONTROLLERS="${KAFKA_CONTROLLERS:-0}"
+[[ "$CONTROLLERS" =~ ^[0-9]$ ]] || die "KAFKA_CONTROLLERS must be a number of controllers from 0 to 9, not '$CONTROLLERS'"
+((CONTROLLERS == 0 || NODES > 1)) || die "KAFKA_CONTROLLERS needs KAFKA_NODES of 2 or more (one node is broker and controller)"
+ALL=$((NODES + CONTROLLERS)) # node ids 1..ALL: the brokers first, then any dedicated controllers
 # The tools talk to whatever cluster is configured: all of its brokers when several are listed.
 CONFIGURED_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
 IFS=',' read -ra LISTED <<<"$CONFIGURED_BROKERS"
@@ -57,11 +66,19 @@ if ((NODES == 1)); then
   HOME_OF() { echo "$CACHE"; }
 else
   CLUSTER="$CACHE/cluster$NODES-$BASE_PORT"
+  ((CONTROLLERS == 0)) || CLUSTER="$CACHE/cluster${NODES}c$CONTROLLERS-$BASE_PORT"
   HOME_OF() { echo "$CLUSTER/node$1"; }
 fi
 
 # Per node (ids from 1): its client port, controller port and where it keeps its files.
-port_of() { local broker="${LISTED[$(($1 - 1))]}"; echo "${broker##*:}"; }
+port_of() { # a dedicated controller has no client port: the even port it would have is kept free
+  if (($1 > NODES)); then echo $((BASE_PORT + 2 * ($1 - 1))); return; fi
+  local broker="${LISTED[$(($1 - 1))]}"
+  echo "${broker##*:}"
+}
+roles_of() { # process.roles of node $1
+  if ((CONTROLLERS == 0)); then echo broker,controller; elif (($1 > NODES)); then echo controller; else echo broker; fi
+}
 controller_port_of() {
   if ((NODES == 1)) && [[ -n "${KAFKA_CONTROLLER_PORT:-}" ]]; then echo "$KAFKA_CONTROLLER_PORT"; else echo $(($(port_of "$1") + 1)); fi
 }
@@ -126,19 +143,25 @@ cluster_id() { # one id for every node of a cluster, made once
 }
 
 configure() { # render node $1's config, format its storage the first time
-  local id="$1" quorum replication=1 min_isr=1 config data_dir log_dir
+  local id="$1" quorum replication=1 min_isr=1 config data_dir log_dir roles listeners
   config="$(config_of "$id")" data_dir="$(data_dir_of "$id")" log_dir="$(log_dir_of "$id")"
+  roles="$(roles_of "$id")"
+  case "$roles" in
+    broker,controller) listeners="PLAINTEXT://$HOST:$(port_of "$id"),CONTROLLER://$HOST:$(controller_port_of "$id")" ;;
+    broker) listeners="PLAINTEXT://$HOST:$(port_of "$id")" ;;
+    controller) listeners="CONTROLLER://$HOST:$(controller_port_of "$id")" ;;
+  esac
   if ((NODES == 1)); then
     quorum="controller.quorum.bootstrap.servers=$HOST:$(controller_port_of 1)"
   else
     local voters=() n
-    for ((n = 1; n <= NODES; n++)); do voters+=("$n@$HOST:$(controller_port_of "$n")"); done
+    for ((n = CONTROLLERS == 0 ? 1 : NODES + 1; n <= ALL; n++)); do voters+=("$n@$HOST:$(controller_port_of "$n")"); done
     quorum="controller.quorum.voters=$(IFS=','; echo "${voters[*]}")"
     replication=$((NODES < 3 ? NODES : 3))
     ((NODES >= 3)) && min_isr=2
   fi
-  sed -e "s|@HOST@|$HOST|g" -e "s|@PORT@|$(port_of "$id")|g" -e "s|@NODE_ID@|$id|g" \
-    -e "s|@CONTROLLER_PORT@|$(controller_port_of "$id")|g" -e "s|@DATA_DIR@|$data_dir|g" \
+  sed -e "s|@ROLES@|$roles|g" -e "s|@LISTENERS@|$listeners|g" -e "s|@NODE_ID@|$id|g" \
+    -e "s|@DATA_DIR@|$data_dir|g" \
     -e "s|@QUORUM@|$quorum|g" -e "s|@REPLICATION@|$replication|g" -e "s|@MIN_ISR@|$min_isr|g" \
     "$HERE/kafka/server.properties.template" >"$config"
   [[ -f "$data_dir/meta.properties" ]] && return
@@ -172,17 +195,17 @@ start() {
   need java "install a Java 17+ runtime"
   resolve
   local t=$SECONDS pids=() id
-  for ((id = 1; id <= NODES; id++)); do pids+=("$(launch "$id")"); done
+  for ((id = 1; id <= ALL; id++)); do pids+=("$(launch "$id")"); done
   # A cluster answers once its quorum has a leader and every broker has registered: ping asks all of them.
   for _ in $(seq 180); do
     if ping_broker; then
-      log "started $(((NODES == 1)) && echo broker || echo "$NODES-node cluster") on $KAFKA_BROKERS (pid ${pids[*]}) in $((SECONDS - t)) s"
+      log "started $(((NODES == 1)) && echo broker || echo "$NODES-node cluster")$( ((CONTROLLERS == 0)) || echo " with $CONTROLLERS dedicated controllers") on $KAFKA_BROKERS (pid ${pids[*]}) in $((SECONDS - t)) s"
       return
     fi
     for id in "${!pids[@]}"; do kill -0 "${pids[$id]}" 2>/dev/null || break 2; done
     sleep 0.5
   done
-  for ((id = 1; id <= NODES; id++)); do
+  for ((id = 1; id <= ALL; id++)); do
     tail -q -n 30 "$(log_dir_of "$id")/kafka.out" "$(log_dir_of "$id")/server.log" 2>/dev/null || true
   done
   die "did not answer on $KAFKA_BROKERS within 90 s (logs: $(log_dir_of 1)$( ((NODES > 1)) && echo " and the other nodes'"))"
@@ -190,7 +213,7 @@ start() {
 
 stop() {
   local id pid pids=() ids=()
-  for ((id = 1; id <= NODES; id++)); do
+  for ((id = 1; id <= ALL; id++)); do
     if pid="$(owned_pid "$id")"; then
       pids+=("$pid") ids+=("$id")
     else
@@ -221,9 +244,9 @@ status() {
   local answers=no id pid
   ping_broker && answers=yes
   log "$KAFKA_BROKERS answers: $answers"
-  for ((id = 1; id <= NODES; id++)); do
+  for ((id = 1; id <= ALL; id++)); do
     if pid="$(owned_pid "$id")"; then
-      log "node $id on $(port_of "$id"): started by this project (pid $pid)"
+      log "node $id ($(roles_of "$id")) on $(port_of "$id"): started by this project (pid $pid)"
     else
       log "node $id on $(port_of "$id"): not started by this project"
     fi
@@ -232,7 +255,7 @@ status() {
 
 node_arg() { # the node named on the command line, 1 by default
   local id="${1:-1}"
-  [[ "$id" =~ ^[0-9]+$ ]] && ((id >= 1 && id <= NODES)) || die "no node '$id': the nodes are 1 to $NODES"
+  [[ "$id" =~ ^[0-9]+$ ]] && ((id >= 1 && id <= ALL)) || die "no node '$id': the nodes are 1 to $ALL"
   echo "$id"
 }
 

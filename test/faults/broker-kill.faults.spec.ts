@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 
-import type { OrderEventType } from '@app/orders-domain';
-
 import {
   AcknowledgedCommands,
   AppProcess,
@@ -17,16 +15,6 @@ import {
 } from '@app/testing';
 
 const KILLS = 3;
-
-/** What the clients were told, and the last command each was told about. */
-class Acknowledged extends AcknowledgedCommands {
-  last: { orderId: string; version: number } | undefined;
-
-  override record(orderId: string, version: number, eventType: OrderEventType): void {
-    super.record(orderId, version, eventType);
-    this.last = { orderId, version };
-  }
-}
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -61,7 +49,7 @@ describe('Kafka broker kill -9 and restart under load', () => {
     void worker.exited.then((code) => exits.push(`projection-worker exited (${code})`));
     await Promise.all([commandApi.ready, worker.ready]);
 
-    const acknowledged = new Acknowledged();
+    const acknowledged = new AcknowledgedCommands();
     const stop = { done: false };
     // Commands keep succeeding while Kafka is down; retries with the key only cover a slow answer.
     const load = loadUntil(commandApi.url, 404, stop, {

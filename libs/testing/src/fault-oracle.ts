@@ -48,9 +48,11 @@ export interface Acknowledgement {
 export class AcknowledgedCommands {
   private readonly byOrder = new Map<string, Acknowledgement[]>();
   private count = 0;
+  private latest: Acknowledgement | undefined;
 
   record(orderId: string, version: number, eventType: OrderEventType): void {
     this.count++;
+    this.latest = { orderId, version, eventType };
     const acknowledgements = this.byOrder.get(orderId) ?? [];
     acknowledgements.push({ orderId, version, eventType });
     this.byOrder.set(orderId, acknowledgements);
@@ -58,6 +60,11 @@ export class AcknowledgedCommands {
 
   get size(): number {
     return this.count;
+  }
+
+  /** The latest acknowledgement: a probe of how far the pipeline has carried the clients' commands. */
+  get last(): Acknowledgement | undefined {
+    return this.latest;
   }
 
   orders(): IterableIterator<[string, readonly Acknowledgement[]]> {

@@ -1,9 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 
 import kafkajs from 'kafkajs';
 
@@ -18,57 +14,37 @@ import {
 import { loadConfig } from '@app/platform';
 
 import { eventually } from './eventually.js';
-import { freePorts } from './free-port.js';
+import { PrivateCluster } from './private-cluster.js';
 import { processAlive } from './process-state.js';
 
-const { ConfigResourceTypes, Kafka, logLevel } = kafkajs;
-const run = promisify(execFile);
-
-function repositoryRoot(): string {
-  for (let dir = import.meta.dirname; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'scripts', 'kafka.sh'))) return dir;
-    if (dirname(dir) === dir) throw new Error('scripts/kafka.sh not found');
-  }
-}
+const { ConfigResourceTypes } = kafkajs;
 
 /**
  * `KAFKA_NODES=3 scripts/kafka.sh start`: three KRaft nodes from the same Maven Central jars, on ports
  * of their own (never the shared broker's), replicating what they create three times with two in sync.
  */
 describe('a three-node cluster from scripts/kafka.sh', () => {
-  const script = join(repositoryRoot(), 'scripts', 'kafka.sh');
-  const cache = process.env.KAFKA_CACHE_DIR ?? join(repositoryRoot(), '.cache', 'kafka');
-  let base = 0;
-  let brokers: string[] = [];
-  const env = () => ({
-    ...process.env,
-    KAFKA_NODES: '3',
-    KAFKA_BROKERS: `127.0.0.1:${String(base)}`,
-    KAFKA_CACHE_DIR: cache,
-    KAFKA_HEAP_OPTS: '-Xms128m -Xmx320m',
-  });
-  const kafka = (): kafkajs.Kafka =>
-    new Kafka({ clientId: 'cluster-test', brokers, logLevel: logLevel.NOTHING, retry: { retries: 8 } });
-  const pidOf = (node: number): number =>
-    Number(readFileSync(join(cache, `cluster3-${String(base)}`, `node${String(node)}`, 'kafka.pid'), 'utf8'));
+  let cluster: PrivateCluster | undefined;
+  const started = (): PrivateCluster => {
+    assert.ok(cluster, 'the cluster did not start');
+    return cluster;
+  };
+  const kafka = (): kafkajs.Kafka => started().client();
 
   before(async () => {
-    base = await freePorts(6); // three client ports, each with its controller port after it
-    brokers = [0, 2, 4].map((offset) => `127.0.0.1:${String(base + offset)}`);
-    await run('bash', [script, 'start'], { env: env(), timeout: 180_000 });
+    cluster = await PrivateCluster.start(3);
   });
 
   after(async () => {
-    await run('bash', [script, 'stop'], { env: env(), timeout: 60_000 }).catch(() => undefined);
-    rmSync(join(cache, `cluster3-${String(base)}`), { recursive: true, force: true });
+    await cluster?.destroy();
   });
 
   it('starts three brokers that each answer and see one another', async () => {
     const admin = kafka().admin();
     await admin.connect();
     try {
-      const cluster = await admin.describeCluster();
-      assert.deepEqual(cluster.brokers.map((broker) => broker.nodeId).sort(), [1, 2, 3]);
+      const described = await admin.describeCluster();
+      assert.deepEqual(described.brokers.map((broker) => broker.nodeId).sort(), [1, 2, 3]);
     } finally {
       await admin.disconnect();
     }
@@ -78,7 +54,7 @@ describe('a three-node cluster from scripts/kafka.sh', () => {
     const client = kafka();
     // What the worker's kafka_partition_* gauges are made of (apps/projection-worker/src/cluster-metrics.ts).
     const probe = new ClusterProbe(
-      new KafkaConnection(loadConfig({ KAFKA_BROKERS: brokers.join(',') }).kafka),
+      new KafkaConnection(loadConfig({ KAFKA_BROKERS: started().brokers.join(',') }).kafka),
       'probe',
     );
     const underReplicated = async (): Promise<number> =>
@@ -106,11 +82,8 @@ describe('a three-node cluster from scripts/kafka.sh', () => {
         ]);
       });
 
-      const killed = pidOf(2);
-      process.kill(killed, 'SIGKILL');
-      await eventually(() => {
-        assert.equal(processAlive(killed), false);
-      });
+      const killed = started().pidOf(2);
+      await started().kill(2);
       const messages = Array.from({ length: 30 }, (_, index) => ({ key: `k${String(index)}`, value: 'v' }));
       await producer.send({ topic: 'replicated', acks: -1, messages }); // two of three in sync is enough
       await eventually(
@@ -120,8 +93,8 @@ describe('a three-node cluster from scripts/kafka.sh', () => {
         { timeoutMs: 60_000, intervalMs: 250 },
       );
 
-      await run('bash', [script, 'start'], { env: env(), timeout: 180_000 });
-      assert.notEqual(pidOf(2), killed, 'start restarted the missing node');
+      await started().startMissing();
+      assert.notEqual(started().pidOf(2), killed, 'start restarted the missing node');
       await eventually(
         async () => {
           assert.deepEqual(await inSync(), [
@@ -148,7 +121,7 @@ describe('a three-node cluster from scripts/kafka.sh', () => {
   });
 
   it('creates the log and its dead letters from the topic registry with three replicas, two in sync, and finds nothing weaker', async () => {
-    const config = loadConfig({ KAFKA_BROKERS: brokers.join(','), ORDERS_TOPIC: 'cluster.orders.events' });
+    const config = loadConfig({ KAFKA_BROKERS: started().brokers.join(','), ORDERS_TOPIC: 'cluster.orders.events' });
     const connection = new KafkaConnection(config.kafka);
     const topics = [orderEventsTopic(config), deadLetterTopic(config)];
     await ensureTopics(connection, topics);
@@ -176,8 +149,10 @@ describe('a three-node cluster from scripts/kafka.sh', () => {
   });
 
   it('stops every node it started', async () => {
-    const pids = [1, 2, 3].map(pidOf);
-    await run('bash', [script, 'stop'], { env: env(), timeout: 60_000 });
-    for (const pid of pids) assert.equal(processAlive(pid), false, `pid ${String(pid)} still runs`);
+    const pids = started().nodes.map((node) => started().pidOf(node));
+    assert.equal(pids.filter((pid) => pid !== undefined).length, 3, 'three nodes run');
+    await started().stop();
+    for (const pid of pids)
+      if (pid !== undefined) assert.equal(processAlive(pid), false, `pid ${String(pid)} still runs`);
   });
 });

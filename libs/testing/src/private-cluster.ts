@@ -27,6 +27,9 @@ export interface PartitionState {
  * restarts its nodes: three brokers, each a KRaft controller too, on free ports (client port, then
  * its controller port; the nodes two apart), in a folder of the Kafka cache that `destroy()`
  * deletes. Nodes are numbered from 1. The shared broker on 9092 is never touched.
+ *
+ * With `controllers` (`KAFKA_CONTROLLERS`), the brokers are brokers only and the KRaft quorum is
+ * that many dedicated controllers, nodes size+1 on: killing brokers then leaves the quorum whole.
  */
 export class PrivateCluster {
   private readonly script = join(repositoryRoot(), 'scripts', 'kafka.sh');
@@ -34,7 +37,7 @@ export class PrivateCluster {
 
   /** Kills the nodes if the test process exits without `destroy()`. */
   private readonly onExit = (): void => {
-    for (const node of this.nodes) {
+    for (const node of this.allNodes) {
       const pid = this.pidOf(node);
       if (pid !== undefined && processAlive(pid)) process.kill(pid, 'SIGKILL');
     }
@@ -44,12 +47,13 @@ export class PrivateCluster {
   private constructor(
     private readonly base: number,
     readonly size: number,
+    readonly controllers: number,
   ) {
     process.once('exit', this.onExit);
   }
 
-  static async start(size = 3): Promise<PrivateCluster> {
-    const cluster = new PrivateCluster(await freePorts(2 * size), size);
+  static async start(size = 3, { controllers = 0 }: { controllers?: number } = {}): Promise<PrivateCluster> {
+    const cluster = new PrivateCluster(await freePorts(2 * (size + controllers)), size, controllers);
     try {
       await cluster.startMissing();
     } catch (error) {
@@ -59,9 +63,14 @@ export class PrivateCluster {
     return cluster;
   }
 
-  /** Node ids, 1 to size. */
+  /** The brokers' node ids, 1 to size. */
   get nodes(): number[] {
     return Array.from({ length: this.size }, (_, index) => index + 1);
+  }
+
+  /** Every node's id, the brokers' and then any dedicated controllers'. */
+  private get allNodes(): number[] {
+    return Array.from({ length: this.size + this.controllers }, (_, index) => index + 1);
   }
 
   /** `host:port` of every node, for KAFKA_BROKERS. */
@@ -137,10 +146,15 @@ export class PrivateCluster {
     );
   }
 
+  /** Stops every node the way an operator does (`scripts/kafka.sh stop`); resolves once all are gone. */
+  async stop(): Promise<void> {
+    await run('bash', [this.script, 'stop'], { env: this.env(), timeout: 60_000 });
+  }
+
   /** Kills every node and deletes the cluster's folder. */
   async destroy(): Promise<void> {
     process.off('exit', this.onExit);
-    await Promise.all(this.nodes.map((node) => this.kill(node).catch(() => undefined)));
+    await Promise.all(this.allNodes.map((node) => this.kill(node).catch(() => undefined)));
     this.removeStorage();
   }
 
@@ -155,13 +169,15 @@ export class PrivateCluster {
   }
 
   private get home(): string {
-    return join(this.cache, `cluster${String(this.size)}-${String(this.base)}`);
+    const controllers = this.controllers > 0 ? `c${String(this.controllers)}` : '';
+    return join(this.cache, `cluster${String(this.size)}${controllers}-${String(this.base)}`);
   }
 
   private env(): NodeJS.ProcessEnv {
     return {
       ...process.env,
       KAFKA_NODES: String(this.size),
+      KAFKA_CONTROLLERS: String(this.controllers),
       KAFKA_BROKERS: this.brokers.join(','),
       KAFKA_CACHE_DIR: this.cache,
       KAFKA_HEAP_OPTS: process.env.KAFKA_HEAP_OPTS ?? '-Xms128m -Xmx320m',
