@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import kafkajs from 'kafkajs';
-
 import { ClusterProbe, KafkaConnection } from '@app/messaging';
 import { loadConfig } from '@app/platform';
 import { projections } from '@app/projections';
@@ -20,8 +18,6 @@ import {
   type TestEnvironment,
   type TestEnvironmentOptions,
 } from '@app/testing';
-
-const { Kafka, logLevel } = kafkajs;
 
 /** Six partitions, so that each of the three nodes leads about two and a fourth worker gets some. */
 const PARTITIONS = 6;
@@ -97,43 +93,6 @@ async function latestVisible(env: TestEnvironment, acknowledged: AcknowledgedCom
     },
     { timeoutMs: 180_000, intervalMs: 100 },
   );
-}
-
-/** A topic like the log (three replicas, two in sync), of one partition. */
-async function createProbeTopic(nodes: PrivateCluster, topic: string): Promise<void> {
-  const admin = nodes.client().admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({
-      topics: [
-        {
-          topic,
-          numPartitions: 1,
-          replicationFactor: 3,
-          configEntries: [{ name: 'min.insync.replicas', value: '2' }],
-        },
-      ],
-      waitForLeaders: true,
-    });
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-/** One write with acks=all through `broker`, without retries: `written`, or the error Kafka answered. */
-async function writeOnce(broker: string, topic: string): Promise<string> {
-  const producer = new Kafka({ clientId: 'probe', brokers: [broker], logLevel: logLevel.NOTHING }).producer({
-    retry: { retries: 0 },
-  });
-  await producer.connect();
-  try {
-    await producer.send({ topic, acks: -1, messages: [{ key: 'probe', value: 'probe' }] });
-    return 'written';
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  } finally {
-    await producer.disconnect();
-  }
 }
 
 /** kafkajs's words for NOT_ENOUGH_REPLICAS and NOT_ENOUGH_REPLICAS_AFTER_APPEND. */
@@ -413,7 +372,7 @@ describe('faults on a three-broker cluster (replication factor 3, min.insync.rep
       try {
         // A topic of the same settings for asking Kafka directly, so the log holds only our events.
         const probeTopic = `${topic}.probe`;
-        await createProbeTopic(cluster, probeTopic);
+        await cluster.createTopic(probeTopic, { replicationFactor: 3, minInsyncReplicas: 2 });
         await acknowledgedBeyond(acknowledged, 0, 40);
         const logBefore = commandApi.log.length;
         const atKill = acknowledged.size;
@@ -434,7 +393,7 @@ describe('faults on a three-broker cluster (replication factor 3, min.insync.rep
         // Kafka refuses a write with acks=all for want of in-sync replicas.
         refusal = await eventually(
           async () => {
-            const answer = await writeOnce(cluster.addressOf(2), probeTopic);
+            const answer = await cluster.writeOnce(2, probeTopic);
             assert.match(answer, NOT_ENOUGH_REPLICAS, 'an acks=all write is refused');
             return answer;
           },

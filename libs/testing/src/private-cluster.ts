@@ -135,6 +135,51 @@ export class PrivateCluster {
     }
   }
 
+  /** Creates a topic of one partition with the given replication, waiting for its leader. */
+  async createTopic(
+    topic: string,
+    { replicationFactor, minInsyncReplicas }: { replicationFactor: number; minInsyncReplicas: number },
+  ): Promise<void> {
+    const admin = this.client().admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({
+        topics: [
+          {
+            topic,
+            numPartitions: 1,
+            replicationFactor,
+            configEntries: [{ name: 'min.insync.replicas', value: String(minInsyncReplicas) }],
+          },
+        ],
+        waitForLeaders: true,
+      });
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /**
+   * One write with `acks=all` through `node` alone, without retries: `written`, or the error the
+   * cluster answered (a refusal for want of in-sync replicas, say).
+   */
+  async writeOnce(node: number, topic: string): Promise<string> {
+    const producer = new Kafka({
+      clientId: 'private-cluster-probe',
+      brokers: [this.addressOf(node)],
+      logLevel: logLevel.NOTHING,
+    }).producer({ retry: { retries: 0 } });
+    await producer.connect();
+    try {
+      await producer.send({ topic, acks: -1, messages: [{ key: 'probe', value: 'probe' }] });
+      return 'written';
+    } catch (error) {
+      return error instanceof Error ? error.message : String(error);
+    } finally {
+      await producer.disconnect();
+    }
+  }
+
   /** Resolves once every partition of `topic` has all its replicas in sync again. */
   async awaitFullySynced(topic: string, timeoutMs = 120_000): Promise<void> {
     await eventually(
