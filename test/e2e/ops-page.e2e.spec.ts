@@ -124,14 +124,10 @@ describe('operations page at /admin/ui, in Chromium', () => {
     await page.locator('#console').waitFor({ state: 'visible' });
     assert.equal(await page.evaluate<string | null>("sessionStorage.getItem('orders.adminToken')"), TEST_ADMIN_TOKEN);
     assert.equal(page.url(), `${baseUrl}/admin/ui`);
-    assert.deepEqual(
-      await Promise.all(
-        (await page.locator('#projection-rows tr').all()).map((tr) => tr.getAttribute('data-projection')),
-      ),
-      NAMES,
-    );
     await eventually(
       async () => {
+        const rows = await page.locator('#projection-rows tr').all();
+        assert.deepEqual(await Promise.all(rows.map((tr) => tr.getAttribute('data-projection'))), NAMES);
         for (const name of NAMES) {
           assert.equal(await row(name).locator('[data-testid=state]').textContent(), 'live', name);
           assert.equal(await row(name).locator('[data-testid=generation]').textContent(), 'g1 (v1)', name);
@@ -269,6 +265,16 @@ describe('operations page at /admin/ui, in Chromium', () => {
       assert.ok(requested.includes(`${baseUrl}${path}`), path);
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.locator('#login-panel').waitFor({ state: 'visible' });
+    assert.equal(await page.evaluate<number>('sessionStorage.length'), 0);
+  });
+
+  it('signs out, saying why, when the kept token stops being accepted', async () => {
+    await page.evaluate("sessionStorage.setItem('orders.adminToken', 'a-token-the-server-does-not-know')");
+    await page.reload();
+    const error = page.locator('#login-error');
+    await error.waitFor({ state: 'visible' });
+    assert.equal(await error.textContent(), 'Signed out: the admin token was refused (401).');
+    assert.equal(await page.locator('#console').isHidden(), true);
     assert.equal(await page.evaluate<number>('sessionStorage.length'), 0);
   });
 });

@@ -46,7 +46,9 @@ interface OutboxBacklog {
 }
 
 const TOKEN_KEY = 'orders.adminToken';
-const POLL_MS = 1_000;
+/** Every second while a rebuild is under way, so its bar moves; every 5 s otherwise (each call is an audited admin call). */
+const FAST_POLL_MS = 1_000;
+const SLOW_POLL_MS = 5_000;
 
 class Unauthorized extends Error {}
 
@@ -139,6 +141,7 @@ async function act(question: string, confirmLabel: string, action: () => Promise
     else notice(error instanceof Error ? error.message : String(error), true);
   }
   await refresh();
+  if (storedToken() !== null) schedule(); // at once at the pace the new state asks for
 }
 
 function notice(text: string, isError = false): void {
@@ -334,6 +337,9 @@ function renderOutbox(outbox: OutboxBacklog | Error): void {
 // ---- polling and sign-in ---------------------------------------------------------------------------
 
 let timer: number | undefined;
+let rebuildUnderWay = false;
+/** What each part last showed: a part whose data did not change is left alone, so a button is never replaced under a click. */
+const shown = { projections: '', parked: '', outbox: '' };
 
 async function refresh(): Promise<void> {
   if (storedToken() === null) return;
@@ -345,10 +351,13 @@ async function refresh(): Promise<void> {
         error instanceof Unauthorized ? Promise.reject(error) : (error as Error),
       ),
     ]);
-    renderProjections(projections.items);
-    renderRebuilds(projections.items);
-    renderParked(parked.items);
-    renderOutbox(outbox);
+    rebuildUnderWay = projections.items.some((item) => isActive(item.lastRebuild));
+    if (changed('projections', projections.items)) {
+      renderProjections(projections.items);
+      renderRebuilds(projections.items);
+    }
+    if (changed('parked', parked.items)) renderParked(parked.items);
+    if (changed('outbox', outbox instanceof Error ? outbox.message : outbox)) renderOutbox(outbox);
     element('updated').textContent = `updated ${new Date().toLocaleTimeString('en-GB')}`;
   } catch (error) {
     if (error instanceof Unauthorized) signOut(error.message);
@@ -356,13 +365,23 @@ async function refresh(): Promise<void> {
   }
 }
 
+function changed(part: keyof typeof shown, data: unknown): boolean {
+  const json = JSON.stringify(data);
+  if (shown[part] === json) return false;
+  shown[part] = json;
+  return true;
+}
+
 function schedule(): void {
   window.clearTimeout(timer);
-  timer = window.setTimeout(() => {
-    void refresh().finally(() => {
-      if (storedToken() !== null) schedule();
-    });
-  }, POLL_MS);
+  timer = window.setTimeout(
+    () => {
+      void refresh().finally(() => {
+        if (storedToken() !== null) schedule();
+      });
+    },
+    rebuildUnderWay ? FAST_POLL_MS : SLOW_POLL_MS,
+  );
 }
 
 function showConsole(): void {
@@ -376,6 +395,7 @@ function signOut(reason?: string): void {
   sessionStorage.removeItem(TOKEN_KEY);
   window.clearTimeout(timer);
   followed.clear();
+  shown.projections = shown.parked = shown.outbox = '';
   element('console').hidden = true;
   element('sign-out').hidden = true;
   element('notice').hidden = true;
