@@ -31,6 +31,12 @@ import {
 const SCREENSHOTS = process.env.OPS_PAGE_SCREENSHOTS?.trim();
 const NAMES = projections.map((projection) => projection.name);
 
+async function connect(connectionString: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  return client;
+}
+
 async function listen(app: TestApp): Promise<string> {
   await app.listen(0, '127.0.0.1');
   const { port } = (app.getHttpServer() as unknown as { address(): AddressInfo }).address();
@@ -41,9 +47,9 @@ async function listen(app: TestApp): Promise<string> {
  * The operations page in a real browser (headless Debian Chromium through playwright-core) against
  * the three apps on a test environment: a wrong token is refused, the projections and the outbox are
  * shown, parked events are discarded and retried, and rebuilds are started, followed to 100 % and
- * cancelled, each action through its confirmation. Rebuilds are held before their switch by a session
- * holding the live generation's lock shared (as admin-rebuild.e2e does), so the page is seen with a
- * running rebuild on any machine, however fast it fills.
+ * cancelled, each action through its confirmation. Rebuilds are held by locks, never by timing: one
+ * part-way (an uncommitted row its batch must wait for), one before its switch (the live generation's
+ * lock held shared, as admin-rebuild.e2e does).
  */
 describe('operations page at /admin/ui, in Chromium', () => {
   let env: TestEnvironment;
@@ -54,6 +60,8 @@ describe('operations page at /admin/ui, in Chromium', () => {
   let page: Page;
   let baseUrl: string;
   let holder: pg.Client | undefined;
+  let blocker: pg.Client | undefined;
+  let gate: pg.Client | undefined;
   const requested: string[] = [];
 
   const shot = async (name: string): Promise<void> => {
@@ -75,7 +83,9 @@ describe('operations page at /admin/ui, in Chromium', () => {
   };
   const projectionStatus = async (name: string) => {
     const { items } = (await request(queryApi.getHttpServer()).get('/admin/projections').set(ADMIN_AUTH).expect(200))
-      .body as { items: { name: string; lastRebuild: { id: string; state: string } | null }[] };
+      .body as {
+      items: { name: string; lastRebuild: { id: string; state: string; schemaName: string | null } | null }[];
+    };
     return items.find((item) => item.name === name);
   };
 
@@ -98,6 +108,8 @@ describe('operations page at /admin/ui, in Chromium', () => {
   after(async () => {
     if (!browser) return; // Chromium missing: nothing else was started
     await holder?.end();
+    await blocker?.end();
+    await gate?.end();
     await browser.close();
     await Promise.all([commandApi.close(), queryApi.close(), worker.close()]);
     await env.dispose();
@@ -197,28 +209,53 @@ describe('operations page at /admin/ui, in Chromium', () => {
     assert.equal((await projectionStatus('order-view'))?.lastRebuild, null, 'no rebuild requested');
   });
 
-  it('starts a rebuild, shows it running with its figures, follows it to 100 % and the switch, and cancels another', async () => {
-    // Readers of order-view and sales held (as a long query would): their rebuilds fill, then wait to switch.
-    holder = new pg.Client({ connectionString: env.config.readDatabaseUrl });
-    await holder.connect();
-    await holder.query('BEGIN');
-    for (const name of ['order-view', 'sales'])
-      await holder.query('SELECT pg_advisory_xact_lock_shared($1, hashtext($2))', [LIVE_GENERATION_LOCK, name]);
-
+  it('starts a rebuild, shows its progress live while it is held part-way, follows it to 100 % and the switch, and cancels another', async () => {
+    // Two holds make the page show a rebuild part-way on any machine, however fast it fills. First, every
+    // batch (live or rebuild) begins by reading the operators' decisions: with that table locked, the
+    // rebuild prepares its generation and then waits before applying anything.
+    gate = await connect(env.config.readDatabaseUrl);
+    await gate.query('BEGIN');
+    await gate.query('LOCK TABLE public.projection_decisions IN ACCESS EXCLUSIVE MODE');
     await row('order-view').getByRole('button', { name: 'Rebuild' }).click();
     await confirmDialog('Start rebuild');
+    const schema = await eventually(
+      async () => {
+        const rebuild = (await projectionStatus('order-view'))?.lastRebuild;
+        assert.ok(rebuild?.schemaName, 'the rebuild has created its generation');
+        const { rows } = await env.readDb.query<{ table: string | null }>(
+          'SELECT to_regclass(format($$%I.projection_order_versions$$, $1::text))::text AS table',
+          [rebuild.schemaName],
+        );
+        assert.ok(rows[0]?.table);
+        return rebuild.schemaName;
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+    // Second, a version row of one early order written into the new generation and left uncommitted:
+    // the batch of the rebuild that holds that order waits on it, so its partition stops short while
+    // the others fill.
+    const { rows: early } = await env.db.query<{ order_id: string }>(
+      "SELECT order_id FROM events WHERE type = 'OrderPlaced' ORDER BY position OFFSET 100 LIMIT 1",
+    );
+    blocker = await connect(env.config.readDatabaseUrl);
+    await blocker.query('BEGIN');
+    await blocker.query(
+      `INSERT INTO "${schema}".projection_order_versions (projection, order_id, version) VALUES ('order-view', $1, 1)`,
+      [early[0]?.order_id],
+    );
+    await gate.query('COMMIT');
+
     const rebuild = card('order-view');
     await eventually(
       async () => {
         assert.match(
           (await rebuild.getByRole('heading').textContent()) ?? '',
-          /^order-view · rebuild \d+ · running · /,
+          /^order-view · rebuild \d+ · running · filling$/,
         );
-        assert.equal(await rebuild.locator('progress').getAttribute('value'), '100', 'filled, waiting to switch');
-        assert.match(
-          (await rebuild.locator('[data-testid=rebuild-figures]').textContent()) ?? '',
-          /^100 % · 4,003 of 4,003 events · [\d,]+ events\/s · ETA /,
-        );
+        const value = Number(await rebuild.locator('progress').getAttribute('value'));
+        assert.ok(value > 0 && value < 100, `part-way, got ${String(value)} %`);
+        const figures = (await rebuild.locator('[data-testid=rebuild-figures]').textContent()) ?? '';
+        assert.match(figures, new RegExp(`^${String(value)} % · [\\d,]+ of 4,003 events · [\\d,]+ events/s · ETA `));
         assert.equal(await row('order-view').locator('[data-testid=state]').textContent(), 'rebuilding');
         assert.equal(await row('order-view').getByRole('button', { name: 'Cancel rebuild' }).count(), 1);
       },
@@ -226,6 +263,10 @@ describe('operations page at /admin/ui, in Chromium', () => {
     );
     await shot('ops-rebuild');
 
+    // Readers of sales held (as a long query would): its rebuild fills, then waits to switch.
+    holder = await connect(env.config.readDatabaseUrl);
+    await holder.query('BEGIN');
+    await holder.query('SELECT pg_advisory_xact_lock_shared($1, hashtext($2))', [LIVE_GENERATION_LOCK, 'sales']);
     await row('sales').getByRole('button', { name: 'Rebuild' }).click();
     await confirmDialog('Start rebuild');
     await card('sales').getByRole('button', { name: 'Cancel rebuild' }).click();
@@ -239,13 +280,18 @@ describe('operations page at /admin/ui, in Chromium', () => {
       { timeoutMs: 30_000, intervalMs: 200 },
     );
     assert.equal((await projectionStatus('sales'))?.lastRebuild?.state, 'cancelled');
-    assert.match((await rebuild.getByRole('heading').textContent()) ?? '', /· running · /, 'order-view still waits');
-
     await holder.query('COMMIT');
+    assert.ok(Number(await rebuild.locator('progress').getAttribute('value')) < 100, 'order-view still held');
+
+    await blocker.query('ROLLBACK');
     await eventually(
       async () => {
         assert.match((await rebuild.getByRole('heading').textContent()) ?? '', /· switched · done$/);
         assert.equal(await rebuild.locator('progress').getAttribute('value'), '100');
+        assert.match(
+          (await rebuild.locator('[data-testid=rebuild-figures]').textContent()) ?? '',
+          /^100 % · 4,003 of 4,003 events · /,
+        );
         assert.equal(await row('order-view').locator('[data-testid=generation]').textContent(), 'g2 (v1)');
         assert.equal(await row('order-view').locator('[data-testid=state]').textContent(), 'live');
       },
