@@ -161,6 +161,7 @@ function printWelcome() {
     Command API        ${urls('command-api')}
     Query API          ${urls('query-api')}
     Projection worker  ${urls('projection-worker', '/health/ready')}
+    Operations page    ${urlOf(query)}/admin/ui${env.ADMIN_TOKEN ? '' : '  (closed: start with ADMIN_TOKEN set to sign in)'}
     Kafka              ${env.KAFKA_BROKERS ?? '127.0.0.1:9092'}, topic ${env.ORDERS_TOPIC ?? 'orders.events'}
 
   Place an order:

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 
 import request from 'supertest';
@@ -78,13 +79,17 @@ describe('every answer of both APIs holds to their served OpenAPI documents', ()
     env = await createTestEnvironment('openapi_session');
     // A short minVersion wait: the session brings about READ_MODEL_BEHIND without waiting 5 s for it.
     const config = { ...env.config, query: { ...env.config.query, minVersionWaitMs: 300 } };
-    [commandApi, worker, queryApi] = await Promise.all([
-      startTestApp(CommandApiModule, config, setupOpenApi),
+    // The command API listens on a port of its own: the query API's GET /admin/outbox asks it over HTTP.
+    commandApi = await startTestApp(CommandApiModule, config, setupOpenApi);
+    await commandApi.listen(0, '127.0.0.1');
+    const { port } = (commandApi.getHttpServer() as unknown as { address(): AddressInfo }).address();
+    const queryConfig = { ...config, http: { ...config.http, commandApiUrl: `http://127.0.0.1:${String(port)}` } };
+    [worker, queryApi] = await Promise.all([
       startTestApp(ProjectionWorkerModule, config, async (app) => {
         attachProjectionsTransport(app);
         await app.startAllMicroservices();
       }),
-      startTestApp(QueryApiModule, config, setupQueryApiOpenApi),
+      startTestApp(QueryApiModule, queryConfig, setupQueryApiOpenApi),
     ]);
     for (const [name, app] of [
       ['command', commandApi],
@@ -303,6 +308,36 @@ describe('every answer of both APIs holds to their served OpenAPI documents', ()
     await query('post', `${statusUrl}/cancel`, 401);
     // The last rebuild is now a cancelled one, with its progress still null: listed as such.
     await query('get', projections, 200, { headers: ADMIN_AUTH });
+  });
+
+  it('both APIs admin: the outbox backlog, 401 without the token, and 503 from a query API whose command API does not answer', async () => {
+    const own = await command('get', '/admin/outbox', 200, { headers: ADMIN_AUTH });
+    assert.equal(typeof own.body.backlogEvents, 'number');
+    await command('get', '/admin/outbox', 401);
+    await command('get', '/admin/outbox', 401, { headers: { Authorization: 'Bearer wrong-token-0123456789' } });
+    const relayed = await query('get', '/admin/outbox', 200, { headers: ADMIN_AUTH });
+    assert.deepEqual(Object.keys(relayed.body).sort(), ['backlogEvents', 'oldestEventAgeSeconds']);
+    await query('get', '/admin/outbox', 401);
+
+    // Port 1: nothing listens there, so the ask is refused at once.
+    const orphan = await startTestApp(
+      QueryApiModule,
+      { ...env.config, http: { ...env.config.http, commandApiUrl: 'http://127.0.0.1:1' } },
+      setupQueryApiOpenApi,
+    );
+    try {
+      const unavailable = await documentedClient(orphan.getHttpServer(), checker('query'))(
+        'get',
+        '/admin/outbox',
+        503,
+        {
+          headers: ADMIN_AUTH,
+        },
+      );
+      assert.equal(unavailable.body.code, 'COMMAND_API_UNAVAILABLE');
+    } finally {
+      await orphan.close();
+    }
   });
 
   it('exercised every operation of both documents', () => {

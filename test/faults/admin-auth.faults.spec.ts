@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 
+import { CommandApiModule } from '@app/command-api';
 import { QueryApiModule } from '@app/query-api';
 import {
   AcknowledgedCommands,
@@ -23,8 +24,12 @@ import {
 
 const SEED = 13;
 
-/** Every admin endpoint (grep AdminTokenGuard: all live on the query API), with arguments that would act if admitted. */
-const ENDPOINTS: readonly { method: string; path: string; body?: string }[] = [
+/**
+ * Every admin endpoint (grep AdminTokenGuard), with arguments that would act if admitted: the query
+ * API's, and the command API's one (the outbox backlog, which the operations page reads through the
+ * query API).
+ */
+const ENDPOINTS: readonly { app?: 'command'; method: string; path: string; body?: string }[] = [
   { method: 'GET', path: '/admin/projections' },
   { method: 'POST', path: '/admin/projections/order-view/rebuild' },
   { method: 'POST', path: '/admin/projections/sales/rebuild', body: '{}' },
@@ -37,6 +42,8 @@ const ENDPOINTS: readonly { method: string; path: string; body?: string }[] = [
   // The guard runs before validation: even a malformed name or id answers 401, not 400.
   { method: 'POST', path: '/admin/projections/NO_SUCH..%2F/rebuild' },
   { method: 'DELETE', path: '/admin/parked-events/not-a-number' },
+  { method: 'GET', path: '/admin/outbox' },
+  { app: 'command', method: 'GET', path: '/admin/outbox' },
 ];
 
 /** Each entry: the Authorization header lines sent (none, one, or two). */
@@ -80,17 +87,25 @@ describe('fault: admin endpoints without the right token', () => {
   let env: TestEnvironment;
   let system: RunningSystem;
   let closedAdmin: TestApp | undefined;
-  const urls = { query: '', command: '', closed: '' };
+  let closedCommand: TestApp | undefined;
+  const urls = { query: '', command: '', closed: '', closedCommand: '' };
 
   before(async () => {
     env = await createTestEnvironment('admin_auth', { partitions: 2 });
     system = await startSystem(env.config);
     // A second query API with ADMIN_TOKEN unset: admin is closed to everyone.
     closedAdmin = await startTestApp(QueryApiModule, { ...env.config, adminToken: undefined });
+    // And a command API so (its relay off: the system's relay publishes).
+    closedCommand = await startTestApp(CommandApiModule, {
+      ...env.config,
+      adminToken: undefined,
+      relay: { ...env.config.relay, enabled: false },
+    });
     for (const [name, app] of [
       ['query', system.queryApi],
       ['command', system.commandApi],
       ['closed', closedAdmin],
+      ['closedCommand', closedCommand],
     ] as const) {
       await app.listen(0, '127.0.0.1');
       urls[name] = await app.getUrl();
@@ -99,6 +114,7 @@ describe('fault: admin endpoints without the right token', () => {
 
   after(async () => {
     await closedAdmin?.close();
+    await closedCommand?.close();
     await system.close();
     await env.dispose();
   });
@@ -145,8 +161,10 @@ describe('fault: admin endpoints without the right token', () => {
     for (const endpoint of ENDPOINTS) {
       const body = endpoint.body === undefined ? {} : { body: endpoint.body };
       const contentType = endpoint.body === undefined ? [] : ['Content-Type: application/json'];
+      const [url, closedUrl] =
+        endpoint.app === 'command' ? [urls.command, urls.closedCommand] : [urls.query, urls.closed];
       for (const lines of CREDENTIALS) {
-        const response = await rawHttpRequest(urls.query, {
+        const response = await rawHttpRequest(url, {
           method: endpoint.method,
           path: endpoint.path,
           headerLines: [...contentType, ...lines],
@@ -158,13 +176,13 @@ describe('fault: admin endpoints without the right token', () => {
         refused++;
       }
       // With ADMIN_TOKEN unset, even the test token is refused.
-      const closed = await rawHttpRequest(urls.closed, {
+      const closed = await rawHttpRequest(closedUrl, {
         method: endpoint.method,
         path: endpoint.path,
         headerLines: [...contentType, `Authorization: Bearer ${token}`],
         ...body,
       });
-      assertUnauthorized(closed, `${endpoint.method} ${endpoint.path} on a query API without ADMIN_TOKEN`);
+      assertUnauthorized(closed, `${endpoint.method} ${endpoint.path} on an API without ADMIN_TOKEN`);
       refused++;
     }
     assert.deepEqual(
@@ -174,7 +192,7 @@ describe('fault: admin endpoints without the right token', () => {
     );
 
     // Controls: the very same requests with the right token are admitted (reads only, so nothing starts),
-    // and the other apps have no admin surface at all.
+    // and the command API has no admin surface beyond the outbox backlog.
     const admitted = await rawHttpRequest(urls.query, {
       method: 'GET',
       path: '/admin/projections',
@@ -187,6 +205,12 @@ describe('fault: admin endpoints without the right token', () => {
       headerLines: [`Authorization: Bearer ${token}`],
     });
     assert.equal((JSON.parse(missing.body) as { code?: string }).code, 'REBUILD_NOT_FOUND');
+    const backlog = await rawHttpRequest(urls.command, {
+      method: 'GET',
+      path: '/admin/outbox',
+      headerLines: [`Authorization: Bearer ${token}`],
+    });
+    assert.equal(backlog.status, 200, backlog.body);
     for (const path of ['/admin/projections', '/admin/parked-events']) {
       assert.equal(
         (await rawHttpRequest(urls.command, { method: 'GET', path, headerLines: [`Authorization: Bearer ${token}`] }))

@@ -6,6 +6,7 @@ import { EventStoreModule } from '@app/event-store';
 import { KafkaHealthCheck, MessagingModule } from '@app/messaging';
 import type { OrderCommand } from '@app/orders-domain';
 import {
+  AdminTokenGuard,
   Clock,
   ConfigModule,
   MetricsModule,
@@ -22,6 +23,7 @@ import { CancelOrderController } from './cancel-order/cancel-order.http.controll
 import { ConfirmOrderController } from './confirm-order/confirm-order.http.controller.js';
 import { DeliverOrderController } from './deliver-order/deliver-order.http.controller.js';
 import { AsyncApiController } from './event-contract/asyncapi.http.controller.js';
+import { OutboxController } from './outbox/outbox.http.controller.js';
 import { PlaceOrderController } from './place-order/place-order.http.controller.js';
 import { RemoveOrderLineController } from './remove-order-line/remove-order-line.http.controller.js';
 import { ReturnOrderController } from './return-order/return-order.http.controller.js';
@@ -56,9 +58,10 @@ export const commandControllers = {
       useFactory: (dataSource: DataSource, kafka: KafkaHealthCheck) => [postgresHealthCheck(dataSource), kafka],
     }),
   ],
-  controllers: [...Object.values(commandControllers), AsyncApiController],
+  controllers: [...Object.values(commandControllers), AsyncApiController, OutboxController],
   providers: [
     OrderCommandHandler,
+    AdminTokenGuard,
     { provide: Clock, useClass: SystemClock },
     { provide: IdGenerator, useClass: RandomIdGenerator },
     { provide: APP_FILTER, useClass: CommandErrorFilter },

@@ -20,6 +20,8 @@ import {
 } from '@app/read-models';
 
 import { PROJECTIONS } from './admin/admin.tokens.js';
+import { OpsPageController } from './admin/ops-page.http.controller.js';
+import { OutboxController } from './admin/outbox.http.controller.js';
 import { ParkedEventsController } from './admin/parked-events.http.controller.js';
 import { ProjectionsController } from './admin/projections.http.controller.js';
 import { GetCustomerController } from './get-customer/get-customer.http.controller.js';
@@ -48,6 +50,8 @@ import { TopSkusQueries } from './top-skus/top-skus.queries.js';
     TopSkusController,
     ParkedEventsController,
     ProjectionsController,
+    OutboxController,
+    OpsPageController,
   ],
   providers: [
     OrderViewQueries,

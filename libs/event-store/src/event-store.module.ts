@@ -8,6 +8,7 @@ import { Counter, Gauge } from 'prom-client';
 import { EventStore } from './event-store.js';
 import { IdempotencyKeyPurger } from './idempotency-key-purger.js';
 import { IdempotencyKeys } from './idempotency-keys.js';
+import { readOutboxBacklog, type OutboxBacklog } from './outbox-backlog.js';
 import { OutboxRelay } from './outbox-relay.js';
 
 /** Runs the outbox relay for the life of the process when OUTBOX_RELAY_ENABLED (the default). */
@@ -72,16 +73,9 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
 /** Unpublished events and the age of the oldest, read from the outbox when scraped. */
 function registerBacklogGauges(metrics: Metrics, dataSource: DataSource): void {
   // Both gauges are collected in the same scrape: they share one query in flight.
-  let inFlight: Promise<{ events: number; age: number }> | undefined;
-  const query = async (): Promise<{ events: number; age: number }> => {
-    const rows = await dataSource.query<{ events: number; age: number | null }[]>(
-      `SELECT count(*)::int AS events, extract(epoch FROM now() - min(e.occurred_at))::float8 AS age
-         FROM outbox o JOIN events e ON e.position = o.position`,
-    );
-    return { events: rows[0]?.events ?? 0, age: rows[0]?.age ?? 0 };
-  };
-  const backlog = (): Promise<{ events: number; age: number }> =>
-    (inFlight ??= query().finally(() => {
+  let inFlight: Promise<OutboxBacklog> | undefined;
+  const backlog = (): Promise<OutboxBacklog> =>
+    (inFlight ??= readOutboxBacklog(dataSource).finally(() => {
       inFlight = undefined;
     }));
   new Gauge({
@@ -89,7 +83,7 @@ function registerBacklogGauges(metrics: Metrics, dataSource: DataSource): void {
     help: 'Committed events not yet published to Kafka',
     registers: [metrics.registry],
     async collect() {
-      this.set((await backlog()).events);
+      this.set((await backlog()).backlogEvents);
     },
   });
   new Gauge({
@@ -97,7 +91,7 @@ function registerBacklogGauges(metrics: Metrics, dataSource: DataSource): void {
     help: 'Age of the oldest committed event not yet published (0 when none)',
     registers: [metrics.registry],
     async collect() {
-      this.set((await backlog()).age);
+      this.set((await backlog()).oldestEventAgeSeconds);
     },
   });
 }

@@ -25,3 +25,4 @@ export * from './test-environment.js';
 export * from './transactional-producer.js';
 export * from './evolving-log.js';
 export * from './openapi-checker.js';
+export * from './browser.js';

@@ -18,6 +18,11 @@ export interface AppConfig {
     readonly commandApiPort: number;
     readonly queryApiPort: number;
     readonly projectionWorkerPort: number;
+    /**
+     * Where the query API asks the command API for the outbox backlog (the operations page shows it):
+     * the outbox lives on the write side, which the query API never reads itself.
+     */
+    readonly commandApiUrl: string;
     /** Larger JSON bodies answer 413. The largest valid command (100 lines) is about 15 kB. */
     readonly bodyLimitBytes: number;
   };
@@ -83,15 +88,18 @@ export function loadConfig(env: Env = process.env): AppConfig {
   const problems: string[] = [];
   const read = new EnvReader(env, problems);
   const databaseUrl = read.databaseUrl('DATABASE_URL', DEFAULT_DATABASE_URL);
+  const host = read.string('HOST', '127.0.0.1');
+  const commandApiPort = read.port('COMMAND_API_PORT', 3000);
   const config: AppConfig = {
     logFormat: read.choice('LOG_FORMAT', ['json', 'text'] as const, 'json'),
     databaseUrl,
     readDatabaseUrl: read.databaseUrl('READ_DATABASE_URL', databaseUrl),
     http: {
-      host: read.string('HOST', '127.0.0.1'),
-      commandApiPort: read.port('COMMAND_API_PORT', 3000),
+      host,
+      commandApiPort,
       queryApiPort: read.port('QUERY_API_PORT', 3001),
       projectionWorkerPort: read.port('PROJECTION_WORKER_PORT', 3002),
+      commandApiUrl: read.httpUrl('COMMAND_API_URL', localUrl(host, commandApiPort)),
       bodyLimitBytes: read.integer('HTTP_BODY_LIMIT_BYTES', 65_536, 1_024, 10_485_760),
     },
     kafka: {
@@ -200,6 +208,21 @@ class EnvReader {
     return raw;
   }
 
+  /** An http(s) base URL without a path, query or credentials; a trailing slash is dropped. */
+  httpUrl(name: string, fallback: string): string {
+    const raw = this.env[name]?.trim();
+    if (!raw) return fallback;
+    try {
+      const url = new URL(raw);
+      const bare = url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password;
+      if ((url.protocol === 'http:' || url.protocol === 'https:') && bare) return url.origin;
+    } catch {
+      // reported below
+    }
+    this.problems.push(`${name} must be an http(s) URL like http://127.0.0.1:3000, got "${redact(raw)}"`);
+    return fallback;
+  }
+
   brokers(name: string, fallback: string): string[] {
     const brokers = this.string(name, fallback)
       .split(',')
@@ -219,6 +242,12 @@ class EnvReader {
     }
     return topic;
   }
+}
+
+/** This machine's address of a server listening on `host` (a wildcard address names the loopback). */
+export function localUrl(host: string, port: number): string {
+  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${String(port)}`;
 }
 
 /** Hides the password of a connection URL in messages. */

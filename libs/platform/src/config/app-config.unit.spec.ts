@@ -18,6 +18,26 @@ describe('loadConfig', () => {
     assert.equal(config.projections.concurrentPartitions, 3);
   });
 
+  it("asks the command API for the outbox at its configured address, or at COMMAND_API_URL's origin", () => {
+    assert.equal(loadConfig({}).http.commandApiUrl, 'http://127.0.0.1:3000');
+    assert.equal(loadConfig({ HOST: '0.0.0.0', COMMAND_API_PORT: '4000' }).http.commandApiUrl, 'http://127.0.0.1:4000');
+    assert.equal(
+      loadConfig({ COMMAND_API_URL: 'http://command-api:3000/' }).http.commandApiUrl,
+      'http://command-api:3000',
+    );
+    for (const value of ['command-api:3000', 'ftp://x', 'http://x/api', 'http://u:secret@x', 'http://x?a=1']) {
+      assert.throws(
+        () => loadConfig({ COMMAND_API_URL: value }),
+        (error: unknown) => {
+          assert.ok(error instanceof ConfigError);
+          assert.match(error.message, /COMMAND_API_URL must be an http\(s\) URL/);
+          assert.doesNotMatch(error.message, /secret/);
+          return true;
+        },
+      );
+    }
+  });
+
   it('refuses a partition concurrency outside 1 to 64', () => {
     for (const value of ['0', '65', 'two', '1.5']) {
       assert.throws(() => loadConfig({ PROJECTION_CONCURRENT_PARTITIONS: value }), /PROJECTION_CONCURRENT_PARTITIONS/);

@@ -9,7 +9,7 @@ import {
   type OperationObject,
 } from '@nestjs/swagger';
 
-import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { APP_CONFIG, localUrl, type AppConfig } from '../config/app-config.js';
 
 /** The security scheme of the admin endpoints: `@ApiBearerAuth(ADMIN_BEARER)` on their controllers. */
 export const ADMIN_BEARER = 'adminToken';
@@ -176,6 +176,5 @@ export function nullableRef(model: Type): ApiPropertyOptions {
  * machine's loopback instead (behind a proxy, the proxy's address is the one to give clients).
  */
 export function serverUrl(host: string, port: number): string {
-  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${String(port)}`;
+  return localUrl(host, port);
 }
