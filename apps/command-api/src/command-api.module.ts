@@ -8,13 +8,14 @@ import type { OrderCommand } from '@app/orders-domain';
 import {
   Clock,
   ConfigModule,
-  MetricsModule,
   DatabaseModule,
   HealthModule,
   IdGenerator,
+  MetricsModule,
   postgresHealthCheck,
   RandomIdGenerator,
   SystemClock,
+  TracingModule,
 } from '@app/platform';
 
 import { AddOrderLineController } from './add-order-line/add-order-line.http.controller.js';
@@ -47,6 +48,7 @@ export const commandControllers = {
 @Module({
   imports: [
     ConfigModule,
+    TracingModule,
     MetricsModule.forApp('command-api'),
     DatabaseModule.forRoot({ side: 'write', applicationName: 'command-api' }),
     MessagingModule,

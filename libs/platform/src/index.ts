@@ -12,3 +12,5 @@ export * from './logging/request-context.js';
 export * from './http/uuid-param.js';
 export * from './database/pipelined-sql.js';
 export * from './http/openapi.js';
+export * from './tracing/tracing.js';
+export * from './tracing/tracing.module.js';
