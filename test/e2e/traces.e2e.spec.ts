@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 
 import { SpanKind } from '@opentelemetry/api';
@@ -13,7 +15,8 @@ import type { RunningSystem, TestEnvironment } from '@app/testing';
 const exported = new InMemorySpanExporter();
 startTracing('orders-e2e', { exporter: exported });
 const { projections } = await import('@app/projections');
-const { createTestEnvironment, eventually, placeOrderBody, readTopic, startSystem } = await import('@app/testing');
+const { AppProcess, createTestEnvironment, eventually, placeOrderBody, readTopic, startSystem } =
+  await import('@app/testing');
 const { default: request } = await import('supertest');
 
 /**
@@ -131,6 +134,75 @@ describe('traces: one trace from the HTTP command to every read model', () => {
     assert.equal(http.parentSpanContext, undefined, 'a root span');
     const publish = only(exported.getFinishedSpans(), (span) => span.spanContext().spanId === spanId);
     assert.equal(publish.spanContext().traceId, traceId);
+  });
+});
+
+describe('traces: an app started as in production exports over OTLP and logs trace ids', () => {
+  let env: TestEnvironment | undefined;
+  let collector: Server | undefined;
+  let app: InstanceType<typeof AppProcess> | undefined;
+  /** The bodies of the OTLP export requests the collector got. */
+  const exports: { path: string; type: string | undefined; body: Buffer }[] = [];
+
+  before(async () => {
+    env = await createTestEnvironment('traces_otlp');
+    // An OTLP/HTTP receiver of our own: it keeps each request and answers as a collector does.
+    collector = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        exports.push({ path: request.url ?? '', type: request.headers['content-type'], body: Buffer.concat(chunks) });
+        response.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+      });
+    });
+    await new Promise<void>((resolve) => collector!.listen(0, '127.0.0.1', resolve));
+    const { port } = collector.address() as AddressInfo;
+    app = new AppProcess('query-api', env.config, undefined, {
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${String(port)}`,
+      OTEL_BSP_SCHEDULE_DELAY: '50',
+      ADMIN_TOKEN: 'traces-admin-token-0123456789',
+      LOG_FORMAT: 'json',
+    });
+    await app.ready;
+  });
+
+  after(async () => {
+    await app?.stop();
+    await new Promise((resolve) => collector?.close(resolve));
+    await env?.dispose();
+  });
+
+  it("sends the request's span, in the client's trace, and writes its trace id on the log line of the request", async () => {
+    assert.ok(app);
+    const traceId = randomBytes(16).toString('hex');
+    const response = await fetch(`${app.url}/admin/projections`, {
+      headers: {
+        authorization: 'Bearer traces-admin-token-0123456789',
+        traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01`,
+        'x-correlation-id': 'traced-admin-call',
+      },
+    });
+    assert.equal(response.status, 200);
+
+    // OTLP over HTTP with protobuf: the trace id travels as its 16 raw bytes, the span's name as text.
+    const sent = await eventually(() => {
+      const found = exports.find((request) => request.body.includes(Buffer.from(traceId, 'hex')));
+      assert.ok(found, `no export of trace ${traceId} yet (${String(exports.length)} requests)`);
+      return found;
+    });
+    assert.equal(sent.path, '/v1/traces');
+    assert.equal(sent.type, 'application/x-protobuf');
+    assert.ok(sent.body.includes('GET /admin/projections'), 'the span is named by its route');
+
+    const line = app.log
+      .filter((candidate) => candidate.startsWith('{'))
+      .map((candidate) => JSON.parse(candidate) as Record<string, unknown>)
+      .find((logged) => logged.correlationId === 'traced-admin-call');
+    assert.ok(line, 'the admin call is logged');
+    assert.equal(line.trace_id, traceId);
+    assert.match(String(line.span_id), /^[\da-f]{16}$/);
+    assert.equal(line.context, 'Admin');
+    assert.equal(line.level, 'log');
   });
 });
 

@@ -7,7 +7,7 @@ export * from './runtime/clock.js';
 export * from './http/configure-http-app.js';
 export * from './metrics/metrics.js';
 export * from './http/admin-token.guard.js';
-export * from './logging/json-logger.js';
+export * from './logging/logger.js';
 export * from './logging/request-context.js';
 export * from './http/uuid-param.js';
 export * from './database/pipelined-sql.js';
