@@ -102,13 +102,14 @@ describe('traces: one trace from the HTTP command to every read model', () => {
       read.some((record) => record.key === orderId),
     );
     const record = records.find((candidate) => candidate.key === orderId);
-    assert.equal(record?.headers.traceparent, `00-${traceId}-${publish.spanContext().spanId}-01`);
+    assert.ok(record);
+    assert.equal(record.headers.traceparent, `00-${traceId}-${publish.spanContext().spanId}-01`);
 
     for (const name of names) {
       const apply = only(trace, (span) => span.name === name);
       assert.equal(apply.kind, SpanKind.CONSUMER, name);
       assert.equal(parentOf(apply), publish.spanContext().spanId, `${name} is the publish span's child`);
-      assert.equal(apply.attributes['messaging.kafka.offset'], Number(record?.offset));
+      assert.equal(apply.attributes['messaging.kafka.offset'], Number(record.offset));
     }
     // And the read model row the trace ends in is there.
     const view = await request(queryApi.getHttpServer()).get(`/orders/${orderId}`).expect(200);

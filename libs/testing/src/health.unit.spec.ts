@@ -14,8 +14,13 @@ function silent(name: string): HealthCheck & { stop(): void } {
   let timer: NodeJS.Timeout | undefined;
   return {
     name,
-    check: () => new Promise((resolve) => (timer = setTimeout(resolve, 60_000))),
-    stop: () => clearTimeout(timer),
+    check: () =>
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, 60_000);
+      }),
+    stop: () => {
+      clearTimeout(timer);
+    },
   };
 }
 

@@ -3,11 +3,12 @@ import { after, beforeEach, describe, it } from 'node:test';
 
 import { Logger } from '@nestjs/common';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
-import type { Request, Response } from 'express';
 
 import { inSpan, startTracing, stopTracing } from '../tracing/tracing.js';
 import { createLogger, type LogStreams } from './logger.js';
 import { correlateRequests } from './request-context.js';
+
+type LogLine = Record<string, unknown>;
 
 /** Streams that keep each line, parsed. */
 function capture(): LogStreams & {
@@ -28,8 +29,9 @@ function capture(): LogStreams & {
 
 /** Runs `work` as the platform's middleware runs a request carrying this X-Correlation-Id. */
 function inRequest(correlationId: string, work: () => void): void {
-  const request = { headers: { 'x-correlation-id': correlationId } } as unknown as Request;
-  const response = { setHeader: () => response } as unknown as Response;
+  type Middleware = Parameters<typeof correlateRequests>;
+  const request = { headers: { 'x-correlation-id': correlationId } } as unknown as Middleware[0];
+  const response = { setHeader: () => response } as unknown as Middleware[1];
   correlateRequests(request, response, work);
 }
 
@@ -54,24 +56,29 @@ describe('JSON logs (Pino through nestjs-pino)', () => {
     });
     logger.warn('no request here', 'Relay');
 
-    const [placed, outside] = streams.out.lines;
+    const placed: LogLine | undefined = streams.out.lines[0];
+
+    assert.ok(placed);
+    const outside: LogLine | undefined = streams.out.lines[1];
+    assert.ok(outside);
     assert.equal(streams.out.lines.length, 2);
-    assert.equal(placed?.level, 'log');
-    assert.equal(placed?.app, 'command-api');
-    assert.equal(placed?.context, 'Orders');
-    assert.equal(placed?.message, 'placed');
-    assert.equal(placed?.correlationId, 'corr-1');
-    assert.ok(!Number.isNaN(Date.parse(String(placed?.time))), 'an ISO time');
-    assert.equal(outside?.level, 'warn');
-    assert.equal(outside?.correlationId, undefined);
-    assert.equal(outside?.trace_id, undefined, 'no trace ids while tracing is off');
+    assert.equal(placed.level, 'log');
+    assert.equal(placed.app, 'command-api');
+    assert.equal(placed.context, 'Orders');
+    assert.equal(placed.message, 'placed');
+    assert.equal(placed.correlationId, 'corr-1');
+    assert.ok(!Number.isNaN(Date.parse(String(placed.time))), 'an ISO time');
+    assert.equal(outside.level, 'warn');
+    assert.equal(outside.correlationId, undefined);
+    assert.equal(outside.trace_id, undefined, 'no trace ids while tracing is off');
 
     assert.equal(streams.err.lines.length, 1);
-    const [broke] = streams.err.lines;
-    assert.equal(broke?.level, 'error');
-    assert.equal(broke?.context, 'Relay');
-    assert.equal(broke?.correlationId, 'corr-1');
-    assert.match(String((broke?.err as { stack?: string } | undefined)?.stack), /at somewhere/);
+    const broke: LogLine | undefined = streams.err.lines[0];
+    assert.ok(broke);
+    assert.equal(broke.level, 'error');
+    assert.equal(broke.context, 'Relay');
+    assert.equal(broke.correlationId, 'corr-1');
+    assert.match(String((broke.err as { stack?: string } | undefined)?.stack), /at somewhere/);
   });
 
   it("carries the trace and span ids of the span being recorded, also through Nest's static Logger", async () => {
@@ -85,11 +92,15 @@ describe('JSON logs (Pino through nestjs-pino)', () => {
     Logger.overrideLogger(true);
 
     assert.ok(span);
-    const [inside, afterwards] = streams.out.lines;
-    assert.equal(inside?.message, 'inside a span');
-    assert.equal(inside?.trace_id, span.spanContext().traceId);
-    assert.equal(inside?.span_id, span.spanContext().spanId);
-    assert.equal(afterwards?.message, 'after it');
-    assert.equal(afterwards?.trace_id, undefined);
+    assert.equal(streams.out.lines.length, 2);
+    const inside: LogLine | undefined = streams.out.lines[0];
+    assert.ok(inside);
+    const afterwards: LogLine | undefined = streams.out.lines[1];
+    assert.ok(afterwards);
+    assert.equal(inside.message, 'inside a span');
+    assert.equal(inside.trace_id, span.spanContext().traceId);
+    assert.equal(inside.span_id, span.spanContext().spanId);
+    assert.equal(afterwards.message, 'after it');
+    assert.equal(afterwards.trace_id, undefined);
   });
 });
