@@ -3,7 +3,7 @@ import { Socket } from 'node:net';
 import { Logger } from '@nestjs/common';
 import pg from 'pg';
 
-import { SpanKind, endSpans, startChildSpan, traceparentOf, type Span } from '@app/platform';
+import { SpanKind, endSpans, startChildSpan, traceparentOf, tracingEnabled, type Span } from '@app/platform';
 
 import {
   EventContractViolation,
@@ -202,6 +202,7 @@ export class OutboxRelay {
    * traces. Its own traceparent goes on the record's header, for the projections.
    */
   private publishSpan(row: EventRow): Span | undefined {
+    if (!tracingEnabled()) return undefined; // before building the attributes: off, a batch costs nothing more
     return startChildSpan(
       `publish ${this.options.topic ?? 'events'}`,
       {

@@ -18,6 +18,7 @@ import {
   hasPreparedStatementTrouble,
   isPipelined,
   startChildSpan,
+  tracingEnabled,
   type PipelinedSql,
   type Span,
 } from '@app/platform';
@@ -191,7 +192,7 @@ export class ProjectionRunner implements BatchHandler {
 
   async handleBatch(batch: PartitionBatch): Promise<BatchOutcome> {
     const started = process.hrtime.bigint();
-    const spans = this.traced ? batch.records.map((record) => this.applySpan(record)) : [];
+    const spans = this.traced && tracingEnabled() ? batch.records.map((record) => this.applySpan(record)) : [];
     let applied: { outcome: BatchOutcome; report: RecordsOutcome; alreadyApplied: number };
     try {
       applied = await this.applyBatchOrEach(batch);
