@@ -69,7 +69,7 @@ describe('tracing helpers', () => {
     endSpans([failed], new Error('batch failed'));
     const [append, apply] = exported.getFinishedSpans();
     assert.equal(append?.status.code, SpanStatusCode.ERROR);
-    assert.equal(append?.status.message, 'conflict');
+    assert.equal(append.status.message, 'conflict');
     assert.equal(apply?.status.message, 'batch failed');
   });
 });
