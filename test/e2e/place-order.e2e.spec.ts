@@ -14,6 +14,8 @@ import {
   type TestEnvironment,
 } from '@app/testing';
 
+const CLIENT_TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+
 describe('one order end to end: command API → event store → relay → Kafka → projection → query API', () => {
   let env: TestEnvironment | undefined;
   let system: RunningSystem | undefined;
@@ -39,6 +41,7 @@ describe('one order end to end: command API → event store → relay → Kafka 
     const placed = await request(commandApi.getHttpServer())
       .post('/orders')
       .set('X-Correlation-Id', 'e2e-correlation')
+      .set('traceparent', CLIENT_TRACEPARENT)
       .send(placeOrderBody({ customerId: 'customer-e2e' }))
       .expect(201);
     const { orderId, version, status } = placed.body as { orderId: string; version: number; status: string };
@@ -71,6 +74,8 @@ describe('one order end to end: command API → event store → relay → Kafka 
     assert.equal(envelope.type, 'OrderPlaced');
     assert.equal(envelope.version, 1);
     assert.equal(record.headers['correlation-id'], 'e2e-correlation');
+    // Tracing is off here (no OTEL_EXPORTER_OTLP_ENDPOINT): the client's traceparent travels on unchanged.
+    assert.equal(record.headers.traceparent, CLIENT_TRACEPARENT);
   });
 
   it('rejects an invalid order with a 400 naming each bad field, and stores nothing', async () => {

@@ -1,3 +1,5 @@
+import cliProgress, { type MultiBar, type SingleBar } from 'cli-progress';
+
 import type { ReplayProgressSnapshot } from '@app/projections';
 
 const BAR_WIDTH = 24;
@@ -34,50 +36,71 @@ function count(value: number): string {
   return Math.round(value).toLocaleString('en-US');
 }
 
+/** What each cli-progress bar of the display draws: a line rendered by renderProgress. */
+interface Drawn {
+  readonly line: string;
+}
+
 /**
- * Draws one block per projection: redrawn in place on a terminal, a line every few seconds
- * otherwise (a CI log, a pipe).
+ * One block per projection (renderProgress's two lines), kept at the bottom of a terminal by
+ * cli-progress's MultiBar: redrawn in place at most 10 times a second, with line wrapping off (a
+ * line longer than the terminal is cut, never wrapped, so a redraw never leaves rows behind) and the
+ * cursor hidden until `stop`. Not a terminal (a CI log, a pipe): every block every 2 s, and once more
+ * at `stop`.
  */
 export class ProgressDisplay {
-  private readonly latest = new Map<string, ReplayProgressSnapshot>();
-  private drawnLines = 0;
-  private readonly lastPlainAt = new Map<string, number>();
+  private readonly bars: MultiBar;
+  private readonly blocks = new Map<string, { figures: SingleBar; partitions: SingleBar }>();
   private readonly nameWidth: number;
+  private stopped = false;
 
   constructor(
     projections: readonly string[],
     private readonly out: NodeJS.WriteStream,
   ) {
     this.nameWidth = Math.max(...projections.map((name) => name.length));
+    this.bars = new cliProgress.MultiBar({
+      stream: out,
+      format: (_options: unknown, _params: unknown, payload: Drawn) => payload.line,
+      fps: 10,
+      hideCursor: true,
+      linewrap: false,
+      noTTYOutput: true,
+      notTTYSchedule: 2_000,
+      forceRedraw: true,
+    });
   }
 
   update(projection: string, progress: ReplayProgressSnapshot): void {
-    this.latest.set(projection, progress);
-    if (this.out.isTTY) this.redraw();
-    else if (Date.now() - (this.lastPlainAt.get(projection) ?? 0) >= 2_000 || progress.phase === 'done') {
-      this.lastPlainAt.set(projection, Date.now());
-      this.out.write(`${renderProgress(projection, progress, this.nameWidth).join('\n')}\n`);
+    if (this.stopped) return;
+    const [figures = '', partitions = ''] = renderProgress(projection, progress, this.nameWidth);
+    const block = this.blocks.get(projection);
+    if (!block) {
+      this.blocks.set(projection, {
+        figures: this.bars.create(progress.eventsTotal, progress.eventsDone, { line: figures }),
+        partitions: this.bars.create(progress.eventsTotal, progress.eventsDone, { line: partitions }),
+      });
+      return;
+    }
+    for (const [bar, line] of [
+      [block.figures, figures],
+      [block.partitions, partitions],
+    ] as const) {
+      bar.setTotal(progress.eventsTotal);
+      bar.update(progress.eventsDone, { line });
     }
   }
 
-  /** Prints a line above the bars, which stay at the bottom. */
+  /** Prints a line above the blocks, which stay at the bottom; after `stop`, below them. */
   log(line: string): void {
-    if (this.out.isTTY) this.clear();
-    this.out.write(`${line}\n`);
-    if (this.out.isTTY) this.redraw();
+    if (this.stopped) this.out.write(`${line}\n`);
+    else this.bars.log(`${line}\n`);
   }
 
-  private clear(): void {
-    if (this.drawnLines > 0) this.out.write(`\x1b[${String(this.drawnLines)}F\x1b[0J`);
-    this.drawnLines = 0;
-  }
-
-  private redraw(): void {
-    this.clear();
-    const lines = [...this.latest].flatMap(([projection, progress]) =>
-      renderProgress(projection, progress, this.nameWidth),
-    );
-    this.out.write(`${lines.join('\n')}\n`);
-    this.drawnLines = lines.length;
+  /** Draws each block a last time, shows the cursor again and lets the process exit. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.bars.stop();
   }
 }

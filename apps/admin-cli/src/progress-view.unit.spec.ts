@@ -1,7 +1,40 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { formatSeconds, renderProgress } from './progress-view.js';
+import type { ReplayProgressSnapshot } from '@app/projections';
+
+import { ProgressDisplay, formatSeconds, renderProgress } from './progress-view.js';
+
+/** A stream that keeps what is written; a terminal 160 columns wide when `tty`. */
+function screen(tty: boolean): NodeJS.WriteStream & { written: string } {
+  const stream = {
+    written: '',
+    isTTY: tty,
+    columns: 160,
+    write(chunk: string): boolean {
+      stream.written += chunk;
+      return true;
+    },
+  };
+  return stream as unknown as NodeJS.WriteStream & { written: string };
+}
+
+const halfway: ReplayProgressSnapshot = {
+  phase: 'filling',
+  eventsDone: 500,
+  eventsTotal: 1_000,
+  eventsPerSecond: 250,
+  etaSeconds: 2,
+  elapsedSeconds: 2,
+  partitions: [{ partition: 0, offset: 500, target: 1_000 }],
+};
+const done: ReplayProgressSnapshot = {
+  ...halfway,
+  phase: 'done',
+  eventsDone: 1_000,
+  etaSeconds: 0,
+  partitions: [{ partition: 0, offset: 1_000, target: 1_000 }],
+};
 
 describe('replay progress view', () => {
   it('draws a bar with percent, events, events/s, ETA, elapsed time and phase, then each partition', () => {
@@ -50,5 +83,38 @@ describe('replay progress view', () => {
       [formatSeconds(3.21), formatSeconds(42), formatSeconds(125), formatSeconds(7_300)],
       ['3.2s', '42s', '2m05s', '2h01m'],
     );
+  });
+
+  describe('the display (cli-progress)', () => {
+    it("draws each projection's block on a terminal, keeps lines from wrapping, and shows the cursor again at stop", () => {
+      const terminal = screen(true);
+      const display = new ProgressDisplay(['order-view', 'sales'], terminal);
+      display.update('order-view', halfway);
+      display.update('sales', halfway);
+      display.update('order-view', done);
+      display.stop();
+      const [figures, partitions] = renderProgress('order-view', done, 10);
+      assert.ok(terminal.written.includes(figures ?? '-'), terminal.written);
+      assert.ok(terminal.written.includes(partitions ?? '-'));
+      assert.ok(terminal.written.includes(renderProgress('sales', halfway, 10)[0] ?? '-'));
+      assert.ok(terminal.written.includes('\x1b[?7l'), 'line wrapping off while drawing');
+      assert.ok(
+        terminal.written.indexOf('\x1b[?25l') < terminal.written.lastIndexOf('\x1b[?25h'),
+        'cursor hidden, then shown',
+      );
+      assert.ok(terminal.written.endsWith('\n'));
+    });
+
+    it('prints plain lines, without control sequences, when it is not a terminal; lines logged after stop follow the blocks', () => {
+      const log = screen(false);
+      const display = new ProgressDisplay(['order-view'], log);
+      display.update('order-view', done);
+      display.stop();
+      display.log('order-view: rebuilt');
+      assert.equal(log.written.includes('\x1b'), false, JSON.stringify(log.written));
+      const lines = log.written.split('\n');
+      assert.deepEqual(lines.slice(0, 2), renderProgress('order-view', done, 10));
+      assert.equal(lines.at(-2), 'order-view: rebuilt');
+    });
   });
 });

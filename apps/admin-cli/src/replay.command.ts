@@ -78,22 +78,29 @@ async function rebuildAll(
     out,
   );
   const by = operator();
-  const results = await Promise.all(
-    projections.map(async (projection): Promise<{ projection: string; record?: RebuildRecord; conflict?: string }> => {
-      try {
-        const record = await rebuilder.rebuild(projection, by, 'admin-cli', {
-          signal,
-          onProgress: (progress) => {
-            display.update(projection.name, progress);
-          },
-        });
-        return { projection: projection.name, record };
-      } catch (error) {
-        if (error instanceof RebuildAlreadyActive) return { projection: projection.name, conflict: error.message };
-        throw error;
-      }
-    }),
-  );
+  let results;
+  try {
+    results = await Promise.all(
+      projections.map(
+        async (projection): Promise<{ projection: string; record?: RebuildRecord; conflict?: string }> => {
+          try {
+            const record = await rebuilder.rebuild(projection, by, 'admin-cli', {
+              signal,
+              onProgress: (progress) => {
+                display.update(projection.name, progress);
+              },
+            });
+            return { projection: projection.name, record };
+          } catch (error) {
+            if (error instanceof RebuildAlreadyActive) return { projection: projection.name, conflict: error.message };
+            throw error;
+          }
+        },
+      ),
+    );
+  } finally {
+    display.stop(); // the final figures stay on screen; what follows is printed below them
+  }
   let exit: number = EXIT.done;
   for (const { projection, record, conflict } of results) {
     if (conflict !== undefined) {

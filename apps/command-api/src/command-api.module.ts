@@ -9,13 +9,14 @@ import {
   AdminTokenGuard,
   Clock,
   ConfigModule,
-  MetricsModule,
   DatabaseModule,
   HealthModule,
   IdGenerator,
+  MetricsModule,
   postgresHealthCheck,
   RandomIdGenerator,
   SystemClock,
+  TracingModule,
 } from '@app/platform';
 
 import { AddOrderLineController } from './add-order-line/add-order-line.http.controller.js';
@@ -49,6 +50,7 @@ export const commandControllers = {
 @Module({
   imports: [
     ConfigModule,
+    TracingModule,
     MetricsModule.forApp('command-api'),
     DatabaseModule.forRoot({ side: 'write', applicationName: 'command-api' }),
     MessagingModule,

@@ -1,18 +1,6 @@
-import 'reflect-metadata';
+import { startConfiguredTracing } from '@app/platform/tracing';
 
-import { NestFactory } from '@nestjs/core';
-
-import { configureHttpApp, createLogger, loadConfigOrExit } from '@app/platform';
-
-import { ProjectionWorkerModule } from './projection-worker.module.js';
-import { attachProjectionsTransport } from './start-worker.js';
-
-// Read first: a configuration error stops the process with one clear message, before Nest starts.
-const { http, logFormat } = loadConfigOrExit();
-const logger = createLogger('projection-worker', logFormat);
-const app = attachProjectionsTransport(
-  configureHttpApp(await NestFactory.create(ProjectionWorkerModule, { bodyParser: false, logger })),
-);
-await app.startAllMicroservices();
-await app.listen(http.projectionWorkerPort, http.host);
-logger.log(`projections running; health on ${await app.getUrl()}`, 'projection-worker');
+// Tracing starts before the app is imported, so that its instrumentations patch http and pg as
+// they are first loaded; without OTEL_EXPORTER_OTLP_ENDPOINT it does nothing.
+startConfiguredTracing('projection-worker');
+await import('./serve.js');

@@ -2,7 +2,14 @@ import { Module } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
 import { KafkaHealthCheck, MessagingModule } from '@app/messaging';
-import { ConfigModule, DatabaseModule, HealthModule, MetricsModule, postgresHealthCheck } from '@app/platform';
+import {
+  ConfigModule,
+  DatabaseModule,
+  HealthModule,
+  MetricsModule,
+  postgresHealthCheck,
+  TracingModule,
+} from '@app/platform';
 import { projections } from '@app/projections';
 
 import { ClusterMetrics } from './cluster-metrics.js';
@@ -11,6 +18,7 @@ import { PROJECTIONS, ProjectionsTransport } from './projections.transport.js';
 @Module({
   imports: [
     ConfigModule,
+    TracingModule,
     MetricsModule.forApp('projection-worker'),
     DatabaseModule.forRoot({ side: 'read', applicationName: 'projection-worker' }),
     MessagingModule,

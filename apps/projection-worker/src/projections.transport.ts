@@ -64,7 +64,12 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
             topic: topic.name,
             concurrentPartitions: this.config.projections.concurrentPartitions,
           },
-          new ProjectionRunner(this.dataSource, projection, { deadLetters: this.deadLetters, observer, sql: this.sql }),
+          new ProjectionRunner(this.dataSource, projection, {
+            deadLetters: this.deadLetters,
+            observer,
+            sql: this.sql,
+            traced: true,
+          }),
         );
         this.consumers.push(consumer);
         await consumer.start();

@@ -1,15 +1,6 @@
-import 'reflect-metadata';
+import { startConfiguredTracing } from '@app/platform/tracing';
 
-import { NestFactory } from '@nestjs/core';
-
-import { configureHttpApp, createLogger, loadConfigOrExit } from '@app/platform';
-
-import { setupOpenApi } from './openapi.js';
-import { QueryApiModule } from './query-api.module.js';
-
-// Read first: a configuration error stops the process with one clear message, before Nest starts.
-const { http, logFormat } = loadConfigOrExit();
-const logger = createLogger('query-api', logFormat);
-const app = setupOpenApi(configureHttpApp(await NestFactory.create(QueryApiModule, { bodyParser: false, logger })));
-await app.listen(http.queryApiPort, http.host);
-logger.log(`listening on ${await app.getUrl()}; OpenAPI at /docs`, 'query-api');
+// Tracing starts before the app is imported, so that its instrumentations patch http and pg as
+// they are first loaded; without OTEL_EXPORTER_OTLP_ENDPOINT it does nothing.
+startConfiguredTracing('query-api');
+await import('./serve.js');

@@ -9,6 +9,7 @@ import {
   HealthModule,
   MetricsModule,
   postgresHealthCheck,
+  TracingModule,
 } from '@app/platform';
 import { ParkedEvents, projections } from '@app/projections';
 import {
@@ -34,6 +35,7 @@ import { TopSkusQueries } from './top-skus/top-skus.queries.js';
 @Module({
   imports: [
     ConfigModule,
+    TracingModule,
     MetricsModule.forApp('query-api'),
     DatabaseModule.forRoot({ side: 'read', applicationName: 'query-api', entities: readModelEntities }),
     MessagingModule,

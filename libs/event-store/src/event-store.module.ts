@@ -45,6 +45,7 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
       batchSize: config.relay.batchSize,
       leaseMs: config.relay.leaseMs,
       contract: ORDER_EVENTS,
+      topic: topic.name,
       refused: (count) => {
         refused.set(count);
       },

@@ -2,7 +2,16 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
 import { MAX_RECORD_BYTES, type DomainEvent } from '@app/messaging';
-import { PipelinedSql, isPgError, isPipelined, lockThenRead, type SqlSession } from '@app/platform';
+import {
+  PipelinedSql,
+  currentTraceparent,
+  describeCurrentSpan,
+  inSpan,
+  isPgError,
+  isPipelined,
+  lockThenRead,
+  type SqlSession,
+} from '@app/platform';
 
 export type { DomainEvent };
 
@@ -161,6 +170,15 @@ export class EventStore {
     // the commit, the NOTIFY (Postgres delivers it at commit, never for a rollback).
     const wake = this.wakesLocally.has(db) ? 'SELECT' : `SELECT pg_notify('${OUTBOX_CHANNEL}', NULL)`;
     this.appendedIn.set(db, { streamId, expectedVersion });
+    // Traced, the outbox row hands the relay this transaction's span as the events' parent;
+    // otherwise the traceparent the command came with travels on unchanged.
+    const traceparent = currentTraceparent();
+    describeCurrentSpan({
+      'event_store.stream_id': streamId,
+      'event_store.expected_version': expectedVersion,
+      'event_store.event_types': events.map((e) => e.event.type),
+    });
+    const metadata = events.map((e) => JSON.stringify(traceparent ? { ...e.metadata, traceparent } : e.metadata));
     try {
       const appending: Promise<unknown> = db.query(
         `WITH appended AS (
@@ -178,7 +196,7 @@ export class EventStore {
           events.map((e) => e.event.type),
           events.map((e) => e.schemaVersion),
           data,
-          events.map((e) => JSON.stringify(e.metadata)),
+          metadata,
           events.map((e) => e.occurredAt.toISOString()),
         ],
       );
@@ -191,7 +209,12 @@ export class EventStore {
     return expectedVersion + events.length;
   }
 
-  async transaction<T>(work: (db: SqlSession) => Promise<T>): Promise<T> {
+  /** A transaction of the store: traced as one span (`event-store transaction`), its SQL inside it. */
+  transaction<T>(work: (db: SqlSession) => Promise<T>): Promise<T> {
+    return inSpan('event-store transaction', {}, () => this.transactionOnce(work));
+  }
+
+  private async transactionOnce<T>(work: (db: SqlSession) => Promise<T>): Promise<T> {
     const relay = this.localRelay?.isLeader === true ? this.localRelay : undefined;
     let appended: { streamId: string; expectedVersion: number } | undefined;
     const run = async (db: SqlSession): Promise<T> => {

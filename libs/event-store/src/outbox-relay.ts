@@ -3,6 +3,8 @@ import { Socket } from 'node:net';
 import { Logger } from '@nestjs/common';
 import pg from 'pg';
 
+import { SpanKind, endSpans, startChildSpan, traceparentOf, tracingEnabled, type Span } from '@app/platform';
+
 import {
   EventContractViolation,
   encodeEnvelope,
@@ -23,6 +25,8 @@ export interface OutboxRelayOptions {
    * the relay knows was checked by the newer writer that appended it, and goes out as stored.
    */
   readonly contract: EventContract;
+  /** The topic the publisher writes to, named on the relay's spans. */
+  readonly topic?: string;
   /**
    * The leader starts publishing a batch only if the read that fetched it was sent less than this
    * long ago. Postgres is asked to drop a silent leader session only after at least twice this, so a
@@ -170,7 +174,14 @@ export class OutboxRelay {
     // Checked in the same turn as the send starts: a relay that knows it lost the lock sends nothing more.
     if (this.leader !== session) return 0;
     if (publishable.length > 0) {
-      await this.publisher.publish(publishable.map(toRecord));
+      const spans = publishable.map((row) => this.publishSpan(row));
+      try {
+        await this.publisher.publish(publishable.map((row, index) => toRecord(row, spans[index])));
+      } catch (error) {
+        endSpans(spans, error);
+        throw error;
+      }
+      endSpans(spans); // acknowledged by the broker
       // pg honours a per-query query_timeout; its types leave it out, hence the variable.
       const record = {
         name: 'relay-record-batch',
@@ -183,6 +194,31 @@ export class OutboxRelay {
     }
     // Held events count as read: a batch of them alone still means "read again at once".
     return publishable.length + held;
+  }
+
+  /**
+   * A span for one event's publish, the child of the traceparent its outbox row holds (the command's
+   * transaction): the batch is published long after that request's context is gone, and mixes many
+   * traces. Its own traceparent goes on the record's header, for the projections.
+   */
+  private publishSpan(row: EventRow): Span | undefined {
+    if (!tracingEnabled()) return undefined; // before building the attributes: off, a batch costs nothing more
+    return startChildSpan(
+      `publish ${this.options.topic ?? 'events'}`,
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.operation.type': 'send',
+          ...(this.options.topic && { 'messaging.destination.name': this.options.topic }),
+          'messaging.kafka.message.key': row.order_id,
+          'event.id': row.event_id,
+          'event.type': row.type,
+          'event.version': row.version,
+        },
+      },
+      row.metadata.traceparent,
+    );
   }
 
   /** The held-back positions the next read skips; none once the hold has passed, so all are checked again. */
@@ -379,7 +415,8 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function toRecord(row: EventRow): OutgoingRecord {
+/** The record of an event; traced, its `traceparent` header names the publish span. */
+function toRecord(row: EventRow, span: Span | undefined): OutgoingRecord {
   const recorded = toRecordedEvent(row);
   return encodeEnvelope(
     {
@@ -391,7 +428,7 @@ function toRecord(row: EventRow): OutgoingRecord {
       occurredAt: recorded.occurredAt.toISOString(),
       data: recorded.event.data,
     },
-    recorded.metadata,
+    span ? { ...recorded.metadata, traceparent: traceparentOf(span) } : recorded.metadata,
   );
 }
 

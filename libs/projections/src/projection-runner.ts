@@ -12,7 +12,16 @@ import {
   type OutgoingRecord,
   type PartitionBatch,
 } from '@app/messaging';
-import { hasPreparedStatementTrouble, isPipelined, type PipelinedSql } from '@app/platform';
+import {
+  SpanKind,
+  endSpans,
+  hasPreparedStatementTrouble,
+  isPipelined,
+  startChildSpan,
+  tracingEnabled,
+  type PipelinedSql,
+  type Span,
+} from '@app/platform';
 
 import { liveGeneration, type GenerationScope } from './generations.js';
 import type { Projection } from './projection.js';
@@ -75,6 +84,11 @@ export interface ProjectionRunnerOptions {
    * a few round trips. Without them, transactions run on the DataSource, a statement at a time.
    */
   readonly sql?: PipelinedSql;
+  /**
+   * A span per record of each batch, the child of the record's `traceparent` header (when tracing is
+   * on): the live projections. Rebuilds and retries, which apply old events again, start none.
+   */
+  readonly traced?: boolean;
 }
 
 /**
@@ -130,6 +144,7 @@ export class ProjectionRunner implements BatchHandler {
   private readonly observer: ProjectionObserver | undefined;
   private readonly scope: GenerationScope;
   private readonly sql: PipelinedSql | undefined;
+  private readonly traced: boolean;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -142,6 +157,7 @@ export class ProjectionRunner implements BatchHandler {
     this.observer = options.observer;
     this.scope = options.scope ?? liveGeneration(projection.name);
     this.sql = options.sql;
+    this.traced = options.traced ?? false;
   }
 
   /** Runs `work` in one transaction whose table names are the runner's generation's. */
@@ -176,13 +192,15 @@ export class ProjectionRunner implements BatchHandler {
 
   async handleBatch(batch: PartitionBatch): Promise<BatchOutcome> {
     const started = process.hrtime.bigint();
+    const spans = this.traced && tracingEnabled() ? batch.records.map((record) => this.applySpan(record)) : [];
     let applied: { outcome: BatchOutcome; report: RecordsOutcome; alreadyApplied: number };
     try {
-      applied = await this.applyBatch(batch, 'together');
+      applied = await this.applyBatchOrEach(batch);
     } catch (error) {
-      if (!(error instanceof BatchApplyFailed)) throw error;
-      applied = await this.applyBatch(batch, 'one by one');
+      endSpans(spans, error);
+      throw error;
     }
+    endSpans(spans); // committed: the read model shows the record's effect
     const { outcome, report, alreadyApplied } = applied;
     this.observer?.batchApplied(this.projection.name, {
       applied: report.applied,
@@ -192,6 +210,40 @@ export class ProjectionRunner implements BatchHandler {
       seconds: Number(process.hrtime.bigint() - started) / 1e9,
     });
     return outcome;
+  }
+
+  private async applyBatchOrEach(
+    batch: PartitionBatch,
+  ): Promise<{ outcome: BatchOutcome; report: RecordsOutcome; alreadyApplied: number }> {
+    try {
+      return await this.applyBatch(batch, 'together');
+    } catch (error) {
+      if (!(error instanceof BatchApplyFailed)) throw error;
+      return this.applyBatch(batch, 'one by one');
+    }
+  }
+
+  /**
+   * A span for one record's apply, from the batch's start to its commit, the child of the span that
+   * published it (the record's `traceparent` header). The batch applies many traces' records in one
+   * transaction, so none of them is made active.
+   */
+  private applySpan(record: PartitionBatch['records'][number]): Span | undefined {
+    return startChildSpan(
+      `apply ${this.projection.name}`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': record.topic,
+          'messaging.destination.partition.id': String(record.partition),
+          'messaging.kafka.offset': Number(record.offset),
+          'projection.name': this.projection.name,
+        },
+      },
+      record.headers.traceparent,
+    );
   }
 
   /**

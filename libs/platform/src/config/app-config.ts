@@ -69,6 +69,13 @@ export interface AppConfig {
     /** Partitions each live projection handles at once: lower latency, at more transactions per event. */
     readonly concurrentPartitions: number;
   };
+  readonly tracing: {
+    /**
+     * `OTEL_EXPORTER_OTLP_ENDPOINT`: where spans go (OTLP over HTTP, protobuf). Unset: no span is
+     * recorded or exported, and the `traceparent` a command carried travels on as it came.
+     */
+    readonly otlpEndpoint: string | undefined;
+  };
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');
@@ -130,6 +137,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
     },
     projections: {
       concurrentPartitions: read.integer('PROJECTION_CONCURRENT_PARTITIONS', 3, 1, 64),
+    },
+    tracing: {
+      otlpEndpoint: read.optionalHttpUrl('OTEL_EXPORTER_OTLP_ENDPOINT'),
     },
   };
   if (problems.length > 0) throw new ConfigError(problems);
@@ -221,6 +231,15 @@ class EnvReader {
     }
     this.problems.push(`${name} must be an http(s) URL like http://127.0.0.1:3000, got "${redact(raw)}"`);
     return fallback;
+  }
+
+  optionalHttpUrl(name: string): string | undefined {
+    const raw = this.env[name]?.trim();
+    if (!raw) return undefined;
+    if (!URL.canParse(raw) || !['http:', 'https:'].includes(new URL(raw).protocol)) {
+      this.problems.push(`${name} must be an http or https URL, like http://127.0.0.1:4318, got "${redact(raw)}"`);
+    }
+    return raw;
   }
 
   brokers(name: string, fallback: string): string[] {

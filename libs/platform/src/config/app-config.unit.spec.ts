@@ -61,6 +61,21 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ KAFKA_MIN_INSYNC_REPLICAS: '2' }).kafka.minInsyncReplicas, 2);
   });
 
+  it('traces only when OTEL_EXPORTER_OTLP_ENDPOINT names an http(s) URL, and never prints its credentials', () => {
+    assert.equal(loadConfig({}).tracing.otlpEndpoint, undefined);
+    assert.equal(
+      loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' }).tracing.otlpEndpoint,
+      'http://127.0.0.1:4318',
+    );
+    for (const value of ['127.0.0.1:4318', 'grpc://collector:4317', 'not a url']) {
+      assert.throws(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: value }), /OTEL_EXPORTER_OTLP_ENDPOINT/);
+    }
+    assert.throws(
+      () => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://user:hunter2@collector' }),
+      (error: Error) => !error.message.includes('hunter2'),
+    );
+  });
+
   it('names every bad variable in one error', () => {
     assert.throws(
       () =>

@@ -8,6 +8,13 @@ import {
   type Provider,
 } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
+import {
+  HealthCheckService,
+  HealthIndicatorService,
+  TerminusModule,
+  type HealthCheckResult,
+  type HealthIndicatorResult,
+} from '@nestjs/terminus';
 import { DataSource } from 'typeorm';
 
 /**
@@ -25,11 +32,26 @@ export const HEALTH_CHECKS = Symbol('HEALTH_CHECKS');
 
 const CHECK_TIMEOUT_MS = 2_000;
 
-/** Operational, not part of an API's contract: left out of OpenAPI documents. */
+/** The ready answer: each dependency's state as one string (`up`, `degraded: <why>`, `down: <error>`). */
+export interface ReadyAnswer {
+  readonly status: 'ok' | 'degraded';
+  readonly checks: Record<string, string>;
+}
+
+/**
+ * Operational, not part of an API's contract: left out of OpenAPI documents. Terminus runs the
+ * checks (each within CHECK_TIMEOUT_MS, side by side) and decides the status; the answer keeps the
+ * shape this API has always had, one string per dependency, rather than Terminus's
+ * `info`/`error`/`details` objects.
+ */
 @ApiExcludeController()
 @Controller('health')
 export class HealthController {
-  constructor(@Inject(HEALTH_CHECKS) private readonly checks: readonly HealthCheck[]) {}
+  constructor(
+    @Inject(HealthCheckService) private readonly health: HealthCheckService,
+    @Inject(HealthIndicatorService) private readonly indicators: HealthIndicatorService,
+    @Inject(HEALTH_CHECKS) private readonly checks: readonly HealthCheck[],
+  ) {}
 
   /** Alive: the event loop answers. Never touches dependencies, so a slow database restarts nothing. */
   @Get('live')
@@ -42,24 +64,35 @@ export class HealthController {
    * 200 `degraded` when all answer but one says it runs below what is configured, naming why.
    */
   @Get('ready')
-  async ready(): Promise<{ status: 'ok' | 'degraded'; checks: Record<string, string> }> {
-    const results = await Promise.all(
-      this.checks.map(async (dependency): Promise<readonly [string, string]> => {
-        try {
-          await withTimeout(dependency.check(), CHECK_TIMEOUT_MS);
-          const degraded = dependency.degraded?.();
-          return [dependency.name, degraded === undefined ? 'up' : `degraded: ${degraded}`];
-        } catch (error) {
-          return [dependency.name, `down: ${error instanceof Error ? error.message : String(error)}`];
-        }
-      }),
-    );
-    const checks = Object.fromEntries(results);
-    if (results.some(([, state]) => state.startsWith('down'))) {
-      throw new ServiceUnavailableException({ status: 'unavailable', checks });
+  async ready(): Promise<ReadyAnswer> {
+    let result: HealthCheckResult;
+    try {
+      result = await this.health.check(this.checks.map((dependency) => () => this.indicate(dependency)));
+    } catch (error) {
+      if (!(error instanceof ServiceUnavailableException)) throw error;
+      throw new ServiceUnavailableException({
+        status: 'unavailable',
+        checks: states(error.getResponse() as HealthCheckResult),
+      });
     }
-    return { status: results.some(([, state]) => state !== 'up') ? 'degraded' : 'ok', checks };
+    return { status: result.status === 'degraded' ? 'degraded' : 'ok', checks: states(result) };
   }
+
+  private async indicate(dependency: HealthCheck): Promise<HealthIndicatorResult> {
+    const indicator = this.indicators.check(dependency.name);
+    const answered = await indicator.attempt(() => dependency.check()).withTimeout(CHECK_TIMEOUT_MS);
+    const degraded = answered[dependency.name]?.status === 'up' ? dependency.degraded?.() : undefined;
+    return degraded === undefined ? answered : indicator.degraded({ message: degraded });
+  }
+}
+
+function states(result: HealthCheckResult): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(result.details).map(([name, { status, message }]) => [
+      name,
+      status === 'up' ? 'up' : `${status}: ${typeof message === 'string' ? message : 'no reason given'}`,
+    ]),
+  );
 }
 
 export function postgresHealthCheck(dataSource: DataSource): HealthCheck {
@@ -77,20 +110,10 @@ export class HealthModule {
   static withChecks(checks: Omit<Extract<Provider, { useFactory: unknown }>, 'provide'>): DynamicModule {
     return {
       module: HealthModule,
+      // Terminus logs each failed check; as one JSON line, like every other log line.
+      imports: [TerminusModule.forRoot({ errorLogStyle: 'json' })],
       controllers: [HealthController],
       providers: [{ ...checks, provide: HEALTH_CHECKS }],
     };
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      reject(new Error(`no answer within ${ms} ms`));
-    }, ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => {
-    clearTimeout(timer);
-  });
 }
