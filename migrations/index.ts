@@ -8,6 +8,7 @@ import { ProjectionKit1764600000000 } from './1764600000000-projection-kit.js';
 import { OrderReturns1764700000000 } from './1764700000000-order-returns.js';
 import { TopSkus1764800000000 } from './1764800000000-top-skus.js';
 import { OrderChannel1764900000000 } from './1764900000000-order-channel.js';
+import { OutboxCapture1765000000000 } from './1765000000000-outbox-capture.js';
 
 /** Every migration, in order. Add new ones at the end; never edit one that has been released. */
 export const migrations = [
@@ -21,4 +22,5 @@ export const migrations = [
   OrderReturns1764700000000,
   TopSkus1764800000000,
   OrderChannel1764900000000,
+  OutboxCapture1765000000000,
 ];

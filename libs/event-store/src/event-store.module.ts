@@ -8,17 +8,22 @@ import { Counter, Gauge } from 'prom-client';
 import { EventStore } from './event-store.js';
 import { IdempotencyKeyPurger } from './idempotency-key-purger.js';
 import { IdempotencyKeys } from './idempotency-keys.js';
+import { readCaptureSlot } from './capture-slot.js';
 import { readOutboxBacklog, type OutboxBacklog } from './outbox-backlog.js';
 import { OutboxRelay } from './outbox-relay.js';
 
-/** Runs the outbox relay for the life of the process when OUTBOX_RELAY_ENABLED (the default). */
+/**
+ * Runs the outbox relay for the life of the process when OUTBOX_RELAY_ENABLED (the default). With
+ * OUTBOX_RELAY=debezium, Debezium's connector publishes instead: appends go to `outbox_capture`, and
+ * the process starts only once the connector's replication slot exists.
+ */
 @Injectable()
 export class OutboxRelayService implements OnApplicationBootstrap, OnApplicationShutdown {
   readonly relay: OutboxRelay;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(DataSource) dataSource: DataSource,
+    @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(KafkaConnection) kafka: KafkaConnection,
     @Inject(Metrics) metrics: Metrics,
     @Inject(EventStore) private readonly store: EventStore,
@@ -57,10 +62,16 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
         leading.set(leader ? 1 : 0);
       },
     });
-    registerBacklogGauges(metrics, dataSource);
+    if (config.relay.mode === 'debezium') registerCaptureGauges(metrics, dataSource, config.relay.captureSlot);
+    else registerBacklogGauges(metrics, dataSource);
   }
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.config.relay.mode === 'debezium') {
+      await this.requireCaptureSlot();
+      this.store.useRelay('debezium');
+      return;
+    }
     if (!this.config.relay.enabled) return;
     this.store.useLocalRelay(this.relay);
     this.relay.start();
@@ -68,6 +79,20 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
 
   async onApplicationShutdown(): Promise<void> {
     await this.relay.stop();
+  }
+
+  /**
+   * A command committed before the slot exists is in no slot's log, so no connector would ever
+   * publish it: without the slot, the command API does not start (register the connector first).
+   */
+  private async requireCaptureSlot(): Promise<void> {
+    const slot = this.config.relay.captureSlot;
+    if (await readCaptureSlot(this.dataSource.manager, slot)) return;
+    throw new Error(
+      `OUTBOX_RELAY=debezium, but this database has no replication slot "${slot}" (OUTBOX_CAPTURE_SLOT): ` +
+        'register the capture connector first (npm run connect:start, README "Debezium as the relay"); events committed ' +
+        'before the slot exists would never be published',
+    );
   }
 }
 
@@ -93,6 +118,26 @@ function registerBacklogGauges(metrics: Metrics, dataSource: DataSource): void {
     registers: [metrics.registry],
     async collect() {
       this.set((await backlog()).oldestEventAgeSeconds);
+    },
+  });
+}
+
+/** The capture slot's lag, read when scraped: what Debezium has not yet confirmed, in bytes of log. */
+function registerCaptureGauges(metrics: Metrics, dataSource: DataSource, slotName: string): void {
+  new Gauge({
+    name: 'outbox_capture_slot_lag_bytes',
+    help: "Write-ahead log the capture connector's replication slot holds and has not confirmed (-1 when the slot is missing)",
+    registers: [metrics.registry],
+    async collect() {
+      this.set((await readCaptureSlot(dataSource.manager, slotName))?.lagBytes ?? -1);
+    },
+  });
+  new Gauge({
+    name: 'outbox_capture_slot_active',
+    help: '1 while a connector reads the capture slot',
+    registers: [metrics.registry],
+    async collect() {
+      this.set((await readCaptureSlot(dataSource.manager, slotName))?.active ? 1 : 0);
     },
   });
 }

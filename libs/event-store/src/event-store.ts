@@ -13,6 +13,8 @@ import {
   type SqlSession,
 } from '@app/platform';
 
+import { captureRecord } from './capture-record.js';
+
 export type { DomainEvent };
 
 /** Where an event came from; travels to Kafka as headers. */
@@ -86,10 +88,19 @@ export interface LocalRelay {
   wake(): void;
 }
 
+/**
+ * How appended events reach Kafka. `in-process`: an `outbox` row per event, which the OutboxRelay
+ * publishes and deletes. `debezium`: an `outbox_capture` row per event holding its record, inserted
+ * and deleted in the same transaction; Debezium's connector reads the insert from the write-ahead
+ * log (docs/adr/0013-change-data-capture-or-our-own-relay.md).
+ */
+export type RelayMode = 'in-process' | 'debezium';
+
 /** Streams of events keyed by stream id (the orders domain: an order id), with optimistic concurrency on the stream version. */
 @Injectable()
 export class EventStore {
   private localRelay: LocalRelay | undefined;
+  private relayMode: RelayMode = 'in-process';
   /** Transactions of this store whose commit wakes the local relay, so they need no NOTIFY. */
   private readonly wakesLocally = new WeakSet<SqlSession>();
   /** Transactions that appended, with what they appended after (for the conflict a commit may report). */
@@ -115,6 +126,11 @@ export class EventStore {
    */
   useLocalRelay(relay: LocalRelay): void {
     this.localRelay = relay;
+  }
+
+  /** Appends from now on go to the outbox of this relay mode (set once at start, before any command). */
+  useRelay(mode: RelayMode): void {
+    this.relayMode = mode;
   }
 
   /**
@@ -166,10 +182,6 @@ export class EventStore {
       const bytes = Buffer.byteLength(json);
       if (bytes > EVENT_DATA_LIMIT_BYTES) throw new EventTooLarge(events[index]?.event.type ?? 'unknown', bytes);
     });
-    // One round trip: the events, their outbox rows and, unless the local relay will be woken after
-    // the commit, the NOTIFY (Postgres delivers it at commit, never for a rollback).
-    const wake = this.wakesLocally.has(db) ? 'SELECT' : `SELECT pg_notify('${OUTBOX_CHANNEL}', NULL)`;
-    this.appendedIn.set(db, { streamId, expectedVersion });
     // Traced, the outbox row hands the relay this transaction's span as the events' parent;
     // otherwise the traceparent the command came with travels on unchanged.
     const traceparent = currentTraceparent();
@@ -178,37 +190,80 @@ export class EventStore {
       'event_store.expected_version': expectedVersion,
       'event_store.event_types': events.map((e) => e.event.type),
     });
-    const metadata = events.map((e) => JSON.stringify(traceparent ? { ...e.metadata, traceparent } : e.metadata));
+    const metadata = events.map((e) => (traceparent ? { ...e.metadata, traceparent } : e.metadata));
+    this.appendedIn.set(db, { streamId, expectedVersion });
+    const eventRows = [
+      events.map((e) => e.eventId),
+      events.map(() => streamId),
+      events.map((_, index) => expectedVersion + index + 1),
+      events.map((e) => e.event.type),
+      events.map((e) => e.schemaVersion),
+      data,
+      metadata.map((m) => JSON.stringify(m)),
+      events.map((e) => e.occurredAt.toISOString()),
+    ];
     try {
-      const appending: Promise<unknown> = db.query(
-        `WITH appended AS (
-           INSERT INTO events (event_id, order_id, version, type, schema_version, data, metadata, occurred_at)
-           SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[], $8::timestamptz[])
-           RETURNING position
-         ), queued AS (
-           INSERT INTO outbox (position) SELECT position FROM appended
-         )
-         ${wake}`,
-        [
-          events.map((e) => e.eventId),
-          events.map(() => streamId),
-          events.map((_, index) => expectedVersion + index + 1),
-          events.map((e) => e.event.type),
-          events.map((e) => e.schemaVersion),
-          data,
-          metadata,
-          events.map((e) => e.occurredAt.toISOString()),
-        ],
-      );
+      const appending =
+        this.relayMode === 'debezium'
+          ? this.appendForCapture(db, streamId, expectedVersion, events, metadata, eventRows)
+          : this.appendForRelay(db, eventRows);
       // Pipelined, the append goes out with what follows it (the key's record, the commit), and a
       // conflict is reported by the transaction (see `transaction`).
-      if (!isPipelined(db)) await appending;
+      if (isPipelined(db)) appending.catch(() => undefined);
+      else await appending;
     } catch (error) {
       throw conflictOr(error, streamId, expectedVersion);
     }
     return expectedVersion + events.length;
   }
 
+  /**
+   * One round trip: the events, their outbox rows and, unless the local relay will be woken after the
+   * commit, the NOTIFY (Postgres delivers it at commit, never for a rollback).
+   */
+  private appendForRelay(db: SqlSession, eventRows: unknown[][]): Promise<unknown> {
+    const wake = this.wakesLocally.has(db) ? 'SELECT' : `SELECT pg_notify('${OUTBOX_CHANNEL}', NULL)`;
+    return db.query(
+      `${INSERT_EVENTS}, queued AS (INSERT INTO outbox (position) SELECT position FROM appended) ${wake}`,
+      eventRows,
+    );
+  }
+
+  /**
+   * The events and their records for change data capture, then the records deleted again: the
+   * write-ahead log keeps the inserts for the connector, the table stays empty, and nobody polls.
+   * Two statements (a statement cannot delete what its own CTE inserted); pipelined, one round trip.
+   */
+  private appendForCapture(
+    db: SqlSession,
+    streamId: string,
+    expectedVersion: number,
+    events: readonly NewEvent[],
+    metadata: readonly EventMetadata[],
+    eventRows: unknown[][],
+  ): Promise<unknown> {
+    const records = events.map((e, index) =>
+      captureRecord(streamId, expectedVersion + index + 1, e, metadata[index] ?? e.metadata),
+    );
+    const header = (name: string): (string | null)[] => records.map((r) => r.headers[name] ?? null);
+    const inserting = db.query(
+      `${INSERT_EVENTS}, captured AS (
+         INSERT INTO outbox_capture (event_id, order_id, payload, event_type, schema_version, correlation_id, causation_id, traceparent)
+         SELECT * FROM unnest($1::uuid[], $9::text[], $10::text[], $4::text[], $11::text[], $12::text[], $13::text[], $14::text[])
+       ) SELECT`,
+      [
+        ...eventRows,
+        records.map((r) => r.key),
+        records.map((r) => r.value),
+        header('schema-version'),
+        header('correlation-id'),
+        header('causation-id'),
+        header('traceparent'),
+      ],
+    );
+    const deleting = db.query('DELETE FROM outbox_capture WHERE event_id = ANY($1::uuid[])', [eventRows[0]]);
+    return Promise.all([inserting, deleting]);
+  }
   /** A transaction of the store: traced as one span (`event-store transaction`), its SQL inside it. */
   transaction<T>(work: (db: SqlSession) => Promise<T>): Promise<T> {
     return inSpan('event-store transaction', {}, () => this.transactionOnce(work));
@@ -235,6 +290,13 @@ export class EventStore {
     return result;
   }
 }
+
+/** Inserts the events (parameters $1 to $8) as the CTE `appended`, returning their positions. */
+const INSERT_EVENTS = `WITH appended AS (
+  INSERT INTO events (event_id, order_id, version, type, schema_version, data, metadata, occurred_at)
+  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[], $8::timestamptz[])
+  RETURNING position
+)`;
 
 /** The unique (order_id, version) key is the guard: its violation means a concurrent writer committed this version. */
 function conflictOr(error: unknown, streamId: string, expectedVersion: number): unknown {

@@ -1,3 +1,5 @@
+export * from './capture-record.js';
+export * from './capture-slot.js';
 export * from './command-handler.js';
 export * from './event-store.js';
 export * from './event-store.module.js';

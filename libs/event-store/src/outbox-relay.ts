@@ -176,7 +176,7 @@ export class OutboxRelay {
     if (publishable.length > 0) {
       const spans = publishable.map((row) => this.publishSpan(row));
       try {
-        await this.publisher.publish(publishable.map((row, index) => toRecord(row, spans[index])));
+        await this.publisher.publish(publishable.map((row, index) => relayRecord(row, spans[index])));
       } catch (error) {
         endSpans(spans, error);
         throw error;
@@ -415,8 +415,11 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** The record of an event; traced, its `traceparent` header names the publish span. */
-function toRecord(row: EventRow, span: Span | undefined): OutgoingRecord {
+/**
+ * The record the relay publishes for a stored event; traced, its `traceparent` header names the
+ * publish span. Change data capture must publish the same bytes (captureRecord).
+ */
+export function relayRecord(row: EventRow, span?: Span): OutgoingRecord {
   const recorded = toRecordedEvent(row);
   return encodeEnvelope(
     {

@@ -56,6 +56,17 @@ export interface AppConfig {
     readonly purgeIntervalMs: number;
   };
   readonly relay: {
+    /**
+     * `OUTBOX_RELAY`: who publishes committed events. `in-process`: the command API's OutboxRelay.
+     * `debezium`: Debezium's Postgres connector on Kafka Connect, reading `outbox_capture` inserts
+     * from the write-ahead log; the command API only writes them (docs/adr/0013-…).
+     */
+    readonly mode: 'in-process' | 'debezium';
+    /**
+     * `OUTBOX_CAPTURE_SLOT`: in `debezium` mode, the connector's replication slot. The command API
+     * refuses to start without it: events committed before a slot exists are never captured.
+     */
+    readonly captureSlot: string;
     readonly enabled: boolean;
     readonly pollIntervalMs: number;
     readonly batchSize: number;
@@ -129,6 +140,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
       purgeIntervalMs: read.integer('IDEMPOTENCY_PURGE_INTERVAL_MS', 600_000, 1_000, 86_400_000),
     },
     relay: {
+      mode: read.choice('OUTBOX_RELAY', ['in-process', 'debezium'] as const, 'in-process'),
+      captureSlot: read.slotName('OUTBOX_CAPTURE_SLOT', 'orders_outbox'),
       enabled: read.boolean('OUTBOX_RELAY_ENABLED', true),
       pollIntervalMs: read.integer('OUTBOX_RELAY_POLL_MS', 500, 10, 60_000),
       batchSize: read.integer('OUTBOX_RELAY_BATCH_SIZE', 500, 1, 10_000),
@@ -252,6 +265,15 @@ class EnvReader {
       this.problems.push(`${name} must be a comma-separated list of host:port, got "${this.env[name]}"`);
     }
     return brokers;
+  }
+
+  /** A replication slot name: what Postgres accepts (lower-case letters, digits, underscores; at most 63). */
+  slotName(name: string, fallback: string): string {
+    const slot = this.string(name, fallback);
+    if (!/^[a-z0-9_]{1,63}$/.test(slot)) {
+      this.problems.push(`${name} must be a replication slot name ([a-z0-9_], at most 63), got "${slot}"`);
+    }
+    return slot;
   }
 
   topicName(name: string, fallback: string): string {

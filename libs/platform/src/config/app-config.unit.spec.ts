@@ -53,6 +53,25 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ OUTBOX_RELAY_LEASE_MS: '1000' }).relay.leaseMs, 1_000);
   });
 
+  it('relays in process by default, through Debezium when OUTBOX_RELAY says so, and refuses any other relay', () => {
+    assert.equal(loadConfig({}).relay.mode, 'in-process');
+    assert.equal(loadConfig({ OUTBOX_RELAY: 'debezium' }).relay.mode, 'debezium');
+    for (const value of ['Debezium', 'kafka-connect', 'none']) {
+      assert.throws(() => loadConfig({ OUTBOX_RELAY: value }), /OUTBOX_RELAY must be one of in-process, debezium/);
+    }
+  });
+
+  it('names the capture slot orders_outbox by default and refuses a name Postgres would refuse', () => {
+    assert.equal(loadConfig({}).relay.captureSlot, 'orders_outbox');
+    assert.equal(loadConfig({ OUTBOX_CAPTURE_SLOT: 'orders_eu_1' }).relay.captureSlot, 'orders_eu_1');
+    for (const value of ['Orders', 'orders-outbox', 'x'.repeat(64)]) {
+      assert.throws(
+        () => loadConfig({ OUTBOX_CAPTURE_SLOT: value }),
+        /OUTBOX_CAPTURE_SLOT must be a replication slot name/,
+      );
+    }
+  });
+
   it('leaves min.insync.replicas to the cluster size by default, and refuses less than 1', () => {
     assert.equal(loadConfig({}).kafka.minInsyncReplicas, undefined);
     for (const value of ['0', '-1', 'all', '1.5']) {
