@@ -28,7 +28,7 @@ export function captureRecord(
       streamId: canonicalUuid(streamId),
       version,
       occurredAt: event.occurredAt.toISOString(),
-      data: inJsonbOrder(JSON.parse(JSON.stringify(event.event.data))) as Record<string, unknown>,
+      data: inJsonbOrder(JSON.parse(JSON.stringify(event.event.data))),
     },
     metadata,
   );
