@@ -5,3 +5,4 @@ export * from './idempotency-key-purger.js';
 export * from './idempotency-keys.js';
 export * from './outbox-backlog.js';
 export * from './outbox-relay.js';
+export * from './capture-connector.js';
