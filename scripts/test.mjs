@@ -7,14 +7,16 @@ import { randomBytes } from 'node:crypto';
 
 import { defaultDatabaseUrl, ensureKafka, ensurePostgres, kafkaBrokers, repo, run } from './lib/infra.mjs';
 
-const tiers = { unit: 'unit', int: 'int', e2e: 'e2e', faults: 'faults' };
+const tiers = { unit: 'unit', int: 'int', e2e: 'e2e', faults: 'faults', debezium: 'debezium' };
 // How many spec files of a tier run side by side: fixed, never node's default (one per core but
 // one), so a verdict does not depend on the machine it runs on. A 2-core CI machine ran one file at
 // a time, and the time-bounded waits of the int, e2e and fault tiers were sized there: those tiers
 // keep one file at a time everywhere (fault files also kill processes, hold locks and measure
 // against the one shared broker). Unit files touch nothing shared and wait on nothing: two at a time.
-const concurrency = { unit: 2, int: 1, e2e: 1, faults: 1 };
+// The debezium tier runs a Connect worker (a JVM) and a Postgres of its own per file: one at a time.
+const concurrency = { unit: 2, int: 1, e2e: 1, faults: 1, debezium: 1 };
 // `npm test` runs these; the fault suite is a run of its own (`npm run test:faults`), CI runs both.
+// The debezium tier (`npm run test:debezium`) too: it needs a JDK and Maven besides Node.
 const defaultTiers = ['unit', 'int', 'e2e'];
 const requested = process.argv.slice(2);
 const unknown = requested.filter((tier) => !(tier in tiers));
@@ -66,7 +68,7 @@ try {
           '--test',
           '--test-reporter=spec',
           `--test-concurrency=${String(concurrency[tier])}`,
-          `--test-timeout=${tier === 'faults' ? 600_000 : 180_000}`,
+          `--test-timeout=${tier === 'faults' || tier === 'debezium' ? 600_000 : 180_000}`,
           ...files.map((file) => relative(repo, file)),
         ],
         { env },

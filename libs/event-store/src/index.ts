@@ -7,3 +7,4 @@ export * from './idempotency-key-purger.js';
 export * from './idempotency-keys.js';
 export * from './outbox-backlog.js';
 export * from './outbox-relay.js';
+export * from './capture-connector.js';

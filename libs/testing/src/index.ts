@@ -26,4 +26,5 @@ export * from './transactional-producer.js';
 export * from './evolving-log.js';
 export * from './openapi-checker.js';
 export * from './browser.js';
+export * from './private-connect.js';
 export * from './raw-topic.js';

@@ -37,6 +37,7 @@ export class PrivatePostgres {
   private constructor(
     private readonly root: string,
     readonly port: number,
+    private readonly logical: boolean,
   ) {
     this.data = join(root, 'data');
     process.once('exit', this.onExit);
@@ -59,9 +60,13 @@ export class PrivatePostgres {
     return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
   }
 
-  static async start(): Promise<PrivatePostgres> {
+  /**
+   * `logical`: wal_level=logical with room for replication slots and their walsenders, for
+   * Debezium's connector (the shared server's WAL is `replica`, which cannot be decoded).
+   */
+  static async start({ logical = false }: { logical?: boolean } = {}): Promise<PrivatePostgres> {
     const root = mkdtempSync(join(tmpdir(), 'orders-pg-'));
-    const cluster = new PrivatePostgres(root, await freePorts(1));
+    const cluster = new PrivatePostgres(root, await freePorts(1), logical);
     try {
       if (cluster.asRoot) {
         const [uid, gid] = ['-u', '-g'].map((flag) =>
@@ -86,7 +91,8 @@ export class PrivatePostgres {
   /** Starts the cluster again on the same port; resolves once it accepts connections (crash recovery done). */
   async startServer(): Promise<void> {
     // fsync off: a process crash loses nothing the OS has, and the machine is shared.
-    const options = `-p ${this.port} -k ${this.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
+    let options = `-p ${this.port} -k ${this.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
+    if (this.logical) options += ' -c wal_level=logical -c max_replication_slots=10 -c max_wal_senders=10';
     await this.pg('pg_ctl', ['-D', this.data, '-o', options, '-l', join(this.root, 'log'), 'start', '-w', '-t', '120']);
   }
 
