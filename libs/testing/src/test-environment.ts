@@ -2,11 +2,16 @@ import { randomBytes } from 'node:crypto';
 
 import pg from 'pg';
 
+import { captureConnectorConfig, dropCaptureSlot } from '@app/event-store';
 import { migrations } from '@app/migrations';
 import { KafkaConnection, ensureTopics, orderEventsTopic } from '@app/messaging';
 import { ensureDatabaseExists, loadConfig, quoteIdentifier, runMigrations, type AppConfig } from '@app/platform';
 
 import { eventually } from './eventually.js';
+import type { PrivateConnect } from './private-connect.js';
+
+/** A Kafka Connect worker the test environment registers its capture connector on. */
+export type CaptureWorker = Pick<PrivateConnect, 'register' | 'waitRunning' | 'remove'>;
 
 /**
  * Real Postgres and real Kafka, isolated per test file: its own database, its own topic, its own
@@ -25,6 +30,8 @@ export interface TestEnvironment {
   readonly readDb: pg.Pool;
   /** Whether the read store is a database of its own (`readStore: 'separate'`). */
   readonly separateReadStore: boolean;
+  /** With `capture`: the connector publishing this environment's outbox, registered and RUNNING. */
+  readonly captureConnector?: string;
   dispose(): Promise<void>;
 }
 
@@ -53,6 +60,12 @@ export interface TestEnvironmentOptions {
    * `databaseServerUrl` is given), else the event store's server.
    */
   readonly readDatabaseServerUrl?: string;
+  /**
+   * OUTBOX_RELAY=debezium: Debezium's connector on this worker publishes the outbox, with a slot and
+   * connector named after the environment; the apps write `outbox_capture` and start no relay. Needs
+   * `databaseServerUrl` on a server with wal_level=logical (PrivatePostgres.start({ logical: true })).
+   */
+  readonly capture?: CaptureWorker;
 }
 
 /** The read store of a test environment, by option, else by TEST_READ_DATABASE. */
@@ -96,7 +109,13 @@ export async function createTestEnvironment(
       groupPrefix: `test.${id}.`,
       sessionTimeoutMs: SESSION_TIMEOUT_MS,
     },
-    relay: { ...base.relay, enabled: options.relayEnabled ?? true, pollIntervalMs: 100 },
+    relay: {
+      ...base.relay,
+      mode: options.capture ? 'debezium' : 'in-process',
+      captureSlot: `capture_${id}`.slice(0, 63),
+      enabled: options.relayEnabled ?? true,
+      pollIntervalMs: 100,
+    },
     adminToken: TEST_ADMIN_TOKEN,
   };
 
@@ -111,6 +130,20 @@ export async function createTestEnvironment(
   await ensureTopics(kafka, [topic]);
   const db = testPool(config.databaseUrl);
   const readDb = separateReadStore ? testPool(config.readDatabaseUrl) : db;
+  const capture = options.capture;
+  const captureConnector = capture ? `orders-outbox-${id}` : undefined;
+  if (capture && captureConnector) {
+    await capture.register(
+      captureConnector,
+      captureConnectorConfig({
+        databaseUrl: config.databaseUrl,
+        topic: topic.name,
+        slotName: config.relay.captureSlot,
+        connectorName: captureConnector,
+      }),
+    );
+    await capture.waitRunning(captureConnector);
+  }
 
   return {
     id,
@@ -119,7 +152,16 @@ export async function createTestEnvironment(
     db,
     readDb,
     separateReadStore,
+    ...(captureConnector && { captureConnector }),
     async dispose() {
+      if (capture && captureConnector) {
+        // Best effort, as below: a slot left behind would hold WAL, but a test that killed the
+        // worker or the server may have nothing left to ask; dropping the database fails loudly then.
+        await capture.remove(captureConnector).catch(() => undefined);
+        await eventually(() => dropCaptureSlot(db, config.relay.captureSlot), { timeoutMs: 30_000 }).catch(
+          () => undefined,
+        );
+      }
       await db.end();
       if (readDb !== db) await readDb.end();
       // Best effort: a broker a fault test killed may not answer, and the databases must still go.

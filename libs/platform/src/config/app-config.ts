@@ -141,7 +141,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     },
     relay: {
       mode: read.choice('OUTBOX_RELAY', ['in-process', 'debezium'] as const, 'in-process'),
-      captureSlot: read.slotName('OUTBOX_CAPTURE_SLOT', 'orders_outbox'),
+      captureSlot: read.slotName('OUTBOX_CAPTURE_SLOT', 'orders_outbox_capture'),
       enabled: read.boolean('OUTBOX_RELAY_ENABLED', true),
       pollIntervalMs: read.integer('OUTBOX_RELAY_POLL_MS', 500, 10, 60_000),
       batchSize: read.integer('OUTBOX_RELAY_BATCH_SIZE', 500, 1, 10_000),

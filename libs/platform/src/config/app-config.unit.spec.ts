@@ -61,8 +61,8 @@ describe('loadConfig', () => {
     }
   });
 
-  it('names the capture slot orders_outbox by default and refuses a name Postgres would refuse', () => {
-    assert.equal(loadConfig({}).relay.captureSlot, 'orders_outbox');
+  it('names the capture slot orders_outbox_capture by default and refuses a name Postgres would refuse', () => {
+    assert.equal(loadConfig({}).relay.captureSlot, 'orders_outbox_capture');
     assert.equal(loadConfig({ OUTBOX_CAPTURE_SLOT: 'orders_eu_1' }).relay.captureSlot, 'orders_eu_1');
     for (const value of ['Orders', 'orders-outbox', 'x'.repeat(64)]) {
       assert.throws(
