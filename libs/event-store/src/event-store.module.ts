@@ -29,20 +29,22 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
     @Inject(EventStore) private readonly store: EventStore,
   ) {
     const topic = orderEventsTopic(config);
+    // With Debezium publishing, this relay never runs: its metrics would read 0 and page for no leader.
+    const registers = config.relay.mode === 'in-process' ? [metrics.registry] : [];
     const published = new Counter({
       name: 'outbox_events_published_total',
       help: 'Events the relay published to Kafka',
-      registers: [metrics.registry],
+      registers,
     });
     const refused = new Gauge({
       name: 'outbox_events_refused',
       help: 'Outbox events the relay refuses to publish because they break the event contract (a bug): each holds back the later events of its order until its row is fixed',
-      registers: [metrics.registry],
+      registers,
     });
     const leading = new Gauge({
       name: 'outbox_relay_leader',
       help: "1 while this process's relay holds the leader lock",
-      registers: [metrics.registry],
+      registers,
     });
     this.relay = new OutboxRelay(new EventPublisher(kafka, topic), {
       databaseUrl: config.databaseUrl,
