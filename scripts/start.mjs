@@ -2,6 +2,7 @@
 // logs; Ctrl-C stops everything this command started.
 //
 //   npm start [-- --scale command-api=2,projection-worker=3,query-api=2]
+//   OUTBOX_RELAY=debezium npm start    Debezium's connector on Kafka Connect publishes the outbox
 //
 // Scaling (also APP_SCALE with the same value): instance n of an app (from 0) listens on its
 // port + 10 n (command APIs 3000, 3010, …). Command APIs share the outbox (one relay leads, the
@@ -23,7 +24,20 @@ import { instancesOf, parseScale } from './lib/scale.mjs';
 
 // Text logs read better in a terminal; services in production keep the JSON default.
 process.env.KAFKA_BROKERS = kafkaBrokers(); // every node of a KAFKA_NODES cluster
-const env = { LOG_FORMAT: 'text', ...process.env, DATABASE_URL: process.env.DATABASE_URL ?? defaultDatabaseUrl };
+const relay = process.env.OUTBOX_RELAY?.trim() || 'in-process';
+if (!['in-process', 'debezium'].includes(relay)) {
+  console.error(`npm start: OUTBOX_RELAY must be one of in-process, debezium, got "${relay}"`);
+  process.exit(2);
+}
+// OUTBOX_RELAY=debezium needs a Postgres with wal_level=logical: scripts/connect.sh starts one (port
+// CONNECT_PG_PORT, 5433) unless DATABASE_URL names one of yours.
+const connectPostgresUrl = `postgres://postgres@127.0.0.1:${process.env.CONNECT_PG_PORT ?? '5433'}/orders`;
+const env = {
+  LOG_FORMAT: 'text',
+  ...process.env,
+  OUTBOX_RELAY: relay,
+  DATABASE_URL: process.env.DATABASE_URL ?? (relay === 'debezium' ? connectPostgresUrl : defaultDatabaseUrl),
+};
 const host = env.HOST && env.HOST !== '0.0.0.0' ? env.HOST : '127.0.0.1';
 const appNames = ['command-api', 'projection-worker', 'query-api'];
 let scale;
@@ -59,15 +73,19 @@ async function startWithDocker() {
     console.error('npm start: --scale runs local processes; with Docker Compose, see README, "Scaling out".');
     process.exit(2);
   }
-  await run('docker', ['compose', ...composeEnvFile(), 'up', '--build', '--detach', '--wait']);
+  await run('docker', ['compose', ...composeEnvFile(), ...composeProfile(), 'up', '--build', '--detach', '--wait']);
   printWelcome();
-  const logs = spawn('docker', ['compose', ...composeEnvFile(), 'logs', '--follow', '--since', '1s'], {
-    stdio: 'inherit',
-    cwd: repo,
-  });
+  const logs = spawn(
+    'docker',
+    ['compose', ...composeEnvFile(), ...composeProfile(), 'logs', '--follow', '--since', '1s'],
+    {
+      stdio: 'inherit',
+      cwd: repo,
+    },
+  );
   const down = once(async () => {
     logs.kill('SIGTERM');
-    await run('docker', ['compose', ...composeEnvFile(), 'down']);
+    await run('docker', ['compose', ...composeEnvFile(), ...composeProfile(), 'down']);
     process.exit(0);
   });
   process.on('SIGINT', down);
@@ -77,20 +95,37 @@ async function startWithDocker() {
 async function startLocally() {
   const stopKafka = await ensureKafka();
   const children = new Map();
+  let stopConnect = async () => {};
   const shutdown = once(async (exitCode) => {
     console.log('\nstopping…');
     await Promise.all([...children.values()].map(stopChild));
+    await stopConnect();
     await stopKafka();
     process.exit(exitCode);
   });
   process.on('SIGINT', () => shutdown(0));
   process.on('SIGTERM', () => shutdown(0));
   try {
+    if (relay === 'debezium') {
+      // The worker and, unless DATABASE_URL names your own, the logical-WAL Postgres; Ctrl-C stops
+      // both, deleting the connector and dropping its slot with its offsets (kept or wiped together).
+      await run('bash', ['scripts/connect.sh', 'start'], { env });
+      stopConnect = once(() => run('bash', ['scripts/connect.sh', 'stop'], { env }).catch(() => undefined));
+    }
     await ensurePostgres(env.DATABASE_URL);
     // A read store of its own may be on another server (migrate.js creates and migrates both databases).
     if (env.READ_DATABASE_URL) await ensurePostgres(env.READ_DATABASE_URL, 'READ_DATABASE_URL');
     await run('npm', ['run', '--silent', 'build'], { env });
     await run(process.execPath, ['dist/scripts/migrate.js'], { env });
+    // The slot before the first command: a commit before it exists would never be captured.
+    if (relay === 'debezium')
+      await run(
+        process.execPath,
+        ['dist/scripts/connect-register.js', '--topic', env.ORDERS_TOPIC ?? 'orders.events'],
+        {
+          env,
+        },
+      );
     for (const app of apps)
       children.set(
         app.label,
@@ -163,6 +198,7 @@ function printWelcome() {
     Projection worker  ${urls('projection-worker', '/health/ready')}
     Operations page    ${urlOf(query)}/admin/ui${env.ADMIN_TOKEN ? '' : '  (closed: start with ADMIN_TOKEN set to sign in)'}
     Kafka              ${env.KAFKA_BROKERS ?? '127.0.0.1:9092'}, topic ${env.ORDERS_TOPIC ?? 'orders.events'}
+    Outbox relay       ${relay === 'debezium' ? `Debezium on Kafka Connect, http://127.0.0.1:${env.CONNECT_PORT ?? '8083'}/connectors` : 'in process (command API)'}
 
   Place an order:
 
@@ -173,6 +209,11 @@ function printWelcome() {
 
   Ctrl-C stops everything this command started.
 `);
+}
+
+/** With OUTBOX_RELAY=debezium, Compose adds Kafka Connect and a logical-WAL Postgres (the debezium profile). */
+function composeProfile() {
+  return relay === 'debezium' ? ['--profile', 'debezium'] : [];
 }
 
 /** With KAFKA_NODES=3, Compose runs the three-node profile (compose/cluster.env). */
