@@ -21,6 +21,7 @@
 #   CONNECT_CACHE_DIR   jars, Postgres data, worker folders        (default <repo>/.cache/connect)
 #   CONNECT_HOME        the worker's folder: config, offsets, logs (default <cache>/worker-<port>)
 #   CONNECT_HEAP_OPTS   the worker's JVM heap                      (default -Xms128m -Xmx512m)
+#   CONNECT_HOST        the address the REST API listens on        (default 127.0.0.1; 0.0.0.0 in a container)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -82,12 +83,12 @@ worker() {
   need java "install a Java 17+ runtime"
   resolve >&2
   mkdir -p "$HOME_DIR/logs"
-  sed -e "s|@BROKERS@|$BROKERS|g" -e "s|@PORT@|$PORT|g" -e "s|@HOME@|$HOME_DIR|g" \
+  sed -e "s|@BROKERS@|$BROKERS|g" -e "s|@HOST@|${CONNECT_HOST:-127.0.0.1}|g" -e "s|@PORT@|$PORT|g" -e "s|@HOME@|$HOME_DIR|g" \
     "$HERE/connect/worker.properties.template" >"$HOME_DIR/worker.properties"
   local heap
   read -ra heap <<<"${CONNECT_HEAP_OPTS:--Xms128m -Xmx512m}"
   exec java "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$HERE/connect/log4j2.yaml" -Dconnect.logs.dir="$HOME_DIR/logs" \
+    -Dlog4j2.configurationFile="$HERE/connect/log4j2.properties" -Dconnect.logs.dir="$HOME_DIR/logs" \
     -cp "$LIBS/*" org.apache.kafka.connect.cli.ConnectStandalone "$HOME_DIR/worker.properties"
 }
 
@@ -98,7 +99,7 @@ worker_pid() { # the pid of the worker we started, if it still runs
   ps -p "$pid" -o args= 2>/dev/null | grep -q ConnectStandalone && echo "$pid"
 }
 
-rest_answers() { curl -fsS -o /dev/null --max-time 2 "$REST/connectors"; }
+rest_answers() { curl -fs -o /dev/null --max-time 2 "$REST/connectors"; }
 
 # The logical-WAL Postgres, owned by the postgres user when we run as root (Postgres refuses root).
 pg_bin() {

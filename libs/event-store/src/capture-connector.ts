@@ -12,6 +12,17 @@ export const CAPTURE_TABLE = 'public.outbox_capture';
 export const CAPTURE_PUBLICATION = 'outbox_capture';
 export const DEFAULT_CAPTURE_CONNECTOR = 'orders-outbox-capture';
 export const DEFAULT_CAPTURE_SLOT = 'orders_outbox_capture';
+/**
+ * The topic the connector's heartbeat records go to (Debezium's name for it). Create it before
+ * registering the connector (one partition, compacted: only the latest heartbeat matters); the
+ * broker does not create topics on first use.
+ */
+export function captureHeartbeatTopic(connectorName: string = DEFAULT_CAPTURE_CONNECTOR): string {
+  return `__debezium-heartbeat.${connectorName}`;
+}
+
+/** The prefix of the logical decoding messages the heartbeats write (see heartbeat.action.query). */
+export const HEARTBEAT_MESSAGE_PREFIX = 'orders-outbox-capture-heartbeat';
 
 /**
  * Our one transform of our own (scripts/connect/transforms), on the worker's classpath: EventRouter
@@ -80,19 +91,23 @@ export function captureConnectorConfig(options: CaptureConnectorOptions): Record
     // the slot existed are never relayed, so the slot must exist before the app writes to the table.
     'snapshot.mode': 'no_data',
     // The slot's confirmed position moves only when the connector confirms an LSN, and it has
-    // nothing to confirm while the outbox is idle: other tables' writes would pile up WAL behind
-    // it. With the driver confirming too, a keepalive moves the slot, but only once everything the
-    // connector received is confirmed (pgjdbc's rule), so no event is skipped. No table to write
-    // heartbeats into (a heartbeat action query) is needed.
-    'lsn.flush.mode': 'connector_and_driver',
-    // That mode wants heartbeats (Debezium sets 10 minutes when none is given): a heartbeat record
-    // carries the slot's position into Connect's offsets while the outbox is idle. The records
-    // themselves go nowhere (the first transform drops them), their offsets are still committed.
+    // nothing to confirm while the outbox is idle: other tables' writes would pile up WAL behind it.
+    // So each heartbeat writes a logical decoding message into the WAL (non-transactional: no table,
+    // and decoded whatever the publication); the connector reads it (no record: its prefix is
+    // excluded), and the heartbeat record that follows carries its LSN. Once Kafka has that record,
+    // Connect flushes offsets and Debezium confirms the LSN to the slot. The heartbeat record must
+    // really be produced (to captureHeartbeatTopic): Connect flushes nothing for a record a transform
+    // drops, and the slot then stays where the last event left it.
+    // lsn.flush.mode=connector_and_driver is not enough: it moved an idle slot only until the
+    // connector had published its first event.
     'heartbeat.interval.ms': '10000',
-    // On start, the later of the offsets' LSN and the slot's: the driver may have moved the slot past
-    // the offsets (an idle outbox), and the offsets may be past the slot (a crash before the slot was
-    // told). Either way everything before it was published. Debezium's advice for this flush mode.
-    'offset.mismatch.strategy': 'trust_greater_lsn',
+    'heartbeat.action.query': `SELECT pg_logical_emit_message(false, '${HEARTBEAT_MESSAGE_PREFIX}', '')`,
+    'message.prefix.exclude.list': HEARTBEAT_MESSAGE_PREFIX,
+    'lsn.flush.mode': 'connector',
+    // The slot is confirmed from the offsets, so it is never ahead of them unless one of the two was
+    // replaced (a slot dropped and made again, an offsets file restored): then the connector fails
+    // rather than silently skipping what lay between. Offsets and slot are kept or wiped together.
+    'offset.mismatch.strategy': 'trust_offset',
     // The publication sends inserts only; anything else would be a contract broken, not data.
     'tombstones.on.delete': 'false',
     // Debezium 3 adds headers of its own to every record (__debezium.context.*: connector, task,
@@ -116,19 +131,13 @@ export function captureConnectorConfig(options: CaptureConnectorOptions): Record
 }
 
 /**
- * Heartbeats are dropped first (Debezium sends them to a topic of their own, which nobody creates).
- * EventRouter makes the record (key: order_id, value: payload, one header per other column), then
+ * EventRouter makes (and passes heartbeat records through untouched) the record (key: order_id, value: payload, one header per other column), then
  * DropHeaders removes the `id` header EventRouter always adds (`event-id` carries it already), and
  * DropNullHeaders removes `traceparent` when the column was NULL.
  */
 function transforms(topic: string): Record<string, string> {
   return {
-    transforms: 'dropHeartbeats,outbox,dropId,dropNullTraceparent',
-    'transforms.dropHeartbeats.type': 'org.apache.kafka.connect.transforms.Filter',
-    'transforms.dropHeartbeats.predicate': 'isHeartbeat',
-    predicates: 'isHeartbeat',
-    'predicates.isHeartbeat.type': 'org.apache.kafka.connect.transforms.predicates.TopicNameMatches',
-    'predicates.isHeartbeat.pattern': '__debezium-heartbeat\\..*',
+    transforms: 'outbox,dropId,dropNullTraceparent',
     'transforms.outbox.type': 'io.debezium.transforms.outbox.EventRouter',
     'transforms.outbox.table.field.event.id': 'event_id',
     'transforms.outbox.table.field.event.key': 'order_id',

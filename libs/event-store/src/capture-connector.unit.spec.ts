@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { captureConnectorConfig, DEFAULT_CAPTURE_CONNECTOR, DEFAULT_CAPTURE_SLOT } from './capture-connector.js';
+import {
+  captureConnectorConfig,
+  captureHeartbeatTopic,
+  DEFAULT_CAPTURE_CONNECTOR,
+  DEFAULT_CAPTURE_SLOT,
+  HEARTBEAT_MESSAGE_PREFIX,
+} from './capture-connector.js';
 
 const base = { databaseUrl: 'postgres://postgres@127.0.0.1:5433/orders', topic: 'orders.events' };
 
@@ -17,7 +23,7 @@ describe('the capture connector configuration', () => {
     assert.equal(config['slot.name'], DEFAULT_CAPTURE_SLOT);
     assert.equal(config['topic.prefix'], DEFAULT_CAPTURE_CONNECTOR);
     assert.equal(config['snapshot.mode'], 'no_data');
-    assert.equal(config['lsn.flush.mode'], 'connector_and_driver');
+    assert.equal(config['lsn.flush.mode'], 'connector');
   });
 
   it('takes the connection from the database URL', () => {
@@ -55,7 +61,7 @@ describe('the capture connector configuration', () => {
       'event_type:header:event-type,schema_version:header:schema-version,event_id:header:event-id,' +
         'correlation_id:header:correlation-id,causation_id:header:causation-id,traceparent:header:traceparent',
     );
-    assert.equal(config.transforms, 'dropHeartbeats,outbox,dropId,dropNullTraceparent');
+    assert.equal(config.transforms, 'outbox,dropId,dropNullTraceparent');
     assert.equal(config['transforms.dropId.headers'], 'id');
     assert.equal(config['transforms.dropNullTraceparent.headers'], 'traceparent');
     assert.equal(config['extended.headers.enabled'], 'false');
@@ -63,12 +69,11 @@ describe('the capture connector configuration', () => {
     assert.equal(config['value.converter'], 'org.apache.kafka.connect.storage.StringConverter');
   });
 
-  it('drops heartbeat records, which have a topic of their own', () => {
+  it('sends heartbeats, each a WAL message the connector reads and confirms, to a topic of their own', () => {
     const config = captureConnectorConfig(base);
-    assert.equal(config['transforms.dropHeartbeats.type'], 'org.apache.kafka.connect.transforms.Filter');
-    const pattern = new RegExp(`^${config['predicates.isHeartbeat.pattern'] ?? ''}$`);
-    assert.match(`__debezium-heartbeat.${DEFAULT_CAPTURE_CONNECTOR}`, pattern);
-    assert.doesNotMatch(DEFAULT_CAPTURE_CONNECTOR + '.public.outbox_capture', pattern);
+    assert.match(config['heartbeat.action.query'] ?? '', /pg_logical_emit_message\(false, /);
+    assert.equal(config['message.prefix.exclude.list'], HEARTBEAT_MESSAGE_PREFIX);
+    assert.equal(captureHeartbeatTopic(), `__debezium-heartbeat.${DEFAULT_CAPTURE_CONNECTOR}`);
   });
 
   it('produces with acks=all and idempotence', () => {

@@ -1,0 +1,104 @@
+/**
+ * Registers the outbox capture connector (OUTBOX_RELAY=debezium) on a Kafka Connect worker and
+ * waits until it and its task run; a FAILED one ends this with Connect's trace, not a timeout.
+ * `npm run connect:register -- [--topic orders.events] [--name …] [--slot …]`, after
+ * `npm run connect:start` (scripts/connect.sh), with DATABASE_URL naming a Postgres with logical WAL.
+ *
+ * Environment: DATABASE_URL (required), CONNECT_URL (default http://127.0.0.1:$CONNECT_PORT, 8083),
+ * KAFKA_BROKERS (default 127.0.0.1:9092), where the connector's heartbeat topic is made if missing.
+ */
+import { parseArgs } from 'node:util';
+
+import kafkajs from 'kafkajs';
+
+import {
+  captureConnectorConfig,
+  captureHeartbeatTopic,
+  DEFAULT_CAPTURE_CONNECTOR,
+  DEFAULT_CAPTURE_SLOT,
+} from '@app/event-store';
+import { redact } from '@app/platform';
+
+interface ConnectorStatus {
+  readonly connector: { readonly state: string; readonly trace?: string };
+  readonly tasks: readonly { readonly id: number; readonly state: string; readonly trace?: string }[];
+}
+
+function fail(message: string): never {
+  console.error(`connect:register: ${message}`);
+  process.exit(1);
+}
+
+let options;
+try {
+  options = parseArgs({
+    options: {
+      topic: { type: 'string', default: process.env.ORDERS_TOPIC ?? 'orders.events' },
+      name: { type: 'string', default: DEFAULT_CAPTURE_CONNECTOR },
+      slot: { type: 'string', default: DEFAULT_CAPTURE_SLOT },
+      timeout: { type: 'string', default: '120' },
+    },
+  }).values;
+} catch (error) {
+  fail(`${(error as Error).message}; usage: --topic <topic> [--name <connector>] [--slot <slot>] [--timeout <s>]`);
+}
+const databaseUrl = process.env.DATABASE_URL ?? fail('set DATABASE_URL (scripts/connect.sh start prints it)');
+const connectUrl = process.env.CONNECT_URL ?? `http://127.0.0.1:${process.env.CONNECT_PORT ?? '8083'}`;
+const timeoutSeconds = Number(options.timeout);
+if (!(timeoutSeconds > 0)) fail(`--timeout must be a number of seconds, not "${options.timeout}"`);
+
+let config: Record<string, string>;
+try {
+  config = captureConnectorConfig({
+    databaseUrl,
+    topic: options.topic,
+    connectorName: options.name,
+    slotName: options.slot,
+  });
+} catch (error) {
+  fail((error as Error).message);
+}
+
+// The heartbeats must reach Kafka for the slot to move while the outbox is idle (capture-connector.ts).
+const admin = new kafkajs.Kafka({
+  clientId: 'connect-register',
+  brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
+  logLevel: kafkajs.logLevel.NOTHING,
+}).admin();
+try {
+  await admin.connect();
+  const heartbeats = captureHeartbeatTopic(options.name);
+  if (!(await admin.listTopics()).includes(heartbeats))
+    await admin.createTopics({
+      topics: [{ topic: heartbeats, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
+      waitForLeaders: true,
+    });
+} catch (error) {
+  fail(`creating the heartbeat topic: ${String(error)}`);
+} finally {
+  await admin.disconnect();
+}
+
+const connector = `${connectUrl}/connectors/${encodeURIComponent(options.name)}`;
+const put = await fetch(`${connector}/config`, {
+  method: 'PUT',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(config),
+}).catch((error: unknown) => fail(`no Kafka Connect worker answers at ${connectUrl} (${String(error)})`));
+if (!put.ok) fail(`Connect refused the connector: ${String(put.status)} ${await put.text()}`);
+console.log(`registered ${options.name}: ${redact(databaseUrl)} -> topic ${options.topic}, slot ${options.slot}`);
+
+const deadline = Date.now() + timeoutSeconds * 1_000;
+for (;;) {
+  const response = await fetch(`${connector}/status`);
+  if (response.ok) {
+    const status = (await response.json()) as ConnectorStatus;
+    const parts = [status.connector, ...status.tasks];
+    const failed = parts.find((part) => part.state === 'FAILED');
+    if (failed) fail(`${options.name} FAILED:\n${failed.trace ?? '(no trace)'}`);
+    if (status.tasks.length > 0 && parts.every((part) => part.state === 'RUNNING')) break;
+  }
+  if (Date.now() > deadline) fail(`${options.name} not RUNNING within ${String(timeoutSeconds)} s`);
+  await new Promise((resolve) => setTimeout(resolve, 250));
+}
+console.log(`${options.name} is RUNNING`);
