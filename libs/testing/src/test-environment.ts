@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 
 import pg from 'pg';
 
-import { captureConnectorConfig, dropCaptureSlot } from '@app/event-store';
+import { captureConnectorConfig, captureHeartbeatTopic, dropCaptureSlot } from '@app/event-store';
 import { migrations } from '@app/migrations';
 import { KafkaConnection, ensureTopics, orderEventsTopic } from '@app/messaging';
 import { ensureDatabaseExists, loadConfig, quoteIdentifier, runMigrations, type AppConfig } from '@app/platform';
@@ -132,7 +132,18 @@ export async function createTestEnvironment(
   const readDb = separateReadStore ? testPool(config.readDatabaseUrl) : db;
   const capture = options.capture;
   const captureConnector = capture ? `orders-outbox-${id}` : undefined;
+  const heartbeats = captureConnector ? [captureHeartbeatTopic(captureConnector)] : [];
   if (capture && captureConnector) {
+    // The heartbeats must reach a topic for the slot to move while the outbox is idle (capture-connector.ts).
+    await ensureTopics(kafka, [
+      {
+        name: heartbeats[0] ?? '',
+        partitions: 1,
+        key: 'none',
+        value: "Debezium's heartbeats",
+        config: { 'cleanup.policy': 'compact' },
+      },
+    ]);
     await capture.register(
       captureConnector,
       captureConnectorConfig({
@@ -165,9 +176,11 @@ export async function createTestEnvironment(
       await db.end();
       if (readDb !== db) await readDb.end();
       // Best effort: a broker a fault test killed may not answer, and the databases must still go.
-      await deleteKafkaLeftovers(kafka, [topic.name, `${topic.name}.dlq`], config.kafka.groupPrefix).catch(
-        () => undefined,
-      );
+      await deleteKafkaLeftovers(
+        kafka,
+        [topic.name, `${topic.name}.dlq`, ...heartbeats],
+        config.kafka.groupPrefix,
+      ).catch(() => undefined);
       for (const url of databases) await dropDatabase(url);
     },
   };
