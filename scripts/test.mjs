@@ -33,6 +33,14 @@ if (!['shared', 'separate'].includes(readStore)) {
   console.error(`TEST_READ_DATABASE must be shared or separate, got "${readStore}"`);
   process.exit(2);
 }
+// OUTBOX_RELAY=debezium: every test environment that publishes, and is not pinned to the in-process
+// relay, publishes through Debezium on a logical-WAL Postgres and Connect worker of its test file's
+// own (libs/testing, testRelay). Unset or `in-process`: the in-process relay, as by default.
+const relay = process.env.OUTBOX_RELAY?.trim() || 'in-process';
+if (!['in-process', 'debezium'].includes(relay)) {
+  console.error(`OUTBOX_RELAY must be in-process or debezium, got "${relay}"`);
+  process.exit(2);
+}
 const needsInfrastructure = selected.some((tier) => tier !== 'unit');
 
 process.env.KAFKA_BROKERS = kafkaBrokers(); // every node of a KAFKA_NODES cluster
@@ -57,7 +65,9 @@ try {
   }
   for (const tier of selected) {
     const files = specFiles(join(repo, 'dist-test'), `.${tiers[tier]}.spec.js`);
-    const split = tier !== 'unit' && readStore === 'separate' ? ', read store separate' : '';
+    const split =
+      (tier !== 'unit' && readStore === 'separate' ? ', read store separate' : '') +
+      (tier !== 'unit' && relay === 'debezium' ? ', relay Debezium' : '');
     console.log(`\n=== ${tier} tests (${files.length} files${split}) ===`);
     if (files.length === 0) throw new Error(`no ${tier} test files found`);
     try {

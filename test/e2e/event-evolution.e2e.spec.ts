@@ -26,7 +26,7 @@ describe('event evolution end to end: OrderPlaced v1 and v2, upcast on every rea
   let system: RunningSystem | undefined;
 
   before(async () => {
-    env = await createTestEnvironment('event_evolution');
+    env = await createTestEnvironment('event_evolution', { relay: 'in-process' });
     system = await startSystem(env.config);
   });
 

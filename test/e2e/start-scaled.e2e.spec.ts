@@ -30,7 +30,7 @@ describe('npm start --scale: every app scaled out', () => {
   let base = 0;
 
   before(async () => {
-    env = await createTestEnvironment('start_scaled', { partitions: 3 });
+    env = await createTestEnvironment('start_scaled', { partitions: 3, relay: 'in-process' });
     base = await freePorts(21); // command API base, query API +1, worker +2; further instances every 10
   });
 

@@ -29,7 +29,7 @@ describe('traces: one trace from the HTTP command to every read model', () => {
   let system: RunningSystem | undefined;
 
   before(async () => {
-    env = await createTestEnvironment('traces');
+    env = await createTestEnvironment('traces', { relay: 'in-process' });
     system = await startSystem(env.config);
   });
 
@@ -149,7 +149,7 @@ describe('traces: an app started as in production exports over OTLP and logs tra
   const exports: { path: string; type: string | undefined; body: Buffer }[] = [];
 
   before(async () => {
-    env = await createTestEnvironment('traces_otlp');
+    env = await createTestEnvironment('traces_otlp', { relay: 'in-process' });
     // An OTLP/HTTP receiver of our own: it keeps each request and answers as a collector does.
     collector = createServer((request, response) => {
       const chunks: Buffer[] = [];

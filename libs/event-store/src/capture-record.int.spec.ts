@@ -45,7 +45,7 @@ for (const sessions of ['TypeORM transactions', 'pipelined connections'] as cons
     let sql: PipelinedSql | undefined;
 
     before(async () => {
-      env = await createTestEnvironment('capture_record');
+      env = await createTestEnvironment('capture_record', { relay: 'in-process' });
       dataSource = await new DataSource({ type: 'postgres', url: env.config.databaseUrl }).initialize();
       if (sessions === 'pipelined connections')
         sql = new PipelinedSql(env.config.databaseUrl, { max: 4, applicationName: 'capture-record-test' });

@@ -1,6 +1,12 @@
-import { encodeEnvelope, type EncodedEvent } from '@app/messaging';
+import { encodeEnvelope, type DomainEvent, type EncodedEvent, type EventTrace } from '@app/messaging';
 
-import type { EventMetadata, NewEvent } from './event-store.js';
+/** The part of an event store's NewEvent a record is made of (declared here: the store imports this). */
+interface CapturedEvent {
+  readonly eventId: string;
+  readonly schemaVersion: number;
+  readonly event: DomainEvent;
+  readonly occurredAt: Date;
+}
 
 /**
  * The record change data capture publishes for an event (`OUTBOX_RELAY=debezium`): byte for byte the
@@ -17,8 +23,8 @@ import type { EventMetadata, NewEvent } from './event-store.js';
 export function captureRecord(
   streamId: string,
   version: number,
-  event: NewEvent,
-  metadata: EventMetadata,
+  event: CapturedEvent,
+  metadata: EventTrace,
 ): EncodedEvent {
   return encodeEnvelope(
     {

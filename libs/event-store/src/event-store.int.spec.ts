@@ -39,7 +39,7 @@ for (const sessions of ['TypeORM transactions', 'pipelined connections'] as cons
     let store: EventStore;
 
     before(async () => {
-      env = await createTestEnvironment('event_store');
+      env = await createTestEnvironment('event_store', { relay: 'in-process' });
       dataSource = await new DataSource({ type: 'postgres', url: env.config.databaseUrl }).initialize();
       if (sessions === 'pipelined connections')
         sql = new PipelinedSql(env.config.databaseUrl, { max: 10, applicationName: 'event-store-test' });

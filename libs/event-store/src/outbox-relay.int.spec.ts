@@ -131,7 +131,7 @@ describe('outbox relay', () => {
   };
 
   before(async () => {
-    env = await createTestEnvironment('outbox_relay');
+    env = await createTestEnvironment('outbox_relay', { relay: 'in-process' });
     dataSource = await new DataSource({ type: 'postgres', url: env.config.databaseUrl }).initialize();
     store = new EventStore(dataSource);
     relay = newRelay(5_000); // a long poll: the tests finish quickly only because NOTIFY wakes the relay
@@ -578,7 +578,7 @@ describe('event publisher', () => {
   let env: TestEnvironment;
 
   before(async () => {
-    env = await createTestEnvironment('publisher', { partitions: 1 });
+    env = await createTestEnvironment('publisher', { partitions: 1, relay: 'in-process' });
   });
 
   after(async () => {

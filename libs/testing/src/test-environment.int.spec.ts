@@ -26,7 +26,7 @@ describe('a test environment leaves nothing on the broker', () => {
   let disposed = false;
 
   before(async () => {
-    env = await createTestEnvironment('leftovers');
+    env = await createTestEnvironment('leftovers', { relay: 'in-process' });
   });
 
   after(async () => {

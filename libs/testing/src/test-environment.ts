@@ -8,7 +8,8 @@ import { KafkaConnection, ensureTopics, orderEventsTopic } from '@app/messaging'
 import { ensureDatabaseExists, loadConfig, quoteIdentifier, runMigrations, type AppConfig } from '@app/platform';
 
 import { eventually } from './eventually.js';
-import type { PrivateConnect } from './private-connect.js';
+import { PrivateConnect } from './private-connect.js';
+import { PrivatePostgres } from './private-postgres.js';
 
 /** A Kafka Connect worker the test environment registers its capture connector on. */
 export type CaptureWorker = Pick<PrivateConnect, 'register' | 'waitRunning' | 'remove'>;
@@ -66,6 +67,41 @@ export interface TestEnvironmentOptions {
    * `databaseServerUrl` on a server with wal_level=logical (PrivatePostgres.start({ logical: true })).
    */
   readonly capture?: CaptureWorker;
+  /**
+   * `in-process`: this test is about the in-process relay (or the outbox table), whatever the run's
+   * OUTBOX_RELAY says. See testRelay.
+   */
+  readonly relay?: 'in-process';
+}
+
+/**
+ * Whether an environment without `capture` gets one anyway: OUTBOX_RELAY=debezium in the test
+ * runner's environment (`OUTBOX_RELAY=debezium npm test`) puts every environment that publishes
+ * (relay enabled) on its default servers through Debezium, on a logical-WAL Postgres and a Connect
+ * worker of the test file's own. Tests pinned to the in-process relay, tests with the relay off,
+ * and tests on servers of their own (fault tests crashing them) keep the relay they chose.
+ */
+export function testRelay(options: TestEnvironmentOptions = {}): 'in-process' | 'debezium' {
+  if (options.capture) return 'debezium';
+  const mode = process.env.OUTBOX_RELAY?.trim() ?? '';
+  if (mode !== '' && mode !== 'in-process' && mode !== 'debezium')
+    throw new Error(`OUTBOX_RELAY must be in-process or debezium, got "${mode}"`);
+  const ownServers = options.databaseServerUrl !== undefined || options.kafkaBrokers !== undefined;
+  const pinned = options.relay === 'in-process' || options.relayEnabled === false || ownServers;
+  return mode === 'debezium' && !pinned ? 'debezium' : 'in-process';
+}
+
+/** The logical-WAL Postgres and Connect worker of this test file, started on first use; gone at exit. */
+let captureServers: Promise<{ postgres: PrivatePostgres; connect: PrivateConnect }> | undefined;
+function sharedCaptureServers(
+  brokers: readonly string[],
+): Promise<{ postgres: PrivatePostgres; connect: PrivateConnect }> {
+  // Each stops itself when the test process exits (PrivatePostgres, PrivateConnect).
+  captureServers ??= Promise.all([
+    PrivatePostgres.start({ logical: true }),
+    PrivateConnect.start({ brokers: [...brokers] }),
+  ]).then(([postgres, connect]) => ({ postgres, connect }));
+  return captureServers;
 }
 
 /** The read store of a test environment, by option, else by TEST_READ_DATABASE. */
@@ -79,8 +115,13 @@ export function testReadStore(options: Pick<TestEnvironmentOptions, 'readStore'>
 
 export async function createTestEnvironment(
   label: string,
-  options: TestEnvironmentOptions = {},
+  requested: TestEnvironmentOptions = {},
 ): Promise<TestEnvironment> {
+  let options = requested;
+  if (!requested.capture && testRelay(requested) === 'debezium') {
+    const { postgres, connect } = await sharedCaptureServers(loadConfig(process.env).kafka.brokers);
+    options = { ...requested, databaseServerUrl: postgres.url, capture: connect };
+  }
   const runId = process.env.TEST_RUN_ID ?? randomBytes(3).toString('hex');
   const id = `${runId}_${label}_${randomBytes(3).toString('hex')}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
   const base = loadConfig(process.env);
