@@ -74,16 +74,20 @@ function kafkaMs(all: readonly number[]): number {
     .reduce((sum, pid) => sum + (stat(pid)?.ownMs ?? 0), 0);
 }
 
+/** CPU used so far by one process, all its threads, in ms; NaN once it has exited. */
+export function processCpuMs(pid: number): number {
+  return stat(pid)?.ownMs ?? Number.NaN;
+}
+
 /** CPU used so far, in ms, by each counted process; `apps` are the pids of our three processes. */
 export function sampleCpu(
   apps: Readonly<Record<'command_api' | 'projection_worker' | 'query_api', number>>,
 ): CpuSample {
   const all = pids();
-  const own = (pid: number): number => stat(pid)?.ownMs ?? Number.NaN;
   return {
-    command_api: own(apps.command_api),
-    projection_worker: own(apps.projection_worker),
-    query_api: own(apps.query_api),
+    command_api: processCpuMs(apps.command_api),
+    projection_worker: processCpuMs(apps.projection_worker),
+    query_api: processCpuMs(apps.query_api),
     postgres: postgresMs(all),
     kafka: kafkaMs(all),
   };

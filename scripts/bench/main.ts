@@ -17,7 +17,8 @@ import { appendCeiling, consumeCeiling, produceCeiling, upsertCeiling } from './
 import { postLoad } from './http-load.js';
 import { BenchUsageError, USAGE, parseBenchOptions, type BenchOptions } from './options.js';
 import { BenchProcess, freePort } from './processes.js';
-import { machine, markdownTable, ratios, type BenchResults } from './report.js';
+import { RELAY_SIDES, measureRelays, type RelayResults, type RelaySide } from './relays.js';
+import { machine, markdownTable, ratios, relaysTable, type BenchResults } from './report.js';
 import { round } from './stats.js';
 import { measureOrders, measureReplay, measureVisibility, startSystem, type Target } from './system.js';
 import { writeSyntheticLog } from './synthetic-log.js';
@@ -143,7 +144,17 @@ const [raw, live, replay, produce] = (['raw', 'live', 'replay', 'produce'] as co
   Scratch,
   Scratch,
 ];
-const targets = [raw.target, live.target, replay.target, produce.target];
+// The relays' databases live on a cluster of their own (deleted with it); their topics are on the broker.
+const relaySides = options.relays
+  ? (Object.fromEntries(RELAY_SIDES.map((side) => [side, scratch(`relay_${side}`)])) as Record<RelaySide, Scratch>)
+  : undefined;
+const targets = [
+  raw.target,
+  live.target,
+  replay.target,
+  produce.target,
+  ...Object.values(relaySides ?? {}).map((s) => s.target),
+];
 let cleaning: Promise<void> | undefined;
 const cleanUp = (): Promise<void> =>
   (cleaning ??= (async () => {
@@ -231,6 +242,21 @@ try {
   log('system: full replay of the order view from offset 0');
   const replayed = await measureReplay(replay.target, events);
 
+  let relays: RelayResults | null = null;
+  if (options.relays && relaySides) {
+    const started = performance.now();
+    await ensureTopics(
+      kafka,
+      Object.values(relaySides).map((s) => orderEventsTopic(s.config)),
+    );
+    const sides = Object.fromEntries(RELAY_SIDES.map((side) => [side, relaySides[side].target])) as Record<
+      RelaySide,
+      Target
+    >;
+    relays = await measureRelays({ ...options.relays, targets: sides, connections: load.connections, log });
+    log(`relays side by side took ${((performance.now() - started) / 1_000).toFixed(0)} s`);
+  }
+
   const ceilings = {
     http_rps: round(httpRps),
     http_fastify_rps: round(httpFastifyRps),
@@ -252,12 +278,13 @@ try {
     ceilings,
     system: figures,
     ratios: ratios(ceilings, figures, projections.length),
+    relays,
   };
   const dir = join(repo, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
   console.log(
-    `\n${markdownTable(results, { ...replayed, visibleRate, projections: projections.length })}\n\nvisibility: ${String(visible.samples)} orders at ${String(round(visibleRate))}/s; replay: ${String(events)} events in ${replayed.seconds.toFixed(1)} s\nwritten to bench/results/latest.json`,
+    `\n${markdownTable(results, { ...replayed, visibleRate, projections: projections.length })}\n\nvisibility: ${String(visible.samples)} orders at ${String(round(visibleRate))}/s; replay: ${String(events)} events in ${replayed.seconds.toFixed(1)} s${relays ? `\n\n${relaysTable(relays)}` : ''}\nwritten to bench/results/latest.json`,
   );
 } catch (error) {
   console.error(`bench failed: ${error instanceof Error ? error.message : String(error)}`);

@@ -1,4 +1,4 @@
-/** `npm run bench -- [--quick] [--events N] [--duration S] [--connections N] [--keep]`. */
+/** `npm run bench -- [--quick] [--events N] [--duration S] [--connections N] [--relay-rate N] [--no-relays] [--keep]`. */
 export interface BenchOptions {
   readonly quick: boolean;
   /** Events in the replayed log (and read by the consume ceiling). */
@@ -11,6 +11,17 @@ export interface BenchOptions {
   readonly visibleRate: number | undefined;
   /** Messages the produce ceiling sends. */
   readonly produceMessages: number;
+  /** The two outbox relays side by side (scripts/bench/relays.ts), or undefined with `--no-relays`. */
+  readonly relays:
+    | {
+        /** Orders per second while commit-to-topic latency and CPU are measured. */
+        readonly rate: number;
+        /** Seconds at that rate, after a warm-up of a fifth of that. */
+        readonly seconds: number;
+        /** Orders of the closed-loop burst that measures keeping up. */
+        readonly burst: number;
+      }
+    | undefined;
   /** Keep the scratch databases and topics (for a look afterwards). */
   readonly keep: boolean;
 }
@@ -27,6 +38,10 @@ on scratch databases and topics. Prints a table and writes bench/results/latest.
   --connections N    concurrent connections / transactions  (default 10, the command API's pool)
   --visible-rate N   orders/s while visibility is measured  (default half the measured order rate;
                      a fixed rate makes runs comparable when the order rate moves)
+  --relay-rate N     orders/s while the two outbox relays' latency and CPU are measured
+                     (default 100; quick 50)
+  --no-relays        skip the relays side by side (in-process vs Debezium on Kafka Connect;
+                     needs Java 17+, Maven and initdb, and adds about a minute)
   --keep             keep the scratch databases and topics
   --help             this text`;
 
@@ -35,8 +50,8 @@ export class BenchUsageError extends Error {}
 export function parseBenchOptions(argv: readonly string[]): BenchOptions | 'help' {
   const quick = argv.includes('--quick');
   const values = new Map<string, string>();
-  const flags = new Set(['--quick', '--keep', '--help']);
-  const valued = new Set(['--events', '--duration', '--connections', '--visible-rate']);
+  const flags = new Set(['--quick', '--keep', '--help', '--no-relays']);
+  const valued = new Set(['--events', '--duration', '--connections', '--visible-rate', '--relay-rate']);
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index] ?? '';
     if (flags.has(arg)) continue;
@@ -58,13 +73,20 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | 'help
     return value;
   };
   const events = integer('--events', quick ? 20_000 : 1_000_000, 4_000, 50_000_000);
+  const durationSeconds = integer('--duration', quick ? 3 : 20, 1, 3_600);
+  const relayRate = integer('--relay-rate', quick ? 50 : 100, 1, 10_000);
+  if (argv.includes('--no-relays') && values.has('--relay-rate'))
+    throw new BenchUsageError('--relay-rate sets the relays side by side, which --no-relays skips');
   return {
     quick,
     events,
-    durationSeconds: integer('--duration', quick ? 3 : 20, 1, 3_600),
+    durationSeconds,
     connections: integer('--connections', 10, 1, 1_000),
     visibleRate: values.has('--visible-rate') ? integer('--visible-rate', 0, 1, 100_000) : undefined,
     produceMessages: quick ? 20_000 : 200_000,
+    relays: argv.includes('--no-relays')
+      ? undefined
+      : { rate: relayRate, seconds: Math.max(5, durationSeconds), burst: quick ? 1_000 : 5_000 },
     keep: argv.includes('--keep'),
   };
 }

@@ -1,6 +1,7 @@
 import { cpus, totalmem } from 'node:os';
 
 import type { CpuProcess } from './cpu.js';
+import type { RelayFigures, RelayResults } from './relays.js';
 import { round } from './stats.js';
 
 /** Milliseconds of CPU per order each process may spend (issue 15); `total` across the machine. */
@@ -47,6 +48,8 @@ export interface BenchResults {
     readonly replay_vs_ceiling: number;
     readonly replay_vs_consume: number;
   };
+  /** The two outbox relays side by side (issue 19); null with `--no-relays`. */
+  readonly relays: RelayResults | null;
 }
 
 export function machine(quick: boolean): BenchResults['machine'] {
@@ -136,5 +139,30 @@ export function markdownTable(
     '| figure | value | goal |',
     '|---|---:|---|',
     ...rows.map(([name, value, goal]) => `| ${name} | ${value} | ${goal} |`),
+  ].join('\n');
+}
+
+/** The section "relays side by side": both relays' figures and Debezium's over the in-process relay's. */
+export function relaysTable(relays: RelayResults): string {
+  const { in_process: ip, debezium: dbz } = relays;
+  const ratio = (pick: (f: RelayFigures) => number): string => String(round(pick(dbz) / pick(ip), 2));
+  const row = (name: string, pick: (f: RelayFigures) => number, withRatio = true): string =>
+    `| ${name} | ${String(pick(ip))} | ${String(pick(dbz))} | ${withRatio ? ratio(pick) : ''} |`;
+  const base = relays.baseline_cpu_ms_per_order;
+  return [
+    `relays side by side: ${String(relays.orders)} orders at ${String(relays.rate_per_s)}/s, then a burst of ${String(relays.burst_orders)}; no relay at all: command API ${String(base.command_api)} + Postgres ${String(base.postgres)} CPU ms per order`,
+    '',
+    '| relays side by side | in-process | Debezium | Debezium ÷ in-process |',
+    '|---|---:|---:|---:|',
+    row('commit-to-topic latency p50 (ms): 201 at the client to record at a consumer', (f) => f.latency_ms.p50),
+    row('commit-to-topic latency p99 (ms)', (f) => f.latency_ms.p99),
+    row('keep-up (records/s): burst ÷ (first request → last record)', (f) => f.keep_up_per_s),
+    row('commits during the burst (orders/s)', (f) => f.commit_per_s),
+    row('last record after the last commit (ms)', (f) => f.drain_lag_ms),
+    row('relay CPU ms per order (write side less no relay)', (f) => f.cpu_ms_per_order.relay),
+    row('  command API CPU ms per order', (f) => f.cpu_ms_per_order.command_api, false),
+    row('  Postgres CPU ms per order (walsender apart)', (f) => f.cpu_ms_per_order.postgres, false),
+    row('  walsender CPU ms per order', (f) => f.cpu_ms_per_order.walsender, false),
+    row('  Connect JVM CPU ms per order', (f) => f.cpu_ms_per_order.connect, false),
   ].join('\n');
 }
