@@ -127,6 +127,11 @@ export function captureConnectorConfig(options: CaptureConnectorOptions): Record
     'producer.override.max.in.flight.requests.per.connection': '5',
     // A task that fails stays FAILED, visible in its status, rather than skipping an event.
     'errors.tolerance': 'none',
+    // How long the task waits for decoded changes before handing Connect an empty batch. Debezium's
+    // 500 ms default was most of the commit-to-topic latency measured (p50 about 400 ms, `npm run
+    // bench`); 20 ms cut it to about 30 ms at more than twice the JVM's CPU per order. 100 ms keeps
+    // the idle worker cheap and the delay a fraction of a projection's batch.
+    'poll.interval.ms': '100',
   };
 }
 
