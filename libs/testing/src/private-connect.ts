@@ -161,6 +161,14 @@ export class PrivateConnect {
     await this.launch();
   }
 
+  /**
+   * Lets the test process end while the worker runs (for a worker shared by a whole test file, which
+   * no hook stops): the exit handler kills it then, as it would after a crash.
+   */
+  unref(): void {
+    this.child?.unref();
+  }
+
   /** Stops the worker if it runs and deletes its folder. */
   async destroy(): Promise<void> {
     process.off('exit', this.onExit);

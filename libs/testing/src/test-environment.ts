@@ -100,7 +100,10 @@ function sharedCaptureServers(
   captureServers ??= Promise.all([
     PrivatePostgres.start({ logical: true }),
     PrivateConnect.start({ brokers: [...brokers] }),
-  ]).then(([postgres, connect]) => ({ postgres, connect }));
+  ]).then(([postgres, connect]) => {
+    connect.unref(); // the test file ends when its tests do; the worker goes with the process
+    return { postgres, connect };
+  });
   return captureServers;
 }
 
