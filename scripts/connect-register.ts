@@ -12,17 +12,13 @@ import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
 
 import {
+  ConnectWorker,
   captureConnectorConfig,
   captureHeartbeatTopic,
   DEFAULT_CAPTURE_CONNECTOR,
   DEFAULT_CAPTURE_SLOT,
 } from '@app/event-store';
 import { redact } from '@app/platform';
-
-interface ConnectorStatus {
-  readonly connector: { readonly state: string; readonly trace?: string };
-  readonly tasks: readonly { readonly id: number; readonly state: string; readonly trace?: string }[];
-}
 
 function fail(message: string): never {
   console.error(`connect:register: ${message}`);
@@ -79,26 +75,10 @@ try {
   await admin.disconnect();
 }
 
-const connector = `${connectUrl}/connectors/${encodeURIComponent(options.name)}`;
-const put = await fetch(`${connector}/config`, {
-  method: 'PUT',
-  headers: { 'content-type': 'application/json' },
-  body: JSON.stringify(config),
-}).catch((error: unknown) => fail(`no Kafka Connect worker answers at ${connectUrl} (${String(error)})`));
-if (!put.ok) fail(`Connect refused the connector: ${String(put.status)} ${await put.text()}`);
+const worker = new ConnectWorker(connectUrl);
+await worker
+  .register(options.name, config)
+  .catch((error: unknown) => fail(`no Kafka Connect worker took the connector at ${connectUrl}: ${String(error)}`));
 console.log(`registered ${options.name}: ${redact(databaseUrl)} -> topic ${options.topic}, slot ${options.slot}`);
-
-const deadline = Date.now() + timeoutSeconds * 1_000;
-for (;;) {
-  const response = await fetch(`${connector}/status`);
-  if (response.ok) {
-    const status = (await response.json()) as ConnectorStatus;
-    const parts = [status.connector, ...status.tasks];
-    const failed = parts.find((part) => part.state === 'FAILED');
-    if (failed) fail(`${options.name} FAILED:\n${failed.trace ?? '(no trace)'}`);
-    if (status.tasks.length > 0 && parts.every((part) => part.state === 'RUNNING')) break;
-  }
-  if (Date.now() > deadline) fail(`${options.name} not RUNNING within ${String(timeoutSeconds)} s`);
-  await new Promise((resolve) => setTimeout(resolve, 250));
-}
+await worker.waitRunning(options.name, timeoutSeconds * 1_000).catch((error: unknown) => fail(String(error)));
 console.log(`${options.name} is RUNNING`);

@@ -4,18 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
+import { ConnectWorker } from '@app/event-store';
+
 import { freePorts } from './free-port.js';
 import { processAlive } from './process-state.js';
 import { repositoryRoot } from './repository.js';
 
 const run = promisify(execFile);
 
-/** What `GET /connectors/<name>/status` answers. */
-export interface ConnectorStatus {
-  readonly name: string;
-  readonly connector: { readonly state: string; readonly trace?: string };
-  readonly tasks: readonly { readonly id: number; readonly state: string; readonly trace?: string }[];
-}
+export type { ConnectorStatus } from '@app/event-store';
 
 export interface PrivateConnectOptions {
   /** `host:port` of the brokers the worker produces to. */
@@ -87,62 +84,37 @@ export class PrivateConnect {
     return join(this.home, 'logs', 'connect.log');
   }
 
-  /** Creates or updates a connector (`PUT /connectors/<name>/config`); rejects with Connect's reason. */
-  async register(name: string, config: Readonly<Record<string, string>>): Promise<void> {
-    const response = await fetch(`${this.url}/connectors/${encodeURIComponent(name)}/config`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(config),
-    });
-    if (!response.ok)
-      throw new Error(`registering connector ${name}: ${String(response.status)} ${await response.text()}`);
+  /** The worker's REST API (register, status, waitRunning, assertNotFailed, remove). */
+  get rest(): ConnectWorker {
+    return new ConnectWorker(this.url);
   }
 
-  /** The connector's status, or undefined while Connect does not know it. */
-  async status(name: string): Promise<ConnectorStatus | undefined> {
-    const response = await fetch(`${this.url}/connectors/${encodeURIComponent(name)}/status`);
-    if (response.status === 404) return undefined;
-    if (!response.ok) throw new Error(`status of ${name}: ${String(response.status)} ${await response.text()}`);
-    return (await response.json()) as ConnectorStatus;
+  register(name: string, config: Readonly<Record<string, string>>): Promise<void> {
+    return this.rest.register(name, config);
   }
 
-  /**
-   * Resolves once the connector and every task of it are RUNNING. Fails at once, with Connect's
-   * trace, when either is FAILED: a wrong setting shows as its error, not as a timeout.
-   */
+  status(name: string): ReturnType<ConnectWorker['status']> {
+    return this.rest.status(name);
+  }
+
+  /** ConnectWorker.waitRunning, giving up at once if the worker exits; errors name its log. */
   async waitRunning(name: string, timeoutMs = 60_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let last = 'no status yet';
-    for (;;) {
-      const status = await this.status(name);
-      if (status) {
-        last = describe(status);
-        const failed = [status.connector, ...status.tasks].find((part) => part.state === 'FAILED');
-        if (failed)
-          throw new Error(`connector ${name} failed: ${last}\n${failed.trace ?? ''}\n(worker log: ${this.logPath})`);
-        const running =
-          status.tasks.length > 0 && [status.connector, ...status.tasks].every((p) => p.state === 'RUNNING');
-        if (running) return;
-      }
-      if (this.pid === undefined) throw new Error(`the Connect worker exited (log: ${this.logPath})`);
-      if (Date.now() > deadline)
-        throw new Error(`connector ${name} not RUNNING within ${String(timeoutMs)} ms: ${last} (log: ${this.logPath})`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    try {
+      await this.rest.waitRunning(name, timeoutMs, () => {
+        if (this.pid === undefined) throw new Error('the Connect worker exited');
+      });
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\n(worker log: ${this.logPath})`, { cause: error });
     }
   }
 
-  /** Throws, with the trace, if the connector or a task of it has FAILED: for a wait on its output. */
-  async assertNotFailed(name: string): Promise<void> {
-    const status = await this.status(name);
-    const failed = status && [status.connector, ...status.tasks].find((part) => part.state === 'FAILED');
-    if (status && failed) throw new Error(`connector ${name} failed: ${describe(status)}\n${failed.trace ?? ''}`);
+  assertNotFailed(name: string): Promise<void> {
+    return this.rest.assertNotFailed(name);
   }
 
   /** Deletes a connector (its offsets stay in the file; its replication slot stays in Postgres). */
-  async remove(name: string): Promise<void> {
-    const response = await fetch(`${this.url}/connectors/${encodeURIComponent(name)}`, { method: 'DELETE' });
-    if (!response.ok && response.status !== 404)
-      throw new Error(`deleting connector ${name}: ${String(response.status)} ${await response.text()}`);
+  remove(name: string): Promise<void> {
+    return this.rest.remove(name);
   }
 
   /** `kill -9` of the worker: nothing flushed, nothing committed. Resolves once it is gone. */
@@ -235,9 +207,4 @@ export class PrivateConnect {
       if (existsSync(file)) lines.push(...readFileSync(file, 'utf8').split('\n').slice(-30));
     return lines.join('\n');
   }
-}
-
-function describe(status: ConnectorStatus): string {
-  const tasks = status.tasks.map((task) => `task ${String(task.id)} ${task.state}`).join(', ');
-  return `connector ${status.connector.state}${tasks ? `, ${tasks}` : ', no tasks yet'}`;
 }
