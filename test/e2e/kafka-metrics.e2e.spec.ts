@@ -51,7 +51,7 @@ describe('Kafka metrics on /metrics', () => {
     (await request(app.getHttpServer()).get('/metrics').expect(200)).text;
 
   before(async () => {
-    env = await createTestEnvironment('kafka_metrics', { partitions: PARTITIONS });
+    env = await createTestEnvironment('kafka_metrics', { partitions: PARTITIONS, relay: 'in-process' });
     topic = env.config.kafka.ordersTopic;
     system = await startSystem({ ...env.config, kafka: { ...env.config.kafka, clusterMetricsIntervalMs: 200 } });
   });

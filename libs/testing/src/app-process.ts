@@ -21,6 +21,8 @@ export function configToEnv(config: AppConfig): Record<string, string> {
     COMMAND_API_PORT: '0',
     QUERY_API_PORT: '0',
     PROJECTION_WORKER_PORT: '0',
+    OUTBOX_RELAY: config.relay.mode,
+    OUTBOX_CAPTURE_SLOT: config.relay.captureSlot,
     ...(config.adminToken ? { ADMIN_TOKEN: config.adminToken } : {}),
   };
 }
