@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { captureConnectorConfig } from '@app/event-store';
 import {
   AcknowledgedCommands,
+  AppProcess,
   PrivateConnect,
   PrivatePostgres,
   assertGuarantees,
@@ -34,6 +35,8 @@ import {
 
 /** Connect's default offset.flush.timeout.ms: how long a flush may wait for the producer before it gives up. */
 const OFFSET_FLUSH_TIMEOUT_MS = 5_000;
+
+const PG_RESTARTS = 2;
 
 /** The worker's offset.flush.interval.ms, from the template every worker is rendered from. */
 function offsetFlushIntervalMs(): number {
@@ -112,8 +115,13 @@ describe('Debezium as the outbox relay, under faults', () => {
   });
 
   after(async () => {
-    await connect.destroy();
-    await postgres.destroy();
+    try {
+      if (process.env.DBZ_KEEP_LOG)
+        (await import('node:fs')).cpSync(join(connect.home, 'connect.out'), process.env.DBZ_KEEP_LOG);
+    } finally {
+      await connect.destroy();
+      await postgres.destroy();
+    }
   });
 
   /**
@@ -247,6 +255,140 @@ describe('Debezium as the outbox relay, under faults', () => {
         readModelsEqualToFold: true,
         workerRestartedIn: `${(connect.startedInMs / 1_000).toFixed(1)} s`,
       });
+    });
+  });
+
+  /**
+   * Scenario 2: Postgres is stopped with `pg_ctl -m immediate` (every backend and the connector's
+   * walsender killed, crash recovery on start) while clients retry each command with its
+   * Idempotency-Key, as in postgres-restart.faults.spec.ts. The apps run as processes and are never
+   * restarted, and neither is the connector: it must find the slot again by itself.
+   */
+  describe('Postgres immediate shutdown and restart under load', () => {
+    let env: TestEnvironment | undefined;
+    const processes: AppProcess[] = [];
+
+    after(async () => {
+      await Promise.all(processes.map((app) => app.stop('SIGKILL')));
+      await env?.dispose();
+    });
+
+    it('the connector recovers unaided; retried commands land once, nothing is lost', async () => {
+      env = await createTestEnvironment('dbz_pg_restart', {
+        partitions: 3,
+        databaseServerUrl: postgres.url,
+        capture: connect,
+      });
+      const connector = env.captureConnector ?? '';
+      const captureEnv = { OUTBOX_RELAY: 'debezium', OUTBOX_CAPTURE_SLOT: env.config.relay.captureSlot };
+      const commandApi = new AppProcess('command-api', env.config, undefined, captureEnv);
+      const worker = new AppProcess('projection-worker', env.config, undefined, captureEnv);
+      processes.push(commandApi, worker);
+      const exits: string[] = [];
+      void commandApi.exited.then((code) => exits.push(`command-api exited (${String(code)})`));
+      void worker.exited.then((code) => exits.push(`projection-worker exited (${String(code)})`));
+      await Promise.all([commandApi.ready, worker.ready]);
+
+      // Every state the connector and its task pass through, sampled while the test runs.
+      const statesSeen = new Set<string>();
+      const watching = { done: false };
+      const watcher = (async () => {
+        while (!watching.done) {
+          const status = await connect.status(connector).catch(() => undefined);
+          for (const part of status ? [status.connector, ...status.tasks] : []) statesSeen.add(part.state);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      })();
+
+      const acknowledged = new AcknowledgedCommands();
+      const answers = { retried: 0, replayed: 0 };
+      const stop = { done: false };
+      const load = loadUntil(commandApi.url, 1902, stop, {
+        max: 1_000_000,
+        retryForMs: 120_000,
+        attemptTimeoutMs: () => 5_000,
+        onAcknowledged: (orderId, version, eventType) => {
+          acknowledged.record(orderId, version, eventType);
+        },
+        onRetry: () => {
+          answers.retried++;
+        },
+        onReplayed: () => {
+          answers.replayed++;
+        },
+      });
+      load.catch(() => {
+        stop.done = true;
+      });
+
+      const recoverySeconds: number[] = [];
+      try {
+        for (let restart = 1; restart <= PG_RESTARTS; restart++) {
+          const atStart = acknowledged.size;
+          await eventually(
+            () => {
+              assert.ok(acknowledged.size >= atStart + 30, 'commands are flowing when Postgres goes down');
+            },
+            { timeoutMs: 60_000, intervalMs: 50 },
+          );
+          const retriedAtCrash = answers.retried;
+          await postgres.crash();
+          // Down until a client has seen a command fail: then start it again.
+          await eventually(
+            () => {
+              assert.ok(answers.retried > retriedAtCrash, 'a command failed while Postgres was down');
+            },
+            { timeoutMs: 60_000, intervalMs: 25 },
+          );
+          await postgres.startServer();
+          const restartedAt = performance.now();
+          // Recovered: a command acknowledged after the restart reached the read model through the
+          // connector, and the connector reads its slot again.
+          const atRestart = acknowledged.size;
+          await eventually(
+            () => {
+              assert.ok(acknowledged.size > atRestart + 5, `commands acknowledged after restart ${String(restart)}`);
+            },
+            { timeoutMs: 90_000, intervalMs: 50 },
+          );
+          await probeReachesReadModel(env, acknowledged);
+          recoverySeconds.push((performance.now() - restartedAt) / 1_000);
+          await eventually(async () => assert.equal((await slotState(env!)).active, true, 'the slot is read again'), {
+            timeoutMs: 60_000,
+            intervalMs: 100,
+          });
+        }
+      } finally {
+        stop.done = true;
+        await load;
+        watching.done = true;
+        await watcher;
+      }
+
+      assert.deepEqual(exits, [], 'no app process exited');
+      // Debezium takes the lost connection as retriable (errors.max.retries): it restarts its own
+      // streaming, and Connect never sees the task fail.
+      assert.ok(!statesSeen.has('FAILED'), `the task never FAILED: ${[...statesSeen].join(', ')}`);
+      const status = await connect.status(connector);
+      assert.deepEqual(
+        [status?.connector.state, ...(status?.tasks ?? []).map((task) => task.state)],
+        ['RUNNING', 'RUNNING'],
+        'the connector and its task run, restarted by nobody',
+      );
+      const figures = await assertGuarantees(env, acknowledged, { topicMatchesStore: true });
+      reportFigure('debezium-postgres-restart', {
+        restarts: PG_RESTARTS,
+        acknowledged: figures.acknowledged,
+        retried: answers.retried,
+        replayed: answers.replayed,
+        lost: figures.lost,
+        appliedTwice: figures.appliedTwice,
+        duplicatesOnTopic: figures.duplicatesOnTopic,
+        connectorStatesSeen: [...statesSeen].sort().join('/'),
+        readModelsEqualToFold: true,
+        recoveredIn: `${Math.max(...recoverySeconds).toFixed(1)} s`,
+      });
+      await Promise.all(processes.map((app) => app.stop('SIGTERM')));
     });
   });
 });

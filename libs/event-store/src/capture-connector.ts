@@ -112,6 +112,13 @@ export function captureConnectorConfig(options: CaptureConnectorOptions): Record
     'producer.override.max.in.flight.requests.per.connection': '5',
     // A task that fails stays FAILED, visible in its status, rather than skipping an event.
     'errors.tolerance': 'none',
+    // A lost connection to Postgres (a restart, a failover) is a retriable error to Debezium: the
+    // task stays RUNNING, waits this long, and streams again from its slot, as often as it takes
+    // (-1, Debezium's default, written out because a limit would leave the task FAILED after a long
+    // outage). The default wait, 10 s, was most of the recovery after a restart
+    // (test/faults/debezium.faults.spec.ts, "Postgres immediate shutdown").
+    'errors.max.retries': '-1',
+    'retriable.restart.connector.wait.ms': '2000',
   };
 }
 
