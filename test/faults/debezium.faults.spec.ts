@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+
+import pg from 'pg';
+import request from 'supertest';
 
 import { captureConnectorConfig } from '@app/event-store';
 import {
@@ -12,14 +16,20 @@ import {
   assertGuarantees,
   createTestEnvironment,
   eventually,
+  inParallel,
   loadUntil,
+  placeOrderBody,
+  readTopic,
   readTopicToEnd,
   repositoryRoot,
   reportFigure,
+  runRandomLifecycle,
+  seededRandom,
   startSystem,
   type ReadRecord,
   type RunningSystem,
   type TestEnvironment,
+  type TestServer,
 } from '@app/testing';
 
 /**
@@ -37,6 +47,11 @@ import {
 const OFFSET_FLUSH_TIMEOUT_MS = 5_000;
 
 const PG_RESTARTS = 2;
+
+/** Lifecycles of other orders that commit while an append is held, each time. */
+const GAP_LATER_LIFECYCLES = 10;
+
+const versionOf = (record: ReadRecord): number => (JSON.parse(record.value ?? '{}') as { version: number }).version;
 
 /** The worker's offset.flush.interval.ms, from the template every worker is rendered from. */
 function offsetFlushIntervalMs(): number {
@@ -389,6 +404,192 @@ describe('Debezium as the outbox relay, under faults', () => {
         recoveredIn: `${Math.max(...recoverySeconds).toFixed(1)} s`,
       });
       await Promise.all(processes.map((app) => app.stop('SIGTERM')));
+    });
+  });
+
+  /**
+   * Scenario 3: the commit-order gap, as in commit-order-gap.faults.spec.ts. A real command is held
+   * open after its append (the test holds an uncommitted row with the command's idempotency key, so
+   * the command's own insert of it waits) while other orders' commands commit and are published.
+   * Then the held command commits, or is cancelled and rolls back. Debezium reads the log in commit
+   * order, so the late commit is published after the later ones, and a rollback is never decoded.
+   */
+  describe('commit-order gap', () => {
+    let env: TestEnvironment;
+    let system: RunningSystem;
+    const acknowledged = new AcknowledgedCommands();
+    const blockers: pg.Client[] = [];
+    const random = seededRandom(1903);
+    let laterCommitted = 0;
+
+    before(async () => {
+      env = await createTestEnvironment('dbz_commit_gap', {
+        partitions: 3,
+        databaseServerUrl: postgres.url,
+        capture: connect,
+      });
+      system = await startSystem(env.config);
+    });
+
+    after(async () => {
+      await Promise.all(blockers.map((client) => client.end().catch(() => undefined)));
+      await system.close();
+      await env.dispose();
+    });
+
+    const server = (): TestServer => system.commandApi.getHttpServer();
+
+    const placeOrder = async (): Promise<string> => {
+      const placed = await request(server()).post('/orders').send(placeOrderBody()).expect(201);
+      const { orderId, version } = placed.body as { orderId: string; version: number };
+      acknowledged.record(orderId, version, 'OrderPlaced');
+      return orderId;
+    };
+
+    /** Starts `POST /orders/:id/lines`, whose transaction appends and then waits on the test's uncommitted key. */
+    const holdAppend = async (
+      orderId: string,
+    ): Promise<{ held: Promise<request.Response>; pid: number; blocker: pg.Client }> => {
+      const key = randomUUID();
+      const blocker = new pg.Client({ connectionString: env.config.databaseUrl });
+      blockers.push(blocker);
+      await blocker.connect();
+      await blocker.query('BEGIN');
+      await blocker.query(
+        `INSERT INTO idempotency_keys (key, fingerprint, response_status, response_body, response_headers, expires_at)
+         VALUES ($1, 'held by the test', 200, '{}', '{}', now() + interval '1 hour')`,
+        [key],
+      );
+      const held = request(server())
+        .post(`/orders/${orderId}/lines`)
+        .set('Idempotency-Key', key)
+        .send({ sku: 'HELD-1', quantity: 1, unitPriceMinor: 500 })
+        .then((response) => response);
+      const pid = await eventually(
+        async () => {
+          const { rows } = await env.db.query<{ pid: number; captured: boolean }>(
+            `SELECT a.pid, EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.relation = 'outbox_capture'::regclass AND l.mode = 'RowExclusiveLock') AS captured
+             FROM pg_stat_activity a
+            WHERE a.datname = current_database() AND a.wait_event_type = 'Lock' AND a.query LIKE 'INSERT INTO idempotency_keys%'`,
+          );
+          assert.equal(rows.length, 1, 'the command waits on its idempotency key');
+          assert.equal(rows[0]?.captured, true, 'after writing its record for capture');
+          return rows[0].pid;
+        },
+        { timeoutMs: 15_000, intervalMs: 25 },
+      );
+      return { held, pid, blocker };
+    };
+
+    /** Other orders' commands commit while one is held; the connector publishes every one of them. */
+    const commitLaterAppends = async (heldOrderId: string): Promise<void> => {
+      const results = await inParallel(GAP_LATER_LIFECYCLES, 4, () =>
+        runRandomLifecycle(server(), seededRandom(Math.floor(random() * 2 ** 32)), undefined, {
+          onAcknowledged: (orderId, version, eventType) => {
+            acknowledged.record(orderId, version, eventType);
+          },
+        }),
+      );
+      laterCommitted += results.length;
+      const { rows } = await env.db.query<{ event_id: string }>('SELECT event_id::text FROM events');
+      const committed = new Set(rows.map((row) => row.event_id));
+      const records = await readTopic(env.kafka, env.config.kafka.ordersTopic, (read) => {
+        const seen = new Set(read.map((record) => record.headers['event-id']));
+        return [...committed].every((id) => seen.has(id));
+      });
+      const ofHeld = records.filter((record) => record.key === heldOrderId).map((r) => versionOf(r));
+      assert.deepEqual(ofHeld, [1], 'the held append is not published while it is uncommitted');
+    };
+
+    it("publishes an append that commits after later ones, after them, in its order's order", async () => {
+      const orderId = await placeOrder();
+      const { held, blocker } = await holdAppend(orderId);
+      // A second command of the same order queues behind the held one (the order's lock).
+      const next = request(server())
+        .post(`/orders/${orderId}/confirm`)
+        .send({ paymentReference: 'pay-held' })
+        .then((response) => response);
+      await commitLaterAppends(orderId);
+
+      await blocker.query('ROLLBACK'); // the test's key row goes away: the held command commits
+      const [heldAnswer, nextAnswer] = await Promise.all([held, next]);
+      assert.equal(heldAnswer.status, 200, heldAnswer.text);
+      assert.equal(nextAnswer.status, 200, nextAnswer.text);
+      acknowledged.record(orderId, (heldAnswer.body as { version: number }).version, 'OrderLineAdded');
+      acknowledged.record(orderId, (nextAnswer.body as { version: number }).version, 'OrderConfirmed');
+
+      const { rows } = await env.db.query<{ late: string; later: string }>(
+        `SELECT (SELECT position FROM events WHERE order_id = $1 AND version = 2)::text AS late,
+                (SELECT max(position) FROM events WHERE order_id <> $1)::text AS later`,
+        [orderId],
+      );
+      assert.ok(
+        BigInt(rows[0]?.late ?? '0') < BigInt(rows[0]?.later ?? '0'),
+        'the late commit has a lower position than appends already published',
+      );
+      // Published once it committed, behind everything that committed before it on its partition.
+      const records = await readTopic(env.kafka, env.config.kafka.ordersTopic, (read) =>
+        read.some((record) => record.key === orderId && versionOf(record) === 3),
+      );
+      const ofOrder = records.filter((record) => record.key === orderId);
+      assert.deepEqual(ofOrder.map(versionOf), [1, 2, 3], "the order's events in version order, each once");
+      const late = ofOrder[1];
+      assert.ok(late);
+      // Commit order, not position order: every event at a higher position committed first, and is
+      // ahead of the late one wherever they share a partition.
+      const { rows: higher } = await env.db.query<{ event_id: string }>(
+        'SELECT event_id::text FROM events WHERE position > (SELECT position FROM events WHERE order_id = $1 AND version = 2) AND order_id <> $1',
+        [orderId],
+      );
+      const higherIds = new Set(higher.map((row) => row.event_id));
+      const behind = records.filter(
+        (record) =>
+          record.partition === late.partition &&
+          higherIds.has(record.headers['event-id'] ?? '') &&
+          BigInt(record.offset) > BigInt(late.offset),
+      );
+      assert.deepEqual(behind, [], 'no event that committed before the late one was published after it');
+    });
+
+    it('never publishes an append that rolls back after later ones committed', async () => {
+      const orderId = await placeOrder();
+      const { held, pid, blocker } = await holdAppend(orderId);
+      await commitLaterAppends(orderId);
+
+      await env.db.query('SELECT pg_cancel_backend($1)', [pid]); // the held transaction fails and rolls back
+      const heldAnswer = await held;
+      assert.ok(heldAnswer.status >= 500, `the rolled-back command was not acknowledged: ${String(heldAnswer.status)}`);
+      await blocker.query('ROLLBACK');
+      // The order goes on from version 1: the rolled-back version 2 never existed.
+      const added = await request(server())
+        .post(`/orders/${orderId}/lines`)
+        .send({ sku: 'AFTER-1', quantity: 1, unitPriceMinor: 700 })
+        .expect(200);
+      assert.equal((added.body as { version: number }).version, 2);
+      acknowledged.record(orderId, 2, 'OrderLineAdded');
+
+      // topicMatchesStore: every record on the topic is a stored event (the rolled-back one is not), in order per order.
+      const figures = await assertGuarantees(env, acknowledged, { topicMatchesStore: true });
+      const { records } = await readTopicToEnd(env.kafka, env.config.kafka.ordersTopic);
+      const ofOrder = records
+        .map((record) => JSON.parse(record.value ?? '{}') as { orderId?: string; data?: { sku?: string } })
+        .filter((event) => event.orderId === orderId);
+      const rolledBackPublished = ofOrder.filter((event) => event.data?.sku === 'HELD-1').length;
+      assert.equal(rolledBackPublished, 0, 'the rolled-back append is nowhere on the topic');
+      assert.equal(ofOrder.length, 2, "the order's records are its v1 and the line added after the rollback");
+      // skipped 0: the oracle found every stored event, the late commit included, on the topic read to its end.
+      reportFigure('debezium-commit-order-gap', {
+        heldCommits: 1,
+        heldRollbacks: 1,
+        laterOrdersCommittedMeanwhile: laterCommitted,
+        acknowledged: figures.acknowledged,
+        lost: figures.lost,
+        skipped: 0,
+        rolledBackPublished,
+        duplicatesOnTopic: figures.duplicatesOnTopic,
+        appliedTwice: figures.appliedTwice,
+        readModelsEqualToFold: true,
+      });
     });
   });
 });
