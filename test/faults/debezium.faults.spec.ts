@@ -7,10 +7,11 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import request from 'supertest';
 
-import { captureConnectorConfig } from '@app/event-store';
+import { captureConnectorConfig, captureSlotLagBytes } from '@app/event-store';
 import {
   AcknowledgedCommands,
   AppProcess,
+  PrivateBroker,
   PrivateConnect,
   PrivatePostgres,
   assertGuarantees,
@@ -590,6 +591,160 @@ describe('Debezium as the outbox relay, under faults', () => {
         appliedTwice: figures.appliedTwice,
         readModelsEqualToFold: true,
       });
+    });
+  });
+
+  /**
+   * Scenario 4: Kafka is killed (`kill -9`) while clients place and manage orders. Commands only need
+   * Postgres, so they keep succeeding; the connector cannot publish, so it confirms nothing and the
+   * slot holds the WAL of everything since. A broker, a worker and app processes of the scenario's
+   * own: the shared broker on 9092 is never touched.
+   */
+  describe('Kafka down while commands succeed', () => {
+    let broker: PrivateBroker | undefined;
+    let worker: PrivateConnect | undefined;
+    let env: TestEnvironment | undefined;
+    const processes: AppProcess[] = [];
+
+    after(async () => {
+      await Promise.all(processes.map((app) => app.stop('SIGKILL')));
+      try {
+        await env?.dispose();
+      } finally {
+        await worker?.destroy();
+        await broker?.destroy();
+      }
+    });
+
+    it('the slot holds what Kafka could not take; all of it is published once the broker is back', async () => {
+      broker = await PrivateBroker.start();
+      worker = await PrivateConnect.start({ brokers: [broker.address] });
+      env = await createTestEnvironment('dbz_kafka_down', {
+        partitions: 3,
+        databaseServerUrl: postgres.url,
+        kafkaBrokers: [broker.address],
+        capture: worker,
+      });
+      const connector = env.captureConnector ?? '';
+      const slot = env.config.relay.captureSlot;
+      const captureEnv = { OUTBOX_RELAY: 'debezium', OUTBOX_CAPTURE_SLOT: slot };
+      const commandApi = new AppProcess('command-api', env.config, undefined, captureEnv);
+      const projections = new AppProcess('projection-worker', env.config, undefined, captureEnv);
+      processes.push(commandApi, projections);
+      const exits: string[] = [];
+      void commandApi.exited.then((code) => exits.push(`command-api exited (${String(code)})`));
+      void projections.exited.then((code) => exits.push(`projection-worker exited (${String(code)})`));
+      await Promise.all([commandApi.ready, projections.ready]);
+
+      const acknowledged = new AcknowledgedCommands();
+      const stop = { done: false };
+      const load = loadUntil(commandApi.url, 1904, stop, {
+        max: 1_000_000,
+        retryForMs: 60_000,
+        onAcknowledged: (orderId, version, eventType) => {
+          acknowledged.record(orderId, version, eventType);
+        },
+      });
+      load.catch(() => {
+        stop.done = true;
+      });
+
+      const lag = async (): Promise<number> => (await captureSlotLagBytes(env!.db, slot)) ?? 0;
+      const confirmed = async (): Promise<string> => {
+        const { rows } = await env!.db.query<{ lsn: string }>(
+          'SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1',
+          [slot],
+        );
+        return rows[0]?.lsn ?? '';
+      };
+      let lagAtKill = 0;
+      let lagWhileDown = 0;
+      let acknowledgedWhileDown = 0;
+      let recoveredIn = 0;
+      try {
+        await eventually(
+          () => {
+            assert.ok(acknowledged.size >= 30, 'commands are flowing');
+          },
+          { timeoutMs: 60_000, intervalMs: 50 },
+        );
+        await probeReachesReadModel(env, acknowledged);
+
+        await broker.kill();
+        lagAtKill = await lag();
+        const atKill = acknowledged.size;
+        // Commands keep succeeding: they only write Postgres.
+        await eventually(
+          () => {
+            assert.ok(acknowledged.size >= atKill + 5, 'commands acknowledged with Kafka down');
+          },
+          { timeoutMs: 60_000, intervalMs: 50 },
+        );
+        // A position written after commands committed with Kafka down: the slot must not pass it
+        // while Kafka is down, since nothing past the kill was published.
+        const { rows } = await env.db.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+        const writtenWhileDown = rows[0]?.lsn ?? '';
+        await eventually(
+          () => {
+            assert.ok(acknowledged.size >= atKill + 60, 'more commands acknowledged with Kafka down');
+          },
+          { timeoutMs: 60_000, intervalMs: 50 },
+        );
+        acknowledgedWhileDown = acknowledged.size - atKill;
+        lagWhileDown = await lag();
+        const { rows: held } = await env.db.query<{ holds: boolean }>('SELECT $1::pg_lsn > $2::pg_lsn AS holds', [
+          writtenWhileDown,
+          await confirmed(),
+        ]);
+        assert.equal(held[0]?.holds, true, 'the slot has not confirmed what was written with Kafka down');
+        assert.ok(
+          lagWhileDown > lagAtKill,
+          `the slot's lag grew: ${String(lagAtKill)} to ${String(lagWhileDown)} bytes`,
+        );
+        await worker.assertNotFailed(connector);
+
+        await broker.restart();
+        const restartedAt = performance.now();
+        const atRestart = acknowledged.size;
+        await eventually(
+          () => {
+            assert.ok(acknowledged.size > atRestart, 'a command acknowledged after the restart');
+          },
+          { timeoutMs: 60_000, intervalMs: 50 },
+        );
+        await probeReachesReadModel(env, acknowledged);
+        recoveredIn = (performance.now() - restartedAt) / 1_000;
+        // Published, so confirmed: the slot lets go of what it held.
+        await eventually(
+          async () => {
+            const { rows: passed } = await env!.db.query<{ passed: boolean }>(
+              'SELECT $2::pg_lsn >= $1::pg_lsn AS passed',
+              [writtenWhileDown, await confirmed()],
+            );
+            assert.equal(passed[0]?.passed, true, 'the slot confirmed past what was written with Kafka down');
+          },
+          { timeoutMs: 60_000, intervalMs: 200 },
+        );
+      } finally {
+        stop.done = true;
+        await load;
+      }
+
+      assert.deepEqual(exits, [], 'no app process exited');
+      await worker.assertNotFailed(connector);
+      const figures = await assertGuarantees(env, acknowledged, { topicMatchesStore: true });
+      reportFigure('debezium-kafka-down', {
+        acknowledged: figures.acknowledged,
+        acknowledgedWhileDown,
+        slotLagAtKill: `${String(lagAtKill)} B`,
+        slotLagWhileDown: `${String(lagWhileDown)} B`,
+        lost: figures.lost,
+        appliedTwice: figures.appliedTwice,
+        duplicatesOnTopic: figures.duplicatesOnTopic,
+        readModelsEqualToFold: true,
+        recoveredIn: `${recoveredIn.toFixed(1)} s`,
+      });
+      await Promise.all(processes.map((app) => app.stop('SIGTERM')));
     });
   });
 });
