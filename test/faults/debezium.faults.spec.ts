@@ -52,6 +52,16 @@ const PG_RESTARTS = 2;
 /** Lifecycles of other orders that commit while an append is held, each time. */
 const GAP_LATER_LIFECYCLES = 10;
 
+/** The busy writer's statement: rows of about 100 bytes each. */
+const BUSY_ROWS_PER_STATEMENT = 500;
+/** Positions the slot must confirm, one after another, while only the scratch table is written. */
+const IDLE_ROUNDS = 3;
+/** A round's deadline: far above the 10 s of heartbeats and of the driver's status updates, so a round never fails for being slow. */
+const IDLE_ROUND_TIMEOUT_MS = 90_000;
+
+const IDLE_OUTBOX_FINDING =
+  'the slot does not move with an idle outbox once an event was published: the connector configuration needs a heartbeat into the publication (see the comment)';
+
 const versionOf = (record: ReadRecord): number => (JSON.parse(record.value ?? '{}') as { version: number }).version;
 
 /** The worker's offset.flush.interval.ms, from the template every worker is rendered from. */
@@ -746,5 +756,135 @@ describe('Debezium as the outbox relay, under faults', () => {
       });
       await Promise.all(processes.map((app) => app.stop('SIGTERM')));
     });
+  });
+
+  /**
+   * Scenario 5: an idle outbox beside a busy table. No commands for a while, and a writer fills a
+   * scratch table of the same database with thousands of rows a second. The publication carries
+   * none of it, so the connector receives nothing to publish and confirm; only the driver's
+   * confirmations of the server's keepalives (lsn.flush.mode=connector_and_driver) and Debezium's
+   * heartbeats move the slot. Without them the slot would hold every byte the writer writes.
+   */
+  describe('idle outbox beside a busy table', () => {
+    let env: TestEnvironment | undefined;
+    let system: RunningSystem | undefined;
+
+    after(async () => {
+      await system?.close();
+      await env?.dispose();
+    });
+
+    // Skipped: it fails with the connector's configuration as it is. Once the connector has published
+    // one event, its slot's confirmed_flush_lsn stays at that event's commit while the busy table's
+    // WAL grows (90 s and more; pg_stat_replication: write_lsn follows, flush_lsn does not): the
+    // connector re-confirms its own last LSN at every offset flush (1 s), which undoes the driver's
+    // keepalive flush (lsn.flush.mode=connector_and_driver), and the heartbeats carry no newer LSN.
+    // Before any event was published the slot did move, every ~10 s. A heartbeat that writes to a
+    // table in the publication (heartbeat.action.query) is Debezium's documented remedy; a logical
+    // decoding message (pg_logical_emit_message) as the action query did not move it either.
+    it(
+      "the slot's lag stays bounded while only other tables are written, and new commands are published",
+      { skip: IDLE_OUTBOX_FINDING },
+      async () => {
+        env = await createTestEnvironment('dbz_idle_outbox', {
+          partitions: 3,
+          databaseServerUrl: postgres.url,
+          capture: connect,
+        });
+        system = await startSystem(env.config);
+        const db = env.db;
+        const slot = env.config.relay.captureSlot;
+        const acknowledged = new AcknowledgedCommands();
+        const place = async (count: number): Promise<void> => {
+          await inParallel(count, 2, () =>
+            runRandomLifecycle(system!.commandApi.getHttpServer(), seededRandom(acknowledged.size + 1905), undefined, {
+              onAcknowledged: (orderId, version, eventType) => {
+                acknowledged.record(orderId, version, eventType);
+              },
+            }),
+          );
+        };
+        await place(5);
+        await probeReachesReadModel(env, acknowledged);
+
+        await db.query('CREATE TABLE scratch_busy (id bigserial PRIMARY KEY, filler text NOT NULL)');
+        const busy = { done: false, rows: 0 };
+        const writer = (async () => {
+          while (!busy.done) {
+            await db.query(
+              `INSERT INTO scratch_busy (filler) SELECT repeat(md5(n::text), 3) FROM generate_series(1, ${String(BUSY_ROWS_PER_STATEMENT)}) n`,
+            );
+            busy.rows += BUSY_ROWS_PER_STATEMENT;
+            await new Promise((resolve) => setTimeout(resolve, 50)); // a pace, not a wait for anything
+          }
+        })();
+        const lsnNow = async (): Promise<string> =>
+          (await db.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn ?? '';
+        const startedAt = performance.now();
+        const busyFrom = await lsnNow();
+        let maxLag = 0;
+        const roundSeconds: number[] = [];
+        try {
+          // Each round: a position the writer has just written past, with nothing for the outbox in
+          // between; the slot must confirm it while the writer keeps writing. Passing it round after
+          // round, the lag stays below what the writer writes in about one round.
+          for (let round = 1; round <= IDLE_ROUNDS; round++) {
+            const mark = await lsnNow();
+            const roundFrom = performance.now();
+            await eventually(
+              async () => {
+                const { rows } = await db.query<{ passed: boolean; lag: string }>(
+                  `SELECT confirmed_flush_lsn >= $2::pg_lsn AS passed,
+                        pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text AS lag
+                   FROM pg_replication_slots WHERE slot_name = $1`,
+                  [slot, mark],
+                );
+                maxLag = Math.max(maxLag, Number(rows[0]?.lag ?? 0));
+                assert.equal(
+                  rows[0]?.passed,
+                  true,
+                  `round ${String(round)}: the slot confirmed a position written while the outbox was idle`,
+                );
+              },
+              { timeoutMs: IDLE_ROUND_TIMEOUT_MS, intervalMs: 200 },
+            );
+            roundSeconds.push((performance.now() - roundFrom) / 1_000);
+          }
+        } finally {
+          busy.done = true;
+          await writer;
+        }
+        const busySeconds = (performance.now() - startedAt) / 1_000;
+        const { rows: written } = await db.query<{ bytes: string }>(
+          'SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::text AS bytes',
+          [busyFrom],
+        );
+        const busyBytes = Number(written[0]?.bytes ?? 0);
+        // The bound: at its worst, the slot held a fraction of what the writer wrote: it let go as it went.
+        assert.ok(
+          maxLag < busyBytes,
+          `the slot held at most ${String(maxLag)} bytes of the ${String(busyBytes)} the writer wrote`,
+        );
+
+        // The outbox wakes up: new commands are published as before.
+        const before = acknowledged.size;
+        await place(5);
+        assert.ok(acknowledged.size > before);
+        const figures = await assertGuarantees(env, acknowledged, { topicMatchesStore: true });
+        reportFigure('debezium-idle-outbox', {
+          busyRows: busy.rows,
+          busyRowsPerSecond: Math.round(busy.rows / busySeconds),
+          walWrittenWhileIdle: `${(busyBytes / 1_048_576).toFixed(1)} MB`,
+          maxSlotLag: `${(maxLag / 1_048_576).toFixed(1)} MB`,
+          roundsConfirmedIn: `${roundSeconds.map((seconds) => seconds.toFixed(1)).join('/')} s`,
+          heartbeatInterval: `${String(Number(captureConnectorConfig({ databaseUrl: env.config.databaseUrl, topic: env.config.kafka.ordersTopic })['heartbeat.interval.ms']) / 1_000)} s`,
+          acknowledged: figures.acknowledged,
+          lost: figures.lost,
+          appliedTwice: figures.appliedTwice,
+          duplicatesOnTopic: figures.duplicatesOnTopic,
+          readModelsEqualToFold: true,
+        });
+      },
+    );
   });
 });
