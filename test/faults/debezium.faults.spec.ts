@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import pg from 'pg';
 import request from 'supertest';
 
-import { captureConnectorConfig, captureSlotLagBytes } from '@app/event-store';
+import { CommandApiModule } from '@app/command-api';
+import { captureConnectorConfig, captureSlotLagBytes, dropCaptureSlot } from '@app/event-store';
 import {
   AcknowledgedCommands,
   AppProcess,
@@ -27,6 +28,7 @@ import {
   runRandomLifecycle,
   seededRandom,
   startSystem,
+  startTestApp,
   type ReadRecord,
   type RunningSystem,
   type TestEnvironment,
@@ -61,6 +63,9 @@ const IDLE_ROUND_TIMEOUT_MS = 90_000;
 
 const IDLE_OUTBOX_FINDING =
   'the slot does not move with an idle outbox once an event was published: the connector configuration needs a heartbeat into the publication (see the comment)';
+
+/** Lifecycles per batch: before the teardown, between it and registering again, after. */
+const TEARDOWN_LIFECYCLES = 6;
 
 const versionOf = (record: ReadRecord): number => (JSON.parse(record.value ?? '{}') as { version: number }).version;
 
@@ -142,10 +147,8 @@ describe('Debezium as the outbox relay, under faults', () => {
 
   after(async () => {
     try {
-      if (process.env.DBZ_KEEP_LOG)
-        (await import('node:fs')).cpSync(join(connect.home, 'connect.out'), process.env.DBZ_KEEP_LOG);
-    } finally {
       await connect.destroy();
+    } finally {
       await postgres.destroy();
     }
   });
@@ -886,5 +889,117 @@ describe('Debezium as the outbox relay, under faults', () => {
         });
       },
     );
+  });
+
+  /**
+   * Scenario 6: a teardown, then the connector registered again. The documented teardown
+   * (`npm run connect:stop`): the connector deleted, the worker stopped gracefully, the slot dropped
+   * and the worker's offsets wiped with it. Precisely:
+   * - events committed before the teardown are not published again (the new connector starts at its
+   *   new slot, and no offsets point it anywhere older);
+   * - events committed after the new slot exists are published, each once;
+   * - events committed in between are NOT captured: no slot kept their WAL, so no connector will
+   *   ever publish them. A command API that is already running keeps committing meanwhile (it
+   *   checks for the slot when it starts); one started in between refuses to start, as shown.
+   */
+  describe('teardown and registering again', () => {
+    let env: TestEnvironment | undefined;
+    let system: RunningSystem | undefined;
+
+    after(async () => {
+      await system?.close();
+      await env?.dispose();
+    });
+
+    it('nothing committed before is published again, everything after the new slot is published once', async () => {
+      env = await createTestEnvironment('dbz_teardown', {
+        partitions: 3,
+        databaseServerUrl: postgres.url,
+        capture: connect,
+      });
+      system = await startSystem(env.config);
+      const connector = env.captureConnector ?? '';
+      const slot = env.config.relay.captureSlot;
+      const acknowledged = new AcknowledgedCommands();
+      const between = new AcknowledgedCommands();
+      const run = async (into: AcknowledgedCommands, seed: number): Promise<void> => {
+        await inParallel(TEARDOWN_LIFECYCLES, 2, (index) =>
+          runRandomLifecycle(system!.commandApi.getHttpServer(), seededRandom(seed + index), undefined, {
+            onAcknowledged: (orderId, version, eventType) => {
+              into.record(orderId, version, eventType);
+            },
+          }),
+        );
+      };
+      const eventIdsOf = async (commands: AcknowledgedCommands): Promise<string[]> => {
+        const orders = [...commands.orders()].map(([orderId]) => orderId);
+        const { rows } = await env!.db.query<{ event_id: string }>(
+          'SELECT event_id::text FROM events WHERE order_id = ANY($1::uuid[])',
+          [orders],
+        );
+        return rows.map((row) => row.event_id);
+      };
+
+      await run(acknowledged, 19060);
+      const before = await eventIdsOf(acknowledged);
+      await readTopic(env.kafka, env.config.kafka.ordersTopic, (records) => {
+        const seen = new Set(records.map((record) => record.headers['event-id']));
+        return before.every((id) => seen.has(id));
+      });
+
+      // The teardown, as scripts/connect.sh stop does it.
+      await connect.remove(connector);
+      await connect.stop();
+      assert.equal(await eventually(() => dropCaptureSlot(env!.db, slot), { timeoutMs: 30_000 }), true);
+      rmSync(join(connect.home, 'offsets.dat'), { force: true });
+      await connect.restart();
+
+      // Committed with no slot: the running command API does not notice.
+      await run(between, 19061);
+      const notCaptured = await eventIdsOf(between);
+      await assert.rejects(
+        startTestApp(CommandApiModule, env.config),
+        /no replication slot .*register the capture connector first/s,
+        'a command API started now refuses to start, naming the missing slot',
+      );
+
+      await registerAgain(connect, env);
+      await run(acknowledged, 19062);
+      const all = await eventIdsOf(acknowledged);
+      const after = all.filter((id) => !before.includes(id));
+      await readTopic(env.kafka, env.config.kafka.ordersTopic, (records) => {
+        const seen = new Set(records.map((record) => record.headers['event-id']));
+        return after.every((id) => seen.has(id));
+      });
+
+      const byEvent = await recordsByEvent(env);
+      const copies = (ids: readonly string[]): number[] => ids.map((id) => byEvent.get(id)?.length ?? 0);
+      assert.deepEqual(
+        new Set(copies(before)),
+        new Set([1]),
+        'committed before the teardown: published once, never again',
+      );
+      assert.deepEqual(new Set(copies(after)), new Set([1]), 'committed after the new slot: published, once');
+      assert.deepEqual(new Set(copies(notCaptured)), new Set([0]), 'committed between: never captured');
+
+      // The oracle over everything else: the uncaptured orders (shown above) are taken out of the
+      // store, as if they had never been placed; what remains must hold every guarantee.
+      await env.db.query('DELETE FROM events WHERE event_id = ANY($1::uuid[])', [notCaptured]);
+      const figures = await assertGuarantees(env, acknowledged, { topicMatchesStore: true });
+      assert.equal(figures.duplicatesOnTopic, 0, 'nothing was published twice');
+      reportFigure('debezium-teardown', {
+        publishedBeforeTeardown: before.length,
+        republished: copies(before).filter((n) => n > 1).length,
+        committedWithoutSlot: notCaptured.length,
+        capturedWithoutSlot: copies(notCaptured).filter((n) => n > 0).length,
+        commandApiWithoutSlotRefusedToStart: true,
+        publishedAfterNewSlot: after.length,
+        skipped: copies(after).filter((n) => n === 0).length,
+        lost: figures.lost,
+        duplicatesOnTopic: figures.duplicatesOnTopic,
+        appliedTwice: figures.appliedTwice,
+        readModelsEqualToFold: true,
+      });
+    });
   });
 });
