@@ -186,8 +186,7 @@ describe('Debezium as the outbox relay, under faults', () => {
         stop.done = true;
       }); // a failed command fails the test at `await load`
 
-      let killedAt = 0;
-      let acknowledgedWhileDown = 0;
+      const measured = { killedAt: 0, acknowledgedWhileDown: 0 };
       try {
         // The connector publishes under load: commands reach the read model through it.
         await eventually(
@@ -198,21 +197,26 @@ describe('Debezium as the outbox relay, under faults', () => {
         );
         await probeReachesReadModel(env, acknowledged);
 
-        killedAt = Date.now();
+        measured.killedAt = Date.now();
         await connect.kill();
         const atKill = acknowledged.size;
         // Nothing reads the slot now, and commands still commit: they only need Postgres.
-        await eventually(async () => assert.equal((await slotState(env!)).active, false, 'the slot is idle'), {
-          timeoutMs: 30_000,
-          intervalMs: 50,
-        });
+        await eventually(
+          async () => {
+            assert.equal((await slotState(env!)).active, false, 'the slot is idle');
+          },
+          {
+            timeoutMs: 30_000,
+            intervalMs: 50,
+          },
+        );
         await eventually(
           () => {
             assert.ok(acknowledged.size >= atKill + 30, 'commands acknowledged with the worker down');
           },
           { timeoutMs: 60_000, intervalMs: 50 },
         );
-        acknowledgedWhileDown = acknowledged.size - atKill;
+        measured.acknowledgedWhileDown = acknowledged.size - atKill;
 
         await connect.restart();
         await registerAgain(connect, env);
@@ -269,14 +273,14 @@ describe('Debezium as the outbox relay, under faults', () => {
           Date.parse((JSON.parse(copies[0]?.value ?? '{}') as { occurredAt: string }).occurredAt),
         ),
       );
-      const resentWindowMs = twice.length === 0 ? 0 : killedAt - resentSince;
+      const resentWindowMs = twice.length === 0 ? 0 : measured.killedAt - resentSince;
       assert.ok(
         resentWindowMs <= flushIntervalMs + OFFSET_FLUSH_TIMEOUT_MS,
         `the re-sent events were decided ${String(resentWindowMs)} ms before the kill, within one flush interval and its timeout`,
       );
       reportFigure('debezium-connect-kill', {
         acknowledged: figures.acknowledged,
-        acknowledgedWhileDown,
+        acknowledgedWhileDown: measured.acknowledgedWhileDown,
         lost: figures.lost,
         appliedTwice: figures.appliedTwice,
         duplicatesOnTopic: figures.duplicatesOnTopic,
@@ -382,10 +386,15 @@ describe('Debezium as the outbox relay, under faults', () => {
           );
           await probeReachesReadModel(env, acknowledged);
           recoverySeconds.push((performance.now() - restartedAt) / 1_000);
-          await eventually(async () => assert.equal((await slotState(env!)).active, true, 'the slot is read again'), {
-            timeoutMs: 60_000,
-            intervalMs: 100,
-          });
+          await eventually(
+            async () => {
+              assert.equal((await slotState(env!)).active, true, 'the slot is read again');
+            },
+            {
+              timeoutMs: 60_000,
+              intervalMs: 100,
+            },
+          );
         }
       } finally {
         stop.done = true;
@@ -670,10 +679,7 @@ describe('Debezium as the outbox relay, under faults', () => {
         );
         return rows[0]?.lsn ?? '';
       };
-      let lagAtKill = 0;
-      let lagWhileDown = 0;
-      let acknowledgedWhileDown = 0;
-      let recoveredIn = 0;
+      const measured = { lagAtKill: 0, lagWhileDown: 0, acknowledgedWhileDown: 0, recoveredIn: 0 };
       try {
         await eventually(
           () => {
@@ -684,7 +690,7 @@ describe('Debezium as the outbox relay, under faults', () => {
         await probeReachesReadModel(env, acknowledged);
 
         await broker.kill();
-        lagAtKill = await lag();
+        measured.lagAtKill = await lag();
         const atKill = acknowledged.size;
         // Commands keep succeeding: they only write Postgres.
         await eventually(
@@ -703,16 +709,16 @@ describe('Debezium as the outbox relay, under faults', () => {
           },
           { timeoutMs: 60_000, intervalMs: 50 },
         );
-        acknowledgedWhileDown = acknowledged.size - atKill;
-        lagWhileDown = await lag();
+        measured.acknowledgedWhileDown = acknowledged.size - atKill;
+        measured.lagWhileDown = await lag();
         const { rows: held } = await env.db.query<{ holds: boolean }>('SELECT $1::pg_lsn > $2::pg_lsn AS holds', [
           writtenWhileDown,
           await confirmed(),
         ]);
         assert.equal(held[0]?.holds, true, 'the slot has not confirmed what was written with Kafka down');
         assert.ok(
-          lagWhileDown > lagAtKill,
-          `the slot's lag grew: ${String(lagAtKill)} to ${String(lagWhileDown)} bytes`,
+          measured.lagWhileDown > measured.lagAtKill,
+          `the slot's lag grew: ${String(measured.lagAtKill)} to ${String(measured.lagWhileDown)} bytes`,
         );
         await worker.assertNotFailed(connector);
 
@@ -726,7 +732,7 @@ describe('Debezium as the outbox relay, under faults', () => {
           { timeoutMs: 60_000, intervalMs: 50 },
         );
         await probeReachesReadModel(env, acknowledged);
-        recoveredIn = (performance.now() - restartedAt) / 1_000;
+        measured.recoveredIn = (performance.now() - restartedAt) / 1_000;
         // Published, so confirmed: the slot lets go of what it held.
         await eventually(
           async () => {
@@ -748,14 +754,14 @@ describe('Debezium as the outbox relay, under faults', () => {
       const figures = await assertGuarantees(env, acknowledged, { topicMatchesStore: true });
       reportFigure('debezium-kafka-down', {
         acknowledged: figures.acknowledged,
-        acknowledgedWhileDown,
-        slotLagAtKill: `${String(lagAtKill)} B`,
-        slotLagWhileDown: `${String(lagWhileDown)} B`,
+        acknowledgedWhileDown: measured.acknowledgedWhileDown,
+        slotLagAtKill: `${String(measured.lagAtKill)} B`,
+        slotLagWhileDown: `${String(measured.lagWhileDown)} B`,
         lost: figures.lost,
         appliedTwice: figures.appliedTwice,
         duplicatesOnTopic: figures.duplicatesOnTopic,
         readModelsEqualToFold: true,
-        recoveredIn: `${recoveredIn.toFixed(1)} s`,
+        recoveredIn: `${measured.recoveredIn.toFixed(1)} s`,
       });
       await Promise.all(processes.map((app) => app.stop('SIGTERM')));
     });
