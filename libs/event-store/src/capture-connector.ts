@@ -132,13 +132,25 @@ export function captureConnectorConfig(options: CaptureConnectorOptions): Record
     // bench`); 20 ms cut it to about 30 ms at more than twice the JVM's CPU per order. 100 ms keeps
     // the idle worker cheap and the delay a fraction of a projection's batch.
     'poll.interval.ms': '100',
+    // A lost connection to Postgres (a restart, a failover) is a retriable error to Debezium: the
+    // task stays RUNNING, waits this long, and streams again from its slot, as often as it takes
+    // (-1, Debezium's default, written out because a limit would leave the task FAILED after a long
+    // outage). The default wait, 10 s, was most of the recovery after a restart
+    // (test/faults/debezium.faults.spec.ts, "Postgres immediate shutdown").
+    'errors.max.retries': '-1',
+    'retriable.restart.connector.wait.ms': '2000',
+    // Kafka away for longer than the producer's default 2 minutes would fail the send, and with it
+    // the task (errors.tolerance none): the relay keeps trying instead, as the in-process one does,
+    // while the slot holds what is not yet published (OutboxCaptureSlotLagging watches its size).
+    'producer.override.delivery.timeout.ms': '2147483647',
   };
 }
 
 /**
- * EventRouter makes (and passes heartbeat records through untouched) the record (key: order_id, value: payload, one header per other column), then
- * DropHeaders removes the `id` header EventRouter always adds (`event-id` carries it already), and
- * DropNullHeaders removes `traceparent` when the column was NULL.
+ * EventRouter makes the record (key: order_id, value: payload, one header per other column) and
+ * passes heartbeat records through untouched; then DropHeaders removes the `id` header EventRouter
+ * always adds (`event-id` carries it already), and DropNullHeaders removes `traceparent` when the
+ * column was NULL.
  */
 function transforms(topic: string): Record<string, string> {
   return {
