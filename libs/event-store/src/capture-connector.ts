@@ -1,5 +1,7 @@
 import type pg from 'pg';
 
+import { CAPTURE_SLOT_QUERY, toCaptureSlot } from './capture-slot.js';
+
 /**
  * The outbox relay as change data capture (OUTBOX_RELAY=debezium): Debezium's Postgres connector
  * reads the inserts into `outbox_capture` from the WAL and publishes each as the record the
@@ -228,14 +230,9 @@ export async function dropCaptureSlot(client: Sql, slotName: string): Promise<bo
 
 /**
  * How many bytes of WAL the slot holds that its connector has not confirmed: what the server must
- * keep for it. Undefined when there is no such slot (or it has never confirmed anything).
+ * keep for it (readCaptureSlot, on a pg client). Undefined when this database has no such slot.
  */
 export async function captureSlotLagBytes(client: Sql, slotName: string): Promise<number | undefined> {
-  const { rows } = await client.query<{ lag: string | null }>(
-    `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text AS lag
-       FROM pg_replication_slots WHERE slot_name = $1`,
-    [slotName],
-  );
-  const lag = rows[0]?.lag;
-  return lag === undefined || lag === null ? undefined : Number(lag);
+  const { rows } = await client.query<{ active: boolean; lag_bytes: string | null }>(CAPTURE_SLOT_QUERY, [slotName]);
+  return toCaptureSlot(rows[0])?.lagBytes;
 }
