@@ -91,7 +91,7 @@ describe('operations page at /admin/ui, in Chromium', () => {
 
   before(async () => {
     browser = await launchChromium(); // first: without Chromium the test fails here, naming the fix
-    env = await createTestEnvironment('ops_page', { partitions: 3 });
+    env = await createTestEnvironment('ops_page', { partitions: 3, relay: 'in-process' }); // seedEventStore fills the in-process outbox
     commandApi = await startTestApp(CommandApiModule, env.config);
     const commandApiUrl = await listen(commandApi);
     queryApi = await startTestApp(QueryApiModule, { ...env.config, http: { ...env.config.http, commandApiUrl } });

@@ -5,7 +5,7 @@ import type pg from 'pg';
  * a line added, confirmed, shipped), queued in the outbox like any append: the relay publishes them
  * and the projections apply them. Far faster than commands over HTTP, for scenarios that need a log
  * of some size; unlike `npm run seed:log` the store and the log stay one, so the oracle still holds.
- * Returns the number of events.
+ * Returns the number of events. The in-process relay's outbox only: an environment that seeds pins `relay: 'in-process'`.
  */
 export async function seedEventStore(db: pg.Pool, orders: number, { customers = 500 } = {}): Promise<number> {
   const { rowCount } = await db.query(
