@@ -9,8 +9,6 @@
  */
 import { parseArgs } from 'node:util';
 
-import kafkajs from 'kafkajs';
-
 import {
   ConnectWorker,
   captureConnectorConfig,
@@ -18,7 +16,8 @@ import {
   DEFAULT_CAPTURE_CONNECTOR,
   DEFAULT_CAPTURE_SLOT,
 } from '@app/event-store';
-import { redact } from '@app/platform';
+import { KafkaConnection, ensureTopics, heartbeatTopic } from '@app/messaging';
+import { loadConfigOrExit, redact } from '@app/platform';
 
 function fail(message: string): never {
   console.error(`connect:register: ${message}`);
@@ -56,24 +55,9 @@ try {
 }
 
 // The heartbeats must reach Kafka for the slot to move while the outbox is idle (capture-connector.ts).
-const admin = new kafkajs.Kafka({
-  clientId: 'connect-register',
-  brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
-  logLevel: kafkajs.logLevel.NOTHING,
-}).admin();
-try {
-  await admin.connect();
-  const heartbeats = captureHeartbeatTopic(options.name);
-  if (!(await admin.listTopics()).includes(heartbeats))
-    await admin.createTopics({
-      topics: [{ topic: heartbeats, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
-      waitForLeaders: true,
-    });
-} catch (error) {
-  fail(`creating the heartbeat topic: ${String(error)}`);
-} finally {
-  await admin.disconnect();
-}
+await ensureTopics(new KafkaConnection({ ...loadConfigOrExit().kafka, clientId: 'connect-register' }), [
+  heartbeatTopic(captureHeartbeatTopic(options.name)),
+]).catch((error: unknown) => fail(`creating the heartbeat topic: ${String(error)}`));
 
 const worker = new ConnectWorker(connectUrl);
 await worker

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 
 import pg from 'pg';
 
+import { captureHeartbeatTopic } from '@app/event-store';
 import { migrations } from '@app/migrations';
 import { KafkaConnection, ensureTopics, orderEventsTopic } from '@app/messaging';
 import { ensureDatabaseExists, loadConfigOrExit, quoteIdentifier, runMigrations, type AppConfig } from '@app/platform';
@@ -17,7 +18,7 @@ import { appendCeiling, consumeCeiling, produceCeiling, upsertCeiling } from './
 import { postLoad } from './http-load.js';
 import { BenchUsageError, USAGE, parseBenchOptions, type BenchOptions } from './options.js';
 import { BenchProcess, freePort } from './processes.js';
-import { RELAY_SIDES, measureRelays, type RelayResults, type RelaySide } from './relays.js';
+import { RELAY_SIDES, measureRelays, relayConnectorName, type RelayResults, type RelaySide } from './relays.js';
 import { machine, markdownTable, ratios, relaysTable, type BenchResults } from './report.js';
 import { round } from './stats.js';
 import { measureOrders, measureReplay, measureVisibility, startSystem, type Target } from './system.js';
@@ -110,7 +111,9 @@ async function dropScratch(targets: readonly Target[]): Promise<void> {
   try {
     await admin.connect();
     // Only what exists: kafkajs retries a delete of an unknown topic for seconds.
-    const ours = new Set(targets.flatMap((t) => [t.topic, `${t.topic}.dlq`]));
+    const ours = new Set(
+      targets.flatMap((t) => [t.topic, `${t.topic}.dlq`, captureHeartbeatTopic(relayConnectorName(t))]),
+    );
     await admin.deleteTopics({ topics: (await admin.listTopics()).filter((topic) => ours.has(topic)) });
     const groups = async (): Promise<string[]> =>
       (await admin.listGroups()).groups.map((g) => g.groupId).filter((id) => id.startsWith(`bench.${runId}.`));
@@ -253,7 +256,13 @@ try {
       RelaySide,
       Target
     >;
-    relays = await measureRelays({ ...options.relays, targets: sides, connections: load.connections, log });
+    relays = await measureRelays({
+      ...options.relays,
+      targets: sides,
+      connections: load.connections,
+      kafka: base.kafka,
+      log,
+    });
     log(`relays side by side took ${((performance.now() - started) / 1_000).toFixed(0)} s`);
   }
 

@@ -10,9 +10,10 @@ import { randomUUID } from 'node:crypto';
 import kafkajs from 'kafkajs';
 import pg from 'pg';
 
-import { captureConnectorConfig } from '@app/event-store';
+import { captureConnectorConfig, captureHeartbeatTopic } from '@app/event-store';
+import { KafkaConnection, ensureTopics, heartbeatTopic } from '@app/messaging';
 import { migrations } from '@app/migrations';
-import { ensureDatabaseExists, runMigrations } from '@app/platform';
+import { ensureDatabaseExists, runMigrations, type AppConfig } from '@app/platform';
 import { PrivateConnect, PrivatePostgres } from '@app/testing/servers';
 
 import { processCpuMs } from './cpu.js';
@@ -20,6 +21,11 @@ import { ORDER_BODY } from './http-load.js';
 import { BenchProcess, freePort } from './processes.js';
 import { percentile, round } from './stats.js';
 import { targetEnv, type Target } from './system.js';
+
+/** The capture connector of a target: named after its scratch topic, so that its heartbeat topic goes with it. */
+export function relayConnectorName(target: Target): string {
+  return `orders-outbox-${target.topic}`;
+}
 
 /** The three command APIs compared: no relay at all (the CPU baseline), then each relay. */
 export const RELAY_SIDES = ['baseline', 'in_process', 'debezium'] as const;
@@ -34,6 +40,8 @@ export interface RelaySettings {
   /** Orders of the closed-loop burst that measures keeping up. */
   readonly burst: number;
   readonly connections: number;
+  /** Where the connector's heartbeat topic is made (the brokers are the Debezium target's). */
+  readonly kafka: AppConfig['kafka'];
   readonly log: (message: string) => void;
 }
 
@@ -104,7 +112,10 @@ export async function measureRelays(settings: RelaySettings): Promise<RelayResul
       log('relays: Debezium on Kafka Connect (starting the worker)');
       connect = await PrivateConnect.start({ brokers: targets.debezium.brokers, heapOpts: '-Xms128m -Xmx512m' });
       const slot = 'bench_relay_capture';
-      const connector = `bench-relay-${randomUUID().slice(0, 8)}`;
+      const connector = relayConnectorName(targets.debezium);
+      await ensureTopics(new KafkaConnection({ ...settings.kafka, brokers: targets.debezium.brokers }), [
+        heartbeatTopic(captureHeartbeatTopic(connector)),
+      ]);
       await connect.register(
         connector,
         captureConnectorConfig({

@@ -78,3 +78,19 @@ export function orderEventsTopic(config: AppConfig): TopicSpec {
     minInsyncReplicas: config.kafka.minInsyncReplicas,
   };
 }
+
+/**
+ * The topic a Kafka Connect source connector's heartbeats go to (Debezium's capture connector:
+ * `__debezium-heartbeat.<connector>`, captureHeartbeatTopic): one partition, compacted, since only
+ * the latest heartbeat matters. It must exist before the connector runs: a heartbeat the producer
+ * cannot send holds the task back, and with it every event behind it.
+ */
+export function heartbeatTopic(name: string): TopicSpec {
+  return {
+    name,
+    partitions: 1,
+    key: "the connector's source partition",
+    value: 'a heartbeat: the position the connector has read up to',
+    config: { 'cleanup.policy': 'compact' },
+  };
+}

@@ -4,7 +4,7 @@ import pg from 'pg';
 
 import { captureConnectorConfig, captureHeartbeatTopic, dropCaptureSlot } from '@app/event-store';
 import { migrations } from '@app/migrations';
-import { KafkaConnection, ensureTopics, orderEventsTopic } from '@app/messaging';
+import { KafkaConnection, ensureTopics, heartbeatTopic, orderEventsTopic } from '@app/messaging';
 import { ensureDatabaseExists, loadConfig, quoteIdentifier, runMigrations, type AppConfig } from '@app/platform';
 
 import { eventually } from './eventually.js';
@@ -179,15 +179,7 @@ export async function createTestEnvironment(
   const heartbeats = captureConnector ? [captureHeartbeatTopic(captureConnector)] : [];
   if (capture && captureConnector) {
     // The heartbeats must reach a topic for the slot to move while the outbox is idle (capture-connector.ts).
-    await ensureTopics(kafka, [
-      {
-        name: heartbeats[0] ?? '',
-        partitions: 1,
-        key: 'none',
-        value: "Debezium's heartbeats",
-        config: { 'cleanup.policy': 'compact' },
-      },
-    ]);
+    await ensureTopics(kafka, heartbeats.map(heartbeatTopic));
     await capture.register(
       captureConnector,
       captureConnectorConfig({
