@@ -20,7 +20,8 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 USER node
-# APP is command-api, projection-worker or query-api; "migrate" runs the migrations and exits.
+# APP is command-api, projection-worker or query-api; "migrate" runs the migrations and exits;
+# "connect-register" registers Debezium's capture connector and exits once it runs (OUTBOX_RELAY=debezium).
 # The replay command runs in any of these images: node dist/apps/admin-cli/src/main.js <projection>|--all
 ENV APP=command-api
-CMD ["sh", "-c", "if [ \"$APP\" = migrate ]; then exec node dist/scripts/migrate.js; else exec node --enable-source-maps dist/apps/$APP/src/main.js; fi"]
+CMD ["sh", "-c", "case \"$APP\" in migrate) exec node dist/scripts/migrate.js ;; connect-register) exec node dist/scripts/connect-register.js --topic \"${ORDERS_TOPIC:-orders.events}\" ;; *) exec node --enable-source-maps dist/apps/$APP/src/main.js ;; esac"]

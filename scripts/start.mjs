@@ -211,9 +211,12 @@ function printWelcome() {
 `);
 }
 
-/** With OUTBOX_RELAY=debezium, Compose adds Kafka Connect and a logical-WAL Postgres (the debezium profile). */
+/** With OUTBOX_RELAY=debezium, Compose adds Kafka Connect and a logical-WAL Postgres the apps use (compose/debezium.env). */
 function composeProfile() {
-  return relay === 'debezium' ? ['--profile', 'debezium'] : [];
+  if (relay !== 'debezium') return [];
+  // Each env file names its profile; given twice, the command line names both.
+  const cluster = Number(env.KAFKA_NODES ?? 1) > 1 ? ['--profile', 'cluster'] : [];
+  return ['--env-file', 'compose/debezium.env', '--profile', 'debezium', ...cluster];
 }
 
 /** With KAFKA_NODES=3, Compose runs the three-node profile (compose/cluster.env). */
