@@ -243,8 +243,8 @@ async function dropDatabase(databaseUrl: string): Promise<void> {
 }
 
 /**
- * Deletes the environment's topics (those that exist: kafkajs retries a delete of an unknown topic
- * for seconds) and every consumer group under its prefix: projections', replays', tests' own. A
+ * Deletes the environment's topics and those named after them (only those that exist: kafkajs retries
+ * a delete of an unknown topic for seconds) and every consumer group under its prefix: projections', replays', tests' own. A
  * member that was killed stays in its group until its session times out, and a group with members
  * cannot be deleted, so this waits for such groups to empty, within twice the session timeout.
  */
@@ -257,7 +257,8 @@ async function deleteKafkaLeftovers(
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
-    const ours = topics.filter((topic) => existing.has(topic));
+    // And topics a test named after the environment's own (`<topic>.<label>`): nothing of the run stays.
+    const ours = [...existing].filter((name) => topics.some((topic) => name === topic || name.startsWith(`${topic}.`)));
     if (ours.length > 0) await admin.deleteTopics({ topics: ours });
     await eventually(
       async () => {
