@@ -94,6 +94,12 @@ ping_broker() {
   return $rc
 }
 
+running() { # whether pid $1 runs: an exited process nobody has reaped yet (a zombie) does not
+  local state
+  state="$(ps -p "$1" -o stat= 2>/dev/null)" || return 1
+  [[ -n "$state" && "$state" != Z* ]]
+}
+
 owned_pid() { # prints the pid of node $1 if we started it and it is still running
   local pid_file; pid_file="$(pid_file_of "$1")"
   [[ -f "$pid_file" ]] || return 1
@@ -224,17 +230,25 @@ stop() {
   # All at once: a node shuts down cleanly only while the quorum still has a majority, so
   # stopping them one by one would leave the last waiting for controllers already gone.
   kill -TERM "${pids[@]}"
-  for _ in $(seq 60); do
-    local running=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && running=1; done
-    ((running)) || break
+  local attempt live
+  for attempt in $(seq 60); do
+    live=0
+    for pid in "${pids[@]}"; do running "$pid" && live=1; done
+    ((live)) || break
     sleep 0.5
   done
   for pid in "${pids[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then
+    if running "$pid"; then
       log "pid $pid still running after 30 s, killing it"
-      kill -KILL "$pid"
+      kill -KILL "$pid" 2>/dev/null || true
     fi
+  done
+  # SIGKILL is not instant for a large JVM: stopped means gone, not signalled.
+  for attempt in $(seq 40); do
+    live=0
+    for pid in "${pids[@]}"; do running "$pid" && live=1; done
+    ((live)) || break
+    sleep 0.25
   done
   for id in "${ids[@]}"; do rm -f "$(pid_file_of "$id")"; done
   log "stopped $( ((NODES == 1)) && echo broker || echo "nodes ${ids[*]}") (pid ${pids[*]})"
