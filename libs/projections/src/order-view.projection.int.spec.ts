@@ -7,6 +7,7 @@ import type { OrderEvent } from '@app/orders-domain';
 import { createDataSource } from '@app/platform';
 import { createTestEnvironment, ProjectionSpecification, testStream, type TestEnvironment } from '@app/testing';
 
+import { liveGeneration } from './generations.js';
 import { orderViewProjection } from './order-view.projection.js';
 import type { Projection } from './projection.js';
 
@@ -152,6 +153,31 @@ describe('order view projection on real Postgres', () => {
           .then('order_view', [{ order_id: order.id, status: 'CONFIRMED' }]),
         /applying the same events again changed order_view/,
       );
+    });
+  });
+
+  describe('reading ahead (prefetch)', () => {
+    it('applies the streams read ahead and those the batch did not name alike', async () => {
+      const [ahead, missed] = [testStream(), testStream()];
+      await spec
+        .given(ahead.next(placed()))
+        .when(ahead.next(confirmed))
+        .then('order_view', [{ order_id: ahead.id, status: 'CONFIRMED' }]);
+      await database.transaction(async (db) => {
+        await liveGeneration(orderViewProjection.name).enter(db);
+        // A key in another spelling, and one that is no uuid: the read must not fail the transaction.
+        const prefetched = orderViewProjection.prefetch?.(db, [ahead.id.toUpperCase(), 'not-a-uuid']);
+        assert.ok(prefetched, 'the order view reads ahead');
+        await orderViewProjection.apply(db, [ahead.next(shipped), missed.next(placed())], prefetched);
+      });
+      const rows: unknown[] = await database.query(
+        'SELECT order_id, status, version FROM order_view WHERE order_id = ANY($1::uuid[]) ORDER BY version DESC',
+        [[ahead.id, missed.id]],
+      );
+      assert.deepEqual(rows, [
+        { order_id: ahead.id, status: 'SHIPPED', version: 3 },
+        { order_id: missed.id, status: 'PLACED', version: 1 },
+      ]);
     });
   });
 });

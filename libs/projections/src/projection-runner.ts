@@ -266,8 +266,12 @@ export class ProjectionRunner implements BatchHandler {
       // snapshot that sees what the lock waited for), for every record: those below the stored offset
       // are simply not used.
       const states = isPipelined(db) && records.length > 0 ? this.loadStreamStates(db, records) : undefined;
-      // Left unawaited when the batch stops early: its failure is the transaction's to report.
+      // And, for a batch applied in one call, the rows the projection will read: in the same round trip.
+      const prefetched =
+        states && mode === 'together' ? this.projection.prefetch?.(db, streamIdsOf(records)) : undefined;
+      // Left unawaited when the batch stops early: their failures are the transaction's to report.
       states?.catch(() => undefined);
+      prefetched?.catch(() => undefined);
       const stored = await locking;
       if (BigInt(batch.highWatermark) < stored) {
         // The batch may just be older than what was applied since it was fetched (by the member that
@@ -296,6 +300,7 @@ export class ProjectionRunner implements BatchHandler {
         advance: { topic, partition, nextOffset },
         mode,
         states,
+        prefetched,
       });
       return { kind: 'applied', nextOffset };
     });
@@ -315,12 +320,15 @@ export class ProjectionRunner implements BatchHandler {
       advance,
       mode = 'together, then one by one',
       states,
+      prefetched,
     }: {
       heartbeat?: () => Promise<void>;
       advance?: OffsetAdvance;
       mode?: ApplyMode;
       /** The states of these records' streams (or more), already asked for. */
       states?: Promise<StreamStates>;
+      /** What the projection's `prefetch` read for these records' streams, for an apply `together`. */
+      prefetched?: Promise<unknown>;
     } = {},
   ): Promise<RecordsOutcome> {
     const { versions, parkedStreams, discards } = await (states ?? this.loadStreamStates(db, records));
@@ -334,7 +342,7 @@ export class ProjectionRunner implements BatchHandler {
     const parked = [...sequence.parked];
     const applied =
       mode === 'together'
-        ? await this.applyTogether(db, sequence.next)
+        ? await this.applyTogether(db, sequence.next, prefetched)
         : await this.apply(db, sequence.next, parked, heartbeat, mode);
 
     const saving = this.saveVersions(db, applied, advance);
@@ -355,10 +363,14 @@ export class ProjectionRunner implements BatchHandler {
   }
 
   /** The events in one call, with no savepoint: a failure throws BatchApplyFailed (or a transient error as it is). */
-  private async applyTogether(db: SqlSession, events: readonly SequencedEvent[]): Promise<SequencedEvent[]> {
+  private async applyTogether(
+    db: SqlSession,
+    events: readonly SequencedEvent[],
+    prefetched: Promise<unknown> | undefined,
+  ): Promise<SequencedEvent[]> {
     const handled = events.filter((event) => event.handled).map((event) => event.envelope);
     try {
-      if (handled.length > 0) await this.projection.apply(db, handled);
+      if (handled.length > 0) await this.projection.apply(db, handled, prefetched);
     } catch (error) {
       if (isTransient(error)) throw error;
       throw new BatchApplyFailed(error);
@@ -438,7 +450,7 @@ export class ProjectionRunner implements BatchHandler {
    */
   private async loadStreamStates(db: SqlSession, records: readonly SourcedRecord[]): Promise<StreamStates> {
     if (records.length === 0) return { versions: new Map(), parkedStreams: new Set(), discards: [] };
-    const streamIds = [...new Set(records.map((record) => storableKey(record.key)).filter((id) => id !== null))];
+    const streamIds = streamIdsOf(records);
     const rows: {
       kind: 'version' | 'parked' | 'discard';
       order_id: string | null;
@@ -622,6 +634,11 @@ function offsetRanges(records: readonly SourcedRecord[]): [string[], number[], s
   }
   const all = [...ranges.values()];
   return [all.map((r) => r.topic), all.map((r) => r.partition), all.map((r) => r.low), all.map((r) => r.high)];
+}
+
+/** The stream ids the records' keys name, each once (a key that is no storable text names none). */
+function streamIdsOf(records: readonly SourcedRecord[]): string[] {
+  return [...new Set(records.map((record) => storableKey(record.key)).filter((id) => id !== null))];
 }
 
 /** Offsets are decimal text without leading zeros: the shorter is smaller, then the text decides. */

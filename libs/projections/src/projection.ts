@@ -22,10 +22,18 @@ export interface Projection {
   readonly events: EventContract;
   readonly tables: readonly string[];
   /**
-   * Applies events (in log order, only types it handles) inside the caller's transaction. Must be
-   * idempotent per row: an event at or below the version a row reflects changes nothing.
+   * Optional: starts reading what `apply` will read for these streams (a partition batch's record
+   * keys, unchecked: an id that is no valid key of its table is for it to skip), so that on a pipelined
+   * session the read goes out with the runner's own, in one round trip. The runner hands the promise
+   * to the `apply` of the same transaction when that applies the batch in one call; opaque to it.
    */
-  apply(db: SqlSession, events: readonly EventEnvelope[]): Promise<void>;
+  prefetch?(db: SqlSession, streamIds: readonly string[]): Promise<unknown>;
+  /**
+   * Applies events (in log order, only types it handles) inside the caller's transaction. Must be
+   * idempotent per row: an event at or below the version a row reflects changes nothing. `prefetched`
+   * is what its own `prefetch` returned earlier in this transaction, if it did.
+   */
+  apply(db: SqlSession, events: readonly EventEnvelope[], prefetched?: Promise<unknown>): Promise<void>;
   /**
    * Removes what the projection holds for one stream, so that its events can be applied again (a
    * single-stream replay). Only projections whose rows each reflect one stream have it; a row that sums

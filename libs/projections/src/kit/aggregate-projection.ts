@@ -1,4 +1,5 @@
 import type { DomainEvent, EventContract, EventEnvelope } from '@app/messaging';
+import { isPipelined } from '@app/platform';
 
 import type { Projection } from '../projection.js';
 import { assertIdentifiers, canonical, toSqlJson, type ColumnType } from './columns.js';
@@ -6,9 +7,11 @@ import { eventTypesOf, handlerFor, type EventHandlers } from './event-handlers.j
 import {
   checkStreamTable,
   foldStreamEvents,
-  loadStreamRows,
+  prefetchStreamRows,
   saveStreamRows,
   streamKey,
+  streamRows,
+  type PrefetchedRows,
   type StreamRow,
   type StreamTable,
 } from './stream-table.js';
@@ -80,15 +83,20 @@ export function aggregateProjection<E extends DomainEvent, Row extends StreamRow
     ...eventTypesOf(on),
     tables: [aggregate.name, streams.name],
 
-    async apply(db, events) {
-      const rows = await loadStreamRows(db, streams, [...new Set(events.map((event) => event.streamId))]);
+    prefetch: (db, streamIds) => prefetchStreamRows(db, streams, streamIds),
+
+    async apply(db, events, prefetched) {
+      const rows = await streamRows(db, streams, events, prefetched as Promise<PrefetchedRows<Row>> | undefined);
       const { changed, deltas } = foldBatch(on, columns, streams, rows, events);
-      await saveStreamRows(
+      const saving = saveStreamRows(
         db,
         streams,
         [...changed].flatMap((streamId) => rows.get(streamId) ?? []),
       );
-      if (deltas.length > 0) await db.query(upsert, [toSqlJson(deltas)]);
+      // Pipelined, both writes go out in one round trip (a session of one statement at a time takes them in turn).
+      if (!isPipelined(db)) await saving;
+      const summing = deltas.length > 0 ? db.query(upsert, [toSqlJson(deltas)]) : undefined;
+      await Promise.all([saving, summing]);
     },
   };
 }

@@ -5,9 +5,11 @@ import { eventTypesOf, handlerFor, type EventHandlers } from './event-handlers.j
 import {
   checkStreamTable,
   foldStreamEvents,
-  loadStreamRows,
+  prefetchStreamRows,
   saveStreamRows,
+  streamRows,
   streamKey,
+  type PrefetchedRows,
   type StreamRow,
   type StreamTable,
 } from './stream-table.js';
@@ -43,8 +45,10 @@ export function streamRowProjection<E extends DomainEvent, Row extends StreamRow
     ...eventTypesOf(on),
     tables: [table.name],
 
-    async apply(db, events) {
-      const rows = await loadStreamRows(db, table, [...new Set(events.map((event) => event.streamId))]);
+    prefetch: (db, streamIds) => prefetchStreamRows(db, table, streamIds),
+
+    async apply(db, events, prefetched) {
+      const rows = await streamRows(db, table, events, prefetched as Promise<PrefetchedRows<Row>> | undefined);
       const changed = foldStreamEvents(rows, events, step(on), (streamId) => streamKey(table, streamId));
       await saveStreamRows(
         db,

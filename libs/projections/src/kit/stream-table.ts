@@ -32,6 +32,45 @@ export async function loadStreamRows<Row extends StreamRow>(
   return new Map(rows.map((row) => [String(row[table.key]), row]));
 }
 
+/** Rows read ahead of a batch (`prefetchStreamRows`): the streams asked for, and those found. */
+export interface PrefetchedRows<Row extends StreamRow> {
+  readonly asked: ReadonlySet<string>;
+  readonly rows: Map<string, Row>;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The rows of these streams, read ahead of the apply that needs them. Ids are a batch's record keys,
+ * anyone's: one that is not a valid key for the table (not a uuid, for a uuid key) is left out, since
+ * it would fail the statement and with it the transaction; an event of such a stream is parked before
+ * it reaches the fold, and `streamRows` reads any stream left out.
+ */
+export async function prefetchStreamRows<Row extends StreamRow>(
+  db: Db,
+  table: StreamTable<Row>,
+  streamIds: readonly string[],
+): Promise<PrefetchedRows<Row>> {
+  const valid = table.columns[table.key] === 'uuid' ? streamIds.filter((id) => UUID.test(id)) : streamIds;
+  const asked = new Set(valid.map((id) => streamKey(table, id)));
+  return { asked, rows: asked.size === 0 ? new Map() : await loadStreamRows(db, table, [...asked]) };
+}
+
+/** The rows of the events' streams: from what was read ahead, and the rest read now. */
+export async function streamRows<Row extends StreamRow>(
+  db: Db,
+  table: StreamTable<Row>,
+  events: readonly { readonly streamId: string }[],
+  prefetched: Promise<PrefetchedRows<Row>> | undefined,
+): Promise<Map<string, Row>> {
+  const streamIds = [...new Set(events.map((event) => streamKey(table, event.streamId)))];
+  if (prefetched === undefined) return loadStreamRows(db, table, streamIds);
+  const { asked, rows } = await prefetched;
+  const missing = streamIds.filter((id) => !asked.has(id));
+  if (missing.length > 0) for (const [id, row] of await loadStreamRows(db, table, missing)) rows.set(id, row);
+  return rows;
+}
+
 /** The stream id as the table's key column spells it (a uuid in lower case): one stream, one key. */
 export function streamKey<Row extends StreamRow>(table: StreamTable<Row>, streamId: string): string {
   return String(canonical(table.columns[table.key], streamId));
