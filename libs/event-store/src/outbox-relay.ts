@@ -396,6 +396,10 @@ export function leaderSessionConfig(
     `-c tcp_keepalives_interval=${intervalS}`,
     `-c tcp_keepalives_count=${KEEPALIVE_PROBES}`,
     `-c tcp_user_timeout=${serverPatienceMs}`,
+    // Its one write is the DELETE of what Kafka acknowledged: a crash of Postgres that loses it only
+    // has those events published again (at-least-once, as after a crash of the relay), so its commit
+    // need not wait for the WAL to reach the disk.
+    '-c synchronous_commit=off',
   ].join(' ');
   // Set in the URL: pg lets the connection string's parameters win over the config object's.
   const url = new URL(databaseUrl);
