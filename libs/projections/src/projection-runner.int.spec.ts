@@ -8,8 +8,10 @@ import { encodeEnvelope, type EventEnvelope, type PartitionBatch } from '@app/me
 import { PipelinedSql } from '@app/platform';
 import { createTestEnvironment, type TestEnvironment } from '@app/testing';
 
+import { written } from './kit/index.js';
 import { orderViewProjection } from './order-view.projection.js';
 import { LogBehindReadModel, ProjectionRunner } from './projection-runner.js';
+import { BEHIND_PARKED } from './sequence.js';
 import type { Projection } from './projection.js';
 import type { SqlSession } from './sql-session.js';
 
@@ -181,10 +183,17 @@ for (const sessions of ['TypeORM transactions', 'pipelined connections'] as cons
       assert.equal(await view(fresh[0]!.streamId), undefined);
     });
 
-    // A failure in the projection's code, and one in the statements it sends (undone by a savepoint).
-    for (const [failure, partition, fail] of [
-      ['a thrown error', 20, () => Promise.reject(new Error('cannot apply'))],
-      ['a failed statement', 21, (db: SqlSession) => db.query('SELECT 1 / 0')],
+    // A failure in the projection's code, one in the statements it sends (undone by a savepoint), and
+    // one in a write it leaves for the commit (pipelined): each parked with its own error.
+    for (const [failure, partition, fail, cause] of [
+      ['a thrown error', 20, () => Promise.reject(new Error('cannot apply')), 'cannot apply'],
+      ['a failed statement', 21, (db: SqlSession) => db.query('SELECT 1 / 0'), 'division by zero'],
+      [
+        'a failed write left for the commit',
+        22,
+        (db: SqlSession) => written(db, db.query('SELECT 1 / 0')),
+        'division by zero',
+      ],
     ] as const)
       it(`parks an event that fails to apply (${failure}), with the later events of its order, and applies the rest of the batch`, async () => {
         const [poisoned, healthy] = [randomUUID(), randomUUID()];
@@ -205,10 +214,10 @@ for (const sessions of ['TypeORM transactions', 'pipelined connections'] as cons
           [poisoned],
         );
         assert.deepEqual(
-          parked.rows.map((row) => [row.offset, row.reason.startsWith('apply failed 3 times: ')]),
+          parked.rows.map((row) => [row.offset, row.reason]),
           [
-            ['0', true],
-            ['3', false],
+            ['0', `apply failed 3 times: ${cause}`],
+            ['3', BEHIND_PARKED],
           ],
         );
         assert.equal(await storedOffset(partition), '4');

@@ -220,7 +220,8 @@ export class ProjectionRunner implements BatchHandler {
     try {
       return await this.applyBatch(batch, 'together');
     } catch (error) {
-      if (!(error instanceof BatchApplyFailed)) throw error;
+      // Pipelined, the projection's writes fail at the commit, as a statement's error (applyTogether).
+      if (!(error instanceof BatchApplyFailed) && !isStatementError(error)) throw error;
       return this.applyBatch(batch, 'one by one');
     }
   }
@@ -362,7 +363,12 @@ export class ProjectionRunner implements BatchHandler {
     return { applied: applied.filter((event) => event.handled).length, parked };
   }
 
-  /** The events in one call, with no savepoint: a failure throws BatchApplyFailed (or a transient error as it is). */
+  /**
+   * The events in one call, with no savepoint: a failure throws BatchApplyFailed (or a transient error
+   * as it is). On a pipelined session the projection's writes are not awaited (kit: `written`): they go
+   * out with the versions and the COMMIT, and a failure of theirs is the commit's, which the caller
+   * takes as a failed batch too.
+   */
   private async applyTogether(
     db: SqlSession,
     events: readonly SequencedEvent[],
@@ -434,7 +440,7 @@ export class ProjectionRunner implements BatchHandler {
   private async attempt(db: SqlSession, events: readonly EventEnvelope[]): Promise<unknown> {
     await db.query('SAVEPOINT projection_apply');
     try {
-      await this.projection.apply(db, events);
+      await this.projection.apply(awaitingWrites(db), events);
       await db.query('RELEASE SAVEPOINT projection_apply');
       return undefined;
     } catch (error) {
@@ -601,6 +607,23 @@ export class ProjectionRunner implements BatchHandler {
     if (!row) throw new Error('projection_offsets upsert returned no row');
     return BigInt(row.next_offset);
   }
+}
+
+/**
+ * The session as a projection sees it under a savepoint: not pipelined, so that it awaits its writes
+ * and a failure is thrown by its apply, for the savepoint to undo, with its own error (a pipelined
+ * apply would leave it to RELEASE, which could only say the transaction was aborted).
+ */
+function awaitingWrites(db: SqlSession): SqlSession {
+  if (!isPipelined(db)) return db;
+  return { query: (sql: string, parameters?: unknown[]) => db.query(sql, parameters) };
+}
+
+/** An error Postgres answered a statement with, and not one worth another try as it is. */
+function isStatementError(error: unknown): boolean {
+  // Postgres' own answer has a severity; a broken socket's error (EPIPE) has a code only.
+  const { code, severity } = (error ?? {}) as { code?: unknown; severity?: unknown };
+  return typeof code === 'string' && typeof severity === 'string' && !isTransient(error);
 }
 
 /** SQLSTATE classes worth another try: serialization and deadlock (40), resources (53), operator intervention and timeouts (57), connection (08), lock not available, and a prepared statement gone stale (on another connection). */

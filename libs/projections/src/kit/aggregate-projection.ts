@@ -11,6 +11,7 @@ import {
   saveStreamRows,
   streamKey,
   streamRows,
+  written,
   type PrefetchedRows,
   type StreamRow,
   type StreamTable,
@@ -93,10 +94,10 @@ export function aggregateProjection<E extends DomainEvent, Row extends StreamRow
         streams,
         [...changed].flatMap((streamId) => rows.get(streamId) ?? []),
       );
-      // Pipelined, both writes go out in one round trip (a session of one statement at a time takes them in turn).
+      // A session of one statement at a time takes them in turn.
       if (!isPipelined(db)) await saving;
       const summing = deltas.length > 0 ? db.query(upsert, [toSqlJson(deltas)]) : undefined;
-      await Promise.all([saving, summing]);
+      await written(db, Promise.all([saving, summing]));
     },
   };
 }

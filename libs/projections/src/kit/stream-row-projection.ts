@@ -7,8 +7,9 @@ import {
   foldStreamEvents,
   prefetchStreamRows,
   saveStreamRows,
-  streamRows,
   streamKey,
+  streamRows,
+  written,
   type PrefetchedRows,
   type StreamRow,
   type StreamTable,
@@ -50,11 +51,14 @@ export function streamRowProjection<E extends DomainEvent, Row extends StreamRow
     async apply(db, events, prefetched) {
       const rows = await streamRows(db, table, events, prefetched as Promise<PrefetchedRows<Row>> | undefined);
       const changed = foldStreamEvents(rows, events, step(on), (streamId) => streamKey(table, streamId));
-      await saveStreamRows(
+      await written(
         db,
-        table,
-        [...changed].flatMap((streamId) => rows.get(streamId) ?? []),
-        notify,
+        saveStreamRows(
+          db,
+          table,
+          [...changed].flatMap((streamId) => rows.get(streamId) ?? []),
+          notify,
+        ),
       );
     },
 

@@ -1,3 +1,5 @@
+import { isPipelined } from '@app/platform';
+
 import { assertIdentifiers, canonical, selectList, toSqlJson, type Columns, type Db } from './columns.js';
 
 /** What the kit needs of a stream's row: the stream version it reflects, which the kit keeps. */
@@ -109,6 +111,20 @@ export async function saveStreamRows<Row extends StreamRow>(
         AND current_schema() = (SELECT schema_name FROM projection_generations WHERE projection = $3)`,
     [toSqlJson(rows), notify.channel, notify.projection],
   );
+}
+
+/**
+ * A projection's writes, at the end of its apply: awaited, except on a pipelined session (the
+ * runner's apply of a whole batch in one call), where they leave with the runner's bookkeeping and
+ * COMMIT in one round trip, and a failure of theirs fails the commit (the runner then applies the
+ * batch again, event by event under savepoints, where it hands apply a session that awaits).
+ */
+export async function written(db: Db, writes: Promise<unknown>): Promise<void> {
+  if (isPipelined(db)) {
+    writes.catch(() => undefined); // the transaction reports it
+    return;
+  }
+  await writes;
 }
 
 /** Folds a batch into the rows it touches, skipping what a row already reflects. Rows are keyed by `key`. */
