@@ -55,7 +55,7 @@ export async function prefetchStreamRows<Row extends StreamRow>(
 ): Promise<PrefetchedRows<Row>> {
   const valid = table.columns[table.key] === 'uuid' ? streamIds.filter((id) => UUID.test(id)) : streamIds;
   const asked = new Set(valid.map((id) => streamKey(table, id)));
-  return { asked, rows: asked.size === 0 ? new Map() : await loadStreamRows(db, table, [...asked]) };
+  return { asked, rows: asked.size === 0 ? new Map<string, Row>() : await loadStreamRows(db, table, [...asked]) };
 }
 
 /** The rows of the events' streams: from what was read ahead, and the rest read now. */
