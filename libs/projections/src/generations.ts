@@ -33,11 +33,6 @@ export interface LiveGenerationRow {
 
 /** Where a runner writes: the live generation, or one a rebuild is filling. */
 export interface GenerationScope {
-  /**
-   * Names the `search_path` it enters, for prepared statements (PipelinedSql's `planScope`): the
-   * runner's bookkeeping statements are the same text over each generation's own tables.
-   */
-  readonly planScope: string;
   /** Points the transaction's unqualified table names at the generation; returns its schema. */
   enter(db: SqlSession): Promise<string>;
 }
@@ -54,8 +49,6 @@ export class ProjectionHasNoGeneration extends Error {
 
 export function liveGeneration(projection: string): GenerationScope {
   return {
-    // The live schema changes only at a switch: a statement is then planned again once per connection.
-    planScope: `live ${projection}`,
     async enter(db) {
       // Two statements: a statement's snapshot is taken before it waits, so reading in the same one
       // as the lock could still see the generation a switch just retired. Pipelined, both go at once.
@@ -84,7 +77,6 @@ export function buildingGeneration(schema: string, { asynchronousCommit = false 
     ? `SELECT set_config('search_path', format('%I, public', $1::text), true), set_config('synchronous_commit', 'off', true)`
     : `SELECT set_config('search_path', format('%I, public', $1::text), true)`;
   return {
-    planScope: schema,
     async enter(db) {
       await db.query(sql, [schema]);
       return schema;

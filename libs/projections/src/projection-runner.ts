@@ -176,9 +176,7 @@ export class ProjectionRunner implements BatchHandler {
         await entering; // its error (no generation, say) explains any of work's
       }
     };
-    return this.sql
-      ? this.sql.transaction(inScope, { planScope: this.scope.planScope })
-      : this.dataSource.transaction(inScope);
+    return this.sql ? this.sql.transaction(inScope) : this.dataSource.transaction(inScope);
   }
 
   async storedOffsets(topic: string, partitions: readonly number[]): Promise<ReadonlyMap<number, string>> {

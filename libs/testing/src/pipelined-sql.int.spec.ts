@@ -98,40 +98,4 @@ describe('pipelined connections', () => {
     assert.deepEqual(await sql.query('SELECT * FROM pipelined_test WHERE v = $1', [1]), [{ v: 1, w: null }]);
     assert.deepEqual(await sql.query('SELECT * FROM pipelined_test WHERE v = $1', [1]), [{ v: 1, w: null }]);
   });
-
-  it('prepares a text apart per plan scope, so that each search_path keeps its own plan', async () => {
-    const single = new PipelinedSql(env.config.databaseUrl, { max: 1, applicationName: 'pipelined-sql-scopes' });
-    try {
-      for (const schema of ['scope_a', 'scope_b']) {
-        await env.db.query(`CREATE SCHEMA ${schema}`);
-        await env.db.query(`CREATE TABLE ${schema}.scoped (v int)`);
-      }
-      const text = 'INSERT INTO scoped (v) VALUES ($1)';
-      for (let v = 0; v < 12; v++) {
-        const schema = v % 2 === 0 ? 'scope_a' : 'scope_b';
-        await single.transaction(
-          async (db) => {
-            void db.query(`SELECT set_config('search_path', $1, true)`, [`${schema}, public`]);
-            await db.query(text, [v]);
-          },
-          { planScope: schema },
-        );
-      }
-      const prepared: { n: number }[] = await single.query(
-        'SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement = $1',
-        [text],
-      );
-      assert.deepEqual(prepared, [{ n: 2 }], 'one prepared statement per scope, on the one connection');
-      const rows = await env.db.query<{ schema: string; vs: number[] }>(
-        `SELECT 'scope_a' AS schema, array_agg(v ORDER BY v) AS vs FROM scope_a.scoped
-         UNION ALL SELECT 'scope_b', array_agg(v ORDER BY v) FROM scope_b.scoped`,
-      );
-      assert.deepEqual(rows.rows, [
-        { schema: 'scope_a', vs: [0, 2, 4, 6, 8, 10] },
-        { schema: 'scope_b', vs: [1, 3, 5, 7, 9, 11] },
-      ]);
-    } finally {
-      await single.close();
-    }
-  });
 });

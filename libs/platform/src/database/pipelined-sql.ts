@@ -15,8 +15,6 @@ import { isPgError } from './prepare-database.js';
  *   must see what the lock waited for stay two statements;
  * - keep SQL text constant and pass values as parameters: each parameterised text is prepared once
  *   per connection (at most 200 per connection, 800 per process; past that, unprepared);
- * - a transaction that sets `search_path` names it (`transaction(work, { planScope })`): its
- *   statements are prepared apart from the same texts under another path (see TransactionOptions);
  * - statements of one session run one after another: `Promise.all` saves round trips, not time on
  *   the server; cursors, streams and the `rows` option are refused in pipeline mode.
  *
@@ -71,7 +69,7 @@ export async function lockThenRead<T>(
  * server's memory; past the bound, new texts run unnamed.
  */
 const MAX_PREPARED_PER_CONNECTION = 200;
-/** Names of statement texts (per plan scope), shared by every connection of the process. */
+/** Names of statement texts, shared by every connection of the process. */
 const statementNames = new Map<string, string>();
 const preparedOn = new WeakMap<pg.PoolClient, Set<string>>();
 
@@ -85,17 +83,6 @@ export interface PipelinedSqlOptions {
    * offsets stored with them together, and applies those events again. Default `true`.
    */
   readonly synchronousCommit?: boolean;
-}
-
-export interface TransactionOptions {
-  /**
-   * Which `search_path` the transaction's statements run under, when it sets one (a projection's
-   * generation): the same text is then a statement of its own per scope. Postgres plans a prepared
-   * statement for the path it was planned under and plans it again, from its text, whenever it runs
-   * under another; one statement shared by transactions of different paths (the runner's bookkeeping,
-   * the same text over each generation's own tables) would be planned on almost every call.
-   */
-  readonly planScope?: string;
 }
 
 /** A pool of pipelined Postgres connections for hot paths: transactions of a few round trips each. */
@@ -128,13 +115,13 @@ export class PipelinedSql {
    * the commit finds the transaction aborted by a failed statement (a failure `work` undid with
    * ROLLBACK TO SAVEPOINT does not count); it then throws the first failed statement's error.
    */
-  async transaction<T>(work: (db: PipelinedSession) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+  async transaction<T>(work: (db: PipelinedSession) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     const issued: Promise<unknown>[] = [];
     const session: PipelinedSession = {
       pipelined: true,
       query: (sql, parameters) => {
-        const answer = run(client, sql, parameters, options.planScope);
+        const answer = run(client, sql, parameters);
         issued.push(answer);
         answer.catch(() => undefined); // settled below, whether or not `work` awaited it
         return answer;
@@ -231,27 +218,21 @@ function corkUntilTurnEnds(client: pg.PoolClient): void {
   });
 }
 
-async function run(
-  client: pg.PoolClient,
-  text: string,
-  values: readonly unknown[] | undefined,
-  planScope = '',
-): Promise<unknown> {
+async function run(client: pg.PoolClient, text: string, values: readonly unknown[] | undefined): Promise<unknown> {
   corkUntilTurnEnds(client);
-  const name = values === undefined ? undefined : preparedName(client, text, planScope);
+  const name = values === undefined ? undefined : preparedName(client, text);
   const result = await client.query({ text, values: values as unknown[] | undefined, name });
   return result.command === 'UPDATE' || result.command === 'DELETE' ? [result.rows, result.rowCount] : result.rows;
 }
 
-function preparedName(client: pg.PoolClient, text: string, planScope: string): string | undefined {
+function preparedName(client: pg.PoolClient, text: string): string | undefined {
   let prepared = preparedOn.get(client);
   if (!prepared) preparedOn.set(client, (prepared = new Set()));
-  const key = `${planScope}\n${text}`;
-  let name = statementNames.get(key);
+  let name = statementNames.get(text);
   if (name === undefined) {
     if (statementNames.size >= MAX_PREPARED_PER_CONNECTION * 4) return undefined;
     name = `p${String(statementNames.size + 1)}`;
-    statementNames.set(key, name);
+    statementNames.set(text, name);
   }
   if (!prepared.has(name)) {
     if (prepared.size >= MAX_PREPARED_PER_CONNECTION) return undefined;
