@@ -57,12 +57,15 @@ const KEEPALIVE_PROBES = 3;
  */
 const RECORD_TIMEOUT_MS = 30_000;
 
-/** Oldest first, past the events held back (refused, or behind a refused one of their stream). */
+/**
+ * Oldest first, past the events held back (refused, or behind a refused one of their stream). The
+ * batch's positions first, then their events by key: as a join, a plan made from poor estimates (a
+ * database never analyzed) merge-joined the outbox with every event from the first.
+ */
 const READ_BATCH = `SELECT e.position, e.event_id, e.order_id, e.version, e.type, e.schema_version, e.data, e.metadata, e.occurred_at
-  FROM outbox o JOIN events e ON e.position = o.position
- WHERE o.position <> ALL($2::bigint[])
- ORDER BY o.position
- LIMIT $1`;
+  FROM events e
+ WHERE e.position = ANY (ARRAY(SELECT o.position FROM outbox o WHERE o.position <> ALL($2::bigint[]) ORDER BY o.position LIMIT $1))
+ ORDER BY e.position`;
 
 /** How long held-back events are skipped before they are read and checked again (an operator may have fixed them). */
 const HOLD_MS = 10_000;
@@ -400,6 +403,11 @@ export function leaderSessionConfig(
     // has those events published again (at-least-once, as after a crash of the relay), so its commit
     // need not wait for the WAL to reach the disk.
     '-c synchronous_commit=off',
+    // The outbox is a queue, empty most of the time and a backlog of millions after an outage, and the
+    // events table only grows: a generic plan made for one size is wrong for another, and without
+    // statistics (autovacuum off, or not yet run) Postgres keeps the one it made while they were small.
+    // So the read is planned for each batch, from the tables' sizes then.
+    '-c plan_cache_mode=force_custom_plan',
   ].join(' ');
   // Set in the URL: pg lets the connection string's parameters win over the config object's.
   const url = new URL(databaseUrl);

@@ -27,7 +27,7 @@ describe('leader session settings', () => {
     const url = new URL(connectionString ?? '');
     assert.equal(
       url.searchParams.get('options'),
-      '-c search_path=orders -c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3 -c tcp_user_timeout=11000 -c synchronous_commit=off',
+      '-c search_path=orders -c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3 -c tcp_user_timeout=11000 -c synchronous_commit=off -c plan_cache_mode=force_custom_plan',
     );
     assert.equal(url.searchParams.get('application_name'), 'outbox-relay');
     assert.equal(url.searchParams.get('sslmode'), 'require');
