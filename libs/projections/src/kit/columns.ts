@@ -36,6 +36,13 @@ export function selectList(columns: Readonly<Record<string, ColumnType>>): strin
     .join(', ');
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Whether text is a uuid in the hyphenated form, in either case: what a `uuid` key column takes from us. */
+export function isUuid(text: string): boolean {
+  return UUID.test(text);
+}
+
 /**
  * A value as Postgres would compare it, in one spelling: a uuid in lower case, a time as
  * `toISOString` gives it, a numeric as decimal text. Two spellings of one key in one upsert would be

@@ -1,6 +1,6 @@
 import { isPipelined } from '@app/platform';
 
-import { assertIdentifiers, canonical, selectList, toSqlJson, type Columns, type Db } from './columns.js';
+import { assertIdentifiers, canonical, isUuid, selectList, toSqlJson, type Columns, type Db } from './columns.js';
 
 /** What the kit needs of a stream's row: the stream version it reflects, which the kit keeps. */
 export interface StreamRow {
@@ -40,8 +40,6 @@ export interface PrefetchedRows<Row extends StreamRow> {
   readonly rows: Map<string, Row>;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * The rows of these streams, read ahead of the apply that needs them. Ids are a batch's record keys,
  * anyone's: one that is not a valid key for the table (not a uuid, for a uuid key) is left out, since
@@ -53,7 +51,7 @@ export async function prefetchStreamRows<Row extends StreamRow>(
   table: StreamTable<Row>,
   streamIds: readonly string[],
 ): Promise<PrefetchedRows<Row>> {
-  const valid = table.columns[table.key] === 'uuid' ? streamIds.filter((id) => UUID.test(id)) : streamIds;
+  const valid = table.columns[table.key] === 'uuid' ? streamIds.filter(isUuid) : streamIds;
   const asked = new Set(valid.map((id) => streamKey(table, id)));
   return { asked, rows: asked.size === 0 ? new Map<string, Row>() : await loadStreamRows(db, table, [...asked]) };
 }

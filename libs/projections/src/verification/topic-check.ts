@@ -1,9 +1,9 @@
 import { streamTopicToEnd, topicExists, type KafkaConnection, type ReadRecord } from '@app/messaging';
 
+import { isUuid } from '../kit/columns.js';
 import type { DifferenceLog } from './difference.js';
 import type { Sql, VerifySources } from './sql.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TOPIC = 'topic';
 const GROUP_PREFIX = 'verify';
 
@@ -36,7 +36,7 @@ export async function checkOrdersTopic(
     check.kafka,
     check.ordersTopic,
     async (records) => {
-      const ids = [...new Set(records.map((record) => record.headers['event-id'] ?? '').filter((id) => UUID.test(id)))];
+      const ids = [...new Set(records.map((record) => record.headers['event-id'] ?? '').filter(isUuid))];
       const stored = await store.query<{ event_id: string; order_id: string; version: number }>(
         'SELECT event_id::text, order_id::text, version FROM events WHERE event_id = ANY($1::uuid[])',
         [ids],
