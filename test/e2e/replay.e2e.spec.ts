@@ -158,11 +158,17 @@ describe('replay: rebuilding projections from offset zero', () => {
     assert.ok(reads > 50, `only ${String(reads)} reads happened during the rebuild`);
     const after = await generations(env);
     for (const projection of projections) assert.notEqual(after[projection.name], before[projection.name]);
-    const { rows: schemas } = await env.readDb.query<{ n: number }>(
-      'SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = ANY($1::text[])',
-      [Object.values(before)],
+    // Each replaced generation is dropped after its switch commits, not in it.
+    await eventually(
+      async () => {
+        const { rows: schemas } = await env.readDb.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = ANY($1::text[])',
+          [Object.values(before)],
+        );
+        assert.equal(schemas[0]?.n, 0, 'the old generations are dropped');
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
     );
-    assert.equal(schemas[0]?.n, 0, 'the old generations are dropped');
 
     const fold = await eventually(() => assertReadModelsEqualFold(env), { timeoutMs: 30_000 });
     const list = (await request(queryApi).get('/admin/projections').set(admin).expect(200)).body as {
