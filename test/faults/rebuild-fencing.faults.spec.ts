@@ -251,7 +251,9 @@ describe('fault: a rebuild that loses its owner lock, and a cancel racing a swit
     assert.equal(await liveSchema(), switched.schemaName);
     // The replaced generation is dropped after the switch commits (readers have moved by then), not in it.
     await eventually(
-      async () => assert.equal(await schemaExists(original), false, 'the generation it replaced is dropped'),
+      async () => {
+        assert.equal(await schemaExists(original), false, 'the generation it replaced is dropped');
+      },
       { timeoutMs: 30_000, intervalMs: 50 },
     );
 
