@@ -98,4 +98,40 @@ describe('pipelined connections', () => {
     assert.deepEqual(await sql.query('SELECT * FROM pipelined_test WHERE v = $1', [1]), [{ v: 1, w: null }]);
     assert.deepEqual(await sql.query('SELECT * FROM pipelined_test WHERE v = $1', [1]), [{ v: 1, w: null }]);
   });
+
+  it('makes its cached plans again with replanEveryMs, so that they follow a table that grows unanalyzed', async () => {
+    await env.db.query('CREATE TABLE replan_test (k int PRIMARY KEY, pad text)');
+    const text = 'SELECT pad FROM replan_test WHERE k = ANY($1::int[])';
+    /** The plan a connection holds for `text` (EXPLAIN, with its estimates) while the table is empty, then once it holds 20,000 rows. */
+    const plansAsItGrows = async (options: { replanEveryMs?: number }): Promise<[string, string]> => {
+      await env.db.query('TRUNCATE replan_test');
+      const one = new PipelinedSql(env.config.databaseUrl, { max: 1, applicationName: 'replan-test', ...options });
+      const heldPlan = async (db: PipelinedSession): Promise<string> => {
+        const [prepared]: { name: string }[] = await db.query(
+          'SELECT name FROM pg_prepared_statements WHERE statement = $1',
+          [text],
+        );
+        const plan: Record<string, string>[] = await db.query(`EXPLAIN EXECUTE ${prepared?.name ?? 'none'}('{1}')`);
+        return plan.map((line) => line['QUERY PLAN']).join('\n');
+      };
+      try {
+        const empty = await one.transaction(async (db) => {
+          // What Postgres settles on after a few calls; forced here so that the test need not count them.
+          await db.query('SET plan_cache_mode = force_generic_plan');
+          await db.query(text, [[1]]);
+          return heldPlan(db);
+        });
+        // Never analyzed, as on a server with autovacuum off: nothing invalidates the plan.
+        await env.db.query("INSERT INTO replan_test SELECT k, 'x' FROM generate_series(1, 20000) AS k");
+        return [empty, await one.transaction(heldPlan)];
+      } finally {
+        await one.close();
+      }
+    };
+    const [kept, stillKept] = await plansAsItGrows({});
+    assert.equal(stillKept, kept, 'without it, the plan made on the empty table stays, estimates and all');
+    const [made, madeAgain] = await plansAsItGrows({ replanEveryMs: 0 });
+    assert.equal(made, kept);
+    assert.notEqual(madeAgain, made, 'made again for the table as it now is');
+  });
 });

@@ -83,11 +83,23 @@ export interface PipelinedSqlOptions {
    * offsets stored with them together, and applies those events again. Default `true`.
    */
   readonly synchronousCommit?: boolean;
+  /**
+   * Drops each connection's cached plans at most this often (`DISCARD PLANS`, sent with a
+   * transaction's `BEGIN`; the prepared statements stay), so that they are made again from the
+   * tables as they now are. After five calls Postgres may settle on a generic plan, which it keeps
+   * until something invalidates it, an `ANALYZE` in the usual case: on a server that does not
+   * analyze (autovacuum off), a plan made while a table was nearly empty (a sequential scan) would
+   * stay while the table grows. Default: never.
+   */
+  readonly replanEveryMs?: number;
 }
 
 /** A pool of pipelined Postgres connections for hot paths: transactions of a few round trips each. */
 export class PipelinedSql {
   private readonly pool: pg.Pool;
+  private readonly replanEveryMs: number | undefined;
+  /** When each connection's cached plans were last dropped, or it was first used. */
+  private readonly plannedSince = new WeakMap<pg.PoolClient, number>();
 
   constructor(databaseUrl: string, options: PipelinedSqlOptions) {
     this.pool = new pg.Pool({
@@ -101,6 +113,7 @@ export class PipelinedSql {
     // An idle connection that breaks (a restarted server) is dropped by the pool; the next
     // transaction opens a new one. Without a listener the error would end the process.
     this.pool.on('error', () => undefined);
+    this.replanEveryMs = options.replanEveryMs;
     // A connection in use that breaks (a server shut down, a terminated backend) fails its statements,
     // which report it, and emits 'error' too: ignored here, so it does not end the process. The pool
     // does not take it back.
@@ -133,6 +146,7 @@ export class PipelinedSql {
         answer.status === 'rejected' ? [answer.reason as unknown] : [],
       );
     try {
+      if (this.replanDue(client)) void session.query('DISCARD PLANS');
       void session.query('BEGIN');
       const result = await work(session);
       const committing = client.query('COMMIT');
@@ -162,6 +176,15 @@ export class PipelinedSql {
       }
       throw error;
     }
+  }
+
+  private replanDue(client: pg.PoolClient): boolean {
+    if (this.replanEveryMs === undefined) return false;
+    const now = Date.now();
+    const since = this.plannedSince.get(client);
+    if (since !== undefined && now - since < this.replanEveryMs) return false;
+    this.plannedSince.set(client, now);
+    return since !== undefined; // a connection's first transaction has no plans to drop
   }
 
   /** One statement on its own (its own transaction), prepared like those of `transaction`. */
