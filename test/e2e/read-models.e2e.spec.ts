@@ -89,6 +89,18 @@ describe('read models under load: 400 orders with random lifecycles', () => {
       runRandomLifecycle(commandApi.getHttpServer(), seededRandom(seeds[index] ?? index), queryApi.getHttpServer()),
     );
     const seconds = (performance.now() - started) / 1_000;
+    // Each projection's transactions have connections of their own (one search_path each, so their
+    // prepared statements keep their plans), at most a connection per partition applied at once.
+    const { rows: backends } = await env.readDb.query<{ name: string; n: number }>(
+      `SELECT application_name AS name, count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND application_name LIKE 'projection-worker:%' GROUP BY 1`,
+    );
+    assert.deepEqual(
+      backends.map(({ name }) => name).sort(),
+      projections.map(({ name }) => `projection-worker:${name}`).sort(),
+    );
+    for (const { name, n } of backends)
+      assert.ok(n <= env.config.projections.concurrentPartitions, `${name} has ${String(n)} connections`);
     const delays = results.flatMap((result) => result.visibleAfterMs);
     console.log(
       `FIGURE read-your-writes (all apps and 16 clients in one test process): ${delays.length} commands in ${seconds.toFixed(1)} s; visible after ` +

@@ -19,6 +19,9 @@ import { RebuildScheduler } from './rebuild-scheduler.js';
 
 export const PROJECTIONS = Symbol('PROJECTIONS');
 
+/** How often a projection's connections make their plans again (PipelinedSqlOptions.replanEveryMs). */
+const REPLAN_EVERY_MS = 15_000;
+
 /**
  * A Nest microservice transport that runs each projection as its own consumer group over
  * `eachBatch`. It replaces the stock Kafka transport, which handles one message at a time, renames
@@ -30,8 +33,13 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
   private rebuilds: RebuildScheduler | undefined;
   private readonly deadLetters: EventPublisher;
   private readonly offsets: TopicOffsets;
-  /** The live projections' batch transactions, a few round trips each (see PipelinedSql). */
-  private readonly sql: PipelinedSql;
+  /**
+   * The live projections' batch transactions, a few round trips each (see PipelinedSql): a pool per
+   * projection, so that a connection always runs its statements over the same generation's tables.
+   * Postgres plans a prepared statement again whenever it runs under another `search_path`; on
+   * connections the projections shared, that was most calls of the runner's statements.
+   */
+  private readonly pools = new Map<string, PipelinedSql>();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -43,16 +51,11 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
     super();
     this.deadLetters = new EventPublisher(kafka, deadLetterTopic(config));
     this.offsets = new TopicOffsets(kafka);
-    this.sql = new PipelinedSql(config.readDatabaseUrl, {
-      max: Math.min(8, projections.length * config.projections.concurrentPartitions),
-      applicationName: 'projection-worker',
-      // Read models are derived from the log: rows and offsets lost to a crash are applied again.
-      synchronousCommit: false,
-    });
   }
 
   async listen(callback: (error?: unknown) => void): Promise<void> {
     try {
+      this.openPools();
       const topic = orderEventsTopic(this.config);
       await ensureTopics(this.kafka, [topic, deadLetterTopic(this.config)]);
       const observer = new ProjectionMetrics(this.metrics, this.dataSource, this.offsets, topic.name, this.projections);
@@ -67,7 +70,7 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
           new ProjectionRunner(this.dataSource, projection, {
             deadLetters: this.deadLetters,
             observer,
-            sql: this.sql,
+            sql: this.pools.get(projection.name),
             traced: true,
           }),
         );
@@ -94,7 +97,26 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
     const consumers = this.consumers;
     this.consumers = [];
     await Promise.all(consumers.map((consumer) => consumer.stop()));
-    await Promise.all([this.deadLetters.close(), this.offsets.close(), this.sql.close()]);
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all([this.deadLetters.close(), this.offsets.close(), ...pools.map((pool) => pool.close())]);
+  }
+
+  private openPools(): void {
+    for (const projection of this.projections) {
+      this.pools.set(
+        projection.name,
+        new PipelinedSql(this.config.readDatabaseUrl, {
+          max: this.config.projections.concurrentPartitions,
+          // pg_stat_activity names the projection a backend works for.
+          applicationName: `projection-worker:${projection.name}`,
+          // Read models are derived from the log: rows and offsets lost to a crash are applied again.
+          synchronousCommit: false,
+          // Kept per connection now (one search_path each): made again as the tables grow.
+          replanEveryMs: REPLAN_EVERY_MS,
+        }),
+      );
+    }
   }
 
   on(): never {
