@@ -133,6 +133,20 @@ export async function createGenerationLike(db: SqlSession, liveSchema: string, s
 }
 
 /**
+ * Gathers the planner's statistics of a generation's tables. Filled by a rebuild, they have none until
+ * autovacuum comes by, or ever where it is off, and without them Postgres plans from guesses: their
+ * `projection` column, one value in every row, looks as selective as a key.
+ */
+export async function analyzeGeneration(db: SqlSession, schema: string): Promise<void> {
+  const tables: { table_name: string }[] = await db.query(
+    `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY table_name`,
+    [schema],
+  );
+  if (tables.length === 0) return;
+  await db.query(`ANALYZE ${tables.map(({ table_name: table }) => `${quote(schema)}.${quote(table)}`).join(', ')}`);
+}
+
+/**
  * Makes `schema` the projection's live generation: records it and points the public views at it.
  * Transactional DDL: readers see the old generation or the new one, never a mix. The caller holds
  * the live writers paused.

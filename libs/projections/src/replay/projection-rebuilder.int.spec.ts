@@ -107,6 +107,17 @@ describe('projection rebuilder', () => {
       `SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'order_view_g1'`,
     );
     assert.equal(old[0]?.n, 0);
+    // Analyzed before the switch: Postgres plans the new tables from statistics, not guesses.
+    const { rows: unanalyzed } = await env.readDb.query<{ relname: string }>(
+      'SELECT relname FROM pg_stat_user_tables WHERE schemaname = $1 AND last_analyze IS NULL AND last_autoanalyze IS NULL',
+      [record.schemaName],
+    );
+    assert.deepEqual(unanalyzed, []);
+    const { rows: tables } = await env.readDb.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM pg_stat_user_tables WHERE schemaname = $1',
+      [record.schemaName],
+    );
+    assert.ok((tables[0]?.n ?? 0) >= 4, `${String(tables[0]?.n)} tables in ${String(record.schemaName)}`);
     // The clone keeps the live index names, so later migrations can address them.
     const { rows: indexes } = await env.readDb.query<{ indexname: string }>(
       'SELECT indexname FROM pg_indexes WHERE schemaname = $1 ORDER BY indexname',

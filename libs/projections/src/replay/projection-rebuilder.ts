@@ -16,6 +16,7 @@ import { isPgError, quoteIdentifier } from '@app/platform';
 import {
   LIVE_GENERATION_LOCK,
   ProjectionHasNoGeneration,
+  analyzeGeneration,
   buildingGeneration,
   createGenerationLike,
   dropGeneration,
@@ -250,6 +251,7 @@ class RebuildRun {
       await this.waitUntil(() => progress.reachedTargets());
 
       progress.enter('catching-up');
+      await this.analyze(schema);
       const target = { generation, version: this.projection.version, schema };
       while (!(await this.trySwitch(live, target))) await this.tick();
       switched = true;
@@ -458,6 +460,15 @@ class RebuildRun {
       return;
     this.lastReported = now;
     this.options.onProgress(this.progress.snapshot(now));
+  }
+
+  /** Statistics for the filled generation before readers and the live writers use it; without them it still works, more slowly. */
+  private async analyze(schema: string): Promise<void> {
+    try {
+      await analyzeGeneration(this.context.dataSource.manager, schema);
+    } catch (error) {
+      this.logger.warn(`could not analyze ${schema} (${String(error)}): its plans wait for autovacuum`);
+    }
   }
 
   /** Drops a generation nobody reads; a lock held elsewhere (an open psql session) leaves it for later, loudly. */
