@@ -135,6 +135,19 @@ describe('read models under load: 400 orders with random lifecycles', () => {
     );
     const parked = await env.readDb.query<{ n: number }>('SELECT count(*)::int AS n FROM parked_events');
     assert.equal(parked.rows[0]?.n, 0);
+
+    // Every live table that holds rows has statistics, whether or not the server runs autovacuum.
+    await eventually(
+      async () => {
+        const { rows: unanalyzed } = await env.readDb.query<{ name: string }>(
+          `SELECT s.schemaname || '.' || s.relname AS name
+             FROM pg_stat_user_tables s JOIN projection_generations g ON g.schema_name = s.schemaname
+            WHERE s.n_live_tup > 0 AND s.last_analyze IS NULL AND s.last_autoanalyze IS NULL`,
+        );
+        assert.deepEqual(unanalyzed, []);
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
   });
 
   it('serves customers, keyset pages and sales stats that agree with the fold', async () => {

@@ -16,6 +16,7 @@ import { ProjectionRunner, type Projection } from '@app/projections';
 
 import { ProjectionMetrics } from './projection-metrics.js';
 import { RebuildScheduler } from './rebuild-scheduler.js';
+import { TableStatistics } from './table-statistics.js';
 
 export const PROJECTIONS = Symbol('PROJECTIONS');
 
@@ -31,6 +32,7 @@ const REPLAN_EVERY_MS = 15_000;
 export class ProjectionsTransport extends Server implements CustomTransportStrategy {
   private consumers: BatchConsumer[] = [];
   private rebuilds: RebuildScheduler | undefined;
+  private statistics: TableStatistics | undefined;
   private readonly deadLetters: EventPublisher;
   private readonly offsets: TopicOffsets;
   /**
@@ -85,6 +87,8 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
       };
       this.rebuilds = new RebuildScheduler(context, this.projections);
       await this.rebuilds.start();
+      this.statistics = new TableStatistics(this.dataSource, this.projections);
+      this.statistics.start();
       callback();
     } catch (error) {
       callback(error);
@@ -92,8 +96,9 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
   }
 
   async close(): Promise<void> {
-    await this.rebuilds?.stop();
+    await Promise.all([this.rebuilds?.stop(), this.statistics?.stop()]);
     this.rebuilds = undefined;
+    this.statistics = undefined;
     const consumers = this.consumers;
     this.consumers = [];
     await Promise.all(consumers.map((consumer) => consumer.stop()));

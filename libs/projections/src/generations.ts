@@ -147,6 +147,23 @@ export async function analyzeGeneration(db: SqlSession, schema: string): Promise
 }
 
 /**
+ * Analyzes the generation's tables that hold rows and were never analyzed, by anyone or by autovacuum,
+ * and returns their names. Once is enough for the statistics that matter most (a column with one value,
+ * a key that is unique): they stay true as the table grows. Where autovacuum runs, it finds none.
+ */
+export async function analyzeTablesNeverAnalyzed(db: SqlSession, schema: string): Promise<string[]> {
+  const tables: { relname: string }[] = await db.query(
+    `SELECT relname FROM pg_stat_user_tables
+      WHERE schemaname = $1 AND last_analyze IS NULL AND last_autoanalyze IS NULL AND n_live_tup > 0
+      ORDER BY relname`,
+    [schema],
+  );
+  if (tables.length === 0) return [];
+  await db.query(`ANALYZE ${tables.map(({ relname }) => `${quote(schema)}.${quote(relname)}`).join(', ')}`);
+  return tables.map(({ relname }) => relname);
+}
+
+/**
  * Makes `schema` the projection's live generation: records it and points the public views at it.
  * Transactional DDL: readers see the old generation or the new one, never a mix. The caller holds
  * the live writers paused.
