@@ -207,7 +207,7 @@ describe('admin API: rebuild requests, cancels and unknown projections', () => {
           const { rebuild } = (await admin().get(statusUrl).set(ADMIN_AUTH).expect(200)).body as RebuildBody;
           assert.equal(rebuild.state, 'running');
           const { rows } = await env.readDb.query<{ waiting: boolean }>(
-            `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND mode = 'ExclusiveLock' AND NOT granted) AS waiting`,
+            `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND mode = 'ExclusiveLock' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS waiting`,
             [LIVE_GENERATION_LOCK],
           );
           assert.equal(rows[0]?.waiting, true, 'the rebuild waits to switch');

@@ -89,7 +89,7 @@ describe('replay CLI: --all, --dry-run and exit codes 1, 3 and 130', () => {
       async () => {
         const { rows } = await env.readDb.query<RebuildRow & { waiting: boolean }>(
           `SELECT r.id::text, r.state, r.schema_name, r.error,
-                EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND mode = 'ExclusiveLock' AND NOT granted) AS waiting
+                EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND mode = 'ExclusiveLock' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS waiting
            FROM projection_rebuilds r WHERE r.state = 'running'`,
           [LIVE_GENERATION_LOCK],
         );

@@ -195,7 +195,7 @@ describe('replay: rebuilding projections from offset zero', () => {
     const building = await eventually(
       async () => {
         const { rows } = await env.readDb.query<{ schema_name: string | null; waiting: boolean }>(
-          `SELECT r.schema_name, EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND mode = 'ExclusiveLock' AND NOT granted) AS waiting
+          `SELECT r.schema_name, EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND mode = 'ExclusiveLock' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS waiting
              FROM projection_rebuilds r WHERE r.state = 'running'`,
           [LIVE_GENERATION_LOCK],
         );

@@ -208,7 +208,7 @@ describe('fault: discarded impostors, retried orders, and decisions that survive
         );
         assert.equal(parked[0]?.n, 3, 'the rebuild has parked the order in its generation');
         const { rows: waiting } = await env.readDb.query<{ n: number }>(
-          "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objsubid = 2 AND mode = 'ExclusiveLock' AND NOT granted",
+          "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objsubid = 2 AND mode = 'ExclusiveLock' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
           [LIVE_GENERATION_LOCK],
         );
         assert.equal(waiting[0]?.n, 1, 'the rebuild has filled its generation and waits to switch');

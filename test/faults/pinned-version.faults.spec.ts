@@ -89,7 +89,7 @@ describe('fault: 50 concurrent commands pinned to one version of one order', () 
   const waitingOnOrder = async (orderId: string): Promise<number> =>
     (
       await env.db.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = hashtext($2)::oid AND objsubid = 2 AND NOT granted",
+        "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = hashtext($2)::oid AND objsubid = 2 AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         [STREAM_LOCK_CLASS, orderId],
       )
     ).rows[0]?.n ?? 0;

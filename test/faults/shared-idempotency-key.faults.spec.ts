@@ -104,7 +104,7 @@ describe('fault: concurrent requests sharing one idempotency key', () => {
       const queued = await eventually(
         async () => {
           const { rows } = await env.db.query<{ n: number }>(
-            "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = hashtext($2)::oid AND objsubid = 2 AND NOT granted",
+            "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = hashtext($2)::oid AND objsubid = 2 AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             [KEY_LOCK_CLASS, key],
           );
           const waiting = rows[0]?.n ?? 0;
