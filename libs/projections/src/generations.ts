@@ -142,8 +142,11 @@ export async function analyzeGeneration(db: SqlSession, schema: string): Promise
     `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY table_name`,
     [schema],
   );
-  if (tables.length === 0) return;
-  await db.query(`ANALYZE ${tables.map(({ table_name: table }) => `${quote(schema)}.${quote(table)}`).join(', ')}`);
+  await analyzeTables(
+    db,
+    schema,
+    tables.map(({ table_name: table }) => table),
+  );
 }
 
 /**
@@ -158,9 +161,14 @@ export async function analyzeTablesNeverAnalyzed(db: SqlSession, schema: string)
       ORDER BY relname`,
     [schema],
   );
-  if (tables.length === 0) return [];
-  await db.query(`ANALYZE ${tables.map(({ relname }) => `${quote(schema)}.${quote(relname)}`).join(', ')}`);
-  return tables.map(({ relname }) => relname);
+  const names = tables.map(({ relname }) => relname);
+  await analyzeTables(db, schema, names);
+  return names;
+}
+
+async function analyzeTables(db: SqlSession, schema: string, tables: readonly string[]): Promise<void> {
+  if (tables.length === 0) return;
+  await db.query(`ANALYZE ${tables.map((table) => `${quote(schema)}.${quote(table)}`).join(', ')}`);
 }
 
 /**
