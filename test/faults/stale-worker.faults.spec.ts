@@ -130,9 +130,12 @@ describe('fault: a worker paused past its session timeout while another takes it
         'the only member was never handed a batch already applied',
       );
       stale.signal('SIGSTOP');
-      const { rows } = await env.readDb.query<{ busy: number }>(
-        "SELECT count(*)::int AS busy FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'projection-worker' AND state <> 'idle'",
+      // Every connection of the worker's (its pools are named `projection-worker` and `projection-worker:<projection>`).
+      const { rows } = await env.readDb.query<{ connections: number; busy: number }>(
+        `SELECT count(*)::int AS connections, count(*) FILTER (WHERE state <> 'idle')::int AS busy
+           FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'projection-worker%'`,
       );
+      assert.ok((rows[0]?.connections ?? 0) > 0, "the worker's connections are found by name");
       if (rows[0]?.busy === 0) break;
       stale.signal('SIGCONT');
       assert.ok(attempts < 200, 'found the worker between transactions');
