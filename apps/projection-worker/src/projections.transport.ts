@@ -11,7 +11,7 @@ import {
   ensureTopics,
   orderEventsTopic,
 } from '@app/messaging';
-import { APP_CONFIG, Metrics, PipelinedSql, type AppConfig } from '@app/platform';
+import { APP_CONFIG, KEY_LOOKUP_PLANS, Metrics, PipelinedSql, type AppConfig } from '@app/platform';
 import { ProjectionRunner, type Projection } from '@app/projections';
 
 import { ProjectionMetrics } from './projection-metrics.js';
@@ -19,9 +19,6 @@ import { RebuildScheduler } from './rebuild-scheduler.js';
 import { TableStatistics } from './table-statistics.js';
 
 export const PROJECTIONS = Symbol('PROJECTIONS');
-
-/** How often a projection's connections make their plans again (PipelinedSqlOptions.replanEveryMs). */
-const REPLAN_EVERY_MS = 15_000;
 
 /**
  * A Nest microservice transport that runs each projection as its own consumer group over
@@ -117,8 +114,10 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
           applicationName: `projection-worker:${projection.name}`,
           // Read models are derived from the log: rows and offsets lost to a crash are applied again.
           synchronousCommit: false,
-          // Kept per connection now (one search_path each): made again as the tables grow.
-          replanEveryMs: REPLAN_EVERY_MS,
+          // A plan per statement and connection (one search_path each), not one per call: the batch's
+          // key lookups were planned on most calls, at twice the cost of running them. Made again as
+          // the tables grow, and the tables analyzed once they hold rows (TableStatistics).
+          ...KEY_LOOKUP_PLANS,
         }),
       );
     }

@@ -7,6 +7,7 @@ import {
   ConfigModule,
   DatabaseModule,
   HealthModule,
+  KEY_LOOKUP_PLANS,
   MetricsModule,
   postgresHealthCheck,
   TracingModule,
@@ -37,7 +38,13 @@ import { TopSkusQueries } from './top-skus/top-skus.queries.js';
     ConfigModule,
     TracingModule,
     MetricsModule.forApp('query-api'),
-    DatabaseModule.forRoot({ side: 'read', applicationName: 'query-api', entities: readModelEntities }),
+    DatabaseModule.forRoot({
+      side: 'read',
+      applicationName: 'query-api',
+      entities: readModelEntities,
+      // Its pipelined reads are an order's view by key (`GET /orders/:id`, the minVersion waits).
+      pipelinedPlans: KEY_LOOKUP_PLANS,
+    }),
     MessagingModule,
     HealthModule.withChecks({
       inject: [DataSource, KafkaHealthCheck],

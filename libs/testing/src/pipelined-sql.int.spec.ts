@@ -134,4 +134,34 @@ describe('pipelined connections', () => {
     assert.equal(made, kept);
     assert.notEqual(madeAgain, made, 'made again for the table as it now is');
   });
+
+  it('plans a statement once per connection with planCacheMode force_generic_plan, not on every call', async () => {
+    await env.db.query('CREATE TABLE plan_mode_test (k int PRIMARY KEY)');
+    const text = 'SELECT k FROM plan_mode_test WHERE k = ANY($1::int[])';
+    /** How a connection planned `text` over eight calls with `keys`, as pg_prepared_statements counts. */
+    const plansOverEightCalls = async (options: {
+      planCacheMode?: 'force_generic_plan';
+    }): Promise<{ generic: number; custom: number }> => {
+      const one = new PipelinedSql(env.config.databaseUrl, { max: 1, applicationName: 'plan-mode-test', ...options });
+      try {
+        return await one.transaction(async (db) => {
+          for (let call = 1; call <= 8; call++) void db.query(text, [[call, call + 1]]);
+          const [counted]: { generic: string; custom: string }[] = await db.query(
+            'SELECT generic_plans AS generic, custom_plans AS custom FROM pg_prepared_statements WHERE statement = $1',
+            [text],
+          );
+          return { generic: Number(counted?.generic), custom: Number(counted?.custom) };
+        });
+      } finally {
+        await one.close();
+      }
+    };
+    // Postgres' default plans the first five calls for their values, whatever follows.
+    const byDefault = await plansOverEightCalls({});
+    assert.ok(
+      byDefault.custom >= 5,
+      `by default the first calls are planned for their keys (${String(byDefault.custom)})`,
+    );
+    assert.deepEqual(await plansOverEightCalls({ planCacheMode: 'force_generic_plan' }), { generic: 8, custom: 0 });
+  });
 });

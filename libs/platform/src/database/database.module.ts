@@ -2,7 +2,7 @@ import { Inject, Injectable, Module, type DynamicModule, type OnApplicationShutd
 import { DataSource, type MixedList, type EntitySchema } from 'typeorm';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import { PipelinedSql } from './pipelined-sql.js';
+import { PipelinedSql, type PipelinedSqlOptions } from './pipelined-sql.js';
 
 /**
  * Which database a process works on: `write`, the event store and outbox (`DATABASE_URL`); `read`,
@@ -22,6 +22,8 @@ export interface DatabaseModuleOptions {
   /** Connection pool size for this process. */
   readonly poolSize?: number;
   readonly applicationName: string;
+  /** How the pipelined connections plan their statements (KEY_LOOKUP_PLANS for a pool of key lookups). Default: Postgres'. */
+  readonly pipelinedPlans?: Pick<PipelinedSqlOptions, 'planCacheMode' | 'replanEveryMs'>;
 }
 
 /** The one way this project opens Postgres through TypeORM: schema from migrations only, never synchronised. */
@@ -80,6 +82,7 @@ export class DatabaseModule {
             new PipelinedSql(databaseUrlOf(config, options.side), {
               max: options.poolSize ?? 10,
               applicationName: options.applicationName,
+              ...options.pipelinedPlans,
             }),
         },
         DataSourceCloser,

@@ -92,6 +92,35 @@ export interface PipelinedSqlOptions {
    * stay while the table grows. Default: never.
    */
   readonly replanEveryMs?: number;
+  /**
+   * Postgres' `plan_cache_mode` on every connection. `force_generic_plan`: a prepared statement is
+   * planned once per connection (and again after `replanEveryMs`), not for each call's values. For
+   * key lookups (`id = ANY($1)`) Postgres otherwise keeps choosing a plan made for the call's own
+   * few keys, as it looks cheaper than the generic one, and pays the planning on every call: more
+   * than the execution for the statements of a projection's batch. Only for statements whose best
+   * plan does not depend on their values, and with `replanEveryMs` where the server may not analyze.
+   * Default: Postgres' (`auto`).
+   */
+  readonly planCacheMode?: 'auto' | 'force_generic_plan' | 'force_custom_plan';
+}
+
+/**
+ * For pools that run key lookups only (`id = $1`, `id = ANY($1)`, upserts by key): each statement
+ * planned once per connection, and again every 15 seconds, so that a plan follows its tables as they
+ * grow on a server that does not analyze them. The projections' batches and the query API's reads.
+ */
+export const KEY_LOOKUP_PLANS = { planCacheMode: 'force_generic_plan', replanEveryMs: 15_000 } as const satisfies Pick<
+  PipelinedSqlOptions,
+  'planCacheMode' | 'replanEveryMs'
+>;
+
+/** The connections' settings, as libpq's `options` (`-c name=value …`), or none. */
+function sessionSettings(options: PipelinedSqlOptions): { options?: string } {
+  const settings = [
+    ...(options.synchronousCommit === false ? ['-c synchronous_commit=off'] : []),
+    ...(options.planCacheMode === undefined ? [] : [`-c plan_cache_mode=${options.planCacheMode}`]),
+  ];
+  return settings.length > 0 ? { options: settings.join(' ') } : {};
 }
 
 /** A pool of pipelined Postgres connections for hot paths: transactions of a few round trips each. */
@@ -106,7 +135,7 @@ export class PipelinedSql {
       connectionString: databaseUrl,
       max: options.max,
       application_name: options.applicationName,
-      ...(options.synchronousCommit === false ? { options: '-c synchronous_commit=off' } : {}),
+      ...sessionSettings(options),
       // node-postgres' pipeline mode (https://node-postgres.com/features/pipelining).
       pipeline: true,
     });
