@@ -312,11 +312,27 @@ describe('every answer of both APIs holds to their served OpenAPI documents', ()
 
   it('both APIs admin: the outbox backlog, 401 without the token, and 503 from a query API whose command API does not answer', async () => {
     const own = await command('get', '/admin/outbox', 200, { headers: ADMIN_AUTH });
-    assert.equal(typeof own.body.backlogEvents, 'number');
+    // Whichever relay publishes (OUTBOX_RELAY=debezium npm test: Debezium), the answer says which.
+    const { mode, captureSlot } = env.config.relay;
+    assert.equal(own.body.relay, mode);
+    if (mode === 'in-process') {
+      assert.equal(typeof own.body.backlogEvents, 'number');
+      assert.equal(own.body.captureSlot, null, 'no capture slot without Debezium');
+    } else {
+      assert.equal(own.body.backlogEvents, null, 'Debezium keeps no events in the outbox to count');
+      const slot = own.body.captureSlot as { name: string; present: boolean };
+      assert.deepEqual([slot.name, slot.present], [captureSlot, true], "the connector's slot, there");
+    }
     await command('get', '/admin/outbox', 401);
     await command('get', '/admin/outbox', 401, { headers: { Authorization: 'Bearer wrong-token-0123456789' } });
     const relayed = await query('get', '/admin/outbox', 200, { headers: ADMIN_AUTH });
-    assert.deepEqual(Object.keys(relayed.body).sort(), ['backlogEvents', 'oldestEventAgeSeconds']);
+    assert.deepEqual(Object.keys(relayed.body).sort(), [
+      'backlogEvents',
+      'captureSlot',
+      'oldestEventAgeSeconds',
+      'relay',
+    ]);
+    assert.equal(relayed.body.relay, mode, "the command API's answer, passed on");
     await query('get', '/admin/outbox', 401);
 
     // Port 1: nothing listens there, so the ask is refused at once.

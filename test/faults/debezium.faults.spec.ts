@@ -717,6 +717,25 @@ describe('Debezium as the outbox relay, under faults', () => {
           measured.lagWhileDown > measured.lagAtKill,
           `the slot's lag grew: ${String(measured.lagAtKill)} to ${String(measured.lagWhileDown)} bytes`,
         );
+        // Operators see it as the command API reports the backlog: in the slot's log, not in events.
+        const backlog = await fetch(`${commandApi.url}/admin/outbox`, {
+          headers: { Authorization: `Bearer ${env.config.adminToken ?? ''}` },
+        });
+        assert.equal(backlog.status, 200);
+        const reported = (await backlog.json()) as {
+          relay: string;
+          backlogEvents: unknown;
+          captureSlot: { name: string; present: boolean; lagBytes: number };
+        };
+        assert.deepEqual(
+          [reported.relay, reported.backlogEvents, reported.captureSlot.name, reported.captureSlot.present],
+          ['debezium', null, slot, true],
+        );
+        // Commands were written after `writtenWhileDown`, which the slot has not confirmed: it holds log.
+        assert.ok(
+          reported.captureSlot.lagBytes > 0,
+          `GET /admin/outbox shows the log the slot holds: ${String(reported.captureSlot.lagBytes)} bytes`,
+        );
         await worker.assertNotFailed(connector);
 
         await broker.restart();

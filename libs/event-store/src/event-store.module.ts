@@ -9,7 +9,7 @@ import { EventStore } from './event-store.js';
 import { IdempotencyKeyPurger } from './idempotency-key-purger.js';
 import { IdempotencyKeys } from './idempotency-keys.js';
 import { readCaptureSlot } from './capture-slot.js';
-import { readOutboxBacklog, type OutboxBacklog } from './outbox-backlog.js';
+import { readOutboxBacklog, type OutboxTableBacklog } from './outbox-backlog.js';
 import { OutboxRelay } from './outbox-relay.js';
 
 /**
@@ -101,8 +101,8 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
 /** Unpublished events and the age of the oldest, read from the outbox when scraped. */
 function registerBacklogGauges(metrics: Metrics, dataSource: DataSource): void {
   // Both gauges are collected in the same scrape: they share one query in flight.
-  let inFlight: Promise<OutboxBacklog> | undefined;
-  const backlog = (): Promise<OutboxBacklog> =>
+  let inFlight: Promise<OutboxTableBacklog> | undefined;
+  const backlog = (): Promise<OutboxTableBacklog> =>
     (inFlight ??= readOutboxBacklog(dataSource).finally(() => {
       inFlight = undefined;
     }));

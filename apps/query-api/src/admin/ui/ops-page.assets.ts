@@ -36,8 +36,8 @@ export const OPS_PAGE_HTML = `<!doctype html>
       <section class="panel" aria-labelledby="outbox-title">
         <h2 id="outbox-title">Outbox</h2>
         <dl class="figures-row">
-          <div><dt>Backlog</dt><dd id="outbox-backlog">…</dd></div>
-          <div><dt>Oldest unpublished event</dt><dd id="outbox-age">…</dd></div>
+          <div><dt id="outbox-backlog-label">Backlog</dt><dd id="outbox-backlog">…</dd></div>
+          <div><dt id="outbox-age-label">Oldest unpublished event</dt><dd id="outbox-age">…</dd></div>
         </dl>
       </section>
 

@@ -40,10 +40,18 @@ interface ParkedEventItem {
   readonly parkedAt: string;
 }
 
-interface OutboxBacklog {
-  readonly backlogEvents: number;
-  readonly oldestEventAgeSeconds: number;
-}
+/** GET /admin/outbox: the in-process relay counts events in the outbox; Debezium's backlog is its slot's log. */
+type OutboxBacklog =
+  | { readonly relay: 'in-process'; readonly backlogEvents: number; readonly oldestEventAgeSeconds: number }
+  | {
+      readonly relay: 'debezium';
+      readonly captureSlot: {
+        readonly name: string;
+        readonly present: boolean;
+        readonly active: boolean;
+        readonly lagBytes: number | null;
+      };
+    };
 
 const TOKEN_KEY = 'orders.adminToken';
 /** Every second while a rebuild is under way, so its bar moves; every 5 s otherwise (each call is an audited admin call). */
@@ -325,9 +333,20 @@ function renderParked(items: readonly ParkedEventItem[]): void {
 function renderOutbox(outbox: OutboxBacklog | Error): void {
   const backlog = element('outbox-backlog');
   const age = element('outbox-age');
+  const debezium = !(outbox instanceof Error) && outbox.relay === 'debezium';
+  element('outbox-backlog-label').textContent = debezium ? 'Backlog (Debezium)' : 'Backlog';
+  element('outbox-age-label').textContent = debezium ? 'Capture slot' : 'Oldest unpublished event';
   if (outbox instanceof Error) {
     backlog.textContent = 'unknown';
     age.textContent = outbox.message;
+    return;
+  }
+  if (outbox.relay === 'debezium') {
+    const { name, present, active, lagBytes } = outbox.captureSlot;
+    backlog.textContent = lagBytes === null ? 'unknown' : `${count(lagBytes)} bytes of log not yet confirmed`;
+    age.textContent = !present
+      ? `${name} is missing`
+      : `${name}, ${active ? 'read by a connector' : 'no connector reading'}`;
     return;
   }
   backlog.textContent = `${count(outbox.backlogEvents)} events`;
