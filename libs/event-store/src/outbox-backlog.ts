@@ -12,7 +12,7 @@ export interface OutboxTableBacklog {
 /** The replication slot Debezium reads the outbox through, as `GET /admin/outbox` reports it. */
 export interface CaptureSlotBacklog {
   readonly name: string;
-  /** Whether the slot exists: without it nothing committed is captured (the command API refuses to start so). */
+  /** Whether the slot exists: without it nothing committed is captured (the command API does not start without it). */
   readonly present: boolean;
   /** Whether a connector reads the slot now. */
   readonly active: boolean;
