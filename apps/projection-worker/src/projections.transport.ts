@@ -12,13 +12,19 @@ import {
   orderEventsTopic,
 } from '@app/messaging';
 import { APP_CONFIG, KEY_LOOKUP_PLANS, Metrics, PipelinedSql, type AppConfig } from '@app/platform';
-import { ProjectionRunner, type Projection } from '@app/projections';
+import { PartitionGroups, ProjectionRunner, type Projection } from '@app/projections';
 
 import { ProjectionMetrics } from './projection-metrics.js';
 import { RebuildScheduler } from './rebuild-scheduler.js';
 import { TableStatistics } from './table-statistics.js';
 
 export const PROJECTIONS = Symbol('PROJECTIONS');
+
+/**
+ * A live projection's pipelined connections: its groups' transactions run one at a time
+ * (PartitionGroups), and a new assignment's read of stored offsets may run beside one.
+ */
+const CONNECTIONS_PER_PROJECTION = 2;
 
 /**
  * A Nest microservice transport that runs each projection as its own consumer group over
@@ -66,12 +72,15 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
             topic: topic.name,
             concurrentPartitions: this.config.projections.concurrentPartitions,
           },
-          new ProjectionRunner(this.dataSource, projection, {
-            deadLetters: this.deadLetters,
-            observer,
-            sql: this.pools.get(projection.name),
-            traced: true,
-          }),
+          // The batches of a fetch's partitions in one transaction (a group commit).
+          new PartitionGroups(
+            new ProjectionRunner(this.dataSource, projection, {
+              deadLetters: this.deadLetters,
+              observer,
+              sql: this.pools.get(projection.name),
+              traced: true,
+            }),
+          ),
         );
         this.consumers.push(consumer);
         await consumer.start();
@@ -109,7 +118,7 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
       this.pools.set(
         projection.name,
         new PipelinedSql(this.config.readDatabaseUrl, {
-          max: this.config.projections.concurrentPartitions,
+          max: CONNECTIONS_PER_PROJECTION,
           // pg_stat_activity names the projection a backend works for.
           applicationName: `projection-worker:${projection.name}`,
           // Read models are derived from the log: rows and offsets lost to a crash are applied again.

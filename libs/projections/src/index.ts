@@ -4,6 +4,7 @@ export * from './kit/index.js';
 export * from './order-lines.js';
 export * from './order-view.projection.js';
 export * from './parked-events.js';
+export * from './partition-groups.js';
 export * from './projection-runner.js';
 export * from './projection.js';
 export * from './replay/index.js';

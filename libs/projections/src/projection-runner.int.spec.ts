@@ -223,6 +223,95 @@ for (const sessions of ['TypeORM transactions', 'pipelined connections'] as cons
         assert.equal(await storedOffset(partition), '4');
       });
 
+    describe('batches of several partitions in one transaction (handleBatches)', () => {
+      /** The transaction ids that last wrote these partitions' offset rows, in the live generation's table. */
+      const offsetWriters = async (partitions: readonly number[]): Promise<string[]> => {
+        const live = await env.readDb.query<{ schema_name: string }>(
+          'SELECT schema_name FROM projection_generations WHERE projection = $1',
+          [orderViewProjection.name],
+        );
+        const rows = await env.readDb.query<{ xmin: string }>(
+          `SELECT DISTINCT xmin::text FROM "${live.rows[0]!.schema_name}".projection_offsets
+            WHERE projection = $1 AND partition = ANY($2::int[])`,
+          [orderViewProjection.name, partitions],
+        );
+        return rows.rows.map((row) => row.xmin);
+      };
+
+      it("applies each and stores every partition's offset, in one transaction", async () => {
+        const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+        const settled = await runner.handleBatches([
+          batch(31, 0, lifecycle(a)),
+          batch(30, 0, lifecycle(b)),
+          batch(32, 0, [...lifecycle(c)].slice(0, 1)),
+        ]);
+        assert.deepEqual(
+          settled.map((result): unknown => (result.status === 'fulfilled' ? result.value : result.reason)),
+          [
+            { kind: 'applied', nextOffset: '2' },
+            { kind: 'applied', nextOffset: '2' },
+            { kind: 'applied', nextOffset: '1' },
+          ],
+        );
+        assert.deepEqual([await storedOffset(30), await storedOffset(31), await storedOffset(32)], ['2', '2', '1']);
+        assert.deepEqual(await view(a), { status: 'CONFIRMED', version: 2, total_minor: '300' });
+        assert.deepEqual(await view(c), { status: 'PLACED', version: 1, total_minor: '300' });
+        assert.equal((await offsetWriters([30, 31, 32])).length, 1);
+      });
+
+      it("keeps each partition's fencing: an applied batch changes nothing, a batch past the stored offset rewinds", async () => {
+        const [applied, gap, fresh] = [randomUUID(), randomUUID(), randomUUID()];
+        const events = lifecycle(applied);
+        await runner.handleBatch(batch(33, 0, events));
+        const settled = await runner.handleBatches([
+          batch(33, 0, [{ ...events[0]!, occurredAt: '2030-01-01T00:00:00.000Z' }, events[1]!]),
+          batch(34, 5, lifecycle(gap)),
+          batch(35, 0, lifecycle(fresh)),
+        ]);
+        assert.deepEqual(
+          settled.map((result): unknown => (result.status === 'fulfilled' ? result.value : result.reason)),
+          [
+            { kind: 'applied', nextOffset: '2' },
+            { kind: 'rewind', offset: '0' },
+            { kind: 'applied', nextOffset: '2' },
+          ],
+        );
+        assert.deepEqual([await storedOffset(33), await storedOffset(34), await storedOffset(35)], ['2', '0', '2']);
+        assert.equal(await view(gap), undefined);
+        assert.deepEqual(await view(fresh), { status: 'CONFIRMED', version: 2, total_minor: '300' });
+      });
+
+      it("keeps one partition's trouble its own: a poison record is parked, a partition behind the read model refused, the rest applied", async () => {
+        const [poisoned, healthy, behind] = [randomUUID(), randomUUID(), randomUUID()];
+        const failing = runnerOf({
+          ...orderViewProjection,
+          apply: async (db, events) => {
+            if (events.some((event) => event.streamId === poisoned && event.version === 1))
+              throw new Error('cannot apply');
+            await orderViewProjection.apply(db, events);
+          },
+        });
+        await failing.handleBatch(batch(38, 0, lifecycle(randomUUID())));
+        const settled = await failing.handleBatches([
+          batch(36, 0, lifecycle(poisoned)),
+          batch(37, 0, lifecycle(healthy)),
+          batch(38, 0, lifecycle(behind), 1, 1),
+        ]);
+        assert.deepEqual(settled.slice(0, 2), [
+          { status: 'fulfilled', value: { kind: 'applied', nextOffset: '2' } },
+          { status: 'fulfilled', value: { kind: 'applied', nextOffset: '2' } },
+        ]);
+        const refused = settled[2];
+        assert.ok(refused?.status === 'rejected' && refused.reason instanceof LogBehindReadModel);
+        assert.deepEqual(await view(healthy), { status: 'CONFIRMED', version: 2, total_minor: '300' });
+        assert.equal(await view(poisoned), undefined);
+        const parked = await env.readDb.query('SELECT "offset" FROM parked_events WHERE order_id = $1', [poisoned]);
+        assert.equal(parked.rowCount, 2);
+        assert.deepEqual([await storedOffset(36), await storedOffset(37), await storedOffset(38)], ['2', '2', '2']);
+        assert.equal(await view(behind), undefined);
+      });
+    });
+
     describe('when offsets have gaps (transaction markers, aborted records, deleted records)', () => {
       it('moves the stored offset past a marker that follows the last record', async () => {
         const orderId = randomUUID();

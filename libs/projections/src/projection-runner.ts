@@ -192,8 +192,8 @@ export class ProjectionRunner implements BatchHandler {
 
   async handleBatch(batch: PartitionBatch): Promise<BatchOutcome> {
     const started = process.hrtime.bigint();
-    const spans = this.traced && tracingEnabled() ? batch.records.map((record) => this.applySpan(record)) : [];
-    let applied: { outcome: BatchOutcome; report: RecordsOutcome; alreadyApplied: number };
+    const spans = this.applySpans([batch]);
+    let applied: AppliedBatches;
     try {
       applied = await this.applyBatchOrEach(batch);
     } catch (error) {
@@ -201,7 +201,48 @@ export class ProjectionRunner implements BatchHandler {
       throw error;
     }
     endSpans(spans); // committed: the read model shows the record's effect
-    const { outcome, report, alreadyApplied } = applied;
+    this.report(applied, started);
+    const [outcome] = applied.outcomes;
+    if (!outcome) throw new Error('a batch was applied without an outcome');
+    return outcome;
+  }
+
+  /**
+   * Batches of different partitions (at most one of each) in one transaction, when they all apply
+   * together: one offset lock, one read of stream states and one write of versions and offsets for
+   * them all, where a transaction per batch repeats each (PartitionGroups hands them over). Each
+   * partition keeps its own fencing: its offset row is locked and advanced in the transaction, and its
+   * records below the stored offset are skipped. If the transaction fails for any reason (a poison
+   * record, a partition behind the read model), each batch is applied again on its own, as
+   * handleBatch does, so that one partition's trouble stays its own. Settles with an outcome or an
+   * error per batch, in their order.
+   */
+  async handleBatches(batches: readonly PartitionBatch[]): Promise<PromiseSettledResult<BatchOutcome>[]> {
+    const [only] = batches;
+    if (batches.length <= 1 || only === undefined) return Promise.allSettled(batches.map((b) => this.handleBatch(b)));
+    const started = process.hrtime.bigint();
+    const spans = this.applySpans(batches);
+    let applied: AppliedBatches;
+    try {
+      applied = await this.applyBatches(batches, 'together');
+    } catch (error) {
+      endSpans(spans, error);
+      const settled: PromiseSettledResult<BatchOutcome>[] = [];
+      // One at a time: on one connection, as the group would have been.
+      for (const batch of batches) settled.push(...(await Promise.allSettled([this.handleBatch(batch)])));
+      return settled;
+    }
+    endSpans(spans);
+    this.report(applied, started);
+    return applied.outcomes.map((value) => ({ status: 'fulfilled', value }));
+  }
+
+  private applySpans(batches: readonly PartitionBatch[]): (Span | undefined)[] {
+    if (!this.traced || !tracingEnabled()) return [];
+    return batches.flatMap((batch) => batch.records.map((record) => this.applySpan(record)));
+  }
+
+  private report({ report, alreadyApplied }: AppliedBatches, started: bigint): void {
     this.observer?.batchApplied(this.projection.name, {
       applied: report.applied,
       parked: report.parked.length,
@@ -209,18 +250,15 @@ export class ProjectionRunner implements BatchHandler {
       alreadyApplied,
       seconds: Number(process.hrtime.bigint() - started) / 1e9,
     });
-    return outcome;
   }
 
-  private async applyBatchOrEach(
-    batch: PartitionBatch,
-  ): Promise<{ outcome: BatchOutcome; report: RecordsOutcome; alreadyApplied: number }> {
+  private async applyBatchOrEach(batch: PartitionBatch): Promise<AppliedBatches> {
     try {
-      return await this.applyBatch(batch, 'together');
+      return await this.applyBatches([batch], 'together');
     } catch (error) {
       // Pipelined, the projection's writes fail at the commit, as a statement's error (applyTogether).
       if (!(error instanceof BatchApplyFailed) && !isStatementError(error)) throw error;
-      return this.applyBatch(batch, 'one by one');
+      return this.applyBatches([batch], 'one by one');
     }
   }
 
@@ -248,62 +286,100 @@ export class ProjectionRunner implements BatchHandler {
   }
 
   /**
-   * One transaction for the batch (see ApplyMode). On a pipelined session the offset lock, the
-   * streams' states and, at the end, the new versions with the commit each go out in one round trip.
+   * One transaction for the batches (see ApplyMode), of different partitions. On a pipelined session
+   * the offset locks, the streams' states and, at the end, the new versions and offsets with the
+   * commit each go out in one round trip.
    */
-  private async applyBatch(
-    batch: PartitionBatch,
+  private async applyBatches(
+    batches: readonly PartitionBatch[],
     mode: 'together' | 'one by one',
-  ): Promise<{ outcome: BatchOutcome; report: RecordsOutcome; alreadyApplied: number }> {
+  ): Promise<AppliedBatches> {
     let report: RecordsOutcome = { applied: 0, parked: [] };
     let alreadyApplied = 0;
-    const { topic, partition } = batch;
-    const { records } = batch;
-    const outcome = await this.transaction(async (db): Promise<BatchOutcome> => {
-      const locking = this.lockOffset(db, batch);
-      // Pipelined, the streams' states are read in the same round trip, after the lock (so with a
-      // snapshot that sees what the lock waited for), for every record: those below the stored offset
+    const records = batches.length === 1 ? (batches[0]?.records ?? []) : batches.flatMap((batch) => batch.records);
+    const outcomes = await this.transaction(async (db): Promise<BatchOutcome[]> => {
+      const locking = this.lockOffsets(db, batches);
+      // Pipelined, the streams' states are read in the same round trip, after the locks (so with a
+      // snapshot that sees what the locks waited for), for every record: those below the stored offset
       // are simply not used.
       const states = isPipelined(db) && records.length > 0 ? this.loadStreamStates(db, records) : undefined;
-      // And, for a batch applied in one call, the rows the projection will read: in the same round trip.
+      // And, for batches applied in one call, the rows the projection will read: in the same round trip.
       const prefetched =
         states && mode === 'together' ? this.projection.prefetch?.(db, streamIdsOf(records)) : undefined;
-      // Left unawaited when the batch stops early: their failures are the transaction's to report.
+      // Left unawaited when the batches stop early: their failures are the transaction's to report.
       states?.catch(() => undefined);
       prefetched?.catch(() => undefined);
-      const stored = await locking;
-      if (BigInt(batch.highWatermark) < stored) {
-        // The batch may just be older than what was applied since it was fetched (by the member that
-        // took this partition over, or by a rebuild that switched): only the broker's log end now tells.
-        const logEnd = await batch.logEnd();
-        if (BigInt(logEnd) < stored) throw new LogBehindReadModel(this.projection.name, batch, stored, logEnd);
+      const storedOffsets = await locking;
+      const decided: BatchOutcome[] = [];
+      const advances: OffsetAdvance[] = [];
+      let fresh: readonly SourcedRecord[] = [];
+      for (const batch of batches) {
+        const stored = storedOffsets.get(offsetKey(batch.topic, batch.partition));
+        if (stored === undefined) throw new Error('projection_offsets upsert returned no row');
+        const decision = await this.decide(batch, stored);
+        decided.push(decision.outcome);
+        alreadyApplied += decision.alreadyApplied;
+        if (decision.advance === undefined) continue;
+        advances.push(decision.advance);
+        fresh = fresh.length === 0 ? decision.fresh : [...fresh, ...decision.fresh];
       }
-      if (BigInt(batch.fetchedFrom) > stored && !(await this.deletedUpTo(batch, stored))) {
-        // Kafka resumed past what was applied (its committed offset is only advisory): read the gap.
-        return { kind: 'rewind', offset: stored.toString() };
-      }
-      // Progress follows the fetch, not the records: offsets after the last record (a transaction
-      // marker, aborted records) were read too, and must not be read again.
-      const next = BigInt(batch.lastOffset) + 1n;
-      // A partition's records come in offset order: when the first is fresh, all are.
-      const first = records[0];
-      const fresh =
-        first === undefined || BigInt(first.offset) >= stored
-          ? records
-          : records.filter((record) => BigInt(record.offset) >= stored);
-      alreadyApplied = batch.records.length - fresh.length;
-      if (next <= stored) return { kind: 'applied', nextOffset: stored.toString() };
-      const nextOffset = next.toString();
+      if (advances.length === 0) return decided;
+      const [first] = batches;
       report = await this.applyRecords(db, fresh, {
-        heartbeat: () => batch.heartbeat(),
-        advance: { topic, partition, nextOffset },
+        heartbeat: () => first?.heartbeat() ?? Promise.resolve(), // one consumer's: one heartbeat serves them all
+        advances,
         mode,
         states,
         prefetched,
       });
-      return { kind: 'applied', nextOffset };
+      return decided;
     });
-    return { outcome, report, alreadyApplied };
+    return { outcomes, report, alreadyApplied };
+  }
+
+  /**
+   * What a batch does, given its partition's stored offset under the lock: read a gap first (rewind),
+   * nothing (everything in it was applied already), or apply its records from the stored offset on.
+   */
+  private async decide(
+    batch: PartitionBatch,
+    stored: bigint,
+  ): Promise<{
+    outcome: BatchOutcome;
+    alreadyApplied: number;
+    advance?: OffsetAdvance;
+    fresh: readonly SourcedRecord[];
+  }> {
+    const { topic, partition, records } = batch;
+    if (BigInt(batch.highWatermark) < stored) {
+      // The batch may just be older than what was applied since it was fetched (by the member that
+      // took this partition over, or by a rebuild that switched): only the broker's log end now tells.
+      const logEnd = await batch.logEnd();
+      if (BigInt(logEnd) < stored) throw new LogBehindReadModel(this.projection.name, batch, stored, logEnd);
+    }
+    if (BigInt(batch.fetchedFrom) > stored && !(await this.deletedUpTo(batch, stored))) {
+      // Kafka resumed past what was applied (its committed offset is only advisory): read the gap.
+      return { outcome: { kind: 'rewind', offset: stored.toString() }, alreadyApplied: 0, fresh: [] };
+    }
+    // Progress follows the fetch, not the records: offsets after the last record (a transaction
+    // marker, aborted records) were read too, and must not be read again.
+    const next = BigInt(batch.lastOffset) + 1n;
+    // A partition's records come in offset order: when the first is fresh, all are.
+    const first = records[0];
+    const fresh =
+      first === undefined || BigInt(first.offset) >= stored
+        ? records
+        : records.filter((record) => BigInt(record.offset) >= stored);
+    const alreadyApplied = records.length - fresh.length;
+    if (next <= stored)
+      return { outcome: { kind: 'applied', nextOffset: stored.toString() }, alreadyApplied, fresh: [] };
+    const nextOffset = next.toString();
+    return {
+      outcome: { kind: 'applied', nextOffset },
+      alreadyApplied,
+      advance: { topic, partition, nextOffset },
+      fresh,
+    };
   }
 
   /**
@@ -316,13 +392,14 @@ export class ProjectionRunner implements BatchHandler {
     records: readonly SourcedRecord[],
     {
       heartbeat = () => Promise.resolve(),
-      advance,
+      advances = [],
       mode = 'together, then one by one',
       states,
       prefetched,
     }: {
       heartbeat?: () => Promise<void>;
-      advance?: OffsetAdvance;
+      /** Where the records' partition batches leave their partitions' offsets. */
+      advances?: readonly OffsetAdvance[];
       mode?: ApplyMode;
       /** The states of these records' streams (or more), already asked for. */
       states?: Promise<StreamStates>;
@@ -344,7 +421,7 @@ export class ProjectionRunner implements BatchHandler {
         ? await this.applyTogether(db, sequence.next, prefetched)
         : await this.apply(db, sequence.next, parked, heartbeat, mode);
 
-    const saving = this.saveVersions(db, applied, advance);
+    const saving = this.saveVersions(db, applied, advances);
     if (!isPipelined(db) || parked.length > 0) await saving;
     // Pipelined, it goes out with the commit, and its failure is the transaction's to report.
     else saving.catch(() => undefined);
@@ -498,27 +575,28 @@ export class ProjectionRunner implements BatchHandler {
     return { versions, parkedStreams, discards };
   }
 
-  /** Records each stream's new version and, for a partition batch, the partition's next offset: one round trip. */
+  /** Records each stream's new version and, for partition batches, their partitions' next offsets: one round trip. */
   private async saveVersions(
     db: SqlSession,
     applied: readonly SequencedEvent[],
-    advance: OffsetAdvance | undefined,
+    advances: readonly OffsetAdvance[],
   ): Promise<void> {
     const latest = new Map<string, number>();
     for (const { envelope } of applied) latest.set(envelope.streamId, envelope.version);
     const saveVersions = `INSERT INTO projection_order_versions AS v (projection, order_id, version)
        SELECT $1, order_id, version FROM unnest($2::text[], $3::int[]) AS t(order_id, version)
        ON CONFLICT (projection, order_id) DO UPDATE SET version = EXCLUDED.version WHERE v.version < EXCLUDED.version`;
-    const advanceOffset = `UPDATE projection_offsets SET next_offset = $6
-       WHERE projection = $1 AND topic = $4 AND partition = $5 AND next_offset < $6`;
+    const advanceOffsets = `UPDATE projection_offsets AS o SET next_offset = a.next_offset
+         FROM unnest($4::text[], $5::int[], $6::bigint[]) AS a(topic, partition, next_offset)
+        WHERE o.projection = $1 AND o.topic = a.topic AND o.partition = a.partition AND o.next_offset < a.next_offset`;
     const versions = [this.projection.name, [...latest.keys()], [...latest.values()]];
-    if (advance) {
-      // With no version to save the CTE inserts nothing, and the offset still moves on.
-      await db.query(`WITH saved AS (${saveVersions}) ${advanceOffset}`, [
+    if (advances.length > 0) {
+      // With no version to save the CTE inserts nothing, and the offsets still move on.
+      await db.query(`WITH saved AS (${saveVersions}) ${advanceOffsets}`, [
         ...versions,
-        advance.topic,
-        advance.partition,
-        advance.nextOffset,
+        advances.map((advance) => advance.topic),
+        advances.map((advance) => advance.partition),
+        advances.map((advance) => advance.nextOffset),
       ]);
     } else if (latest.size > 0) {
       await db.query(saveVersions, versions);
@@ -593,18 +671,39 @@ export class ProjectionRunner implements BatchHandler {
     return true;
   }
 
-  /** Reads the stored offset under a row lock, creating it at zero for a partition seen the first time. */
-  private async lockOffset(db: SqlSession, batch: PartitionBatch): Promise<bigint> {
-    const rows: { next_offset: string }[] = await db.query(
-      `INSERT INTO projection_offsets AS o (projection, topic, partition, next_offset) VALUES ($1, $2, $3, 0)
+  /**
+   * Reads the batches' stored offsets under row locks, creating them at zero for partitions seen the
+   * first time. One statement, locking in (topic, partition) order: two transactions of this
+   * projection that lock some of the same partitions (members in a rebalance) wait, never deadlock.
+   */
+  private async lockOffsets(
+    db: SqlSession,
+    batches: readonly Pick<PartitionBatch, 'topic' | 'partition'>[],
+  ): Promise<ReadonlyMap<string, bigint>> {
+    const keys = [
+      ...new Map(batches.map(({ topic, partition }) => [offsetKey(topic, partition), { topic, partition }])).values(),
+    ];
+    keys.sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1));
+    const rows: { topic: string; partition: number; next_offset: string }[] = await db.query(
+      `INSERT INTO projection_offsets AS o (projection, topic, partition, next_offset)
+       SELECT $1, t.topic, t.partition, 0 FROM unnest($2::text[], $3::int[]) WITH ORDINALITY AS t(topic, partition, n) ORDER BY t.n
        ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = o.next_offset
-       RETURNING o.next_offset`,
-      [this.projection.name, batch.topic, batch.partition],
+       RETURNING o.topic, o.partition, o.next_offset`,
+      [this.projection.name, keys.map((key) => key.topic), keys.map((key) => key.partition)],
     );
-    const row = rows[0];
-    if (!row) throw new Error('projection_offsets upsert returned no row');
-    return BigInt(row.next_offset);
+    return new Map(rows.map((row) => [offsetKey(row.topic, row.partition), BigInt(row.next_offset)]));
   }
+}
+
+/** A batch's outcomes and what its transaction did, for the observer. */
+interface AppliedBatches {
+  readonly outcomes: readonly BatchOutcome[];
+  readonly report: RecordsOutcome;
+  readonly alreadyApplied: number;
+}
+
+function offsetKey(topic: string, partition: number): string {
+  return `${String(partition)}/${topic}`;
 }
 
 /**

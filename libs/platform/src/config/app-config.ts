@@ -77,7 +77,10 @@ export interface AppConfig {
     readonly leaseMs: number;
   };
   readonly projections: {
-    /** Partitions each live projection handles at once: lower latency, at more transactions per event. */
+    /**
+     * Partitions' batches each live projection takes from a fetch at once, applied in one transaction
+     * (PartitionGroups): above the topic's partition count per worker, a fetch is one transaction.
+     */
     readonly concurrentPartitions: number;
   };
   readonly tracing: {
@@ -149,7 +152,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       leaseMs: read.integer('OUTBOX_RELAY_LEASE_MS', 5_000, 1_000, 60_000),
     },
     projections: {
-      concurrentPartitions: read.integer('PROJECTION_CONCURRENT_PARTITIONS', 3, 1, 64),
+      concurrentPartitions: read.integer('PROJECTION_CONCURRENT_PARTITIONS', 16, 1, 64),
     },
     tracing: {
       otlpEndpoint: read.optionalHttpUrl('OTEL_EXPORTER_OTLP_ENDPOINT'),
