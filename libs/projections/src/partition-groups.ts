@@ -25,6 +25,11 @@ export const MAX_GROUP_RECORDS = 5_000;
  */
 export class PartitionGroups implements BatchHandler {
   private waiting: Waiting[] = [];
+  /**
+   * Partitions whose last batch failed (a log behind the read model, an error that repeats): their
+   * next batch goes in a group of its own, so that the others are not held back by it every time.
+   */
+  private readonly failing = new Set<string>();
   private running = false;
   private scheduled = false;
 
@@ -64,33 +69,46 @@ export class PartitionGroups implements BatchHandler {
     this.running = true;
     try {
       const settled = await this.runner.handleBatches(group.map(({ batch }) => batch));
-      group.forEach(({ resolve, reject }, index) => {
+      group.forEach(({ batch, resolve, reject }, index) => {
         const result = settled[index];
-        if (result?.status === 'fulfilled') resolve(result.value);
-        else reject(result ? result.reason : new Error('a batch of the group was left without an outcome'));
+        if (result?.status === 'fulfilled') {
+          this.failing.delete(partitionKey(batch));
+          resolve(result.value);
+        } else {
+          this.failing.add(partitionKey(batch));
+          reject(result ? result.reason : new Error('a batch of the group was left without an outcome'));
+        }
       });
     } catch (error) {
-      for (const { reject } of group) reject(error);
+      for (const { batch, reject } of group) {
+        this.failing.add(partitionKey(batch));
+        reject(error);
+      }
     } finally {
       this.running = false;
       if (this.waiting.length > 0) this.schedule();
     }
   }
 
-  /** The waiting batches in the order they came, one per partition, up to maxRecords (but at least one). */
+  /**
+   * The waiting batches in the order they came, one per partition, up to maxRecords (but at least
+   * one); a batch of a partition that failed last time alone.
+   */
   private takeGroup(): Waiting[] {
     const group: Waiting[] = [];
     const rest: Waiting[] = [];
     const partitions = new Set<string>(); // taken or left: a partition's later batches wait for its earlier ones
     let records = 0;
+    let alone = false;
     for (const waiting of this.waiting) {
-      const { topic, partition } = waiting.batch;
-      const key = `${String(partition)}/${topic}`;
+      const key = partitionKey(waiting.batch);
       const size = waiting.batch.records.length;
-      const fits = group.length === 0 || records + size <= this.maxRecords;
+      const suspect = this.failing.has(key);
+      const fits = group.length === 0 || (!alone && !suspect && records + size <= this.maxRecords);
       if (partitions.has(key) || !fits) rest.push(waiting);
       else {
         records += size;
+        alone = suspect;
         group.push(waiting);
       }
       partitions.add(key);
@@ -98,4 +116,8 @@ export class PartitionGroups implements BatchHandler {
     this.waiting = rest;
     return group;
   }
+}
+
+function partitionKey({ topic, partition }: PartitionBatch): string {
+  return `${String(partition)}/${topic}`;
 }

@@ -96,6 +96,22 @@ describe('PartitionGroups', () => {
     await assert.rejects(failing, /partition 13 failed/);
   });
 
+  it('gives a partition whose last batch failed a group of its own, so that it holds back no other', async () => {
+    const runner = new RecordingRunner();
+    const groups = new PartitionGroups(runner);
+    const first = [groups.handleBatch(batch(12)), groups.handleBatch(batch(13))];
+    await runner.finishOne();
+    await Promise.allSettled(first);
+    const second = [groups.handleBatch(batch(14)), groups.handleBatch(batch(13)), groups.handleBatch(batch(15))];
+    await runner.finishOne();
+    await runner.finishOne();
+    const [fourteen, thirteen, fifteen] = await Promise.allSettled(second);
+    assert.deepEqual(runner.groups, [['12:1', '13:1'], ['14:1', '15:1'], ['13:1']]);
+    assert.equal(fourteen?.status, 'fulfilled');
+    assert.equal(thirteen?.status, 'rejected');
+    assert.equal(fifteen?.status, 'fulfilled');
+  });
+
   it('keeps a group under its record limit, a larger batch alone, and a partition behind its earlier batch', async () => {
     const runner = new RecordingRunner();
     const groups = new PartitionGroups(runner, 10);

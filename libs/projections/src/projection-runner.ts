@@ -218,8 +218,9 @@ export class ProjectionRunner implements BatchHandler {
    * error per batch, in their order.
    */
   async handleBatches(batches: readonly PartitionBatch[]): Promise<PromiseSettledResult<BatchOutcome>[]> {
-    const [only] = batches;
-    if (batches.length <= 1 || only === undefined) return Promise.allSettled(batches.map((b) => this.handleBatch(b)));
+    const partitions = new Set(batches.map((batch) => offsetKey(batch.topic, batch.partition)));
+    // Two batches of one partition follow one another: each needs the offset the other leaves.
+    if (batches.length <= 1 || partitions.size < batches.length) return this.handleEach(batches);
     const started = process.hrtime.bigint();
     const spans = this.applySpans(batches);
     let applied: AppliedBatches;
@@ -227,14 +228,25 @@ export class ProjectionRunner implements BatchHandler {
       applied = await this.applyBatches(batches, 'together');
     } catch (error) {
       endSpans(spans, error);
-      const settled: PromiseSettledResult<BatchOutcome>[] = [];
-      // One at a time: on one connection, as the group would have been.
-      for (const batch of batches) settled.push(...(await Promise.allSettled([this.handleBatch(batch)])));
-      return settled;
+      return this.handleEach(batches);
     }
     endSpans(spans);
     this.report(applied, started);
     return applied.outcomes.map((value) => ({ status: 'fulfilled', value }));
+  }
+
+  /**
+   * Each batch in a transaction of its own, one after another (on one connection, as their group
+   * would have been), beating the group's heart between them: kafkajs does not while it waits.
+   */
+  private async handleEach(batches: readonly PartitionBatch[]): Promise<PromiseSettledResult<BatchOutcome>[]> {
+    const settled: PromiseSettledResult<BatchOutcome>[] = [];
+    const heartbeat = heartbeatOf(batches);
+    for (const [index, batch] of batches.entries()) {
+      if (index > 0) await heartbeat().catch(() => undefined); // a failed beat is kafkajs' to act on
+      settled.push(...(await Promise.allSettled([this.handleBatch(batch)])));
+    }
+    return settled;
   }
 
   private applySpans(batches: readonly PartitionBatch[]): (Span | undefined)[] {
@@ -324,9 +336,8 @@ export class ProjectionRunner implements BatchHandler {
         fresh = fresh.length === 0 ? decision.fresh : [...fresh, ...decision.fresh];
       }
       if (advances.length === 0) return decided;
-      const [first] = batches;
       report = await this.applyRecords(db, fresh, {
-        heartbeat: () => first?.heartbeat() ?? Promise.resolve(), // one consumer's: one heartbeat serves them all
+        heartbeat: heartbeatOf(batches),
         advances,
         mode,
         states,
@@ -700,6 +711,15 @@ interface AppliedBatches {
   readonly outcomes: readonly BatchOutcome[];
   readonly report: RecordsOutcome;
   readonly alreadyApplied: number;
+}
+
+/**
+ * The consumer's heartbeat, through the first of the batches that has records (a batch of a fetch
+ * with only invisible records has none to give): the batches are one consumer's, one beat serves all.
+ */
+function heartbeatOf(batches: readonly PartitionBatch[]): () => Promise<void> {
+  const carrier = batches.find((batch) => batch.records.length > 0) ?? batches[0];
+  return () => carrier?.heartbeat() ?? Promise.resolve();
 }
 
 function offsetKey(topic: string, partition: number): string {
