@@ -15,7 +15,7 @@ describe('loadConfig', () => {
       [config.http.commandApiPort, config.http.queryApiPort, config.http.projectionWorkerPort],
       [3000, 3001, 3002],
     );
-    assert.equal(config.projections.concurrentPartitions, 3);
+    assert.equal(config.projections.concurrentPartitions, 16);
   });
 
   it("asks the command API for the outbox at its configured address, or at COMMAND_API_URL's origin", () => {
