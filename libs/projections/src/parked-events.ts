@@ -4,6 +4,7 @@ import { decodeEnvelope, type EventEnvelope } from '@app/messaging';
 import { isPgError } from '@app/platform';
 
 import { buildingGeneration } from './generations.js';
+import { lockOffsets } from './offset-locks.js';
 
 import type { Projection } from './projection.js';
 import { ProjectionRunner } from './projection-runner.js';
@@ -346,20 +347,6 @@ function envelopeOf(row: ParkedRow): EventEnvelope | undefined {
  * a rebuild has not reached yet: the worker's batch of that partition then waits for this transaction,
  * or this one for it, and never decides on what the other has not committed.
  */
-async function lockOffsets(db: SqlSession, projection: string, origins: readonly Origin[]): Promise<void> {
-  const unique = [
-    ...new Map(origins.map(({ topic, partition }) => [`${topic}/${String(partition)}`, { topic, partition }])).values(),
-  ];
-  unique.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
-  for (const { topic, partition } of unique) {
-    await db.query(
-      `INSERT INTO projection_offsets AS o (projection, topic, partition, next_offset) VALUES ($1, $2, $3, 0)
-       ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = o.next_offset`,
-      [projection, topic, partition],
-    );
-  }
-}
-
 async function appliedVersion(db: SqlSession, projection: string, streamId: string): Promise<number> {
   const rows: { version: number }[] = await db.query(
     'SELECT version FROM projection_order_versions WHERE projection = $1 AND order_id = $2',

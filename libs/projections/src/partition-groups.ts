@@ -1,5 +1,6 @@
 import type { BatchHandler, BatchOutcome, PartitionBatch } from '@app/messaging';
 
+import { partitionKey } from './offset-locks.js';
 import type { ProjectionRunner } from './projection-runner.js';
 
 /** A batch handed over and waiting for its group's transaction. */
@@ -116,8 +117,4 @@ export class PartitionGroups implements BatchHandler {
     this.waiting = rest;
     return group;
   }
-}
-
-function partitionKey({ topic, partition }: PartitionBatch): string {
-  return `${String(partition)}/${topic}`;
 }

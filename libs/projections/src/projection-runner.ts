@@ -24,6 +24,7 @@ import {
 } from '@app/platform';
 
 import { liveGeneration, type GenerationScope } from './generations.js';
+import { lockOffsets, partitionKey } from './offset-locks.js';
 import type { Projection } from './projection.js';
 import {
   BEHIND_PARKED,
@@ -218,7 +219,7 @@ export class ProjectionRunner implements BatchHandler {
    * error per batch, in their order.
    */
   async handleBatches(batches: readonly PartitionBatch[]): Promise<PromiseSettledResult<BatchOutcome>[]> {
-    const partitions = new Set(batches.map((batch) => offsetKey(batch.topic, batch.partition)));
+    const partitions = new Set(batches.map(partitionKey));
     // Two batches of one partition follow one another: each needs the offset the other leaves.
     if (batches.length <= 1 || partitions.size < batches.length) return this.handleEach(batches);
     const started = process.hrtime.bigint();
@@ -310,7 +311,7 @@ export class ProjectionRunner implements BatchHandler {
     let alreadyApplied = 0;
     const records = batches.length === 1 ? (batches[0]?.records ?? []) : batches.flatMap((batch) => batch.records);
     const outcomes = await this.transaction(async (db): Promise<BatchOutcome[]> => {
-      const locking = this.lockOffsets(db, batches);
+      const locking = lockOffsets(db, this.projection.name, batches);
       // Pipelined, the streams' states are read in the same round trip, after the locks (so with a
       // snapshot that sees what the locks waited for), for every record: those below the stored offset
       // are simply not used.
@@ -326,7 +327,7 @@ export class ProjectionRunner implements BatchHandler {
       const advances: OffsetAdvance[] = [];
       let fresh: readonly SourcedRecord[] = [];
       for (const batch of batches) {
-        const stored = storedOffsets.get(offsetKey(batch.topic, batch.partition));
+        const stored = storedOffsets.get(partitionKey(batch));
         if (stored === undefined) throw new Error('projection_offsets upsert returned no row');
         const decision = await this.decide(batch, stored);
         decided.push(decision.outcome);
@@ -681,29 +682,6 @@ export class ProjectionRunner implements BatchHandler {
     );
     return true;
   }
-
-  /**
-   * Reads the batches' stored offsets under row locks, creating them at zero for partitions seen the
-   * first time. One statement, locking in (topic, partition) order: two transactions of this
-   * projection that lock some of the same partitions (members in a rebalance) wait, never deadlock.
-   */
-  private async lockOffsets(
-    db: SqlSession,
-    batches: readonly Pick<PartitionBatch, 'topic' | 'partition'>[],
-  ): Promise<ReadonlyMap<string, bigint>> {
-    const keys = [
-      ...new Map(batches.map(({ topic, partition }) => [offsetKey(topic, partition), { topic, partition }])).values(),
-    ];
-    keys.sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1));
-    const rows: { topic: string; partition: number; next_offset: string }[] = await db.query(
-      `INSERT INTO projection_offsets AS o (projection, topic, partition, next_offset)
-       SELECT $1, t.topic, t.partition, 0 FROM unnest($2::text[], $3::int[]) WITH ORDINALITY AS t(topic, partition, n) ORDER BY t.n
-       ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = o.next_offset
-       RETURNING o.topic, o.partition, o.next_offset`,
-      [this.projection.name, keys.map((key) => key.topic), keys.map((key) => key.partition)],
-    );
-    return new Map(rows.map((row) => [offsetKey(row.topic, row.partition), BigInt(row.next_offset)]));
-  }
 }
 
 /** A batch's outcomes and what its transaction did, for the observer. */
@@ -720,10 +698,6 @@ interface AppliedBatches {
 function heartbeatOf(batches: readonly PartitionBatch[]): () => Promise<void> {
   const carrier = batches.find((batch) => batch.records.length > 0) ?? batches[0];
   return () => carrier?.heartbeat() ?? Promise.resolve();
-}
-
-function offsetKey(topic: string, partition: number): string {
-  return `${String(partition)}/${topic}`;
 }
 
 /**
