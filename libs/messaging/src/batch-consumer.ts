@@ -87,6 +87,10 @@ export interface BatchConsumerOptions {
 /** After a batch read ahead failed, how long its partition waits before it is read again. */
 const READ_AGAIN_AFTER_MS = 500;
 
+/** How soon, and at most how often, an assignment's seek asks the store again after it failed. */
+const SEEK_RETRY_FIRST_MS = 200;
+const SEEK_RETRY_MAX_MS = 5_000;
+
 /** How often Kafka's committed offsets (for lag tooling) follow the handler's stored ones. */
 const KAFKA_COMMIT_INTERVAL_MS = 5_000;
 
@@ -111,6 +115,8 @@ export class BatchConsumer {
   private readonly uncommitted = new Map<number, string>();
   /** The partitions of the last assignment. */
   private assigned = new Set<number>();
+  /** Assignments so far: a seek for an older one gives way to the newer one's. */
+  private joins = 0;
   private readonly committer = setInterval(() => void this.commitProgress(), KAFKA_COMMIT_INTERVAL_MS).unref();
 
   constructor(
@@ -136,7 +142,7 @@ export class BatchConsumer {
       this.assigned = new Set(partitions);
       for (const partition of [...this.uncommitted.keys()])
         if (!this.assigned.has(partition)) this.uncommitted.delete(partition);
-      void this.seekToStored(partitions);
+      void this.seekToStored(partitions, ++this.joins);
     });
     // kafkajs resolves a batch whose records were all filtered out (only markers or aborted records)
     // itself and never hands it to eachBatch; its batch events are the only sign that it was read.
@@ -330,13 +336,27 @@ export class BatchConsumer {
     }
   }
 
-  private async seekToStored(partitions: readonly number[]): Promise<void> {
-    try {
-      const offsets = await this.handler.storedOffsets(this.options.topic, partitions);
-      for (const partition of partitions) this.seek(partition, offsets.get(partition) ?? '0');
-    } catch (error) {
-      // Not fatal: every batch is checked against the stored offset and rewinds when it does not line up.
-      this.logger.warn(`could not seek to stored offsets: ${String(error)}`);
+  /**
+   * Seeks the assigned partitions to the handler's stored offsets, asking again until the store
+   * answers (a database down at the assignment): until then kafkajs reads from Kafka's committed
+   * offsets, which may be past what the store holds (a read-model commit lost in a database crash),
+   * and a partition that gets no new record would never be checked against the store and rewound.
+   * Each try reads the offsets afresh, so a late seek goes where the store is then.
+   */
+  private async seekToStored(partitions: readonly number[], join: number): Promise<void> {
+    const current = (): boolean => join === this.joins && !this.isStopping();
+    for (let attempt = 1; current(); attempt++) {
+      try {
+        const offsets = await this.handler.storedOffsets(this.options.topic, partitions);
+        if (!current()) return;
+        for (const partition of partitions) this.seek(partition, offsets.get(partition) ?? '0');
+        if (attempt > 1) this.logger.log(`sought to stored offsets after ${String(attempt)} tries`);
+        return;
+      } catch (error) {
+        if (attempt === 1)
+          this.logger.warn(`could not read stored offsets, trying again until the store answers: ${String(error)}`);
+        await delay(Math.min(SEEK_RETRY_MAX_MS, SEEK_RETRY_FIRST_MS * 2 ** (attempt - 1)), undefined, { ref: false });
+      }
     }
   }
 }

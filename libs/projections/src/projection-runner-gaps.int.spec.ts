@@ -176,4 +176,42 @@ describe('projection runner over offset gaps, with a real broker', () => {
     assert.deepEqual(await view(kept), { status: 'PLACED', version: 1 });
     assert.equal(await view(gone), undefined);
   });
+
+  it('seeks to the stored offsets once the store answers, when it did not at the assignment', async () => {
+    // Kafka's committed offset is past the store's (a read-model commit lost in a database crash) and
+    // no record follows: only the seek to the stored offset makes the consumer read what it lost.
+    const topic = await newTopic('store-down');
+    const order = randomUUID();
+    const plain = env.kafka.producer();
+    await plain.connect();
+    await plain.send({ topic, acks: -1, messages: [message(placed(order)), message(confirmed(order))] });
+    await plain.disconnect();
+    const groupId = `${env.config.kafka.groupPrefix}${topic}`;
+    const admin = env.kafka.admin();
+    await admin.connect();
+    await admin.setOffsets({ groupId, topic, partitions: [{ partition: 0, offset: '2' }] });
+    await admin.disconnect();
+
+    const runner = new ProjectionRunner(dataSource, orderViewProjection);
+    let refusals = 2;
+    const consumer = new BatchConsumer(
+      env.kafka,
+      { groupId, topic },
+      {
+        storedOffsets: (asked, partitions) =>
+          refusals-- > 0 ? Promise.reject(new Error('the store is down')) : runner.storedOffsets(asked, partitions),
+        handleBatch: (batch) => runner.handleBatch(batch),
+      },
+    );
+    consumers.push(consumer);
+    await consumer.start();
+    await eventually(
+      async () => {
+        assert.deepEqual(await view(order), { status: 'CONFIRMED', version: 2 });
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
+    assert.ok(refusals < 0, 'the store was asked again after it refused');
+    assert.equal(await storedOffset(topic), 2);
+  });
 });
