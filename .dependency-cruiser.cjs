@@ -65,23 +65,22 @@ module.exports = {
       to: { path: 'node_modules/kafkajs/' },
     },
     {
-      name: 'express-stays-at-the-http-edge',
+      name: 'the-http-adapter-stays-at-the-http-edge',
       severity: 'error',
       comment:
         'Use cases return outcomes; only the HTTP edge turns requests into commands and outcomes into answers. ' +
-        'A handler that takes Express types ties every use case to one adapter and cannot run from a test, a CLI ' +
-        'or a consumer without faking a request. The edge: controllers (*.http.controller.ts), the command ' +
-        "API's order-command.http.ts, and the platform's HTTP setup, request context and request metrics.",
+        'A handler that takes Fastify (or Express) types ties every use case to one adapter and cannot run from a ' +
+        'test, a CLI or a consumer without faking a request. The edge: controllers (*.http.controller.ts), the ' +
+        "command API's order-command.http.ts, and the platform's HTTP setup.",
       from: {
         pathNot: [
           '^apps/[^/]+/src/.+\\.http\\.controller\\.ts$',
           '^apps/command-api/src/shared/order-command\\.http\\.ts$',
           '^libs/platform/src/http/',
-          '^libs/platform/src/logging/request-context\\.ts$',
-          '^libs/platform/src/metrics/metrics\\.ts$',
+          '^scripts/bench/hello-app\\.ts$',
         ],
       },
-      to: { path: 'node_modules/(@types/)?express/' },
+      to: { path: 'node_modules/((@types/)?express|fastify|@fastify/[^/]+|@nestjs/platform-(express|fastify))/' },
     },
     {
       name: 'production-code-does-not-import-tests',

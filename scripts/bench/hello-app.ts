@@ -1,8 +1,8 @@
 /**
- * The HTTP ceiling: a NestJS hello-world with nothing of ours in the way, on the command API's adapter
- * (Express) or on Fastify's, to see what changing adapters could give. The benchmark sends it the same
+ * The HTTP ceiling: a NestJS hello-world with nothing of ours in the way, on the apps' adapter
+ * (Fastify) or on Express's, for comparison. The benchmark sends it the same
  * POSTs, with the same generator, as the command API.
- * `node dist/scripts/bench/hello-app.js <port> [express|fastify]`
+ * `node dist/scripts/bench/hello-app.js <port> [fastify|express]`
  */
 import 'reflect-metadata';
 
@@ -22,7 +22,7 @@ class HelloController {
 @Module({ controllers: [HelloController] })
 class HelloModule {}
 
-const adapter = process.argv[3] ?? 'express';
+const adapter = process.argv[3] ?? 'fastify';
 if (adapter !== 'express' && adapter !== 'fastify') throw new Error(`unknown adapter ${adapter}`);
 const app =
   adapter === 'fastify'

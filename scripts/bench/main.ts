@@ -196,10 +196,10 @@ try {
       await hello.stop();
     }
   };
-  log('ceiling: NestJS hello-world on the same adapter (Express), same load');
-  const httpRps = await helloCeiling('express');
-  log('ceiling: NestJS hello-world on Fastify, for comparison');
-  const httpFastifyRps = await helloCeiling('fastify');
+  log('ceiling: NestJS hello-world on the same adapter (Fastify), same load');
+  const httpRps = await helloCeiling('fastify');
+  log('ceiling: NestJS hello-world on Express, for comparison');
+  const httpExpressRps = await helloCeiling('express');
 
   log('ceiling: the raw append transaction through pg, same concurrency');
   const appendTps = await appendCeiling(raw.target.databaseUrl, load);
@@ -268,7 +268,7 @@ try {
 
   const ceilings = {
     http_rps: round(httpRps),
-    http_fastify_rps: round(httpFastifyRps),
+    http_express_rps: round(httpExpressRps),
     append_tps: round(appendTps),
     produce_mps: round(produceMps),
     consume_mps: round(consumeMps),

@@ -26,8 +26,8 @@ export interface BenchResults {
   };
   readonly ceilings: {
     readonly http_rps: number;
-    /** The same hello-world on Nest's Fastify adapter: what the HTTP apps could gain by changing adapters. */
-    readonly http_fastify_rps: number;
+    /** The same hello-world on Nest's Express adapter (the apps' adapter before issue 15), for comparison. */
+    readonly http_express_rps: number;
     readonly append_tps: number;
     readonly produce_mps: number;
     readonly consume_mps: number;
@@ -102,8 +102,8 @@ export function markdownTable(
   const { ceilings: c, system: s, ratios: r } = results;
   const mark = (ok: boolean): string => (ok ? 'yes' : '**no**');
   const rows: [string, string, string][] = [
-    ['ceiling: HTTP hello-world, Express (req/s)', String(c.http_rps), ''],
-    ['ceiling: HTTP hello-world, Fastify (req/s), for comparison', String(c.http_fastify_rps), ''],
+    ['ceiling: HTTP hello-world, Fastify (req/s)', String(c.http_rps), ''],
+    ['ceiling: HTTP hello-world, Express (req/s), for comparison', String(c.http_express_rps), ''],
     ['ceiling: append transaction (tx/s)', String(c.append_tps), ''],
     ['ceiling: Kafka produce (msg/s)', String(c.produce_mps), ''],
     ['ceiling: Kafka consume from 0 (msg/s)', String(c.consume_mps), ''],

@@ -90,6 +90,55 @@ describe('every request gets its answer', () => {
     });
   }
 
+  it('takes a command without a body, with or without a JSON Content-Type, and refuses a body that is not an object', async () => {
+    const unknown = '/orders/00000000-0000-4000-8000-000000000000/deliver'; // a command without body fields
+    const answers = await Promise.all([
+      rawHttpRequest(commandApi.url, { method: 'POST', path: unknown }),
+      rawHttpRequest(commandApi.url, {
+        method: 'POST',
+        path: unknown,
+        headerLines: ['Content-Type: application/json'],
+      }),
+      rawHttpRequest(commandApi.url, { method: 'POST', path: unknown, body: '' }),
+      rawHttpRequest(commandApi.url, {
+        method: 'POST',
+        path: unknown,
+        headerLines: ['Content-Type: application/json'],
+        body: '',
+      }),
+    ]);
+    // Read as a command on an order that does not exist: past the body, never a 400 or 415 for its absence.
+    for (const answer of answers) assert.equal(answer.status, 404, answer.body);
+    const notAnObject = await rawHttpRequest(commandApi.url, {
+      method: 'POST',
+      path: unknown,
+      headerLines: ['Content-Type: application/json'],
+      body: '[1]',
+    });
+    assert.equal(notAnObject.status, 400, notAnObject.body);
+    assert.match(notAnObject.body, /the body must be a JSON object/);
+  });
+
+  it('answers a GET with an ETag, and 304 without a body to an If-None-Match that names it', async () => {
+    const first = await rawHttpRequest(commandApi.url, { method: 'GET', path: '/docs/openapi.json' });
+    assert.equal(first.status, 200);
+    const etag = first.headers.etag?.[0];
+    assert.ok(etag, 'an ETag on a successful GET');
+    const again = await rawHttpRequest(commandApi.url, {
+      method: 'GET',
+      path: '/docs/openapi.json',
+      headerLines: [`If-None-Match: "other", ${etag}`],
+    });
+    assert.equal(again.status, 304);
+    assert.equal(again.body, '');
+    const changed = await rawHttpRequest(commandApi.url, {
+      method: 'GET',
+      path: '/docs/openapi.json',
+      headerLines: ['If-None-Match: "other"'],
+    });
+    assert.equal(changed.status, 200);
+  });
+
   it('still serves requests afterwards', async () => {
     const answer = await rawHttpRequest(commandApi.url, { method: 'GET', path: '/health/live' });
     assert.equal(answer.status, 200);

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 
 import { NestFactory } from '@nestjs/core';
 
-import { configureHttpApp, createLogger, loadConfigOrExit } from '@app/platform';
+import { configureHttpApp, createHttpAdapter, createLogger, loadConfigOrExit } from '@app/platform';
 
 import { CommandApiModule } from './command-api.module.js';
 import { setupOpenApi } from './openapi.js';
@@ -10,6 +10,8 @@ import { setupOpenApi } from './openapi.js';
 // Read first: a configuration error stops the process with one clear message, before Nest starts.
 const { http, logFormat } = loadConfigOrExit();
 const logger = createLogger('command-api', logFormat);
-const app = setupOpenApi(configureHttpApp(await NestFactory.create(CommandApiModule, { bodyParser: false, logger })));
+const app = setupOpenApi(
+  configureHttpApp(await NestFactory.create(CommandApiModule, createHttpAdapter(), { bodyParser: false, logger })),
+);
 await app.listen(http.commandApiPort, http.host);
 logger.log(`listening on ${await app.getUrl()}; OpenAPI at /docs`, 'command-api');

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 
 import { NestFactory } from '@nestjs/core';
 
-import { configureHttpApp, createLogger, loadConfigOrExit } from '@app/platform';
+import { configureHttpApp, createHttpAdapter, createLogger, loadConfigOrExit } from '@app/platform';
 
 import { ProjectionWorkerModule } from './projection-worker.module.js';
 import { attachProjectionsTransport } from './start-worker.js';
@@ -11,7 +11,9 @@ import { attachProjectionsTransport } from './start-worker.js';
 const { http, logFormat } = loadConfigOrExit();
 const logger = createLogger('projection-worker', logFormat);
 const app = attachProjectionsTransport(
-  configureHttpApp(await NestFactory.create(ProjectionWorkerModule, { bodyParser: false, logger })),
+  configureHttpApp(
+    await NestFactory.create(ProjectionWorkerModule, createHttpAdapter(), { bodyParser: false, logger }),
+  ),
 );
 await app.startAllMicroservices();
 await app.listen(http.projectionWorkerPort, http.host);

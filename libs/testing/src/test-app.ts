@@ -2,7 +2,7 @@ import type { INestApplication, Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import type request from 'supertest';
 
-import { APP_CONFIG, configureHttpApp, type AppConfig } from '@app/platform';
+import { APP_CONFIG, configureHttpApp, createHttpAdapter, type AppConfig } from '@app/platform';
 
 export type TestServer = Parameters<typeof request>[0];
 export type TestApp = INestApplication<TestServer>;
@@ -21,9 +21,13 @@ export async function startTestApp(
     .overrideProvider(APP_CONFIG)
     .useValue(config)
     .compile();
-  const app = configureHttpApp(moduleRef.createNestApplication<TestApp>({ bodyParser: false })) as TestApp;
+  const app = configureHttpApp(
+    moduleRef.createNestApplication<TestApp>(createHttpAdapter(), { bodyParser: false }),
+  ) as TestApp;
   app.useLogger(['error', 'warn']);
   await prepare(app);
   await app.init();
+  // Fastify adds its routes when it is ready; supertest talks to its server without listening.
+  await (app.getHttpAdapter().getInstance() as { ready(): Promise<unknown> }).ready();
   return app;
 }

@@ -8,7 +8,7 @@ import {
   type ExecutionContext,
   type NestInterceptor,
 } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { mergeMap, type Observable } from 'rxjs';
 
 import { currentCorrelationId, IdGenerator } from '@app/platform';
@@ -23,7 +23,7 @@ import {
 import type { OrderCommandResponse } from './order-command.response.js';
 
 /**
- * The HTTP edge of every command, and the one file of the command API that knows Express: reads the
+ * The HTTP edge of every command, and the one file of the command API that knows the HTTP adapter (Fastify): reads the
  * request into a CommandRequestContext, runs the command the controller returned and writes the outcome's
  * status and headers. `@OrderCommandEndpoint` puts it on every command endpoint, so controllers stay a
  * mapping from request DTO to domain command, and the handler stays callable without a request.
@@ -37,8 +37,8 @@ export class OrderCommandHttp implements NestInterceptor<OrderCommandCall, Order
 
   // After the controller, whose pipes ran first: a bad field is answered before a bad header, as it always was.
   intercept(http: ExecutionContext, next: CallHandler<OrderCommandCall>): Observable<OrderCommandResponse> {
-    const request = http.switchToHttp().getRequest<Request>();
-    const response = http.switchToHttp().getResponse<Response>();
+    const request = http.switchToHttp().getRequest<FastifyRequest>();
+    const response = http.switchToHttp().getResponse<FastifyReply>();
     return next.handle().pipe(
       mergeMap(async ({ orderId, command }) => {
         const context = commandRequestContext(request, this.ids, { acceptsIfMatch: !startsOrder(command) });
@@ -48,10 +48,10 @@ export class OrderCommandHttp implements NestInterceptor<OrderCommandCall, Order
   }
 }
 
-function answer(response: Response, { status, headers, replayed, body }: CommandOutcome): OrderCommandResponse {
-  response.status(status);
-  for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
-  if (replayed) response.setHeader('Idempotent-Replayed', 'true');
+function answer(response: FastifyReply, { status, headers, replayed, body }: CommandOutcome): OrderCommandResponse {
+  void response.code(status);
+  void response.headers(headers);
+  if (replayed) void response.header('Idempotent-Replayed', 'true');
   return body;
 }
 
@@ -60,7 +60,7 @@ const STRONG_ETAG = /^"(\d{1,9})"$/;
 const TRACEPARENT = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/;
 
 function commandRequestContext(
-  request: Request,
+  request: FastifyRequest,
   ids: IdGenerator,
   { acceptsIfMatch }: { acceptsIfMatch: boolean },
 ): CommandRequestContext {
@@ -90,9 +90,11 @@ function parseIfMatch(value: string | undefined): number | undefined {
   return Number(match[1]);
 }
 
-function fingerprint(request: Request): string {
+/** Of the method, the path (as sent, without the query) and the body. */
+function fingerprint(request: FastifyRequest): string {
+  const path = request.url.split('?', 1)[0] ?? request.url;
   return createHash('sha256')
-    .update(`${request.method} ${request.path}\n${canonicalJson(request.body)}`)
+    .update(`${request.method} ${path}\n${canonicalJson(request.body)}`)
     .digest('base64url');
 }
 
@@ -106,7 +108,7 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value ?? null);
 }
 
-function header(request: Request, name: string): string | undefined {
+function header(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
 }

@@ -22,7 +22,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import { Matches } from 'class-validator';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DataSource } from 'typeorm';
 
 import { TopicOffsets } from '@app/messaging';
@@ -137,11 +137,11 @@ export class ProjectionsController {
   })
   async rebuild(
     @Param() { name }: ProjectionParams,
-    @Req() request: Request,
-    @Res({ passthrough: true }) response: Response,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) response: FastifyReply,
   ): Promise<RebuildResponse> {
     const projection = this.projection(name);
-    const requestedBy = `admin-api from ${request.ip ?? 'unknown'}`;
+    const requestedBy = `admin-api from ${request.ip}`;
     try {
       const rebuild = await this.records.request({
         projection: projection.name,
@@ -153,7 +153,7 @@ export class ProjectionsController {
         `rebuild ${rebuild.id} of ${projection.name} requested by ${requestedBy} at ${rebuild.requestedAt}`,
       );
       const statusUrl = this.statusUrl(rebuild);
-      response.setHeader('Location', statusUrl);
+      void response.header('Location', statusUrl);
       return { rebuild, statusUrl };
     } catch (error) {
       if (!(error instanceof RebuildAlreadyActive)) throw error;
@@ -202,7 +202,7 @@ export class ProjectionsController {
     type: RebuildConflictResponse,
     description: 'It has already ended (REBUILD_FINISHED): `rebuild` shows how.',
   })
-  async cancel(@Param() { name, id }: RebuildParams, @Req() request: Request): Promise<RebuildResponse> {
+  async cancel(@Param() { name, id }: RebuildParams, @Req() request: FastifyRequest): Promise<RebuildResponse> {
     const rebuild = await this.find(name, id);
     const cancelled = await this.records.requestCancel(rebuild.id);
     if (!cancelled) {
@@ -215,7 +215,7 @@ export class ProjectionsController {
         rebuild: ended,
       });
     }
-    this.logger.log(`rebuild ${id} of ${name} cancelled by admin-api from ${request.ip ?? 'unknown'}`);
+    this.logger.log(`rebuild ${id} of ${name} cancelled by admin-api from ${request.ip}`);
     return { rebuild: cancelled, statusUrl: this.statusUrl(cancelled) };
   }
 

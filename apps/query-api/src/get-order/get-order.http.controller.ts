@@ -1,6 +1,6 @@
 import { ConflictException, Controller, Get, Inject, NotFoundException, Param, Query, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProperty, ApiResponse } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 
 import { APP_CONFIG, ErrorResponse, uuidParam, type AppConfig } from '@app/platform';
 import { OrderViewQueries } from '@app/read-models';
@@ -48,14 +48,14 @@ export class GetOrderController {
   async getOrder(
     @Param('id', uuidParam('id')) orderId: string,
     @Query() { minVersion }: GetOrderQuery,
-    @Res({ passthrough: true }) response: Response,
+    @Res({ passthrough: true }) response: FastifyReply,
   ): Promise<OrderResponse> {
     const view =
       minVersion === undefined
         ? await this.orders.findById(orderId)
         : await this.orders.waitForVersion(orderId, minVersion, this.config.query.minVersionWaitMs);
     if (minVersion !== undefined && (view?.version ?? 0) < minVersion) {
-      response.setHeader('Retry-After', '1');
+      void response.header('Retry-After', '1');
       throw new ConflictException({
         statusCode: 409,
         error: 'Conflict',
@@ -72,7 +72,7 @@ export class GetOrderController {
         message: `order ${orderId} is not known (yet)`,
       });
     }
-    response.setHeader('ETag', `"${view.version}"`);
+    void response.header('ETag', `"${view.version}"`);
     return toOrderResponse(view);
   }
 }

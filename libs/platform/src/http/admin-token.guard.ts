@@ -8,7 +8,7 @@ import {
   type CanActivate,
   type ExecutionContext,
 } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 
@@ -28,15 +28,15 @@ export class AdminTokenGuard implements CanActivate {
   }
 
   canActivate(context: ExecutionContext): boolean {
-    const request = context.switchToHttp().getRequest<Request>();
+    const request = context.switchToHttp().getRequest<FastifyRequest>();
     // Exactly one Authorization header: Node keeps the first of several and drops the rest, while a proxy
     // in front may check the last, so a request carrying two is ambiguous and refused.
-    const authorization = request.headersDistinct.authorization ?? [];
+    const authorization = request.raw.headersDistinct.authorization ?? [];
     const presented =
       authorization.length === 1 ? /^Bearer ([\x21-\x7E]{1,512})$/.exec(authorization[0] ?? '')?.[1] : undefined;
     // Comparing digests keeps the comparison constant-time whatever the presented length.
     if (!this.expected || presented === undefined || !timingSafeEqual(digest(presented), this.expected)) {
-      context.switchToHttp().getResponse<Response>().setHeader('WWW-Authenticate', 'Bearer realm="admin"');
+      void context.switchToHttp().getResponse<FastifyReply>().header('WWW-Authenticate', 'Bearer realm="admin"');
       throw new UnauthorizedException({
         statusCode: 401,
         error: 'Unauthorized',
@@ -44,7 +44,7 @@ export class AdminTokenGuard implements CanActivate {
       });
     }
     this.logger.log(
-      `admin ${request.method} ${request.originalUrl} by token holder from ${request.ip ?? 'unknown'} at ${new Date().toISOString()}`,
+      `admin ${request.method} ${request.originalUrl} by token holder from ${request.ip} at ${new Date().toISOString()}`,
     );
     return true;
   }

@@ -1,13 +1,25 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { finished } from 'node:stream';
 
-import { BadRequestException, ValidationPipe, type INestApplication, type ValidationError } from '@nestjs/common';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import {
+  BadRequestException,
+  HttpException,
+  ValidationPipe,
+  type INestApplication,
+  type ValidationError,
+} from '@nestjs/common';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import bodyParser from 'body-parser';
+import etag from 'etag';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fresh from 'fresh';
+import typeIs from 'type-is';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { correlateRequests } from '../logging/request-context.js';
 import { Metrics } from '../metrics/metrics.js';
 import { answerMalformedRequests, keepIdleConnectionsLonger } from './connections.js';
+import { setRouteOf } from './http-route.js';
 
 /** One invalid field of a request, named by its path (`lines.0.quantity`). */
 export interface FieldError {
@@ -18,28 +30,88 @@ export interface FieldError {
 const JSON_TYPES = ['application/json', 'application/*+json'];
 /** Keys that would reach an object's prototype when copied onto a class instance. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+/** Node's own default for how long a request may take to arrive (Fastify's is none): a slow client gets a 408. */
+const REQUEST_TIMEOUT_MS = 300_000;
+/** As long as a URL may be (Node's 16 kB of headers): a long id is answered by its validation (400), not the router. */
+const MAX_PARAM_LENGTH = 16_384;
 
 /**
- * HTTP behaviour shared by every API (the app must import MetricsModule), so a client's mistake is
- * always a clear 4xx and never a 5xx:
+ * The HTTP adapter of every app: Fastify, whose request handling costs a fraction of Express's
+ * (docs/benchmarks.md, "A fifth pass"). Create the app with it and `{ bodyParser: false }`, then
+ * `configureHttpApp`: `createHttpApp` in main.ts and `startTestApp` in tests do both.
+ */
+export function createHttpAdapter(): FastifyAdapter {
+  return new FastifyAdapter({
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    // A request on a kept-alive connection during shutdown is still served, as it always was.
+    return503OnClosing: false,
+    // Node's parser errors (431, 400, 408) are answered by answerMalformedRequests, on the server.
+    clientErrorHandler: () => undefined,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH, ignoreTrailingSlash: true },
+    // The router refuses a malformed percent-encoding before any hook runs.
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      answerAfterBody(request.raw, reply, routingRefusal(error.code));
+    },
+  });
+}
+
+/**
+ * HTTP behaviour shared by every API (the app must import MetricsModule, and run on createHttpAdapter),
+ * so a client's mistake is always a clear 4xx and never a 5xx:
  * JSON bodies only (415 otherwise), a body size limit (413), malformed JSON and prototype keys
  * rejected (400), strict validation with unknown fields rejected and a 400 body that names each bad
  * field. Tests call this too, so they run what production runs.
  * Every request gets its answer: an error answered before the body was read waits for the body (see
- * sendError), requests Node's parser refuses are answered without cutting the client off, and an idle
- * connection is never closed under a client that still counts on it (connections.ts).
+ * answerAfterBody), requests Node's parser refuses are answered without cutting the client off, and an
+ * idle connection is never closed under a client that still counts on it (connections.ts).
  */
 export function configureHttpApp(app: INestApplication): INestApplication {
   const { http } = app.get<AppConfig>(APP_CONFIG);
   const server = app.getHttpServer() as Server;
+  const fastify = app.getHttpAdapter().getInstance() as FastifyInstance;
+  const metrics = app.get(Metrics);
   answerMalformedRequests(server);
-  app.use(keepIdleConnectionsLonger(server));
-  app.use(correlateRequests);
-  app.use(refuseMalformedUrls);
-  app.use(app.get(Metrics).timeRequests);
-  app.use(express.json({ limit: http.bodyLimitBytes, type: JSON_TYPES, reviver: refuseForbiddenKeys }));
-  app.use(requireJsonObjectBody);
-  app.use(answerBodyErrors);
+  const advertiseIdleTime = keepIdleConnectionsLonger(server);
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const { raw } = request;
+    replies.set(raw, reply);
+    const route = request.routeOptions.url;
+    if (route !== undefined) setRouteOf(raw, route);
+    advertiseIdleTime(reply.raw);
+    correlateRequests(raw, reply.raw, () => {
+      const refusal = urlRefusal(raw.url ?? '') ?? mediaTypeRefusal(raw);
+      if (refusal) {
+        answerAfterBody(raw, reply, refusal);
+        return;
+      }
+      metrics.timeRequest(raw, reply.raw, route);
+      done();
+    });
+  });
+  fastify.addHook('onSend', answerUnchanged);
+  const parseJson = bodyParser.json({ limit: http.bodyLimitBytes, type: JSON_TYPES, reviver: refuseForbiddenKeys });
+  fastify.removeAllContentTypeParsers();
+  // Every body that gets here is JSON by its media type (the onRequest hook refused the others).
+  fastify.addContentTypeParser('*', (request, _payload, done) => {
+    const { raw } = request;
+    parseJson(raw, raw as unknown as ServerResponse, (error?: unknown) => {
+      if (error !== undefined) {
+        const refusal = bodyRefusal(error);
+        whenBodyRead(raw, (inTime) => {
+          if (!inTime) void replies.get(raw)?.header('Connection', 'close');
+          done(asHttpException(refusal));
+        });
+        return;
+      }
+      // Undefined when the request has a Content-Type but no body at all: no fields, as without one.
+      const body = (raw as { body?: unknown }).body;
+      if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body))) {
+        done(asHttpException({ statusCode: 400, error: 'Bad Request', message: 'the body must be a JSON object' }));
+        return;
+      }
+      done(null, body);
+    });
+  });
   app.useGlobalPipes(
     new ValidationPipe({
       whitelist: true,
@@ -66,6 +138,58 @@ export function flattenValidationErrors(errors: readonly ValidationError[], pare
   });
 }
 
+/**
+ * Conditional GETs, as Express answered them: a successful GET or HEAD carries an ETag (the one its
+ * handler set, such as an order's version, or a weak one from the body), and one whose
+ * `If-None-Match` names it is answered 304 without a body.
+ */
+function answerUnchanged(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  payload: unknown,
+  done: (error: null, payload?: unknown) => void,
+): void {
+  const { method } = request;
+  if ((method !== 'GET' && method !== 'HEAD') || reply.statusCode < 200 || reply.statusCode >= 300) {
+    done(null, payload);
+    return;
+  }
+  if (reply.getHeader('etag') === undefined && (typeof payload === 'string' || Buffer.isBuffer(payload))) {
+    void reply.header('ETag', etag(payload, { weak: true }));
+  }
+  if (fresh(request.headers, { etag: reply.getHeader('etag') })) {
+    void reply.code(304);
+    done(null, '');
+    return;
+  }
+  done(null, payload);
+}
+
+interface Refusal {
+  readonly statusCode: number;
+  readonly error: string;
+  readonly message: string;
+}
+
+/** Each request's reply, for what Fastify hands only the request (a body parser). */
+const replies = new WeakMap<IncomingMessage, FastifyReply>();
+
+/** The router's refusals, before any hook: a malformed percent-encoding, an over-long parameter. */
+function routingRefusal(code: string): Refusal {
+  switch (code) {
+    case 'FST_ERR_BAD_URL':
+      return { statusCode: 400, error: 'Bad Request', message: 'the URL is not correctly percent-encoded' };
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return { statusCode: 414, error: 'URI Too Long', message: 'the URL is longer than this API accepts' };
+    default:
+      return { statusCode: 400, error: 'Bad Request', message: 'the request cannot be routed' };
+  }
+}
+
+function asHttpException(refusal: Refusal): HttpException {
+  return new HttpException({ ...refusal }, refusal.statusCode);
+}
+
 /** Also refuses strings that Postgres cannot store: lone UTF-16 surrogates and NUL characters. */
 function refuseForbiddenKeys(key: string, value: unknown): unknown {
   if (FORBIDDEN_KEYS.has(key)) throw new SyntaxError(`the key "${key}" is not allowed`);
@@ -76,56 +200,48 @@ function refuseForbiddenKeys(key: string, value: unknown): unknown {
 }
 
 /** A NUL byte or malformed escape anywhere in the URL is a client error, before it can reach a query. */
-function refuseMalformedUrls(request: Request, response: Response, next: NextFunction): void {
+function urlRefusal(url: string): Refusal | undefined {
   let decoded: string;
   try {
-    decoded = decodeURIComponent(request.originalUrl);
+    decoded = decodeURIComponent(url);
   } catch {
-    sendError(response, 400, 'Bad Request', 'the URL is not correctly percent-encoded');
-    return;
+    return { statusCode: 400, error: 'Bad Request', message: 'the URL is not correctly percent-encoded' };
   }
   if (decoded.includes('\0') || !decoded.isWellFormed()) {
-    sendError(response, 400, 'Bad Request', 'the URL contains characters that are not allowed');
-    return;
+    return { statusCode: 400, error: 'Bad Request', message: 'the URL contains characters that are not allowed' };
   }
-  next();
+  return undefined;
 }
 
-function requireJsonObjectBody(request: Request, response: Response, next: NextFunction): void {
-  const hasBody =
-    Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined;
-  if (hasBody && !request.is(JSON_TYPES)) {
-    sendError(response, 415, 'Unsupported Media Type', 'the body must be JSON (Content-Type: application/json)');
-    return;
-  }
-  const body: unknown = request.body;
-  if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body))) {
-    sendError(response, 400, 'Bad Request', 'the body must be a JSON object');
-    return;
-  }
-  next();
+/** A body, even an empty chunked one, that is not JSON by its Content-Type; an empty Content-Length is no body. */
+function mediaTypeRefusal(request: IncomingMessage): Refusal | undefined {
+  const { headers } = request;
+  const hasBody = Number(headers['content-length'] ?? 0) > 0 || headers['transfer-encoding'] !== undefined;
+  if (!hasBody || typeIs(request, JSON_TYPES)) return undefined;
+  return {
+    statusCode: 415,
+    error: 'Unsupported Media Type',
+    message: 'the body must be JSON (Content-Type: application/json)',
+  };
 }
 
-/** Errors of the body parser: they happen before routing, so Nest's exception filters never see them. */
-function answerBodyErrors(error: unknown, _request: Request, response: Response, next: NextFunction): void {
+/** What the body parser's errors mean for the client. */
+function bodyRefusal(error: unknown): Refusal {
   const { type, message } = error as { type?: string; message?: string };
   switch (type) {
     case 'entity.too.large':
-      sendError(response, 413, 'Payload Too Large', 'the body is larger than this API accepts');
-      return;
+      return { statusCode: 413, error: 'Payload Too Large', message: 'the body is larger than this API accepts' };
     case 'entity.parse.failed':
-      sendError(response, 400, 'Bad Request', `the body is not valid JSON: ${message ?? 'parse error'}`);
-      return;
+      return {
+        statusCode: 400,
+        error: 'Bad Request',
+        message: `the body is not valid JSON: ${message ?? 'parse error'}`,
+      };
     case 'charset.unsupported':
     case 'encoding.unsupported':
-      sendError(response, 415, 'Unsupported Media Type', message ?? 'unsupported body encoding');
-      return;
-    case 'request.aborted':
-    case 'request.size.invalid':
-      sendError(response, 400, 'Bad Request', message ?? 'the body was not received completely');
-      return;
+      return { statusCode: 415, error: 'Unsupported Media Type', message: message ?? 'unsupported body encoding' };
     default:
-      next(error);
+      return { statusCode: 400, error: 'Bad Request', message: message ?? 'the body was not received completely' };
   }
 }
 
@@ -133,29 +249,37 @@ function answerBodyErrors(error: unknown, _request: Request, response: Response,
 const DRAIN_MS = 5_000;
 
 /**
- * Answers once the request's body has arrived, reading and discarding what is left of it. Answering
- * first is allowed, but when the connection then closes (the client sent `Connection: close`), Node
- * closes a socket that still holds unread body: the client, still writing, gets a reset instead of
- * the answer. Bounded: a body still arriving after DRAIN_MS is answered anyway, and the connection
- * closed, so a client cannot make the server read without end.
+ * Calls `then` once the request's body has arrived, reading and discarding what is left of it.
+ * Answering first is allowed, but when the connection then closes (the client sent `Connection:
+ * close`), Node closes a socket that still holds unread body: the client, still writing, gets a reset
+ * instead of the answer. Bounded: a body still arriving after DRAIN_MS is answered anyway, and the
+ * connection closed, so a client cannot make the server read without end.
  */
-function sendError(response: Response, statusCode: number, error: string, message: string): void {
-  const request = response.req;
+function whenBodyRead(request: IncomingMessage, then: (inTime: boolean) => void): void {
   if (request.complete) {
-    response.status(statusCode).json({ statusCode, error, message });
+    then(true);
     return;
   }
-  let answered = false;
-  const answer = (): void => {
-    if (answered) return;
-    answered = true;
+  let called = false;
+  const call = (inTime: boolean): void => {
+    if (called) return;
+    called = true;
     clearTimeout(bound);
-    response.status(statusCode).json({ statusCode, error, message });
+    then(inTime);
   };
   const bound = setTimeout(() => {
-    response.setHeader('Connection', 'close');
-    answer();
+    call(false);
   }, DRAIN_MS);
-  finished(request, answer); // also on an aborted body: the answer then goes nowhere, harmlessly
+  finished(request, () => {
+    call(true); // also on an aborted body: the answer then goes nowhere, harmlessly
+  });
   request.resume();
+}
+
+/** Answers with this API's JSON error once the request's body has arrived (whenBodyRead). */
+function answerAfterBody(request: IncomingMessage, reply: FastifyReply, refusal: Refusal): void {
+  whenBodyRead(request, (inTime) => {
+    if (!inTime) reply.header('Connection', 'close');
+    void reply.code(refusal.statusCode).send({ ...refusal });
+  });
 }

@@ -1,8 +1,6 @@
 import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
-import type { NextFunction, Request, Response } from 'express';
-
 /**
  * How long an idle kept-alive connection stays open, and how long clients are told it does.
  *
@@ -15,10 +13,8 @@ import type { NextFunction, Request, Response } from 'express';
 const ADVERTISED_IDLE_SECONDS = 5;
 const KEPT_IDLE_MS = 65_000;
 
-/** Sets the idle timeout on `server` and returns the middleware that advertises the shorter one. */
-export function keepIdleConnectionsLonger(
-  server: Server,
-): (request: Request, response: Response, next: NextFunction) => void {
+/** Sets the idle timeout on `server` and returns what advertises the shorter one on each response. */
+export function keepIdleConnectionsLonger(server: Server): (response: Pick<ServerResponse, 'setHeader'>) => void {
   server.keepAliveTimeout = KEPT_IDLE_MS;
   // close() ends the connections idle at that moment; one busy then becomes idle after its response
   // and would hold the shutdown for the whole idle time, so it is ended as soon as it is idle.
@@ -27,10 +23,9 @@ export function keepIdleConnectionsLonger(
       if (!server.listening) server.closeIdleConnections();
     });
   });
-  return (_request, response, next) => {
+  return (response) => {
     // Replaces Node's own hint, which would advertise KEPT_IDLE_MS itself.
     response.setHeader('Keep-Alive', `timeout=${String(ADVERTISED_IDLE_SECONDS)}`);
-    next();
   };
 }
 

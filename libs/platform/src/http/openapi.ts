@@ -122,7 +122,7 @@ const errorContent = (schema: typeof ErrorResponse | typeof ServerErrorResponse)
 });
 
 /**
- * What the HTTP setup (configure-http-app.ts) and Express answer on every route, before or around its
+ * What the HTTP setup (configure-http-app.ts) and Fastify answer on every route, before or around its
  * controller; an operation documents its own answers of the same statuses more precisely.
  */
 function platformResponses(method: (typeof HTTP_METHODS)[number]): OperationObject['responses'] {
@@ -138,7 +138,7 @@ function platformResponses(method: (typeof HTTP_METHODS)[number]): OperationObje
     },
   };
   if (method === 'get') {
-    // Express answers a GET whose If-None-Match names the ETag of the answer it would give with 304.
+    // A GET whose If-None-Match names the ETag of the answer it would give is answered 304 (configure-http-app.ts).
     return { ...always, 304: { description: 'Not modified: If-None-Match names the current ETag.' } };
   }
   return {

@@ -1,6 +1,7 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
 import { Controller, Get, Header, Inject, Module, type DynamicModule } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
-import type { NextFunction, Request, Response } from 'express';
 import { Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
@@ -25,15 +26,16 @@ export class Metrics {
     });
   }
 
-  /** Express middleware timing every request; the route is the pattern (`/orders/:id`), never the raw path. */
-  readonly timeRequests = (request: Request, response: Response, next: NextFunction): void => {
+  /**
+   * Times a request from now until its response is sent; `route` is the pattern it matched
+   * (`/orders/:id`, never the raw path), or undefined for none.
+   */
+  timeRequest(request: Pick<IncomingMessage, 'method'>, response: ServerResponse, route: string | undefined): void {
     const end = this.httpDuration.startTimer();
-    response.on('finish', () => {
-      const route = (request.route as { path?: string } | undefined)?.path ?? 'unmatched';
-      end({ method: request.method, route, status: String(response.statusCode) });
+    response.once('finish', () => {
+      end({ method: request.method ?? 'unknown', route: route ?? 'unmatched', status: String(response.statusCode) });
     });
-    next();
-  };
+  }
 }
 
 /** Operational, not part of an API's contract: left out of OpenAPI documents. */

@@ -1,3 +1,5 @@
+import type { IncomingMessage } from 'node:http';
+
 import {
   ROOT_CONTEXT,
   SpanStatusCode,
@@ -19,6 +21,7 @@ import { BatchSpanProcessor, SimpleSpanProcessor, type SpanExporter } from '@ope
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 
 import { loadConfigOrExit } from '../config/app-config.js';
+import { routeOf } from '../http/http-route.js';
 
 export { SpanKind, type Span } from '@opentelemetry/api';
 
@@ -72,8 +75,10 @@ export function startTracing(service: string, options: TracingOptions): void {
         ignoreIncomingRequestHook: (request) => UNTRACED_PATHS.test(request.url ?? ''),
         // Named by the route it matched (`POST /orders/:id/confirm`), as the request metrics are.
         applyCustomAttributesOnSpan: (span, request) => {
-          const route = (request as { route?: { path?: unknown } }).route?.path;
-          if (typeof route !== 'string' || !('method' in request)) return;
+          // An incoming request (what tracing sees of it is Node's, so the route is looked up by it).
+          if (!('method' in request)) return;
+          const route = routeOf(request as IncomingMessage);
+          if (route === undefined) return;
           span.setAttribute('http.route', route);
           span.updateName(`${String(request.method)} ${route}`);
         },
