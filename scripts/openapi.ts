@@ -18,7 +18,7 @@ import { NestFactory } from '@nestjs/core';
 import type { OpenAPIObject } from '@nestjs/swagger';
 
 import { buildCommandApiDocument, CommandApiModule } from '@app/command-api';
-import { loadConfigOrExit, type AppConfig } from '@app/platform';
+import { createHttpAdapter, loadConfigOrExit, type AppConfig } from '@app/platform';
 import { buildQueryApiDocument, QueryApiModule } from '@app/query-api';
 
 type Build = (app: INestApplication, http: AppConfig['http']) => OpenAPIObject;
@@ -36,7 +36,7 @@ if (folder === undefined || extra.length > 0) {
 const { http } = loadConfigOrExit();
 mkdirSync(resolve(folder), { recursive: true });
 for (const { file, module, build } of APIS) {
-  const app = await NestFactory.create(module, { preview: true, logger: false });
+  const app = await NestFactory.create(module, createHttpAdapter(), { preview: true, logger: false });
   const path = join(resolve(folder), file);
   writeFileSync(path, `${JSON.stringify(build(app, http), null, 2)}\n`);
   await app.close();

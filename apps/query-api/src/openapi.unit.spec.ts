@@ -5,7 +5,7 @@ import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 
 import { ORDER_STATUSES } from '@app/orders-domain';
-import { APP_CONFIG, loadConfig } from '@app/platform';
+import { APP_CONFIG, createHttpAdapter, loadConfig } from '@app/platform';
 import { CustomerSummaryQueries, OrderViewQueries, SalesQueries } from '@app/read-models';
 
 import { GetCustomerController } from './get-customer/get-customer.http.controller.js';
@@ -37,7 +37,7 @@ describe('query API OpenAPI document', () => {
         useValue: {},
       })),
     }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
+    app = moduleRef.createNestApplication(createHttpAdapter(), { logger: false });
     schemas = (buildOpenApiDocument(app, loadConfig({}).http).components?.schemas ?? {}) as Record<string, Schema>;
   });
 

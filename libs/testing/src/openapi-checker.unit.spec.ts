@@ -5,7 +5,7 @@ import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 
 import { buildCommandApiDocument, CommandApiModule } from '@app/command-api';
-import { loadConfig } from '@app/platform';
+import { createHttpAdapter, loadConfig } from '@app/platform';
 import { buildQueryApiDocument, QueryApiModule } from '@app/query-api';
 
 import { OpenApiChecker, type Exchange } from './openapi-checker.js';
@@ -26,8 +26,8 @@ describe('OpenApiChecker on the APIs’ own documents', () => {
   before(async () => {
     const { http } = loadConfig({});
     const [commandApp, queryApp] = await Promise.all([
-      NestFactory.create(CommandApiModule, { preview: true, logger: false }),
-      NestFactory.create(QueryApiModule, { preview: true, logger: false }),
+      NestFactory.create(CommandApiModule, createHttpAdapter(), { preview: true, logger: false }),
+      NestFactory.create(QueryApiModule, createHttpAdapter(), { preview: true, logger: false }),
     ]);
     apps.push(commandApp, queryApp);
     command = await OpenApiChecker.of(buildCommandApiDocument(commandApp, http));

@@ -23,10 +23,11 @@ import {
 import type { OrderCommandResponse } from './order-command.response.js';
 
 /**
- * The HTTP edge of every command, and the one file of the command API that knows the HTTP adapter (Fastify): reads the
- * request into a CommandRequestContext, runs the command the controller returned and writes the outcome's
- * status and headers. `@OrderCommandEndpoint` puts it on every command endpoint, so controllers stay a
- * mapping from request DTO to domain command, and the handler stays callable without a request.
+ * The HTTP edge of every command, and the one file of the command API that knows the HTTP adapter
+ * (Fastify): reads the request into a CommandRequestContext, runs the command the controller returned
+ * and writes the outcome's status and headers. `@OrderCommandEndpoint` puts it on every command
+ * endpoint, so controllers stay a mapping from request DTO to domain command, and the handler stays
+ * callable without a request.
  */
 @Injectable()
 export class OrderCommandHttp implements NestInterceptor<OrderCommandCall, OrderCommandResponse> {

@@ -36,9 +36,9 @@ const REQUEST_TIMEOUT_MS = 300_000;
 const MAX_PARAM_LENGTH = 16_384;
 
 /**
- * The HTTP adapter of every app: Fastify, whose request handling costs a fraction of Express's
+ * The HTTP adapter of every app: Fastify, whose request handling costs less CPU than Express's
  * (docs/benchmarks.md, "A fifth pass"). Create the app with it and `{ bodyParser: false }`, then
- * `configureHttpApp`: `createHttpApp` in main.ts and `startTestApp` in tests do both.
+ * `configureHttpApp`: each app's serve.ts and `startTestApp` in tests do both.
  */
 export function createHttpAdapter(): FastifyAdapter {
   return new FastifyAdapter({
@@ -279,7 +279,7 @@ function whenBodyRead(request: IncomingMessage, then: (inTime: boolean) => void)
 /** Answers with this API's JSON error once the request's body has arrived (whenBodyRead). */
 function answerAfterBody(request: IncomingMessage, reply: FastifyReply, refusal: Refusal): void {
   whenBodyRead(request, (inTime) => {
-    if (!inTime) reply.header('Connection', 'close');
+    if (!inTime) void reply.header('Connection', 'close');
     void reply.code(refusal.statusCode).send({ ...refusal });
   });
 }
