@@ -121,9 +121,21 @@ export class RawHttpConnection {
     });
   }
 
-  async request(method: string, path: string): Promise<RawResponse> {
+  /** `headerLines` as rawHttpRequest writes them; a body gets its Content-Length. */
+  async request(
+    method: string,
+    path: string,
+    { headerLines = [], body }: { headerLines?: readonly string[]; body?: string } = {},
+  ): Promise<RawResponse> {
     this.throwIfClosed();
-    this.socket.write(`${method} ${path} HTTP/1.1\r\nHost: ${this.host}\r\n\r\n`, 'latin1');
+    const payload = body === undefined ? Buffer.alloc(0) : Buffer.from(body);
+    const head = [
+      `${method} ${path} HTTP/1.1`,
+      `Host: ${this.host}`,
+      ...headerLines,
+      ...(body === undefined ? [] : [`Content-Length: ${String(payload.length)}`]),
+    ].join('\r\n');
+    this.socket.write(Buffer.concat([Buffer.from(`${head}\r\n\r\n`, 'latin1'), payload]));
     for (;;) {
       const answer = this.takeAnswer();
       if (answer) return answer;

@@ -1,13 +1,16 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { finished } from 'node:stream';
 
 import {
   BadRequestException,
+  Catch,
   HttpException,
   ValidationPipe,
+  type ArgumentsHost,
   type INestApplication,
   type ValidationError,
 } from '@nestjs/common';
+import { BaseExceptionFilter } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import bodyParser from 'body-parser';
 import etag from 'etag';
@@ -47,20 +50,33 @@ export function createHttpAdapter(): FastifyAdapter {
     return503OnClosing: false,
     // Node's parser errors (431, 400, 408) are answered by answerMalformedRequests, on the server.
     clientErrorHandler: () => undefined,
-    routerOptions: { maxParamLength: MAX_PARAM_LENGTH, ignoreTrailingSlash: true },
-    // The router refuses a malformed percent-encoding before any hook runs.
+    // As Express routed: `/Orders/…` is `/orders/…` (parameters keep their case), `/orders/` is `/orders`.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH, ignoreTrailingSlash: true, caseSensitive: false },
+    // The router refuses a malformed percent-encoding before any hook runs: the answer still gets the
+    // headers every answer gets (configureHttpApp's).
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-      answerAfterBody(request.raw, reply, routingRefusal(error.code));
+      const answer = (): void => {
+        answerAfterBody(request.raw, reply, routingRefusal(error.code));
+      };
+      const everyAnswer = answerHeaders.get(reply.server);
+      if (everyAnswer) everyAnswer(request.raw, reply.raw, answer);
+      else answer();
     },
   });
 }
+
+/** Per Fastify instance: what configureHttpApp does to every answer before its route runs. */
+const answerHeaders = new WeakMap<
+  FastifyInstance,
+  (request: IncomingMessage, response: ServerResponse, next: () => void) => void
+>();
 
 /**
  * HTTP behaviour shared by every API (the app must import MetricsModule, and run on createHttpAdapter),
  * so a client's mistake is always a clear 4xx and never a 5xx:
  * JSON bodies only (415 otherwise), a body size limit (413), malformed JSON and prototype keys
  * rejected (400), strict validation with unknown fields rejected and a 400 body that names each bad
- * field. Tests call this too, so they run what production runs.
+ * field, every error in one shape (ErrorShapeFilter). Tests call this too, so they run what production runs.
  * Every request gets its answer: an error answered before the body was read waits for the body (see
  * answerAfterBody), requests Node's parser refuses are answered without cutting the client off, and an
  * idle connection is never closed under a client that still counts on it (connections.ts).
@@ -72,23 +88,32 @@ export function configureHttpApp(app: INestApplication): INestApplication {
   const metrics = app.get(Metrics);
   answerMalformedRequests(server);
   const advertiseIdleTime = keepIdleConnectionsLonger(server);
+  const everyAnswer = (request: IncomingMessage, response: ServerResponse, next: () => void): void => {
+    advertiseIdleTime(response);
+    correlateRequests(request, response, next);
+  };
+  answerHeaders.set(fastify, everyAnswer);
   fastify.addHook('onRequest', (request, reply, done) => {
     const { raw } = request;
     replies.set(raw, reply);
     const route = request.routeOptions.url;
     if (route !== undefined) setRouteOf(raw, route);
-    advertiseIdleTime(reply.raw);
-    correlateRequests(raw, reply.raw, () => {
+    everyAnswer(raw, reply.raw, () => {
+      metrics.timeRequest(raw, reply.raw, route);
       const refusal = urlRefusal(raw.url ?? '') ?? mediaTypeRefusal(raw);
       if (refusal) {
         answerAfterBody(raw, reply, refusal);
         return;
       }
-      metrics.timeRequest(raw, reply.raw, route);
+      // No body: nothing to parse, whatever its Content-Type says (Fastify would refuse a malformed one, 415).
+      if (!hasBody(raw)) delete raw.headers['content-type'];
       done();
     });
   });
-  fastify.addHook('onSend', answerUnchanged);
+  fastify.addHook('onSend', (request, reply, payload, done) => {
+    keepConnectionAfterRefusedBody(request, reply, server);
+    answerUnchanged(request, reply, payload, done);
+  });
   const parseJson = bodyParser.json({ limit: http.bodyLimitBytes, type: JSON_TYPES, reviver: refuseForbiddenKeys });
   fastify.removeAllContentTypeParsers();
   // Every body that gets here is JSON by its media type (the onRequest hook refused the others).
@@ -98,7 +123,8 @@ export function configureHttpApp(app: INestApplication): INestApplication {
       if (error !== undefined) {
         const refusal = bodyRefusal(error);
         whenBodyRead(raw, (inTime) => {
-          if (!inTime) void replies.get(raw)?.header('Connection', 'close');
+          if (inTime) refusedWholeBodies.add(raw);
+          else void replies.get(raw)?.header('Connection', 'close');
           done(asHttpException(refusal));
         });
         return;
@@ -106,6 +132,7 @@ export function configureHttpApp(app: INestApplication): INestApplication {
       // Undefined when the request has a Content-Type but no body at all: no fields, as without one.
       const body = (raw as { body?: unknown }).body;
       if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body))) {
+        refusedWholeBodies.add(raw);
         done(asHttpException({ statusCode: 400, error: 'Bad Request', message: 'the body must be a JSON object' }));
         return;
       }
@@ -126,8 +153,34 @@ export function configureHttpApp(app: INestApplication): INestApplication {
         }),
     }),
   );
+  app.useGlobalFilters(new ErrorShapeFilter(app.getHttpAdapter()));
   app.enableShutdownHooks();
   return app;
+}
+
+/**
+ * Every HTTP error answer in this API's shape, `{statusCode, error, message, …}`: Nest answers an
+ * HttpException made from a bare message (its own, or Fastify's refusals, which Nest turns into
+ * one) without `error`, which the OpenAPI documents require. Only `error` is added; the rest of an
+ * answer, and exceptions that are not HttpExceptions (the command API's own filter), are left as they are.
+ */
+@Catch(HttpException)
+class ErrorShapeFilter extends BaseExceptionFilter {
+  override catch(exception: HttpException, host: ArgumentsHost): void {
+    const status = exception.getStatus();
+    const body = exception.getResponse();
+    const shaped =
+      typeof body === 'string'
+        ? { statusCode: status, error: reasonPhrase(status), message: body }
+        : 'error' in body
+          ? undefined
+          : { ...body, error: reasonPhrase(status) };
+    super.catch(shaped ? new HttpException(shaped, status) : exception, host);
+  }
+}
+
+function reasonPhrase(status: number): string {
+  return STATUS_CODES[status] ?? 'Error';
 }
 
 export function flattenValidationErrors(errors: readonly ValidationError[], parent = ''): FieldError[] {
@@ -158,11 +211,34 @@ function answerUnchanged(
     void reply.header('ETag', etag(payload, { weak: true }));
   }
   if (fresh(request.headers, { etag: reply.getHeader('etag') })) {
-    void reply.code(304);
-    done(null, '');
+    // As Express: no body, so nothing that would describe one.
+    void reply.code(304).removeHeader('content-type').removeHeader('content-length').removeHeader('transfer-encoding');
+    done(null, null);
     return;
   }
   done(null, payload);
+}
+
+/**
+ * Requests whose body was refused (400, 413, 415) after it had arrived in full: the connection can
+ * serve the next request, as it did on Express. Fastify asks to close it after any body parser's
+ * error, for bodies it could not have read to the end; this parser always reads them (whenBodyRead)
+ * unless the client is too slow, and then the connection is closed.
+ */
+const refusedWholeBodies = new WeakSet<IncomingMessage>();
+
+function keepConnectionAfterRefusedBody(request: FastifyRequest, reply: FastifyReply, server: Server): void {
+  // A server closing keeps Fastify's `Connection: close`: the client is to go elsewhere; so does a
+  // client that asked to close.
+  if (!refusedWholeBodies.has(request.raw) || !server.listening || asksToClose(request.raw)) return;
+  if (String(reply.getHeader('connection')).toLowerCase() === 'close') void reply.removeHeader('connection');
+}
+
+function asksToClose({ headers }: IncomingMessage): boolean {
+  return (headers.connection ?? '')
+    .toLowerCase()
+    .split(',')
+    .some((option) => option.trim() === 'close');
 }
 
 interface Refusal {
@@ -213,11 +289,14 @@ function urlRefusal(url: string): Refusal | undefined {
   return undefined;
 }
 
-/** A body, even an empty chunked one, that is not JSON by its Content-Type; an empty Content-Length is no body. */
+/** A body, even an empty chunked one; an empty Content-Length is no body. */
+function hasBody({ headers }: IncomingMessage): boolean {
+  return Number(headers['content-length'] ?? 0) > 0 || headers['transfer-encoding'] !== undefined;
+}
+
+/** A body that is not JSON by its Content-Type. */
 function mediaTypeRefusal(request: IncomingMessage): Refusal | undefined {
-  const { headers } = request;
-  const hasBody = Number(headers['content-length'] ?? 0) > 0 || headers['transfer-encoding'] !== undefined;
-  if (!hasBody || typeIs(request, JSON_TYPES)) return undefined;
+  if (!hasBody(request) || typeIs(request, JSON_TYPES)) return undefined;
   return {
     statusCode: 415,
     error: 'Unsupported Media Type',
