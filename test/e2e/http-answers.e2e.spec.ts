@@ -129,6 +129,19 @@ describe('every request gets its answer', () => {
       });
       assert.equal(answer.status, 404, `${contentType}: ${answer.body}`);
     }
+    // An empty body that is JSON by its type is still read, so its content coding is still checked.
+    for (const [encoding, status] of [
+      ['gzip', 400],
+      ['x-unknown', 415],
+    ] as const) {
+      const answer = await rawHttpRequest(commandApi.url, {
+        method: 'POST',
+        path: unknown,
+        headerLines: ['Content-Type: application/json', `Content-Encoding: ${encoding}`],
+        body: '',
+      });
+      assert.equal(answer.status, status, `${encoding}: ${answer.body}`);
+    }
     // Node's parser takes QUERY, which no route has; without a Content-Type Fastify refuses it before
     // routing (RFC 10008 requires one). A client's mistake: a 4xx in this API's error shape, not Fastify's.
     const query = await rawHttpRequest(commandApi.url, { method: 'QUERY', path: '/orders' });

@@ -105,8 +105,9 @@ export function configureHttpApp(app: INestApplication): INestApplication {
         answerAfterBody(raw, reply, refusal);
         return;
       }
-      // No body: nothing to parse, whatever its Content-Type says (Fastify would refuse a malformed one, 415).
-      if (!hasBody(raw)) delete raw.headers['content-type'];
+      // Nothing body-parser would read (no body, or an empty one not JSON by its type): no fields, as on
+      // Express, whatever the Content-Type says (Fastify would refuse a malformed one with a 415 of its own).
+      if (!typeIs(raw, JSON_TYPES)) delete raw.headers['content-type'];
       done();
     });
   });
