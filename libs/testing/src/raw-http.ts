@@ -26,19 +26,12 @@ export async function rawHttpRequest(
   }: { method: string; path: string; headerLines?: readonly string[]; body?: string | Buffer },
 ): Promise<RawResponse> {
   const url = new URL(baseUrl);
-  const payload = body === undefined ? Buffer.alloc(0) : Buffer.from(body);
-  const head = [
-    `${method} ${path} HTTP/1.1`,
-    `Host: ${url.host}`,
-    'Connection: close',
-    ...headerLines,
-    ...(body === undefined ? [] : [`Content-Length: ${payload.length}`]),
-  ].join('\r\n');
+  const request = requestBytes(method, path, url.host, ['Connection: close', ...headerLines], body);
   const received = await new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     const socket = connect(Number(url.port), url.hostname, () => {
       // Not end(): a half-closed connection may be dropped before a slow answer; Connection: close ends it.
-      socket.write(Buffer.concat([Buffer.from(`${head}\r\n\r\n`, 'latin1'), payload]));
+      socket.write(request);
     });
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('close', (hadError) => {
@@ -54,6 +47,24 @@ export async function rawHttpRequest(
     });
   });
   return parseResponse(received);
+}
+
+/** A request as written on the wire: `headerLines` as given, and a Content-Length for a body. */
+function requestBytes(
+  method: string,
+  path: string,
+  host: string,
+  headerLines: readonly string[],
+  body: string | Buffer | undefined,
+): Buffer {
+  const payload = body === undefined ? Buffer.alloc(0) : Buffer.from(body);
+  const head = [
+    `${method} ${path} HTTP/1.1`,
+    `Host: ${host}`,
+    ...headerLines,
+    ...(body === undefined ? [] : [`Content-Length: ${String(payload.length)}`]),
+  ].join('\r\n');
+  return Buffer.concat([Buffer.from(`${head}\r\n\r\n`, 'latin1'), payload]);
 }
 
 function parseResponse(raw: Buffer): RawResponse {
@@ -128,14 +139,7 @@ export class RawHttpConnection {
     { headerLines = [], body }: { headerLines?: readonly string[]; body?: string } = {},
   ): Promise<RawResponse> {
     this.throwIfClosed();
-    const payload = body === undefined ? Buffer.alloc(0) : Buffer.from(body);
-    const head = [
-      `${method} ${path} HTTP/1.1`,
-      `Host: ${this.host}`,
-      ...headerLines,
-      ...(body === undefined ? [] : [`Content-Length: ${String(payload.length)}`]),
-    ].join('\r\n');
-    this.socket.write(Buffer.concat([Buffer.from(`${head}\r\n\r\n`, 'latin1'), payload]));
+    this.socket.write(requestBytes(method, path, this.host, headerLines, body));
     for (;;) {
       const answer = this.takeAnswer();
       if (answer) return answer;

@@ -290,14 +290,11 @@ function urlRefusal(url: string): Refusal | undefined {
   return undefined;
 }
 
-/** A body, even an empty chunked one; an empty Content-Length is no body. */
-function hasBody({ headers }: IncomingMessage): boolean {
-  return Number(headers['content-length'] ?? 0) > 0 || headers['transfer-encoding'] !== undefined;
-}
-
-/** A body that is not JSON by its Content-Type. */
+/** A body, even an empty chunked one, that is not JSON by its Content-Type; an empty Content-Length is no body. */
 function mediaTypeRefusal(request: IncomingMessage): Refusal | undefined {
-  if (!hasBody(request) || typeIs(request, JSON_TYPES)) return undefined;
+  const { headers } = request;
+  const hasBody = Number(headers['content-length'] ?? 0) > 0 || headers['transfer-encoding'] !== undefined;
+  if (!hasBody || typeIs(request, JSON_TYPES)) return undefined;
   return {
     statusCode: 415,
     error: 'Unsupported Media Type',
