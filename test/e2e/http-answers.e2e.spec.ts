@@ -150,6 +150,35 @@ describe('every request gets its answer', () => {
     assert.deepEqual([error.statusCode, error.error, typeof error.message], [400, 'Bad Request', 'string']);
   });
 
+  it('reads a JSON body in UTF-8 only, and refuses one declared in another charset before its fields', async () => {
+    const order = JSON.stringify({
+      customerId: 'customer-charset',
+      currency: 'EUR',
+      lines: [{ sku: 'sku-1', quantity: 1, unitPriceMinor: 100 }],
+    });
+    const place = (contentType: string, body: string | Buffer) =>
+      rawHttpRequest(commandApi.url, { method: 'POST', path: '/orders', headerLines: [contentType], body });
+    for (const charset of ['utf-8', 'UTF-8', '"utf-8"']) {
+      const answer = await place(`Content-Type: application/json; charset=${charset}`, order);
+      assert.equal(answer.status, 201, `${charset}: ${answer.body}`);
+    }
+    // The same UTF-8 bytes declared UTF-16 (body-parser would decode them as UTF-16 and blame the fields),
+    // and a body really in UTF-16: JSON between systems is UTF-8 (RFC 8259), so a 415 naming the charset.
+    for (const [charset, body] of [
+      ['utf-16', order],
+      ['utf-16le', Buffer.from(order, 'utf16le')],
+      ['UTF-32', order],
+      ['utf8', order], // not a charset's registered name (body-parser refused it on Express too)
+    ] as const) {
+      const answer = await place(`Content-Type: application/json; charset=${charset}`, body);
+      assert.equal(answer.status, 415, `${charset}: ${answer.body}`);
+      const error = JSON.parse(answer.body) as { error: string; message: string; fields?: unknown };
+      assert.equal(error.error, 'Unsupported Media Type');
+      assert.match(error.message, new RegExp(`unsupported charset "${charset.toUpperCase()}"`));
+      assert.equal(error.fields, undefined);
+    }
+  });
+
   it('routes paths whatever their case, as Express did', async () => {
     const health = await rawHttpRequest(commandApi.url, { method: 'GET', path: '/HEALTH/Live' });
     assert.equal(health.status, 200, health.body);

@@ -402,8 +402,8 @@ function mediaTypeIsJson(contentType: string, problems: Problems): boolean {
     .find((parameter) => parameter.startsWith('charset='))
     ?.slice(8)
     .replace(/^"|"$/g, '');
-  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
-    problems.push(definite([400, 415], `JSON declared in ${charset}, not UTF-8`));
+  if (charset !== undefined && charset !== 'utf-8') {
+    problems.push(definite([415], `JSON declared in ${charset}, not UTF-8`));
     return false;
   }
   return true;

@@ -13,6 +13,7 @@ import {
 import { BaseExceptionFilter } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import bodyParser from 'body-parser';
+import { parse as parseContentType } from 'content-type';
 import etag from 'etag';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fresh from 'fresh';
@@ -100,14 +101,14 @@ export function configureHttpApp(app: INestApplication): INestApplication {
     if (route !== undefined) setRouteOf(raw, route);
     everyAnswer(raw, reply.raw, () => {
       metrics.timeRequest(raw, reply.raw, route);
-      const refusal = urlRefusal(raw.url ?? '') ?? mediaTypeRefusal(raw);
-      if (refusal) {
-        answerAfterBody(raw, reply, refusal);
+      const body = urlRefusal(raw.url ?? '') ?? bodyKind(raw);
+      if (typeof body === 'object') {
+        answerAfterBody(raw, reply, body);
         return;
       }
       // Nothing body-parser would read (no body, or an empty one not JSON by its type): no fields, as on
       // Express, whatever the Content-Type says (Fastify would refuse a malformed one with a 415 of its own).
-      if (!typeIs(raw, JSON_TYPES)) delete raw.headers['content-type'];
+      if (body === 'none') delete raw.headers['content-type'];
       done();
     });
   });
@@ -290,11 +291,25 @@ function urlRefusal(url: string): Refusal | undefined {
   return undefined;
 }
 
-/** A body, even an empty chunked one, that is not JSON by its Content-Type; an empty Content-Length is no body. */
-function mediaTypeRefusal(request: IncomingMessage): Refusal | undefined {
+/**
+ * What the JSON parser gets of a request: `'json'` when its Content-Type is JSON in UTF-8 (the only
+ * charset RFC 8259 allows between systems; body-parser would decode UTF-16 and UTF-32 too, so a
+ * UTF-8 body declared UTF-16 was read as other text), `'none'` when there is no body, or an empty one
+ * not declared JSON; a refusal (415) for any other body, even an empty chunked one.
+ */
+function bodyKind(request: IncomingMessage): 'json' | 'none' | Refusal {
   const { headers } = request;
+  if (typeIs(request, JSON_TYPES)) {
+    const charset = parseContentType(headers['content-type'] ?? '').parameters.charset?.toLowerCase();
+    if (charset === undefined || charset === 'utf-8') return 'json';
+    return {
+      statusCode: 415,
+      error: 'Unsupported Media Type',
+      message: `unsupported charset "${charset.toUpperCase()}": JSON bodies must be UTF-8`,
+    };
+  }
   const hasBody = Number(headers['content-length'] ?? 0) > 0 || headers['transfer-encoding'] !== undefined;
-  if (!hasBody || typeIs(request, JSON_TYPES)) return undefined;
+  if (!hasBody) return 'none';
   return {
     statusCode: 415,
     error: 'Unsupported Media Type',

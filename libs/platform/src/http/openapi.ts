@@ -148,7 +148,8 @@ function platformResponses(method: (typeof HTTP_METHODS)[number]): OperationObje
       content: errorContent(ErrorResponse),
     },
     415: {
-      description: 'The body is not JSON (Content-Type: application/json), or its encoding is not supported.',
+      description:
+        'The body is not JSON (Content-Type: application/json), is declared in a charset other than UTF-8, or has a content coding that is not supported.',
       content: errorContent(ErrorResponse),
     },
   };
