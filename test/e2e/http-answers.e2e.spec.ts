@@ -188,6 +188,14 @@ describe('every request gets its answer', () => {
     });
     assert.equal(upper.status, 404, upper.body);
     assert.match(upper.body, /ORDER_NOT_FOUND/);
+    // Request targets Node's parser takes that are not paths: unknown, with the headers of every answer.
+    for (const path of ['*orders', '*', 'ftp://localhost/orders', 'HTTP://localhost/Orders/x']) {
+      const answer = await rawHttpRequest(commandApi.url, { method: 'GET', path });
+      assert.equal(answer.status, 404, `${path}: ${answer.body}`);
+      assert.equal((JSON.parse(answer.body) as { error: string }).error, 'Not Found');
+      assert.equal(answer.headers['x-correlation-id']?.length, 1, path);
+      assert.deepEqual(answer.headers['keep-alive'], ['timeout=5'], path);
+    }
   });
 
   it('keeps a connection open after refusing a body it read in full, and answers a bad URL with every header', async () => {

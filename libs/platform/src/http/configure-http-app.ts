@@ -53,6 +53,10 @@ export function createHttpAdapter(): FastifyAdapter {
     clientErrorHandler: () => undefined,
     // As Express routed: `/Orders/…` is `/orders/…` (parameters keep their case), `/orders/` is `/orders`.
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH, ignoreTrailingSlash: true, caseSensitive: false },
+    // A request target Node's parser lets through that is neither a path, an absolute http(s) URL nor
+    // `*` (`GET *orders`): Fastify's router would answer it 404 outside every hook (no correlation id);
+    // as a path it reaches the not-found route like any unknown path, as on Express.
+    rewriteUrl: (request: IncomingMessage) => routableTarget(request.url ?? '/'),
     // The router refuses a malformed percent-encoding before any hook runs: the answer still gets the
     // headers every answer gets (configureHttpApp's).
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
@@ -64,6 +68,12 @@ export function createHttpAdapter(): FastifyAdapter {
       else answer();
     },
   });
+}
+
+/** `target` as the router can route it: unchanged when it is a path, an absolute http(s) URL or `*`. */
+function routableTarget(target: string): string {
+  if (target.startsWith('/') || target === '*' || /^https?:\/\//i.test(target)) return target;
+  return `/${target}`;
 }
 
 /** Per Fastify instance: what configureHttpApp does to every answer before its route runs. */
