@@ -402,7 +402,7 @@ function mediaTypeIsJson(contentType: string, problems: Problems): boolean {
     .find((parameter) => parameter.startsWith('charset='))
     ?.slice(8)
     .replace(/^"|"$/g, '');
-  if (charset !== undefined && charset !== 'utf-8') {
+  if (charset !== undefined && charset !== '' && charset !== 'utf-8') {
     problems.push(definite([415], `JSON declared in ${charset}, not UTF-8`));
     return false;
   }

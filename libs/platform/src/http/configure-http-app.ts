@@ -302,23 +302,26 @@ function urlRefusal(url: string): Refusal | undefined {
 }
 
 /**
- * What the JSON parser gets of a request: `'json'` when its Content-Type is JSON in UTF-8 (the only
- * charset RFC 8259 allows between systems; body-parser would decode UTF-16 and UTF-32 too, so a
- * UTF-8 body declared UTF-16 was read as other text), `'none'` when there is no body, or an empty one
- * not declared JSON; a refusal (415) for any other body, even an empty chunked one.
+ * What the JSON parser gets of a request: `'json'` when its Content-Type is JSON and its body, if it
+ * has one, is declared in UTF-8 or in no charset (the only charset RFC 8259 allows between systems;
+ * body-parser would decode UTF-16 and UTF-32 too, so a UTF-8 body declared UTF-16 was read as other
+ * text); `'none'` when there is no body, or an empty one not declared JSON; a refusal (415) for any
+ * other body, even an empty chunked one.
  */
 function bodyKind(request: IncomingMessage): 'json' | 'none' | Refusal {
   const { headers } = request;
+  const hasBody = Number(headers['content-length'] ?? 0) > 0 || headers['transfer-encoding'] !== undefined;
   if (typeIs(request, JSON_TYPES)) {
+    // An empty one is still read (its coding is checked), as no fields, whatever its charset.
+    if (!hasBody) return 'json';
     const charset = parseContentType(headers['content-type'] ?? '').parameters.charset?.toLowerCase();
-    if (charset === undefined || charset === 'utf-8') return 'json';
+    if (!charset || charset === 'utf-8') return 'json';
     return {
       statusCode: 415,
       error: 'Unsupported Media Type',
       message: `unsupported charset "${charset.toUpperCase()}": JSON bodies must be UTF-8`,
     };
   }
-  const hasBody = Number(headers['content-length'] ?? 0) > 0 || headers['transfer-encoding'] !== undefined;
   if (!hasBody) return 'none';
   return {
     statusCode: 415,
