@@ -199,8 +199,8 @@ describe('every request gets its answer', () => {
   });
 
   it('answers a request target that is not a path as not found, with the headers of every answer, in both APIs', async () => {
-    // The query API's routes (Swagger UI's wildcard among them) once let Fastify's router answer
-    // `GET *orders` outside every hook: no X-Correlation-Id, Node's own Keep-Alive.
+    // With the query API's routes, Fastify's router once answered `GET *orders` outside every hook (no
+    // X-Correlation-Id, Node's own Keep-Alive); with the command API's it did not.
     const queryApi = new AppProcess('query-api', env.config);
     try {
       await queryApi.ready;

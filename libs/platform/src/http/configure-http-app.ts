@@ -54,8 +54,8 @@ export function createHttpAdapter(): FastifyAdapter {
     // As Express routed: `/Orders/…` is `/orders/…` (parameters keep their case), `/orders/` is `/orders`.
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH, ignoreTrailingSlash: true, caseSensitive: false },
     // A request target Node's parser lets through that is neither a path, an absolute http(s) URL nor
-    // `*` (`GET *orders`): Fastify's router would answer it 404 outside every hook (no correlation id);
-    // as a path it reaches the not-found route like any unknown path, as on Express.
+    // `*` (`GET *orders`): Fastify's router may answer it 404 outside every hook (no correlation id;
+    // it did with the query API's routes); as a path it reaches the not-found route, as on Express.
     rewriteUrl: (request: IncomingMessage) => routableTarget(request.url ?? '/'),
     // The router refuses a malformed percent-encoding before any hook runs: the answer still gets the
     // headers every answer gets (configureHttpApp's).
