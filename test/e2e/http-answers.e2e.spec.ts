@@ -187,6 +187,19 @@ describe('every request gets its answer', () => {
     assert.equal(empty.status, 404, empty.body);
   });
 
+  it("names the charset of Swagger UI's page and scripts", async () => {
+    for (const [path, type] of [
+      ['/docs', 'text/html'],
+      ['/docs/swagger-ui-init.js', 'application/javascript'],
+      ['/docs/swagger-ui-bundle.js', 'application/javascript'],
+      ['/docs/swagger-ui.css', 'text/css'],
+    ] as const) {
+      const answer = await rawHttpRequest(commandApi.url, { method: 'GET', path });
+      assert.equal(answer.status, 200, path);
+      assert.deepEqual(answer.headers['content-type'], [`${type}; charset=utf-8`], path);
+    }
+  });
+
   it('routes paths whatever their case, as Express did', async () => {
     const health = await rawHttpRequest(commandApi.url, { method: 'GET', path: '/HEALTH/Live' });
     assert.equal(health.status, 200, health.body);

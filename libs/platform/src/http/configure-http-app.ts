@@ -124,6 +124,7 @@ export function configureHttpApp(app: INestApplication): INestApplication {
   });
   fastify.addHook('onSend', (request, reply, payload, done) => {
     keepConnectionAfterRefusedBody(request, reply, server);
+    nameTextCharset(reply);
     answerUnchanged(request, reply, payload, done);
   });
   const parseJson = bodyParser.json({ limit: http.bodyLimitBytes, type: JSON_TYPES, reviver: refuseForbiddenKeys });
@@ -229,6 +230,15 @@ function answerUnchanged(
     return;
   }
   done(null, payload);
+}
+
+/** Media types of text this app serves without naming its charset (Swagger UI's page and scripts). */
+const UNNAMED_TEXT = /^(text\/html|(application|text)\/javascript)$/i;
+
+/** Names UTF-8 on a page or script sent without a charset, as Express's Swagger UI did. */
+function nameTextCharset(reply: FastifyReply): void {
+  const type = reply.getHeader('content-type');
+  if (typeof type === 'string' && UNNAMED_TEXT.test(type)) void reply.header('Content-Type', `${type}; charset=utf-8`);
 }
 
 /**
