@@ -106,3 +106,41 @@ export function cpuPerOrder(
     total: per(CPU_PROCESSES.reduce((sum, name) => sum + after[name] - before[name], 0)),
   };
 }
+
+/** The machine's CPU time so far, in ms summed over its cores: `busy` (all but idle and iowait) and `all`. */
+export interface MachineCpu {
+  readonly busyMs: number;
+  readonly allMs: number;
+}
+
+/** From the first line of `/proc/stat`: user nice system idle iowait irq softirq steal (guest time is in user). */
+export function machineCpu(): MachineCpu {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line
+    .trim()
+    .split(/\s+/)
+    .slice(1, 9)
+    .map(Number);
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busyMs: busy * TICK_MS, allMs: (busy + idle + iowait) * TICK_MS };
+}
+
+/**
+ * Cores in use between two samples: the machine's, busy and in all, and the counted processes'
+ * together. When the machine is busy nearly all the time, the system's processes take what is left
+ * to them whatever the rate, and its CPU per order is those cores divided by the rate
+ * (docs/benchmarks.md, "An eighth look").
+ */
+export function coresBetween(
+  machine: { readonly before: MachineCpu; readonly after: MachineCpu },
+  processes: { readonly before: CpuSample; readonly after: CpuSample },
+  wallMs: number,
+): { readonly machine: number; readonly machine_busy: number; readonly system: number } {
+  const cores = (ms: number): number => Math.round((ms / wallMs) * 100) / 100;
+  const systemMs = CPU_PROCESSES.reduce((sum, name) => sum + processes.after[name] - processes.before[name], 0);
+  return {
+    machine: cores(machine.after.allMs - machine.before.allMs),
+    machine_busy: cores(machine.after.busyMs - machine.before.busyMs),
+    system: cores(systemMs),
+  };
+}

@@ -281,6 +281,7 @@ try {
     replay_events_per_s: round(replayed.eventsPerSecond),
     replay_peak_rss_mb: round(replayed.peakRssMb),
     cpu_ms_per_order: visible.cpuMsPerOrder,
+    visibility_cores: visible.cores,
   };
   const results: BenchResults = {
     machine: machine(options.quick),

@@ -41,6 +41,12 @@ export interface BenchResults {
     readonly replay_peak_rss_mb: number;
     /** Measured over the visibility phase: each order placed, then read with `?minVersion=1`. */
     readonly cpu_ms_per_order: Readonly<Record<CpuProcess | 'total', number>>;
+    /**
+     * Cores in use over the visibility phase: the machine's in all and busy, and the five processes'
+     * of cpu_ms_per_order together. With the machine busy, those are the cores left to the system
+     * whatever the rate: its CPU per order is then about `system` ÷ the rate.
+     */
+    readonly visibility_cores: { readonly machine: number; readonly machine_busy: number; readonly system: number };
   };
   readonly ratios: {
     readonly orders_vs_ceiling: number;
@@ -70,7 +76,7 @@ export function machine(quick: boolean): BenchResults['machine'] {
  */
 export function ratios(
   ceilings: BenchResults['ceilings'],
-  system: Omit<BenchResults['system'], 'cpu_ms_per_order'>,
+  system: Pick<BenchResults['system'], 'orders_per_s' | 'replay_events_per_s'>,
   projections: number,
 ): BenchResults['ratios'] {
   const secondsPerOrder =
@@ -92,6 +98,11 @@ export function isFlat(rssByQuarterMb: readonly number[]): boolean {
   const [first, ...later] = rssByQuarterMb;
   if (first === undefined || Number.isNaN(first)) return false;
   return later.every((mb) => Number.isNaN(mb) || mb <= first * 1.15);
+}
+
+/** Busy nine tenths of the time or more: no core is left idle for long (docs/benchmarks.md, "An eighth look"). */
+export function saturated(cores: BenchResults['system']['visibility_cores']): boolean {
+  return cores.machine > 0 && cores.machine_busy >= 0.9 * cores.machine;
 }
 
 /** The markdown table the run prints: each figure, what it is measured against, and the goal. */
@@ -120,6 +131,11 @@ export function markdownTable(
       'replay peak RSS (MB), by quarter of the run',
       `${String(s.replay_peak_rss_mb)} (${notes.rssByQuarterMb.map((mb) => (Number.isNaN(mb) ? '–' : String(round(mb)))).join(' / ')})`,
       `≤ 300 and flat: ${mark(s.replay_peak_rss_mb <= 300 && isFlat(notes.rssByQuarterMb))}`,
+    ],
+    [
+      'cores in use over the visibility phase: machine busy of all / the five processes',
+      `${String(s.visibility_cores.machine_busy)} of ${String(s.visibility_cores.machine)} / ${String(s.visibility_cores.system)}`,
+      saturated(s.visibility_cores) ? 'machine saturated: CPU per order ≈ these cores ÷ the rate' : '',
     ],
     ...(Object.keys(CPU_GOALS_MS) as (keyof typeof CPU_GOALS_MS)[]).map((name): [string, string, string] => [
       `CPU ms per order: ${name.replaceAll('_', ' ')}`,

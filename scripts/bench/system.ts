@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { cpuPerOrder, sampleCpu } from './cpu.js';
+import { coresBetween, cpuPerOrder, machineCpu, sampleCpu } from './cpu.js';
 import { percentile } from './stats.js';
 import { BenchProcess, freePort } from './processes.js';
 import { ORDER_BODY, postLoad, type HttpLoadResult } from './http-load.js';
@@ -86,6 +86,8 @@ export interface Visibility {
   readonly failed: number;
   /** CPU per order of each process over the phase, from the first order sent to the last one visible. */
   readonly cpuMsPerOrder: ReturnType<typeof cpuPerOrder>;
+  /** Cores in use over the same span: the machine's (busy, and in all) and the system's processes'. */
+  readonly cores: ReturnType<typeof coresBetween>;
 }
 
 /**
@@ -119,6 +121,7 @@ export async function measureVisibility(
     }
   };
   const cpuBefore = sampleCpu(system.pids);
+  const machineBefore = machineCpu();
   const started = performance.now();
   const total = Math.max(1, Math.round(rate * durationSeconds));
   const inFlight: Promise<void>[] = [];
@@ -128,8 +131,21 @@ export async function measureVisibility(
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
   await Promise.all(inFlight);
-  const cpuMsPerOrder = cpuPerOrder(cpuBefore, sampleCpu(system.pids), total);
-  return { p50: percentile(delays, 50), p99: percentile(delays, 99), samples: delays.length, failed, cpuMsPerOrder };
+  const cpuAfter = sampleCpu(system.pids);
+  const cores = coresBetween(
+    { before: machineBefore, after: machineCpu() },
+    { before: cpuBefore, after: cpuAfter },
+    performance.now() - started,
+  );
+  const cpuMsPerOrder = cpuPerOrder(cpuBefore, cpuAfter, total);
+  return {
+    p50: percentile(delays, 50),
+    p99: percentile(delays, 99),
+    samples: delays.length,
+    failed,
+    cpuMsPerOrder,
+    cores,
+  };
 }
 
 /**
