@@ -282,6 +282,7 @@ try {
     replay_peak_rss_mb: round(replayed.peakRssMb),
     cpu_ms_per_order: visible.cpuMsPerOrder,
     visibility_cores: visible.cores,
+    load_cpu_ms_per_order: orders.cpuMsPerOrder,
   };
   const results: BenchResults = {
     machine: machine(options.quick),

@@ -67,16 +67,27 @@ export async function startSystem(target: Target): Promise<RunningSystem> {
   };
 }
 
+export interface OrderLoad extends HttpLoadResult {
+  /**
+   * CPU per order of each process over the measured load (not the warm-up), the relay and the
+   * projections working beside it: what an order costs at the system's own rate. The query API
+   * serves no reads in this phase.
+   */
+  readonly cpuMsPerOrder: ReturnType<typeof cpuPerOrder>;
+}
+
 /** `POST /orders` under closed-loop load, after a warm-up of a fifth of the duration. */
 export async function measureOrders(
   system: RunningSystem,
   load: { connections: number; durationSeconds: number },
-): Promise<HttpLoadResult> {
+): Promise<OrderLoad> {
   await postLoad(`${system.commandUrl}/orders`, {
     ...load,
     durationSeconds: Math.max(1, Math.round(load.durationSeconds / 5)),
   });
-  return postLoad(`${system.commandUrl}/orders`, load);
+  const cpuBefore = sampleCpu(system.pids);
+  const result = await postLoad(`${system.commandUrl}/orders`, load);
+  return { ...result, cpuMsPerOrder: cpuPerOrder(cpuBefore, sampleCpu(system.pids), result.ok) };
 }
 
 export interface Visibility {
