@@ -113,9 +113,17 @@ export interface MachineCpu {
   readonly allMs: number;
 }
 
-/** From the first line of `/proc/stat`: user nice system idle iowait irq softirq steal (guest time is in user). */
+/** The machine's CPU time so far, from `/proc/stat`. */
 export function machineCpu(): MachineCpu {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+  return parseProcStat(readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '');
+}
+
+/**
+ * `/proc/stat`'s first line: `cpu` then user nice system idle iowait irq softirq steal guest
+ * guest_nice, in ticks. Guest time is already counted in user (and guest_nice in nice), so only the
+ * first eight count.
+ */
+export function parseProcStat(line: string): MachineCpu {
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line
     .trim()
     .split(/\s+/)
@@ -127,8 +135,9 @@ export function machineCpu(): MachineCpu {
 
 /**
  * Cores in use between two samples: the machine's, busy and in all, and the counted processes'
- * together. When the machine is busy nearly all the time, the system's processes take what is left
- * to them whatever the rate, and its CPU per order is those cores divided by the rate
+ * together. CPU per order is always these cores divided by the rate; when the machine is busy nearly
+ * all the time, the processes had only the cores left to them, and with this code they use them at
+ * any rate above about 100 orders/s, so their CPU per order follows the rate more than the code
  * (docs/benchmarks.md, "An eighth look").
  */
 export function coresBetween(

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { coresBetween, machineCpu, type CpuSample } from './cpu.js';
+import { coresBetween, machineCpu, parseProcStat, type CpuSample } from './cpu.js';
 import { saturated } from './report.js';
 
 const processes = (ms: number): CpuSample => ({
@@ -13,6 +13,11 @@ const processes = (ms: number): CpuSample => ({
 });
 
 describe('the cores in use over a phase', () => {
+  it("counts /proc/stat's busy time without idle and iowait, and guest time once (it is in user)", () => {
+    // user nice system idle iowait irq softirq steal guest guest_nice, in 10 ms ticks
+    assert.deepEqual(parseProcStat('cpu  100 5 50 1000 20 3 2 1 40 0'), { busyMs: 1_610, allMs: 11_810 });
+  });
+
   it("reads the machine's CPU time, busy within all", () => {
     const { busyMs, allMs } = machineCpu();
     assert.ok(busyMs > 0 && allMs >= busyMs, `busy ${String(busyMs)} of ${String(allMs)} ms`);

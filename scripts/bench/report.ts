@@ -46,8 +46,8 @@ export interface BenchResults {
     readonly cpu_ms_per_order: Readonly<Record<CpuProcess | 'total', number>>;
     /**
      * Cores in use over the visibility phase: the machine's in all and busy, and the five processes'
-     * of cpu_ms_per_order together. With the machine busy, those are the cores left to the system
-     * whatever the rate: its CPU per order is then about `system` ÷ the rate.
+     * of cpu_ms_per_order together (its total is `system` ÷ the rate). With the machine busy, those
+     * were the cores left to the system, not the cores its work needed.
      */
     readonly visibility_cores: { readonly machine: number; readonly machine_busy: number; readonly system: number };
     /**
@@ -144,7 +144,9 @@ export function markdownTable(
     [
       'cores in use over the visibility phase: machine busy of all / the five processes',
       `${String(s.visibility_cores.machine_busy)} of ${String(s.visibility_cores.machine)} / ${String(s.visibility_cores.system)}`,
-      saturated(s.visibility_cores) ? 'machine saturated: CPU per order ≈ these cores ÷ the rate' : '',
+      saturated(s.visibility_cores)
+        ? 'machine saturated: the processes had only the cores left, so CPU per order here follows the rate more than the code'
+        : '',
     ],
     ...(Object.keys(CPU_GOALS_MS) as (keyof typeof CPU_GOALS_MS)[]).map((name): [string, string, string] => [
       `CPU ms per order, visibility phase: ${name.replaceAll('_', ' ')}`,
