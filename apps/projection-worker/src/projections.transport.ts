@@ -71,6 +71,7 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
             groupId: `${this.config.kafka.groupPrefix}projection.${projection.name}`,
             topic: topic.name,
             concurrentPartitions: this.config.projections.concurrentPartitions,
+            lingerMs: this.config.projections.fetchLingerMs,
           },
           // The batches of a fetch's partitions in one transaction (a group commit).
           new PartitionGroups(

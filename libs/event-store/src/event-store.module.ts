@@ -50,6 +50,7 @@ export class OutboxRelayService implements OnApplicationBootstrap, OnApplication
       databaseUrl: config.databaseUrl,
       pollIntervalMs: config.relay.pollIntervalMs,
       batchSize: config.relay.batchSize,
+      lingerMs: config.relay.lingerMs,
       leaseMs: config.relay.leaseMs,
       contract: ORDER_EVENTS,
       topic: topic.name,

@@ -424,6 +424,54 @@ describe('outbox relay', () => {
     }
   });
 
+  it('lingers after a partial batch: what commits meanwhile goes out in one batch', async () => {
+    await relay.stop();
+    // Far longer than three commits take, so they are all in the outbox when it is over.
+    const lingering = journaledRelay({ lingerMs: 10_000 });
+    lingering.relay.start();
+    try {
+      const [first, ...later] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+      await append(first, placed);
+      const published = (): string[][] =>
+        lingering.journal.filter((entry) => entry.kind === 'publish').map((entry) => [...entry.eventIds]);
+      await eventually(() => {
+        assert.equal(published().length, 1, 'the first event went out on its own');
+      });
+      for (const orderId of later) await append(orderId, placed);
+      const { rows } = await env.db.query<{ event_id: string }>(
+        'SELECT event_id FROM events WHERE order_id = ANY($1::uuid[]) ORDER BY position',
+        [later],
+      );
+      await eventually(
+        () => {
+          assert.deepEqual(published().slice(1), [rows.map((row) => row.event_id)]);
+        },
+        { timeoutMs: 30_000 },
+      );
+    } finally {
+      await lingering.relay.stop();
+      relay = newRelay(5_000);
+      relay.start();
+    }
+  });
+
+  it('stops without waiting out a linger', async () => {
+    await relay.stop();
+    // Ten minutes: a stop that waited for it would outlast the test's timeout.
+    const lingering = journaledRelay({ lingerMs: 600_000 });
+    lingering.relay.start();
+    try {
+      await append(randomUUID(), placed);
+      await eventually(() => {
+        assert.equal(lingering.journal.filter((entry) => entry.kind === 'publish').length, 1);
+      });
+    } finally {
+      await lingering.relay.stop();
+      relay = newRelay(5_000);
+      relay.start();
+    }
+  });
+
   it('wakes a leading relay of the same process after the commit, without a NOTIFY', async () => {
     await relay.stop();
     const listener = new pg.Client({ connectionString: env.config.databaseUrl });

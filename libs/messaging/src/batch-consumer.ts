@@ -82,6 +82,14 @@ export interface BatchConsumerOptions {
    * still decide: a batch that does not follow them is read again, as after any seek.
    */
   readonly readAhead?: number;
+  /**
+   * After applying a batch, fetch again no sooner than this long after it was handed over (default
+   * 0; not with `readAhead`): under load, the next fetch brings what arrived meanwhile, applied in
+   * one transaction, instead of a fetch and a transaction per record or two. The first record after
+   * a quiet spell is handed over at once. Kafka's consumer `fetch.min.bytes` with `fetch.max.wait.ms`
+   * does the like on the broker, but would wake idle consumers every few milliseconds.
+   */
+  readonly lingerMs?: number;
 }
 
 /** After a batch read ahead failed, how long its partition waits before it is read again. */
@@ -111,6 +119,8 @@ export class BatchConsumer {
    */
   private readonly queues: PartitionQueues;
   private stopping = false;
+  /** Aborted by stop: a linger under way ends at once. */
+  private readonly stopped = new AbortController();
   /** Per partition: the next offset handled since Kafka's committed offset was last moved (for lag tooling). */
   private readonly uncommitted = new Map<number, string>();
   /** The partitions of the last assignment. */
@@ -168,6 +178,7 @@ export class BatchConsumer {
   async stop(): Promise<void> {
     clearInterval(this.committer);
     this.stopping = true; // batches still queued are not handled
+    this.stopped.abort();
     try {
       await this.queues.drained();
       await this.commitProgress();
@@ -195,6 +206,7 @@ export class BatchConsumer {
   }
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const handedAt = performance.now();
     const { batch } = payload;
     if (!payload.isRunning() || payload.isStale() || batch.messages.length === 0 || this.stopping) return;
     const readAhead = this.options.readAhead !== undefined;
@@ -230,6 +242,13 @@ export class BatchConsumer {
     this.reads.set(batch.partition, { from: next, next });
     payload.resolveOffset(lastOffset);
     if (this.assigned.has(batch.partition)) this.uncommitted.set(batch.partition, next);
+    await this.linger((this.options.lingerMs ?? 0) - (performance.now() - handedAt));
+  }
+
+  /** Holds kafkajs' next fetch for `ms` (none for 0 or less), unless the consumer stops meanwhile. */
+  private async linger(ms: number): Promise<void> {
+    if (ms <= 0 || this.stopping) return;
+    await delay(ms, undefined, { signal: this.stopped.signal }).catch(() => undefined);
   }
 
   /**

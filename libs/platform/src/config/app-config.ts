@@ -71,6 +71,13 @@ export interface AppConfig {
     readonly pollIntervalMs: number;
     readonly batchSize: number;
     /**
+     * `OUTBOX_RELAY_LINGER_MS`: after publishing less than a full batch, the leader reads the outbox
+     * again no sooner than this long after it last began to, so under load a batch takes what
+     * committed meanwhile (as Kafka's producer `linger.ms`). The first event after a quiet spell goes
+     * at once. 0: read again as soon as a commit wakes it.
+     */
+    readonly lingerMs: number;
+    /**
      * How long after reading a batch the leader may still start publishing it. Postgres drops a
      * silent leader session after at least twice this; a standby takes over no sooner.
      */
@@ -82,6 +89,13 @@ export interface AppConfig {
      * (PartitionGroups): above the topic's partition count per worker, a fetch is one transaction.
      */
     readonly concurrentPartitions: number;
+    /**
+     * `PROJECTION_FETCH_LINGER_MS`: after applying a fetch, a live projection fetches again no sooner
+     * than this long after the fetch was handed over, so under load one transaction applies what
+     * arrived meanwhile instead of one per record or two. An idle projection's first record is
+     * applied at once. 0: fetch again at once.
+     */
+    readonly fetchLingerMs: number;
   };
   readonly tracing: {
     /**
@@ -148,11 +162,13 @@ export function loadConfig(env: Env = process.env): AppConfig {
       enabled: read.boolean('OUTBOX_RELAY_ENABLED', true),
       pollIntervalMs: read.integer('OUTBOX_RELAY_POLL_MS', 500, 10, 60_000),
       batchSize: read.integer('OUTBOX_RELAY_BATCH_SIZE', 500, 1, 10_000),
+      lingerMs: read.integer('OUTBOX_RELAY_LINGER_MS', 10, 0, 1_000),
       // Postgres counts TCP keepalives in whole seconds, hence the lower bound.
       leaseMs: read.integer('OUTBOX_RELAY_LEASE_MS', 5_000, 1_000, 60_000),
     },
     projections: {
       concurrentPartitions: read.integer('PROJECTION_CONCURRENT_PARTITIONS', 16, 1, 64),
+      fetchLingerMs: read.integer('PROJECTION_FETCH_LINGER_MS', 15, 0, 1_000),
     },
     tracing: {
       otlpEndpoint: read.optionalHttpUrl('OTEL_EXPORTER_OTLP_ENDPOINT'),
