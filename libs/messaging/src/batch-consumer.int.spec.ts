@@ -7,15 +7,25 @@ import { BatchConsumer, type BatchHandler, type PartitionBatch } from './batch-c
 import { ensureTopics } from './kafka-connection.js';
 import { orderEventsTopic } from './topics.js';
 
-/** A handler that applies everything from offset 0 and keeps each batch's record values. */
-function recordingHandler(): { handler: BatchHandler; batches: string[][] } {
+interface HandedBatch {
+  readonly partition: number;
+  readonly values: readonly string[];
+  readonly at: number;
+}
+
+/** A handler that applies everything from offset 0 and keeps each batch's record values, and when it came. */
+function recordingHandler(): { handler: BatchHandler; batches: string[][]; handed: HandedBatch[] } {
   const batches: string[][] = [];
+  const handed: HandedBatch[] = [];
   return {
     batches,
+    handed,
     handler: {
       storedOffsets: (_topic, partitions) => Promise.resolve(new Map(partitions.map((p) => [p, '0']))),
       handleBatch: (batch: PartitionBatch) => {
-        batches.push(batch.records.map((record) => record.value?.toString() ?? ''));
+        const values = batch.records.map((record) => record.value?.toString() ?? '');
+        batches.push(values);
+        handed.push({ partition: batch.partition, values, at: performance.now() });
         return Promise.resolve({ kind: 'applied', nextOffset: (BigInt(batch.lastOffset) + 1n).toString() });
       },
     },
@@ -35,16 +45,20 @@ describe('batch consumer linger, with a real broker', () => {
     await env.dispose();
   });
 
-  const newTopic = async (label: string): Promise<string> => {
-    const topic = { ...orderEventsTopic(env.config), name: `${env.config.kafka.ordersTopic}.${label}`, partitions: 1 };
+  const newTopic = async (label: string, partitions = 1): Promise<string> => {
+    const topic = { ...orderEventsTopic(env.config), name: `${env.config.kafka.ordersTopic}.${label}`, partitions };
     await ensureTopics(env.kafka, [topic]);
     return topic.name;
   };
-  const send = async (topic: string, ...values: string[]): Promise<void> => {
+  /** Each value in a request of its own, to partition 0 or to the partition given before it (`[partition, value]`). */
+  const send = async (topic: string, ...values: (string | [number, string])[]): Promise<void> => {
     const producer = env.kafka.producer();
     await producer.connect();
     try {
-      for (const value of values) await producer.send({ topic, acks: -1, messages: [{ key: 'k', value }] });
+      for (const sent of values) {
+        const [partition, value] = typeof sent === 'string' ? [0, sent] : sent;
+        await producer.send({ topic, acks: -1, messages: [{ partition, value }] });
+      }
     } finally {
       await producer.disconnect();
     }
@@ -52,16 +66,17 @@ describe('batch consumer linger, with a real broker', () => {
   const consume = async (
     topic: string,
     lingerMs: number,
-  ): Promise<{ consumer: BatchConsumer; batches: string[][] }> => {
-    const { handler, batches } = recordingHandler();
+    concurrentPartitions = 1,
+  ): Promise<{ consumer: BatchConsumer; batches: string[][]; handed: HandedBatch[] }> => {
+    const { handler, batches, handed } = recordingHandler();
     const consumer = new BatchConsumer(
       env.kafka,
-      { groupId: `${env.config.kafka.groupPrefix}${topic}`, topic, lingerMs },
+      { groupId: `${env.config.kafka.groupPrefix}${topic}`, topic, lingerMs, concurrentPartitions },
       handler,
     );
     consumers.push(consumer);
     await consumer.start();
-    return { consumer, batches };
+    return { consumer, batches, handed };
   };
 
   it('hands over what arrives while it lingers in one batch', async () => {
@@ -78,6 +93,33 @@ describe('batch consumer linger, with a real broker', () => {
         assert.deepEqual(batches, [['first'], ['second', 'third', 'fourth']]);
       },
       { timeoutMs: 30_000, intervalMs: 50 },
+    );
+  });
+
+  it('lingers once per fetch, not once per round of partitions', async () => {
+    const topic = await newTopic('linger-rounds', 3);
+    const lingerMs = 6_000; // far longer than sending three records takes
+    // One partition at a time: the fetch after the linger hands over three batches in three rounds.
+    const { handed } = await consume(topic, lingerMs, 1);
+    await send(topic, 'first');
+    await eventually(() => {
+      assert.equal(handed.length, 1);
+    });
+    await send(topic, [0, 'a'], [1, 'b'], [2, 'c']);
+    await eventually(
+      () => {
+        assert.equal(handed.length, 4);
+      },
+      { timeoutMs: 60_000, intervalMs: 50 },
+    );
+    const rounds = handed.slice(1);
+    assert.deepEqual(rounds.map((batch) => batch.values).sort(), [['a'], ['b'], ['c']]);
+    // The first round lingers for the fetch; the rounds after it find the time passed and follow at
+    // once. Lingering per batch, each would wait the whole linger again.
+    const [, second, third] = rounds;
+    assert.ok(
+      third!.at - second!.at < lingerMs / 2,
+      `the third batch came ${String(third!.at - second!.at)} ms after the second`,
     );
   });
 

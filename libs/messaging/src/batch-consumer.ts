@@ -83,7 +83,7 @@ export interface BatchConsumerOptions {
    */
   readonly readAhead?: number;
   /**
-   * After applying a batch, fetch again no sooner than this long after it was handed over (default
+   * After applying a fetch, fetch again no sooner than this long after it was handed over (default
    * 0; not with `readAhead`): under load, the next fetch brings what arrived meanwhile, applied in
    * one transaction, instead of a fetch and a transaction per record or two. The first record after
    * a quiet spell is handed over at once. Kafka's consumer `fetch.min.bytes` with `fetch.max.wait.ms`
@@ -121,6 +121,8 @@ export class BatchConsumer {
   private stopping = false;
   /** Aborted by stop: a linger under way ends at once. */
   private readonly stopped = new AbortController();
+  /** When kafkajs' last fetch returned (its FETCH event comes before the fetch's batches). */
+  private fetchedAt = 0;
   /** Per partition: the next offset handled since Kafka's committed offset was last moved (for lag tooling). */
   private readonly uncommitted = new Map<number, string>();
   /** The partitions of the last assignment. */
@@ -159,6 +161,10 @@ export class BatchConsumer {
     this.consumer.on(this.consumer.events.START_BATCH_PROCESS, ({ payload }) => {
       if (payload.topic === this.options.topic && payload.batchSize === 0) this.onFilteredBatch(payload);
     });
+    if ((this.options.lingerMs ?? 0) > 0)
+      this.consumer.on(this.consumer.events.FETCH, () => {
+        this.fetchedAt = performance.now();
+      });
     this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
       if (!payload.restart) this.options.onFatalError?.(payload.error);
     });
@@ -205,10 +211,20 @@ export class BatchConsumer {
     });
   }
 
+  /**
+   * kafkajs fetches again only once every batch of its last fetch was handled. An applied batch
+   * lingers until its fetch is `lingerMs` old, so the batches of a fetch wait together, once: with
+   * more partitions than `concurrentPartitions`, the later rounds find the time passed.
+   */
   private async onBatch(payload: EachBatchPayload): Promise<void> {
-    const handedAt = performance.now();
+    if (await this.handOver(payload))
+      await this.linger(this.fetchedAt + (this.options.lingerMs ?? 0) - performance.now());
+  }
+
+  /** Hands a batch to the handler (or queues it, reading ahead); true when it was applied here and now. */
+  private async handOver(payload: EachBatchPayload): Promise<boolean> {
     const { batch } = payload;
-    if (!payload.isRunning() || payload.isStale() || batch.messages.length === 0 || this.stopping) return;
+    if (!payload.isRunning() || payload.isStale() || batch.messages.length === 0 || this.stopping) return false;
     const readAhead = this.options.readAhead !== undefined;
     if (!readAhead) await this.queues.settled(batch.partition); // a filtered batch before this one is handled first
     // kafkajs' Batch has the offset it fetched from, but its types do not say so.
@@ -231,18 +247,18 @@ export class BatchConsumer {
       this.handleLater(handed);
       payload.resolveOffset(lastOffset);
       await this.queues.whenRoom();
-      return;
+      return false;
     }
     const outcome = await this.handler.handleBatch(handed);
     if (outcome.kind === 'rewind') {
       this.seek(batch.partition, outcome.offset);
-      return;
+      return false;
     }
     const next = (BigInt(lastOffset) + 1n).toString();
     this.reads.set(batch.partition, { from: next, next });
     payload.resolveOffset(lastOffset);
     if (this.assigned.has(batch.partition)) this.uncommitted.set(batch.partition, next);
-    await this.linger((this.options.lingerMs ?? 0) - (performance.now() - handedAt));
+    return true;
   }
 
   /** Holds kafkajs' next fetch for `ms` (none for 0 or less), unless the consumer stops meanwhile. */
