@@ -83,7 +83,7 @@ export interface BatchConsumerOptions {
    */
   readonly readAhead?: number;
   /**
-   * After applying a fetch, fetch again no sooner than this long after it was handed over (default
+   * After applying a fetch, fetch again no sooner than this long after it returned (default
    * 0; not with `readAhead`): under load, the next fetch brings what arrived meanwhile, applied in
    * one transaction, instead of a fetch and a transaction per record or two. The first record after
    * a quiet spell is handed over at once. Kafka's consumer `fetch.min.bytes` with `fetch.max.wait.ms`

@@ -91,7 +91,7 @@ export interface AppConfig {
     readonly concurrentPartitions: number;
     /**
      * `PROJECTION_FETCH_LINGER_MS`: after applying a fetch, a live projection fetches again no sooner
-     * than this long after the fetch was handed over, so under load one transaction applies what
+     * than this long after the fetch returned, so under load one transaction applies what
      * arrived meanwhile instead of one per record or two. An idle projection's first record is
      * applied at once. 0: fetch again at once.
      */
