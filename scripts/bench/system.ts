@@ -95,7 +95,7 @@ export interface Visibility {
   readonly p99: number;
   readonly samples: number;
   readonly failed: number;
-  /** CPU per order of each process over the phase, from the first order sent to the last one visible. */
+  /** CPU per order of each process over the phase, from the first measured order sent to the last one visible. */
   readonly cpuMsPerOrder: ReturnType<typeof cpuPerOrder>;
   /** Cores in use over the same span: the machine's (busy, and in all) and the system's processes'. */
   readonly cores: ReturnType<typeof coresBetween>;
@@ -104,7 +104,11 @@ export interface Visibility {
 /**
  * Open-loop: orders placed at a steady `rate`, and for each, the time from the command's answer until
  * `GET /orders/:id?minVersion=1` on the query API answers with it. The query waits for the version
- * itself, so this is the pipeline's delay (relay, Kafka, worker, commit) plus one read.
+ * itself, so this is the pipeline's delay (relay, Kafka, worker, commit) plus one read. The first
+ * fifth of the duration (at least a second) is a warm-up at the same rate, as for the closed-loop
+ * load: its orders are placed and read but not measured, and the measured orders follow them
+ * without a pause (the first second at a new rate opens connections and compiles the read path:
+ * docs/benchmarks.md, "A ninth look").
  */
 export async function measureVisibility(
   system: RunningSystem,
@@ -113,7 +117,7 @@ export async function measureVisibility(
 ): Promise<Visibility> {
   const delays: number[] = [];
   let failed = 0;
-  const one = async (): Promise<void> => {
+  const one = async (measured: boolean): Promise<void> => {
     try {
       const placed = await fetch(`${system.commandUrl}/orders`, {
         method: 'POST',
@@ -126,29 +130,33 @@ export async function measureVisibility(
       const read = await fetch(`${system.queryUrl}/orders/${orderId}?minVersion=1`);
       await read.arrayBuffer();
       if (read.status !== 200) throw new Error(`GET /orders/:id answered ${String(read.status)}`);
-      delays.push(performance.now() - answeredAt);
+      if (measured) delays.push(performance.now() - answeredAt);
     } catch {
       failed++;
     }
   };
-  const cpuBefore = sampleCpu(system.pids);
-  const machineBefore = machineCpu();
-  const started = performance.now();
+  const warmUp = Math.max(1, Math.round((rate * durationSeconds) / 5));
   const total = Math.max(1, Math.round(rate * durationSeconds));
+  const started = performance.now();
   const inFlight: Promise<void>[] = [];
-  for (let sent = 0; sent < total;) {
-    const due = Math.min(total, Math.floor(((performance.now() - started) / 1_000) * rate) + 1);
-    for (; sent < due; sent++) inFlight.push(one());
+  let measuring: { at: number; cpu: ReturnType<typeof sampleCpu>; machine: ReturnType<typeof machineCpu> } | undefined;
+  for (let sent = 0; sent < warmUp + total;) {
+    const due = Math.min(warmUp + total, Math.floor(((performance.now() - started) / 1_000) * rate) + 1);
+    for (; sent < due; sent++) {
+      if (sent === warmUp) measuring = { at: performance.now(), cpu: sampleCpu(system.pids), machine: machineCpu() };
+      inFlight.push(one(sent >= warmUp));
+    }
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
   await Promise.all(inFlight);
+  if (!measuring) throw new Error('the visibility phase placed no measured order');
   const cpuAfter = sampleCpu(system.pids);
   const cores = coresBetween(
-    { before: machineBefore, after: machineCpu() },
-    { before: cpuBefore, after: cpuAfter },
-    performance.now() - started,
+    { before: measuring.machine, after: machineCpu() },
+    { before: measuring.cpu, after: cpuAfter },
+    performance.now() - measuring.at,
   );
-  const cpuMsPerOrder = cpuPerOrder(cpuBefore, cpuAfter, total);
+  const cpuMsPerOrder = cpuPerOrder(measuring.cpu, cpuAfter, total);
   return {
     p50: percentile(delays, 50),
     p99: percentile(delays, 99),
