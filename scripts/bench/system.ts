@@ -105,7 +105,7 @@ export interface Visibility {
  * Open-loop: orders placed at a steady `rate`, and for each, the time from the command's answer until
  * `GET /orders/:id?minVersion=1` on the query API answers with it. The query waits for the version
  * itself, so this is the pipeline's delay (relay, Kafka, worker, commit) plus one read. The first
- * fifth of the duration (at least a second) is a warm-up at the same rate, as for the closed-loop
+ * fifth of the duration (at least one order) is a warm-up at the same rate, as for the closed-loop
  * load: its orders are placed and read but not measured, and the measured orders follow them
  * without a pause (the first second at a new rate opens connections and compiles the read path:
  * docs/benchmarks.md, "A ninth look").

@@ -462,8 +462,10 @@ describe('outbox relay', () => {
     lingering.relay.start();
     try {
       await append(randomUUID(), placed);
-      await eventually(() => {
+      await eventually(async () => {
         assert.equal(lingering.journal.filter((entry) => entry.kind === 'publish').length, 1);
+        const { rows } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox');
+        assert.equal(rows[0]?.n, 0, 'published and deleted: the relay lingers now');
       });
     } finally {
       await lingering.relay.stop();

@@ -32,6 +32,12 @@ function recordingHandler(): { handler: BatchHandler; batches: string[][]; hande
   };
 }
 
+/**
+ * Far longer than sending a few records takes, and well inside the test environment's 6 s session
+ * timeout: kafkajs sends no heartbeat while a batch lingers.
+ */
+const LONG_LINGER_MS = 3_000;
+
 describe('batch consumer linger, with a real broker', () => {
   let env: TestEnvironment;
   const consumers: BatchConsumer[] = [];
@@ -81,8 +87,9 @@ describe('batch consumer linger, with a real broker', () => {
 
   it('hands over what arrives while it lingers in one batch', async () => {
     const topic = await newTopic('linger');
-    // Far longer than sending three records takes: they are all on the partition when it is over.
-    const { batches } = await consume(topic, 10_000);
+    // Far longer than sending three records takes, so they are all on the partition when it is
+    // over; shorter than the tests' session timeout (6 s), since no heartbeat goes out meanwhile.
+    const { batches } = await consume(topic, LONG_LINGER_MS);
     await send(topic, 'first');
     await eventually(() => {
       assert.deepEqual(batches, [['first']]);
@@ -98,7 +105,7 @@ describe('batch consumer linger, with a real broker', () => {
 
   it('lingers once per fetch, not once per round of partitions', async () => {
     const topic = await newTopic('linger-rounds', 3);
-    const lingerMs = 6_000; // far longer than sending three records takes
+    const lingerMs = LONG_LINGER_MS;
     // One partition at a time: the fetch after the linger hands over three batches in three rounds.
     const { handed } = await consume(topic, lingerMs, 1);
     await send(topic, 'first');

@@ -214,7 +214,11 @@ export class BatchConsumer {
   /**
    * kafkajs fetches again only once every batch of its last fetch was handled. An applied batch
    * lingers until its fetch is `lingerMs` old, so the batches of a fetch wait together, once: with
-   * more partitions than `concurrentPartitions`, the later rounds find the time passed.
+   * more partitions than `concurrentPartitions`, the later rounds find the time passed. With
+   * several brokers kafkajs fetches from each on its own and the latest fetch counts, so a batch may
+   * wait until another broker's fetch is `lingerMs` old: never longer than `lingerMs` from now.
+   * No heartbeat goes out meanwhile, so a linger must stay well inside the session timeout (the
+   * configuration allows at most 1 s).
    */
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     if (await this.handOver(payload))
