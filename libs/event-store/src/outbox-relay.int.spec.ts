@@ -96,6 +96,25 @@ describe('outbox relay', () => {
     });
     return { relay, journal };
   };
+  /**
+   * Runs `work` with a journaled relay of `options` in place of the shared one, which it stops
+   * first and starts again afterwards, whatever `work` did.
+   */
+  const withJournaledRelay = async (
+    options: Partial<OutboxRelayOptions>,
+    work: (journaled: JournaledRelay) => Promise<void>,
+  ): Promise<void> => {
+    await relay.stop();
+    const journaled = journaledRelay(options);
+    journaled.relay.start();
+    try {
+      await work(journaled);
+    } finally {
+      await journaled.relay.stop();
+      relay = newRelay(5_000);
+      relay.start();
+    }
+  };
   const leaderBackend = async (): Promise<number> => {
     const { rows } = await env.db.query<{ pid: number }>(
       `SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
@@ -425,17 +444,12 @@ describe('outbox relay', () => {
   });
 
   it('lingers after a partial batch: what commits meanwhile goes out in one batch', async () => {
-    await relay.stop();
     // Far longer than three commits take, so they are all in the outbox when it is over.
-    const lingering = journaledRelay({ lingerMs: 10_000 });
-    lingering.relay.start();
-    try {
+    await withJournaledRelay({ lingerMs: 10_000 }, async ({ journal }) => {
       const [first, ...later] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
       await append(first, placed);
-      const published = (): string[][] =>
-        lingering.journal.filter((entry) => entry.kind === 'publish').map((entry) => [...entry.eventIds]);
       await eventually(() => {
-        assert.equal(published().length, 1, 'the first event went out on its own');
+        assert.equal(publishedBatches(journal).length, 1, 'the first event went out on its own');
       });
       for (const orderId of later) await append(orderId, placed);
       const { rows } = await env.db.query<{ event_id: string }>(
@@ -444,34 +458,23 @@ describe('outbox relay', () => {
       );
       await eventually(
         () => {
-          assert.deepEqual(published().slice(1), [rows.map((row) => row.event_id)]);
+          assert.deepEqual(publishedBatches(journal).slice(1), [rows.map((row) => row.event_id)]);
         },
         { timeoutMs: 30_000 },
       );
-    } finally {
-      await lingering.relay.stop();
-      relay = newRelay(5_000);
-      relay.start();
-    }
+    });
   });
 
   it('stops without waiting out a linger', async () => {
-    await relay.stop();
     // Ten minutes: a stop that waited for it would outlast the test's timeout.
-    const lingering = journaledRelay({ lingerMs: 600_000 });
-    lingering.relay.start();
-    try {
+    await withJournaledRelay({ lingerMs: 600_000 }, async ({ journal }) => {
       await append(randomUUID(), placed);
       await eventually(async () => {
-        assert.equal(lingering.journal.filter((entry) => entry.kind === 'publish').length, 1);
+        assert.equal(publishedBatches(journal).length, 1);
         const { rows } = await env.db.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox');
         assert.equal(rows[0]?.n, 0, 'published and deleted: the relay lingers now');
       });
-    } finally {
-      await lingering.relay.stop();
-      relay = newRelay(5_000);
-      relay.start();
-    }
+    });
   });
 
   it('wakes a leading relay of the same process after the commit, without a NOTIFY', async () => {
@@ -538,7 +541,12 @@ function assertEachOnce(records: readonly ReadRecord[], eventIds: readonly strin
 
 /** Every event id whose publish the relay started. */
 function published(journal: readonly JournalEntry[]): string[] {
-  return journal.filter((entry) => entry.kind === 'publish').flatMap((entry) => entry.eventIds);
+  return publishedBatches(journal).flat();
+}
+
+/** The event ids of each publish the relay started, a list per batch. */
+function publishedBatches(journal: readonly JournalEntry[]): string[][] {
+  return journal.filter((entry) => entry.kind === 'publish').map((entry) => [...entry.eventIds]);
 }
 
 /** The entries between a lost lead and the next lead: publishes there are what fencing forbids. */

@@ -1,4 +1,5 @@
 import { Socket } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 
 import { Logger } from '@nestjs/common';
 import pg from 'pg';
@@ -107,8 +108,8 @@ export class OutboxRelay {
   private refused = 0;
   /** The streams of the refused events: their later events, read while those are skipped, are held too. */
   private blocked = new Set<string>();
-  /** Ends the linger under way (stop does not wait it out). */
-  private endLinger: (() => void) | undefined;
+  /** Aborted by stop: a linger under way ends at once (made again by each start). */
+  private stopping = new AbortController();
 
   constructor(
     private readonly publisher: RecordPublisher,
@@ -127,13 +128,14 @@ export class OutboxRelay {
 
   start(): void {
     this.stopped = false;
+    if (this.stopping.signal.aborted) this.stopping = new AbortController();
     this.running ??= this.run().finally(() => (this.running = undefined));
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.wakeUp.fire();
-    this.endLinger?.();
+    this.stopping.abort();
     await this.running;
     await this.publisher.close();
   }
@@ -175,17 +177,9 @@ export class OutboxRelay {
   }
 
   /** Resolves after `ms` (at once for none), or when the relay stops. */
-  private linger(ms: number): Promise<void> {
-    if (ms <= 0 || this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const end = (): void => {
-        clearTimeout(timer);
-        this.endLinger = undefined;
-        resolve();
-      };
-      const timer = setTimeout(end, ms);
-      this.endLinger = end;
-    });
+  private async linger(ms: number): Promise<void> {
+    if (ms <= 0 || this.stopped) return;
+    await delay(ms, undefined, { signal: this.stopping.signal }).catch(() => undefined);
   }
 
   /** Publishes one batch read over the leader session; returns how many events it published. */
