@@ -93,7 +93,13 @@ export function sampleCpu(
   };
 }
 
+/** The CPU time the five processes took between two samples, in ms. */
+function systemCpuMs(before: CpuSample, after: CpuSample): number {
+  return CPU_PROCESSES.reduce((sum, name) => sum + after[name] - before[name], 0);
+}
+
 /** Milliseconds of CPU per order between two samples, per process and in total (2 decimals). */
+
 export function cpuPerOrder(
   before: CpuSample,
   after: CpuSample,
@@ -103,7 +109,7 @@ export function cpuPerOrder(
   const entries = CPU_PROCESSES.map((name) => [name, per(after[name] - before[name])] as const);
   return {
     ...(Object.fromEntries(entries) as Record<CpuProcess, number>),
-    total: per(CPU_PROCESSES.reduce((sum, name) => sum + after[name] - before[name], 0)),
+    total: per(systemCpuMs(before, after)),
   };
 }
 
@@ -146,10 +152,9 @@ export function coresBetween(
   wallMs: number,
 ): { readonly machine: number; readonly machine_busy: number; readonly system: number } {
   const cores = (ms: number): number => Math.round((ms / wallMs) * 100) / 100;
-  const systemMs = CPU_PROCESSES.reduce((sum, name) => sum + processes.after[name] - processes.before[name], 0);
   return {
     machine: cores(machine.after.allMs - machine.before.allMs),
     machine_busy: cores(machine.after.busyMs - machine.before.busyMs),
-    system: cores(systemMs),
+    system: cores(systemCpuMs(processes.before, processes.after)),
   };
 }
