@@ -26,13 +26,16 @@ export interface MeasuredFigures {
   };
 }
 
-/** The full run of docs/benchmarks.md (`f3fbcbd`, 2-core machine, alone): used when no results file is given. */
+/**
+ * The reference run of docs/benchmarks.md (`09e5ff2`, 2-core machine, alone; CPU at half the order
+ * rate, on a saturated machine, so an upper bound): used when no results file is given.
+ */
 export const REFERENCE_FIGURES: MeasuredFigures = {
-  source: 'docs/benchmarks.md, full run at f3fbcbd',
-  consumePerSecond: 102_018,
-  replayEventsPerSecond: 22_823,
+  source: 'docs/benchmarks.md, reference run at 09e5ff2',
+  consumePerSecond: 192_014,
+  replayEventsPerSecond: 37_679,
   replayPartitionsAtOnce: 2,
-  cpuMsPerEvent: { commandApi: 1.73, worker: 1.49, queryApi: 1.36, kafka: 0.44, postgres: 4.73 },
+  cpuMsPerEvent: { commandApi: 0.79, worker: 0.51, queryApi: 0.38, kafka: 0.21, postgres: 0.91 },
 };
 
 export interface Target {
