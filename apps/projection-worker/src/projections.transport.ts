@@ -71,7 +71,9 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
             groupId: `${this.config.kafka.groupPrefix}projection.${projection.name}`,
             topic: topic.name,
             concurrentPartitions: this.config.projections.concurrentPartitions,
-            lingerMs: this.config.projections.fetchLingerMs,
+            lingerMs: projection.readersWait
+              ? this.config.projections.fetchLingerMs
+              : this.config.projections.backgroundLingerMs,
           },
           // The batches of a fetch's partitions in one transaction (a group commit).
           new PartitionGroups(

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import type { EventEnvelope } from '@app/messaging';
 import type { OrderEvent } from '@app/orders-domain';
 
+import { projections } from './index.js';
 import { foldRows } from './kit/index.js';
 import { orderView } from './order-view.projection.js';
 
@@ -86,5 +87,12 @@ describe('order view', () => {
     const twice = foldRows(orderView, [placed, added, placed, added]).get(orderId);
     assert.deepEqual(twice, once);
     assert.equal(once?.applied_events, 2);
+  });
+
+  it('is the one projection readers wait on, so the only one that lingers briefly under load', () => {
+    assert.deepEqual(
+      projections.filter((projection) => projection.readersWait === true).map((projection) => projection.name),
+      ['order-view'],
+    );
   });
 });

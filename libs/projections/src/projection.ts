@@ -22,6 +22,12 @@ export interface Projection {
   readonly events: EventContract;
   readonly tables: readonly string[];
   /**
+   * Readers wait for it to reach a version (the query API's `minVersion`), so under load it lingers
+   * between fetches only `PROJECTION_FETCH_LINGER_MS`; the others `PROJECTION_BACKGROUND_LINGER_MS`.
+   * The kit sets it for a stream-row projection that notifies readers (`notify`).
+   */
+  readonly readersWait?: boolean;
+  /**
    * Optional: starts reading what `apply` will read for these streams (a partition batch's record
    * keys, unchecked: an id that is no valid key of its table is for it to skip), so that on a pipelined
    * session the read goes out with the runner's own, in one round trip. The runner hands the promise

@@ -93,9 +93,16 @@ export interface AppConfig {
      * `PROJECTION_FETCH_LINGER_MS`: after applying a fetch, a live projection fetches again no sooner
      * than this long after the fetch returned, so under load one transaction applies what
      * arrived meanwhile instead of one per record or two. An idle projection's first record is
-     * applied at once. 0: fetch again at once.
+     * applied at once. 0: fetch again at once. For projections readers wait on (`readersWait`: the
+     * order view, read with `minVersion`).
      */
     readonly fetchLingerMs: number;
+    /**
+     * `PROJECTION_BACKGROUND_LINGER_MS`: the same, for the projections no reader waits on (the
+     * aggregates): they may fall this much further behind under load, and take fewer fetches and
+     * transactions for it.
+     */
+    readonly backgroundLingerMs: number;
   };
   readonly tracing: {
     /**
@@ -169,6 +176,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     projections: {
       concurrentPartitions: read.integer('PROJECTION_CONCURRENT_PARTITIONS', 16, 1, 64),
       fetchLingerMs: read.integer('PROJECTION_FETCH_LINGER_MS', 15, 0, 1_000),
+      backgroundLingerMs: read.integer('PROJECTION_BACKGROUND_LINGER_MS', 100, 0, 1_000),
     },
     tracing: {
       otlpEndpoint: read.optionalHttpUrl('OTEL_EXPORTER_OTLP_ENDPOINT'),

@@ -45,14 +45,20 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ PROJECTION_CONCURRENT_PARTITIONS: '1' }).projections.concurrentPartitions, 1);
   });
 
-  it('lingers 10 ms in the relay and 15 ms in the projections by default, 0 to 1000 ms when set', () => {
+  it('lingers 10 ms in the relay, 15 and 100 ms in the projections by default, 0 to 1000 ms when set', () => {
     const defaults = loadConfig({});
     assert.equal(defaults.relay.lingerMs, 10);
     assert.equal(defaults.projections.fetchLingerMs, 15);
-    const none = loadConfig({ OUTBOX_RELAY_LINGER_MS: '0', PROJECTION_FETCH_LINGER_MS: '0' });
+    assert.equal(defaults.projections.backgroundLingerMs, 100);
+    const none = loadConfig({
+      OUTBOX_RELAY_LINGER_MS: '0',
+      PROJECTION_FETCH_LINGER_MS: '0',
+      PROJECTION_BACKGROUND_LINGER_MS: '0',
+    });
     assert.equal(none.relay.lingerMs, 0);
     assert.equal(none.projections.fetchLingerMs, 0);
-    for (const name of ['OUTBOX_RELAY_LINGER_MS', 'PROJECTION_FETCH_LINGER_MS']) {
+    assert.equal(none.projections.backgroundLingerMs, 0);
+    for (const name of ['OUTBOX_RELAY_LINGER_MS', 'PROJECTION_FETCH_LINGER_MS', 'PROJECTION_BACKGROUND_LINGER_MS']) {
       for (const value of ['-1', '1001', '5ms', '2.5']) {
         assert.throws(() => loadConfig({ [name]: value }), new RegExp(`${name} must be an integer from 0 to 1000`));
       }

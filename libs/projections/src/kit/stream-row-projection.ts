@@ -45,6 +45,7 @@ export function streamRowProjection<E extends DomainEvent, Row extends StreamRow
     events: definition.events,
     ...eventTypesOf(on),
     tables: [table.name],
+    readersWait: notify !== undefined,
 
     prefetch: (db, streamIds) => prefetchStreamRows(db, table, streamIds),
 
