@@ -99,7 +99,6 @@ function systemCpuMs(before: CpuSample, after: CpuSample): number {
 }
 
 /** Milliseconds of CPU per order between two samples, per process and in total (2 decimals). */
-
 export function cpuPerOrder(
   before: CpuSample,
   after: CpuSample,

@@ -465,6 +465,29 @@ describe('outbox relay', () => {
     });
   });
 
+  it('still lingers after a stop and a start of the same relay', async () => {
+    await withJournaledRelay({ lingerMs: 3_000 }, async ({ relay: restarted, journal }) => {
+      await restarted.stop(); // aborts its lingers: a start must not keep that
+      restarted.start();
+      const [first, ...later] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+      await append(first, placed);
+      await eventually(() => {
+        assert.equal(publishedBatches(journal).length, 1, 'the first event went out on its own');
+      });
+      for (const orderId of later) await append(orderId, placed);
+      await eventually(
+        () => {
+          assert.deepEqual(
+            publishedBatches(journal).map((batch) => batch.length),
+            [1, later.length],
+            'what committed during the linger went out in one batch',
+          );
+        },
+        { timeoutMs: 30_000 },
+      );
+    });
+  });
+
   it('stops without waiting out a linger', async () => {
     // Ten minutes: a stop that waited for it would outlast the test's timeout.
     await withJournaledRelay({ lingerMs: 600_000 }, async ({ journal }) => {

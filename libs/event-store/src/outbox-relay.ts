@@ -108,7 +108,7 @@ export class OutboxRelay {
   private refused = 0;
   /** The streams of the refused events: their later events, read while those are skipped, are held too. */
   private blocked = new Set<string>();
-  /** Aborted by stop: a linger under way ends at once (made again by each start). */
+  /** Aborted by stop: a linger under way ends at once (made again by a start after a stop). */
   private stopping = new AbortController();
 
   constructor(
