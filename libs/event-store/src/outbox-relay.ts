@@ -96,7 +96,6 @@ interface LeaderSession {
 export class OutboxRelay {
   private readonly logger = new Logger(OutboxRelay.name);
   private readonly wakeUp = new WakeUp();
-  private stopped = false;
   private running: Promise<void> | undefined;
   private leader: LeaderSession | undefined;
   /** Errors since the last batch that went through; sets the backoff. */
@@ -108,7 +107,7 @@ export class OutboxRelay {
   private refused = 0;
   /** The streams of the refused events: their later events, read while those are skipped, are held too. */
   private blocked = new Set<string>();
-  /** Aborted by stop: a linger under way ends at once (made again by a start after a stop). */
+  /** Aborted by stop, which ends a linger under way at once; made again by a start after a stop. */
   private stopping = new AbortController();
 
   constructor(
@@ -126,16 +125,18 @@ export class OutboxRelay {
     this.wakeUp.fire();
   }
 
+  private get stopped(): boolean {
+    return this.stopping.signal.aborted;
+  }
+
   start(): void {
-    this.stopped = false;
-    if (this.stopping.signal.aborted) this.stopping = new AbortController();
+    if (this.stopped) this.stopping = new AbortController();
     this.running ??= this.run().finally(() => (this.running = undefined));
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.wakeUp.fire();
     this.stopping.abort();
+    this.wakeUp.fire();
     await this.running;
     await this.publisher.close();
   }
