@@ -9,6 +9,7 @@ import pg from 'pg';
 
 import { quoteIdentifier } from '@app/platform';
 
+import { cpuUsPer, sampleServersCpu } from './cpu.js';
 import { syntheticLifecycle } from './synthetic-log.js';
 
 const { Kafka, Partitioners, logLevel } = kafkajs;
@@ -107,7 +108,8 @@ export async function produceCeiling(brokers: readonly string[], topic: string, 
 
 /**
  * kafkajs reading `topic` from offset zero to its end with a do-nothing eachBatch, with the replay's
- * fetch sizes. Timed from the start of the run, as the replay is, so joining the group counts too.
+ * fetch sizes. Timed from the start of the run, as the replay is, so joining the group counts too;
+ * with the CPU each message cost kafkajs and the broker over the same span.
  */
 export async function consumeCeiling(
   brokers: readonly string[],
@@ -115,7 +117,7 @@ export async function consumeCeiling(
   events: number,
   groupId: string,
   timeoutMs = 600_000,
-): Promise<number> {
+): Promise<{ perSecond: number; cpuUsPerMessage: Readonly<Record<'kafkajs' | 'kafka' | 'total', number>> }> {
   const consumer = rawKafka(brokers).consumer({
     groupId,
     maxBytesPerPartition: 2 * 1024 * 1024,
@@ -125,6 +127,7 @@ export async function consumeCeiling(
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
+    const cpuBefore = consumeCpuMs();
     const started = performance.now();
     let seen = 0;
     await new Promise<void>((resolve, reject) => {
@@ -145,10 +148,17 @@ export async function consumeCeiling(
         })
         .catch(reject);
     });
-    return seen / ((performance.now() - started) / 1_000);
+    const perSecond = seen / ((performance.now() - started) / 1_000);
+    return { perSecond, cpuUsPerMessage: cpuUsPer(cpuBefore, consumeCpuMs(), seen) };
   } finally {
     await consumer.disconnect();
   }
+}
+
+/** The consume ceiling's CPU so far, in ms: kafkajs in this process (nothing else runs here meanwhile) and the broker. */
+function consumeCpuMs(): Readonly<Record<'kafkajs' | 'kafka', number>> {
+  const { user, system } = process.cpuUsage();
+  return { kafkajs: (user + system) / 1_000, kafka: sampleServersCpu().kafka };
 }
 
 /**

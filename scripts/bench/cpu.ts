@@ -79,17 +79,30 @@ export function processCpuMs(pid: number): number {
   return stat(pid)?.ownMs ?? Number.NaN;
 }
 
+/** CPU used so far, in ms, by the servers every phase shares: every Postgres, and Kafka's broker. */
+export function sampleServersCpu(): Readonly<Record<'postgres' | 'kafka', number>> {
+  const all = pids();
+  return { postgres: postgresMs(all), kafka: kafkaMs(all) };
+}
+
+/**
+ * CPU used so far, in ms, by the children of this process that have exited and been reaped: around
+ * one child's whole life, with no other child exiting meanwhile, the difference is that child's CPU
+ * to the last tick (sampling `/proc/<pid>` cannot see its last moments).
+ */
+export function reapedChildrenCpuMs(): number {
+  return stat(process.pid)?.reapedMs ?? Number.NaN;
+}
+
 /** CPU used so far, in ms, by each counted process; `apps` are the pids of our three processes. */
 export function sampleCpu(
   apps: Readonly<Record<'command_api' | 'projection_worker' | 'query_api', number>>,
 ): CpuSample {
-  const all = pids();
   return {
     command_api: processCpuMs(apps.command_api),
     projection_worker: processCpuMs(apps.projection_worker),
     query_api: processCpuMs(apps.query_api),
-    postgres: postgresMs(all),
-    kafka: kafkaMs(all),
+    ...sampleServersCpu(),
   };
 }
 
@@ -109,6 +122,24 @@ export function cpuPerOrder(
   return {
     ...(Object.fromEntries(entries) as Record<CpuProcess, number>),
     total: per(systemCpuMs(before, after)),
+  };
+}
+
+/**
+ * Microseconds of CPU per unit of work (a consumed message, a replayed event) between two samples
+ * in ms of the same parts, per part and in their total (1 decimal).
+ */
+export function cpuUsPer<Part extends string>(
+  before: Readonly<Record<Part, number>>,
+  after: Readonly<Record<Part, number>>,
+  units: number,
+): Readonly<Record<Part | 'total', number>> {
+  const parts = Object.keys(before) as Part[];
+  const per = (ms: number): number => Math.round((ms / units) * 10_000) / 10;
+  const spent = parts.map((part) => [part, after[part] - before[part]] as const);
+  return {
+    ...(Object.fromEntries(spent.map(([part, ms]) => [part, per(ms)])) as Record<Part, number>),
+    total: per(spent.reduce((sum, [, ms]) => sum + ms, 0)),
   };
 }
 

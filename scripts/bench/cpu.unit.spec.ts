@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { describe, it } from 'node:test';
 
-import { coresBetween, machineCpu, parseProcStat, type CpuSample } from './cpu.js';
-import { saturated } from './report.js';
+import { coresBetween, cpuUsPer, machineCpu, parseProcStat, reapedChildrenCpuMs, type CpuSample } from './cpu.js';
+import { bounds, saturated } from './report.js';
 
 const processes = (ms: number): CpuSample => ({
   command_api: ms,
@@ -37,5 +39,53 @@ describe('the cores in use over a phase', () => {
     assert.equal(saturated({ machine: 2, machine_busy: 1.8, system: 1.5 }), true);
     assert.equal(saturated({ machine: 2, machine_busy: 1.38, system: 1.18 }), false);
     assert.equal(saturated({ machine: 0, machine_busy: 0, system: 0 }), false);
+  });
+});
+
+describe('the CPU per unit of work and the bounds it sets', () => {
+  it('gives microseconds per unit for each part and their total', () => {
+    const perEvent = cpuUsPer(
+      { replay: 1_000, postgres: 500, kafka: 0 },
+      { replay: 17_000, postgres: 8_500, kafka: 400 },
+      400_000,
+    );
+    assert.deepEqual(perEvent, { replay: 40, postgres: 20, kafka: 1, total: 61 });
+  });
+
+  it('counts the CPU of a child once it has exited and been reaped', async () => {
+    const before = reapedChildrenCpuMs();
+    // Spins until it has used 300 ms of CPU itself, however busy the machine is.
+    const spin = 'while (process.cpuUsage().user + process.cpuUsage().system < 300_000);';
+    const child = spawn(process.execPath, ['-e', spin]);
+    await once(child, 'exit');
+    const spent = reapedChildrenCpuMs() - before;
+    assert.ok(spent >= 280, `${String(spent)} ms`); // /proc counts in 10 ms ticks
+  });
+
+  it('divides the cores by the CPU per order and per event, and names the ratios those rates would give', () => {
+    const ceilings = {
+      http_rps: 20_000,
+      http_express_rps: 5_000,
+      append_tps: 4_000,
+      produce_mps: 40_000,
+      consume_mps: 200_000,
+      upsert_rps: 100_000,
+    };
+    const cpu = { command_api: 0.5, projection_worker: 0.3, query_api: 0, postgres: 0.5, kafka: 0.2, total: 1.6 };
+    const consumeCpu = { kafkajs: 5, kafka: 2, total: 7 };
+    const result = bounds(
+      ceilings,
+      { load_cpu_ms_per_order: cpu, replay_cpu_us_per_event: { replay: 25, postgres: 12, kafka: 3, total: 40 } },
+      { cores: 2, projections: 4, consumeCpu },
+    );
+    // 2,000 ms of CPU a second ÷ 1.6 ms an order; (50 + 250 + 25 + 5 + 40) µs through the raw parts an order
+    assert.deepEqual(result, {
+      cores: 2,
+      consume_cpu_us_per_message: consumeCpu,
+      orders_per_s: 1_250,
+      orders_vs_pipeline: 0.46,
+      replay_events_per_s: 50_000,
+      replay_vs_consume: 0.25,
+    });
   });
 });

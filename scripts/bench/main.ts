@@ -4,6 +4,7 @@
  * docs/benchmarks.md explains every figure and holds the reference run.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 
 import pg from 'pg';
@@ -19,7 +20,7 @@ import { postLoad } from './http-load.js';
 import { BenchUsageError, USAGE, parseBenchOptions, type BenchOptions } from './options.js';
 import { BenchProcess, freePort } from './processes.js';
 import { RELAY_SIDES, measureRelays, relayConnectorName, type RelayResults, type RelaySide } from './relays.js';
-import { machine, markdownTable, ratios, relaysTable, type BenchResults } from './report.js';
+import { bounds, machine, markdownTable, ratios, relaysTable, type BenchResults } from './report.js';
 import { round } from './stats.js';
 import { measureOrders, measureReplay, measureVisibility, startSystem, type Target } from './system.js';
 import { writeSyntheticLog } from './synthetic-log.js';
@@ -230,7 +231,7 @@ try {
   log('ceiling: raw kafkajs produce');
   const produceMps = await produceCeiling(base.kafka.brokers, produce.target.topic, options.produceMessages);
   log('ceiling: raw kafkajs consume from offset 0');
-  const consumeMps = await consumeCeiling(
+  const consumed = await consumeCeiling(
     base.kafka.brokers,
     replay.target.topic,
     events,
@@ -271,7 +272,7 @@ try {
     http_express_rps: round(httpExpressRps),
     append_tps: round(appendTps),
     produce_mps: round(produceMps),
-    consume_mps: round(consumeMps),
+    consume_mps: round(consumed.perSecond),
     upsert_rps: round(upsertRps),
   };
   const figures = {
@@ -283,12 +284,18 @@ try {
     cpu_ms_per_order: visible.cpuMsPerOrder,
     visibility_cores: visible.cores,
     load_cpu_ms_per_order: orders.cpuMsPerOrder,
+    replay_cpu_us_per_event: replayed.cpuUsPerEvent,
   };
   const results: BenchResults = {
     machine: machine(options.quick),
     ceilings,
     system: figures,
     ratios: ratios(ceilings, figures, projections.length),
+    bounds: bounds(ceilings, figures, {
+      cores: cpus().length,
+      projections: projections.length,
+      consumeCpu: consumed.cpuUsPerMessage,
+    }),
     relays,
   };
   const dir = join(repo, 'bench', 'results');

@@ -56,11 +56,29 @@ export interface BenchResults {
      * no reads there, so its figure is only its idle cost.
      */
     readonly load_cpu_ms_per_order: Readonly<Record<CpuProcess | 'total', number>>;
+    /** CPU per replayed event, from the replay's start to its exit: the replaying process, Postgres, the broker. */
+    readonly replay_cpu_us_per_event: Readonly<Record<'replay' | 'postgres' | 'kafka' | 'total', number>>;
   };
   readonly ratios: {
     readonly orders_vs_ceiling: number;
     readonly orders_vs_pipeline: number;
     readonly replay_vs_ceiling: number;
+    readonly replay_vs_consume: number;
+  };
+  /**
+   * The most this machine's cores allow at the CPU measured in this run, however well the work
+   * overlapped: the cores divided by the CPU per order (the closed-loop load's five processes; the
+   * load generator's share is not counted, so the bound is generous) or per replayed event. A goal
+   * out of reach even here needs less CPU per order or event, not a better use of the cores
+   * (docs/benchmarks.md, "Bounds").
+   */
+  readonly bounds: {
+    readonly cores: number;
+    /** What the consume ceiling itself cost: kafkajs in the benchmark's process and the broker. */
+    readonly consume_cpu_us_per_message: Readonly<Record<'kafkajs' | 'kafka' | 'total', number>>;
+    readonly orders_per_s: number;
+    readonly orders_vs_pipeline: number;
+    readonly replay_events_per_s: number;
     readonly replay_vs_consume: number;
   };
   /** The two outbox relays side by side (issue 19); null with `--no-relays`. */
@@ -88,17 +106,44 @@ export function ratios(
   system: Pick<BenchResults['system'], 'orders_per_s' | 'replay_events_per_s'>,
   projections: number,
 ): BenchResults['ratios'] {
-  const secondsPerOrder =
+  return {
+    orders_vs_ceiling: round(system.orders_per_s / Math.min(ceilings.http_rps, ceilings.append_tps), 2),
+    orders_vs_pipeline: round(system.orders_per_s * pipelineSecondsPerOrder(ceilings, projections), 2),
+    replay_vs_ceiling: round(system.replay_events_per_s / Math.min(ceilings.consume_mps, ceilings.upsert_rps), 2),
+    replay_vs_consume: round(system.replay_events_per_s / ceilings.consume_mps, 2),
+  };
+}
+
+/** An order's time through the raw parts, one after another: the sum `orders_vs_pipeline` multiplies by. */
+function pipelineSecondsPerOrder(ceilings: BenchResults['ceilings'], projections: number): number {
+  return (
     1 / ceilings.http_rps +
     1 / ceilings.append_tps +
     1 / ceilings.produce_mps +
     1 / ceilings.consume_mps +
-    projections / ceilings.upsert_rps;
+    projections / ceilings.upsert_rps
+  );
+}
+
+/** The `bounds` of a run: its cores over its CPU per order and per replayed event, and the ratios those rates would give. */
+export function bounds(
+  ceilings: BenchResults['ceilings'],
+  system: Pick<BenchResults['system'], 'load_cpu_ms_per_order' | 'replay_cpu_us_per_event'>,
+  measured: {
+    readonly cores: number;
+    readonly projections: number;
+    readonly consumeCpu: BenchResults['bounds']['consume_cpu_us_per_message'];
+  },
+): BenchResults['bounds'] {
+  const ordersPerSecond = (measured.cores * 1_000) / system.load_cpu_ms_per_order.total;
+  const eventsPerSecond = (measured.cores * 1_000_000) / system.replay_cpu_us_per_event.total;
   return {
-    orders_vs_ceiling: round(system.orders_per_s / Math.min(ceilings.http_rps, ceilings.append_tps), 2),
-    orders_vs_pipeline: round(system.orders_per_s * secondsPerOrder, 2),
-    replay_vs_ceiling: round(system.replay_events_per_s / Math.min(ceilings.consume_mps, ceilings.upsert_rps), 2),
-    replay_vs_consume: round(system.replay_events_per_s / ceilings.consume_mps, 2),
+    cores: measured.cores,
+    consume_cpu_us_per_message: measured.consumeCpu,
+    orders_per_s: round(ordersPerSecond),
+    orders_vs_pipeline: round(ordersPerSecond * pipelineSecondsPerOrder(ceilings, measured.projections), 2),
+    replay_events_per_s: round(eventsPerSecond),
+    replay_vs_consume: round(eventsPerSecond / ceilings.consume_mps, 2),
   };
 }
 
@@ -119,7 +164,7 @@ export function markdownTable(
   results: BenchResults,
   notes: { readonly rssByQuarterMb: readonly number[]; readonly visibleRate: number; readonly projections: number },
 ): string {
-  const { ceilings: c, system: s, ratios: r } = results;
+  const { ceilings: c, system: s, ratios: r, bounds: b } = results;
   const mark = (ok: boolean): string => (ok ? 'yes' : '**no**');
   const rows: [string, string, string][] = [
     ['ceiling: HTTP hello-world, Fastify (req/s)', String(c.http_rps), ''],
@@ -169,6 +214,26 @@ export function markdownTable(
     ],
     ['replay_vs_ceiling = replay ÷ min(consume, upsert)', String(r.replay_vs_ceiling), ''],
     ['replay_vs_consume = replay ÷ consume', String(r.replay_vs_consume), `≥ 0.6: ${mark(r.replay_vs_consume >= 0.6)}`],
+    [
+      'CPU µs per replayed event: replay / postgres / kafka = total',
+      `${String(s.replay_cpu_us_per_event.replay)} / ${String(s.replay_cpu_us_per_event.postgres)} / ${String(s.replay_cpu_us_per_event.kafka)} = ${String(s.replay_cpu_us_per_event.total)}`,
+      '',
+    ],
+    [
+      'CPU µs per message of the consume ceiling: kafkajs / kafka = total',
+      `${String(b.consume_cpu_us_per_message.kafkajs)} / ${String(b.consume_cpu_us_per_message.kafka)} = ${String(b.consume_cpu_us_per_message.total)}`,
+      '',
+    ],
+    [
+      `bound: orders/s the ${String(b.cores)} cores allow at the load's CPU per order → orders_vs_pipeline`,
+      `${String(b.orders_per_s)} → ${String(b.orders_vs_pipeline)}`,
+      `0.6 within reach at this CPU per order: ${mark(b.orders_vs_pipeline >= 0.6)}`,
+    ],
+    [
+      `bound: replay events/s the ${String(b.cores)} cores allow at its CPU per event → replay_vs_consume`,
+      `${String(b.replay_events_per_s)} → ${String(b.replay_vs_consume)}`,
+      `0.6 within reach at this CPU per event: ${mark(b.replay_vs_consume >= 0.6)}`,
+    ],
   ];
   return [
     '| figure | value | goal |',

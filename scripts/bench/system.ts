@@ -3,7 +3,15 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { coresBetween, cpuPerOrder, machineCpu, sampleCpu } from './cpu.js';
+import {
+  coresBetween,
+  cpuPerOrder,
+  cpuUsPer,
+  machineCpu,
+  reapedChildrenCpuMs,
+  sampleCpu,
+  sampleServersCpu,
+} from './cpu.js';
 import { percentile } from './stats.js';
 import { BenchProcess, freePort } from './processes.js';
 import { ORDER_BODY, postLoad, type HttpLoadResult } from './http-load.js';
@@ -189,6 +197,8 @@ export interface ReplayFigures {
   readonly peakRssMb: number;
   /** Peak resident memory in each quarter of the run (NaN for a quarter without a sample): flat when the log's size does not show in it. */
   readonly rssByQuarterMb: readonly number[];
+  /** CPU per replayed event, start to exit: the replaying process, Postgres and the broker. */
+  readonly cpuUsPerEvent: Readonly<Record<'replay' | 'postgres' | 'kafka' | 'total', number>>;
 }
 
 /**
@@ -196,6 +206,11 @@ export interface ReplayFigures {
  * over a log of `events` from offset zero; timed from start to exit, its memory sampled every 100 ms.
  */
 export async function measureReplay(target: Target, events: number): Promise<ReplayFigures> {
+  const cpu = (): Readonly<Record<'replay' | 'postgres' | 'kafka', number>> => ({
+    replay: reapedChildrenCpuMs(),
+    ...sampleServersCpu(),
+  });
+  const cpuBefore = cpu();
   const started = performance.now();
   const cli = new BenchProcess(
     'apps/admin-cli/src/main.js',
@@ -213,6 +228,7 @@ export async function measureReplay(target: Target, events: number): Promise<Rep
     clearInterval(sampler);
   });
   const seconds = (performance.now() - started) / 1_000;
+  const cpuAfter = cpu(); // the replay has exited and been reaped: its CPU is the reaped children's growth
   if (code !== 0) throw new Error(`the replay exited with ${String(code)}:\n${cli.tail}`);
   const quarters = [0, 1, 2, 3].map((q) => {
     const inQuarter = samples
@@ -225,5 +241,6 @@ export async function measureReplay(target: Target, events: number): Promise<Rep
     seconds,
     peakRssMb: Math.max(0, ...samples.map((s) => s.mb)),
     rssByQuarterMb: quarters,
+    cpuUsPerEvent: cpuUsPer(cpuBefore, cpuAfter, events),
   };
 }
