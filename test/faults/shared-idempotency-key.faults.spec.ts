@@ -49,7 +49,11 @@ describe('fault: concurrent requests sharing one idempotency key', () => {
 
   before(async () => {
     env = await createTestEnvironment('shared_idempotency_key', { partitions: 3 });
-    system = await startSystem(env.config);
+    // Placements share transactions (a group commit), one request of a key per transaction, and by
+    // default two transactions at once: as many as the pool has connections let the placements'
+    // duplicates wait inside the database as the other commands' do (the group commit's own
+    // handling of one key is in its tests and in the command API's, on the default settings).
+    system = await startSystem({ ...env.config, commandGroups: { ...env.config.commandGroups, transactions: 10 } });
     await system.commandApi.listen(0, '127.0.0.1');
     commandUrl = await system.commandApi.getUrl();
   });

@@ -142,16 +142,18 @@ function checkedVersion<Event extends DomainEvent>(contract: EventContract<Event
 
 /**
  * Runs `work` in a transaction, again from scratch when it loses a race (bounded), unless the
- * client pinned the version: then a lost race is the client's 412.
+ * client pinned the version: then a lost race is the client's 412. `sharing`: the work starts a new
+ * stream and may share its transaction (EventStore.transaction).
  */
 export async function withConflictRetry<T>(
   store: EventStore,
   pinnedVersion: number | undefined,
   work: (db: SqlSession) => Promise<T>,
+  sharing?: { readonly exclusive: string | undefined },
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await store.transaction(work);
+      return await store.transaction(work, sharing);
     } catch (error) {
       if (!(error instanceof ConcurrencyConflict)) throw error;
       if (pinnedVersion !== undefined) throw new VersionMismatch(pinnedVersion);

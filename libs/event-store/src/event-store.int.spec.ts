@@ -136,3 +136,98 @@ for (const sessions of ['TypeORM transactions', 'pipelined connections'] as cons
       assert.equal((await store.readStream(orderId)).length, 0);
     });
   });
+
+describe('event store: a group commit of new streams', () => {
+  let env: TestEnvironment;
+  let dataSource: DataSource;
+  let sql: PipelinedSql;
+  let store: EventStore;
+  const shared = { exclusive: undefined };
+
+  before(async () => {
+    env = await createTestEnvironment('event_store_groups', { relay: 'in-process' });
+    dataSource = await new DataSource({ type: 'postgres', url: env.config.databaseUrl }).initialize();
+    sql = new PipelinedSql(env.config.databaseUrl, { max: 10, applicationName: 'event-store-test' });
+    store = new EventStore(dataSource, sql);
+    // One shared transaction at a time: what is submitted while it runs waits and goes together.
+    store.groupCommits({ transactions: 1, maxCommands: 16 });
+  });
+
+  after(async () => {
+    await sql.close();
+    await dataSource.destroy();
+    await env.dispose();
+  });
+
+  /** The transactions (by id) that wrote each order's events, and how many outbox rows each order has. */
+  async function written(orderIds: readonly string[]): Promise<{ transactions: number; outbox: Map<string, number> }> {
+    const events = await env.db.query<{ order_id: string; xmin: string; queued: number }>(
+      `SELECT e.order_id, e.xmin::text AS xmin, count(o.position)::int AS queued
+         FROM events e LEFT JOIN outbox o USING (position) WHERE e.order_id = ANY($1::uuid[])
+        GROUP BY e.order_id, e.xmin`,
+      [orderIds],
+    );
+    return {
+      transactions: new Set(events.rows.map((row) => row.xmin)).size,
+      outbox: new Map(events.rows.map((row) => [row.order_id, row.queued])),
+    };
+  }
+
+  it('commits what waited while its transaction was busy in one transaction, each with its own answer and rows', async () => {
+    const orderIds = Array.from({ length: 6 }, () => randomUUID());
+    const versions = await Promise.all(
+      orderIds.map((orderId) => store.transaction((db) => store.append(db, orderId, 0, [newEvent(placed)]), shared)),
+    );
+    assert.deepEqual(versions, [1, 1, 1, 1, 1, 1]);
+    const { transactions, outbox } = await written(orderIds);
+    assert.equal(transactions, 2); // the first alone, at once; the five that waited for it, together
+    assert.deepEqual(
+      orderIds.map((orderId) => outbox.get(orderId)),
+      [1, 1, 1, 1, 1, 1],
+    );
+  });
+
+  it('commits nothing of a command that failed after it appended, and each of the others on its own', async () => {
+    const orderIds = Array.from({ length: 5 }, () => randomUUID());
+    const failing = orderIds[2];
+    const refused = new Error('failed after its append');
+    const answers = await Promise.allSettled(
+      orderIds.map((orderId) =>
+        store.transaction(async (db) => {
+          const version = await store.append(db, orderId, 0, [newEvent(placed)]);
+          if (orderId === failing) throw refused;
+          return version;
+        }, shared),
+      ),
+    );
+    assert.deepEqual(
+      answers.map((answer) => (answer.status === 'fulfilled' ? answer.value : (answer.reason as Error).message)),
+      [1, 1, refused.message, 1, 1],
+    );
+    const { outbox } = await written(orderIds);
+    assert.deepEqual(
+      orderIds.map((orderId) => outbox.get(orderId) ?? 0),
+      [1, 1, 0, 1, 1],
+    );
+  });
+
+  it("answers a statement's failure to its own command only: a version taken is that command's conflict", async () => {
+    const taken = randomUUID();
+    await store.transaction((db) => store.append(db, taken, 0, [newEvent(placed)]));
+    const orderIds = [randomUUID(), randomUUID(), taken, randomUUID()];
+    const answers = await Promise.allSettled(
+      orderIds.map((orderId) => store.transaction((db) => store.append(db, orderId, 0, [newEvent(placed)]), shared)),
+    );
+    assert.deepEqual(
+      answers.map((answer) => answer.status),
+      ['fulfilled', 'fulfilled', 'rejected', 'fulfilled'],
+    );
+    assert.ok(answers[2]?.status === 'rejected' && answers[2].reason instanceof ConcurrencyConflict);
+    assert.equal((await store.readStream(taken)).length, 1);
+    const { outbox } = await written(orderIds);
+    assert.deepEqual(
+      orderIds.map((orderId) => outbox.get(orderId)),
+      [1, 1, 1, 1],
+    );
+  });
+});

@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 
 import { MAX_RECORD_BYTES, type DomainEvent } from '@app/messaging';
 import {
+  APP_CONFIG,
   PipelinedSql,
   currentTraceparent,
   describeCurrentSpan,
@@ -10,10 +11,13 @@ import {
   isPgError,
   isPipelined,
   lockThenRead,
+  type AppConfig,
+  type PipelinedSession,
   type SqlSession,
 } from '@app/platform';
 
 import { captureRecord } from './capture-record.js';
+import { GroupCommit, type GroupCommitOptions, type GroupedWork } from './group-commit.js';
 
 export type { DomainEvent };
 
@@ -105,6 +109,8 @@ export class EventStore {
   private readonly wakesLocally = new WeakSet<SqlSession>();
   /** Transactions that appended, with what they appended after (for the conflict a commit may report). */
   private readonly appendedIn = new WeakMap<SqlSession, { streamId: string; expectedVersion: number }>();
+  /** Set by `groupCommits`: commands that start streams share transactions. */
+  private groups: GroupCommit<SqlSession> | undefined;
 
   /**
    * `sql`: pipelined connections for commands, so that a command is a few round trips (the command
@@ -113,7 +119,10 @@ export class EventStore {
   constructor(
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Optional() @Inject(PipelinedSql) private readonly sql?: PipelinedSql,
-  ) {}
+    @Optional() @Inject(APP_CONFIG) config?: Pick<AppConfig, 'commandGroups'>,
+  ) {
+    if (config) this.groupCommits(config.commandGroups);
+  }
 
   /**
    * A relay in this process. While it leads, appends made through `transaction()` wake it in memory
@@ -264,9 +273,67 @@ export class EventStore {
     const deleting = db.query('DELETE FROM outbox_capture WHERE event_id = ANY($1::uuid[])', [eventRows[0]]);
     return Promise.all([inserting, deleting]);
   }
-  /** A transaction of the store: traced as one span (`event-store transaction`), its SQL inside it. */
-  transaction<T>(work: (db: SqlSession) => Promise<T>): Promise<T> {
+  /**
+   * Lets commands that start new streams share transactions (`transaction`'s `sharing`) when they
+   * come faster than transactions commit: a group commit (GroupCommit,
+   * docs/adr/0015-group-commit-of-new-orders.md). Only on pipelined connections; `transactions` 0
+   * turns it off. Set from the configuration when Nest makes the store; tests call it themselves.
+   */
+  groupCommits(options: GroupCommitOptions): void {
+    this.groups =
+      this.sql && options.transactions > 0
+        ? new GroupCommit<SqlSession>(options, {
+            together: (works) => this.transactionTogether(works),
+            alone: (work) => this.transaction(work),
+          })
+        : undefined;
+  }
+
+  /**
+   * A transaction of the store: traced as one span (`event-store transaction`), its SQL inside it.
+   * With `sharing`, `work` may run in one transaction with other such works (after `groupCommits`):
+   * only for work that starts a new stream, so that it waits for no lock another work of the
+   * transaction could hold, and that takes at most one lock of its own, on `sharing.exclusive` (an
+   * idempotency key), which no other work of the transaction then holds. Its answer is always that
+   * of its own work: if any work of the group fails, each runs again alone.
+   */
+  transaction<T>(
+    work: (db: SqlSession) => Promise<T>,
+    sharing?: { readonly exclusive: string | undefined },
+  ): Promise<T> {
+    if (sharing && this.groups) return this.groups.submit(work, sharing.exclusive);
     return inSpan('event-store transaction', {}, () => this.transactionOnce(work));
+  }
+
+  /**
+   * Several works in one pipelined transaction, all at once, each with a session of its own (so
+   * what each appended is known apart) and its own span, in its caller's trace. Commits only if every
+   * work succeeded; otherwise throws the first failure, and the transaction rolls back.
+   */
+  private async transactionTogether(works: readonly GroupedWork<SqlSession>[]): Promise<unknown[]> {
+    if (!this.sql) throw new Error('a shared transaction needs pipelined connections');
+    const relay = this.localRelay?.isLeader === true ? this.localRelay : undefined;
+    const sessions: PipelinedSession[] = [];
+    const results = await this.sql.transaction(async (shared) => {
+      const settled = await Promise.allSettled(
+        works.map(({ work, inCallerScope }) => {
+          const db: PipelinedSession = { pipelined: true, query: (text, parameters) => shared.query(text, parameters) };
+          sessions.push(db);
+          if (relay) this.wakesLocally.add(db);
+          return inCallerScope(() =>
+            inSpan('event-store transaction', { attributes: { 'event_store.shared_by': works.length } }, () =>
+              work(db),
+            ),
+          );
+        }),
+      );
+      const failed = settled.find((outcome) => outcome.status === 'rejected');
+      if (failed) throw failed.reason;
+      return settled.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value);
+    });
+    // Committed: the relay will find the rows.
+    if (sessions.some((db) => this.appendedIn.has(db))) relay?.wake();
+    return results;
   }
 
   private async transactionOnce<T>(work: (db: SqlSession) => Promise<T>): Promise<T> {

@@ -67,28 +67,35 @@ export class OrderCommandHandler {
     const { idempotencyKey: key, fingerprint } = context;
     const creates = startsOrder(command);
     const expectedVersion = creates ? 0 : context.expectedVersion;
-    return withConflictRetry(this.store, expectedVersion, async (db) => {
-      if (key !== undefined) {
-        const previous = await this.keys.lookup(db, key, fingerprint);
-        if (previous.kind === 'mismatch') throw new IdempotencyKeyReused(key);
-        // Only this method records responses for keys, so the stored one is an outcome.
-        if (previous.kind === 'replay') return { ...(previous.response as RecordedOutcome), replayed: true };
-      }
-      const result = await decideAndAppend(this.store, orderDecider, db, orderId, command, {
-        expectedVersion,
-        newStream: creates, // the controller generated its id
-        metadata: context.metadata,
-        now: this.clock.now(),
-        newEventId: () => this.ids.next(),
-      });
-      const outcome: RecordedOutcome = {
-        status: creates ? 201 : 200,
-        body: { orderId, version: result.version, status: statusOf(result.state) },
-        headers: { ETag: `"${result.version}"`, ...(creates ? { Location: `/orders/${orderId}` } : {}) },
-      };
-      if (key !== undefined) await this.keys.record(db, key, fingerprint, outcome);
-      return { ...outcome, replayed: false };
-    });
+    // A new order's command waits for no lock but its key's: it may share a transaction (group commit).
+    const sharing = creates ? { exclusive: key } : undefined;
+    return withConflictRetry(
+      this.store,
+      expectedVersion,
+      async (db) => {
+        if (key !== undefined) {
+          const previous = await this.keys.lookup(db, key, fingerprint);
+          if (previous.kind === 'mismatch') throw new IdempotencyKeyReused(key);
+          // Only this method records responses for keys, so the stored one is an outcome.
+          if (previous.kind === 'replay') return { ...(previous.response as RecordedOutcome), replayed: true };
+        }
+        const result = await decideAndAppend(this.store, orderDecider, db, orderId, command, {
+          expectedVersion,
+          newStream: creates, // the controller generated its id
+          metadata: context.metadata,
+          now: this.clock.now(),
+          newEventId: () => this.ids.next(),
+        });
+        const outcome: RecordedOutcome = {
+          status: creates ? 201 : 200,
+          body: { orderId, version: result.version, status: statusOf(result.state) },
+          headers: { ETag: `"${result.version}"`, ...(creates ? { Location: `/orders/${orderId}` } : {}) },
+        };
+        if (key !== undefined) await this.keys.record(db, key, fingerprint, outcome);
+        return { ...outcome, replayed: false };
+      },
+      sharing,
+    );
   }
 }
 

@@ -55,6 +55,15 @@ export interface AppConfig {
     readonly keyTtlSeconds: number;
     readonly purgeIntervalMs: number;
   };
+  /**
+   * Group commit of the commands that start an order (docs/adr/0015-…): `COMMAND_GROUP_TRANSACTIONS`
+   * shared transactions at once (0: each command in its own, as before), each taking the commands
+   * that waited meanwhile, at most `COMMAND_GROUP_MAX`.
+   */
+  readonly commandGroups: {
+    readonly transactions: number;
+    readonly maxCommands: number;
+  };
   readonly relay: {
     /**
      * `OUTBOX_RELAY`: who publishes committed events. `in-process`: the command API's OutboxRelay.
@@ -162,6 +171,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
     idempotency: {
       keyTtlSeconds: read.integer('IDEMPOTENCY_KEY_TTL_SECONDS', 86_400, 1, 31_536_000),
       purgeIntervalMs: read.integer('IDEMPOTENCY_PURGE_INTERVAL_MS', 600_000, 1_000, 86_400_000),
+    },
+    commandGroups: {
+      transactions: read.integer('COMMAND_GROUP_TRANSACTIONS', 2, 0, 1_000),
+      maxCommands: read.integer('COMMAND_GROUP_MAX', 16, 2, 1_000),
     },
     relay: {
       mode: read.choice('OUTBOX_RELAY', ['in-process', 'debezium'] as const, 'in-process'),

@@ -65,6 +65,26 @@ describe('loadConfig', () => {
     }
   });
 
+  it('groups placements two shared transactions at a time, at most 16 each, by default; 0 transactions turns it off', () => {
+    assert.deepEqual(loadConfig({}).commandGroups, { transactions: 2, maxCommands: 16 });
+    assert.deepEqual(loadConfig({ COMMAND_GROUP_TRANSACTIONS: '0', COMMAND_GROUP_MAX: '2' }).commandGroups, {
+      transactions: 0,
+      maxCommands: 2,
+    });
+    for (const value of ['-1', '1001', 'two', '1.5']) {
+      assert.throws(
+        () => loadConfig({ COMMAND_GROUP_TRANSACTIONS: value }),
+        /COMMAND_GROUP_TRANSACTIONS must be an integer from 0 to 1000/,
+      );
+    }
+    for (const value of ['0', '1', '1001', '16x']) {
+      assert.throws(
+        () => loadConfig({ COMMAND_GROUP_MAX: value }),
+        /COMMAND_GROUP_MAX must be an integer from 2 to 1000/,
+      );
+    }
+  });
+
   it('gives the outbox relay a 5 s lease by default and refuses one under 1 s or over 60 s', () => {
     assert.equal(loadConfig({}).relay.leaseMs, 5_000);
     for (const value of ['999', '60001', '2.5s']) {
