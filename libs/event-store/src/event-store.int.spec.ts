@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 
+import pg from 'pg';
 import { DataSource } from 'typeorm';
 
 import { ORDER_EVENTS } from '@app/messaging';
@@ -11,6 +12,7 @@ import { createTestEnvironment, type TestEnvironment } from '@app/testing';
 
 import { handleCommand, VersionMismatch, type Decider } from './command-handler.js';
 import { ConcurrencyConflict, EventStore, EventTooLarge, type NewEvent } from './event-store.js';
+import { IdempotencyKeyReused, IdempotencyKeys, KEY_LOCK_CLASS } from './idempotency-keys.js';
 
 const decider: Decider<OrderCommand, OrderEvent, OrderState> = { decide, evolve, initialState, events: ORDER_EVENTS };
 const metadata = { correlationId: 'corr-1', causationId: 'cause-1' };
@@ -209,6 +211,69 @@ describe('event store: a group commit of new streams', () => {
       orderIds.map((orderId) => outbox.get(orderId) ?? 0),
       [1, 1, 0, 1, 1],
     );
+  });
+
+  const keys = new IdempotencyKeys(3_600);
+  /** A placement with an idempotency key, as the command API runs one: the key's answer, or a new order. */
+  const placeWithKey = (key: string, fingerprint = 'POST /orders {"lines":1}') => {
+    const orderId = randomUUID();
+    return store.transaction(
+      async (db): Promise<{ orderId: string; replayed: boolean }> => {
+        const previous = await keys.lookup(db, key, fingerprint);
+        if (previous.kind === 'mismatch') throw new IdempotencyKeyReused(key);
+        if (previous.kind === 'replay')
+          return { orderId: (previous.response.body as { orderId: string }).orderId, replayed: true };
+        await store.append(db, orderId, 0, [newEvent(placed)]);
+        await keys.record(db, key, fingerprint, { status: 201, body: { orderId }, headers: {} });
+        return { orderId, replayed: false };
+      },
+      { exclusive: key },
+    );
+  };
+
+  it("shares a transaction between placements with keys, never between a key's duplicates, which answer the first's order", async () => {
+    const [k0, k1, k2, k3] = ['k0', 'k1', 'k2', 'k3'].map((name) => `${name}-${randomUUID()}`) as [
+      string,
+      string,
+      string,
+      string,
+    ];
+    const first = placeWithKey(k0); // alone, at once; the others wait for it
+    const [one, two, twoAgain, three] = [placeWithKey(k1), placeWithKey(k2), placeWithKey(k2), placeWithKey(k3)];
+    const reused = assert.rejects(placeWithKey(k1, 'POST /orders {"lines":2}'), IdempotencyKeyReused);
+    const answers = await Promise.all([first, one, two, twoAgain, three]);
+    await reused;
+    const [, placedOne, placedTwo, again, placedThree] = answers;
+    assert.deepEqual(again, { orderId: placedTwo.orderId, replayed: true });
+    const { transactions } = await written([placedOne.orderId, placedTwo.orderId, placedThree.orderId]);
+    assert.equal(transactions, 1); // k1, k2 and k3 together; k2's duplicate and k1's reuse waited for them
+    const orders = await env.db.query<{ n: number }>(
+      'SELECT count(DISTINCT order_id)::int AS n FROM events WHERE order_id = ANY($1::uuid[])',
+      [answers.map((answer) => answer.orderId)],
+    );
+    assert.equal(orders.rows[0]?.n, 4);
+  });
+
+  it('gives up a shared transaction whose placement waits for a key held elsewhere: the others commit meanwhile', async () => {
+    const held = `held-${randomUUID()}`;
+    const holder = new pg.Client({ connectionString: env.config.databaseUrl });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [KEY_LOCK_CLASS, held]);
+      const first = store.transaction((db) => store.append(db, randomUUID(), 0, [newEvent(placed)]), shared);
+      const waiting = placeWithKey(held);
+      const others = [placeWithKey(`a-${randomUUID()}`), placeWithKey(`b-${randomUUID()}`)];
+      // Answered while the key is still held: the shared transaction gave up its wait, and they ran alone.
+      const answered = await Promise.all([first, ...others]);
+      assert.equal(answered.length, 3);
+      await holder.query('COMMIT');
+      const { orderId, replayed } = await waiting;
+      assert.equal(replayed, false);
+      assert.equal((await store.readStream(orderId)).length, 1);
+    } finally {
+      await holder.end();
+    }
   });
 
   it("answers a statement's failure to its own command only: a version taken is that command's conflict", async () => {

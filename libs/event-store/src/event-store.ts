@@ -1,4 +1,5 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
+import pg from 'pg';
 import { DataSource } from 'typeorm';
 
 import { MAX_RECORD_BYTES, type DomainEvent } from '@app/messaging';
@@ -17,7 +18,7 @@ import {
 } from '@app/platform';
 
 import { captureRecord } from './capture-record.js';
-import { GroupCommit, type GroupCommitOptions, type GroupedWork } from './group-commit.js';
+import { CommitOutcomeUnknown, GroupCommit, type GroupCommitOptions, type GroupedWork } from './group-commit.js';
 
 export type { DomainEvent };
 
@@ -111,6 +112,8 @@ export class EventStore {
   private readonly appendedIn = new WeakMap<SqlSession, { streamId: string; expectedVersion: number }>();
   /** Set by `groupCommits`: commands that start streams share transactions. */
   private groups: GroupCommit<SqlSession> | undefined;
+  /** The sessions of works in shared transactions. */
+  private readonly sharedSessions = new WeakSet<SqlSession>();
 
   /**
    * `sql`: pipelined connections for commands, so that a command is a few round trips (the command
@@ -147,6 +150,9 @@ export class EventStore {
    * instead of all losing the race and retrying. The unique (order_id, version) key stays the guard.
    */
   async lockStream(db: SqlSession, streamId: string): Promise<void> {
+    // A shared transaction would hold several streams' locks at once, and could wait in a cycle.
+    if (this.sharedSessions.has(db))
+      throw new Error(`a shared transaction cannot lock stream ${streamId}: only new streams share transactions`);
     await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [STREAM_LOCK_CLASS, streamId]);
   }
 
@@ -308,32 +314,45 @@ export class EventStore {
   /**
    * Several works in one pipelined transaction, all at once, each with a session of its own (so
    * what each appended is known apart) and its own span, in its caller's trace. Commits only if every
-   * work succeeded; otherwise throws the first failure, and the transaction rolls back.
+   * work succeeded; otherwise throws the first failure, and the transaction rolls back. A lock
+   * wait longer than SHARED_LOCK_TIMEOUT fails the transaction (and each work runs again alone), so
+   * one work waiting for a lock held elsewhere never holds up the others for long.
    */
   private async transactionTogether(works: readonly GroupedWork<SqlSession>[]): Promise<unknown[]> {
     if (!this.sql) throw new Error('a shared transaction needs pipelined connections');
     const relay = this.localRelay?.isLeader === true ? this.localRelay : undefined;
     const sessions: PipelinedSession[] = [];
-    const results = await this.sql.transaction(async (shared) => {
-      const settled = await Promise.allSettled(
-        works.map(({ work, inCallerScope }) => {
-          const db: PipelinedSession = { pipelined: true, query: (text, parameters) => shared.query(text, parameters) };
-          sessions.push(db);
-          if (relay) this.wakesLocally.add(db);
-          return inCallerScope(() =>
-            inSpan('event-store transaction', { attributes: { 'event_store.shared_by': works.length } }, () =>
-              work(db),
-            ),
-          );
-        }),
-      );
-      const failed = settled.find((outcome) => outcome.status === 'rejected');
-      if (failed) throw failed.reason;
-      return settled.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value);
-    });
-    // Committed: the relay will find the rows.
-    if (sessions.some((db) => this.appendedIn.has(db))) relay?.wake();
-    return results;
+    const progress = { allSucceeded: false };
+    try {
+      const results = await this.sql.transaction(async (shared) => {
+        void shared.query(`SELECT set_config('lock_timeout', '${SHARED_LOCK_TIMEOUT}', true)`);
+        const settled = await Promise.allSettled(
+          works.map(({ work, inCallerScope }) => {
+            const db: PipelinedSession = { pipelined: true, query: (text, values) => shared.query(text, values) };
+            sessions.push(db);
+            this.sharedSessions.add(db);
+            if (relay) this.wakesLocally.add(db);
+            return inCallerScope(() =>
+              inSpan('event-store transaction', { attributes: { 'event_store.shared_by': works.length } }, () =>
+                work(db),
+              ),
+            );
+          }),
+        );
+        const failed = settled.find((outcome) => outcome.status === 'rejected');
+        if (failed) throw failed.reason;
+        progress.allSucceeded = true;
+        return settled.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value);
+      });
+      // Committed: the relay will find the rows.
+      if (sessions.some((db) => this.appendedIn.has(db))) relay?.wake();
+      return results;
+    } catch (error) {
+      // Every work succeeded, so COMMIT was sent: unless Postgres itself answered that it rolled
+      // back, the answer was lost, and the transaction may have committed.
+      if (progress.allSucceeded && !rolledBackForSure(error)) throw new CommitOutcomeUnknown(error);
+      throw error;
+    }
   }
 
   private async transactionOnce<T>(work: (db: SqlSession) => Promise<T>): Promise<T> {
@@ -356,6 +375,23 @@ export class EventStore {
     if (appended) relay?.wake(); // committed: the relay will find the rows
     return result;
   }
+}
+
+/**
+ * The longest a work in a shared transaction waits for a lock (its idempotency key's, held by a
+ * transaction of another process with the same key) before the transaction gives up and each of
+ * its works runs alone: longer than a shared transaction takes under load, short enough that the
+ * others hardly notice. It also breaks any cycle of waits between shared transactions at once.
+ */
+const SHARED_LOCK_TIMEOUT = '50ms';
+
+/**
+ * Postgres answered that the transaction did not commit: an error of its own, other than a broken
+ * connection (class 08) or an operator's intervention (class 57, a terminated backend), after
+ * which a COMMIT already sent may or may not have taken effect.
+ */
+function rolledBackForSure(error: unknown): boolean {
+  return error instanceof pg.DatabaseError && !/^(08|57)/.test(error.code ?? '');
 }
 
 /** Inserts the events (parameters $1 to $8) as the CTE `appended`, returning their positions. */

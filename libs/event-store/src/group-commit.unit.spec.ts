@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { describe, it } from 'node:test';
 
-import { GroupCommit, type GroupTransactions, type GroupedWork } from './group-commit.js';
+import { CommitOutcomeUnknown, GroupCommit, type GroupTransactions, type GroupedWork } from './group-commit.js';
 
 /** A session of the fake transactions: which transaction a work ran in. */
 interface Session {
@@ -14,12 +14,15 @@ interface Session {
  * as a database would: nothing of it counts (`committed` lists only what committed).
  */
 class FakeTransactions implements GroupTransactions<Session> {
-  readonly groups: number[][] = [];
   readonly committed: number[][] = [];
+  /** How many transactions ran one command alone. */
+  alones = 0;
   private next = 1;
   /** Settles the transactions under way, one call each, in the order they began. */
   private readonly holds: (() => void)[] = [];
   holding = false;
+  /** The next shared commit's answer is lost after every work succeeded (it may have committed). */
+  loseCommit = false;
 
   async together(works: readonly GroupedWork<Session>[]): Promise<unknown[]> {
     const session = { transaction: this.next++ };
@@ -31,11 +34,13 @@ class FakeTransactions implements GroupTransactions<Session> {
       if (outcome.status === 'rejected') throw outcome.reason;
       return outcome.value;
     });
+    if (this.loseCommit) throw new CommitOutcomeUnknown(new Error('Connection terminated unexpectedly'));
     this.record(values);
     return values;
   }
 
   async alone(work: (db: Session) => Promise<unknown>): Promise<unknown> {
+    this.alones++;
     const session = { transaction: this.next++ };
     await this.hold();
     const value = await work(session);
@@ -46,6 +51,11 @@ class FakeTransactions implements GroupTransactions<Session> {
   /** Lets the oldest transaction under way finish. */
   release(): void {
     this.holds.shift()?.();
+  }
+
+  /** Lets the newest transaction under way finish. */
+  releaseNewest(): void {
+    this.holds.pop()?.();
   }
 
   get underWay(): number {
@@ -169,5 +179,79 @@ describe('GroupCommit', () => {
     const answers = ['first', 'second', 'third'].map((name) => caller.run(name, () => groups.submit(seen, undefined)));
     await finish(transactions, answers);
     assert.deepEqual(await Promise.all(answers), ['first', 'second', 'third']);
+  });
+
+  it('holds a command while another with its key runs, even alone, and starts it once that one is answered', async () => {
+    const transactions = new FakeTransactions();
+    transactions.holding = true;
+    const groups = new GroupCommit({ transactions: 2, maxCommands: 16 }, transactions);
+    const events: string[] = [];
+    const keyed = (name: string) => (): Promise<string> => {
+      events.push(`${name} runs`);
+      return Promise.resolve(name);
+    };
+    const answers = [
+      groups.submit(keyed('first'), 'k'),
+      groups.submit(keyed('retry'), 'k'),
+      groups.submit(keyed('other'), undefined),
+    ].map((answer) =>
+      answer.then((name) => {
+        events.push(`${name} answered`);
+      }),
+    );
+    await settle();
+    assert.equal(transactions.underWay, 2);
+    // The second transaction holds the other command alone: the retry was passed over.
+    transactions.releaseNewest();
+    await settle();
+    assert.deepEqual(events, ['other runs', 'other answered']);
+    await finish(transactions, answers);
+    assert.deepEqual(events.slice(2), ['first runs', 'first answered', 'retry runs', 'retry answered']);
+  });
+
+  it('answers every command of a group whose commit got no answer with that failure, and runs none again', async () => {
+    const transactions = new FakeTransactions();
+    transactions.holding = true;
+    const groups = new GroupCommit({ transactions: 1, maxCommands: 16 }, transactions);
+    const answers = [1, 2, 3].map((n) =>
+      groups.submit(numbered(n), undefined).then(String, (error: unknown) => (error as Error).message),
+    );
+    transactions.loseCommit = true;
+    await finish(transactions, answers);
+    assert.deepEqual(await Promise.all(answers), [
+      '1',
+      'Connection terminated unexpectedly',
+      'Connection terminated unexpectedly',
+    ]);
+    assert.equal(transactions.alones, 1); // the first, which ran alone before the others came
+  });
+
+  it("runs a failed group's commands again without holding its place, so that others keep grouping", async () => {
+    const transactions = new FakeTransactions();
+    transactions.holding = true;
+    const groups = new GroupCommit({ transactions: 1, maxCommands: 16 }, transactions);
+    const answers = [
+      groups.submit(numbered(1), undefined),
+      groups.submit(numbered(2), undefined),
+      groups.submit(() => Promise.reject(new Error('refused')), undefined),
+    ].map((answer) => answer.catch(() => 'refused'));
+    await settle();
+    transactions.release(); // the first, alone
+    await settle();
+    transactions.release(); // the group of 2 and the refused one: it fails, and each runs again alone
+    await settle();
+    answers.push(groups.submit(numbered(4), undefined), groups.submit(numbered(5), undefined));
+    await settle();
+    // The two reruns, and 4 in the free transaction (alone: it found the transaction free; 5 waits).
+    assert.equal(transactions.underWay, 3);
+    await finish(transactions, answers);
+    assert.deepEqual(await Promise.all(answers), [1, 2, 'refused', 4, 5]);
+  });
+
+  it('refuses settings that would never start a transaction', () => {
+    const transactions = new FakeTransactions();
+    assert.throws(() => new GroupCommit({ transactions: 0, maxCommands: 16 }, transactions), /transactions must be/);
+    assert.throws(() => new GroupCommit({ transactions: 2, maxCommands: 0 }, transactions), /maxCommands must be/);
+    assert.throws(() => new GroupCommit({ transactions: 1.5, maxCommands: 2 }, transactions), /transactions must be/);
   });
 });
