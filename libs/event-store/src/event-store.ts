@@ -325,7 +325,9 @@ export class EventStore {
     const progress = { allSucceeded: false };
     try {
       const results = await this.sql.transaction(async (shared) => {
-        void shared.query(`SELECT set_config('lock_timeout', '${SHARED_LOCK_TIMEOUT}', true)`);
+        // With a parameter, the statement is prepared and goes out with the others: a statement
+        // without one takes the simple protocol, which cost a third of the orders per second.
+        void shared.query("SELECT set_config('lock_timeout', $1, true)", [SHARED_LOCK_TIMEOUT]);
         const settled = await Promise.allSettled(
           works.map(({ work, inCallerScope }) => {
             const db: PipelinedSession = { pipelined: true, query: (text, values) => shared.query(text, values) };
