@@ -300,8 +300,9 @@ export class EventStore {
    * With `sharing`, `work` may run in one transaction with other such works (after `groupCommits`):
    * only for work that starts a new stream, so that it waits for no lock another work of the
    * transaction could hold, and that takes at most one lock of its own, on `sharing.exclusive` (an
-   * idempotency key), which no other work of the transaction then holds. Its answer is always that
-   * of its own work: if any work of the group fails, each runs again alone.
+   * idempotency key), which no other work of this process holds while it runs. Its answer is always
+   * that of its own work: if any work of the group fails, each runs again alone (unless the commit's
+   * answer was lost: then each answers that failure, as alone).
    */
   transaction<T>(
     work: (db: SqlSession) => Promise<T>,
