@@ -124,7 +124,8 @@ export class ProjectionsTransport extends Server implements CustomTransportStrat
           max: CONNECTIONS_PER_PROJECTION,
           // pg_stat_activity names the projection a backend works for.
           applicationName: `projection-worker:${projection.name}`,
-          // Read models are derived from the log: rows and offsets lost to a crash are applied again.
+          // Read models are derived from the log: rows and offsets lost to a crash are applied again
+          // (a later batch rewinds to the stored offset; BatchConsumer checks idle partitions).
           synchronousCommit: false,
           // A plan per statement and connection (one search_path each), not one per call: the batch's
           // key lookups were planned on most calls, at twice the cost of running them. Made again as

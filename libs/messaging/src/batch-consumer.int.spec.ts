@@ -13,20 +13,26 @@ interface HandedBatch {
   readonly at: number;
 }
 
-/** A handler that applies everything from offset 0 and keeps each batch's record values, and when it came. */
+/**
+ * A handler that applies everything from offset 0, stores where each partition is in memory, and
+ * keeps each batch's record values, and when it came.
+ */
 function recordingHandler(): { handler: BatchHandler; batches: string[][]; handed: HandedBatch[] } {
   const batches: string[][] = [];
   const handed: HandedBatch[] = [];
+  const stored = new Map<number, string>();
   return {
     batches,
     handed,
     handler: {
-      storedOffsets: (_topic, partitions) => Promise.resolve(new Map(partitions.map((p) => [p, '0']))),
+      storedOffsets: (_topic, partitions) => Promise.resolve(new Map(partitions.map((p) => [p, stored.get(p) ?? '0']))),
       handleBatch: (batch: PartitionBatch) => {
         const values = batch.records.map((record) => record.value?.toString() ?? '');
         batches.push(values);
         handed.push({ partition: batch.partition, values, at: performance.now() });
-        return Promise.resolve({ kind: 'applied', nextOffset: (BigInt(batch.lastOffset) + 1n).toString() });
+        const nextOffset = (BigInt(batch.lastOffset) + 1n).toString();
+        stored.set(batch.partition, nextOffset);
+        return Promise.resolve({ kind: 'applied', nextOffset });
       },
     },
   };

@@ -90,6 +90,14 @@ export interface BatchConsumerOptions {
    * does the like on the broker, but would wake idle consumers every few milliseconds.
    */
   readonly lingerMs?: number;
+  /**
+   * How often the read position of each partition with nothing under way is checked against the
+   * handler's stored offsets (default 5 s; 0: never). A store that commits asynchronously loses its
+   * last commits in a crash, offsets and rows together, while kafkajs reads on from where it was; a
+   * later batch of the partition would show the gap (and rewind), but a partition that gets nothing
+   * more would keep it. The check seeks such a partition back to what the store holds.
+   */
+  readonly auditIntervalMs?: number;
 }
 
 /** After a batch read ahead failed, how long its partition waits before it is read again. */
@@ -101,6 +109,9 @@ const SEEK_RETRY_MAX_MS = 5_000;
 
 /** How often Kafka's committed offsets (for lag tooling) follow the handler's stored ones. */
 const KAFKA_COMMIT_INTERVAL_MS = 5_000;
+
+/** How often, by default, idle partitions' read positions are checked against the stored offsets. */
+const AUDIT_INTERVAL_MS = 5_000;
 
 /**
  * A consumer group member that hands whole partition batches to a handler. Kafka's committed offsets
@@ -130,6 +141,10 @@ export class BatchConsumer {
   /** Assignments so far: a seek for an older one gives way to the newer one's. */
   private joins = 0;
   private readonly committer = setInterval(() => void this.commitProgress(), KAFKA_COMMIT_INTERVAL_MS).unref();
+  /** Partitions whose batch kafkajs is waiting for the handler to apply (queued handling is the queues'). */
+  private readonly handling = new Set<number>();
+  private readonly auditor: NodeJS.Timeout | undefined;
+  private auditing = false;
 
   constructor(
     private readonly connection: KafkaConnection,
@@ -143,6 +158,8 @@ export class BatchConsumer {
     this.logger = new Logger(`BatchConsumer ${options.groupId}`);
     this.offsets = new TopicOffsets(connection);
     this.queues = new PartitionQueues(options.concurrentPartitions ?? 1, options.readAhead ?? Infinity);
+    const auditMs = options.auditIntervalMs ?? AUDIT_INTERVAL_MS;
+    if (auditMs > 0) this.auditor = setInterval(() => void this.audit(), auditMs).unref();
   }
 
   async start(): Promise<void> {
@@ -183,6 +200,7 @@ export class BatchConsumer {
 
   async stop(): Promise<void> {
     clearInterval(this.committer);
+    clearInterval(this.auditor);
     this.stopping = true; // batches still queued are not handled
     this.stopped.abort();
     try {
@@ -253,7 +271,13 @@ export class BatchConsumer {
       await this.queues.whenRoom();
       return false;
     }
-    const outcome = await this.handler.handleBatch(handed);
+    let outcome: BatchOutcome;
+    this.handling.add(batch.partition);
+    try {
+      outcome = await this.handler.handleBatch(handed);
+    } finally {
+      this.handling.delete(batch.partition);
+    }
     if (outcome.kind === 'rewind') {
       this.seek(batch.partition, outcome.offset);
       return false;
@@ -334,6 +358,42 @@ export class BatchConsumer {
           },
         ),
     );
+  }
+
+  /**
+   * Seeks back each assigned partition whose read position is past the handler's stored offset
+   * while nothing of it is under way: what the store lost (an asynchronous commit in a database
+   * crash) is read again. A partition whose position moved while the store answered is left to the
+   * next check; a seek in vain costs a read of records that are then skipped as already applied.
+   */
+  private async audit(): Promise<void> {
+    if (this.auditing || this.stopping) return;
+    const join = this.joins;
+    const idle = (partition: number): boolean => !this.handling.has(partition) && this.queues.idle(partition);
+    const positions = [...this.assigned].flatMap((partition) => {
+      const read = this.reads.get(partition);
+      return read !== undefined && idle(partition) ? [{ partition, read }] : [];
+    });
+    if (positions.length === 0) return;
+    this.auditing = true;
+    try {
+      const partitions = positions.map(({ partition }) => partition);
+      const stored = await this.handler.storedOffsets(this.options.topic, partitions);
+      if (join !== this.joins || this.isStopping()) return;
+      for (const { partition, read } of positions) {
+        const offset = stored.get(partition) ?? '0';
+        const moved = this.reads.get(partition) !== read || !idle(partition);
+        if (moved || BigInt(offset) >= BigInt(read.next)) continue;
+        this.logger.warn(
+          `partition ${String(partition)} was read up to offset ${read.next} but the store holds ${offset} (commits lost in a database crash?): reading again from there`,
+        );
+        this.seekQuietly(partition, offset);
+      }
+    } catch (error) {
+      this.logger.debug(`could not check the stored offsets, trying again later: ${String(error)}`);
+    } finally {
+      this.auditing = false;
+    }
   }
 
   /** A method, not the field: the compiler would take the field as still false after an await. */

@@ -34,6 +34,11 @@ export class PartitionQueues {
     return this.tails.get(partition) ?? Promise.resolve();
   }
 
+  /** True when nothing queued for the partition waits or runs. */
+  idle(partition: number): boolean {
+    return !this.tails.has(partition);
+  }
+
   /** Settles when fewer than `capacity` pieces wait or run. */
   async whenRoom(): Promise<void> {
     while (this.queued >= this.capacity) await new Promise<void>((resolve) => this.waitingForRoom.push(resolve));

@@ -66,4 +66,24 @@ describe('partition queues', () => {
     gates[1]?.open();
     await queues.drained();
   });
+
+  it('is idle for a partition only while nothing of it waits or runs', async () => {
+    const queues = new PartitionQueues(1, Infinity);
+    const [first, second] = [gate(), gate()];
+    queues.enqueue(0, () => first.promise);
+    queues.enqueue(1, () => Promise.resolve()); // waits: one piece runs at once
+    queues.enqueue(0, () => second.promise);
+    assert.equal(queues.idle(0), false, 'running');
+    assert.equal(queues.idle(1), false, 'waiting to run');
+    assert.equal(queues.idle(2), true, 'nothing queued');
+    first.open();
+    await queues.settled(1);
+    await turn();
+    assert.equal(queues.idle(1), true, 'its only piece done');
+    assert.equal(queues.idle(0), false, 'its second piece still to finish');
+    second.open();
+    await queues.drained();
+    await turn();
+    assert.equal(queues.idle(0), true);
+  });
 });

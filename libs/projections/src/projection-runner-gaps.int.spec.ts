@@ -94,10 +94,10 @@ describe('projection runner over offset gaps, with a real broker', () => {
     await ensureTopics(env.kafka, [topic]);
     return topic.name;
   };
-  const project = async (topic: string): Promise<void> => {
+  const project = async (topic: string, auditIntervalMs?: number): Promise<void> => {
     const consumer = new BatchConsumer(
       env.kafka,
-      { groupId: `${env.config.kafka.groupPrefix}${topic}`, topic },
+      { groupId: `${env.config.kafka.groupPrefix}${topic}`, topic, auditIntervalMs },
       new ProjectionRunner(dataSource, orderViewProjection),
     );
     consumers.push(consumer);
@@ -213,5 +213,49 @@ describe('projection runner over offset gaps, with a real broker', () => {
     );
     assert.ok(refusals < 0, 'the store was asked again after it refused');
     assert.equal(await storedOffset(topic), 2);
+  });
+
+  it('reads again what a lost commit took from a partition that gets nothing more', async () => {
+    // A live projection commits asynchronously: a crash of Postgres can lose its last transaction,
+    // rows and offset together, while the consumer has moved on. No later record shows the gap.
+    const topic = await newTopic('lost-commit');
+    const order = randomUUID();
+    const plain = env.kafka.producer();
+    await plain.connect();
+    await plain.send({ topic, acks: -1, messages: [message(placed(order)), message(confirmed(order))] });
+    await plain.disconnect();
+    await project(topic, 100);
+    await eventually(
+      async () => {
+        assert.deepEqual(await view(order), { status: 'CONFIRMED', version: 2 });
+        assert.equal(await storedOffset(topic), 2);
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
+
+    // What the lost commit leaves: the order's row, its version and the offset as before it.
+    const schema = (
+      await env.readDb.query<{ schema_name: string }>(
+        'SELECT schema_name FROM projection_generations WHERE projection = $1',
+        [orderViewProjection.name],
+      )
+    ).rows[0]?.schema_name;
+    assert.ok(schema, 'the order view has a live generation');
+    const table = (name: string): string => `"${schema}".${name}`;
+    await env.readDb.query(
+      `WITH rows AS (DELETE FROM ${table('order_view')} WHERE order_id = $1::uuid),
+            versions AS (DELETE FROM ${table('projection_order_versions')} WHERE projection = $2 AND order_id = $1::text)
+       UPDATE ${table('projection_offsets')} SET next_offset = 0 WHERE projection = $2 AND topic = $3`,
+      [order, orderViewProjection.name, topic],
+    );
+    assert.equal(await view(order), undefined);
+
+    await eventually(
+      async () => {
+        assert.deepEqual(await view(order), { status: 'CONFIRMED', version: 2 });
+        assert.equal(await storedOffset(topic), 2);
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
   });
 });

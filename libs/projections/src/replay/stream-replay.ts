@@ -45,8 +45,9 @@ class StreamCollector {
     private readonly partition: number,
   ) {}
 
+  /** How far the collection has read (0 at the start): what the consumer resumes from and checks its position against. */
   storedOffsets(): Promise<ReadonlyMap<number, string>> {
-    return Promise.resolve(new Map([[this.partition, '0']]));
+    return Promise.resolve(new Map([[this.partition, String(this.position)]]));
   }
 
   handleBatch(batch: PartitionBatch): Promise<BatchOutcome> {
