@@ -68,7 +68,8 @@ function postgresMs(all: readonly number[]): number {
   return stats.reduce((sum, s) => sum + s.ownMs + (ids.has(s.ppid) ? 0 : s.reapedMs), 0);
 }
 
-function kafkaMs(all: readonly number[]): number {
+/** CPU used so far by Kafka's brokers on the machine, in ms. */
+export function kafkaMs(all: readonly number[] = pids()): number {
   return all
     .filter((pid) => commandLine(pid).includes('kafka.Kafka'))
     .reduce((sum, pid) => sum + (stat(pid)?.ownMs ?? 0), 0);
@@ -117,12 +118,7 @@ export function cpuPerOrder(
   after: CpuSample,
   orders: number,
 ): Readonly<Record<CpuProcess | 'total', number>> {
-  const per = (ms: number): number => Math.round((ms / orders) * 100) / 100;
-  const entries = CPU_PROCESSES.map((name) => [name, per(after[name] - before[name])] as const);
-  return {
-    ...(Object.fromEntries(entries) as Record<CpuProcess, number>),
-    total: per(systemCpuMs(before, after)),
-  };
+  return cpuPer(before, after, orders, { perMs: 1, decimals: 2 });
 }
 
 /**
@@ -134,8 +130,19 @@ export function cpuUsPer<Part extends string>(
   after: Readonly<Record<Part, number>>,
   units: number,
 ): Readonly<Record<Part | 'total', number>> {
+  return cpuPer(before, after, units, { perMs: 1_000, decimals: 1 });
+}
+
+/** CPU per unit between two samples in ms of the same parts, per part and in total, `perMs` units of time to a ms. */
+function cpuPer<Part extends string>(
+  before: Readonly<Record<Part, number>>,
+  after: Readonly<Record<Part, number>>,
+  units: number,
+  { perMs, decimals }: { perMs: number; decimals: number },
+): Readonly<Record<Part | 'total', number>> {
   const parts = Object.keys(before) as Part[];
-  const per = (ms: number): number => Math.round((ms / units) * 10_000) / 10;
+  const rounding = 10 ** decimals;
+  const per = (ms: number): number => Math.round((ms / units) * perMs * rounding) / rounding;
   const spent = parts.map((part) => [part, after[part] - before[part]] as const);
   return {
     ...(Object.fromEntries(spent.map(([part, ms]) => [part, per(ms)])) as Record<Part, number>),
