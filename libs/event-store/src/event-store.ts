@@ -326,8 +326,8 @@ export class EventStore {
     const progress = { allSucceeded: false };
     try {
       const results = await this.sql.transaction(async (shared) => {
-        // With a parameter, the statement is prepared and goes out with the others: a statement
-        // without one takes the simple protocol, which cost a third of the orders per second.
+        // With a parameter, prepared like every statement of the hot path (sent as plain text, the
+        // system ran a third fewer orders per second minutes apart; docs/benchmarks.md, twelfth look).
         void shared.query("SELECT set_config('lock_timeout', $1, true)", [SHARED_LOCK_TIMEOUT]);
         const settled = await Promise.allSettled(
           works.map(({ work, inCallerScope }) => {
