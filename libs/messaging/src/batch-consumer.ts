@@ -54,7 +54,12 @@ export type BatchOutcome =
   { readonly kind: 'applied'; readonly nextOffset: string } | { readonly kind: 'rewind'; readonly offset: string };
 
 export interface BatchHandler {
-  /** Where to resume each newly assigned partition. The store of record, not Kafka's committed offsets. */
+  /**
+   * Where each partition stands in the store of record (not Kafka's committed offsets), read afresh
+   * on every call: where a newly assigned partition resumes, and what the consumer's periodic check
+   * seeks an idle partition back to (`auditIntervalMs`). An answer that lags what was applied makes
+   * the consumer read those records again.
+   */
   storedOffsets(topic: string, partitions: readonly number[]): Promise<ReadonlyMap<number, string>>;
   handleBatch(batch: PartitionBatch): Promise<BatchOutcome>;
 }
@@ -113,6 +118,9 @@ const KAFKA_COMMIT_INTERVAL_MS = 5_000;
 /** How often, by default, idle partitions' read positions are checked against the stored offsets. */
 const AUDIT_INTERVAL_MS = 5_000;
 
+/** A check whose store has not answered in this long gives up (a half-open connection), so the next can run. */
+const AUDIT_ANSWER_TIMEOUT_MS = 30_000;
+
 /**
  * A consumer group member that hands whole partition batches to a handler. Kafka's committed offsets
  * are written after the handler's own commit and serve lag tooling only; on every (re)assignment the
@@ -144,7 +152,8 @@ export class BatchConsumer {
   /** Partitions whose batch kafkajs is waiting for the handler to apply (queued handling is the queues'). */
   private readonly handling = new Set<number>();
   private readonly auditor: NodeJS.Timeout | undefined;
-  private auditing = false;
+  /** The check under way, if any: one at a time, and stop waits for it. */
+  private auditing: Promise<void> | undefined;
 
   constructor(
     private readonly connection: KafkaConnection,
@@ -159,7 +168,10 @@ export class BatchConsumer {
     this.offsets = new TopicOffsets(connection);
     this.queues = new PartitionQueues(options.concurrentPartitions ?? 1, options.readAhead ?? Infinity);
     const auditMs = options.auditIntervalMs ?? AUDIT_INTERVAL_MS;
-    if (auditMs > 0) this.auditor = setInterval(() => void this.audit(), auditMs).unref();
+    if (auditMs > 0)
+      this.auditor = setInterval(() => {
+        this.auditing ??= this.audit().finally(() => (this.auditing = undefined));
+      }, auditMs).unref();
   }
 
   async start(): Promise<void> {
@@ -204,7 +216,7 @@ export class BatchConsumer {
     this.stopping = true; // batches still queued are not handled
     this.stopped.abort();
     try {
-      await this.queues.drained();
+      await Promise.all([this.queues.drained(), this.auditing]);
       await this.commitProgress();
       await this.consumer.disconnect();
     } finally {
@@ -363,25 +375,28 @@ export class BatchConsumer {
   /**
    * Seeks back each assigned partition whose read position is past the handler's stored offset
    * while nothing of it is under way: what the store lost (an asynchronous commit in a database
-   * crash) is read again. A partition whose position moved while the store answered is left to the
-   * next check; a seek in vain costs a read of records that are then skipped as already applied.
+   * crash) is read again. A partition whose position moved, or that was assigned anew, while the
+   * store answered is left to the next check; a seek in vain costs a read of records that are then
+   * skipped as already applied.
    */
   private async audit(): Promise<void> {
-    if (this.auditing || this.stopping) return;
-    const join = this.joins;
+    if (this.stopping) return;
     const idle = (partition: number): boolean => !this.handling.has(partition) && this.queues.idle(partition);
     const positions = [...this.assigned].flatMap((partition) => {
       const read = this.reads.get(partition);
       return read !== undefined && idle(partition) ? [{ partition, read }] : [];
     });
     if (positions.length === 0) return;
-    this.auditing = true;
     try {
       const partitions = positions.map(({ partition }) => partition);
-      const stored = await this.handler.storedOffsets(this.options.topic, partitions);
-      if (join !== this.joins || this.isStopping()) return;
+      const stored = await answerWithin(
+        this.handler.storedOffsets(this.options.topic, partitions),
+        AUDIT_ANSWER_TIMEOUT_MS,
+      );
+      if (this.isStopping()) return;
       for (const { partition, read } of positions) {
         const offset = stored.get(partition) ?? '0';
+        // Every change of a partition's read replaces its entry; a new assignment clears them all.
         const moved = this.reads.get(partition) !== read || !idle(partition);
         if (moved || BigInt(offset) >= BigInt(read.next)) continue;
         this.logger.warn(
@@ -391,8 +406,6 @@ export class BatchConsumer {
       }
     } catch (error) {
       this.logger.debug(`could not check the stored offsets, trying again later: ${String(error)}`);
-    } finally {
-      this.auditing = false;
     }
   }
 
@@ -457,6 +470,21 @@ export class BatchConsumer {
         await delay(Math.min(SEEK_RETRY_MAX_MS, SEEK_RETRY_FIRST_MS * 2 ** (attempt - 1)), undefined, { ref: false });
       }
     }
+  }
+}
+
+/** What `answer` settles with, or a rejection once `ms` have passed first (a late answer is then ignored). */
+async function answerWithin<T>(answer: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new Error(`no answer in ${String(ms)} ms`));
+    }, ms).unref();
+  });
+  try {
+    return await Promise.race([answer, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

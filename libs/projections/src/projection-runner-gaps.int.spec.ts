@@ -242,13 +242,17 @@ describe('projection runner over offset gaps, with a real broker', () => {
     ).rows[0]?.schema_name;
     assert.ok(schema, 'the order view has a live generation');
     const table = (name: string): string => `"${schema}".${name}`;
-    await env.readDb.query(
-      `WITH rows AS (DELETE FROM ${table('order_view')} WHERE order_id = $1::uuid),
-            versions AS (DELETE FROM ${table('projection_order_versions')} WHERE projection = $2 AND order_id = $1::text)
-       UPDATE ${table('projection_offsets')} SET next_offset = 0 WHERE projection = $2 AND topic = $3`,
+    const { rows: lost } = await env.readDb.query<{ rows: number; versions: number; offsets: number }>(
+      `WITH rows AS (DELETE FROM ${table('order_view')} WHERE order_id = $1::uuid RETURNING 1),
+            versions AS (DELETE FROM ${table('projection_order_versions')}
+                          WHERE projection = $2 AND order_id = $1::text RETURNING 1),
+            offsets AS (UPDATE ${table('projection_offsets')} SET next_offset = 0
+                         WHERE projection = $2 AND topic = $3 RETURNING 1)
+       SELECT (SELECT count(*) FROM rows)::int AS rows, (SELECT count(*) FROM versions)::int AS versions,
+              (SELECT count(*) FROM offsets)::int AS offsets`,
       [order, orderViewProjection.name, topic],
     );
-    assert.equal(await view(order), undefined);
+    assert.deepEqual(lost, [{ rows: 1, versions: 1, offsets: 1 }]);
 
     await eventually(
       async () => {

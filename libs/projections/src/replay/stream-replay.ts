@@ -52,6 +52,8 @@ class StreamCollector {
 
   handleBatch(batch: PartitionBatch): Promise<BatchOutcome> {
     for (const record of batch.records) {
+      // Read again (a rejoin may resume from Kafka's committed offset before the seek): collected already.
+      if (Number(record.offset) < this.position) continue;
       if (record.key?.toString('utf8') === this.streamId)
         this.records.push({ ...record, topic: batch.topic, partition: batch.partition });
     }
