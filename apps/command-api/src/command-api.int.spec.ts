@@ -93,6 +93,11 @@ describe('command API on real Postgres', () => {
       assert.deepEqual(documented.sort(), [...routes, 'get /admin/outbox'].sort());
       await http().get('/docs').expect(200);
     });
+
+    it("exports the group commit's commands per shared transaction on /metrics", async () => {
+      const metrics = (await http().get('/metrics').expect(200)).text;
+      assert.match(metrics, /^# TYPE event_store_shared_transaction_commands histogram$/m);
+    });
   });
 
   describe('optimistic concurrency', () => {

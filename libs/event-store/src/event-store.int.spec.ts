@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 
 import pg from 'pg';
 import { DataSource } from 'typeorm';
@@ -11,7 +11,13 @@ import { PipelinedSql } from '@app/platform';
 import { createTestEnvironment, type TestEnvironment } from '@app/testing';
 
 import { handleCommand, VersionMismatch, type Decider } from './command-handler.js';
-import { ConcurrencyConflict, EventStore, EventTooLarge, type NewEvent } from './event-store.js';
+import {
+  ConcurrencyConflict,
+  EventStore,
+  EventTooLarge,
+  type NewEvent,
+  type SharedTransactionOutcome,
+} from './event-store.js';
 import { IdempotencyKeyReused, IdempotencyKeys, KEY_LOCK_CLASS } from './idempotency-keys.js';
 
 const decider: Decider<OrderCommand, OrderEvent, OrderState> = { decide, evolve, initialState, events: ORDER_EVENTS };
@@ -145,6 +151,8 @@ describe('event store: a group commit of new streams', () => {
   let sql: PipelinedSql;
   let store: EventStore;
   const shared = { exclusive: undefined };
+  /** What the store's observer heard of each shared transaction since the test began. */
+  const heard: [number, SharedTransactionOutcome][] = [];
 
   before(async () => {
     env = await createTestEnvironment('event_store_groups', { relay: 'in-process' });
@@ -153,6 +161,11 @@ describe('event store: a group commit of new streams', () => {
     store = new EventStore(dataSource, sql);
     // One shared transaction at a time: what is submitted while it runs waits and goes together.
     store.groupCommits({ transactions: 1, maxCommands: 16 });
+    store.observeSharedTransactions((commands, outcome) => heard.push([commands, outcome]));
+  });
+
+  beforeEach(() => {
+    heard.length = 0;
   });
 
   after(async () => {
@@ -183,6 +196,7 @@ describe('event store: a group commit of new streams', () => {
     assert.deepEqual(versions, [1, 1, 1, 1, 1, 1]);
     const { transactions, outbox } = await written(orderIds);
     assert.equal(transactions, 2); // the first alone, at once; the five that waited for it, together
+    assert.deepEqual(heard, [[5, 'committed']]);
     assert.deepEqual(
       orderIds.map((orderId) => outbox.get(orderId)),
       [1, 1, 1, 1, 1, 1],
@@ -211,6 +225,7 @@ describe('event store: a group commit of new streams', () => {
       orderIds.map((orderId) => outbox.get(orderId) ?? 0),
       [1, 1, 0, 1, 1],
     );
+    assert.deepEqual(heard, [[4, 'rolled back']], 'the four that waited went together, then each alone');
   });
 
   const keys = new IdempotencyKeys(3_600);

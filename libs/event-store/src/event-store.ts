@@ -114,6 +114,8 @@ export class EventStore {
   private groups: GroupCommit<SqlSession> | undefined;
   /** The sessions of works in shared transactions. */
   private readonly sharedSessions = new WeakSet<SqlSession>();
+  /** Hears how many commands each shared transaction held, and how it ended (metrics). */
+  private groupObserver: SharedTransactionObserver | undefined;
 
   /**
    * `sql`: pipelined connections for commands, so that a command is a few round trips (the command
@@ -295,6 +297,11 @@ export class EventStore {
         : undefined;
   }
 
+  /** `observer` hears of every shared transaction once it has ended: its commands, and how it ended. */
+  observeSharedTransactions(observer: SharedTransactionObserver): void {
+    this.groupObserver = observer;
+  }
+
   /**
    * A transaction of the store: traced as one span (`event-store transaction`), its SQL inside it.
    * With `sharing`, `work` may run in one transaction with other such works (after `groupCommits`):
@@ -349,12 +356,14 @@ export class EventStore {
       });
       // Committed: the relay will find the rows.
       if (sessions.some((db) => this.appendedIn.has(db))) relay?.wake();
+      this.groupObserver?.(works.length, 'committed');
       return results;
     } catch (error) {
       // Every work succeeded, so COMMIT was sent: unless Postgres itself answered that it rolled
       // back, the answer was lost, and the transaction may have committed.
-      if (progress.allSucceeded && !rolledBackForSure(error)) throw new CommitOutcomeUnknown(error);
-      throw error;
+      const unknown = progress.allSucceeded && !rolledBackForSure(error);
+      this.groupObserver?.(works.length, unknown ? 'unknown' : 'rolled back');
+      throw unknown ? new CommitOutcomeUnknown(error) : error;
     }
   }
 
@@ -379,6 +388,14 @@ export class EventStore {
     return result;
   }
 }
+
+/**
+ * How a shared transaction ended: committed; rolled back (each of its commands then runs again
+ * alone); or unknown, its commit's answer lost (each command answers that failure).
+ */
+export type SharedTransactionOutcome = 'committed' | 'rolled back' | 'unknown';
+
+export type SharedTransactionObserver = (commands: number, outcome: SharedTransactionOutcome) => void;
 
 /**
  * The longest a work in a shared transaction waits for a lock (its idempotency key's, held by a
