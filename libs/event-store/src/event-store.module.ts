@@ -111,7 +111,7 @@ export class SharedTransactionMetrics {
       name: 'event_store_shared_transaction_commands',
       help: 'Commands per shared transaction of the group commit, by how it ended (committed, rolled back, unknown)',
       labelNames: ['outcome'],
-      buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+      buckets: [2, 4, 8, 16, 32, 64, 128, 256, 1000],
       registers: [metrics.registry],
     });
     store.observeSharedTransactions((count, outcome) => {
