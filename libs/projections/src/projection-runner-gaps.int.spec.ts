@@ -94,6 +94,13 @@ describe('projection runner over offset gaps, with a real broker', () => {
     await ensureTopics(env.kafka, [topic]);
     return topic.name;
   };
+  /** Sends the messages with a plain (not transactional) producer, in one request. */
+  const sendPlain = async (topic: string, messages: ReturnType<typeof message>[]): Promise<void> => {
+    const plain = env.kafka.producer();
+    await plain.connect();
+    await plain.send({ topic, acks: -1, messages });
+    await plain.disconnect();
+  };
   const project = async (topic: string, auditIntervalMs?: number): Promise<void> => {
     const consumer = new BatchConsumer(
       env.kafka,
@@ -151,14 +158,7 @@ describe('projection runner over offset gaps, with a real broker', () => {
   it('moves past records deleted from the log before it applied them', async () => {
     const topic = await newTopic('deleted');
     const [gone, kept] = [randomUUID(), randomUUID()];
-    const plain = env.kafka.producer();
-    await plain.connect();
-    await plain.send({
-      topic,
-      acks: -1,
-      messages: [message(placed(gone)), message(confirmed(gone)), message(placed(kept))],
-    });
-    await plain.disconnect();
+    await sendPlain(topic, [message(placed(gone)), message(confirmed(gone)), message(placed(kept))]);
     const admin = env.kafka.admin();
     await admin.connect();
     await admin.fetchTopicMetadata({ topics: [topic] }); // kafkajs' delete-records needs it loaded
@@ -182,10 +182,7 @@ describe('projection runner over offset gaps, with a real broker', () => {
     // no record follows: only the seek to the stored offset makes the consumer read what it lost.
     const topic = await newTopic('store-down');
     const order = randomUUID();
-    const plain = env.kafka.producer();
-    await plain.connect();
-    await plain.send({ topic, acks: -1, messages: [message(placed(order)), message(confirmed(order))] });
-    await plain.disconnect();
+    await sendPlain(topic, [message(placed(order)), message(confirmed(order))]);
     const groupId = `${env.config.kafka.groupPrefix}${topic}`;
     const admin = env.kafka.admin();
     await admin.connect();
@@ -220,18 +217,17 @@ describe('projection runner over offset gaps, with a real broker', () => {
     // rows and offset together, while the consumer has moved on. No later record shows the gap.
     const topic = await newTopic('lost-commit');
     const order = randomUUID();
-    const plain = env.kafka.producer();
-    await plain.connect();
-    await plain.send({ topic, acks: -1, messages: [message(placed(order)), message(confirmed(order))] });
-    await plain.disconnect();
+    await sendPlain(topic, [message(placed(order)), message(confirmed(order))]);
+    const applied = () =>
+      eventually(
+        async () => {
+          assert.deepEqual(await view(order), { status: 'CONFIRMED', version: 2 });
+          assert.equal(await storedOffset(topic), 2);
+        },
+        { timeoutMs: 30_000, intervalMs: 50 },
+      );
     await project(topic, 100);
-    await eventually(
-      async () => {
-        assert.deepEqual(await view(order), { status: 'CONFIRMED', version: 2 });
-        assert.equal(await storedOffset(topic), 2);
-      },
-      { timeoutMs: 30_000, intervalMs: 50 },
-    );
+    await applied();
 
     // What the lost commit leaves: the order's row, its version and the offset as before it.
     const schema = (
@@ -254,12 +250,6 @@ describe('projection runner over offset gaps, with a real broker', () => {
     );
     assert.deepEqual(lost, [{ rows: 1, versions: 1, offsets: 1 }]);
 
-    await eventually(
-      async () => {
-        assert.deepEqual(await view(order), { status: 'CONFIRMED', version: 2 });
-        assert.equal(await storedOffset(topic), 2);
-      },
-      { timeoutMs: 30_000, intervalMs: 50 },
-    );
+    await applied();
   });
 });
