@@ -265,39 +265,44 @@ export class BatchConsumer {
     const fetchedOffset =
       (batch as { fetchedOffset?: string }).fetchedOffset ?? batch.firstOffset() ?? batch.messages[0]?.offset ?? '0';
     const lastOffset = batch.lastOffset();
-    const handed: PartitionBatch = {
-      ...this.partitionOf(batch.topic, batch.partition, batch.highWatermark),
-      fetchedFrom: this.readFrom(batch.partition, fetchedOffset),
+    const { topic, partition, highWatermark, messages } = batch;
+    const fetchedFrom = this.readFrom(partition, fetchedOffset);
+    const toHand = (): PartitionBatch => ({
+      ...this.partitionOf(topic, partition, highWatermark),
+      fetchedFrom,
       lastOffset,
       heartbeat: () => payload.heartbeat(),
-      records: batch.messages.map((message) =>
-        consumedRecord(batch.topic, batch.partition, message.offset, message.key, message.value, message.headers),
+      records: messages.map((message) =>
+        consumedRecord(topic, partition, message.offset, message.key, message.value, message.headers),
       ),
-    };
+    });
     let bytes = 0;
-    for (const { key, value } of batch.messages) bytes += (key?.length ?? 0) + (value?.length ?? 0);
-    this.connection.observer.consumed(batch.topic, batch.messages.length, bytes);
+    for (const { key, value } of messages) bytes += (key?.length ?? 0) + (value?.length ?? 0);
+    this.connection.observer.consumed(topic, messages.length, bytes);
     if (readAhead) {
-      this.handleLater(handed);
+      // Its records are made when its turn comes: made now and held ahead, they would survive young
+      // collections and be copied (a replay's garbage collection fell by a seventh).
+      this.handleLater(partition, fetchedFrom, lastOffset, toHand);
       payload.resolveOffset(lastOffset);
       await this.queues.whenRoom();
       return false;
     }
+    const handed = toHand();
     let outcome: BatchOutcome;
-    this.handling.add(batch.partition);
+    this.handling.add(partition);
     try {
       outcome = await this.handler.handleBatch(handed);
     } finally {
-      this.handling.delete(batch.partition);
+      this.handling.delete(partition);
     }
     if (outcome.kind === 'rewind') {
-      this.seek(batch.partition, outcome.offset);
+      this.seek(partition, outcome.offset);
       return false;
     }
     const next = (BigInt(lastOffset) + 1n).toString();
-    this.reads.set(batch.partition, { from: next, next });
+    this.reads.set(partition, { from: next, next });
     payload.resolveOffset(lastOffset);
-    if (this.assigned.has(batch.partition)) this.uncommitted.set(batch.partition, next);
+    if (this.assigned.has(partition)) this.uncommitted.set(partition, next);
     return true;
   }
 
@@ -312,14 +317,13 @@ export class BatchConsumer {
    * read is taken as contiguous at once, so the next fetch of the partition follows on; a batch whose
    * handling fails or asks to rewind has its partition read again from there.
    */
-  private handleLater(handed: PartitionBatch): void {
-    const { partition, fetchedFrom, lastOffset } = handed;
+  private handleLater(partition: number, fetchedFrom: string, lastOffset: string, toHand: () => PartitionBatch): void {
     const next = (BigInt(lastOffset) + 1n).toString();
     this.reads.set(partition, { from: next, next });
     this.queues.enqueue(partition, async () => {
       if (this.stopping) return;
       try {
-        const outcome = await this.handler.handleBatch(handed);
+        const outcome = await this.handler.handleBatch(toHand());
         if (outcome.kind === 'rewind') this.seekQuietly(partition, outcome.offset);
         else if (this.assigned.has(partition)) this.uncommitted.set(partition, outcome.nextOffset);
       } catch (error) {
