@@ -38,21 +38,32 @@ export function syntheticLifecycle(orderId: string, index: number): EncodedEvent
   ].map((event) => encodeEnvelope(event, { correlationId: 'synthetic-log', causationId: 'synthetic-log' }));
 }
 
-/** Writes `events` (rounded down to whole lifecycles) to `topic`; returns how many it wrote. */
+/**
+ * Writes `events` (rounded down to whole lifecycles) to `topic`; returns how many it wrote. With
+ * `spread` above 1, that many orders' lifecycles are interleaved (each one's first event, then each
+ * one's second, and so on), so an order's events lie about `spread` records apart, as in a log whose
+ * orders live for a while; by default each order's four events are adjacent.
+ */
 export async function writeSyntheticLog(
   kafka: KafkaConnection,
   topic: TopicSpec,
   events: number,
-  onProgress: (written: number) => void = () => undefined,
+  { onProgress = () => undefined, spread = 1 }: { onProgress?: (written: number) => void; spread?: number } = {},
 ): Promise<number> {
   const publisher = new EventPublisher(kafka, topic);
   const orders = Math.floor(events / 4);
-  const chunk = 2_500;
+  const chunk = Math.max(2_500, spread);
   try {
     for (let first = 0; first < orders; first += chunk) {
       const last = Math.min(orders, first + chunk);
       const records: EncodedEvent[] = [];
-      for (let index = first; index < last; index++) records.push(...syntheticLifecycle(randomUUID(), index));
+      for (let window = first; window < last; window += spread) {
+        const lifecycles: EncodedEvent[][] = [];
+        for (let index = window; index < Math.min(last, window + spread); index++)
+          lifecycles.push(syntheticLifecycle(randomUUID(), index));
+        for (let step = 0; step < 4; step++)
+          for (const lifecycle of lifecycles) records.push(...lifecycle.slice(step, step + 1));
+      }
       await publisher.publish(records);
       onProgress(last * 4);
     }
