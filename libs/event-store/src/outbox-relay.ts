@@ -129,7 +129,11 @@ export class OutboxRelay {
     return this.stopping.signal.aborted;
   }
 
+  /** Starts publishing (again, after a stop that has resolved); a start while a stop is under way throws. */
   start(): void {
+    // The run under way would take the new start for its own and go on, and that stop never return.
+    if (this.running !== undefined && this.stopped)
+      throw new Error('the outbox relay is stopping: start it again once stop() has resolved');
     if (this.stopped) this.stopping = new AbortController();
     this.running ??= this.run().finally(() => (this.running = undefined));
   }

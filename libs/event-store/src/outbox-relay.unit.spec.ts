@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { leaderSessionConfig } from './outbox-relay.js';
+import { ORDER_EVENTS } from '@app/messaging';
+
+import { OutboxRelay, leaderSessionConfig } from './outbox-relay.js';
 
 describe('leader session settings', () => {
   it('ask Postgres to wait at least twice the lease before dropping a silent leader, for any lease', () => {
@@ -35,5 +37,28 @@ describe('leader session settings', () => {
       [url.hostname, url.port, url.pathname, url.username, url.password],
       ['db.example', '6543', '/orders', 'u', 'p'],
     );
+  });
+});
+
+describe('the relay started during a stop', () => {
+  it('refuses, so the stop under way returns; started after it, it runs and stops again', async () => {
+    let closed = 0;
+    const publisher = { publish: () => Promise.resolve(), close: () => Promise.resolve(void closed++) };
+    // Nothing listens on port 1: the relay fails to lead and stands by, which a stop ends at once.
+    const relay = new OutboxRelay(publisher, {
+      databaseUrl: 'postgres://postgres@127.0.0.1:1/none',
+      contract: ORDER_EVENTS,
+      pollIntervalMs: 60_000,
+      batchSize: 100,
+      leaseMs: 5_000,
+    });
+    relay.start();
+    const stopping = relay.stop();
+    assert.throws(() => relay.start(), /stopping: start it again once stop\(\) has resolved/);
+    await stopping;
+    assert.equal(closed, 1);
+    relay.start();
+    await relay.stop();
+    assert.equal(closed, 2);
   });
 });
