@@ -43,7 +43,13 @@ describe('leader session settings', () => {
 describe('the relay started during a stop', () => {
   it('refuses, so the stop under way returns; started after it, it runs and stops again', async () => {
     let closed = 0;
-    const publisher = { publish: () => Promise.resolve(), close: () => Promise.resolve(void closed++) };
+    const publisher = {
+      publish: () => Promise.resolve(),
+      close: () => {
+        closed++;
+        return Promise.resolve();
+      },
+    };
     // Nothing listens on port 1: the relay fails to lead and stands by, which a stop ends at once.
     const relay = new OutboxRelay(publisher, {
       databaseUrl: 'postgres://postgres@127.0.0.1:1/none',
@@ -54,7 +60,9 @@ describe('the relay started during a stop', () => {
     });
     relay.start();
     const stopping = relay.stop();
-    assert.throws(() => relay.start(), /stopping: start it again once stop\(\) has resolved/);
+    assert.throws(() => {
+      relay.start();
+    }, /stopping: start it again once stop\(\) has resolved/);
     await stopping;
     assert.equal(closed, 1);
     relay.start();

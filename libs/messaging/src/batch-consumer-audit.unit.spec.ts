@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { eventually } from '@app/testing';
 
 import { BatchConsumer, type BatchHandler, type PartitionBatch } from './batch-consumer.js';
-import { ignoreKafkaClient } from './kafka-client-observer.js';
+import { ignoreKafkaClient, type ReadAgainReason } from './kafka-client-observer.js';
 import type { KafkaConnection } from './kafka-connection.js';
 
 const TOPIC = 'orders.events';
@@ -19,6 +19,8 @@ function gate(): { promise: Promise<void>; open: () => void } {
 /** What the consumer asks of kafkajs, by hand: the test plays the group's assignments and fetches. */
 class FakeKafka {
   readonly seeks: { partition: number; offset: string }[] = [];
+  /** What the consumer reported reading again (kafka_client_partitions_read_again_total). */
+  readonly readsAgain: { topic: string; reason: ReadAgainReason }[] = [];
   private readonly listeners = new Map<string, (event: { payload: unknown }) => void>();
   private eachBatch: ((payload: unknown) => Promise<void>) | undefined;
 
@@ -47,7 +49,10 @@ class FakeKafka {
 
   readonly connection = {
     consumer: () => this.consumer,
-    observer: ignoreKafkaClient,
+    observer: {
+      ...ignoreKafkaClient,
+      readAgain: (topic: string, reason: ReadAgainReason) => this.readsAgain.push({ topic, reason }),
+    },
   } as unknown as KafkaConnection;
 
   assign(partitions: readonly number[]): void {
@@ -174,6 +179,7 @@ describe("batch consumer's check of idle partitions against the store", () => {
       { timeoutMs: 10_000, intervalMs: 2 },
     );
     await consumer.stop();
+    assert.deepEqual(kafka.readsAgain, [{ topic: TOPIC, reason: 'store behind' }]);
   });
 
   it('leaves a partition alone while its batch is being handled', async () => {
@@ -189,6 +195,7 @@ describe("batch consumer's check of idle partitions against the store", () => {
     assert.equal(kafka.seeksTo('2'), 0);
     assert.equal(store.offsets.get(0), '10');
     await consumer.stop();
+    assert.deepEqual(kafka.readsAgain, []);
   });
 
   it('leaves a partition whose reading moved on while the store answered', async () => {
@@ -239,5 +246,51 @@ describe("batch consumer's check of idle partitions against the store", () => {
     assert.equal(stopped, false, 'stop waits for the check');
     held.answer();
     await stopping;
+  });
+});
+
+describe('batch consumer reading a partition again', () => {
+  /** A consumer of partition 0 whose handler answers `outcome` for every batch. */
+  async function consumerOf(
+    outcome: () => Promise<{ kind: 'rewind'; offset: string } | { kind: 'applied'; nextOffset: string }>,
+    readAhead?: number,
+  ): Promise<{ kafka: FakeKafka; consumer: BatchConsumer }> {
+    const kafka = new FakeKafka();
+    const handler: BatchHandler = {
+      storedOffsets: () => Promise.resolve(new Map([[0, '0']])),
+      handleBatch: outcome,
+    };
+    const options = { groupId: 'g', topic: TOPIC, auditIntervalMs: 0, ...(readAhead ? { readAhead } : {}) };
+    const consumer = new BatchConsumer(kafka.connection, options, handler);
+    await consumer.start();
+    kafka.assign([0]);
+    await eventually(
+      () => {
+        assert.equal(kafka.seeks.length, 1, 'the assignment seeks to the stored offset');
+      },
+      { timeoutMs: 10_000, intervalMs: 2 },
+    );
+    return { kafka, consumer };
+  }
+
+  it('counts a gap the handler found before a batch', async () => {
+    const { kafka, consumer } = await consumerOf(() => Promise.resolve({ kind: 'rewind', offset: '0' }));
+    await kafka.fetch(0, 5, 9);
+    assert.deepEqual(kafka.seeks.at(-1), { partition: 0, offset: '0' });
+    await consumer.stop();
+    assert.deepEqual(kafka.readsAgain, [{ topic: TOPIC, reason: 'gap' }]);
+  });
+
+  it('counts a batch read ahead that could not be applied', async () => {
+    const { kafka, consumer } = await consumerOf(() => Promise.reject(new Error('the store is down')), 2);
+    await kafka.fetch(0, 0, 4);
+    await eventually(
+      () => {
+        assert.deepEqual(kafka.readsAgain, [{ topic: TOPIC, reason: 'failed' }]);
+      },
+      { timeoutMs: 10_000, intervalMs: 2 },
+    );
+    assert.deepEqual(kafka.seeks.at(-1), { partition: 0, offset: '0' });
+    await consumer.stop();
   });
 });

@@ -5,6 +5,7 @@ import type { Consumer, EachBatchPayload, IHeaders } from 'kafkajs';
 
 import { utf8Text } from './envelope.js';
 import { TopicOffsets, type KafkaConnection } from './kafka-connection.js';
+import type { ReadAgainReason } from './kafka-client-observer.js';
 import { PartitionQueues } from './partition-queues.js';
 
 /** A record as read from a partition, with where it came from. */
@@ -297,6 +298,7 @@ export class BatchConsumer {
     }
     if (outcome.kind === 'rewind') {
       this.seek(partition, outcome.offset);
+      this.connection.observer.readAgain(this.options.topic, 'gap');
       return false;
     }
     const next = (BigInt(lastOffset) + 1n).toString();
@@ -324,14 +326,14 @@ export class BatchConsumer {
       if (this.stopping) return;
       try {
         const outcome = await this.handler.handleBatch(toHand());
-        if (outcome.kind === 'rewind') this.seekQuietly(partition, outcome.offset);
+        if (outcome.kind === 'rewind') this.readAgain(partition, outcome.offset, 'gap');
         else if (this.assigned.has(partition)) this.uncommitted.set(partition, outcome.nextOffset);
       } catch (error) {
         this.logger.warn(
           `could not handle offsets ${fetchedFrom} to ${lastOffset} of partition ${String(partition)}, reading them again: ${String(error)}`,
         );
         await delay(READ_AGAIN_AFTER_MS); // the partition's later batches wait too: they would not follow on
-        if (!this.isStopping()) this.seekQuietly(partition, fetchedFrom);
+        if (!this.isStopping()) this.readAgain(partition, fetchedFrom, 'failed');
       }
     });
   }
@@ -362,7 +364,7 @@ export class BatchConsumer {
         })
         .then(
           (outcome) => {
-            if (outcome.kind === 'rewind') this.seekQuietly(partition, outcome.offset);
+            if (outcome.kind === 'rewind') this.readAgain(partition, outcome.offset, 'gap');
             else if (this.assigned.has(partition)) this.uncommitted.set(partition, outcome.nextOffset);
           },
           (error: unknown) => {
@@ -370,7 +372,7 @@ export class BatchConsumer {
             this.logger.warn(
               `could not record offsets up to ${lastOffset} of partition ${String(partition)}, reading them again: ${String(error)}`,
             );
-            this.seekQuietly(partition, fetchedFrom);
+            this.readAgain(partition, fetchedFrom, 'failed');
           },
         ),
     );
@@ -406,7 +408,7 @@ export class BatchConsumer {
         this.logger.warn(
           `partition ${String(partition)} was read up to offset ${read.next} but the store holds ${offset} (commits lost in a database crash?): reading again from there`,
         );
-        this.seekQuietly(partition, offset);
+        this.readAgain(partition, offset, 'store behind');
       }
     } catch (error) {
       this.logger.debug(`could not check the stored offsets, trying again later: ${String(error)}`);
@@ -443,10 +445,15 @@ export class BatchConsumer {
     this.consumer.seek({ topic: this.options.topic, partition, offset });
   }
 
-  /** A seek from outside kafkajs' own callbacks: the consumer may be stopping meanwhile, and then there is nothing to read again. */
-  private seekQuietly(partition: number, offset: string): void {
+  /**
+   * Reads a partition again from `offset`, counted by why (`kafka_client_partitions_read_again_total`).
+   * A seek from outside kafkajs' own callbacks: the consumer may be stopping meanwhile, and then there
+   * is nothing to read again.
+   */
+  private readAgain(partition: number, offset: string, reason: ReadAgainReason): void {
     try {
       this.seek(partition, offset);
+      this.connection.observer.readAgain(this.options.topic, reason);
     } catch (error) {
       this.logger.warn(`could not seek partition ${String(partition)} to ${offset}: ${String(error)}`);
     }

@@ -2,7 +2,7 @@ import { Counter, Histogram } from 'prom-client';
 
 import type { Metrics } from '@app/platform';
 
-import type { KafkaClientObserver, KafkaRequestSample } from './kafka-client-observer.js';
+import type { KafkaClientObserver, KafkaRequestSample, ReadAgainReason } from './kafka-client-observer.js';
 
 /**
  * The Kafka clients of one process as Prometheus metrics. Request latency is a histogram, so any
@@ -16,6 +16,7 @@ export class KafkaClientMetrics implements KafkaClientObserver {
   private readonly producedBytes: Counter<'topic'>;
   private readonly consumedRecords: Counter<'topic'>;
   private readonly consumedBytes: Counter<'topic'>;
+  private readonly readsAgain: Counter<'topic' | 'reason'>;
 
   constructor(metrics: Metrics) {
     const registers = [metrics.registry];
@@ -50,6 +51,12 @@ export class KafkaClientMetrics implements KafkaClientObserver {
       labelNames: ['topic'],
       registers,
     });
+    this.readsAgain = new Counter({
+      name: 'kafka_client_partitions_read_again_total',
+      help: "Times this process's consumers went back to read a partition again, per topic and reason: gap (Kafka resumed past what the read store holds), failed (a batch read ahead could not be applied), store behind (the read store lost commits, found by the periodic check)",
+      labelNames: ['topic', 'reason'],
+      registers,
+    });
   }
 
   request({ client, api, broker, seconds }: KafkaRequestSample): void {
@@ -64,5 +71,9 @@ export class KafkaClientMetrics implements KafkaClientObserver {
   consumed(topic: string, records: number, bytes: number): void {
     this.consumedRecords.inc({ topic }, records);
     this.consumedBytes.inc({ topic }, bytes);
+  }
+
+  readAgain(topic: string, reason: ReadAgainReason): void {
+    this.readsAgain.inc({ topic, reason });
   }
 }

@@ -9,7 +9,16 @@ export interface KafkaClientObserver {
   produced(topic: string, records: number, bytes: number): void;
   /** Records handed to a handler, and their key and value bytes. */
   consumed(topic: string, records: number, bytes: number): void;
+  /** A consumer went back to read a partition again, and why. */
+  readAgain(topic: string, reason: ReadAgainReason): void;
 }
+
+/**
+ * Why a consumer reads a partition again: its handler found a gap before the batch (Kafka resumed past
+ * what the store holds), handling a batch read ahead failed, or the periodic check found the store
+ * behind what was read (commits lost in a database crash).
+ */
+export type ReadAgainReason = 'gap' | 'failed' | 'store behind';
 
 export interface KafkaRequestSample {
   readonly client: 'producer' | 'consumer';
@@ -26,4 +35,5 @@ export const ignoreKafkaClient: KafkaClientObserver = {
   request: () => undefined,
   produced: () => undefined,
   consumed: () => undefined,
+  readAgain: () => undefined,
 };
