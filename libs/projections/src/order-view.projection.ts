@@ -76,81 +76,75 @@ export const orderView: StreamRowProjectionDefinition<OrderEvent, OrderViewRecor
     },
   },
   on: {
-    OrderPlaced: (_, event) =>
-      withLines(
-        {
-          order_id: event.streamId,
-          customer_id: event.data.customerId,
-          status: 'PLACED',
-          currency: event.data.currency,
-          lines: [],
-          total_minor: '0',
-          version: event.version,
-          placed_at: event.occurredAt,
-          confirmed_at: null,
-          shipped_at: null,
-          delivered_at: null,
-          cancelled_at: null,
-          updated_at: event.occurredAt,
-          payment_reference: null,
-          carrier: null,
-          tracking_number: null,
-          cancel_reason: null,
-          returned_at: null,
-          return_reason: null,
-          channel: event.data.channel,
-          applied_events: 1,
-        },
-        event.data.lines,
-      ),
-    OrderLineAdded: (row, event) => {
-      const current = next(row, event);
-      return withLines(current, withLine(current.lines, event.data.line));
-    },
-    OrderLineRemoved: (row, event) => {
-      const current = next(row, event);
-      return withLines(current, withoutLine(current.lines, event.data.sku));
-    },
-    OrderConfirmed: (row, event) => ({
-      ...next(row, event),
-      status: 'CONFIRMED',
-      confirmed_at: event.occurredAt,
-      payment_reference: event.data.paymentReference,
+    OrderPlaced: (_, event) => ({
+      order_id: event.streamId,
+      customer_id: event.data.customerId,
+      status: 'PLACED',
+      currency: event.data.currency,
+      ...priced(event.data.lines),
+      version: event.version,
+      placed_at: event.occurredAt,
+      confirmed_at: null,
+      shipped_at: null,
+      delivered_at: null,
+      cancelled_at: null,
+      updated_at: event.occurredAt,
+      payment_reference: null,
+      carrier: null,
+      tracking_number: null,
+      cancel_reason: null,
+      returned_at: null,
+      return_reason: null,
+      channel: event.data.channel,
+      applied_events: 1,
     }),
-    OrderShipped: (row, event) => ({
-      ...next(row, event),
-      status: 'SHIPPED',
-      shipped_at: event.occurredAt,
-      carrier: event.data.carrier,
-      tracking_number: event.data.trackingNumber,
-    }),
-    OrderDelivered: (row, event) => ({ ...next(row, event), status: 'DELIVERED', delivered_at: event.occurredAt }),
-    OrderCancelled: (row, event) => ({
-      ...next(row, event),
-      status: 'CANCELLED',
-      cancelled_at: event.occurredAt,
-      cancel_reason: event.data.reason,
-    }),
-    OrderReturned: (row, event) => ({
-      ...next(row, event),
-      status: 'RETURNED',
-      returned_at: event.occurredAt,
-      return_reason: event.data.reason,
-    }),
+    OrderLineAdded: (row, event) => next(row, event, priced(withLine(existing(row, event).lines, event.data.line))),
+    OrderLineRemoved: (row, event) => next(row, event, priced(withoutLine(existing(row, event).lines, event.data.sku))),
+    OrderConfirmed: (row, event) =>
+      next(row, event, {
+        status: 'CONFIRMED',
+        confirmed_at: event.occurredAt,
+        payment_reference: event.data.paymentReference,
+      }),
+    OrderShipped: (row, event) =>
+      next(row, event, {
+        status: 'SHIPPED',
+        shipped_at: event.occurredAt,
+        carrier: event.data.carrier,
+        tracking_number: event.data.trackingNumber,
+      }),
+    OrderDelivered: (row, event) => next(row, event, { status: 'DELIVERED', delivered_at: event.occurredAt }),
+    OrderCancelled: (row, event) =>
+      next(row, event, { status: 'CANCELLED', cancelled_at: event.occurredAt, cancel_reason: event.data.reason }),
+    OrderReturned: (row, event) =>
+      next(row, event, { status: 'RETURNED', returned_at: event.occurredAt, return_reason: event.data.reason }),
   },
 };
 
 export const orderViewProjection = streamRowProjection(orderView);
 
-/** The row as any later event leaves it before its own change: touched at the event's time. */
-function next(row: OrderViewRecord | undefined, event: EventEnvelope): OrderViewRecord {
+/**
+ * The row as a later event leaves it: its `changes`, touched at the event's time, at the event's
+ * version (one copy of the row per event: the kit stamps the version only when a handler did not).
+ */
+function next(
+  row: OrderViewRecord | undefined,
+  event: EventEnvelope,
+  changes: Partial<OrderViewRecord>,
+): OrderViewRecord {
   const current = existing(row, event);
-  return { ...current, updated_at: event.occurredAt, applied_events: current.applied_events + 1 };
+  return {
+    ...current,
+    version: event.version,
+    updated_at: event.occurredAt,
+    applied_events: current.applied_events + 1,
+    ...changes,
+  };
 }
 
-function withLines(row: OrderViewRecord, lines: readonly OrderLine[]): OrderViewRecord {
+/** The order's lines, as the row stores them, and their total. */
+function priced(lines: readonly OrderLine[]): Pick<OrderViewRecord, 'lines' | 'total_minor'> {
   return {
-    ...row,
     lines: lines.map(({ sku, quantity, unitPriceMinor }) => ({ sku, quantity, unitPriceMinor })),
     total_minor: totalOf(lines).toString(),
   };
