@@ -38,11 +38,15 @@ export function syntheticLifecycle(orderId: string, index: number): EncodedEvent
   ].map((event) => encodeEnvelope(event, { correlationId: 'synthetic-log', causationId: 'synthetic-log' }));
 }
 
+/** Records sent to the broker at a time. */
+const PUBLISH_EVERY = 10_000;
+
 /**
  * Writes `events` (rounded down to whole lifecycles) to `topic`; returns how many it wrote. With
  * `spread` above 1, that many orders' lifecycles are interleaved (each one's first event, then each
  * one's second, and so on), so an order's events lie about `spread` records apart, as in a log whose
- * orders live for a while; by default each order's four events are adjacent.
+ * orders live for a while; by default each order's four events are adjacent. Memory stays bounded
+ * by `PUBLISH_EVERY` records (and `spread` order ids) whatever the spread.
  */
 export async function writeSyntheticLog(
   kafka: KafkaConnection,
@@ -52,23 +56,30 @@ export async function writeSyntheticLog(
 ): Promise<number> {
   const publisher = new EventPublisher(kafka, topic);
   const orders = Math.floor(events / 4);
-  const chunk = Math.max(2_500, spread);
+  let records: EncodedEvent[] = [];
+  let written = 0;
+  const flush = async (): Promise<void> => {
+    if (records.length === 0) return;
+    await publisher.publish(records);
+    written += records.length;
+    records = [];
+    onProgress(written);
+  };
   try {
-    for (let first = 0; first < orders; first += chunk) {
-      const last = Math.min(orders, first + chunk);
-      const records: EncodedEvent[] = [];
-      for (let window = first; window < last; window += spread) {
-        const lifecycles: EncodedEvent[][] = [];
-        for (let index = window; index < Math.min(last, window + spread); index++)
-          lifecycles.push(syntheticLifecycle(randomUUID(), index));
-        for (let step = 0; step < 4; step++)
-          for (const lifecycle of lifecycles) records.push(...lifecycle.slice(step, step + 1));
+    for (let first = 0; first < orders; first += spread) {
+      const ids = Array.from({ length: Math.min(spread, orders - first) }, () => randomUUID());
+      // Adjacent, each lifecycle at once; interleaved, a step of every order in turn.
+      for (let step = 0; step < (spread === 1 ? 1 : 4); step++) {
+        for (const [offset, id] of ids.entries()) {
+          const lifecycle = syntheticLifecycle(id, first + offset);
+          records.push(...(spread === 1 ? lifecycle : lifecycle.slice(step, step + 1)));
+          if (records.length >= PUBLISH_EVERY) await flush();
+        }
       }
-      await publisher.publish(records);
-      onProgress(last * 4);
     }
+    await flush();
   } finally {
     await publisher.close();
   }
-  return orders * 4;
+  return written;
 }
