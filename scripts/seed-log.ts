@@ -1,6 +1,6 @@
 /**
  * Writes a synthetic log of order events straight to the orders topic, for measuring replays:
- * `npm run seed:log -- <events> [--spread <orders>]` (default 200,000 events). Each order is placed,
+ * `npm run seed:log -- [events] [--spread <orders>]` (default 200,000 events). Each order is placed,
  * gains a line, is confirmed and shipped: four events, keyed by order id, in version order, adjacent
  * unless `--spread` interleaves that many orders' lifecycles (their events then lie that many records
  * apart, as in a log whose orders live for a while).

@@ -15,6 +15,15 @@ import {
  * order id, in version order. For measuring replays without relaying a million events first.
  */
 export function syntheticLifecycle(orderId: string, index: number): EncodedEvent[] {
+  return syntheticEnvelopes(orderId, index).map(encoded);
+}
+
+function encoded(event: EventEnvelope): EncodedEvent {
+  return encodeEnvelope(event, { correlationId: 'synthetic-log', causationId: 'synthetic-log' });
+}
+
+/** The four events of a lifecycle, not yet encoded. */
+function syntheticEnvelopes(orderId: string, index: number): EventEnvelope[] {
   const at = new Date(Date.UTC(2026, 0, 1) + index * 1_000).toISOString();
   const envelope = (version: number, type: EventEnvelope['type'], data: unknown): EventEnvelope => ({
     eventId: randomUUID(),
@@ -35,7 +44,7 @@ export function syntheticLifecycle(orderId: string, index: number): EncodedEvent
     envelope(2, 'OrderLineAdded', { line: line('SKU-C') }),
     envelope(3, 'OrderConfirmed', { paymentReference: `pay-${String(index)}` }),
     envelope(4, 'OrderShipped', { carrier: 'DHL', trackingNumber: `T-${String(index)}` }),
-  ].map((event) => encodeEnvelope(event, { correlationId: 'synthetic-log', causationId: 'synthetic-log' }));
+  ];
 }
 
 /** Records sent to the broker at a time. */
@@ -71,8 +80,8 @@ export async function writeSyntheticLog(
       // Adjacent, each lifecycle at once; interleaved, a step of every order in turn.
       for (let step = 0; step < (spread === 1 ? 1 : 4); step++) {
         for (const [offset, id] of ids.entries()) {
-          const lifecycle = syntheticLifecycle(id, first + offset);
-          records.push(...(spread === 1 ? lifecycle : lifecycle.slice(step, step + 1)));
+          const envelopes = syntheticEnvelopes(id, first + offset);
+          records.push(...(spread === 1 ? envelopes : envelopes.slice(step, step + 1)).map(encoded));
           if (records.length >= PUBLISH_EVERY) await flush();
         }
       }

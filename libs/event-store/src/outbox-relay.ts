@@ -109,6 +109,8 @@ export class OutboxRelay {
   private blocked = new Set<string>();
   /** Aborted by stop, which ends a linger under way at once; made again by a start after a stop. */
   private stopping = new AbortController();
+  /** The stop under way, until it has closed the publisher. */
+  private stopCall: Promise<void> | undefined;
 
   constructor(
     private readonly publisher: RecordPublisher,
@@ -131,14 +133,21 @@ export class OutboxRelay {
 
   /** Starts publishing (again, after a stop that has resolved); a start while a stop is under way throws. */
   start(): void {
-    // The run under way would take the new start for its own and go on, and that stop never return.
-    if (this.running !== undefined && this.stopped)
+    // The stopping run would take the new start for its own and go on, and that stop never return;
+    // or, once the run has ended, the new one would publish through a publisher being closed.
+    if (this.stopCall !== undefined)
       throw new Error('the outbox relay is stopping: start it again once stop() has resolved');
     if (this.stopped) this.stopping = new AbortController();
     this.running ??= this.run().finally(() => (this.running = undefined));
   }
 
-  async stop(): Promise<void> {
+  /** Stops publishing, resigns the lead and closes the publisher; calls while one is under way share it. */
+  stop(): Promise<void> {
+    this.stopCall ??= this.stopRunning().finally(() => (this.stopCall = undefined));
+    return this.stopCall;
+  }
+
+  private async stopRunning(): Promise<void> {
     this.stopping.abort();
     this.wakeUp.fire();
     await this.running;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { ORDER_EVENTS } from '@app/messaging';
+import { eventually } from '@app/testing';
 
 import { OutboxRelay, leaderSessionConfig } from './outbox-relay.js';
 
@@ -41,13 +42,14 @@ describe('leader session settings', () => {
 });
 
 describe('the relay started during a stop', () => {
-  it('refuses, so the stop under way returns; started after it, it runs and stops again', async () => {
+  it('refuses until the stop has closed the publisher; started after it, it runs and stops again', async () => {
     let closed = 0;
+    let finishClosing = (): void => undefined;
     const publisher = {
       publish: () => Promise.resolve(),
       close: () => {
         closed++;
-        return Promise.resolve();
+        return new Promise<void>((resolve) => (finishClosing = resolve));
       },
     };
     // Nothing listens on port 1: the relay fails to lead and stands by, which a stop ends at once.
@@ -58,15 +60,33 @@ describe('the relay started during a stop', () => {
       batchSize: 100,
       leaseMs: 5_000,
     });
+    const refused = /stopping: start it again once stop\(\) has resolved/;
     relay.start();
     const stopping = relay.stop();
     assert.throws(() => {
       relay.start();
-    }, /stopping: start it again once stop\(\) has resolved/);
+    }, refused); // the run has not ended yet
+    await eventually(
+      () => {
+        assert.equal(closed, 1);
+      },
+      { timeoutMs: 10_000, intervalMs: 2 },
+    );
+    assert.throws(() => {
+      relay.start();
+    }, refused); // the run has ended; the publisher is closing
+    assert.equal(relay.stop(), stopping, 'a second stop shares the first');
+    finishClosing();
     await stopping;
-    assert.equal(closed, 1);
     relay.start();
-    await relay.stop();
-    assert.equal(closed, 2);
+    const stoppingAgain = relay.stop();
+    await eventually(
+      () => {
+        assert.equal(closed, 2);
+      },
+      { timeoutMs: 10_000, intervalMs: 2 },
+    );
+    finishClosing();
+    await stoppingAgain;
   });
 });

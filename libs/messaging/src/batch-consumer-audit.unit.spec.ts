@@ -252,7 +252,9 @@ describe("batch consumer's check of idle partitions against the store", () => {
 describe('batch consumer reading a partition again', () => {
   /** A consumer of partition 0 whose handler answers `outcome` for every batch. */
   async function consumerOf(
-    outcome: () => Promise<{ kind: 'rewind'; offset: string } | { kind: 'applied'; nextOffset: string }>,
+    outcome: (
+      batch: PartitionBatch,
+    ) => Promise<{ kind: 'rewind'; offset: string } | { kind: 'applied'; nextOffset: string }>,
     readAhead?: number,
   ): Promise<{ kafka: FakeKafka; consumer: BatchConsumer }> {
     const kafka = new FakeKafka();
@@ -291,6 +293,36 @@ describe('batch consumer reading a partition again', () => {
       { timeoutMs: 10_000, intervalMs: 2 },
     );
     assert.deepEqual(kafka.seeks.at(-1), { partition: 0, offset: '0' });
+    await consumer.stop();
+  });
+
+  it('drops the batches queued behind one that failed: the seek reads them again', async () => {
+    const failing = gate();
+    const handled: string[] = [];
+    const { kafka, consumer } = await consumerOf(async (batch) => {
+      handled.push(batch.fetchedFrom);
+      if (handled.length > 1) return { kind: 'applied', nextOffset: (BigInt(batch.lastOffset) + 1n).toString() };
+      await failing.promise;
+      throw new Error('the store is down');
+    }, 3);
+    await kafka.fetch(0, 0, 4);
+    await kafka.fetch(0, 5, 9); // queued behind the first, which has not failed yet
+    failing.open();
+    await eventually(
+      () => {
+        assert.deepEqual(kafka.readsAgain, [{ topic: TOPIC, reason: 'failed' }]);
+      },
+      { timeoutMs: 10_000, intervalMs: 2 },
+    );
+    await kafka.fetch(0, 0, 9); // what kafkajs reads after the seek, queued behind the second
+    await eventually(
+      () => {
+        assert.equal(handled.length, 2);
+      },
+      { timeoutMs: 10_000, intervalMs: 2 },
+    );
+    assert.deepEqual(handled, ['0', '0'], 'the batch queued behind the failed one was dropped, not handled');
+    assert.deepEqual(kafka.readsAgain, [{ topic: TOPIC, reason: 'failed' }]);
     await consumer.stop();
   });
 });

@@ -150,6 +150,11 @@ export class BatchConsumer {
   /** Assignments so far: a seek for an older one gives way to the newer one's. */
   private joins = 0;
   private readonly committer = setInterval(() => void this.commitProgress(), KAFKA_COMMIT_INTERVAL_MS).unref();
+  /**
+   * Per partition: seeks so far. Queued handling whose partition was sought meanwhile is dropped: the
+   * seek reads its range again, and handled it would only ask to rewind (or fail) once more.
+   */
+  private readonly seeks = new Map<number, number>();
   /** Partitions whose batch kafkajs is waiting for the handler to apply (queued handling is the queues'). */
   private readonly handling = new Set<number>();
   private readonly auditor: NodeJS.Timeout | undefined;
@@ -297,6 +302,7 @@ export class BatchConsumer {
       this.handling.delete(partition);
     }
     if (outcome.kind === 'rewind') {
+      // In kafkajs' own callback a failed seek is kafkajs' to handle, so not `readAgain`, which swallows it.
       this.seek(partition, outcome.offset);
       this.connection.observer.readAgain(this.options.topic, 'gap');
       return false;
@@ -322,8 +328,9 @@ export class BatchConsumer {
   private handleLater(partition: number, fetchedFrom: string, lastOffset: string, toHand: () => PartitionBatch): void {
     const next = (BigInt(lastOffset) + 1n).toString();
     this.reads.set(partition, { from: next, next });
+    const seeks = this.seeksOf(partition);
     this.queues.enqueue(partition, async () => {
-      if (this.stopping) return;
+      if (this.stopping || this.seeksOf(partition) !== seeks) return;
       try {
         const outcome = await this.handler.handleBatch(toHand());
         if (outcome.kind === 'rewind') this.readAgain(partition, outcome.offset, 'gap');
@@ -353,8 +360,10 @@ export class BatchConsumer {
     const fetchedFrom = this.readFrom(partition, payload.firstOffset ?? lastOffset);
     const next = (BigInt(lastOffset) + 1n).toString();
     this.reads.set(partition, { from: fetchedFrom, next });
-    this.queues.enqueue(partition, () =>
-      this.handler
+    const seeks = this.seeksOf(partition);
+    this.queues.enqueue(partition, async () => {
+      if (this.seeksOf(partition) !== seeks) return;
+      await this.handler
         .handleBatch({
           ...this.partitionOf(this.options.topic, partition, highWatermark),
           fetchedFrom,
@@ -374,8 +383,8 @@ export class BatchConsumer {
             );
             this.readAgain(partition, fetchedFrom, 'failed');
           },
-        ),
-    );
+        );
+    });
   }
 
   /**
@@ -441,6 +450,7 @@ export class BatchConsumer {
   }
 
   private seek(partition: number, offset: string): void {
+    this.seeks.set(partition, this.seeksOf(partition) + 1);
     this.reads.set(partition, { from: offset, next: offset });
     this.consumer.seek({ topic: this.options.topic, partition, offset });
   }
@@ -453,10 +463,15 @@ export class BatchConsumer {
   private readAgain(partition: number, offset: string, reason: ReadAgainReason): void {
     try {
       this.seek(partition, offset);
-      this.connection.observer.readAgain(this.options.topic, reason);
     } catch (error) {
       this.logger.warn(`could not seek partition ${String(partition)} to ${offset}: ${String(error)}`);
+      return;
     }
+    this.connection.observer.readAgain(this.options.topic, reason);
+  }
+
+  private seeksOf(partition: number): number {
+    return this.seeks.get(partition) ?? 0;
   }
 
   /**

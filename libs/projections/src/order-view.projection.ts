@@ -130,7 +130,7 @@ export const orderViewProjection = streamRowProjection(orderView);
 function next(
   row: OrderViewRecord | undefined,
   event: EventEnvelope,
-  changes: Partial<OrderViewRecord>,
+  changes: Partial<Omit<OrderViewRecord, 'order_id' | 'version' | 'updated_at' | 'applied_events'>>,
 ): OrderViewRecord {
   const current = existing(row, event);
   return {

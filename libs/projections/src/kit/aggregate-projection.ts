@@ -43,6 +43,7 @@ export interface AggregateTable<D> {
 
 /** What an event does: the stream's row after it, and what it adds to the aggregate rows. */
 export interface AggregateStep<Row, D> {
+  /** The stream's row after the event, a new object (kept as it is when its `version` is the event's). */
   readonly row: Row;
   readonly deltas?: readonly D[];
 }

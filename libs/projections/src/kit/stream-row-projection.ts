@@ -22,7 +22,10 @@ export interface StreamRowProjectionDefinition<E extends DomainEvent, Row extend
   /** The domain's event contract: events reach `on` upcast to its current versions. */
   readonly events: EventContract<E['type']>;
   readonly table: StreamTable<Row>;
-  /** The row after one more event; the kit sets its `version`. Pure: time comes from the event. */
+  /**
+   * The row after one more event, a new object (the kit keeps it as it is when its `version` is the
+   * event's, and otherwise a copy at the event's version). Pure: time comes from the event.
+   */
   readonly on: EventHandlers<E, Row | undefined, Row>;
   /** A channel to NOTIFY when rows of the live generation change (readers waiting for a version). */
   readonly notify?: string;

@@ -142,7 +142,7 @@ export function foldStreamEvents<Row extends StreamRow, Event extends { streamId
     if (current !== undefined && event.version <= current.version) continue;
     const next = step(current, event);
     if (next === undefined) continue;
-    // A copy only when the handler left the version to the kit: a row of 20 columns per event otherwise.
+    // A copy only when the handler left the version to the kit: otherwise a copy of the row per event.
     rows.set(id, next.version === event.version ? next : { ...next, version: event.version });
     changed.add(id);
   }
