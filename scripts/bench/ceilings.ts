@@ -9,7 +9,7 @@ import pg from 'pg';
 
 import { quoteIdentifier } from '@app/platform';
 
-import { cpuUsPer, kafkaMs } from './cpu.js';
+import { cpuUsPer, kafkaMs, ownCpuMs } from './cpu.js';
 import { syntheticLifecycle } from './synthetic-log.js';
 
 const { Kafka, Partitioners, logLevel } = kafkajs;
@@ -157,8 +157,7 @@ export async function consumeCeiling(
 
 /** The consume ceiling's CPU so far, in ms: kafkajs in this process (nothing else runs here meanwhile) and the broker. */
 function consumeCpuMs(): Readonly<Record<'kafkajs' | 'kafka', number>> {
-  const { user, system } = process.cpuUsage();
-  return { kafkajs: (user + system) / 1_000, kafka: kafkaMs() };
+  return { kafkajs: ownCpuMs(), kafka: kafkaMs() };
 }
 
 /**

@@ -176,22 +176,31 @@ export function parseProcStat(line: string): MachineCpu {
   return { busyMs: busy * TICK_MS, allMs: (busy + idle + iowait) * TICK_MS };
 }
 
+/** This process's own CPU time so far, user and system, in ms: the benchmark's client or ceiling. */
+export function ownCpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1_000;
+}
+
 /**
- * Cores in use between two samples: the machine's, busy and in all, and the counted processes'
- * together. CPU per order is always these cores divided by the rate; when the machine is busy nearly
- * all the time, the processes had only the cores left to them, and with this code they use them at
- * any rate above about 100 orders/s, so their CPU per order follows the rate more than the code
- * (docs/benchmarks.md, "An eighth look").
+ * Cores in use between two samples: the machine's, busy and in all, the counted processes' together,
+ * and the benchmark's own client's (`clientMs`, its `process.cpuUsage()` over the span: the load it
+ * generates shares the machine). CPU per order is always the processes' cores divided by the rate;
+ * when the machine is busy nearly all the time, the processes had only the cores left to them, and
+ * with this code they use them at any rate above about 100 orders/s, so their CPU per order follows
+ * the rate more than the code (docs/benchmarks.md, "An eighth look").
  */
 export function coresBetween(
   machine: { readonly before: MachineCpu; readonly after: MachineCpu },
   processes: { readonly before: CpuSample; readonly after: CpuSample },
   wallMs: number,
-): { readonly machine: number; readonly machine_busy: number; readonly system: number } {
+  clientMs: number,
+): { readonly machine: number; readonly machine_busy: number; readonly system: number; readonly client: number } {
   const cores = (ms: number): number => Math.round((ms / wallMs) * 100) / 100;
   return {
     machine: cores(machine.after.allMs - machine.before.allMs),
     machine_busy: cores(machine.after.busyMs - machine.before.busyMs),
     system: cores(systemCpuMs(processes.before, processes.after)),
+    client: cores(clientMs),
   };
 }

@@ -3,7 +3,15 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
 
-import { coresBetween, cpuUsPer, machineCpu, parseProcStat, reapedChildrenCpuMs, type CpuSample } from './cpu.js';
+import {
+  coresBetween,
+  cpuUsPer,
+  machineCpu,
+  ownCpuMs,
+  parseProcStat,
+  reapedChildrenCpuMs,
+  type CpuSample,
+} from './cpu.js';
 import { bounds, saturated } from './report.js';
 
 const processes = (ms: number): CpuSample => ({
@@ -25,20 +33,28 @@ describe('the cores in use over a phase', () => {
     assert.ok(busyMs > 0 && allMs >= busyMs, `busy ${String(busyMs)} of ${String(allMs)} ms`);
   });
 
-  it("divides the machine's and the five processes' CPU time by the wall time", () => {
+  it("divides the machine's, the five processes' and the client's CPU time by the wall time", () => {
     const cores = coresBetween(
       { before: { busyMs: 1_000, allMs: 2_000 }, after: { busyMs: 20_600, allMs: 22_000 } },
       { before: processes(100), after: processes(3_300) },
       10_000,
+      1_234,
     );
-    assert.deepEqual(cores, { machine: 2, machine_busy: 1.96, system: 1.6 });
+    assert.deepEqual(cores, { machine: 2, machine_busy: 1.96, system: 1.6, client: 0.12 });
+  });
+
+  it("reads this process's own CPU time, which grows with its work", () => {
+    const before = ownCpuMs();
+    const deadline = performance.now() + 10_000;
+    while (ownCpuMs() - before < 20 && performance.now() < deadline); // work on this thread, however busy the machine
+    assert.ok(ownCpuMs() - before >= 20, `${String(ownCpuMs() - before)} ms`);
   });
 
   it('calls a machine busy nine tenths of the time or more saturated, and not one with a core to spare', () => {
-    assert.equal(saturated({ machine: 2, machine_busy: 1.96, system: 1.6 }), true);
-    assert.equal(saturated({ machine: 2, machine_busy: 1.8, system: 1.5 }), true);
-    assert.equal(saturated({ machine: 2, machine_busy: 1.38, system: 1.18 }), false);
-    assert.equal(saturated({ machine: 0, machine_busy: 0, system: 0 }), false);
+    assert.equal(saturated({ machine: 2, machine_busy: 1.96, system: 1.6, client: 0.3 }), true);
+    assert.equal(saturated({ machine: 2, machine_busy: 1.8, system: 1.5, client: 0.2 }), true);
+    assert.equal(saturated({ machine: 2, machine_busy: 1.38, system: 1.18, client: 0.1 }), false);
+    assert.equal(saturated({ machine: 0, machine_busy: 0, system: 0, client: 0 }), false);
   });
 });
 

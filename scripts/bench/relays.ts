@@ -17,6 +17,7 @@ import { ensureDatabaseExists, runMigrations, type AppConfig } from '@app/platfo
 import { PrivateConnect, PrivatePostgres } from '@app/testing/servers';
 
 import { processCpuMs } from './cpu.js';
+import { atSteadyRate, requestJson } from './http-client.js';
 import { ORDER_BODY } from './http-load.js';
 import { BenchProcess, freePort } from './processes.js';
 import { percentile, round } from './stats.js';
@@ -253,29 +254,21 @@ async function measureSide(
 
 /** Places one order; resolves with its id and the moment its 201 was read. */
 async function placeOrder(url: string): Promise<[string, number]> {
-  const response = await fetch(`${url}/orders`, {
+  const answer = await requestJson(`${url}/orders`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
     body: ORDER_BODY,
   });
-  const body = (await response.json()) as { orderId?: string };
   const at = performance.now();
-  if (response.status !== 201 || body.orderId === undefined)
-    throw new Error(`POST /orders answered ${String(response.status)}: ${JSON.stringify(body)}`);
-  return [body.orderId, at];
+  const { orderId } = (answer.body ?? {}) as { orderId?: string };
+  if (answer.status !== 201 || orderId === undefined)
+    throw new Error(`POST /orders answered ${String(answer.status)}: ${JSON.stringify(answer.body)}`);
+  return [orderId, at];
 }
 
 /** Orders sent at a steady rate whatever the answers; each order's id and 201 time. */
 async function openLoop(url: string, rate: number, seconds: number): Promise<Map<string, number>> {
-  const total = Math.max(1, Math.round(rate * seconds));
-  const started = performance.now();
-  const inFlight: Promise<[string, number]>[] = [];
-  for (let sent = 0; sent < total;) {
-    const due = Math.min(total, Math.floor(((performance.now() - started) / 1_000) * rate) + 1);
-    for (; sent < due; sent++) inFlight.push(placeOrder(url));
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-  return new Map(await Promise.all(inFlight));
+  return new Map(await atSteadyRate(rate, Math.max(1, Math.round(rate * seconds)), () => placeOrder(url)));
 }
 
 /** `orders` sent on `connections` loops, each sending its next when the last is answered. */

@@ -45,11 +45,17 @@ export interface BenchResults {
     /** Measured over the visibility phase: each order placed, then read with `?minVersion=1`. */
     readonly cpu_ms_per_order: Readonly<Record<CpuProcess | 'total', number>>;
     /**
-     * Cores in use over the visibility phase: the machine's in all and busy, and the five processes'
-     * of cpu_ms_per_order together (its total is `system` ÷ the rate). With the machine busy, those
-     * were the cores left to the system, not the cores its work needed.
+     * Cores in use over the visibility phase: the machine's in all and busy, the five processes' of
+     * cpu_ms_per_order together (its total is `system` ÷ the rate), and the benchmark's own client's,
+     * which places and reads the orders on the same machine. With the machine busy, the system had
+     * the cores left to it, not the cores its work needed.
      */
-    readonly visibility_cores: { readonly machine: number; readonly machine_busy: number; readonly system: number };
+    readonly visibility_cores: {
+      readonly machine: number;
+      readonly machine_busy: number;
+      readonly system: number;
+      readonly client: number;
+    };
     /**
      * The same processes over the closed-loop `POST /orders` load, the pipeline working beside it:
      * what an order costs at the system's own rate, where batches are largest. The query API serves
@@ -187,8 +193,8 @@ export function markdownTable(
       `≤ 300 and flat: ${mark(s.replay_peak_rss_mb <= 300 && isFlat(notes.rssByQuarterMb))}`,
     ],
     [
-      'cores in use over the visibility phase: machine busy of all / the five processes',
-      `${String(s.visibility_cores.machine_busy)} of ${String(s.visibility_cores.machine)} / ${String(s.visibility_cores.system)}`,
+      "cores in use over the visibility phase: machine busy of all / the five processes / the benchmark's client",
+      `${String(s.visibility_cores.machine_busy)} of ${String(s.visibility_cores.machine)} / ${String(s.visibility_cores.system)} / ${String(s.visibility_cores.client)}`,
       saturated(s.visibility_cores)
         ? 'machine saturated: the processes had only the cores left, so CPU per order here follows the rate more than the code'
         : '',

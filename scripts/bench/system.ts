@@ -8,12 +8,14 @@ import {
   cpuPerOrder,
   cpuUsPer,
   machineCpu,
+  ownCpuMs,
   reapedChildrenCpuMs,
   sampleCpu,
   sampleServersCpu,
 } from './cpu.js';
 import { percentile } from './stats.js';
 import { BenchProcess, freePort } from './processes.js';
+import { atSteadyRate, requestJson } from './http-client.js';
 import { ORDER_BODY, postLoad, type HttpLoadResult } from './http-load.js';
 
 /** Where the system's processes point: a scratch database and topic of this run. */
@@ -127,16 +129,16 @@ export async function measureVisibility(
   let failed = 0;
   const one = async (measured: boolean): Promise<void> => {
     try {
-      const placed = await fetch(`${system.commandUrl}/orders`, {
+      const placed = await requestJson(`${system.commandUrl}/orders`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
         body: ORDER_BODY,
       });
-      const { orderId } = (await placed.json()) as { orderId: string };
-      if (placed.status !== 201) throw new Error(`POST /orders answered ${String(placed.status)}`);
+      const { orderId } = (placed.body ?? {}) as { orderId?: string };
+      if (placed.status !== 201 || orderId === undefined)
+        throw new Error(`POST /orders answered ${String(placed.status)}`);
       const answeredAt = performance.now();
-      const read = await fetch(`${system.queryUrl}/orders/${orderId}?minVersion=1`);
-      await read.arrayBuffer();
+      const read = await requestJson(`${system.queryUrl}/orders/${orderId}?minVersion=1`);
       if (read.status !== 200) throw new Error(`GET /orders/:id answered ${String(read.status)}`);
       if (measured) delays.push(performance.now() - answeredAt);
     } catch {
@@ -145,24 +147,26 @@ export async function measureVisibility(
   };
   const warmUp = Math.max(1, Math.round((rate * durationSeconds) / 5));
   const total = Math.max(1, Math.round(rate * durationSeconds));
-  const started = performance.now();
-  const inFlight: Promise<void>[] = [];
-  let measuring: { at: number; cpu: ReturnType<typeof sampleCpu>; machine: ReturnType<typeof machineCpu> } | undefined;
-  for (let sent = 0; sent < warmUp + total;) {
-    const due = Math.min(warmUp + total, Math.floor(((performance.now() - started) / 1_000) * rate) + 1);
-    for (; sent < due; sent++) {
-      if (sent === warmUp) measuring = { at: performance.now(), cpu: sampleCpu(system.pids), machine: machineCpu() };
-      inFlight.push(one(sent >= warmUp));
-    }
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-  await Promise.all(inFlight);
+  let measuring:
+    | { at: number; cpu: ReturnType<typeof sampleCpu>; machine: ReturnType<typeof machineCpu>; client: number }
+    | undefined;
+  await atSteadyRate(rate, warmUp + total, (index) => {
+    if (index === warmUp)
+      measuring = {
+        at: performance.now(),
+        cpu: sampleCpu(system.pids),
+        machine: machineCpu(),
+        client: ownCpuMs(),
+      };
+    return one(index >= warmUp);
+  });
   if (!measuring) throw new Error('the visibility phase placed no measured order');
   const cpuAfter = sampleCpu(system.pids);
   const cores = coresBetween(
     { before: measuring.machine, after: machineCpu() },
     { before: measuring.cpu, after: cpuAfter },
     performance.now() - measuring.at,
+    ownCpuMs() - measuring.client,
   );
   const cpuMsPerOrder = cpuPerOrder(measuring.cpu, cpuAfter, total);
   return {
