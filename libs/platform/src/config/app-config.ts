@@ -182,13 +182,13 @@ export function loadConfig(env: Env = process.env): AppConfig {
       enabled: read.boolean('OUTBOX_RELAY_ENABLED', true),
       pollIntervalMs: read.integer('OUTBOX_RELAY_POLL_MS', 500, 10, 60_000),
       batchSize: read.integer('OUTBOX_RELAY_BATCH_SIZE', 500, 1, 10_000),
-      lingerMs: read.integer('OUTBOX_RELAY_LINGER_MS', 10, 0, 1_000),
+      lingerMs: read.integer('OUTBOX_RELAY_LINGER_MS', 6, 0, 1_000),
       // Postgres counts TCP keepalives in whole seconds, hence the lower bound.
       leaseMs: read.integer('OUTBOX_RELAY_LEASE_MS', 5_000, 1_000, 60_000),
     },
     projections: {
       concurrentPartitions: read.integer('PROJECTION_CONCURRENT_PARTITIONS', 16, 1, 64),
-      fetchLingerMs: read.integer('PROJECTION_FETCH_LINGER_MS', 15, 0, 1_000),
+      fetchLingerMs: read.integer('PROJECTION_FETCH_LINGER_MS', 9, 0, 1_000),
       backgroundLingerMs: read.integer('PROJECTION_BACKGROUND_LINGER_MS', 100, 0, 1_000),
     },
     tracing: {

@@ -45,10 +45,10 @@ describe('loadConfig', () => {
     assert.equal(loadConfig({ PROJECTION_CONCURRENT_PARTITIONS: '1' }).projections.concurrentPartitions, 1);
   });
 
-  it('lingers 10 ms in the relay, 15 and 100 ms in the projections by default, 0 to 1000 ms when set', () => {
+  it('lingers 6 ms in the relay, 9 and 100 ms in the projections by default, 0 to 1000 ms when set', () => {
     const defaults = loadConfig({});
-    assert.equal(defaults.relay.lingerMs, 10);
-    assert.equal(defaults.projections.fetchLingerMs, 15);
+    assert.equal(defaults.relay.lingerMs, 6);
+    assert.equal(defaults.projections.fetchLingerMs, 9);
     assert.equal(defaults.projections.backgroundLingerMs, 100);
     const none = loadConfig({
       OUTBOX_RELAY_LINGER_MS: '0',
