@@ -1,17 +1,23 @@
 /**
- * The benchmark's own HTTP client for its open-loop phases, where it shares the machine with the
- * system it measures. `fetch` (undici behind web streams) spent about 1.1 ms of CPU per order placed
- * and read back, a third of a core at 300 orders/s taken from the system under test; `node:http`
- * over kept-alive sockets spends about a third of that (docs/benchmarks.md, "A fourteenth look").
+ * The benchmark's own HTTP client for its open-loop phases and the relays' burst, where it shares
+ * the machine with the system it measures. `fetch` (undici behind web streams) spent about 1.1 ms
+ * of CPU per order placed and read back in a probe, `node:http` over kept-alive sockets about a
+ * third of that (docs/benchmarks.md, "A fourteenth look").
  */
 import http from 'node:http';
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+/** No limit on sockets per origin, as `fetch` had none: a phase's concurrency is the caller's. */
+const agent = new http.Agent({ keepAlive: true });
+
+/** Longer than any answer the benchmark waits for (a `minVersion` read waits 5 s at most). */
+const REQUEST_TIMEOUT_MS = 60_000;
 
 export interface JsonAnswer {
   readonly status: number;
   /** The body parsed as JSON, or undefined when it is empty or not JSON. */
   readonly body: unknown;
+  /** The body as it came, for error messages. */
+  readonly text: string;
 }
 
 /** One request over the kept-alive pool; resolves once the whole answer is read. */
@@ -25,6 +31,7 @@ export function requestJson(
       {
         method,
         agent,
+        timeout: REQUEST_TIMEOUT_MS,
         headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) },
       },
       (response) => {
@@ -32,10 +39,14 @@ export function requestJson(
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
         response.on('error', reject);
         response.on('end', () => {
-          resolve({ status: response.statusCode ?? 0, body: parsed(Buffer.concat(chunks).toString('utf8')) });
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: response.statusCode ?? 0, body: parsed(text), text });
         });
       },
     );
+    request.on('timeout', () => {
+      request.destroy(new Error(`${method} ${url}: no answer within ${String(REQUEST_TIMEOUT_MS)} ms`));
+    });
     request.on('error', reject);
     request.end(body);
   });
@@ -50,18 +61,28 @@ function parsed(text: string): unknown {
 }
 
 /**
- * Calls `send` `total` times at a steady `rate` per second, whatever the answers, and resolves with
- * every result once all have settled. Sleeps until the next one is due rather than polling.
+ * Calls `send` `total` times at a steady `rate` per second, whatever the answers: a failed call
+ * does not stop the schedule. Once every call has settled, resolves with their results in order, or
+ * rejects with the first failure. Sleeps until the next call is due rather than polling.
  */
 export async function atSteadyRate<T>(rate: number, total: number, send: (index: number) => Promise<T>): Promise<T[]> {
+  if (!(rate > 0 && Number.isFinite(rate))) throw new RangeError(`rate must be a positive number, not ${String(rate)}`);
   const started = performance.now();
   const inFlight: Promise<T>[] = [];
   for (let sent = 0; sent < total;) {
-    const elapsed = performance.now() - started;
-    const due = Math.min(total, Math.floor((elapsed / 1_000) * rate) + 1);
-    for (; sent < due; sent++) inFlight.push(send(sent));
-    const nextAt = (sent / rate) * 1_000;
-    if (sent < total) await new Promise((resolve) => setTimeout(resolve, Math.max(1, nextAt - elapsed)));
+    const due = Math.min(total, Math.floor(((performance.now() - started) / 1_000) * rate) + 1);
+    for (; sent < due; sent++) {
+      const call = send(sent);
+      call.catch(() => undefined); // settled below: not an unhandled rejection while the schedule runs
+      inFlight.push(call);
+    }
+    if (sent < total) {
+      const nextDueIn = (sent / rate) * 1_000 - (performance.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.ceil(nextDueIn))));
+    }
   }
-  return Promise.all(inFlight);
+  const settled = await Promise.allSettled(inFlight);
+  const failure = settled.find((outcome) => outcome.status === 'rejected');
+  if (failure) throw failure.reason;
+  return settled.map((outcome) => (outcome as PromiseFulfilledResult<T>).value);
 }

@@ -262,11 +262,11 @@ async function placeOrder(url: string): Promise<[string, number]> {
   const at = performance.now();
   const { orderId } = (answer.body ?? {}) as { orderId?: string };
   if (answer.status !== 201 || orderId === undefined)
-    throw new Error(`POST /orders answered ${String(answer.status)}: ${JSON.stringify(answer.body)}`);
+    throw new Error(`POST /orders answered ${String(answer.status)}: ${answer.text}`);
   return [orderId, at];
 }
 
-/** Orders sent at a steady rate whatever the answers; each order's id and 201 time. */
+/** Orders sent at a steady rate whatever the answers (any failure is thrown once all have settled); each order's id and 201 time. */
 async function openLoop(url: string, rate: number, seconds: number): Promise<Map<string, number>> {
   return new Map(await atSteadyRate(rate, Math.max(1, Math.round(rate * seconds)), () => placeOrder(url)));
 }

@@ -46,8 +46,8 @@ export interface BenchResults {
     readonly cpu_ms_per_order: Readonly<Record<CpuProcess | 'total', number>>;
     /**
      * Cores in use over the visibility phase: the machine's in all and busy, the five processes' of
-     * cpu_ms_per_order together (its total is `system` ÷ the rate), and the benchmark's own client's,
-     * which places and reads the orders on the same machine. With the machine busy, the system had
+     * cpu_ms_per_order together (its total is `system` ÷ the rate), and the benchmark process's own
+     * (`client`: mostly its client, which places and reads the orders on the same machine). With the machine busy, the system had
      * the cores left to it, not the cores its work needed.
      */
     readonly visibility_cores: {
@@ -193,7 +193,7 @@ export function markdownTable(
       `≤ 300 and flat: ${mark(s.replay_peak_rss_mb <= 300 && isFlat(notes.rssByQuarterMb))}`,
     ],
     [
-      "cores in use over the visibility phase: machine busy of all / the five processes / the benchmark's client",
+      'cores in use over the visibility phase: machine busy of all / the five processes / the benchmark (its client)',
       `${String(s.visibility_cores.machine_busy)} of ${String(s.visibility_cores.machine)} / ${String(s.visibility_cores.system)} / ${String(s.visibility_cores.client)}`,
       saturated(s.visibility_cores)
         ? 'machine saturated: the processes had only the cores left, so CPU per order here follows the rate more than the code'

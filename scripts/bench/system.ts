@@ -107,7 +107,7 @@ export interface Visibility {
   readonly failed: number;
   /** CPU per order of each process over the phase, from the first measured order sent to the last one visible. */
   readonly cpuMsPerOrder: ReturnType<typeof cpuPerOrder>;
-  /** Cores in use over the same span: the machine's (busy, and in all) and the system's processes'. */
+  /** Cores in use over the same span: the machine's (busy, and in all), the system's processes', and the benchmark process's own (its client). */
   readonly cores: ReturnType<typeof coresBetween>;
 }
 
