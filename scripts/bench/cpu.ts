@@ -185,10 +185,11 @@ export function ownCpuMs(): number {
 /**
  * Cores in use between two samples: the machine's, busy and in all, the counted processes' together,
  * and the benchmark process's own (`clientMs`, its `process.cpuUsage()` over the span: mostly the
- * client placing and reading orders, which shares the machine with the system it measures). CPU per order is always the processes' cores divided by the rate;
- * when the machine is busy nearly all the time, the processes had only the cores left to them, and
- * with this code they use them at any rate above about 100 orders/s, so their CPU per order follows
- * the rate more than the code (docs/benchmarks.md, "An eighth look").
+ * client placing and reading orders, which shares the machine with the system it measures). CPU
+ * per order is always the processes' cores divided by the rate; when the machine is busy nearly all
+ * the time, the processes had only the cores left to them, and with this code they use them at any
+ * rate above about 100 orders/s, so their CPU per order follows the rate more than the code
+ * (docs/benchmarks.md, "An eighth look").
  */
 export function coresBetween(
   machine: { readonly before: MachineCpu; readonly after: MachineCpu },

@@ -266,7 +266,10 @@ async function placeOrder(url: string): Promise<[string, number]> {
   return [orderId, at];
 }
 
-/** Orders sent at a steady rate whatever the answers (any failure is thrown once all have settled); each order's id and 201 time. */
+/**
+ * Orders sent at a steady rate whatever the answers (a failure is thrown once all have settled);
+ * each order's id and 201 time.
+ */
 async function openLoop(url: string, rate: number, seconds: number): Promise<Map<string, number>> {
   return new Map(await atSteadyRate(rate, Math.max(1, Math.round(rate * seconds)), () => placeOrder(url)));
 }
