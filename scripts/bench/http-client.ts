@@ -4,7 +4,10 @@
  * of CPU per order placed and read back in a probe, `node:http` over kept-alive sockets about a
  * third of that (docs/benchmarks.md, "A fourteenth look").
  */
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
+
+import { ORDER_BODY } from './http-load.js';
 
 /** No limit on sockets per origin, as `fetch` had none: a phase's concurrency is the caller's. */
 const agent = new http.Agent({ keepAlive: true });
@@ -50,6 +53,20 @@ export function requestJson(
     request.on('error', reject);
     request.end(body);
   });
+}
+
+/** Places the benchmark's order with a fresh `Idempotency-Key`; resolves with its id and when its 201 was read. */
+export async function placeOrder(commandUrl: string): Promise<{ orderId: string; answeredAt: number }> {
+  const answer = await requestJson(`${commandUrl}/orders`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+    body: ORDER_BODY,
+  });
+  const answeredAt = performance.now();
+  const { orderId } = (answer.body ?? {}) as { orderId?: string };
+  if (answer.status !== 201 || orderId === undefined)
+    throw new Error(`POST /orders answered ${String(answer.status)}: ${answer.text}`);
+  return { orderId, answeredAt };
 }
 
 function parsed(text: string): unknown {

@@ -5,7 +5,6 @@
  * broker, with the same orders at the same rates. docs/benchmarks.md, "Relays side by side", defines
  * every figure.
  */
-import { randomUUID } from 'node:crypto';
 
 import kafkajs from 'kafkajs';
 import pg from 'pg';
@@ -17,8 +16,7 @@ import { ensureDatabaseExists, runMigrations, type AppConfig } from '@app/platfo
 import { PrivateConnect, PrivatePostgres } from '@app/testing/servers';
 
 import { processCpuMs } from './cpu.js';
-import { atSteadyRate, requestJson } from './http-client.js';
-import { ORDER_BODY } from './http-load.js';
+import { atSteadyRate, placeOrder } from './http-client.js';
 import { BenchProcess, freePort } from './processes.js';
 import { percentile, round } from './stats.js';
 import { targetEnv, type Target } from './system.js';
@@ -253,17 +251,9 @@ async function measureSide(
 }
 
 /** Places one order; resolves with its id and the moment its 201 was read. */
-async function placeOrder(url: string): Promise<[string, number]> {
-  const answer = await requestJson(`${url}/orders`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
-    body: ORDER_BODY,
-  });
-  const at = performance.now();
-  const { orderId } = (answer.body ?? {}) as { orderId?: string };
-  if (answer.status !== 201 || orderId === undefined)
-    throw new Error(`POST /orders answered ${String(answer.status)}: ${answer.text}`);
-  return [orderId, at];
+async function placed(url: string): Promise<[string, number]> {
+  const { orderId, answeredAt } = await placeOrder(url);
+  return [orderId, answeredAt];
 }
 
 /**
@@ -271,7 +261,7 @@ async function placeOrder(url: string): Promise<[string, number]> {
  * each order's id and 201 time.
  */
 async function openLoop(url: string, rate: number, seconds: number): Promise<Map<string, number>> {
-  return new Map(await atSteadyRate(rate, Math.max(1, Math.round(rate * seconds)), () => placeOrder(url)));
+  return new Map(await atSteadyRate(rate, Math.max(1, Math.round(rate * seconds)), () => placed(url)));
 }
 
 /** `orders` sent on `connections` loops, each sending its next when the last is answered. */
@@ -282,7 +272,7 @@ async function closedLoop(url: string, orders: number, connections: number): Pro
     Array.from({ length: connections }, async () => {
       while (sent < orders) {
         sent++;
-        const [orderId, at] = await placeOrder(url);
+        const [orderId, at] = await placed(url);
         acked.set(orderId, at);
       }
     }),

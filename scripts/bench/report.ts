@@ -47,8 +47,8 @@ export interface BenchResults {
     /**
      * Cores in use over the visibility phase: the machine's in all and busy, the five processes' of
      * cpu_ms_per_order together (its total is `system` ÷ the rate), and the benchmark process's own
-     * (`client`: mostly its client, which places and reads the orders on the same machine). With the machine busy, the system had
-     * the cores left to it, not the cores its work needed.
+     * (`client`: mostly its client, which places and reads the orders on the same machine). With the
+     * machine busy, the system had the cores left to it, not the cores its work needed.
      */
     readonly visibility_cores: {
       readonly machine: number;

@@ -1,5 +1,4 @@
 /** The system under load, as separate processes from dist/: what a deployment runs. */
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -15,8 +14,8 @@ import {
 } from './cpu.js';
 import { percentile } from './stats.js';
 import { BenchProcess, freePort } from './processes.js';
-import { atSteadyRate, requestJson } from './http-client.js';
-import { ORDER_BODY, postLoad, type HttpLoadResult } from './http-load.js';
+import { atSteadyRate, placeOrder, requestJson } from './http-client.js';
+import { postLoad, type HttpLoadResult } from './http-load.js';
 
 /** Where the system's processes point: a scratch database and topic of this run. */
 export interface Target {
@@ -107,7 +106,10 @@ export interface Visibility {
   readonly failed: number;
   /** CPU per order of each process over the phase, from the first measured order sent to the last one visible. */
   readonly cpuMsPerOrder: ReturnType<typeof cpuPerOrder>;
-  /** Cores in use over the same span: the machine's (busy, and in all), the system's processes', and the benchmark process's own (its client). */
+  /**
+   * Cores in use over the same span: the machine's (busy, and in all), the system's processes', and
+   * the benchmark process's own (its client).
+   */
   readonly cores: ReturnType<typeof coresBetween>;
 }
 
@@ -129,15 +131,7 @@ export async function measureVisibility(
   let failed = 0;
   const one = async (measured: boolean): Promise<void> => {
     try {
-      const placed = await requestJson(`${system.commandUrl}/orders`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
-        body: ORDER_BODY,
-      });
-      const { orderId } = (placed.body ?? {}) as { orderId?: string };
-      if (placed.status !== 201 || orderId === undefined)
-        throw new Error(`POST /orders answered ${String(placed.status)}`);
-      const answeredAt = performance.now();
+      const { orderId, answeredAt } = await placeOrder(system.commandUrl);
       const read = await requestJson(`${system.queryUrl}/orders/${orderId}?minVersion=1`);
       if (read.status !== 200) throw new Error(`GET /orders/:id answered ${String(read.status)}`);
       if (measured) delays.push(performance.now() - answeredAt);
